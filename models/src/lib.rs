@@ -1,0 +1,5 @@
+//! Model code for recours: calibration of logistic behaviour models, training, evaluation
+//! and model artefacts.
+
+pub mod calibration;
+pub mod metrics;

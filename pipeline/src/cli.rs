@@ -1,0 +1,61 @@
+//! The command line (clap-derive: the `///` comments are the `--help` text).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DEFAULT_CONFIG;
+use crate::generate::Format;
+use crate::month::Month;
+
+/// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
+/// each caisse a ranked contact list.
+///
+/// Exit codes: 0 success, 2 usage or configuration error, 3 input data rejected,
+/// 4 privacy stop (NIR-like value in an extract), 70 internal error.
+#[derive(Debug, Parser)]
+#[command(name = "recours", version)]
+pub struct Cli {
+    /// Run configuration (TOML); paths inside it are relative to its folder.
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Worker threads (default: every core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a synthetic population with every table of the data contract, plus `verite`.
+    Generate {
+        /// Number of people.
+        #[arg(long)]
+        people: usize,
+        /// Run month the population is observed in (YYYY-MM).
+        #[arg(long)]
+        month: Month,
+        /// Seed: the same arguments give byte-identical files.
+        #[arg(long)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// File format of the tables.
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: Format,
+        /// People in the learning table (default: 17,000, or a quarter of the population if smaller).
+        #[arg(long)]
+        learning: Option<usize>,
+        /// Tables also written as csv/<table>.csv in the French dialect (';', decimal comma).
+        #[arg(long, value_delimiter = ',')]
+        csv_copies: Vec<String>,
+    },
+    /// Check every extract against the data contract; writes quality.json and rejects/.
+    Validate,
+    /// Run the pipeline's stages into the run folder named by the configuration.
+    Run,
+}

@@ -1,0 +1,288 @@
+//! Run configuration: `RawConfig` is what the TOML file says (serde, unknown keys refused);
+//! `RunConfig` is the checked version every stage uses (paths resolved against the config
+//! file's folder, run month parsed, barèmes loaded and in force, reference map loaded).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bareme::{Bareme, Baremes};
+use crate::contract::{TABLES, TableSpec};
+use crate::error::{RecoursError, Result};
+use crate::month::Month;
+use crate::reference::Reference;
+
+pub const DEFAULT_CONFIG: &str = "config/sample.toml";
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Run month, `YYYY-MM`.
+    pub month: String,
+    /// Run folder (relative to the config file).
+    pub output: String,
+    pub reference: RawReference,
+    pub inputs: BTreeMap<String, RawInput>,
+    #[serde(default)]
+    pub validation: RawValidation,
+    #[serde(default)]
+    pub eligibility: RawEligibility,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReference {
+    pub departements: String,
+    pub caisses: String,
+    pub baremes: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    /// A file, or a folder of files (hive-style partitions such as `mois=2025-01/`).
+    pub path: String,
+    /// `parquet` or `csv`; by default from the file extension.
+    pub format: Option<String>,
+    /// CSV only: `,` (default) or `;`.
+    pub separator: Option<String>,
+    /// CSV only: decimals written with a comma (goes with `;`).
+    #[serde(default)]
+    pub decimal_comma: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidation {
+    /// Largest share of a table's rows that may be rejected before the run stops.
+    #[serde(default = "default_max_rejected")]
+    pub max_rejected_share: f64,
+    /// Per-table overrides of `max_rejected_share`.
+    #[serde(default)]
+    pub max_rejected_share_by_table: BTreeMap<String, f64>,
+}
+
+fn default_max_rejected() -> f64 {
+    0.01
+}
+
+impl Default for RawValidation {
+    fn default() -> Self {
+        RawValidation {
+            max_rejected_share: default_max_rejected(),
+            max_rejected_share_by_table: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEligibility {
+    /// RSA/PPA reference quarter as month offsets from the run month (default −4..−2).
+    #[serde(default = "default_rsa_quarter")]
+    pub rsa_ppa_quarter: [i32; 2],
+    /// ASPA reference quarter (default −3..−1).
+    #[serde(default = "default_aspa_quarter")]
+    pub aspa_quarter: [i32; 2],
+}
+
+fn default_rsa_quarter() -> [i32; 2] {
+    [-4, -2]
+}
+fn default_aspa_quarter() -> [i32; 2] {
+    [-3, -1]
+}
+
+impl Default for RawEligibility {
+    fn default() -> Self {
+        RawEligibility {
+            rsa_ppa_quarter: default_rsa_quarter(),
+            aspa_quarter: default_aspa_quarter(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Parquet,
+    Csv,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSpec {
+    pub table: &'static str,
+    pub path: PathBuf,
+    pub format: InputFormat,
+    pub separator: u8,
+    pub decimal_comma: bool,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub file: PathBuf,
+    pub raw: RawConfig,
+    pub month: Month,
+    pub output: PathBuf,
+    pub reference: Reference,
+    pub baremes: Baremes,
+    pub bareme: Bareme,
+    /// Inputs in contract order; optional tables absent from the config are absent here.
+    pub inputs: Vec<InputSpec>,
+    pub max_rejected_share: BTreeMap<&'static str, f64>,
+}
+
+fn err(file: &Path, message: impl Into<String>) -> RecoursError {
+    RecoursError::Config {
+        file: file.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads and parses the TOML file, nothing else checked.
+pub fn read_raw(file: &Path) -> Result<RawConfig> {
+    let text = std::fs::read_to_string(file).map_err(|e| err(file, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| err(file, e.to_string()))
+}
+
+fn base_dir(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The reference map and barèmes only: what `generate` needs.
+pub fn load_reference(file: &Path, raw: &RawConfig) -> Result<(Reference, Baremes)> {
+    let dir = base_dir(file);
+    let r = &raw.reference;
+    let reference = Reference::load(&dir.join(&r.departements), &dir.join(&r.caisses))?;
+    let baremes = Baremes::load(&dir.join(&r.baremes))?;
+    Ok((reference, baremes))
+}
+
+impl RunConfig {
+    pub fn load(file: &Path) -> Result<RunConfig> {
+        let raw = read_raw(file)?;
+        RunConfig::check(file, raw)
+    }
+
+    pub fn check(file: &Path, raw: RawConfig) -> Result<RunConfig> {
+        let dir = base_dir(file);
+        let month = Month::parse(&raw.month).ok_or_else(|| {
+            err(
+                file,
+                format!("key 'month': '{}' is not a month YYYY-MM", raw.month),
+            )
+        })?;
+        let (reference, baremes) = load_reference(file, &raw)?;
+        let bareme = baremes.in_force(month)?;
+
+        let mut problems = Vec::new();
+        for name in raw.inputs.keys() {
+            if !TABLES.iter().any(|t| t.name == name) {
+                problems.push(format!(
+                    "[inputs.{name}]: unknown table (expected one of {})",
+                    TABLES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let mut inputs = Vec::new();
+        for spec in TABLES {
+            match raw.inputs.get(spec.name) {
+                None if spec.required => {
+                    problems.push(format!("[inputs.{}]: required table is missing", spec.name))
+                }
+                None => {}
+                Some(input) => match resolve_input(&dir, spec, input) {
+                    Ok(i) => inputs.push(i),
+                    Err(p) => problems.push(p),
+                },
+            }
+        }
+        let mut max_rejected_share = BTreeMap::new();
+        let v = &raw.validation;
+        for spec in TABLES {
+            max_rejected_share.insert(spec.name, v.max_rejected_share);
+        }
+        for (t, share) in &v.max_rejected_share_by_table {
+            match TABLES.iter().find(|s| s.name == t) {
+                Some(spec) => {
+                    max_rejected_share.insert(spec.name, *share);
+                }
+                None => problems.push(format!(
+                    "[validation.max_rejected_share_by_table]: unknown table '{t}'"
+                )),
+            }
+        }
+        for (t, share) in &max_rejected_share {
+            if !(0.0..=1.0).contains(share) {
+                problems.push(format!(
+                    "[validation]: max rejected share for {t} must be within 0..1, found {share}"
+                ));
+            }
+        }
+        for (key, q) in [
+            ("rsa_ppa_quarter", raw.eligibility.rsa_ppa_quarter),
+            ("aspa_quarter", raw.eligibility.aspa_quarter),
+        ] {
+            if q[0] > q[1] || q[1] >= 0 || q[0] < -12 {
+                problems.push(format!("[eligibility] {key}: {q:?} must be two month offsets from..to, with -12 <= from <= to <= -1"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(err(file, problems.join("\n  ")));
+        }
+        let output = dir.join(&raw.output);
+        Ok(RunConfig {
+            file: file.to_path_buf(),
+            raw,
+            month,
+            output,
+            reference,
+            baremes,
+            bareme,
+            inputs,
+            max_rejected_share,
+        })
+    }
+
+    pub fn input(&self, table: &str) -> Option<&InputSpec> {
+        self.inputs.iter().find(|i| i.table == table)
+    }
+}
+
+fn resolve_input(dir: &Path, spec: &TableSpec, input: &RawInput) -> Result<InputSpec, String> {
+    let key = format!("[inputs.{}]", spec.name);
+    let path = dir.join(&input.path);
+    if !path.exists() {
+        return Err(format!("{key} path: {} does not exist", path.display()));
+    }
+    let format = match input.format.as_deref() {
+        Some("parquet") => InputFormat::Parquet,
+        Some("csv") => InputFormat::Csv,
+        Some(other) => {
+            return Err(format!(
+                "{key} format: '{other}' is neither 'parquet' nor 'csv'"
+            ));
+        }
+        None if path.extension().is_some_and(|e| e == "csv") => InputFormat::Csv,
+        None => InputFormat::Parquet,
+    };
+    let separator = match input.separator.as_deref() {
+        None | Some(",") => b',',
+        Some(";") => b';',
+        Some(other) => return Err(format!("{key} separator: '{other}' must be ',' or ';'")),
+    };
+    if format == InputFormat::Parquet && (input.separator.is_some() || input.decimal_comma) {
+        return Err(format!(
+            "{key}: separator and decimal_comma apply to CSV only"
+        ));
+    }
+    Ok(InputSpec {
+        table: spec.name,
+        path,
+        format,
+        separator,
+        decimal_comma: input.decimal_comma,
+    })
+}

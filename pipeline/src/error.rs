@@ -1,0 +1,87 @@
+//! The error type of the pipeline and the documented exit codes.
+//!
+//! A monthly job is run by a scheduler that must tell "bad input data" from "bug" from
+//! "success": each class below has its own exit code, listed in the README.
+
+use std::path::PathBuf;
+
+/// Exit codes of the `recours` binary (documented in README.md).
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// Bad command line or bad configuration.
+    pub const USAGE: u8 = 2;
+    /// Input data rejected: unreadable file, missing column, too many rejected rows.
+    pub const DATA_REJECTED: u8 = 3;
+    /// A NIR-like value was found in an extract: nothing was written downstream.
+    pub const PRIVACY_STOP: u8 = 4;
+    /// A bug or an environment failure (disk full, permission denied): not the data's fault.
+    pub const INTERNAL: u8 = 70;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoursError {
+    #[error("configuration {file}: {message}")]
+    Config { file: PathBuf, message: String },
+
+    #[error("barème: {0}")]
+    Bareme(String),
+
+    #[error("table {table}: {message}")]
+    Input { table: String, message: String },
+
+    #[error("input data rejected:\n{0}")]
+    Rejected(String),
+
+    #[error(
+        "PRIVACY STOP: table {table}, column {column}: {count} value(s) look like a NIR \
+         (13 or 15 digits starting with 1, 2, 7 or 8). The values are not shown. \
+         Nothing was written downstream; the extract must be pseudonymised again upstream."
+    )]
+    Privacy {
+        table: String,
+        column: String,
+        count: usize,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Polars {
+        context: String,
+        source: polars::prelude::PolarsError,
+    },
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RecoursError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RecoursError::Config { .. } | RecoursError::Bareme(_) => exit::USAGE,
+            RecoursError::Input { .. } | RecoursError::Rejected(_) => exit::DATA_REJECTED,
+            RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
+            RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
+                exit::INTERNAL
+            }
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RecoursError {
+        let context = context.into();
+        move |source| RecoursError::Io { context, source }
+    }
+
+    pub fn polars(
+        context: impl Into<String>,
+    ) -> impl FnOnce(polars::prelude::PolarsError) -> RecoursError {
+        let context = context.into();
+        move |source| RecoursError::Polars { context, source }
+    }
+}
+
+pub type Result<T, E = RecoursError> = std::result::Result<T, E>;

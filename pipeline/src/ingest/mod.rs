@@ -1,0 +1,675 @@
+//! The `ingest` stage: read every table of the contract, scan for NIR-like values, check
+//! every row and every rule between tables, and account for every row: kept (typed, in
+//! `ingest/<table>.parquet`) or rejected with its reason codes (`rejects/<table>.parquet`).
+
+mod read;
+pub mod validate;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::config::RunConfig;
+use crate::contract::{Rule, TABLES, TableSpec};
+use crate::error::{RecoursError, Result};
+use crate::output;
+use validate::{Issue, RowCheck, count_nir_like};
+
+pub const QUALITY_SCHEMA_VERSION: u32 = 1;
+
+/// The validated extracts: for each table present, its kept rows with typed columns in
+/// contract order.
+#[derive(Clone, Debug, Default)]
+pub struct Extracts {
+    pub tables: BTreeMap<&'static str, DataFrame>,
+}
+
+impl Extracts {
+    pub fn table(&self, name: &str) -> Option<&DataFrame> {
+        self.tables.get(name)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TableQuality {
+    pub sources: Vec<String>,
+    pub rows_in: u64,
+    pub rows_kept: u64,
+    pub rows_rejected: u64,
+    pub rejected_share: f64,
+    pub max_rejected_share: f64,
+    /// Issues by reason code (a row may count under several rules).
+    pub issues_by_rule: BTreeMap<&'static str, u64>,
+    /// Issues by column, then reason code.
+    pub issues_by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// Columns present in the files but not in the contract: ignored.
+    pub extra_columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QualityReport {
+    pub schema_version: u32,
+    pub run_month: String,
+    /// Whether every table stayed within its rejected-rows tolerance.
+    pub passed: bool,
+    pub tables: BTreeMap<&'static str, TableQuality>,
+    /// The reason codes and what they mean.
+    pub rules: BTreeMap<&'static str, &'static str>,
+}
+
+/// A table as read: every row, typed, with its issues.
+struct Loaded {
+    spec: &'static TableSpec,
+    files: Vec<String>,
+    /// First table row of each file.
+    file_starts: Vec<u32>,
+    typed: DataFrame,
+    issues: Vec<Issue>,
+    /// Original values (as text) of the rows that failed a row check.
+    raw_rejected: HashMap<u32, Vec<Option<String>>>,
+    extra_columns: BTreeSet<String>,
+}
+
+impl Loaded {
+    fn rejected_mask(&self) -> Vec<bool> {
+        let mut mask = vec![false; self.typed.height()];
+        for i in &self.issues {
+            mask[i.row as usize] = true;
+        }
+        mask
+    }
+
+    fn text(&self, column: &str) -> &StringChunked {
+        self.typed
+            .column(column)
+            .and_then(|c| c.str())
+            .expect("contract text column")
+    }
+
+    fn push(&mut self, row: usize, column: &str, rule: Rule) {
+        let column = self.spec.column(column).map(|c| c as u16);
+        self.issues.push(Issue {
+            row: row as u32,
+            column,
+            rule,
+        });
+    }
+
+    fn locate(&self, row: u32) -> (&str, u32) {
+        let f = self.file_starts.partition_point(|s| *s <= row) - 1;
+        (&self.files[f], row - self.file_starts[f] + 1)
+    }
+}
+
+fn display_path(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded>> {
+    let Some(input) = cfg.input(spec.name) else {
+        return Ok(None);
+    };
+    let base = cfg.file.parent().unwrap_or(Path::new(""));
+    let sources = read::list_sources(input)?;
+    let mut loaded = Loaded {
+        spec,
+        files: vec![],
+        file_starts: vec![],
+        typed: DataFrame::empty(),
+        issues: vec![],
+        raw_rejected: HashMap::new(),
+        extra_columns: BTreeSet::new(),
+    };
+    let mut frames: Vec<DataFrame> = Vec::new();
+    let mut offset = 0u32;
+    for source in &sources {
+        let file = display_path(&source.path, base);
+        let df = read::read_source(input, source)?;
+        // Privacy first: a NIR-like value in any column stops everything.
+        for col in df.columns() {
+            let count = count_nir_like(col);
+            if count > 0 {
+                return Err(RecoursError::Privacy {
+                    table: spec.name.into(),
+                    column: col.name().to_string(),
+                    count,
+                });
+            }
+        }
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let missing: Vec<&str> = spec
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|c| !names.iter().any(|n| n == c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RecoursError::Input {
+                table: spec.name.into(),
+                message: format!(
+                    "file {file}: required column(s) missing: {}",
+                    missing.join(", ")
+                ),
+            });
+        }
+        loaded
+            .extra_columns
+            .extend(names.into_iter().filter(|n| spec.column(n).is_none()));
+        let check = RowCheck {
+            table: spec,
+            reference: &cfg.reference,
+            run_month: cfg.month,
+            decimal_comma: input.decimal_comma,
+            file: &file,
+            offset,
+        };
+        let before = loaded.issues.len();
+        let typed = check.check(&df, &mut loaded.issues)?;
+        let bad_rows: BTreeSet<u32> = loaded.issues[before..].iter().map(|i| i.row).collect();
+        if !bad_rows.is_empty() {
+            let texts: Vec<Column> = spec
+                .columns
+                .iter()
+                .map(|c| {
+                    df.column(c.name)
+                        .and_then(|col| col.cast(&DataType::String))
+                })
+                .collect::<PolarsResult<_>>()
+                .map_err(RecoursError::polars(format!(
+                    "{}: reading rejected rows",
+                    spec.name
+                )))?;
+            for &row in &bad_rows {
+                let local = (row - offset) as usize;
+                let values = texts
+                    .iter()
+                    .map(|c| {
+                        c.str()
+                            .ok()
+                            .and_then(|ca| ca.get(local))
+                            .map(str::to_string)
+                    })
+                    .collect();
+                loaded.raw_rejected.insert(row, values);
+            }
+        }
+        frames.push(DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?);
+        loaded.files.push(file);
+        loaded.file_starts.push(offset);
+        offset += df.height() as u32;
+    }
+    let mut frames = frames.into_iter();
+    let mut typed = frames.next().expect("a table has at least one file");
+    for f in frames {
+        typed
+            .vstack_mut_owned(f)
+            .map_err(RecoursError::polars(format!(
+                "{}: stacking files",
+                spec.name
+            )))?;
+    }
+    typed.rechunk_mut();
+    loaded.typed = typed;
+    Ok(Some(loaded))
+}
+
+/// Status of an id in a referenced table: absent, present but rejected, or kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Rejected,
+    Kept,
+}
+
+fn statuses(t: &Loaded, column: &str) -> HashMap<String, Status> {
+    let mask = t.rejected_mask();
+    let mut map: HashMap<String, Status> = HashMap::new();
+    for (row, id) in t.text(column).iter().enumerate() {
+        if let Some(id) = id {
+            let s = if mask[row] {
+                Status::Rejected
+            } else {
+                Status::Kept
+            };
+            let e = map.entry(id.to_string()).or_insert(s);
+            if s == Status::Kept {
+                *e = Status::Kept;
+            }
+        }
+    }
+    map
+}
+
+fn check_reference(
+    t: &mut Loaded,
+    column: &str,
+    targets: &HashMap<String, Status>,
+    unknown: Rule,
+    rejected: Rule,
+) {
+    let mut found = Vec::new();
+    for (row, id) in t.text(column).iter().enumerate() {
+        if let Some(id) = id {
+            match targets.get(id) {
+                None => found.push((row, unknown)),
+                Some(Status::Rejected) => found.push((row, rejected)),
+                Some(Status::Kept) => {}
+            }
+        }
+    }
+    for (row, rule) in found {
+        t.push(row, column, rule);
+    }
+}
+
+/// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
+fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
+    let keys: Vec<Vec<Option<&str>>> = {
+        let cols: Vec<&StringChunked> = columns.iter().map(|c| t.text(c)).collect();
+        (0..t.typed.height())
+            .map(|r| cols.iter().map(|c| c.get(r)).collect())
+            .collect()
+    };
+    let mut counts: HashMap<&Vec<Option<&str>>, u32> = HashMap::new();
+    for k in &keys {
+        if k.iter().all(Option::is_some) {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let dups: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| counts.get(k).is_some_and(|c| *c > 1))
+        .map(|(r, _)| r)
+        .collect();
+    for row in dups {
+        t.push(row, flag_column, rule);
+    }
+}
+
+/// Rules between rows and between tables, in dependency order.
+fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
+    let mut personnes = tables.remove("personnes").expect("personnes is required");
+    let mut foyers = tables.remove("foyers").expect("foyers is required");
+
+    check_unique(
+        &mut personnes,
+        &["pseudo_id"],
+        "pseudo_id",
+        Rule::DuplicateId,
+    );
+
+    // foyers: members must be known persons, each in exactly one foyer, one demandeur each.
+    let persons = statuses(&personnes, "pseudo_id");
+    check_reference(
+        &mut foyers,
+        "pseudo_id",
+        &persons,
+        Rule::UnknownPerson,
+        Rule::RejectedPerson,
+    );
+    check_unique(
+        &mut foyers,
+        &["pseudo_id"],
+        "pseudo_id",
+        Rule::PersonInSeveralHouseholds,
+    );
+    {
+        let mask = foyers.rejected_mask();
+        let ids = foyers.text("foyer_id");
+        let roles = foyers.text("role");
+        let mut demandeurs: HashMap<&str, u32> = HashMap::new();
+        for row in 0..foyers.typed.height() {
+            if let Some(f) = ids.get(row) {
+                let d = demandeurs.entry(f).or_default();
+                if !mask[row] && roles.get(row) == Some("demandeur") {
+                    *d += 1;
+                }
+            }
+        }
+        let flagged: Vec<(usize, Rule)> = (0..foyers.typed.height())
+            .filter_map(|row| {
+                let f = ids.get(row)?;
+                match demandeurs[f] {
+                    0 => Some((row, Rule::HouseholdWithoutDemandeur)),
+                    1 => None,
+                    _ => Some((row, Rule::HouseholdWithSeveralDemandeurs)),
+                }
+            })
+            .collect();
+        for (row, rule) in flagged {
+            foyers.push(row, "foyer_id", rule);
+        }
+    }
+    // A person whose foyer row was rejected (or who has none) cannot be assembled.
+    let members = statuses(&foyers, "pseudo_id");
+    {
+        let mask = personnes.rejected_mask();
+        let flagged: Vec<usize> = personnes
+            .text("pseudo_id")
+            .iter()
+            .enumerate()
+            .filter(|(row, id)| {
+                !mask[*row] && id.is_some_and(|id| members.get(id) != Some(&Status::Kept))
+            })
+            .map(|(row, _)| row)
+            .collect();
+        for row in flagged {
+            personnes.push(row, "pseudo_id", Rule::PersonWithoutHousehold);
+        }
+    }
+    let persons = statuses(&personnes, "pseudo_id");
+    let households = statuses(&foyers, "foyer_id");
+
+    if let Some(t) = tables.get_mut("logements") {
+        check_reference(
+            t,
+            "foyer_id",
+            &households,
+            Rule::UnknownHousehold,
+            Rule::RejectedHousehold,
+        );
+        check_unique(t, &["foyer_id"], "foyer_id", Rule::DuplicateHousing);
+    }
+    for name in [
+        "droits",
+        "ressources",
+        "contacts",
+        "apprentissage",
+        "retours",
+    ] {
+        if let Some(t) = tables.get_mut(name) {
+            check_reference(
+                t,
+                "pseudo_id",
+                &persons,
+                Rule::UnknownPerson,
+                Rule::RejectedPerson,
+            );
+        }
+    }
+    if let Some(t) = tables.get_mut("droits") {
+        let debut = t.text("debut").clone();
+        let fin = t.text("fin").clone();
+        let bad: Vec<usize> = (0..t.typed.height())
+            .filter(|&r| matches!((debut.get(r), fin.get(r)), (Some(d), Some(f)) if f < d && d.len() == 7 && f.len() == 7))
+            .collect();
+        for row in bad {
+            t.push(row, "fin", Rule::EndBeforeStart);
+        }
+    }
+    if let Some(t) = tables.get_mut("apprentissage") {
+        check_unique(
+            t,
+            &["pseudo_id", "prestation", "mois_reference"],
+            "pseudo_id",
+            Rule::DuplicateLabel,
+        );
+    }
+    tables.insert("personnes", personnes);
+    tables.insert("foyers", foyers);
+}
+
+/// What the ingest stage produces in memory.
+pub struct Ingested {
+    pub extracts: Extracts,
+    pub quality: QualityReport,
+    rejects: BTreeMap<&'static str, DataFrame>,
+    examples: Vec<String>,
+}
+
+/// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
+/// NIR-like values (exit 4). Rejected rows are not errors here: see [`Ingested::quality`].
+pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
+    let mut tables = BTreeMap::new();
+    let mut problems = Vec::new();
+    for spec in TABLES {
+        match load_table(cfg, spec) {
+            Ok(Some(t)) => {
+                tables.insert(spec.name, t);
+            }
+            Ok(None) => {}
+            Err(e @ RecoursError::Privacy { .. }) => return Err(e),
+            Err(RecoursError::Input { table, message }) => {
+                problems.push(format!("table {table}: {message}"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RecoursError::Rejected(problems.join("\n")));
+    }
+    apply_table_rules(&mut tables);
+
+    let mut quality = QualityReport {
+        schema_version: QUALITY_SCHEMA_VERSION,
+        run_month: cfg.month.to_string(),
+        passed: true,
+        tables: BTreeMap::new(),
+        rules: BTreeMap::new(),
+    };
+    let mut extracts = Extracts::default();
+    let mut rejects = BTreeMap::new();
+    let mut examples = Vec::new();
+    for (name, mut t) in tables {
+        t.issues.sort();
+        t.issues.dedup();
+        let mask = t.rejected_mask();
+        let rejected = mask.iter().filter(|m| **m).count() as u64;
+        let rows_in = t.typed.height() as u64;
+        let mut by_rule: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        for i in &t.issues {
+            *by_rule.entry(i.rule.code()).or_default() += 1;
+            let col = i
+                .column
+                .map(|c| t.spec.columns[c as usize].name)
+                .unwrap_or("(ligne)");
+            *by_column
+                .entry(col)
+                .or_default()
+                .entry(i.rule.code())
+                .or_default() += 1;
+            quality.rules.insert(i.rule.code(), i.rule.describe());
+        }
+        for i in t.issues.iter().take(5) {
+            let (file, line) = t.locate(i.row);
+            let col = i
+                .column
+                .map(|c| t.spec.columns[c as usize].name)
+                .unwrap_or("-");
+            examples.push(format!(
+                "  {name}: file {file}, row {line}, column {col}: {} ({})",
+                i.rule.code(),
+                i.rule.describe()
+            ));
+        }
+        let share = if rows_in == 0 {
+            0.0
+        } else {
+            rejected as f64 / rows_in as f64
+        };
+        let max = cfg.max_rejected_share[name];
+        if share > max {
+            quality.passed = false;
+        }
+        quality.tables.insert(
+            name,
+            TableQuality {
+                sources: t.files.clone(),
+                rows_in,
+                rows_kept: rows_in - rejected,
+                rows_rejected: rejected,
+                rejected_share: share,
+                max_rejected_share: max,
+                issues_by_rule: by_rule,
+                issues_by_column: by_column,
+                extra_columns: t.extra_columns.iter().cloned().collect(),
+            },
+        );
+        rejects.insert(name, rejects_frame(&t, &mask)?);
+        let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
+        let kept = t
+            .typed
+            .filter(&keep)
+            .map_err(RecoursError::polars(format!("{name}: keeping rows")))?;
+        extracts.tables.insert(name, kept);
+    }
+    Ok(Ingested {
+        extracts,
+        quality,
+        rejects,
+        examples,
+    })
+}
+
+/// The rejected rows of a table: where they came from, why, and their original values.
+fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
+    let rows: Vec<u32> = (0..mask.len() as u32)
+        .filter(|r| mask[*r as usize])
+        .collect();
+    let mut by_row: BTreeMap<u32, Vec<&Issue>> = BTreeMap::new();
+    for i in &t.issues {
+        by_row.entry(i.row).or_default().push(i);
+    }
+    let texts: Vec<Column> = t
+        .typed
+        .columns()
+        .iter()
+        .map(|c| c.cast(&DataType::String))
+        .collect::<PolarsResult<_>>()
+        .map_err(RecoursError::polars("rejects"))?;
+    let mut fichier = Vec::with_capacity(rows.len());
+    let mut ligne = Vec::with_capacity(rows.len());
+    let mut motif = Vec::with_capacity(rows.len());
+    let mut motifs = Vec::with_capacity(rows.len());
+    let mut colonnes = Vec::with_capacity(rows.len());
+    let mut values: Vec<Vec<Option<String>>> =
+        vec![Vec::with_capacity(rows.len()); t.spec.columns.len()];
+    for &row in &rows {
+        let (file, line) = t.locate(row);
+        fichier.push(file.to_string());
+        ligne.push(line);
+        let issues = &by_row[&row];
+        motif.push(issues[0].rule.code().to_string());
+        motifs.push(
+            issues
+                .iter()
+                .map(|i| i.rule.code())
+                .collect::<Vec<_>>()
+                .join("|"),
+        );
+        let mut cols: Vec<&str> = issues
+            .iter()
+            .map(|i| {
+                i.column
+                    .map(|c| t.spec.columns[c as usize].name)
+                    .unwrap_or("-")
+            })
+            .collect();
+        cols.dedup();
+        colonnes.push(cols.join("|"));
+        let raw = t.raw_rejected.get(&row);
+        for (ci, v) in values.iter_mut().enumerate() {
+            v.push(match raw {
+                Some(raw) => raw[ci].clone(),
+                None => texts[ci]
+                    .str()
+                    .ok()
+                    .and_then(|ca| ca.get(row as usize))
+                    .map(str::to_string),
+            });
+        }
+    }
+    let mut cols = vec![
+        Column::new("fichier".into(), fichier),
+        Column::new("ligne".into(), ligne),
+        Column::new("motif".into(), motif),
+        Column::new("motifs".into(), motifs),
+        Column::new("colonnes".into(), colonnes),
+    ];
+    for (spec, v) in t.spec.columns.iter().zip(values) {
+        cols.push(Column::new(spec.name.into(), v));
+    }
+    DataFrame::new_infer_height(cols).map_err(RecoursError::polars("rejects"))
+}
+
+impl Ingested {
+    /// Writes `quality.json` and `rejects/`, and, when every table is within tolerance,
+    /// `ingest/<table>.parquet`. Returns an error (exit 3) when a tolerance is exceeded.
+    pub fn write(&mut self, run_dir: &Path) -> Result<()> {
+        for (name, df) in self.rejects.iter_mut() {
+            output::write_parquet(&run_dir.join("rejects").join(format!("{name}.parquet")), df)?;
+        }
+        output::write_json(&run_dir.join("quality.json"), &self.quality)?;
+        if !self.quality.passed {
+            let over: Vec<String> = self
+                .quality
+                .tables
+                .iter()
+                .filter(|(_, q)| q.rejected_share > q.max_rejected_share)
+                .map(|(n, q)| {
+                    format!(
+                        "table {n}: {} of {} rows rejected ({:.2} %), above the {:.2} % allowed",
+                        q.rows_rejected,
+                        q.rows_in,
+                        100.0 * q.rejected_share,
+                        100.0 * q.max_rejected_share
+                    )
+                })
+                .collect();
+            return Err(RecoursError::Rejected(format!(
+                "{}\nfirst problems:\n{}\nsee {} and {}",
+                over.join("\n"),
+                self.examples.join("\n"),
+                run_dir.join("quality.json").display(),
+                run_dir.join("rejects").display()
+            )));
+        }
+        for (name, df) in self.extracts.tables.iter_mut() {
+            output::write_parquet(&run_dir.join("ingest").join(format!("{name}.parquet")), df)?;
+        }
+        Ok(())
+    }
+
+    /// A terminal summary: rows in, kept, rejected per table, and the first problems.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{:<14} {:>11} {:>11} {:>9}  main reasons\n",
+            "table", "rows in", "kept", "rejected"
+        );
+        for (name, q) in &self.quality.tables {
+            let mut rules: Vec<(&&str, &u64)> = q.issues_by_rule.iter().collect();
+            rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let reasons: Vec<String> = rules
+                .iter()
+                .take(3)
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            s.push_str(&format!(
+                "{:<14} {:>11} {:>11} {:>9}  {}\n",
+                name,
+                q.rows_in,
+                q.rows_kept,
+                q.rows_rejected,
+                reasons.join(", ")
+            ));
+        }
+        if !self.examples.is_empty() {
+            s.push_str("first problems:\n");
+            for e in self.examples.iter().take(10) {
+                s.push_str(e);
+                s.push('\n');
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,134 @@
+//! Reading one input table: its source files (a file, or a folder of files with hive-style
+//! `key=value` partition folders), each scanned lazily with polars.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::config::{InputFormat, InputSpec};
+use crate::error::{RecoursError, Result};
+
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// Hive partition values from the folder names, e.g. `("mois", "2025-01")`.
+    pub partitions: Vec<(String, String)>,
+}
+
+/// The files of a table, in byte order of their paths (so row numbers are reproducible).
+pub fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
+    let root = &input.path;
+    if root.is_file() {
+        return Ok(vec![SourceFile {
+            path: root.clone(),
+            partitions: vec![],
+        }]);
+    }
+    let ext = match input.format {
+        InputFormat::Parquet => "parquet",
+        InputFormat::Csv => "csv",
+    };
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| RecoursError::Input {
+            table: input.table.into(),
+            message: format!("cannot list {}: {e}", dir.display()),
+        })?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| RecoursError::Input {
+                    table: input.table.into(),
+                    message: e.to_string(),
+                })?
+                .path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(RecoursError::Input {
+            table: input.table.into(),
+            message: format!("folder {} holds no .{ext} file", root.display()),
+        });
+    }
+    Ok(files
+        .into_iter()
+        .map(|path| {
+            let partitions = partitions_of(root, &path);
+            SourceFile { path, partitions }
+        })
+        .collect())
+}
+
+fn partitions_of(root: &Path, file: &Path) -> Vec<(String, String)> {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    rel.parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+        .filter_map(|c| {
+            let s = c.as_os_str().to_string_lossy();
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn path_ref(path: &Path) -> PlRefPath {
+    PlRefPath::new(path.to_string_lossy().as_ref())
+}
+
+/// Reads one source file whole (every column: the privacy scan looks at all of them), with
+/// the hive partition values added as text columns when the file does not carry them.
+pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
+    let fail = |e: PolarsError| RecoursError::Input {
+        table: input.table.into(),
+        message: format!(
+            "file {} cannot be read as {}: {e}",
+            source.path.display(),
+            match input.format {
+                InputFormat::Parquet => "Parquet",
+                InputFormat::Csv => "CSV",
+            }
+        ),
+    };
+    let lf = match input.format {
+        InputFormat::Parquet => {
+            let args = ScanArgsParquet {
+                hive_options: HiveOptions {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            LazyFrame::scan_parquet(path_ref(&source.path), args).map_err(fail)?
+        }
+        InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
+            .with_has_header(true)
+            .with_separator(input.separator)
+            // Every CSV column is read as text: the contract checks parse each value, so a
+            // bad value is one rejected row, not a failed file.
+            .with_infer_schema_length(Some(0))
+            .finish()
+            .map_err(fail)?,
+    };
+    let mut df = lf.collect().map_err(fail)?;
+    let height = df.height();
+    for (key, value) in &source.partitions {
+        if df.column(key).is_err() {
+            let col = Column::new(key.as_str().into(), vec![value.as_str(); height]);
+            df.with_column(col).map_err(fail)?;
+        }
+    }
+    Ok(df)
+}

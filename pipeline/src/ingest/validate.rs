@@ -1,0 +1,322 @@
+//! Contract checks. Row checks parse every value of one source file into a typed column and
+//! record an issue for each bad value; table rules (uniqueness, one demandeur per foyer,
+//! references between tables) run on the typed table. Every problem is recorded, not only
+//! the first of a row.
+
+use polars::prelude::*;
+
+use crate::contract::{ColumnSpec, Kind, Rule, TableSpec};
+use crate::error::{RecoursError, Result};
+use crate::month::Month;
+use crate::reference::Reference;
+
+/// One problem found: the table row (0-based, over all the table's files), the column
+/// (index in the contract; `None` for a rule on the whole row) and the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Issue {
+    pub row: u32,
+    pub column: Option<u16>,
+    pub rule: Rule,
+}
+
+fn is_nir_like(s: &str) -> bool {
+    let digits: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    (digits.len() == 13 || digits.len() == 15)
+        && digits.iter().all(u8::is_ascii_digit)
+        && matches!(digits[0], b'1' | b'2' | b'7' | b'8')
+        // Spaces are allowed only as separators inside a formatted NIR.
+        && !s.starts_with(' ')
+}
+
+fn is_nir_like_number(x: f64) -> bool {
+    x.fract() == 0.0 && x > 0.0 && {
+        let s = format!("{x:.0}");
+        is_nir_like(&s)
+    }
+}
+
+/// Counts the NIR-like values of a column (text or integer or float), whatever the column.
+pub fn count_nir_like(col: &Column) -> usize {
+    match col.dtype() {
+        DataType::String => col
+            .str()
+            .map(|ca| ca.iter().flatten().filter(|s| is_nir_like(s)).count())
+            .unwrap_or(0),
+        dt if dt.is_integer() || dt.is_float() => col
+            .cast(&DataType::Float64)
+            .ok()
+            .and_then(|c| {
+                c.f64().ok().map(|ca| {
+                    ca.iter()
+                        .flatten()
+                        .filter(|x| is_nir_like_number(*x))
+                        .count()
+                })
+            })
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A source column as it arrived.
+enum Raw<'a> {
+    Text(&'a StringChunked),
+    Number(Float64Chunked),
+    Boolean(&'a BooleanChunked),
+}
+
+fn raw_column<'a>(table: &str, spec: &ColumnSpec, col: &'a Column, file: &str) -> Result<Raw<'a>> {
+    let dt = col.dtype();
+    let wrong = || RecoursError::Input {
+        table: table.into(),
+        message: format!(
+            "file {file}, column {}: type {dt} does not fit the contract ({})",
+            spec.name,
+            match spec.kind {
+                Kind::Decimal { .. } => "a decimal amount",
+                Kind::Bool => "a boolean",
+                Kind::ZeroOne => "0 or 1",
+                _ => "text",
+            }
+        ),
+    };
+    let text = || col.str().map(Raw::Text).map_err(|_| wrong());
+    match (spec.kind, dt) {
+        (_, DataType::String) => text(),
+        (Kind::Decimal { .. } | Kind::ZeroOne, dt)
+            if dt.is_primitive_numeric() || dt.is_decimal() =>
+        {
+            let c = col.cast(&DataType::Float64).map_err(|_| wrong())?;
+            Ok(Raw::Number(c.f64().map_err(|_| wrong())?.clone()))
+        }
+        (Kind::Bool | Kind::ZeroOne, DataType::Boolean) => {
+            Ok(Raw::Boolean(col.bool().map_err(|_| wrong())?))
+        }
+        // An all-null column read from CSV or parquet has no useful type: treat as text.
+        (_, DataType::Null) => Err(wrong()),
+        _ => Err(wrong()),
+    }
+}
+
+fn parse_decimal(s: &str, decimal_comma: bool) -> Option<f64> {
+    let t = s.trim();
+    let owned;
+    let t = if decimal_comma {
+        owned = t.replace(',', ".");
+        owned.as_str()
+    } else {
+        t
+    };
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+    {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim() {
+        "true" | "True" | "TRUE" | "1" => Some(true),
+        "false" | "False" | "FALSE" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Context of the row checks of one file.
+pub struct RowCheck<'a> {
+    pub table: &'a TableSpec,
+    pub reference: &'a Reference,
+    pub run_month: Month,
+    pub decimal_comma: bool,
+    pub file: &'a str,
+    /// Row number of the file's first row within the table.
+    pub offset: u32,
+}
+
+impl RowCheck<'_> {
+    /// Parses every contract column of `df` into its typed column, recording issues.
+    pub fn check(&self, df: &DataFrame, issues: &mut Vec<Issue>) -> Result<Vec<Column>> {
+        let mut typed = Vec::with_capacity(self.table.columns.len());
+        for (ci, spec) in self.table.columns.iter().enumerate() {
+            let col = df
+                .column(spec.name)
+                .map_err(|_| RecoursError::Internal(format!("column {} vanished", spec.name)))?;
+            let raw = raw_column(self.table.name, spec, col, self.file)?;
+            let mut issue = |row: usize, rule: Rule| {
+                issues.push(Issue {
+                    row: self.offset + row as u32,
+                    column: Some(ci as u16),
+                    rule,
+                })
+            };
+            let name: PlSmallStr = spec.name.into();
+            let column = match spec.kind {
+                Kind::Hex64 | Kind::Month | Kind::Code(_) | Kind::Departement | Kind::Caisse => {
+                    let Raw::Text(ca) = raw else {
+                        unreachable!("text kinds accept only text columns")
+                    };
+                    for (row, v) in ca.iter().enumerate() {
+                        let rule = match v {
+                            None | Some("") if !spec.nullable => Some(Rule::MissingValue),
+                            None | Some("") => None,
+                            Some(v) => self.text_rule(spec, v),
+                        };
+                        if let Some(rule) = rule {
+                            issue(row, rule);
+                        }
+                    }
+                    // Empty strings in a nullable column become nulls.
+                    let cleaned: StringChunked =
+                        ca.iter().map(|v| v.filter(|s| !s.is_empty())).collect();
+                    cleaned.with_name(name).into_column()
+                }
+                Kind::Decimal { min } => {
+                    let mut values: Vec<Option<f64>> = Vec::with_capacity(df.height());
+                    match &raw {
+                        Raw::Number(ca) => values.extend(ca.iter()),
+                        Raw::Text(ca) => {
+                            for (row, v) in ca.iter().enumerate() {
+                                let s = v.map(str::trim).filter(|s| !s.is_empty());
+                                let parsed = s.and_then(|s| parse_decimal(s, self.decimal_comma));
+                                if s.is_some() && parsed.is_none() {
+                                    issue(row, Rule::InvalidAmount);
+                                }
+                                values.push(parsed);
+                            }
+                        }
+                        Raw::Boolean(_) => unreachable!("booleans are refused for decimals"),
+                    }
+                    let invalid_text = |row: usize| match &raw {
+                        Raw::Text(ca) => ca.get(row).is_some_and(|s| !s.trim().is_empty()),
+                        _ => false,
+                    };
+                    for (row, v) in values.iter().enumerate() {
+                        match v {
+                            None if !spec.nullable && !invalid_text(row) => {
+                                issue(row, Rule::MissingValue)
+                            }
+                            Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
+                            Some(x) if min.is_some_and(|m| *x < m) => {
+                                issue(row, Rule::NegativeAmount)
+                            }
+                            _ => {}
+                        }
+                    }
+                    Column::new(name, values)
+                }
+                Kind::Bool => {
+                    let values: Vec<Option<bool>> = match &raw {
+                        Raw::Boolean(ca) => ca.iter().collect(),
+                        Raw::Text(ca) => ca
+                            .iter()
+                            .map(|v| {
+                                v.map(str::trim)
+                                    .filter(|s| !s.is_empty())
+                                    .map(|s| parse_bool(s).ok_or(()))
+                            })
+                            .enumerate()
+                            .map(|(row, r)| match r {
+                                Some(Err(())) => {
+                                    issue(row, Rule::InvalidBool);
+                                    None
+                                }
+                                Some(Ok(b)) => Some(b),
+                                None => {
+                                    if !spec.nullable {
+                                        issue(row, Rule::MissingValue);
+                                    }
+                                    None
+                                }
+                            })
+                            .collect(),
+                        Raw::Number(_) => unreachable!("numbers are refused for booleans"),
+                    };
+                    if matches!(raw, Raw::Boolean(_)) && !spec.nullable {
+                        for (row, v) in values.iter().enumerate() {
+                            if v.is_none() {
+                                issue(row, Rule::MissingValue);
+                            }
+                        }
+                    }
+                    Column::new(name, values)
+                }
+                Kind::ZeroOne => {
+                    let values: Vec<Option<i32>> = match &raw {
+                        Raw::Boolean(ca) => ca.iter().map(|v| v.map(i32::from)).collect(),
+                        Raw::Number(ca) => ca
+                            .iter()
+                            .map(|v| {
+                                v.map(|x| {
+                                    if x == 0.0 {
+                                        0
+                                    } else if x == 1.0 {
+                                        1
+                                    } else {
+                                        -1
+                                    }
+                                })
+                            })
+                            .collect(),
+                        Raw::Text(ca) => ca
+                            .iter()
+                            .map(|v| {
+                                v.map(str::trim).filter(|s| !s.is_empty()).map(|s| match s {
+                                    "0" => 0,
+                                    "1" => 1,
+                                    _ => -1,
+                                })
+                            })
+                            .collect(),
+                    };
+                    for (row, v) in values.iter().enumerate() {
+                        match v {
+                            None => issue(row, Rule::MissingValue),
+                            Some(-1) => issue(row, Rule::InvalidZeroOne),
+                            _ => {}
+                        }
+                    }
+                    Column::new(
+                        name,
+                        values
+                            .into_iter()
+                            .map(|v| v.filter(|x| *x >= 0))
+                            .collect::<Vec<_>>(),
+                    )
+                }
+            };
+            typed.push(column);
+        }
+        Ok(typed)
+    }
+
+    fn text_rule(&self, spec: &ColumnSpec, v: &str) -> Option<Rule> {
+        match spec.kind {
+            Kind::Hex64 => (!is_hex64(v)).then_some(Rule::InvalidId),
+            Kind::Month => match Month::parse(v) {
+                None => Some(Rule::InvalidMonth),
+                Some(m) if spec.name == "naissance" => {
+                    let lo = Month::new(1900, 1).expect("valid month");
+                    (m < lo || m > self.run_month).then_some(Rule::BirthOutOfRange)
+                }
+                Some(_) => None,
+            },
+            Kind::Code(codes) => (!codes.contains(&v)).then_some(Rule::UnknownCode),
+            Kind::Departement => self
+                .reference
+                .departement_index(v)
+                .is_none()
+                .then_some(Rule::UnknownDepartement),
+            Kind::Caisse => (!self.reference.is_caisse(v)).then_some(Rule::UnknownCaisse),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+
+use recours::cli::{Cli, Command};
+use recours::config::{self, RunConfig};
+use recours::error::{Result, exit};
+use recours::generate::{self, GenerateOptions};
+use recours::run;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        // Polars reads its pool size from the environment, before its first use.
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let outcome = std::panic::catch_unwind(|| dispatch(cli));
+    match outcome {
+        Ok(Ok(())) => ExitCode::from(exit::SUCCESS),
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(_) => {
+            eprintln!(
+                "error: internal error (panic); please report it with the command and its config"
+            );
+            ExitCode::from(exit::INTERNAL)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate {
+            people,
+            month,
+            seed,
+            out,
+            format,
+            learning,
+            csv_copies,
+        } => {
+            let raw = config::read_raw(&cli.config)?;
+            let (reference, baremes) = config::load_reference(&cli.config, &raw)?;
+            let opts = GenerateOptions {
+                people,
+                month,
+                seed,
+                out,
+                format,
+                learning,
+                csv_copies,
+            };
+            let t = Instant::now();
+            let summary = generate::generate(&opts, &reference, &baremes)?;
+            eprintln!(
+                "generated {} people in {} households into {} in {:.1} s",
+                summary.people,
+                summary.households,
+                opts.out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            for (table, rows) in &summary.rows {
+                eprintln!("  {table:<14} {rows:>10} rows");
+            }
+            for (b, (nr, eligible)) in &summary.non_take_up {
+                let rate = if *eligible > 0 {
+                    100.0 * *nr as f64 / *eligible as f64
+                } else {
+                    0.0
+                };
+                eprintln!(
+                    "  non-take-up {b:<5} {nr:>8} of {eligible:>8} eligible units ({rate:.1} %)"
+                );
+            }
+            Ok(())
+        }
+        Command::Validate => {
+            let cfg = RunConfig::load(&cli.config)?;
+            let run_dir = cfg.output.clone();
+            let mut ingested = recours::ingest::ingest(&cfg)?;
+            eprint!("{}", ingested.summary());
+            ingested.write(&run_dir)?;
+            eprintln!(
+                "all tables within tolerance; quality report in {}",
+                run_dir.join("quality.json").display()
+            );
+            Ok(())
+        }
+        Command::Run => run::run(RunConfig::load(&cli.config)?, None),
+    }
+}

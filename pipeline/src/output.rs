@@ -1,0 +1,89 @@
+//! Every file recours writes goes through here: written under a temporary name in the
+//! destination folder, flushed, then renamed, so that a failed run never leaves a
+//! half-written file under its final name.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{RecoursError, Result};
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Write through `write` into a temporary file next to `path`, then rename it to `path`.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(RecoursError::io(format!(
+            "creating folder {}",
+            dir.display()
+        )))?;
+    }
+    let tmp = temp_name(path);
+    let file =
+        File::create(&tmp).map_err(RecoursError::io(format!("creating {}", tmp.display())))?;
+    let mut w = BufWriter::new(file);
+    let result = write(&mut w).and_then(|_| {
+        let file = w
+            .into_inner()
+            .map_err(|e| RecoursError::io(format!("writing {}", tmp.display()))(e.into_error()))?;
+        file.sync_all()
+            .map_err(RecoursError::io(format!("syncing {}", tmp.display())))
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(RecoursError::io(format!(
+        "renaming {} to {}",
+        tmp.display(),
+        path.display()
+    )))
+}
+
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    write_atomic(path, |w| {
+        ParquetWriter::new(w)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::default())
+            .finish(df)
+            .map(|_| ())
+            .map_err(RecoursError::polars(format!("writing {}", path.display())))
+    })
+}
+
+/// CSV writer settings. `decimal_comma` goes with `;` (the French spreadsheet dialect).
+#[derive(Clone, Copy, Debug)]
+pub struct CsvDialect {
+    pub separator: u8,
+    pub decimal_comma: bool,
+}
+
+pub fn write_csv(path: &Path, df: &mut DataFrame, dialect: CsvDialect) -> Result<()> {
+    write_atomic(path, |w| {
+        CsvWriter::new(w)
+            .with_separator(dialect.separator)
+            .with_decimal_comma(dialect.decimal_comma)
+            .finish(df)
+            .map_err(RecoursError::polars(format!("writing {}", path.display())))
+    })
+}
+
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)
+            .map_err(|e| RecoursError::Internal(format!("serialising {}: {e}", path.display())))?;
+        w.write_all(b"\n")
+            .map_err(RecoursError::io(format!("writing {}", path.display())))
+    })
+}

@@ -1,0 +1,171 @@
+//! Reference data shipped in `config/`: départements (with population, used by the
+//! generator's weights) and the caisses map (which CAF, CPAM, CARSAT/CNAV/CGSS and MSA
+//! covers each département).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{RecoursError, Result};
+
+#[derive(Clone, Debug)]
+pub struct Departement {
+    pub code: String,
+    pub nom: String,
+    pub population: u64,
+    pub region: String,
+    pub caf: String,
+    pub cpam: String,
+    /// Pension caisse of the general regime (CARSAT, CNAV in Île-de-France, CGSS, CSSM).
+    pub carsat: String,
+    /// Agricultural regime caisse (the CGSS / CSSM overseas).
+    pub msa: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Caisse {
+    pub code: String,
+    pub branche: String,
+    pub libelle: String,
+    pub departements: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// Sorted by code.
+    pub departements: Vec<Departement>,
+    /// Keyed by code.
+    pub caisses: BTreeMap<String, Caisse>,
+}
+
+fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecoursError::Config {
+        file: path.to_path_buf(),
+        message: format!("cannot read reference file: {e}"),
+    })?;
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    if first.trim_start_matches('\u{feff}') != header {
+        return Err(RecoursError::Config {
+            file: path.to_path_buf(),
+            message: format!("header must be '{header}', found '{first}'"),
+        });
+    }
+    let width = header.split(',').count();
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<String> = line.split(',').map(|s| s.trim().to_string()).collect();
+        if fields.len() != width {
+            return Err(RecoursError::Config {
+                file: path.to_path_buf(),
+                message: format!(
+                    "line {}: expected {width} fields, found {}",
+                    i + 2,
+                    fields.len()
+                ),
+            });
+        }
+        rows.push(fields);
+    }
+    Ok(rows)
+}
+
+impl Reference {
+    pub fn load(departements: &Path, caisses: &Path) -> Result<Reference> {
+        let mut deps = Vec::new();
+        for f in read_csv(
+            departements,
+            "code,nom,population,region,caf,cpam,carsat,msa",
+        )? {
+            let population = f[2].parse().map_err(|_| RecoursError::Config {
+                file: departements.to_path_buf(),
+                message: format!(
+                    "département {}: population '{}' is not an integer",
+                    f[0], f[2]
+                ),
+            })?;
+            deps.push(Departement {
+                code: f[0].clone(),
+                nom: f[1].clone(),
+                population,
+                region: f[3].clone(),
+                caf: f[4].clone(),
+                cpam: f[5].clone(),
+                carsat: f[6].clone(),
+                msa: f[7].clone(),
+            });
+        }
+        deps.sort_by(|a, b| a.code.cmp(&b.code));
+        let mut map = BTreeMap::new();
+        for f in read_csv(caisses, "code,branche,libelle,departements")? {
+            let departements = f[3].split_whitespace().map(str::to_string).collect();
+            map.insert(
+                f[0].clone(),
+                Caisse {
+                    code: f[0].clone(),
+                    branche: f[1].clone(),
+                    libelle: f[2].clone(),
+                    departements,
+                },
+            );
+        }
+        let reference = Reference {
+            departements: deps,
+            caisses: map,
+        };
+        for d in &reference.departements {
+            for code in [&d.caf, &d.cpam, &d.carsat, &d.msa] {
+                if !reference.caisses.contains_key(code) {
+                    return Err(RecoursError::Config {
+                        file: caisses.to_path_buf(),
+                        message: format!("caisse {code} (département {}) is not listed", d.code),
+                    });
+                }
+            }
+        }
+        Ok(reference)
+    }
+
+    pub fn departement_index(&self, code: &str) -> Option<usize> {
+        self.departements
+            .binary_search_by(|d| d.code.as_str().cmp(code))
+            .ok()
+    }
+
+    pub fn is_caisse(&self, code: &str) -> bool {
+        self.caisses.contains_key(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_reference_map_is_complete() {
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let r = Reference::load(&cfg.join("departements.csv"), &cfg.join("caisses.csv")).unwrap();
+        assert_eq!(r.departements.len(), 101);
+        let count = |b: &str| r.caisses.values().filter(|c| c.branche == b).count();
+        assert_eq!(count("CAF"), 101);
+        assert_eq!(count("CARSAT"), 15);
+        assert_eq!(count("MSA"), 35);
+        let total: u64 = r.departements.iter().map(|d| d.population).sum();
+        assert!((66_000_000..69_000_000).contains(&total), "{total}");
+        let gironde = &r.departements[r.departement_index("33").unwrap()];
+        assert_eq!(
+            (
+                gironde.caf.as_str(),
+                gironde.carsat.as_str(),
+                gironde.msa.as_str()
+            ),
+            ("CAF33", "CARSAT-AQUITAINE", "MSA-GIRONDE")
+        );
+        assert_eq!(
+            r.departements[r.departement_index("75").unwrap()].carsat,
+            "CNAV"
+        );
+    }
+}
