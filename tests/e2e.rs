@@ -1,1 +1,7 @@
+//! End-to-end tests of the `recours` binary on generated data in temporary folders.
+//! Each test is named after what it guards.
 
+mod common;
+
+mod generator;
+mod ingest_contract;

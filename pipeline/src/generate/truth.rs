@@ -205,10 +205,10 @@ pub fn rsa_offset(h: &Household, t: &HouseholdTruth, rural: bool) -> f64 {
         x -= 1.4; // 18 % with housing aid vs 57 % without
     }
     if demandeur.age < 30 {
-        x += 0.4;
+        x += 0.7; // higher for the young
     }
     if rural {
-        x += 0.3;
+        x += 0.4; // higher in rural areas
     }
     if t.truth.rsa.montant < 150.0 {
         x += 0.5;

@@ -1,0 +1,122 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const RUN_MONTH: &str = "2025-09";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// A fresh temporary folder under the target directory (kept on failure for inspection).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn recours(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recours"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("recours runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+pub fn generate(out: &Path, people: usize, seed: u64, format: &str) -> Output {
+    let o = recours(&[
+        "generate",
+        "--people",
+        &people.to_string(),
+        "--month",
+        RUN_MONTH,
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        format,
+    ]);
+    assert_eq!(code(&o), 0, "generate failed: {}", stderr(&o));
+    o
+}
+
+pub const TABLES: [&str; 8] =
+    ["personnes", "foyers", "logements", "droits", "ressources", "contacts", "apprentissage", "retours"];
+
+/// A run config for a folder of generated tables (`csv` or `parquet` files named after the
+/// table; `ressources` may be a hive folder), with a generous rejection tolerance unless
+/// `max_rejected` says otherwise.
+pub fn write_config(dir: &Path, data: &Path, ext: &str, max_rejected: f64) -> PathBuf {
+    let cfg_dir = repo().join("config");
+    let mut s = format!(
+        "month = \"{RUN_MONTH}\"\noutput = \"{}\"\n\n[reference]\ndepartements = \"{}\"\ncaisses = \"{}\"\nbaremes = \"{}\"\n\n",
+        dir.join("run").display(),
+        cfg_dir.join("departements.csv").display(),
+        cfg_dir.join("caisses.csv").display(),
+        cfg_dir.join("baremes.toml").display(),
+    );
+    for t in TABLES {
+        let file = data.join(format!("{t}.{ext}"));
+        let path = if file.exists() { file } else { data.join(t) };
+        s.push_str(&format!("[inputs.{t}]\npath = \"{}\"\n\n", path.display()));
+    }
+    s.push_str(&format!("[validation]\nmax_rejected_share = {max_rejected}\n"));
+    let path = dir.join("config.toml");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+/// Edits a generated CSV table (`,` separator, no quoted commas) row by row.
+/// `rows[0]` is the header.
+pub fn edit_csv(path: &Path, edit: impl FnOnce(&mut Vec<Vec<String>>)) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows: Vec<Vec<String>> =
+        text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
+    edit(&mut rows);
+    let out: String = rows.iter().map(|r| r.join(",") + "\n").collect();
+    std::fs::write(path, out).unwrap();
+}
+
+pub fn col(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+}
+
+pub fn quality(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("quality.json")).unwrap()).unwrap()
+}
+
+pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    let f = std::fs::File::open(path).unwrap();
+    ParquetReader::new(f).finish().unwrap()
+}
+
+pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

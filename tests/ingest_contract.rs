@@ -1,0 +1,292 @@
+//! The ingest stage against the data contract: every kind of violation gets its reason
+//! code and the documented exit code; every row is kept or rejected, never lost.
+
+use std::path::Path;
+
+use crate::common::*;
+
+const OK: i32 = 0;
+const USAGE: i32 = 2;
+const DATA_REJECTED: i32 = 3;
+const PRIVACY_STOP: i32 = 4;
+
+fn csv_population(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
+    let data = dir.join("data");
+    generate(&data, 1500, 3, "csv");
+    (dir, data)
+}
+
+fn set(rows: &mut [Vec<String>], row: usize, column: &str, value: &str) {
+    let c = col(rows, column);
+    rows[row][c] = value.to_string();
+}
+
+/// Rows rejected for a reason code in a table's rejects file.
+fn rejected_with(run: &Path, table: &str, rule: &str) -> usize {
+    let df = read_parquet(&run.join("rejects").join(format!("{table}.parquet")));
+    df.column("motifs")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .filter(|m| m.is_some_and(|m| m.split('|').any(|r| r == rule)))
+        .count()
+}
+
+#[test]
+fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
+    let (dir, data) = csv_population("contract_violations");
+    let mut victim = String::new();
+    edit_csv(&data.join("personnes.csv"), |r| {
+        set(r, 1, "naissance", "2025-13");
+        set(r, 2, "naissance", "2030-01");
+        set(r, 3, "departement", "99");
+        set(r, 4, "sexe", "X");
+        let dup = r[5].clone();
+        r.push(dup);
+        let upper = r[6][0].to_uppercase();
+        set(r, 6, "pseudo_id", &upper);
+        set(r, 7, "regime", "");
+        victim = r[1][0].clone();
+    });
+    edit_csv(&data.join("foyers.csv"), |r| {
+        let mut orphan = r[1].clone();
+        orphan[col(r, "pseudo_id")] = "f".repeat(64);
+        r.push(orphan);
+        let c = col(r, "role");
+        let conjoint = (100..r.len()).find(|&i| r[i][c] == "conjoint").unwrap();
+        set(r, conjoint, "role", "demandeur");
+    });
+    edit_csv(&data.join("logements.csv"), |r| set(r, 1, "foyer_id", &"e".repeat(64)));
+    edit_csv(&data.join("droits.csv"), |r| {
+        set(r, 1, "organisme", "CAF00");
+        set(r, 2, "debut", "2025-06");
+        set(r, 2, "fin", "2025-01");
+        set(r, 3, "montant_mensuel", "-5.00");
+        let mut cascade = r[4].clone();
+        cascade[0] = victim.clone();
+        r.push(cascade);
+    });
+    edit_csv(&data.join("ressources.csv"), |r| {
+        set(r, 1, "montant_net_social", "abc");
+        set(r, 2, "mois", "");
+        set(r, 3, "montant_net_social", "-120.50");
+    });
+    edit_csv(&data.join("contacts.csv"), |r| set(r, 1, "mobile", "peut-etre"));
+    edit_csv(&data.join("apprentissage.csv"), |r| set(r, 1, "non_recours", "2"));
+
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let run = dir.join("run");
+    for (table, rule) in [
+        ("personnes", "mois_invalide"),
+        ("personnes", "naissance_hors_bornes"),
+        ("personnes", "departement_inconnu"),
+        ("personnes", "code_inconnu"),
+        ("personnes", "identifiant_invalide"),
+        ("personnes", "valeur_manquante"),
+        ("foyers", "personne_inconnue"),
+        ("foyers", "foyer_plusieurs_demandeurs"),
+        ("logements", "foyer_inconnu"),
+        ("droits", "caisse_inconnue"),
+        ("droits", "fin_avant_debut"),
+        ("droits", "montant_negatif"),
+        ("droits", "personne_rejetee"),
+        ("ressources", "montant_invalide"),
+        ("ressources", "valeur_manquante"),
+        ("contacts", "booleen_invalide"),
+        ("apprentissage", "valeur_0_1_invalide"),
+    ] {
+        assert!(rejected_with(&run, table, rule) >= 1, "{table}: no row rejected for {rule}");
+    }
+    // Both copies of a duplicated person are rejected.
+    assert_eq!(rejected_with(&run, "personnes", "identifiant_en_double"), 2);
+    // Members of a foyer with two demandeurs lose their foyer, so their person rows too.
+    assert!(rejected_with(&run, "personnes", "personne_sans_foyer") >= 2);
+    // A negative wage is a regularisation, not an error.
+    assert_eq!(rejected_with(&run, "ressources", "montant_negatif"), 0);
+
+    // Row accounting: rows in = kept + rejected; the files agree with quality.json.
+    let q = quality(&run);
+    for table in TABLES {
+        let t = &q["tables"][table];
+        let (rows_in, kept, rejected) =
+            (t["rows_in"].as_u64().unwrap(), t["rows_kept"].as_u64().unwrap(), t["rows_rejected"].as_u64().unwrap());
+        assert_eq!(rows_in, kept + rejected, "{table}");
+        let kept_file = read_parquet(&run.join("ingest").join(format!("{table}.parquet"))).height() as u64;
+        let rejected_file = read_parquet(&run.join("rejects").join(format!("{table}.parquet"))).height() as u64;
+        assert_eq!((kept_file, rejected_file), (kept, rejected), "{table}");
+        let source = std::fs::read_to_string(data.join(format!("{table}.csv"))).unwrap();
+        assert_eq!(source.lines().count() as u64 - 1, rows_in, "{table}: every input row is counted");
+    }
+    // Rejects name the file and the row, and keep the original value.
+    let rejects = read_parquet(&run.join("rejects/ressources.parquet"));
+    let first = rejects.head(Some(1));
+    assert_eq!(first.column("ligne").unwrap().u32().unwrap().get(0), Some(1));
+    assert_eq!(first.column("montant_net_social").unwrap().str().unwrap().get(0), Some("abc"));
+    assert!(first.column("fichier").unwrap().str().unwrap().get(0).unwrap().ends_with("ressources.csv"));
+}
+
+#[test]
+fn nir_in_any_column_is_a_privacy_stop_and_nothing_is_written() {
+    let (dir, data) = csv_population("privacy_stop");
+    edit_csv(&data.join("ressources.csv"), |r| {
+        r[0].push("commentaire".into());
+        for (i, row) in r.iter_mut().enumerate().skip(1) {
+            row.push(if i == 7 { "1 85 05 78 006 084 36".into() } else { "ok".into() });
+        }
+    });
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), PRIVACY_STOP, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("table ressources") && err.contains("column commentaire"), "{err}");
+    assert!(!err.contains("006 084"), "the value must never be shown: {err}");
+    assert!(!dir.join("run").exists(), "nothing may be written downstream");
+
+    // A 13-digit NIR in a numeric parquet column is caught too.
+    let (dir2, data2) = csv_population("privacy_stop_numeric");
+    edit_csv(&data2.join("logements.csv"), |r| set(r, 3, "loyer_mensuel", "2850578006084"));
+    let cfg = write_config(&dir2, &data2, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), PRIVACY_STOP, "{}", stderr(&o));
+    assert!(stderr(&o).contains("column loyer_mensuel"));
+}
+
+#[test]
+fn truncated_parquet_file_is_rejected_naming_the_table() {
+    let dir = scratch("truncated_parquet");
+    let data = dir.join("data");
+    generate(&data, 800, 4, "parquet");
+    let path = data.join("droits.parquet");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let cfg = write_config(&dir, &data, "parquet", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    assert!(stderr(&o).contains("table droits"), "{}", stderr(&o));
+    assert!(!dir.join("run").join("ingest").exists());
+}
+
+#[test]
+fn missing_required_column_is_rejected_naming_it() {
+    let (dir, data) = csv_population("missing_column");
+    edit_csv(&data.join("personnes.csv"), |r| {
+        let c = col(r, "sexe");
+        for row in r.iter_mut() {
+            row.remove(c);
+        }
+    });
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("table personnes") && err.contains("missing: sexe"), "{err}");
+}
+
+#[test]
+fn malformed_csv_is_rejected_naming_the_table() {
+    let (dir, data) = csv_population("malformed_csv");
+    let path = data.join("foyers.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\"unterminated,quote\n");
+    text.push_str("a,b,c,d,e,f\n");
+    std::fs::write(&path, text).unwrap();
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    assert!(stderr(&o).contains("table foyers"), "{}", stderr(&o));
+}
+
+#[test]
+fn wrong_column_type_in_parquet_is_rejected_naming_the_column() {
+    use polars::prelude::*;
+    let dir = scratch("wrong_type");
+    let data = dir.join("data");
+    generate(&data, 800, 4, "parquet");
+    let path = data.join("personnes.parquet");
+    let mut df = read_parquet(&path);
+    let n = df.height();
+    df.with_column(Column::new("naissance".into(), vec![196001i64; n])).unwrap();
+    let mut f = std::fs::File::create(&path).unwrap();
+    ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+    let cfg = write_config(&dir, &data, "parquet", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("table personnes") && err.contains("column naissance"), "{err}");
+}
+
+#[test]
+fn rejected_share_above_tolerance_stops_the_run_after_reporting() {
+    let (dir, data) = csv_population("tolerance");
+    edit_csv(&data.join("ressources.csv"), |r| {
+        let c = col(r, "nature");
+        for row in r.iter_mut().skip(1).step_by(40) {
+            row[c] = "loterie".into();
+        }
+    });
+    let cfg = write_config(&dir, &data, "csv", 0.01);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("table ressources") && err.contains("code_inconnu"), "{err}");
+    let run = dir.join("run");
+    assert_eq!(quality(&run)["passed"], false);
+    assert!(rejected_with(&run, "ressources", "code_inconnu") > 0);
+    assert!(!run.join("ingest").exists(), "no stage output after a stop");
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_2() {
+    let (dir, data) = csv_population("config_errors");
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+
+    let bad = dir.join("unknown_key.toml");
+    std::fs::write(&bad, text.replace("[validation]", "colour = \"blue\"\n[validation]")).unwrap();
+    let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), USAGE);
+    assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
+
+    let bad = dir.join("missing_file.toml");
+    std::fs::write(&bad, text.replace("droits.csv", "droits-absent.csv")).unwrap();
+    let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), USAGE);
+    assert!(stderr(&o).contains("[inputs.droits]") && stderr(&o).contains("droits-absent.csv"), "{}", stderr(&o));
+
+    let bad = dir.join("no_bareme.toml");
+    std::fs::write(&bad, text.replace("month = \"2025-09\"", "month = \"2023-06\"")).unwrap();
+    let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), USAGE);
+    assert!(stderr(&o).contains("no RSA barème in force for 2023-06"), "{}", stderr(&o));
+
+    let o = recours(&["generate", "--people", "10"]);
+    assert_eq!(code(&o), USAGE);
+}
+
+#[test]
+fn sample_config_reads_parquet_hive_folders_and_french_csv() {
+    let o = recours(&["validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let q = quality(&repo().join("runs/sample"));
+    assert_eq!(q["passed"], true);
+    for table in TABLES {
+        assert_eq!(q["tables"][table]["rows_rejected"], 0, "{table}");
+    }
+    // ressources arrive as 15 monthly partitions.
+    assert_eq!(q["tables"]["ressources"]["sources"].as_array().unwrap().len(), 15);
+}
+
+#[test]
+fn run_shows_the_stages_still_to_come() {
+    let (dir, data) = csv_population("run_progress");
+    let cfg = write_config(&dir, &data, "csv", 0.01);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("[1/") && err.contains("ingest done"), "{err}");
+    assert!(err.contains("stages still to come"), "{err}");
+}
