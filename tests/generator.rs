@@ -28,7 +28,10 @@ fn generator_population_size_is_exact_and_ids_are_hex64() {
     assert_eq!(lines.len(), 1 + 1234);
     let id = lines[1].split(',').next().unwrap();
     assert_eq!(id.len(), 64);
-    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
 }
 
 /// The committed sample is what its documented command makes (data-samples/README.md).
@@ -36,8 +39,17 @@ fn generator_population_size_is_exact_and_ids_are_hex64() {
 fn committed_sample_regenerates_identically() {
     let dir = scratch("gen_sample");
     let o = recours(&[
-        "generate", "--people", "20000", "--month", "2025-09", "--seed", "2025", "--out",
-        dir.to_str().unwrap(), "--csv-copies", "logements,contacts",
+        "generate",
+        "--people",
+        "20000",
+        "--month",
+        "2025-09",
+        "--seed",
+        "2025",
+        "--out",
+        dir.to_str().unwrap(),
+        "--csv-copies",
+        "logements,contacts",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let committed: Vec<(String, String)> = hash_tree(&repo().join("data-samples"))
@@ -48,15 +60,33 @@ fn committed_sample_regenerates_identically() {
 }
 
 fn text_col<'a>(df: &'a DataFrame, name: &str) -> Vec<&'a str> {
-    df.column(name).unwrap().str().unwrap().iter().map(|v| v.unwrap_or("")).collect()
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(""))
+        .collect()
 }
 
 fn bool_col(df: &DataFrame, name: &str) -> Vec<bool> {
-    df.column(name).unwrap().bool().unwrap().iter().map(|v| v.unwrap_or(false)).collect()
+    df.column(name)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect()
 }
 
 fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name).unwrap().f64().unwrap().iter().map(|v| v.unwrap_or(0.0)).collect()
+    df.column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect()
 }
 
 /// Non-take-up rate of a group: (non-claimers, eligible).
@@ -97,7 +127,11 @@ fn generator_non_take_up_rates_follow_domain_md() {
     for ((id, n), (s, d)) in text_col(&personnes, "pseudo_id")
         .into_iter()
         .zip(text_col(&personnes, "naissance"))
-        .zip(text_col(&personnes, "sexe").into_iter().zip(text_col(&personnes, "departement")))
+        .zip(
+            text_col(&personnes, "sexe")
+                .into_iter()
+                .zip(text_col(&personnes, "departement")),
+        )
     {
         age.insert(id, recours::month::Month::parse(n).unwrap().age_at(run));
         female.insert(id, s == "F");
@@ -114,8 +148,10 @@ fn generator_non_take_up_rates_follow_domain_md() {
         foyer_of.insert(id, f);
         members.entry(f).or_default().push((id, role));
     }
-    let statut: HashMap<&str, &str> =
-        text_col(&logements, "foyer_id").into_iter().zip(text_col(&logements, "statut")).collect();
+    let statut: HashMap<&str, &str> = text_col(&logements, "foyer_id")
+        .into_iter()
+        .zip(text_col(&logements, "statut"))
+        .collect();
     let with_al: std::collections::HashSet<&str> = text_col(&droits, "pseudo_id")
         .into_iter()
         .zip(text_col(&droits, "prestation"))
@@ -157,7 +193,11 @@ fn generator_non_take_up_rates_follow_domain_md() {
                     "locataire_hlm" => g("locataire_hlm"),
                     _ => {}
                 }
-                g(if with_al.contains(id) { "avec_al" } else { "sans_al" });
+                g(if with_al.contains(id) {
+                    "avec_al"
+                } else {
+                    "sans_al"
+                });
                 g(if age[id] < 30 { "jeune" } else { "pas_jeune" });
                 g(if rural[id] { "rural" } else { "urbain" });
             }
@@ -231,7 +271,10 @@ fn generator_contact_channels_follow_domain_md() {
     let opposition = bool_col(&contacts, "opposition");
     let share = |pred: &dyn Fn(usize) -> bool, sel: &dyn Fn(usize) -> bool| {
         let n = (0..contacts.height()).filter(|&i| sel(i)).count() as f64;
-        (0..contacts.height()).filter(|&i| sel(i) && pred(i)).count() as f64 / n
+        (0..contacts.height())
+            .filter(|&i| sel(i) && pred(i))
+            .count() as f64
+            / n
     };
     let digital = |i: usize| mobile[i] || email[i];
     let caf = share(&digital, &|i| org[i].starts_with("CAF"));

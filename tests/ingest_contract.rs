@@ -58,7 +58,9 @@ fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
         let conjoint = (100..r.len()).find(|&i| r[i][c] == "conjoint").unwrap();
         set(r, conjoint, "role", "demandeur");
     });
-    edit_csv(&data.join("logements.csv"), |r| set(r, 1, "foyer_id", &"e".repeat(64)));
+    edit_csv(&data.join("logements.csv"), |r| {
+        set(r, 1, "foyer_id", &"e".repeat(64))
+    });
     edit_csv(&data.join("droits.csv"), |r| {
         set(r, 1, "organisme", "CAF00");
         set(r, 2, "debut", "2025-06");
@@ -73,8 +75,12 @@ fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
         set(r, 2, "mois", "");
         set(r, 3, "montant_net_social", "-120.50");
     });
-    edit_csv(&data.join("contacts.csv"), |r| set(r, 1, "mobile", "peut-etre"));
-    edit_csv(&data.join("apprentissage.csv"), |r| set(r, 1, "non_recours", "2"));
+    edit_csv(&data.join("contacts.csv"), |r| {
+        set(r, 1, "mobile", "peut-etre")
+    });
+    edit_csv(&data.join("apprentissage.csv"), |r| {
+        set(r, 1, "non_recours", "2")
+    });
 
     let cfg = write_config(&dir, &data, "csv", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
@@ -99,7 +105,10 @@ fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
         ("contacts", "booleen_invalide"),
         ("apprentissage", "valeur_0_1_invalide"),
     ] {
-        assert!(rejected_with(&run, table, rule) >= 1, "{table}: no row rejected for {rule}");
+        assert!(
+            rejected_with(&run, table, rule) >= 1,
+            "{table}: no row rejected for {rule}"
+        );
     }
     // Both copies of a duplicated person are rejected.
     assert_eq!(rejected_with(&run, "personnes", "identifiant_en_double"), 2);
@@ -112,21 +121,50 @@ fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
     let q = quality(&run);
     for table in TABLES {
         let t = &q["tables"][table];
-        let (rows_in, kept, rejected) =
-            (t["rows_in"].as_u64().unwrap(), t["rows_kept"].as_u64().unwrap(), t["rows_rejected"].as_u64().unwrap());
+        let (rows_in, kept, rejected) = (
+            t["rows_in"].as_u64().unwrap(),
+            t["rows_kept"].as_u64().unwrap(),
+            t["rows_rejected"].as_u64().unwrap(),
+        );
         assert_eq!(rows_in, kept + rejected, "{table}");
-        let kept_file = read_parquet(&run.join("ingest").join(format!("{table}.parquet"))).height() as u64;
-        let rejected_file = read_parquet(&run.join("rejects").join(format!("{table}.parquet"))).height() as u64;
+        let kept_file =
+            read_parquet(&run.join("ingest").join(format!("{table}.parquet"))).height() as u64;
+        let rejected_file =
+            read_parquet(&run.join("rejects").join(format!("{table}.parquet"))).height() as u64;
         assert_eq!((kept_file, rejected_file), (kept, rejected), "{table}");
         let source = std::fs::read_to_string(data.join(format!("{table}.csv"))).unwrap();
-        assert_eq!(source.lines().count() as u64 - 1, rows_in, "{table}: every input row is counted");
+        assert_eq!(
+            source.lines().count() as u64 - 1,
+            rows_in,
+            "{table}: every input row is counted"
+        );
     }
     // Rejects name the file and the row, and keep the original value.
     let rejects = read_parquet(&run.join("rejects/ressources.parquet"));
     let first = rejects.head(Some(1));
-    assert_eq!(first.column("ligne").unwrap().u32().unwrap().get(0), Some(1));
-    assert_eq!(first.column("montant_net_social").unwrap().str().unwrap().get(0), Some("abc"));
-    assert!(first.column("fichier").unwrap().str().unwrap().get(0).unwrap().ends_with("ressources.csv"));
+    assert_eq!(
+        first.column("ligne").unwrap().u32().unwrap().get(0),
+        Some(1)
+    );
+    assert_eq!(
+        first
+            .column("montant_net_social")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0),
+        Some("abc")
+    );
+    assert!(
+        first
+            .column("fichier")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .ends_with("ressources.csv")
+    );
 }
 
 #[test]
@@ -135,20 +173,35 @@ fn nir_in_any_column_is_a_privacy_stop_and_nothing_is_written() {
     edit_csv(&data.join("ressources.csv"), |r| {
         r[0].push("commentaire".into());
         for (i, row) in r.iter_mut().enumerate().skip(1) {
-            row.push(if i == 7 { "1 85 05 78 006 084 36".into() } else { "ok".into() });
+            row.push(if i == 7 {
+                "1 85 05 78 006 084 36".into()
+            } else {
+                "ok".into()
+            });
         }
     });
     let cfg = write_config(&dir, &data, "csv", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), PRIVACY_STOP, "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("table ressources") && err.contains("column commentaire"), "{err}");
-    assert!(!err.contains("006 084"), "the value must never be shown: {err}");
-    assert!(!dir.join("run").exists(), "nothing may be written downstream");
+    assert!(
+        err.contains("table ressources") && err.contains("column commentaire"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("006 084"),
+        "the value must never be shown: {err}"
+    );
+    assert!(
+        !dir.join("run").exists(),
+        "nothing may be written downstream"
+    );
 
     // A 13-digit NIR in a numeric parquet column is caught too.
     let (dir2, data2) = csv_population("privacy_stop_numeric");
-    edit_csv(&data2.join("logements.csv"), |r| set(r, 3, "loyer_mensuel", "2850578006084"));
+    edit_csv(&data2.join("logements.csv"), |r| {
+        set(r, 3, "loyer_mensuel", "2850578006084")
+    });
     let cfg = write_config(&dir2, &data2, "csv", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
     assert_eq!(code(&o), PRIVACY_STOP, "{}", stderr(&o));
@@ -183,7 +236,10 @@ fn missing_required_column_is_rejected_naming_it() {
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("table personnes") && err.contains("missing: sexe"), "{err}");
+    assert!(
+        err.contains("table personnes") && err.contains("missing: sexe"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -209,14 +265,18 @@ fn wrong_column_type_in_parquet_is_rejected_naming_the_column() {
     let path = data.join("personnes.parquet");
     let mut df = read_parquet(&path);
     let n = df.height();
-    df.with_column(Column::new("naissance".into(), vec![196001i64; n])).unwrap();
+    df.with_column(Column::new("naissance".into(), vec![196001i64; n]))
+        .unwrap();
     let mut f = std::fs::File::create(&path).unwrap();
     ParquetWriter::new(&mut f).finish(&mut df).unwrap();
     let cfg = write_config(&dir, &data, "parquet", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("table personnes") && err.contains("column naissance"), "{err}");
+    assert!(
+        err.contains("table personnes") && err.contains("column naissance"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -232,7 +292,10 @@ fn rejected_share_above_tolerance_stops_the_run_after_reporting() {
     let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
     assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("table ressources") && err.contains("code_inconnu"), "{err}");
+    assert!(
+        err.contains("table ressources") && err.contains("code_inconnu"),
+        "{err}"
+    );
     let run = dir.join("run");
     assert_eq!(quality(&run)["passed"], false);
     assert!(rejected_with(&run, "ressources", "code_inconnu") > 0);
@@ -246,7 +309,11 @@ fn config_errors_name_the_key_and_exit_2() {
     let text = std::fs::read_to_string(&cfg).unwrap();
 
     let bad = dir.join("unknown_key.toml");
-    std::fs::write(&bad, text.replace("[validation]", "colour = \"blue\"\n[validation]")).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace("[validation]", "colour = \"blue\"\n[validation]"),
+    )
+    .unwrap();
     let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), USAGE);
     assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
@@ -255,13 +322,25 @@ fn config_errors_name_the_key_and_exit_2() {
     std::fs::write(&bad, text.replace("droits.csv", "droits-absent.csv")).unwrap();
     let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), USAGE);
-    assert!(stderr(&o).contains("[inputs.droits]") && stderr(&o).contains("droits-absent.csv"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[inputs.droits]") && stderr(&o).contains("droits-absent.csv"),
+        "{}",
+        stderr(&o)
+    );
 
     let bad = dir.join("no_bareme.toml");
-    std::fs::write(&bad, text.replace("month = \"2025-09\"", "month = \"2023-06\"")).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace("month = \"2025-09\"", "month = \"2023-06\""),
+    )
+    .unwrap();
     let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), USAGE);
-    assert!(stderr(&o).contains("no RSA barème in force for 2023-06"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no RSA barème in force for 2023-06"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = recours(&["generate", "--people", "10"]);
     assert_eq!(code(&o), USAGE);
@@ -277,7 +356,13 @@ fn sample_config_reads_parquet_hive_folders_and_french_csv() {
         assert_eq!(q["tables"][table]["rows_rejected"], 0, "{table}");
     }
     // ressources arrive as 15 monthly partitions.
-    assert_eq!(q["tables"]["ressources"]["sources"].as_array().unwrap().len(), 15);
+    assert_eq!(
+        q["tables"]["ressources"]["sources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        15
+    );
 }
 
 #[test]

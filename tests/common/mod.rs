@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 pub const RUN_MONTH: &str = "2025-09";
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A fresh temporary folder under the target directory (kept on failure for inspection).
@@ -52,8 +55,16 @@ pub fn generate(out: &Path, people: usize, seed: u64, format: &str) -> Output {
     o
 }
 
-pub const TABLES: [&str; 8] =
-    ["personnes", "foyers", "logements", "droits", "ressources", "contacts", "apprentissage", "retours"];
+pub const TABLES: [&str; 8] = [
+    "personnes",
+    "foyers",
+    "logements",
+    "droits",
+    "ressources",
+    "contacts",
+    "apprentissage",
+    "retours",
+];
 
 /// A run config for a folder of generated tables (`csv` or `parquet` files named after the
 /// table; `ressources` may be a hive folder), with a generous rejection tolerance unless
@@ -72,7 +83,9 @@ pub fn write_config(dir: &Path, data: &Path, ext: &str, max_rejected: f64) -> Pa
         let path = if file.exists() { file } else { data.join(t) };
         s.push_str(&format!("[inputs.{t}]\npath = \"{}\"\n\n", path.display()));
     }
-    s.push_str(&format!("[validation]\nmax_rejected_share = {max_rejected}\n"));
+    s.push_str(&format!(
+        "[validation]\nmax_rejected_share = {max_rejected}\n"
+    ));
     let path = dir.join("config.toml");
     std::fs::write(&path, s).unwrap();
     path
@@ -82,15 +95,20 @@ pub fn write_config(dir: &Path, data: &Path, ext: &str, max_rejected: f64) -> Pa
 /// `rows[0]` is the header.
 pub fn edit_csv(path: &Path, edit: impl FnOnce(&mut Vec<Vec<String>>)) {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut rows: Vec<Vec<String>> =
-        text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     edit(&mut rows);
     let out: String = rows.iter().map(|r| r.join(",") + "\n").collect();
     std::fs::write(path, out).unwrap();
 }
 
 pub fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+    rows[0]
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
 }
 
 pub fn quality(run: &Path) -> serde_json::Value {
@@ -113,7 +131,12 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.push((rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string()));
+                out.push((
+                    rel,
+                    blake3::hash(&std::fs::read(&p).unwrap())
+                        .to_hex()
+                        .to_string(),
+                ));
             }
         }
     }
