@@ -3,5 +3,7 @@
 
 mod common;
 
+mod eligibility;
 mod generator;
 mod ingest_contract;
+mod oracle_openfisca;

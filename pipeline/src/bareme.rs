@@ -70,6 +70,14 @@ pub struct Baremes {
     pub foyer: Vec<Dated<FoyerParams>>,
 }
 
+/// PPA values in force for one month of a reference quarter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PpaMonthParams {
+    pub month: Month,
+    pub ppa: PpaParams,
+    pub smic_horaire_brut: f64,
+}
+
 /// The values in force for one month.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bareme {
@@ -148,6 +156,22 @@ impl Baremes {
         series(&self.aspa, "aspa", path)?;
         series(&self.smic_horaire_brut, "smic_horaire_brut", path)?;
         series(&self.foyer, "foyer", path)
+    }
+
+    /// PPA parameters and hourly SMIC in force in `month`: the PPA of a run month averages
+    /// the amounts computed for each month of its reference quarter, each with that month's
+    /// parameters (art. R844-1 CSS; OpenFisca-France `ppa`).
+    pub fn ppa_in_force(&self, month: Month) -> Result<PpaMonthParams> {
+        Ok(PpaMonthParams {
+            month,
+            ppa: pick(&self.ppa, "PPA", month)?.clone(),
+            smic_horaire_brut: pick(&self.smic_horaire_brut, "SMIC", month)?.montant,
+        })
+    }
+
+    /// PPA parameters for each month `run + from ..= run + to` of a reference quarter.
+    pub fn ppa_quarter(&self, run: Month, (from, to): (i32, i32)) -> Result<Vec<PpaMonthParams>> {
+        run.window(from, to).map(|m| self.ppa_in_force(m)).collect()
     }
 
     pub fn in_force(&self, month: Month) -> Result<Bareme> {

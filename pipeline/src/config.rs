@@ -85,6 +85,14 @@ pub struct RawEligibility {
     /// ASPA reference quarter (default −3..−1).
     #[serde(default = "default_aspa_quarter")]
     pub aspa_quarter: [i32; 2],
+    /// Persons estimated eligible, not receiving, with at least this monthly amount are
+    /// deterministic candidates: listed whatever the model says.
+    #[serde(default = "default_deterministic_min_amount")]
+    pub deterministic_min_amount: f64,
+}
+
+fn default_deterministic_min_amount() -> f64 {
+    100.0
 }
 
 fn default_rsa_quarter() -> [i32; 2] {
@@ -99,6 +107,7 @@ impl Default for RawEligibility {
         RawEligibility {
             rsa_ppa_quarter: default_rsa_quarter(),
             aspa_quarter: default_aspa_quarter(),
+            deterministic_min_amount: default_deterministic_min_amount(),
         }
     }
 }
@@ -145,6 +154,21 @@ fn err(file: &Path, message: impl Into<String>) -> RecoursError {
 pub fn read_raw(file: &Path) -> Result<RawConfig> {
     let text = std::fs::read_to_string(file).map_err(|e| err(file, format!("cannot read: {e}")))?;
     toml::from_str(&text).map_err(|e| err(file, e.to_string()))
+}
+
+/// Removes `.` and `a/..` pairs without touching the file system (for messages and outputs).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn base_dir(file: &Path) -> PathBuf {
@@ -229,11 +253,16 @@ impl RunConfig {
                 problems.push(format!("[eligibility] {key}: {q:?} must be two month offsets from..to, with -12 <= from <= to <= -1"));
             }
         }
+        if !(raw.eligibility.deterministic_min_amount >= 0.0) {
+            problems.push(
+                "[eligibility] deterministic_min_amount must be a non-negative amount".into(),
+            );
+        }
         if !problems.is_empty() {
             return Err(err(file, problems.join("\n  ")));
         }
-        let output = dir.join(&raw.output);
-        Ok(RunConfig {
+        let output = normalize(&dir.join(&raw.output));
+        let run_config = RunConfig {
             file: file.to_path_buf(),
             raw,
             month,
@@ -243,7 +272,20 @@ impl RunConfig {
             bareme,
             inputs,
             max_rejected_share,
-        })
+        };
+        // The PPA averages its reference quarter month by month: each month needs its barème.
+        run_config
+            .baremes
+            .ppa_quarter(month, run_config.quarters().rsa_ppa)?;
+        Ok(run_config)
+    }
+
+    pub fn quarters(&self) -> crate::household::Quarters {
+        let e = &self.raw.eligibility;
+        crate::household::Quarters {
+            rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
+            aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
+        }
     }
 
     pub fn input(&self, table: &str) -> Option<&InputSpec> {

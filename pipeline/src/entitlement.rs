@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::bareme::Bareme;
+use crate::bareme::{Bareme, PpaMonthParams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +81,16 @@ pub struct MemberResources {
     pub ressources_aspa: f64,
 }
 
+/// One month of the PPA reference quarter: that month's parameters and resources.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PpaMonth {
+    pub params: PpaMonthParams,
+    /// Activity income of the demandeur and of the conjoint (0 when none).
+    pub activite: [f64; 2],
+    /// Other income of the unit (unemployment, pensions, sick pay…).
+    pub autres: f64,
+}
+
 /// What the formulas need to know about a household.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Situation {
@@ -94,6 +104,9 @@ pub struct Situation {
     pub aide_logement: f64,
     /// Other benefits counted as resources for RSA and PPA (family benefits, AAH…).
     pub prestations_comptees: f64,
+    /// The PPA reference quarter month by month. When empty, the PPA is computed once on
+    /// the quarter's averages with the run month's parameters.
+    pub ppa_months: Vec<PpaMonth>,
 }
 
 impl Situation {
@@ -118,23 +131,19 @@ impl Situation {
     }
 }
 
-/// Scale of the household relative to one person (art. R262-1 to R262-3 CASF).
-pub fn household_rate(b: &Bareme, persons: usize) -> f64 {
+/// Scale of the household relative to one person (art. R262-1 CASF): +50 % for the second
+/// person, +30 % for each further person, raised to +40 % for each child from the third.
+pub fn household_rate(b: &Bareme, adults: usize, children: usize) -> f64 {
     let f = &b.foyer;
-    let p = persons as f64;
+    let persons = adults + children;
+    let from_third_child = children.saturating_sub(2);
+    let others = persons.saturating_sub(2) - from_third_child.min(persons.saturating_sub(2));
     1.0 + if persons >= 2 {
         f.taux_deuxieme_personne
     } else {
         0.0
-    } + if persons >= 3 {
-        f.taux_troisieme_ou_quatrieme_personne
-    } else {
-        0.0
-    } + if persons >= 4 {
-        f.taux_troisieme_ou_quatrieme_personne
-    } else {
-        0.0
-    } + (p - 4.0).max(0.0) * f.taux_personne_supplementaire
+    } + others as f64 * f.taux_troisieme_ou_quatrieme_personne
+        + from_third_child as f64 * f.taux_personne_supplementaire
 }
 
 /// The household's montant forfaitaire for a one-person amount `base`: the isolated-parent
@@ -150,7 +159,8 @@ fn montant_forfaitaire(b: &Bareme, s: &Situation, base: f64) -> (f64, bool) {
             + f.majoration_isolement_par_enfant * s.enfants.len() as f64;
         (base * rate, true)
     } else {
-        (base * household_rate(b, s.household_size()), false)
+        let adults = 1 + usize::from(s.conjoint.is_some());
+        (base * household_rate(b, adults, s.enfants.len()), false)
     }
 }
 
@@ -162,8 +172,8 @@ fn forfait_logement(b: &Bareme, s: &Situation, base: f64) -> f64 {
     let f = &b.foyer;
     let forfait = match s.household_size() {
         1 => f.forfait_logement_une_personne * base,
-        2 => f.forfait_logement_deux_personnes * base * household_rate(b, 2),
-        _ => f.forfait_logement_trois_personnes_ou_plus * base * household_rate(b, 3),
+        2 => f.forfait_logement_deux_personnes * base * household_rate(b, 2, 0),
+        _ => f.forfait_logement_trois_personnes_ou_plus * base * household_rate(b, 3, 0),
     };
     if s.aide_logement > 0.0 {
         forfait.min(s.aide_logement)
@@ -266,37 +276,78 @@ pub struct PpaEstimate {
 
 /// Individual bonus of one earner (art. D843-2 CSS): linear between the two thresholds in
 /// SMIC hours, then flat at its maximum.
-pub fn ppa_bonification(b: &Bareme, activite: f64) -> f64 {
-    let p = &b.ppa;
-    let low = p.bonification_seuil_bas_heures * b.smic_horaire_brut;
-    let high = p.bonification_seuil_haut_heures * b.smic_horaire_brut;
+pub fn ppa_bonification(
+    p: &crate::bareme::PpaParams,
+    smic_horaire_brut: f64,
+    activite: f64,
+) -> f64 {
+    let low = p.bonification_seuil_bas_heures * smic_horaire_brut;
+    let high = p.bonification_seuil_haut_heures * smic_horaire_brut;
     let share = ((activite - low) / (high - low)).clamp(0.0, 1.0);
     share * p.bonification_taux_max * p.montant_forfaitaire
 }
 
 /// Prime d'activité (art. L842-3 CSS): montant forfaitaire + share of activity income +
-/// bonuses − max(montant forfaitaire, resources + forfait logement). From age 18, with
-/// activity income.
+/// bonuses − max(montant forfaitaire, resources + forfait logement), computed for each month
+/// of the reference quarter with that month's parameters (forfait logement included) and
+/// averaged. From age 18, with activity income.
 pub fn ppa(b: &Bareme, s: &Situation, aspa_due: f64) -> PpaEstimate {
-    let base = b.ppa.montant_forfaitaire;
-    let (mf, majoration) = montant_forfaitaire(b, s, base);
-    let fl = forfait_logement(b, s, base);
+    let averaged;
+    let months: &[PpaMonth] = if s.ppa_months.is_empty() {
+        averaged = [PpaMonth {
+            params: PpaMonthParams {
+                month: b.month,
+                ppa: b.ppa.clone(),
+                smic_horaire_brut: b.smic_horaire_brut,
+            },
+            activite: [
+                s.demandeur.activite,
+                s.conjoint.as_ref().map_or(0.0, |c| c.activite),
+            ],
+            autres: s.adults().map(|m| m.autres).sum(),
+        }];
+        &averaged
+    } else {
+        &s.ppa_months
+    };
+    let n = months.len() as f64;
+    let (mut mf_sum, mut part_sum, mut bonus_sum, mut res_sum, mut amount_sum) =
+        (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut fl_sum = 0.0;
+    let mut majoration = false;
+    for m in months {
+        let p = &m.params.ppa;
+        let (mf, maj) = montant_forfaitaire(b, s, p.montant_forfaitaire);
+        majoration = maj;
+        let activite: f64 = m.activite.iter().sum();
+        let part = p.taux_revenus_activite * activite;
+        let bonus: f64 = m
+            .activite
+            .iter()
+            .map(|a| ppa_bonification(p, m.params.smic_horaire_brut, *a))
+            .sum();
+        let ressources = activite + m.autres + s.prestations_comptees + aspa_due;
+        let fl = forfait_logement(b, s, p.montant_forfaitaire);
+        fl_sum += fl;
+        mf_sum += mf;
+        part_sum += part;
+        bonus_sum += bonus;
+        res_sum += ressources;
+        amount_sum += (mf + part + bonus - mf.max(ressources + fl)).max(0.0);
+    }
+    let calcule = amount_sum / n;
     let activite = s.activity_income();
-    let part = b.ppa.taux_revenus_activite * activite;
-    let bonifications: f64 = s.adults().map(|m| ppa_bonification(b, m.activite)).sum();
-    let ressources = s.rsa_resources_before_aspa() + aspa_due;
-    let calcule = (mf + part + bonifications - mf.max(ressources + fl)).max(0.0);
     let eligible = activite > 0.0 && s.adults().any(|m| m.age >= 18);
     let atteint = calcule >= b.foyer.minimum_verse_ppa;
     PpaEstimate {
         taille_foyer: s.household_size(),
         majoration_isolement: majoration,
-        montant_forfaitaire: mf,
+        montant_forfaitaire: mf_sum / n,
         revenus_activite: activite,
-        part_revenus_activite: part,
-        bonifications,
-        ressources,
-        forfait_logement: fl,
+        part_revenus_activite: part_sum / n,
+        bonifications: bonus_sum / n,
+        ressources: res_sum / n,
+        forfait_logement: fl_sum / n,
         montant_calcule: calcule,
         atteint_minimum: atteint,
         montant: if atteint && eligible { calcule } else { 0.0 },
@@ -349,6 +400,7 @@ mod tests {
             statut: Some(Statut::LocatairePrive),
             aide_logement: 0.0,
             prestations_comptees: 0.0,
+            ppa_months: vec![],
         }
     }
 
@@ -375,12 +427,26 @@ mod tests {
     }
 
     #[test]
-    fn household_scale_for_one_to_six_persons() {
+    fn household_scale_by_adults_and_children() {
         let b = bareme("2025-09");
-        let rates: Vec<f64> = (1..=6).map(|n| household_rate(&b, n)).collect();
-        let expected = [1.0, 1.5, 1.8, 2.1, 2.5, 2.9];
-        for (r, e) in rates.iter().zip(expected) {
-            assert!((r - e).abs() < 1e-12, "{rates:?}");
+        // (adults, children, rate): +50 % second person, +30 % further persons, +40 % from
+        // the third child (OpenFisca-France agrees: fixture cases single_parent).
+        for (a, c, rate) in [
+            (1, 0, 1.0),
+            (2, 0, 1.5),
+            (1, 1, 1.5),
+            (2, 1, 1.8),
+            (1, 2, 1.8),
+            (2, 2, 2.1),
+            (1, 3, 2.2),
+            (2, 3, 2.5),
+            (1, 4, 2.6),
+            (2, 4, 2.9),
+        ] {
+            assert!(
+                (household_rate(&b, a, c) - rate).abs() < 1e-12,
+                "{a} adults, {c} children"
+            );
         }
         // Couple with two children, no income, private tenant without housing aid.
         let mut s = single(adult(35, 0.0, 0.0));

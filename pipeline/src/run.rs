@@ -5,14 +5,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::RunConfig;
-use crate::error::Result;
+use crate::eligibility::{self, EligibilityConfig};
+use crate::error::{RecoursError, Result};
+use crate::household::Households;
 use crate::ingest::{self, Extracts};
+use crate::output;
 
 /// What the stages share during a run.
 pub struct RunContext {
     pub config: RunConfig,
     pub run_dir: PathBuf,
     pub extracts: Option<Extracts>,
+    pub households: Option<Households>,
 }
 
 pub trait Stage {
@@ -24,10 +28,6 @@ pub trait Stage {
 
 /// Stages the pipeline will have, not built yet (shown by `recours run`).
 pub const TO_COME: &[(&str, &str)] = &[
-    (
-        "eligibility",
-        "RSA, PPA and ASPA entitlements estimated from the barèmes",
-    ),
     ("features", "features per person and benefit"),
     ("train", "logistic model per benefit"),
     ("score", "scores of everyone not receiving a benefit"),
@@ -61,8 +61,48 @@ impl Stage for Ingest {
     }
 }
 
+pub struct Eligibility;
+
+impl Stage for Eligibility {
+    fn name(&self) -> &'static str {
+        "eligibility"
+    }
+    fn describe(&self) -> &'static str {
+        "RSA, PPA and ASPA entitlements estimated from BRM, RNCPS and the barèmes in force"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let extracts = ctx
+            .extracts
+            .as_ref()
+            .ok_or_else(|| RecoursError::Internal("eligibility runs after ingest".into()))?;
+        let cfg = &ctx.config;
+        let households = Households::assemble(extracts, cfg.month)?;
+        let ecfg = EligibilityConfig {
+            quarters: cfg.quarters(),
+            ppa_params: cfg.baremes.ppa_quarter(cfg.month, cfg.quarters().rsa_ppa)?,
+            deterministic_min_amount: cfg.raw.eligibility.deterministic_min_amount,
+        };
+        let rows = eligibility::estimate_all(&households, &cfg.bareme, &ecfg);
+        let mut df = eligibility::to_frame(&rows)?;
+        output::write_parquet(&ctx.run_dir.join("eligibility.parquet"), &mut df)?;
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &rows {
+            let c: &mut (usize, usize, usize) = counts.entry(r.prestation).or_default();
+            c.0 += 1;
+            c.1 += usize::from(r.montant_estime > 0.0 && !r.recoit);
+            c.2 += usize::from(r.candidat_deterministe);
+        }
+        ctx.households = Some(households);
+        Ok(counts
+            .iter()
+            .map(|(p, (n, e, d))| format!("{p}: {n} scorable, {e} estimated eligible not receiving, {d} deterministic candidates"))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
 pub fn stages() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(Ingest)]
+    vec![Box::new(Ingest), Box::new(Eligibility)]
 }
 
 pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
@@ -71,6 +111,7 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         config,
         run_dir,
         extracts: None,
+        households: None,
     };
     let stages = stages();
     let selected: Vec<&Box<dyn Stage>> = stages

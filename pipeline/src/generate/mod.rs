@@ -92,6 +92,7 @@ pub fn generate(
         });
     }
     let bareme = baremes.in_force(opts.month)?;
+    let ppa_params = baremes.ppa_quarter(opts.month, truth::DEFAULT_QUARTERS.rsa_ppa)?;
     let seed = opts.seed;
     let run = opts.month;
     let dep_weights: Vec<f64> = reference
@@ -123,7 +124,7 @@ pub fn generate(
 
     let truths: Vec<HouseholdTruth> = households
         .par_iter()
-        .map(|h| truth::household_truth(seed, &bareme, h))
+        .map(|h| truth::household_truth(seed, &bareme, &ppa_params, h))
         .collect();
 
     // Take-up, one exact-count draw per benefit.
@@ -434,17 +435,9 @@ impl Tables<'_> {
                 if let Some((s, e)) = m.are_spell {
                     let fin = (e < 0).then(|| run.plus(e));
                     d.push(id, "FT", "ARE", run.plus(s), fin, None);
-                    if e < -1 && rng.gen_bool(0.3) {
-                        // Unemployment rights exhausted: solidarity allowance.
-                        d.push(
-                            id,
-                            "FT",
-                            "ASS",
-                            run.plus(e + 1),
-                            None,
-                            Some(round2(rng.gen_range(450.0..560.0))),
-                        );
-                    }
+                }
+                if let Some((start, amount)) = t.rights.ass[mi] {
+                    d.push(id, "FT", "ASS", run.plus(start), None, Some(amount));
                 }
             }
             for (b, name) in BENEFITS.iter().enumerate() {

@@ -8,8 +8,8 @@
 use rand::Rng;
 
 use super::population::{Household, HouseholdKind, Nature, household_rng, round2};
-use crate::bareme::Bareme;
-use crate::entitlement::{self, Estimates, MemberResources, Role, Situation, Statut};
+use crate::bareme::{Bareme, PpaMonthParams};
+use crate::entitlement::{self, Estimates, MemberResources, PpaMonth, Role, Situation, Statut};
 
 /// Published non-take-up rates (domain.md): RSA 34 % per quarter, PPA about 26–30 %,
 /// ASPA for single people 50 %.
@@ -32,12 +32,35 @@ pub struct OtherRights {
     pub asf: f64,
     /// AAH per member index.
     pub aah: Vec<f64>,
+    /// Solidarity allowance (ASS) after unemployment rights ran out, per member index:
+    /// (first month offset, monthly amount).
+    pub ass: Vec<Option<(i32, f64)>>,
+    /// Whether each member belongs to the RSA/PPA household (everyone but other adults).
+    pub in_unit: Vec<bool>,
     pub css: bool,
 }
 
 impl OtherRights {
-    pub fn prestations_comptees(&self) -> f64 {
-        self.af + self.asf + self.aah.iter().sum::<f64>()
+    /// Benefits counted as RSA/PPA resources, averaged over the quarter `from..=to`.
+    pub fn prestations_comptees(&self, from: i32, to: i32) -> f64 {
+        let members = || {
+            self.in_unit
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| **u)
+                .map(|(i, _)| i)
+        };
+        let ass: f64 = (from..=to)
+            .map(|k| {
+                members()
+                    .filter_map(|i| self.ass[i])
+                    .filter(|(s, _)| *s <= k)
+                    .map(|(_, a)| a)
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / (to - from + 1) as f64;
+        self.af + self.asf + members().map(|i| self.aah[i]).sum::<f64>() + ass
     }
 }
 
@@ -72,7 +95,13 @@ pub const DEFAULT_QUARTERS: Quarters = Quarters {
 
 /// The household's situation, either as the law sees it (`hidden = true`: resources BRM
 /// misses are counted) or as BRM and RNCPS show it.
-pub fn situation(h: &Household, rights: &OtherRights, q: Quarters, hidden: bool) -> Situation {
+pub fn situation(
+    h: &Household,
+    rights: &OtherRights,
+    q: Quarters,
+    ppa_params: &[PpaMonthParams],
+    hidden: bool,
+) -> Situation {
     let member = |i: usize| {
         let (f, t) = q.rsa_ppa;
         // Hidden self-employment income counts as activity income, other hidden income not.
@@ -86,13 +115,38 @@ pub fn situation(h: &Household, rights: &OtherRights, q: Quarters, hidden: bool)
         }
     };
     let idx = |role| h.members.iter().position(|m| m.role == role);
+    let unit: Vec<usize> = [idx(Role::Demandeur), idx(Role::Conjoint)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let monthly = |i: usize, k: i32, activity: bool| {
+        let m = &h.members[i];
+        let self_employed = m.hidden_kind == Some("travail_independant");
+        let seen = m.brm_in(k, |n| n.is_activity() == activity);
+        let unseen = if hidden && self_employed == activity {
+            m.hidden_at(k)
+        } else {
+            0.0
+        };
+        seen + unseen
+    };
+    let ppa_months = ppa_params
+        .iter()
+        .zip(q.rsa_ppa.0..=q.rsa_ppa.1)
+        .map(|(params, k)| PpaMonth {
+            params: params.clone(),
+            activite: [0, 1].map(|j| unit.get(j).map_or(0.0, |&i| monthly(i, k, true))),
+            autres: unit.iter().map(|&i| monthly(i, k, false)).sum(),
+        })
+        .collect();
     Situation {
         demandeur: member(idx(Role::Demandeur).expect("every household has a demandeur")),
         conjoint: idx(Role::Conjoint).map(member),
         enfants: h.children().filter(|c| c.age < 25).map(|c| c.age).collect(),
         statut: Some(h.statut),
         aide_logement: rights.al,
-        prestations_comptees: rights.prestations_comptees(),
+        prestations_comptees: rights.prestations_comptees(q.rsa_ppa.0, q.rsa_ppa.1),
+        ppa_months,
     }
 }
 
@@ -118,8 +172,26 @@ pub fn other_rights(seed: u64, h: &Household) -> OtherRights {
         .map(|m| if m.aah { AAH_FULL } else { 0.0 })
         .collect();
     let income = income + aah.iter().sum::<f64>();
+    let ass = h
+        .members
+        .iter()
+        .map(|m| match m.are_spell {
+            // Unemployment rights ran out: some move to the solidarity allowance.
+            Some((_, end)) if end < -1 && rng.gen_bool(0.3) => {
+                Some((end + 1, round2(rng.gen_range(450.0..560.0))))
+            }
+            _ => None,
+        })
+        .collect();
+    let in_unit = h
+        .members
+        .iter()
+        .map(|m| m.role != Role::AutreAdulte)
+        .collect();
     let mut r = OtherRights {
         aah,
+        ass,
+        in_unit,
         ..Default::default()
     };
     if let Some(loyer) = h.loyer {
@@ -161,10 +233,21 @@ pub struct HouseholdTruth {
     pub wage_cv: f64,
 }
 
-pub fn household_truth(seed: u64, b: &Bareme, h: &Household) -> HouseholdTruth {
+pub fn household_truth(
+    seed: u64,
+    b: &Bareme,
+    ppa_params: &[PpaMonthParams],
+    h: &Household,
+) -> HouseholdTruth {
     let rights = other_rights(seed, h);
-    let truth = entitlement::estimate(b, &situation(h, &rights, DEFAULT_QUARTERS, true));
-    let visible = entitlement::estimate(b, &situation(h, &rights, DEFAULT_QUARTERS, false));
+    let truth = entitlement::estimate(
+        b,
+        &situation(h, &rights, DEFAULT_QUARTERS, ppa_params, true),
+    );
+    let visible = entitlement::estimate(
+        b,
+        &situation(h, &rights, DEFAULT_QUARTERS, ppa_params, false),
+    );
     let has_hidden = h.unit().any(|m| m.hidden_kind.is_some());
     // Month-to-month variation of the unit's wages over the last 12 months.
     let wages: Vec<f64> = (-12..=-1)

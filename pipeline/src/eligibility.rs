@@ -1,0 +1,221 @@
+//! The `eligibility` stage: for each person who could be scored for a benefit, the
+//! entitlement estimated from BRM resources and RNCPS rights with the barème in force, every
+//! intermediate quantity an auditor needs to redo the sum, whether the person already
+//! receives the benefit, and the deterministic candidates (IGAS §250: "approches
+//! déterministes").
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::bareme::{Bareme, PpaMonthParams};
+use crate::entitlement::{self, Estimates, Role};
+use crate::error::{RecoursError, Result};
+use crate::household::{Foyer, Households, Quarters};
+
+/// One row of `eligibility.parquet`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EligibilityRow {
+    pub pseudo_id: String,
+    pub foyer_id: String,
+    pub prestation: &'static str,
+    /// Role of the carrier in the foyer: RSA and PPA are household benefits carried by the
+    /// demandeur; ASPA is individual.
+    pub role_porteur: &'static str,
+    pub taille_foyer: u32,
+    pub couple: bool,
+    pub nb_enfants: u32,
+    pub majoration_isolement: bool,
+    pub statut_logement: Option<&'static str>,
+    pub aide_logement: f64,
+    pub prestations_comptees: f64,
+    pub revenus_activite: f64,
+    /// Household resources the formula subtracts (RSA/PPA: activity + other + counted
+    /// benefits + ASPA due; ASPA: the couple's or person's resources).
+    pub ressources: f64,
+    pub aspa_comptee: f64,
+    pub forfait_logement: f64,
+    /// RSA/PPA: household montant forfaitaire; ASPA: ceiling applied.
+    pub montant_forfaitaire: f64,
+    pub part_revenus_activite: f64,
+    pub bonifications: f64,
+    pub montant_calcule: f64,
+    pub atteint_minimum: bool,
+    pub montant_estime: f64,
+    pub recoit: bool,
+    pub candidat_deterministe: bool,
+    pub motif_deterministe: Option<String>,
+}
+
+pub struct EligibilityConfig {
+    pub quarters: Quarters,
+    /// PPA parameters of each month of the RSA/PPA reference quarter.
+    pub ppa_params: Vec<PpaMonthParams>,
+    pub deterministic_min_amount: f64,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Which of a foyer's members can be scored for which benefit (legal pre-filters), with
+/// their estimates. RSA: the household has no member aged 65+ (ASPA comes first) and meets
+/// the age condition. PPA: some activity income in the reference quarter. ASPA: each member
+/// of the unit aged 65+.
+pub fn foyer_rows(
+    h: &Households,
+    f: &Foyer,
+    b: &Bareme,
+    cfg: &EligibilityConfig,
+) -> Vec<EligibilityRow> {
+    let s = h.situation(f, cfg.quarters, &cfg.ppa_params);
+    let e: Estimates = entitlement::estimate(b, &s);
+    let run = h.run_month;
+    let statut = f.statut.map(|s| s.code());
+    let unit: Vec<usize> = f.unit().collect();
+    let receives = |p: &[usize], prest: &str| p.iter().any(|&i| h.persons[i].receives(prest, run));
+    let demandeur = &h.persons[f.demandeur()];
+    let base = |prestation: &'static str, pseudo_id: &str, role: &'static str| EligibilityRow {
+        pseudo_id: pseudo_id.to_string(),
+        foyer_id: f.foyer_id.clone(),
+        prestation,
+        role_porteur: role,
+        taille_foyer: s.household_size() as u32,
+        couple: s.conjoint.is_some(),
+        nb_enfants: s.enfants.len() as u32,
+        majoration_isolement: false,
+        statut_logement: statut,
+        aide_logement: round2(s.aide_logement),
+        prestations_comptees: round2(s.prestations_comptees),
+        revenus_activite: round2(
+            s.demandeur.activite + s.conjoint.as_ref().map_or(0.0, |c| c.activite),
+        ),
+        ressources: 0.0,
+        aspa_comptee: 0.0,
+        forfait_logement: 0.0,
+        montant_forfaitaire: 0.0,
+        part_revenus_activite: 0.0,
+        bonifications: 0.0,
+        montant_calcule: 0.0,
+        atteint_minimum: false,
+        montant_estime: 0.0,
+        recoit: false,
+        candidat_deterministe: false,
+        motif_deterministe: None,
+    };
+    let mut rows = Vec::new();
+    let oldest = unit.iter().map(|&p| h.persons[p].age).max().unwrap_or(0);
+    if oldest < 65 && e.rsa.age_ok {
+        let r = &e.rsa;
+        rows.push(EligibilityRow {
+            majoration_isolement: r.majoration_isolement,
+            ressources: round2(r.ressources),
+            aspa_comptee: round2(e.aspa.montant),
+            forfait_logement: round2(r.forfait_logement),
+            montant_forfaitaire: round2(r.montant_forfaitaire),
+            montant_calcule: round2(r.montant_calcule),
+            atteint_minimum: r.atteint_minimum,
+            montant_estime: round2(r.montant),
+            recoit: receives(&unit, "RSA"),
+            ..base("RSA", &demandeur.pseudo_id, Role::Demandeur.code())
+        });
+    }
+    if e.ppa.revenus_activite > 0.0 {
+        let p = &e.ppa;
+        rows.push(EligibilityRow {
+            majoration_isolement: p.majoration_isolement,
+            ressources: round2(p.ressources),
+            aspa_comptee: round2(e.aspa.montant),
+            forfait_logement: round2(p.forfait_logement),
+            montant_forfaitaire: round2(p.montant_forfaitaire),
+            part_revenus_activite: round2(p.part_revenus_activite),
+            bonifications: round2(p.bonifications),
+            montant_calcule: round2(p.montant_calcule),
+            atteint_minimum: p.atteint_minimum,
+            montant_estime: round2(p.montant),
+            recoit: receives(&unit, "PPA"),
+            ..base("PPA", &demandeur.pseudo_id, Role::Demandeur.code())
+        });
+    }
+    let eligible_65: Vec<usize> = unit
+        .iter()
+        .copied()
+        .filter(|&p| h.persons[p].age >= 65)
+        .collect();
+    for &p in &eligible_65 {
+        let a = &e.aspa;
+        let person = &h.persons[p];
+        // A couple's household ASPA is shared between its eligible members.
+        let share = a.montant / a.nb_eligibles.max(1) as f64;
+        let role = if p == f.demandeur() {
+            Role::Demandeur
+        } else {
+            Role::Conjoint
+        };
+        rows.push(EligibilityRow {
+            ressources: round2(a.ressources),
+            montant_forfaitaire: round2(a.plafond),
+            montant_calcule: round2(share),
+            atteint_minimum: share > 0.0,
+            montant_estime: round2(share),
+            recoit: person.receives("ASPA", run),
+            ..base("ASPA", &person.pseudo_id, role.code())
+        });
+    }
+    for r in &mut rows {
+        if r.montant_estime > 0.0 && !r.recoit && r.montant_estime >= cfg.deterministic_min_amount {
+            r.candidat_deterministe = true;
+            r.motif_deterministe =
+                Some(format!("droit estimé à {:.0} € par mois", r.montant_estime));
+        }
+    }
+    rows
+}
+
+pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {
+    let mut rows: Vec<EligibilityRow> = h
+        .foyers
+        .par_iter()
+        .flat_map_iter(|f| foyer_rows(h, f, b, cfg))
+        .collect();
+    rows.sort_by(|a, b| {
+        a.prestation
+            .cmp(b.prestation)
+            .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
+    });
+    rows
+}
+
+pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
+    macro_rules! col {
+        ($name:literal, $f:expr) => {
+            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    DataFrame::new_infer_height(vec![
+        col!("pseudo_id", |r| r.pseudo_id.clone()),
+        col!("foyer_id", |r| r.foyer_id.clone()),
+        col!("prestation", |r| r.prestation),
+        col!("role_porteur", |r| r.role_porteur),
+        col!("taille_foyer", |r| r.taille_foyer),
+        col!("couple", |r| r.couple),
+        col!("nb_enfants", |r| r.nb_enfants),
+        col!("majoration_isolement", |r| r.majoration_isolement),
+        col!("statut_logement", |r| r.statut_logement),
+        col!("aide_logement", |r| r.aide_logement),
+        col!("prestations_comptees", |r| r.prestations_comptees),
+        col!("revenus_activite", |r| r.revenus_activite),
+        col!("ressources", |r| r.ressources),
+        col!("aspa_comptee", |r| r.aspa_comptee),
+        col!("forfait_logement", |r| r.forfait_logement),
+        col!("montant_forfaitaire", |r| r.montant_forfaitaire),
+        col!("part_revenus_activite", |r| r.part_revenus_activite),
+        col!("bonifications", |r| r.bonifications),
+        col!("montant_calcule", |r| r.montant_calcule),
+        col!("atteint_minimum", |r| r.atteint_minimum),
+        col!("montant_estime", |r| r.montant_estime),
+        col!("recoit", |r| r.recoit),
+        col!("candidat_deterministe", |r| r.candidat_deterministe),
+        col!("motif_deterministe", |r| r.motif_deterministe.clone()),
+    ])
+    .map_err(RecoursError::polars("eligibility.parquet"))
+}

@@ -1,0 +1,364 @@
+//! Household assembly: from the validated `personnes`, `foyers`, `logements`, `droits` and
+//! `ressources`, each foyer's benefit unit (demandeur, conjoint, dependent children), its
+//! housing, the rights its members hold and their monthly resources over the last year.
+//! Eligibility and features both start from here.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::bareme::PpaMonthParams;
+use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
+use crate::error::{RecoursError, Result};
+use crate::ingest::Extracts;
+use crate::month::Month;
+
+/// Months of resources kept per person, ending at M-1.
+pub const HISTORY: usize = 12;
+
+/// Benefits counted as resources of the RSA/PPA household (art. R262-6 CASF): family
+/// benefits, AAH, the solidarity allowance. Housing aid enters through the forfait logement.
+pub const COUNTED_AS_RESOURCES: &[&str] = &["AF", "ASF", "AAH", "ASS"];
+
+#[derive(Clone, Debug)]
+pub struct Right {
+    pub prestation: String,
+    pub organisme: String,
+    pub debut: Month,
+    pub fin: Option<Month>,
+    pub montant: Option<f64>,
+}
+
+impl Right {
+    pub fn covers(&self, m: Month) -> bool {
+        self.debut <= m && self.fin.is_none_or(|f| f >= m)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub pseudo_id: String,
+    pub naissance: Month,
+    pub sexe: String,
+    pub departement: String,
+    pub regime: String,
+    pub age: i32,
+    /// Monthly wages for M-12..M-1 (index 0 is M-12).
+    pub activite: [f64; HISTORY],
+    /// Monthly other resources (unemployment, sick pay, pensions, other) for M-12..M-1.
+    pub autres: [f64; HISTORY],
+    /// Monthly amounts by nature code for M-12..M-1 (for features).
+    pub par_nature: Vec<(String, [f64; HISTORY])>,
+    pub droits: Vec<Right>,
+}
+
+impl Person {
+    fn month_index(run: Month, m: Month) -> Option<usize> {
+        let k = m.months_since(run); // -12..-1
+        (-(HISTORY as i32)..0)
+            .contains(&k)
+            .then(|| (k + HISTORY as i32) as usize)
+    }
+
+    pub fn receives(&self, prestation: &str, m: Month) -> bool {
+        self.droits
+            .iter()
+            .any(|d| d.prestation == prestation && d.covers(m))
+    }
+
+    /// Average monthly amount of the person's rights of a kind over months `from..=to`.
+    pub fn right_amount(&self, prestations: &[&str], run: Month, from: i32, to: i32) -> f64 {
+        let n = (to - from + 1) as f64;
+        run.window(from, to)
+            .map(|m| {
+                self.droits
+                    .iter()
+                    .filter(|d| prestations.contains(&d.prestation.as_str()) && d.covers(m))
+                    .filter_map(|d| d.montant)
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / n
+    }
+
+    fn average(values: &[f64; HISTORY], run: Month, from: i32, to: i32) -> f64 {
+        let n = (to - from + 1) as f64;
+        run.window(from, to)
+            .filter_map(|m| Person::month_index(run, m))
+            .map(|i| values[i])
+            .sum::<f64>()
+            / n
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Foyer {
+    pub foyer_id: String,
+    /// Person indices and roles, demandeur first, then conjoint, children, other adults.
+    pub members: Vec<(usize, Role)>,
+    pub statut: Option<Statut>,
+    pub loyer: Option<f64>,
+}
+
+impl Foyer {
+    pub fn demandeur(&self) -> usize {
+        self.members[0].0
+    }
+    pub fn conjoint(&self) -> Option<usize> {
+        self.members
+            .iter()
+            .find(|m| m.1 == Role::Conjoint)
+            .map(|m| m.0)
+    }
+    /// Demandeur and conjoint.
+    pub fn unit(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members
+            .iter()
+            .filter(|m| matches!(m.1, Role::Demandeur | Role::Conjoint))
+            .map(|m| m.0)
+    }
+    pub fn children(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members
+            .iter()
+            .filter(|m| m.1 == Role::Enfant)
+            .map(|m| m.0)
+    }
+}
+
+/// Reference quarters as month offsets from the run month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Quarters {
+    pub rsa_ppa: (i32, i32),
+    pub aspa: (i32, i32),
+}
+
+pub struct Households {
+    pub run_month: Month,
+    pub persons: Vec<Person>,
+    /// Sorted by `foyer_id`.
+    pub foyers: Vec<Foyer>,
+}
+
+fn text<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a StringChunked> {
+    df.column(col)
+        .and_then(|c| c.str())
+        .map_err(RecoursError::polars(format!("{table}.{col}")))
+}
+
+fn floats<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a Float64Chunked> {
+    df.column(col)
+        .and_then(|c| c.f64())
+        .map_err(RecoursError::polars(format!("{table}.{col}")))
+}
+
+fn month(v: Option<&str>) -> Option<Month> {
+    v.and_then(Month::parse)
+}
+
+impl Households {
+    pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
+        let table = |name: &str| {
+            x.table(name)
+                .ok_or_else(|| RecoursError::Internal(format!("table {name} was not ingested")))
+        };
+        let personnes = table("personnes")?;
+        let ids = text(personnes, "personnes", "pseudo_id")?;
+        let naissance = text(personnes, "personnes", "naissance")?;
+        let sexe = text(personnes, "personnes", "sexe")?;
+        let dep = text(personnes, "personnes", "departement")?;
+        let regime = text(personnes, "personnes", "regime")?;
+        let mut persons = Vec::with_capacity(personnes.height());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(personnes.height());
+        for i in 0..personnes.height() {
+            let id = ids.get(i).unwrap_or_default().to_string();
+            let born = month(naissance.get(i))
+                .ok_or_else(|| RecoursError::Internal("validated month".into()))?;
+            index.insert(id.clone(), i);
+            persons.push(Person {
+                pseudo_id: id,
+                naissance: born,
+                sexe: sexe.get(i).unwrap_or_default().to_string(),
+                departement: dep.get(i).unwrap_or_default().to_string(),
+                regime: regime.get(i).unwrap_or_default().to_string(),
+                age: born.age_at(run),
+                activite: [0.0; HISTORY],
+                autres: [0.0; HISTORY],
+                par_nature: Vec::new(),
+                droits: Vec::new(),
+            });
+        }
+
+        let ressources = table("ressources")?;
+        let r_id = text(ressources, "ressources", "pseudo_id")?;
+        let r_mois = text(ressources, "ressources", "mois")?;
+        let r_nature = text(ressources, "ressources", "nature")?;
+        let r_amount = floats(ressources, "ressources", "montant_net_social")?;
+        for i in 0..ressources.height() {
+            let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
+                continue;
+            };
+            let Some(k) = Person::month_index(run, m) else {
+                continue;
+            };
+            let Some(&p) = index.get(id) else { continue };
+            let amount = r_amount.get(i).unwrap_or(0.0);
+            let nature = r_nature.get(i).unwrap_or_default();
+            let person = &mut persons[p];
+            // DSN wages are activity income; PASRAU replacement incomes are not.
+            if nature == "salaire" {
+                person.activite[k] += amount;
+            } else {
+                person.autres[k] += amount;
+            }
+            match person.par_nature.iter_mut().find(|(n, _)| n == nature) {
+                Some((_, v)) => v[k] += amount,
+                None => {
+                    let mut v = [0.0; HISTORY];
+                    v[k] = amount;
+                    person.par_nature.push((nature.to_string(), v));
+                }
+            }
+        }
+        for p in &mut persons {
+            p.par_nature.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+
+        let droits = table("droits")?;
+        let d_id = text(droits, "droits", "pseudo_id")?;
+        let d_org = text(droits, "droits", "organisme")?;
+        let d_prest = text(droits, "droits", "prestation")?;
+        let d_debut = text(droits, "droits", "debut")?;
+        let d_fin = text(droits, "droits", "fin")?;
+        let d_amount = floats(droits, "droits", "montant_mensuel")?;
+        for i in 0..droits.height() {
+            let Some(&p) = d_id.get(i).and_then(|id| index.get(id)) else {
+                continue;
+            };
+            let Some(debut) = month(d_debut.get(i)) else {
+                continue;
+            };
+            persons[p].droits.push(Right {
+                prestation: d_prest.get(i).unwrap_or_default().to_string(),
+                organisme: d_org.get(i).unwrap_or_default().to_string(),
+                debut,
+                fin: month(d_fin.get(i)),
+                montant: d_amount.get(i),
+            });
+        }
+
+        let foyers_df = table("foyers")?;
+        let f_id = text(foyers_df, "foyers", "foyer_id")?;
+        let f_person = text(foyers_df, "foyers", "pseudo_id")?;
+        let f_role = text(foyers_df, "foyers", "role")?;
+        let mut by_foyer: HashMap<&str, Vec<(usize, Role)>> = HashMap::new();
+        for i in 0..foyers_df.height() {
+            let (Some(f), Some(&p), Some(role)) = (
+                f_id.get(i),
+                f_person.get(i).and_then(|id| index.get(id)),
+                f_role.get(i).and_then(Role::from_code),
+            ) else {
+                continue;
+            };
+            by_foyer.entry(f).or_default().push((p, role));
+        }
+        let mut housing: HashMap<&str, (Option<Statut>, Option<f64>)> = HashMap::new();
+        if let Some(l) = x.table("logements") {
+            let l_id = text(l, "logements", "foyer_id")?;
+            let l_statut = text(l, "logements", "statut")?;
+            let l_loyer = floats(l, "logements", "loyer_mensuel")?;
+            for i in 0..l.height() {
+                if let Some(f) = l_id.get(i) {
+                    housing.insert(
+                        f,
+                        (l_statut.get(i).and_then(Statut::from_code), l_loyer.get(i)),
+                    );
+                }
+            }
+        }
+        let mut foyers: Vec<Foyer> = by_foyer
+            .into_iter()
+            .map(|(f, mut members)| {
+                // Role order, then id: the demandeur comes first (validation ensures one).
+                members.sort_by(|a, b| {
+                    a.1.cmp(&b.1)
+                        .then(persons[a.0].pseudo_id.cmp(&persons[b.0].pseudo_id))
+                });
+                let (statut, loyer) = housing.get(f).copied().unwrap_or((None, None));
+                Foyer {
+                    foyer_id: f.to_string(),
+                    members,
+                    statut,
+                    loyer,
+                }
+            })
+            .collect();
+        foyers.sort_by(|a, b| a.foyer_id.cmp(&b.foyer_id));
+        Ok(Households {
+            run_month: run,
+            persons,
+            foyers,
+        })
+    }
+
+    /// The foyer's situation as BRM and RNCPS show it, over the reference quarters.
+    /// `ppa_params` holds the PPA parameters of each month of the RSA/PPA quarter.
+    pub fn situation(&self, f: &Foyer, q: Quarters, ppa_params: &[PpaMonthParams]) -> Situation {
+        let run = self.run_month;
+        let member = |p: usize| {
+            let person = &self.persons[p];
+            let (a, b) = q.rsa_ppa;
+            let all: [f64; HISTORY] =
+                std::array::from_fn(|k| person.activite[k] + person.autres[k]);
+            MemberResources {
+                age: person.age,
+                activite: Person::average(&person.activite, run, a, b),
+                autres: Person::average(&person.autres, run, a, b),
+                ressources_aspa: Person::average(&all, run, q.aspa.0, q.aspa.1),
+            }
+        };
+        let (a, b) = q.rsa_ppa;
+        let members: Vec<usize> = f
+            .members
+            .iter()
+            .filter(|m| m.1 != Role::AutreAdulte)
+            .map(|m| m.0)
+            .collect();
+        let aide_logement: f64 = members
+            .iter()
+            .map(|&p| self.persons[p].right_amount(&["AL"], run, a, b))
+            .sum();
+        let prestations: f64 = members
+            .iter()
+            .map(|&p| self.persons[p].right_amount(COUNTED_AS_RESOURCES, run, a, b))
+            .sum();
+        let unit: Vec<usize> = f.unit().collect();
+        let ppa_months = ppa_params
+            .iter()
+            .zip(run.window(a, b))
+            .map(|(params, m)| {
+                let k = Person::month_index(run, m);
+                let at = |p: usize, v: fn(&Person) -> &[f64; HISTORY]| {
+                    k.map_or(0.0, |k| v(&self.persons[p])[k])
+                };
+                PpaMonth {
+                    params: params.clone(),
+                    activite: [0, 1].map(|j| unit.get(j).map_or(0.0, |&p| at(p, |x| &x.activite))),
+                    autres: unit.iter().map(|&p| at(p, |x| &x.autres)).sum(),
+                }
+            })
+            .collect();
+        Situation {
+            demandeur: member(f.demandeur()),
+            conjoint: f.conjoint().map(member),
+            enfants: f
+                .children()
+                .map(|c| self.persons[c].age)
+                .filter(|a| *a < 25)
+                .collect(),
+            statut: f.statut,
+            aide_logement,
+            prestations_comptees: prestations,
+            ppa_months,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The eligibility stage on a generated population: the BRM-based estimate equals the
+//! generator's truth where every resource is visible, and departs from it where some are
+//! hidden (self-employment, alimony, capital income).
+
+use std::collections::HashMap;
+
+use crate::common::*;
+
+#[test]
+fn eligibility_matches_truth_when_resources_are_visible_and_not_when_hidden() {
+    let dir = scratch("eligibility_truth");
+    let data = dir.join("data");
+    generate(&data, 20_000, 21, "parquet");
+    let cfg = write_config(&dir, &data, "parquet", 0.01);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let elig = read_parquet(&dir.join("run/eligibility.parquet"));
+    let verite = read_parquet(&data.join("verite.parquet"));
+    let s = |df: &polars::prelude::DataFrame, c: &str| -> Vec<Option<String>> {
+        df.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    let f = |df: &polars::prelude::DataFrame, c: &str| -> Vec<f64> {
+        df.column(c)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    };
+    let b = |df: &polars::prelude::DataFrame, c: &str| -> Vec<bool> {
+        df.column(c)
+            .unwrap()
+            .bool()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    };
+    let mut truth: HashMap<(String, String), (f64, bool)> = HashMap::new();
+    let (vid, vp, vm, vh) = (
+        s(&verite, "pseudo_id"),
+        s(&verite, "prestation"),
+        f(&verite, "montant_droit"),
+        b(&verite, "ressources_cachees"),
+    );
+    for i in 0..verite.height() {
+        truth.insert(
+            (vid[i].clone().unwrap(), vp[i].clone().unwrap()),
+            (vm[i], vh[i]),
+        );
+    }
+    let (eid, ep, em, est) = (
+        s(&elig, "pseudo_id"),
+        s(&elig, "prestation"),
+        f(&elig, "montant_estime"),
+        s(&elig, "statut_logement"),
+    );
+    let (mut visible, mut visible_equal, mut hidden_eligible, mut hidden_differ) = (0, 0, 0, 0);
+    for i in 0..elig.height() {
+        let key = (eid[i].clone().unwrap(), ep[i].clone().unwrap());
+        let (true_amount, has_hidden) = truth[&key];
+        if has_hidden {
+            if true_amount > 0.0 || em[i] > 0.0 {
+                hidden_eligible += 1;
+                hidden_differ += usize::from((true_amount - em[i]).abs() > 1.0);
+            }
+        } else if est[i].is_some() {
+            visible += 1;
+            visible_equal += usize::from((true_amount - em[i]).abs() <= 0.01);
+        }
+    }
+    eprintln!(
+        "visible: {visible_equal}/{visible} equal; hidden: {hidden_differ}/{hidden_eligible} differ by more than 1 €"
+    );
+    assert!(visible > 5_000);
+    assert_eq!(
+        visible_equal, visible,
+        "every fully visible household is estimated exactly"
+    );
+    assert!(hidden_eligible > 100);
+    assert!(
+        hidden_differ as f64 > 0.5 * hidden_eligible as f64,
+        "hidden resources make the estimate wrong"
+    );
+
+    // Deterministic candidates: estimated eligible, not receiving, above the configured amount.
+    let cand = b(&elig, "candidat_deterministe");
+    let recoit = b(&elig, "recoit");
+    let motif = s(&elig, "motif_deterministe");
+    for i in 0..elig.height() {
+        assert_eq!(cand[i], em[i] >= 100.0 && !recoit[i], "row {i}");
+        assert_eq!(motif[i].is_some(), cand[i]);
+    }
+    assert!(
+        motif
+            .iter()
+            .flatten()
+            .any(|m| m.starts_with("droit estimé à "))
+    );
+}
