@@ -6,4 +6,5 @@ mod common;
 mod eligibility;
 mod generator;
 mod ingest_contract;
+mod models;
 mod oracle_openfisca;

@@ -367,7 +367,9 @@ fn sample_config_reads_parquet_hive_folders_and_french_csv() {
 
 #[test]
 fn run_shows_the_stages_still_to_come() {
-    let (dir, data) = csv_population("run_progress");
+    let dir = scratch("run_progress");
+    let data = dir.join("data");
+    generate_with(&data, 8000, 3, "csv", &["--learning", "4000"]);
     let cfg = write_config(&dir, &data, "csv", 0.01);
     let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
     assert_eq!(code(&o), OK, "{}", stderr(&o));

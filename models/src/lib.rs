@@ -2,4 +2,6 @@
 //! and model artefacts.
 
 pub mod calibration;
+pub mod logistic;
 pub mod metrics;
+pub mod train;

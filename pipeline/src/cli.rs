@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 
+    /// Run folder, instead of the one the configuration names.
+    #[arg(long, global = true)]
+    pub output: Option<PathBuf>,
+
     /// Worker threads (default: every core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
@@ -58,4 +62,25 @@ pub enum Command {
     Validate,
     /// Run the pipeline's stages into the run folder named by the configuration.
     Run,
+    /// Benchmark the logistic solver on a synthetic design matrix, against scikit-learn
+    /// on the same data when --python is given.
+    BenchFit {
+        /// Rows of the design matrix.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Features (columns).
+        #[arg(long, default_value_t = 30)]
+        features: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// L2 strength (scikit-learn's 1/C).
+        #[arg(long, default_value_t = 1.0)]
+        alpha: f64,
+        /// A Python interpreter with numpy and scikit-learn.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Folder for the design matrix handed to Python.
+        #[arg(long, default_value = "target/bench-fit")]
+        work_dir: PathBuf,
+    },
 }

@@ -28,6 +28,100 @@ pub struct RawConfig {
     pub validation: RawValidation,
     #[serde(default)]
     pub eligibility: RawEligibility,
+    #[serde(default)]
+    pub features: RawFeatures,
+    #[serde(default)]
+    pub training: RawTraining,
+    #[serde(default)]
+    pub evaluation: RawEvaluation,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatures {
+    /// Features (or one-hot groups such as `logement`) left out of the models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Protected attributes allowed as features: `age` (age and age bands) and/or
+    /// `disability` (AAH). `sexe` can never be a feature. The model card lists them.
+    #[serde(default)]
+    pub allow_protected: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraining {
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_test_share")]
+    pub test_share: f64,
+    #[serde(default = "default_folds")]
+    pub folds: usize,
+    #[serde(default = "default_alphas")]
+    pub alphas: Vec<f64>,
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u64,
+    #[serde(default = "default_gradient_tolerance")]
+    pub gradient_tolerance: f64,
+    #[serde(default = "default_convergence_tolerance")]
+    pub convergence_tolerance: f64,
+    /// Newton steps allowed after L-BFGS to polish the optimum.
+    #[serde(default = "default_newton_steps")]
+    pub newton_steps: u64,
+    #[serde(default)]
+    pub allow_non_convergence: bool,
+    /// Model artefacts to reuse instead of training, by benefit (paths relative to the config).
+    #[serde(default)]
+    pub reuse: BTreeMap<String, String>,
+}
+
+fn default_seed() -> u64 {
+    2025
+}
+fn default_test_share() -> f64 {
+    0.25
+}
+fn default_folds() -> usize {
+    5
+}
+fn default_alphas() -> Vec<f64> {
+    vec![0.1, 1.0, 10.0, 100.0]
+}
+fn default_max_iterations() -> u64 {
+    500
+}
+fn default_gradient_tolerance() -> f64 {
+    1e-8
+}
+fn default_newton_steps() -> u64 {
+    5
+}
+fn default_convergence_tolerance() -> f64 {
+    1e-6
+}
+
+impl Default for RawTraining {
+    fn default() -> Self {
+        RawTraining {
+            seed: default_seed(),
+            test_share: default_test_share(),
+            folds: default_folds(),
+            alphas: default_alphas(),
+            max_iterations: default_max_iterations(),
+            gradient_tolerance: default_gradient_tolerance(),
+            convergence_tolerance: default_convergence_tolerance(),
+            newton_steps: default_newton_steps(),
+            allow_non_convergence: false,
+            reuse: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvaluation {
+    /// Ground truth of a synthetic population (`verite`). Read by the evaluate stage only.
+    pub verite: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -258,6 +352,50 @@ impl RunConfig {
                 "[eligibility] deterministic_min_amount must be a non-negative amount".into(),
             );
         }
+        let t = &raw.training;
+        if !(t.test_share > 0.0 && t.test_share < 1.0) {
+            problems.push(format!(
+                "[training] test_share must be within (0, 1), found {}",
+                t.test_share
+            ));
+        }
+        if t.folds < 2 {
+            problems.push(format!(
+                "[training] folds must be at least 2, found {}",
+                t.folds
+            ));
+        }
+        if t.alphas.is_empty() || t.alphas.iter().any(|a| !(*a >= 0.0)) {
+            problems
+                .push("[training] alphas must be a non-empty list of non-negative numbers".into());
+        }
+        for (b, path) in &t.reuse {
+            if !crate::contract::SCORED.contains(&b.as_str()) {
+                problems.push(format!(
+                    "[training.reuse] {b}: not a scored benefit (PPA, RSA, ASPA)"
+                ));
+            } else if !dir.join(path).exists() {
+                problems.push(format!(
+                    "[training.reuse] {b}: {} does not exist",
+                    dir.join(path).display()
+                ));
+            }
+        }
+        for a in &raw.features.allow_protected {
+            if a != "age" && a != "disability" {
+                problems.push(format!(
+                    "[features] allow_protected: '{a}' is not allowed (age, disability; sexe never)"
+                ));
+            }
+        }
+        if let Some(v) = &raw.evaluation.verite
+            && !dir.join(v).exists()
+        {
+            problems.push(format!(
+                "[evaluation] verite: {} does not exist",
+                dir.join(v).display()
+            ));
+        }
         if !problems.is_empty() {
             return Err(err(file, problems.join("\n  ")));
         }
@@ -285,6 +423,30 @@ impl RunConfig {
         crate::household::Quarters {
             rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
             aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
+        }
+    }
+
+    /// A path named in the config, resolved against its folder.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        normalize(&base_dir(&self.file).join(path))
+    }
+
+    pub fn train_config(&self) -> recours_models::train::TrainConfig {
+        let t = &self.raw.training;
+        recours_models::train::TrainConfig {
+            seed: t.seed,
+            test_share: t.test_share,
+            folds: t.folds,
+            alphas: t.alphas.clone(),
+            solver: recours_models::logistic::SolverSettings {
+                alpha: t.alphas[0],
+                max_iterations: t.max_iterations,
+                gradient_tolerance: t.gradient_tolerance,
+                convergence_tolerance: t.convergence_tolerance,
+                newton_steps: t.newton_steps,
+                ..recours_models::logistic::SolverSettings::default()
+            },
+            allow_non_convergence: t.allow_non_convergence,
         }
     }
 

@@ -14,6 +14,9 @@ pub mod exit {
     pub const DATA_REJECTED: u8 = 3;
     /// A NIR-like value was found in an extract: nothing was written downstream.
     pub const PRIVACY_STOP: u8 = 4;
+    /// A model could not be trained or used: too few labels, no convergence, an artefact
+    /// whose feature signature does not match.
+    pub const MODEL: u8 = 5;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }
@@ -55,6 +58,9 @@ pub enum RecoursError {
         source: polars::prelude::PolarsError,
     },
 
+    #[error("model: {0}")]
+    Model(String),
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +70,9 @@ impl RecoursError {
         match self {
             RecoursError::Config { .. } | RecoursError::Bareme(_) => exit::USAGE,
             RecoursError::Input { .. } | RecoursError::Rejected(_) => exit::DATA_REJECTED,
+            // A model that cannot be fitted (too few labels, no convergence) comes from the
+            // learning data or its settings, not from a bug.
+            RecoursError::Model(_) => exit::MODEL,
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
                 exit::INTERNAL

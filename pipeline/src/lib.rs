@@ -2,12 +2,15 @@
 //! for the caisses. See ARCHITECTURE.md for the stage pipeline and the code map.
 
 pub mod bareme;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod eligibility;
 pub mod entitlement;
 pub mod error;
+pub mod evaluation;
+pub mod features;
 pub mod generate;
 pub mod household;
 pub mod ingest;
@@ -15,3 +18,5 @@ pub mod month;
 pub mod output;
 pub mod reference;
 pub mod run;
+pub mod scoring;
+pub mod training;

@@ -82,7 +82,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Validate => {
-            let cfg = RunConfig::load(&cli.config)?;
+            let cfg = load(&cli)?;
             let run_dir = cfg.output.clone();
             let mut ingested = recours::ingest::ingest(&cfg)?;
             eprint!("{}", ingested.summary());
@@ -93,6 +93,30 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run => run::run(RunConfig::load(&cli.config)?, None),
+        Command::Run => run::run(load(&cli)?, None),
+        Command::BenchFit {
+            rows,
+            features,
+            seed,
+            alpha,
+            python,
+            work_dir,
+        } => recours::bench::run(&recours::bench::BenchFit {
+            rows,
+            features,
+            seed,
+            alpha,
+            python,
+            work_dir,
+        }),
     }
+}
+
+/// The checked configuration, with the run folder overridden by `--output`.
+fn load(cli: &Cli) -> Result<RunConfig> {
+    let mut cfg = RunConfig::load(&cli.config)?;
+    if let Some(out) = &cli.output {
+        cfg.output = out.clone();
+    }
+    Ok(cfg)
 }

@@ -4,12 +4,21 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
+use recours_models::train::ModelArtefact;
+
 use crate::config::RunConfig;
+use crate::contract::SCORED;
+use crate::eligibility::EligibilityRow;
 use crate::eligibility::{self, EligibilityConfig};
 use crate::error::{RecoursError, Result};
+use crate::evaluation;
+use crate::features::{self, FeatureTable};
 use crate::household::Households;
 use crate::ingest::{self, Extracts};
 use crate::output;
+use crate::training;
 
 /// What the stages share during a run.
 pub struct RunContext {
@@ -17,6 +26,16 @@ pub struct RunContext {
     pub run_dir: PathBuf,
     pub extracts: Option<Extracts>,
     pub households: Option<Households>,
+    pub eligibility: Option<Vec<EligibilityRow>>,
+    pub features: Option<FeatureTable>,
+    pub models: BTreeMap<&'static str, ModelArtefact>,
+}
+
+impl RunContext {
+    fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
+        v.as_ref()
+            .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
+    }
 }
 
 pub trait Stage {
@@ -28,8 +47,6 @@ pub trait Stage {
 
 /// Stages the pipeline will have, not built yet (shown by `recours run`).
 pub const TO_COME: &[(&str, &str)] = &[
-    ("features", "features per person and benefit"),
-    ("train", "logistic model per benefit"),
     ("score", "scores of everyone not receiving a benefit"),
     ("lists", "prioritised contact lists per caisse"),
     (
@@ -93,6 +110,7 @@ impl Stage for Eligibility {
             c.2 += usize::from(r.candidat_deterministe);
         }
         ctx.households = Some(households);
+        ctx.eligibility = Some(rows);
         Ok(counts
             .iter()
             .map(|(p, (n, e, d))| format!("{p}: {n} scorable, {e} estimated eligible not receiving, {d} deterministic candidates"))
@@ -101,8 +119,138 @@ impl Stage for Eligibility {
     }
 }
 
+pub struct Features;
+
+impl Stage for Features {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+    fn describe(&self) -> &'static str {
+        "features of everyone in a benefit's scoring population"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let f = &ctx.config.raw.features;
+        let selection = features::select(&f.exclude, &f.allow_protected);
+        let extracts = RunContext::need(&ctx.extracts, "ingest")?;
+        let households = RunContext::need(&ctx.households, "eligibility")?;
+        let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
+        let table = features::compute(
+            households,
+            rows,
+            &features::contact_signals(extracts)?,
+            &selection.active,
+        );
+        let mut df = table.to_frame()?;
+        output::write_parquet(&ctx.run_dir.join("features.parquet"), &mut df)?;
+        output::write_json(&ctx.run_dir.join("features-selection.json"), &selection)?;
+        let summary = format!(
+            "{} rows, {} features ({} left out)",
+            table.len(),
+            selection.active.len(),
+            selection.excluded.len()
+        );
+        ctx.features = Some(table);
+        Ok(summary)
+    }
+}
+
+pub struct Train;
+
+impl Stage for Train {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+    fn describe(&self) -> &'static str {
+        "one logistic model per benefit on the learning table (or reuse of named artefacts)"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let table = RunContext::need(&ctx.features, "features")?;
+        let cfg = &ctx.config;
+        let reuse = &cfg.raw.training.reuse;
+        let to_train: Vec<&'static str> = SCORED
+            .iter()
+            .copied()
+            .filter(|b| !reuse.contains_key(*b))
+            .collect();
+        let mut summary = Vec::new();
+        let mut learning = BTreeMap::new();
+        if !to_train.is_empty() {
+            let extracts = RunContext::need(&ctx.extracts, "ingest")?;
+            let (sets, uses) = training::learning_sets(extracts, cfg, table)?;
+            for b in &to_train {
+                let a = training::train_benefit(b, &sets[b], &table.names, cfg)?;
+                summary.push(format!(
+                    "{b}: {} labels, alpha {}, test AUC {:.3} (entitlement alone {:.3})",
+                    a.training_data.rows,
+                    a.alpha,
+                    a.metrics.test.auc.unwrap_or(f64::NAN),
+                    a.metrics.test_auc_eligibility_only.unwrap_or(f64::NAN)
+                ));
+                ctx.models.insert(b, a);
+            }
+            learning = uses;
+        }
+        for (b, path) in reuse {
+            let benefit = SCORED
+                .iter()
+                .copied()
+                .find(|s| s == b)
+                .expect("checked by the config");
+            let a = training::load_artefact(&cfg.resolve(path), benefit, &table.names)?;
+            summary.push(format!("{b}: reused {path}"));
+            ctx.models.insert(benefit, a);
+        }
+        for (b, a) in &ctx.models {
+            output::write_json(&ctx.run_dir.join("models").join(format!("{b}.json")), a)?;
+        }
+        output::write_json(
+            &ctx.run_dir.join("models").join("learning-table-use.json"),
+            &learning,
+        )?;
+        Ok(summary.join("; "))
+    }
+}
+
+pub struct Evaluate;
+
+impl Stage for Evaluate {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+    fn describe(&self) -> &'static str {
+        "scores against the ground truth (synthetic data only; skipped without [evaluation] verite)"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let Some(v) = &ctx.config.raw.evaluation.verite else {
+            return Ok("skipped: no ground truth named".into());
+        };
+        let table = RunContext::need(&ctx.features, "features")?;
+        let report = evaluation::evaluate(&ctx.config.resolve(v), table, &ctx.models)?;
+        output::write_json(&ctx.run_dir.join("evaluation.json"), &report)?;
+        Ok(report
+            .benefits
+            .iter()
+            .map(|(b, e)| {
+                format!(
+                    "{b}: AUC {:.3} (entitlement alone {:.3}), base rate {:.1} %",
+                    e.model.auc.unwrap_or(f64::NAN),
+                    e.auc_eligibility_only.unwrap_or(f64::NAN),
+                    100.0 * e.base_rate
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
 pub fn stages() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(Ingest), Box::new(Eligibility)]
+    vec![
+        Box::new(Ingest),
+        Box::new(Eligibility),
+        Box::new(Features),
+        Box::new(Train),
+        Box::new(Evaluate),
+    ]
 }
 
 pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
@@ -112,6 +260,9 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         run_dir,
         extracts: None,
         households: None,
+        eligibility: None,
+        features: None,
+        models: BTreeMap::new(),
     };
     let stages = stages();
     let selected: Vec<&Box<dyn Stage>> = stages

@@ -38,19 +38,26 @@ pub fn code(o: &Output) -> i32 {
 }
 
 pub fn generate(out: &Path, people: usize, seed: u64, format: &str) -> Output {
-    let o = recours(&[
+    generate_with(out, people, seed, format, &[])
+}
+
+pub fn generate_with(out: &Path, people: usize, seed: u64, format: &str, extra: &[&str]) -> Output {
+    let (people, seed) = (people.to_string(), seed.to_string());
+    let mut args = vec![
         "generate",
         "--people",
-        &people.to_string(),
+        &people,
         "--month",
         RUN_MONTH,
         "--seed",
-        &seed.to_string(),
+        &seed,
         "--out",
         out.to_str().unwrap(),
         "--format",
         format,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = recours(&args);
     assert_eq!(code(&o), 0, "generate failed: {}", stderr(&o));
     o
 }
@@ -70,6 +77,17 @@ pub const TABLES: [&str; 8] = [
 /// table; `ressources` may be a hive folder), with a generous rejection tolerance unless
 /// `max_rejected` says otherwise.
 pub fn write_config(dir: &Path, data: &Path, ext: &str, max_rejected: f64) -> PathBuf {
+    write_config_with(dir, data, ext, max_rejected, "")
+}
+
+/// As [`write_config`], with extra TOML sections appended.
+pub fn write_config_with(
+    dir: &Path,
+    data: &Path,
+    ext: &str,
+    max_rejected: f64,
+    extra: &str,
+) -> PathBuf {
     let cfg_dir = repo().join("config");
     let mut s = format!(
         "month = \"{RUN_MONTH}\"\noutput = \"{}\"\n\n[reference]\ndepartements = \"{}\"\ncaisses = \"{}\"\nbaremes = \"{}\"\n\n",
@@ -84,7 +102,7 @@ pub fn write_config(dir: &Path, data: &Path, ext: &str, max_rejected: f64) -> Pa
         s.push_str(&format!("[inputs.{t}]\npath = \"{}\"\n\n", path.display()));
     }
     s.push_str(&format!(
-        "[validation]\nmax_rejected_share = {max_rejected}\n"
+        "[validation]\nmax_rejected_share = {max_rejected}\n\n{extra}\n"
     ));
     let path = dir.join("config.toml");
     std::fs::write(&path, s).unwrap();

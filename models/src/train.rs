@@ -1,0 +1,480 @@
+//! Training of one benefit's model: seeded stratified train/test split, standardisation
+//! (parameters stored), constant and reference columns dropped, L2 strength chosen by
+//! stratified k-fold cross-validation on log-loss, final fit, convergence check, standard
+//! errors, scorecard and held-out evaluation. Everything needed to redo it is recorded in
+//! the [`ModelArtefact`].
+
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::logistic::{self, Fit, FitError, SolverSettings};
+use crate::metrics::{self, Evaluation};
+
+pub const ARTEFACT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub seed: u64,
+    pub test_share: f64,
+    pub folds: usize,
+    /// L2 strengths tried by cross-validation (scikit-learn's 1/C).
+    pub alphas: Vec<f64>,
+    /// Solver settings; `alpha` is replaced by the chosen one.
+    pub solver: SolverSettings,
+    pub allow_non_convergence: bool,
+}
+
+/// The data of one benefit: row-major features, labels, and the eligibility estimate alone
+/// as a baseline score.
+pub struct TrainInput<'a> {
+    pub benefit: &'a str,
+    pub names: &'a [String],
+    /// One-hot group of each feature, if any.
+    pub groups: &'a [Option<String>],
+    pub x: &'a [f64],
+    pub y: &'a [bool],
+    pub baseline: &'a [f64],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSignature {
+    pub name: String,
+    pub mean: f64,
+    pub sd: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Coefficient {
+    pub name: String,
+    /// Per standard deviation of the feature.
+    pub standardized: f64,
+    pub std_error: f64,
+    pub z: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    pub odds_ratio_per_sd: f64,
+    /// Per unit of the feature (euro, year, yes/no…).
+    pub original: f64,
+    pub original_std_error: f64,
+    pub odds_ratio_per_unit: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvResult {
+    pub alpha: f64,
+    pub mean_log_loss: f64,
+    pub fold_log_loss: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    pub rows: usize,
+    pub positives: usize,
+    pub label_rate: f64,
+    /// BLAKE3 of the feature names, values and labels as fed to training.
+    pub digest: String,
+    pub train_rows: usize,
+    pub test_rows: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetrics {
+    pub test: Evaluation,
+    /// AUC on the test part of the estimated entitlement alone (the deterministic score).
+    pub test_auc_eligibility_only: Option<f64>,
+    pub train_auc: Option<f64>,
+}
+
+/// A fitted model, as written to `models/<BENEFIT>.json`. A serialised boundary: the
+/// schema version changes deliberately.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtefact {
+    pub schema_version: u32,
+    pub benefit: String,
+    /// Features used, in order, with their standardisation.
+    pub features: Vec<FeatureSignature>,
+    pub dropped: Vec<Dropped>,
+    pub intercept: f64,
+    pub intercept_std_error: f64,
+    pub coefficients: Vec<Coefficient>,
+    pub standard_errors: String,
+    pub alpha: f64,
+    pub cross_validation: Vec<CvResult>,
+    pub config: TrainConfig,
+    pub convergence: Fit,
+    pub training_data: TrainingData,
+    pub metrics: ModelMetrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{benefit}: {0}", benefit = .1)]
+    Fit(FitError, String),
+    #[error(
+        "{benefit}: the learning table has {positives} positive and {negatives} negative labels; both classes need at least {min}"
+    )]
+    TooFewLabels {
+        benefit: String,
+        positives: usize,
+        negatives: usize,
+        min: usize,
+    },
+    #[error(
+        "{benefit}: the fit did not converge (gradient norm {gradient_norm:.3e} after {iterations} iterations, \
+         tolerance {tolerance:.1e}); raise max_iterations or set allow_non_convergence"
+    )]
+    NotConverged {
+        benefit: String,
+        gradient_norm: f64,
+        iterations: u64,
+        tolerance: f64,
+    },
+    #[error("{benefit}: the information matrix is not invertible, no standard errors")]
+    Singular { benefit: String },
+}
+
+/// Seeded stratified split: `(train, test)` row indices, each sorted.
+pub fn stratified_split(y: &[bool], test_share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (stream, class) in [(0u64, false), (1, true)] {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        idx.shuffle(&mut rng);
+        let k = (test_share * idx.len() as f64).round() as usize;
+        test.extend_from_slice(&idx[..k]);
+        train.extend_from_slice(&idx[k..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+/// Seeded stratified folds over `rows`: fold number of each row.
+pub fn stratified_folds(rows: &[usize], y: &[bool], k: usize, seed: u64) -> Vec<usize> {
+    let mut fold = vec![0; rows.len()];
+    for (stream, class) in [(10u64, false), (11, true)] {
+        let mut pos: Vec<usize> = (0..rows.len()).filter(|&i| y[rows[i]] == class).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        pos.shuffle(&mut rng);
+        for (j, &i) in pos.iter().enumerate() {
+            fold[i] = j % k;
+        }
+    }
+    fold
+}
+
+struct Standardised {
+    x: Array2<f64>,
+    mean: Vec<f64>,
+    sd: Vec<f64>,
+}
+
+/// Standardises columns `cols` of the rows `rows` with the statistics of `stats_rows`.
+fn standardise(
+    input: &TrainInput,
+    cols: &[usize],
+    rows: &[usize],
+    stats: Option<(&[f64], &[f64])>,
+) -> Standardised {
+    let p_all = input.names.len();
+    let (mean, sd): (Vec<f64>, Vec<f64>) = match stats {
+        Some((m, s)) => (m.to_vec(), s.to_vec()),
+        None => cols
+            .iter()
+            .map(|&c| {
+                let n = rows.len() as f64;
+                let m = rows.iter().map(|&r| input.x[r * p_all + c]).sum::<f64>() / n;
+                let v = rows
+                    .iter()
+                    .map(|&r| (input.x[r * p_all + c] - m).powi(2))
+                    .sum::<f64>()
+                    / n;
+                (m, v.sqrt())
+            })
+            .unzip(),
+    };
+    let mut x = Array2::zeros((rows.len(), cols.len()));
+    for (i, &r) in rows.iter().enumerate() {
+        for (j, &c) in cols.iter().enumerate() {
+            x[[i, j]] = (input.x[r * p_all + c] - mean[j]) / sd[j];
+        }
+    }
+    Standardised { x, mean, sd }
+}
+
+fn labels_f64(y: &[bool], rows: &[usize]) -> Vec<f64> {
+    rows.iter().map(|&r| f64::from(u8::from(y[r]))).collect()
+}
+
+/// Columns kept for training: not constant on the training rows, and for a one-hot group
+/// whose levels cover every row, all levels but the most frequent (the reference).
+fn choose_columns(input: &TrainInput, train: &[usize]) -> (Vec<usize>, Vec<Dropped>) {
+    let p = input.names.len();
+    let mut keep = Vec::new();
+    let mut dropped = Vec::new();
+    for c in 0..p {
+        let first = input.x[train[0] * p + c];
+        if train.iter().all(|&r| input.x[r * p + c] == first) {
+            dropped.push(Dropped {
+                name: input.names[c].clone(),
+                reason: format!("constant ({first}) on the training rows"),
+            });
+        } else {
+            keep.push(c);
+        }
+    }
+    let mut groups: Vec<&String> = input.groups.iter().flatten().collect();
+    groups.sort();
+    groups.dedup();
+    for g in groups {
+        let members: Vec<usize> = keep
+            .iter()
+            .copied()
+            .filter(|&c| input.groups[c].as_ref() == Some(g))
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let covers = train
+            .iter()
+            .all(|&r| members.iter().map(|&c| input.x[r * p + c]).sum::<f64>() == 1.0);
+        if covers {
+            let reference = *members
+                .iter()
+                .max_by(|&&a, &&b| {
+                    let count =
+                        |c: usize| train.iter().filter(|&&r| input.x[r * p + c] == 1.0).count();
+                    count(a).cmp(&count(b)).then(b.cmp(&a))
+                })
+                .expect("two members at least");
+            keep.retain(|&c| c != reference);
+            dropped.push(Dropped {
+                name: input.names[reference].clone(),
+                reason: format!("reference level of {g}"),
+            });
+        }
+    }
+    (keep, dropped)
+}
+
+pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, TrainError> {
+    let n = input.y.len();
+    let p_all = input.names.len();
+    let positives = input.y.iter().filter(|y| **y).count();
+    let min = (2 * cfg.folds).max(10);
+    if positives < min || n - positives < min {
+        return Err(TrainError::TooFewLabels {
+            benefit: input.benefit.into(),
+            positives,
+            negatives: n - positives,
+            min,
+        });
+    }
+    let (train_rows, test_rows) = stratified_split(input.y, cfg.test_share, cfg.seed);
+    let (cols, dropped) = choose_columns(input, &train_rows);
+    let fit_err = |e| TrainError::Fit(e, input.benefit.to_string());
+
+    // Cross-validation on the training part, standardised within each fold.
+    let folds = stratified_folds(&train_rows, input.y, cfg.folds, cfg.seed);
+    let mut cross_validation = Vec::new();
+    for &alpha in &cfg.alphas {
+        let settings = SolverSettings {
+            alpha,
+            ..cfg.solver.clone()
+        };
+        let mut fold_log_loss = Vec::new();
+        for k in 0..cfg.folds {
+            let fit_rows: Vec<usize> = train_rows
+                .iter()
+                .zip(&folds)
+                .filter(|(_, f)| **f != k)
+                .map(|(r, _)| *r)
+                .collect();
+            let val_rows: Vec<usize> = train_rows
+                .iter()
+                .zip(&folds)
+                .filter(|(_, f)| **f == k)
+                .map(|(r, _)| *r)
+                .collect();
+            let s = standardise(input, &cols, &fit_rows, None);
+            // A column constant within a fold gets sd 0: leave it at 0 there.
+            let sd: Vec<f64> =
+                s.sd.iter()
+                    .map(|v| if *v > 0.0 { *v } else { 1.0 })
+                    .collect();
+            let s = standardise(input, &cols, &fit_rows, Some((&s.mean, &sd)));
+            let f = logistic::fit(s.x.view(), &labels_f64(input.y, &fit_rows), &settings)
+                .map_err(fit_err)?;
+            let v = standardise(input, &cols, &val_rows, Some((&s.mean, &s.sd)));
+            let prob = logistic::predict(v.x.view(), f.intercept, &f.coef);
+            let labels: Vec<bool> = val_rows.iter().map(|&r| input.y[r]).collect();
+            fold_log_loss.push(metrics::log_loss(&prob, &labels));
+        }
+        let mean_log_loss = fold_log_loss.iter().sum::<f64>() / fold_log_loss.len() as f64;
+        cross_validation.push(CvResult {
+            alpha,
+            mean_log_loss,
+            fold_log_loss,
+        });
+    }
+    let alpha = cross_validation
+        .iter()
+        .min_by(|a, b| {
+            a.mean_log_loss
+                .total_cmp(&b.mean_log_loss)
+                .then(b.alpha.total_cmp(&a.alpha))
+        })
+        .map(|c| c.alpha)
+        .unwrap_or(cfg.solver.alpha);
+
+    // Final fit on the whole training part.
+    let settings = SolverSettings {
+        alpha,
+        ..cfg.solver.clone()
+    };
+    let s = standardise(input, &cols, &train_rows, None);
+    let y_train = labels_f64(input.y, &train_rows);
+    let fit = logistic::fit(s.x.view(), &y_train, &settings).map_err(fit_err)?;
+    if !fit.converged && !cfg.allow_non_convergence {
+        return Err(TrainError::NotConverged {
+            benefit: input.benefit.into(),
+            gradient_norm: fit.gradient_norm,
+            iterations: fit.iterations,
+            tolerance: settings.convergence_tolerance,
+        });
+    }
+    let cov = logistic::covariance(s.x.view(), &fit, alpha).ok_or(TrainError::Singular {
+        benefit: input.benefit.into(),
+    })?;
+    let k = cols.len();
+    let coefficients: Vec<Coefficient> = cols
+        .iter()
+        .enumerate()
+        .map(|(j, &c)| {
+            let b = fit.coef[j];
+            let se = cov[[j, j]].sqrt();
+            let sd = s.sd[j];
+            Coefficient {
+                name: input.names[c].clone(),
+                standardized: b,
+                std_error: se,
+                z: b / se,
+                ci95_low: b - 1.959_963_984_540_054 * se,
+                ci95_high: b + 1.959_963_984_540_054 * se,
+                odds_ratio_per_sd: b.exp(),
+                original: b / sd,
+                original_std_error: se / sd,
+                odds_ratio_per_unit: (b / sd).exp(),
+            }
+        })
+        .collect();
+
+    // Held-out evaluation, and the eligibility estimate alone for comparison.
+    let t = standardise(input, &cols, &test_rows, Some((&s.mean, &s.sd)));
+    let p_test = logistic::predict(t.x.view(), fit.intercept, &fit.coef);
+    let y_test: Vec<bool> = test_rows.iter().map(|&r| input.y[r]).collect();
+    let baseline: Vec<f64> = test_rows.iter().map(|&r| input.baseline[r]).collect();
+    let p_train = logistic::predict(s.x.view(), fit.intercept, &fit.coef);
+    let y_train_b: Vec<bool> = train_rows.iter().map(|&r| input.y[r]).collect();
+
+    let mut hasher = blake3::Hasher::new();
+    for name in input.names {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+    }
+    for v in input.x {
+        hasher.update(&v.to_le_bytes());
+    }
+    for y in input.y {
+        hasher.update(&[u8::from(*y)]);
+    }
+    debug_assert_eq!(input.x.len(), n * p_all);
+
+    Ok(ModelArtefact {
+        schema_version: ARTEFACT_SCHEMA_VERSION,
+        benefit: input.benefit.to_string(),
+        features: cols
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| FeatureSignature { name: input.names[c].clone(), mean: s.mean[j], sd: s.sd[j] })
+            .collect(),
+        dropped,
+        intercept: fit.intercept,
+        intercept_std_error: cov[[k, k]].sqrt(),
+        coefficients,
+        standard_errors: "square roots of the diagonal of (X̃ᵀWX̃ + alpha·P)⁻¹ at the optimum, on the standardised \
+                          training rows: the inverse of the penalised information matrix (Laplace approximation); \
+                          the intercept is not penalised; with alpha = 0 these are the usual maximum-likelihood \
+                          standard errors"
+            .to_string(),
+        alpha,
+        cross_validation,
+        config: cfg.clone(),
+        convergence: fit,
+        training_data: TrainingData {
+            rows: n,
+            positives,
+            label_rate: positives as f64 / n as f64,
+            digest: hasher.finalize().to_hex().to_string(),
+            train_rows: train_rows.len(),
+            test_rows: test_rows.len(),
+        },
+        metrics: ModelMetrics {
+            test: metrics::evaluate(&p_test, &y_test),
+            test_auc_eligibility_only: metrics::auc(&baseline, &y_test),
+            train_auc: metrics::auc(&p_train, &y_train_b),
+        },
+    })
+}
+
+impl ModelArtefact {
+    /// The linear predictor's terms for one row of raw features (in artefact order):
+    /// coefficient × standardised value.
+    pub fn contributions(&self, raw: &[f64]) -> Vec<f64> {
+        self.features
+            .iter()
+            .zip(&self.coefficients)
+            .zip(raw)
+            .map(|((f, c), v)| c.standardized * (v - f.mean) / f.sd)
+            .collect()
+    }
+
+    pub fn probability(&self, raw: &[f64]) -> f64 {
+        crate::calibration::sigmoid(self.intercept + self.contributions(raw).iter().sum::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_stratified_seeded_and_complete() {
+        let y: Vec<bool> = (0..1000).map(|i| i % 10 == 0).collect();
+        let (train, test) = stratified_split(&y, 0.25, 7);
+        assert_eq!(train.len() + test.len(), 1000);
+        assert_eq!(test.iter().filter(|&&i| y[i]).count(), 25);
+        assert_eq!(stratified_split(&y, 0.25, 7), (train.clone(), test.clone()));
+        assert_ne!(stratified_split(&y, 0.25, 8).1, test);
+        let folds = stratified_folds(&train, &y, 5, 7);
+        for k in 0..5 {
+            let pos = train
+                .iter()
+                .zip(&folds)
+                .filter(|(r, f)| **f == k && y[**r])
+                .count();
+            assert_eq!(pos, 15);
+        }
+    }
+}

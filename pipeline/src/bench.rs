@@ -1,0 +1,170 @@
+//! `recours bench-fit`: fit time of the logistic solver on a synthetic design matrix, side
+//! by side with scikit-learn on the same data when a Python with scikit-learn is given.
+//! Performance is measured here, never in a timed test.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use recours_models::logistic::{self, SolverSettings};
+
+use crate::error::{RecoursError, Result};
+
+pub struct BenchFit {
+    pub rows: usize,
+    pub features: usize,
+    pub seed: u64,
+    pub alpha: f64,
+    pub python: Option<PathBuf>,
+    pub work_dir: PathBuf,
+}
+
+/// A design matrix like the models' (standardised features, two correlated, some binary)
+/// with about 8 % positives.
+pub fn design(rows: usize, p: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let beta: Vec<f64> = (0..p)
+        .map(|j| {
+            if j % 3 == 0 {
+                0.0
+            } else {
+                rng.gen_range(-0.8..0.8)
+            }
+        })
+        .collect();
+    let mut x = Array2::<f64>::zeros((rows, p));
+    let mut y = vec![0.0; rows];
+    for i in 0..rows {
+        let mut z = -3.0;
+        for j in 0..p {
+            let v: f64 = if j % 5 == 4 {
+                f64::from(u8::from(rng.gen_bool(0.3)))
+            } else if j == 1 {
+                0.6 * x[[i, 0]] + 0.8 * rng.sample::<f64, _>(StandardNormal)
+            } else {
+                StandardNormal.sample(&mut rng)
+            };
+            x[[i, j]] = v;
+            z += beta[j] * v;
+        }
+        y[i] = f64::from(u8::from(
+            rng.r#gen::<f64>() < recours_models::calibration::sigmoid(z),
+        ));
+    }
+    (x, y)
+}
+
+fn write_npy(path: &Path, shape: &[usize], data: impl Iterator<Item = f64>) -> Result<()> {
+    let shape_txt = match shape {
+        [n] => format!("({n},)"),
+        [n, p] => format!("({n}, {p})"),
+        _ => unreachable!("1 or 2 dimensions"),
+    };
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // The header is padded so that the data starts on a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).map_err(RecoursError::io(path.display().to_string()))?,
+    );
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    f.write_all(&bytes)
+        .map_err(RecoursError::io(path.display().to_string()))?;
+    for v in data {
+        f.write_all(&v.to_le_bytes())
+            .map_err(RecoursError::io(path.display().to_string()))?;
+    }
+    f.flush()
+        .map_err(RecoursError::io(path.display().to_string()))
+}
+
+pub fn run(b: &BenchFit) -> Result<()> {
+    eprintln!(
+        "design matrix: {} rows × {} features (seed {})",
+        b.rows, b.features, b.seed
+    );
+    let (x, y) = design(b.rows, b.features, b.seed);
+    eprintln!(
+        "positives: {:.1} %",
+        100.0 * y.iter().sum::<f64>() / y.len() as f64
+    );
+    let settings = SolverSettings {
+        alpha: b.alpha,
+        ..SolverSettings::default()
+    };
+    let mut best = f64::INFINITY;
+    let mut fit = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let f = logistic::fit(x.view(), &y, &settings)
+            .map_err(|e| RecoursError::Model(e.to_string()))?;
+        best = best.min(t.elapsed().as_secs_f64());
+        fit = Some(f);
+    }
+    let fit = fit.expect("three runs");
+    println!(
+        "recours: {:.3} s (best of 3), {} L-BFGS iterations + {} Newton steps, gradient norm {:.2e}, threads {}",
+        best,
+        fit.iterations,
+        fit.newton_steps,
+        fit.gradient_norm,
+        rayon::current_num_threads()
+    );
+    let Some(python) = &b.python else {
+        println!(
+            "scikit-learn: not run (pass --python /path/to/python with scikit-learn installed)"
+        );
+        return Ok(());
+    };
+    std::fs::create_dir_all(&b.work_dir)
+        .map_err(RecoursError::io(b.work_dir.display().to_string()))?;
+    let (xp, yp) = (b.work_dir.join("X.npy"), b.work_dir.join("y.npy"));
+    write_npy(&xp, &[b.rows, b.features], x.iter().copied())?;
+    write_npy(&yp, &[b.rows], y.iter().copied())?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python/fit_sklearn.py");
+    for tol in [1e-4, 1e-8] {
+        let out = Command::new(python)
+            .arg(&script)
+            .args([xp.as_os_str(), yp.as_os_str()])
+            .arg(b.alpha.to_string())
+            .arg(tol.to_string())
+            .output()
+            .map_err(RecoursError::io(format!("running {}", python.display())))?;
+        if !out.status.success() {
+            return Err(RecoursError::Internal(format!(
+                "scikit-learn run failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| RecoursError::Internal(format!("scikit-learn output: {e}")))?;
+        let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
+        let coef: Vec<f64> = v["coef"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c.as_f64()).collect())
+            .unwrap_or_default();
+        let diff = coef
+            .iter()
+            .zip(&fit.coef)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f64, f64::max);
+        println!(
+            "scikit-learn {} (lbfgs, tol {tol:e}): {:.3} s (best of 3), {} iterations; max |coef difference| {:.1e}; recours / scikit-learn = {:.2}",
+            v["sklearn"].as_str().unwrap_or("?"),
+            secs,
+            v["n_iter"],
+            diff,
+            best / secs
+        );
+    }
+    Ok(())
+}

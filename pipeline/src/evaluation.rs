@@ -1,0 +1,126 @@
+//! The `evaluate` stage, on synthetic data only: the models' scores on the whole scoring
+//! population against the generator's ground truth (`verite`). The only reader of `verite`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use recours_models::metrics::{self, Evaluation};
+use recours_models::train::ModelArtefact;
+use serde::Serialize;
+
+use crate::error::{RecoursError, Result};
+use crate::features::FeatureTable;
+use crate::scoring;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenefitEvaluation {
+    /// Share of the scoring population in non-take-up (eligible and not claiming).
+    pub base_rate: f64,
+    pub model: Evaluation,
+    /// AUC of the estimated entitlement alone.
+    pub auc_eligibility_only: Option<f64>,
+    /// Precision of the deterministic candidates (estimated entitlement above the threshold).
+    pub deterministic_candidates: usize,
+    pub deterministic_precision: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EvaluationReport {
+    pub schema_version: u32,
+    pub verite: String,
+    pub benefits: BTreeMap<String, BenefitEvaluation>,
+}
+
+/// Reads `verite`: (pseudo_id, prestation) → in non-take-up (eligible and not claiming).
+pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
+    use polars::prelude::*;
+    let lf = LazyFrame::scan_parquet(
+        PlRefPath::new(path.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .and_then(|lf| {
+        lf.select([
+            col("pseudo_id"),
+            col("prestation"),
+            col("eligible"),
+            col("recourt"),
+        ])
+        .collect()
+    })
+    .map_err(RecoursError::polars(format!(
+        "reading verite {}",
+        path.display()
+    )))?;
+    let s = |c: &str| {
+        lf.column(c)
+            .and_then(|c| c.str())
+            .map_err(RecoursError::polars(format!("verite.{c}")))
+    };
+    let b = |c: &str| {
+        lf.column(c)
+            .and_then(|c| c.bool())
+            .map_err(RecoursError::polars(format!("verite.{c}")))
+    };
+    let (ids, prest, elig, rec) = (
+        s("pseudo_id")?,
+        s("prestation")?,
+        b("eligible")?,
+        b("recourt")?,
+    );
+    Ok((0..lf.height())
+        .filter_map(|i| {
+            Some((
+                (ids.get(i)?.to_string(), prest.get(i)?.to_string()),
+                elig.get(i)? && !rec.get(i)?,
+            ))
+        })
+        .collect())
+}
+
+pub fn evaluate(
+    verite_path: &Path,
+    features: &FeatureTable,
+    models: &BTreeMap<&'static str, ModelArtefact>,
+) -> Result<EvaluationReport> {
+    let truth = read_verite(verite_path)?;
+    let mut benefits = BTreeMap::new();
+    for (b, a) in models {
+        let scored = scoring::score(a, features, b);
+        let labels: Vec<bool> = scored
+            .iter()
+            .map(|s| {
+                truth
+                    .get(&(features.pseudo_id[s.row].clone(), b.to_string()))
+                    .copied()
+                    .unwrap_or(false)
+            })
+            .collect();
+        let p: Vec<f64> = scored.iter().map(|s| s.probability).collect();
+        let amounts: Vec<f64> = scored
+            .iter()
+            .map(|s| features.montant_estime[s.row])
+            .collect();
+        let cand: Vec<bool> = scored
+            .iter()
+            .map(|s| features.candidat_deterministe[s.row])
+            .collect();
+        let n_cand = cand.iter().filter(|c| **c).count();
+        let hits = cand.iter().zip(&labels).filter(|(c, l)| **c && **l).count();
+        benefits.insert(
+            b.to_string(),
+            BenefitEvaluation {
+                base_rate: labels.iter().filter(|l| **l).count() as f64
+                    / labels.len().max(1) as f64,
+                model: metrics::evaluate(&p, &labels),
+                auc_eligibility_only: metrics::auc(&amounts, &labels),
+                deterministic_candidates: n_cand,
+                deterministic_precision: (n_cand > 0).then(|| hits as f64 / n_cand as f64),
+            },
+        );
+    }
+    Ok(EvaluationReport {
+        schema_version: 1,
+        verite: verite_path.display().to_string(),
+        benefits,
+    })
+}

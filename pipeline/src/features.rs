@@ -1,0 +1,754 @@
+//! The `features` stage: one row per person and benefit in the scoring population (people
+//! who pass the benefit's legal pre-filters and do not receive it), with the features of
+//! the dictionary below. The dictionary is printed in the model card: each feature's name,
+//! meaning, source tables and transformation, and the plain-French reason shown to a caisse
+//! when the feature pushes a score up.
+
+use std::collections::{BTreeSet, HashMap};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::eligibility::EligibilityRow;
+use crate::entitlement::Statut;
+use crate::error::{RecoursError, Result};
+use crate::household::{HISTORY, Households, Person};
+use crate::ingest::Extracts;
+use crate::month::Month;
+
+/// Why a feature is protected: used for fairness audits, a model feature only when the
+/// configuration allows it explicitly (and the model card then says so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protected {
+    No,
+    Age,
+    Disability,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FeatureDef {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub sources: &'static str,
+    pub transform: &'static str,
+    /// One-hot group: when a group's levels add up to 1 on every training row, training
+    /// drops its most frequent level as the reference.
+    pub group: Option<&'static str>,
+    pub protected: Protected,
+    /// Reason shown when the feature raises the score through a high value…
+    pub reason_high: &'static str,
+    /// …and through a low value.
+    pub reason_low: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    meaning: &'static str,
+    sources: &'static str,
+    transform: &'static str,
+    reason_high: &'static str,
+    reason_low: &'static str,
+) -> FeatureDef {
+    FeatureDef {
+        name,
+        meaning,
+        sources,
+        transform,
+        group: None,
+        protected: Protected::No,
+        reason_high,
+        reason_low,
+    }
+}
+
+const fn level(
+    name: &'static str,
+    group: &'static str,
+    meaning: &'static str,
+    sources: &'static str,
+    reason: &'static str,
+    protected: Protected,
+) -> FeatureDef {
+    FeatureDef {
+        name,
+        meaning,
+        sources,
+        transform: "1 if true, else 0",
+        group: Some(group),
+        protected,
+        reason_high: reason,
+        reason_low: "",
+    }
+}
+
+/// The feature dictionary. `sexe` is never a feature and is not listed.
+pub const DICTIONARY: &[FeatureDef] = &[
+    FeatureDef {
+        protected: Protected::Age,
+        ..def(
+            "age",
+            "age of the person in whole years at the reference month",
+            "personnes.naissance",
+            "years",
+            "âge avancé",
+            "jeune âge",
+        )
+    },
+    level(
+        "age_moins_25",
+        "tranche_age",
+        "aged under 25",
+        "personnes.naissance",
+        "moins de 25 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_25_29",
+        "tranche_age",
+        "aged 25 to 29",
+        "personnes.naissance",
+        "25 à 29 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_30_39",
+        "tranche_age",
+        "aged 30 to 39",
+        "personnes.naissance",
+        "30 à 39 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_40_49",
+        "tranche_age",
+        "aged 40 to 49",
+        "personnes.naissance",
+        "40 à 49 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_50_59",
+        "tranche_age",
+        "aged 50 to 59",
+        "personnes.naissance",
+        "50 à 59 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_60_64",
+        "tranche_age",
+        "aged 60 to 64",
+        "personnes.naissance",
+        "60 à 64 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_65_69",
+        "tranche_age",
+        "aged 65 to 69",
+        "personnes.naissance",
+        "65 à 69 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_70_74",
+        "tranche_age",
+        "aged 70 to 74",
+        "personnes.naissance",
+        "70 à 74 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_75_84",
+        "tranche_age",
+        "aged 75 to 84",
+        "personnes.naissance",
+        "75 à 84 ans",
+        Protected::Age,
+    ),
+    level(
+        "age_85_plus",
+        "tranche_age",
+        "aged 85 or more",
+        "personnes.naissance",
+        "85 ans ou plus",
+        Protected::Age,
+    ),
+    def(
+        "couple",
+        "the person lives in a couple",
+        "foyers.role",
+        "1 if a conjoint, else 0",
+        "vit en couple",
+        "vit seul",
+    ),
+    def(
+        "nb_enfants",
+        "dependent children (under 25) in the foyer",
+        "foyers.role, personnes.naissance",
+        "count",
+        "enfants à charge",
+        "sans enfant à charge",
+    ),
+    def(
+        "taille_foyer",
+        "persons in the benefit unit (adults and dependent children)",
+        "foyers",
+        "count",
+        "foyer nombreux",
+        "foyer d'une personne",
+    ),
+    def(
+        "parent_isole",
+        "single adult with dependent children",
+        "foyers",
+        "1 if true, else 0",
+        "parent isolé",
+        "",
+    ),
+    def(
+        "enfant_moins_3_ans",
+        "youngest child under 3",
+        "foyers, personnes.naissance",
+        "1 if true, else 0",
+        "jeune enfant de moins de 3 ans",
+        "",
+    ),
+    def(
+        "naissance_recente",
+        "a child born in the last 12 months (life event)",
+        "foyers, personnes.naissance",
+        "1 if true, else 0",
+        "naissance récente",
+        "",
+    ),
+    level(
+        "logement_proprietaire",
+        "logement",
+        "owner of the home",
+        "logements.statut",
+        "propriétaire de son logement",
+        Protected::No,
+    ),
+    level(
+        "logement_locataire_prive",
+        "logement",
+        "private tenant",
+        "logements.statut",
+        "locataire du parc privé",
+        Protected::No,
+    ),
+    level(
+        "logement_locataire_hlm",
+        "logement",
+        "social housing tenant",
+        "logements.statut",
+        "locataire HLM",
+        Protected::No,
+    ),
+    level(
+        "logement_heberge_gratuit",
+        "logement",
+        "housed free of charge",
+        "logements.statut",
+        "hébergé gratuitement",
+        Protected::No,
+    ),
+    level(
+        "logement_sans_domicile",
+        "logement",
+        "without a home",
+        "logements.statut",
+        "sans domicile",
+        Protected::No,
+    ),
+    level(
+        "logement_inconnu",
+        "logement",
+        "housing unknown (no logements row)",
+        "logements",
+        "logement inconnu",
+        Protected::No,
+    ),
+    def(
+        "revenus_activite_12m",
+        "average monthly wages of the unit over the last 12 months",
+        "ressources (salaire)",
+        "euros per month",
+        "revenus d'activité élevés",
+        "revenus d'activité faibles",
+    ),
+    def(
+        "revenus_activite_trimestre",
+        "average monthly wages of the unit over the reference quarter",
+        "ressources (salaire)",
+        "euros per month",
+        "revenus d'activité récents élevés",
+        "revenus d'activité récents faibles",
+    ),
+    def(
+        "volatilite_revenus",
+        "coefficient of variation of the unit's monthly wages over 12 months",
+        "ressources (salaire)",
+        "standard deviation / mean, 0 without wages",
+        "revenus d'activité irréguliers",
+        "revenus d'activité stables",
+    ),
+    def(
+        "mois_sans_salaire",
+        "months without wages in the last 12",
+        "ressources (salaire)",
+        "count 0–12",
+        "mois sans salaire",
+        "travail régulier",
+    ),
+    def(
+        "chomage_12m",
+        "average monthly unemployment benefit of the unit over 12 months",
+        "ressources (chomage)",
+        "euros per month",
+        "indemnités chômage",
+        "pas d'indemnités chômage",
+    ),
+    def(
+        "retraite_12m",
+        "average monthly pensions of the unit over 12 months",
+        "ressources (retraite)",
+        "euros per month",
+        "pension de retraite élevée",
+        "petite pension de retraite",
+    ),
+    def(
+        "ij_12m",
+        "average monthly sick pay of the unit over 12 months",
+        "ressources (ij)",
+        "euros per month",
+        "indemnités journalières maladie",
+        "",
+    ),
+    def(
+        "invalidite_12m",
+        "average monthly invalidity pension of the unit over 12 months",
+        "ressources (invalidite)",
+        "euros per month",
+        "pension d'invalidité",
+        "",
+    ),
+    def(
+        "droit_al",
+        "the unit receives housing aid (AL)",
+        "droits",
+        "1 if true, else 0",
+        "perçoit une aide au logement",
+        "ne perçoit pas d'aide au logement",
+    ),
+    def(
+        "droit_af",
+        "the unit receives family allowances",
+        "droits",
+        "1 if true, else 0",
+        "perçoit des allocations familiales",
+        "",
+    ),
+    def(
+        "droit_asf",
+        "the unit receives the family support allowance (ASF)",
+        "droits",
+        "1 if true, else 0",
+        "perçoit l'allocation de soutien familial",
+        "",
+    ),
+    def(
+        "droit_css",
+        "the unit holds the complémentaire santé solidaire",
+        "droits",
+        "1 if true, else 0",
+        "bénéficie de la complémentaire santé solidaire",
+        "sans complémentaire santé solidaire",
+    ),
+    FeatureDef {
+        protected: Protected::Disability,
+        ..def(
+            "droit_aah",
+            "a member of the unit receives the disabled adult allowance (AAH)",
+            "droits",
+            "1 if true, else 0",
+            "perçoit l'AAH",
+            "",
+        )
+    },
+    def(
+        "droit_are",
+        "a member of the unit receives unemployment insurance (ARE)",
+        "droits",
+        "1 if true, else 0",
+        "indemnisé par France Travail",
+        "",
+    ),
+    def(
+        "droit_ass",
+        "a member of the unit receives the solidarity allowance (ASS)",
+        "droits",
+        "1 if true, else 0",
+        "perçoit l'allocation de solidarité spécifique",
+        "",
+    ),
+    def(
+        "droit_retraite",
+        "a member of the unit holds a retirement pension right",
+        "droits",
+        "1 if true, else 0",
+        "retraité",
+        "",
+    ),
+    def(
+        "droit_invalidite",
+        "a member of the unit holds an invalidity pension right",
+        "droits",
+        "1 if true, else 0",
+        "pension d'invalidité",
+        "",
+    ),
+    def(
+        "fin_droit_meme_prestation",
+        "the same benefit ended for the unit in the last 12 months",
+        "droits",
+        "1 if true, else 0",
+        "droit à cette prestation terminé récemment",
+        "",
+    ),
+    def(
+        "fin_are_6m",
+        "unemployment insurance ended in the last 6 months (life event)",
+        "droits (ARE)",
+        "1 if true, else 0",
+        "fin de droits au chômage récente",
+        "",
+    ),
+    def(
+        "atteint_65_ans",
+        "turned 65 in the last 12 months (life event)",
+        "personnes.naissance",
+        "1 if true, else 0",
+        "a eu 65 ans cette année",
+        "",
+    ),
+    def(
+        "eligible_estime",
+        "the eligibility stage estimates an entitlement at or above the minimum paid",
+        "eligibility",
+        "1 if the estimated amount is positive, else 0",
+        "ressources sous le seuil de la prestation",
+        "ressources au-dessus du seuil",
+    ),
+    def(
+        "montant_estime",
+        "entitlement estimated by the eligibility stage",
+        "eligibility",
+        "euros per month",
+        "droit estimé élevé",
+        "droit estimé faible",
+    ),
+    def(
+        "marge_ressources",
+        "threshold minus resources (montant forfaitaire or ASPA ceiling − resources − forfait logement)",
+        "eligibility",
+        "euros per month, negative above the threshold",
+        "ressources sous le plafond",
+        "ressources au-dessus du plafond",
+    ),
+    def(
+        "espace_en_ligne",
+        "used an online account in the last 12 months",
+        "contacts",
+        "1 if any caisse says so, else 0",
+        "utilise son espace en ligne",
+        "n'utilise pas d'espace en ligne",
+    ),
+    def(
+        "canal_numerique_connu",
+        "a mobile or e-mail is known to a caisse",
+        "contacts",
+        "1 if any, else 0",
+        "joignable par SMS ou e-mail",
+        "pas de mobile ni d'e-mail connu",
+    ),
+];
+
+pub fn feature(name: &str) -> Option<&'static FeatureDef> {
+    DICTIONARY.iter().find(|f| f.name == name)
+}
+
+/// The features a run uses: the dictionary minus excluded and not-allowed protected ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct FeatureSelection {
+    pub active: Vec<&'static str>,
+    pub excluded: Vec<(&'static str, String)>,
+}
+
+pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelection {
+    let mut active = Vec::new();
+    let mut excluded = Vec::new();
+    for f in DICTIONARY {
+        let allowed = |key: &str| allow_protected.iter().any(|a| a == key || a == f.name);
+        if exclude
+            .iter()
+            .any(|e| e == f.name || Some(e.as_str()) == f.group)
+        {
+            excluded.push((f.name, "excluded by [features] exclude".to_string()));
+        } else if f.protected == Protected::Age && !allowed("age") {
+            excluded.push((
+                f.name,
+                "protected attribute (age), not allowed by [features] allow_protected".to_string(),
+            ));
+        } else if f.protected == Protected::Disability && !allowed("disability") {
+            excluded.push((
+                f.name,
+                "protected attribute (disability), not allowed by [features] allow_protected"
+                    .to_string(),
+            ));
+        } else {
+            active.push(f.name);
+        }
+    }
+    FeatureSelection { active, excluded }
+}
+
+/// Contact signals per person: (online account used, digital channel known).
+pub fn contact_signals(x: &Extracts) -> Result<HashMap<String, (bool, bool)>> {
+    let mut out: HashMap<String, (bool, bool)> = HashMap::new();
+    let Some(c) = x.table("contacts") else {
+        return Ok(out);
+    };
+    let col = |n: &str| {
+        c.column(n)
+            .and_then(|c| c.bool())
+            .map_err(RecoursError::polars(format!("contacts.{n}")))
+    };
+    let ids = c
+        .column("pseudo_id")
+        .and_then(|c| c.str())
+        .map_err(RecoursError::polars("contacts.pseudo_id"))?;
+    let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
+    for i in 0..c.height() {
+        let Some(id) = ids.get(i) else { continue };
+        let e = out.entry(id.to_string()).or_default();
+        e.0 |= online.get(i).unwrap_or(false);
+        e.1 |= mobile.get(i).unwrap_or(false) || email.get(i).unwrap_or(false);
+    }
+    Ok(out)
+}
+
+/// The feature table: one row per (person, benefit), values in dictionary order of `names`.
+pub struct FeatureTable {
+    pub month: Month,
+    pub names: Vec<&'static str>,
+    pub pseudo_id: Vec<String>,
+    pub prestation: Vec<&'static str>,
+    pub montant_estime: Vec<f64>,
+    pub candidat_deterministe: Vec<bool>,
+    /// Row-major values, `names.len()` per row.
+    pub values: Vec<f64>,
+}
+
+impl FeatureTable {
+    pub fn row(&self, i: usize) -> &[f64] {
+        let p = self.names.len();
+        &self.values[i * p..(i + 1) * p]
+    }
+    pub fn len(&self) -> usize {
+        self.pseudo_id.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.pseudo_id.is_empty()
+    }
+
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let p = self.names.len();
+        let mut cols = vec![
+            Column::new("pseudo_id".into(), self.pseudo_id.clone()),
+            Column::new("prestation".into(), self.prestation.clone()),
+            Column::new("mois".into(), vec![self.month.to_string(); self.len()]),
+        ];
+        for (j, name) in self.names.iter().enumerate() {
+            let v: Vec<f64> = (0..self.len()).map(|i| self.values[i * p + j]).collect();
+            cols.push(Column::new((*name).into(), v));
+        }
+        DataFrame::new_infer_height(cols).map_err(RecoursError::polars("features.parquet"))
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Features of every eligibility row whose person does not receive the benefit.
+pub fn compute(
+    h: &Households,
+    rows: &[EligibilityRow],
+    contacts: &HashMap<String, (bool, bool)>,
+    names: &[&'static str],
+) -> FeatureTable {
+    let run = h.run_month;
+    let by_id: HashMap<&str, usize> = h
+        .persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.pseudo_id.as_str(), i))
+        .collect();
+    let foyer_of: HashMap<&str, usize> = h
+        .foyers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.foyer_id.as_str(), i))
+        .collect();
+    let mut t = FeatureTable {
+        month: run,
+        names: names.to_vec(),
+        pseudo_id: vec![],
+        prestation: vec![],
+        montant_estime: vec![],
+        candidat_deterministe: vec![],
+        values: vec![],
+    };
+    for r in rows.iter().filter(|r| !r.recoit) {
+        let person = &h.persons[by_id[r.pseudo_id.as_str()]];
+        let foyer = &h.foyers[foyer_of[r.foyer_id.as_str()]];
+        let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
+        let children: Vec<i32> = foyer
+            .children()
+            .map(|c| h.persons[c].age)
+            .filter(|a| *a < 25)
+            .collect();
+        let wages: [f64; HISTORY] =
+            std::array::from_fn(|k| unit.iter().map(|p| p.activite[k]).sum());
+        let nature = |n: &str| -> f64 {
+            mean(&std::array::from_fn::<f64, HISTORY, _>(|k| {
+                unit.iter()
+                    .map(|p| {
+                        p.par_nature
+                            .iter()
+                            .find(|(x, _)| x == n)
+                            .map_or(0.0, |(_, v)| v[k])
+                    })
+                    .sum()
+            }))
+        };
+        let holds = |prest: &str| unit.iter().any(|p| p.receives(prest, run));
+        let ended_within = |prest: &str, months: i32| {
+            unit.iter().any(|p| {
+                p.droits.iter().any(|d| {
+                    d.prestation == prest
+                        && d.fin.is_some_and(|f| f < run && f >= run.plus(-months))
+                }) && !p.receives(prest, run)
+            })
+        };
+        let w_mean = mean(&wages);
+        let w_sd =
+            (wages.iter().map(|w| (w - w_mean).powi(2)).sum::<f64>() / HISTORY as f64).sqrt();
+        let (online, digital) = contacts
+            .get(&person.pseudo_id)
+            .copied()
+            .unwrap_or((false, false));
+        let age = person.age;
+        let band = |lo: i32, hi: i32| f64::from(u8::from(age >= lo && age <= hi));
+        let statut = |s: Option<Statut>| f64::from(u8::from(foyer.statut == s));
+        let quarter = &r.revenus_activite;
+        let b = |x: bool| f64::from(u8::from(x));
+        for name in names {
+            let v = match *name {
+                "age" => age as f64,
+                "age_moins_25" => band(0, 24),
+                "age_25_29" => band(25, 29),
+                "age_30_39" => band(30, 39),
+                "age_40_49" => band(40, 49),
+                "age_50_59" => band(50, 59),
+                "age_60_64" => band(60, 64),
+                "age_65_69" => band(65, 69),
+                "age_70_74" => band(70, 74),
+                "age_75_84" => band(75, 84),
+                "age_85_plus" => band(85, 200),
+                "couple" => b(r.couple),
+                "nb_enfants" => children.len() as f64,
+                "taille_foyer" => r.taille_foyer as f64,
+                "parent_isole" => b(!r.couple && !children.is_empty()),
+                "enfant_moins_3_ans" => b(children.iter().any(|a| *a < 3)),
+                "naissance_recente" => b(children.contains(&0)),
+                "logement_proprietaire" => statut(Some(Statut::Proprietaire)),
+                "logement_locataire_prive" => statut(Some(Statut::LocatairePrive)),
+                "logement_locataire_hlm" => statut(Some(Statut::LocataireHlm)),
+                "logement_heberge_gratuit" => statut(Some(Statut::HebergeGratuit)),
+                "logement_sans_domicile" => statut(Some(Statut::SansDomicile)),
+                "logement_inconnu" => statut(None),
+                "revenus_activite_12m" => w_mean,
+                "revenus_activite_trimestre" => *quarter,
+                "volatilite_revenus" => {
+                    if w_mean > 0.0 {
+                        w_sd / w_mean
+                    } else {
+                        0.0
+                    }
+                }
+                "mois_sans_salaire" => wages.iter().filter(|w| **w <= 0.0).count() as f64,
+                "chomage_12m" => nature("chomage"),
+                "retraite_12m" => nature("retraite"),
+                "ij_12m" => nature("ij"),
+                "invalidite_12m" => nature("invalidite"),
+                "droit_al" => b(holds("AL")),
+                "droit_af" => b(holds("AF")),
+                "droit_asf" => b(holds("ASF")),
+                "droit_css" => b(holds("CSS")),
+                "droit_aah" => b(holds("AAH")),
+                "droit_are" => b(holds("ARE")),
+                "droit_ass" => b(holds("ASS")),
+                "droit_retraite" => b(holds("RETRAITE")),
+                "droit_invalidite" => b(holds("INVALIDITE")),
+                "fin_droit_meme_prestation" => b(ended_within(r.prestation, 12)),
+                "fin_are_6m" => b(ended_within("ARE", 6)),
+                "atteint_65_ans" => b(age == 65),
+                "eligible_estime" => b(r.montant_estime > 0.0),
+                "montant_estime" => r.montant_estime,
+                "marge_ressources" => r.montant_forfaitaire - r.ressources - r.forfait_logement,
+                "espace_en_ligne" => b(online),
+                "canal_numerique_connu" => b(digital),
+                other => unreachable!("feature {other} is in the dictionary but not computed"),
+            };
+            t.values.push(v);
+        }
+        t.pseudo_id.push(r.pseudo_id.clone());
+        t.prestation.push(r.prestation);
+        t.montant_estime.push(r.montant_estime);
+        t.candidat_deterministe.push(r.candidat_deterministe);
+    }
+    t
+}
+
+/// Names of the dictionary, for checks.
+pub fn dictionary_names() -> BTreeSet<&'static str> {
+    DICTIONARY.iter().map(|f| f.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_features_need_explicit_permission() {
+        let none = select(&[], &[]);
+        assert!(!none.active.contains(&"age") && !none.active.contains(&"droit_aah"));
+        let age = select(&[], &["age".into()]);
+        assert!(age.active.contains(&"age") && age.active.contains(&"age_85_plus"));
+        assert!(!age.active.contains(&"droit_aah"));
+        let ex = select(&["logement".into(), "couple".into()], &[]);
+        assert!(
+            !ex.active
+                .iter()
+                .any(|f| f.starts_with("logement_") || *f == "couple")
+        );
+        assert!(
+            DICTIONARY.iter().all(|f| f.name != "sexe"),
+            "sexe is never a feature"
+        );
+    }
+}
