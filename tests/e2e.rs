@@ -6,5 +6,6 @@ mod common;
 mod eligibility;
 mod generator;
 mod ingest_contract;
+mod lists;
 mod models;
 mod oracle_openfisca;

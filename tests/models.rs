@@ -13,15 +13,12 @@ fn artefact(run: &std::path::Path, benefit: &str) -> serde_json::Value {
 
 #[test]
 fn sample_models_beat_the_entitlement_estimate_alone() {
-    let dir = scratch("sample_models");
-    let run = dir.join("run");
-    let o = recours(&["--output", run.to_str().unwrap(), "run"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let run = sample_run();
     let evaluation: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("evaluation.json")).unwrap())
             .unwrap();
     for b in ["PPA", "RSA", "ASPA"] {
-        let a = artefact(&run, b);
+        let a = artefact(run, b);
         assert_eq!(a["schema_version"], 1);
         let test_auc = a["metrics"]["test"]["auc"].as_f64().unwrap();
         let alone = a["metrics"]["test_auc_eligibility_only"].as_f64().unwrap();

@@ -34,6 +34,84 @@ pub struct RawConfig {
     pub training: RawTraining,
     #[serde(default)]
     pub evaluation: RawEvaluation,
+    #[serde(default)]
+    pub lists: RawLists,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLists {
+    /// `probabilite`, or `montant_attendu` (probability × estimated amount).
+    #[serde(default = "default_priority")]
+    pub priority: String,
+    /// People under this probability are not listed (deterministic candidates always are).
+    #[serde(default = "default_min_score")]
+    pub min_score: f64,
+    /// People contacted by a campaign within this many months are not listed again.
+    #[serde(default = "default_recent_contact_months")]
+    pub recent_contact_months: i32,
+    /// Share of the people who would be listed kept off the list as a control group.
+    #[serde(default = "default_control_share")]
+    pub control_share: f64,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// At or above this age, SMS and e-mail are never proposed.
+    #[serde(default = "default_offline_age")]
+    pub offline_age: i32,
+    /// Monthly capacity per channel (telephone, sms, email, courrier) for every caisse.
+    #[serde(default = "default_capacity")]
+    pub capacity: BTreeMap<String, usize>,
+    /// Per-caisse capacities where they differ, e.g. `[lists.capacity_by_caisse.CAF33]`.
+    #[serde(default)]
+    pub capacity_by_caisse: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+fn default_priority() -> String {
+    "montant_attendu".into()
+}
+fn default_min_score() -> f64 {
+    0.2
+}
+fn default_recent_contact_months() -> i32 {
+    6
+}
+fn default_control_share() -> f64 {
+    0.1
+}
+fn default_offline_age() -> i32 {
+    75
+}
+fn default_capacity() -> BTreeMap<String, usize> {
+    [
+        ("telephone", 200),
+        ("sms", 2000),
+        ("email", 2000),
+        ("courrier", 500),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+impl Default for RawLists {
+    fn default() -> Self {
+        RawLists {
+            priority: default_priority(),
+            min_score: default_min_score(),
+            recent_contact_months: default_recent_contact_months(),
+            control_share: default_control_share(),
+            seed: default_seed(),
+            offline_age: default_offline_age(),
+            capacity: default_capacity(),
+            capacity_by_caisse: BTreeMap::new(),
+        }
+    }
+}
+
+fn canal(name: &str) -> Option<crate::lists::Canal> {
+    crate::lists::Canal::ALL
+        .into_iter()
+        .find(|c| c.code() == name)
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -396,6 +474,32 @@ impl RunConfig {
                 dir.join(v).display()
             ));
         }
+        let l = &raw.lists;
+        if l.priority != "probabilite" && l.priority != "montant_attendu" {
+            problems.push(format!(
+                "[lists] priority: '{}' must be 'probabilite' or 'montant_attendu'",
+                l.priority
+            ));
+        }
+        if !(0.0..1.0).contains(&l.control_share) {
+            problems.push(format!(
+                "[lists] control_share must be within [0, 1), found {}",
+                l.control_share
+            ));
+        }
+        for (where_, caps) in std::iter::once(("[lists.capacity]".to_string(), &l.capacity)).chain(
+            l.capacity_by_caisse
+                .iter()
+                .map(|(c, m)| (format!("[lists.capacity_by_caisse.{c}]"), m)),
+        ) {
+            for k in caps.keys() {
+                if canal(k).is_none() {
+                    problems.push(format!(
+                        "{where_}: unknown channel '{k}' (telephone, sms, email, courrier)"
+                    ));
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(err(file, problems.join("\n  ")));
         }
@@ -429,6 +533,41 @@ impl RunConfig {
     /// A path named in the config, resolved against its folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         normalize(&base_dir(&self.file).join(path))
+    }
+
+    pub fn list_rules(&self) -> Result<crate::lists::ListRules> {
+        let l = &self.raw.lists;
+        let caps = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
+                .collect()
+        };
+        for c in l.capacity_by_caisse.keys() {
+            if !self.reference.is_caisse(c) {
+                return Err(err(
+                    &self.file,
+                    format!("[lists.capacity_by_caisse.{c}]: not a caisse of the reference map"),
+                ));
+            }
+        }
+        Ok(crate::lists::ListRules {
+            priority: if l.priority == "probabilite" {
+                crate::lists::Priority::Probabilite
+            } else {
+                crate::lists::Priority::MontantAttendu
+            },
+            min_score: l.min_score,
+            recent_contact_months: l.recent_contact_months,
+            control_share: l.control_share,
+            seed: l.seed,
+            offline_age: l.offline_age,
+            capacity: caps(&l.capacity),
+            capacity_by_caisse: l
+                .capacity_by_caisse
+                .iter()
+                .map(|(c, m)| (c.clone(), caps(m)))
+                .collect(),
+        })
     }
 
     pub fn train_config(&self) -> recours_models::train::TrainConfig {

@@ -29,10 +29,13 @@ pub struct RunContext {
     pub eligibility: Option<Vec<EligibilityRow>>,
     pub features: Option<FeatureTable>,
     pub models: BTreeMap<&'static str, ModelArtefact>,
+    pub scores: Option<Vec<crate::lists::ScoreRow>>,
+    /// Identifies the run in the lists' read-me: the run month and a digest of the config.
+    pub run_id: String,
 }
 
 impl RunContext {
-    fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
+    pub fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
         v.as_ref()
             .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
     }
@@ -46,14 +49,10 @@ pub trait Stage {
 }
 
 /// Stages the pipeline will have, not built yet (shown by `recours run`).
-pub const TO_COME: &[(&str, &str)] = &[
-    ("score", "scores of everyone not receiving a benefit"),
-    ("lists", "prioritised contact lists per caisse"),
-    (
-        "report",
-        "run report, model cards, fairness audit, notebooks",
-    ),
-];
+pub const TO_COME: &[(&str, &str)] = &[(
+    "report",
+    "run report, model cards, fairness audit, notebooks",
+)];
 
 pub struct Ingest;
 
@@ -250,6 +249,8 @@ pub fn stages() -> Vec<Box<dyn Stage>> {
         Box::new(Features),
         Box::new(Train),
         Box::new(Evaluate),
+        Box::new(crate::listing::Score),
+        Box::new(crate::listing::Lists),
     ]
 }
 
@@ -263,7 +264,15 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         eligibility: None,
         features: None,
         models: BTreeMap::new(),
+        scores: None,
+        run_id: String::new(),
     };
+    let config_bytes = std::fs::read(&ctx.config.file).unwrap_or_default();
+    ctx.run_id = format!(
+        "{}-{}",
+        ctx.config.month,
+        &blake3::hash(&config_bytes).to_hex()[..12]
+    );
     let stages = stages();
     let selected: Vec<&Box<dyn Stage>> = stages
         .iter()

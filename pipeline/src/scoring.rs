@@ -7,13 +7,17 @@ use recours_models::train::ModelArtefact;
 use crate::features::FeatureTable;
 use crate::training::feature_positions;
 
+/// Contributions kept per score: three are shown, the others stand in when a reason
+/// repeats what the entitlement estimate already says.
+pub const TOP_REASONS: usize = 6;
+
 /// A scored row of the feature table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
     pub row: usize,
     pub probability: f64,
-    /// Feature index (in the artefact) and contribution of the three largest positive
-    /// contributions, largest first.
+    /// Feature index (in the artefact) and contribution of the largest positive
+    /// contributions (at most [`TOP_REASONS`]), largest first.
     pub top: Vec<(usize, f64)>,
 }
 
@@ -36,7 +40,7 @@ pub fn score(a: &ModelArtefact, t: &FeatureTable, benefit: &str) -> Vec<Scored> 
                 .filter(|(_, c)| *c > 0.0)
                 .collect();
             top.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-            top.truncate(3);
+            top.truncate(TOP_REASONS);
             Scored {
                 row: i,
                 probability: recours_models::calibration::sigmoid(z),

@@ -161,3 +161,15 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// The bundled sample run once per test binary (several tests read it).
+pub fn sample_run() -> &'static Path {
+    static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = scratch("sample_run");
+        let run = dir.join("run");
+        let o = recours(&["--output", run.to_str().unwrap(), "run"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        run
+    })
+}

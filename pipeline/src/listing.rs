@@ -1,0 +1,309 @@
+//! The `score` and `lists` stages as run steps: they call `lists`, `exports` and
+//! `feedback` and write the run folder's `scores.parquet` and `lists/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use polars::prelude::*;
+
+use crate::error::{RecoursError, Result};
+use crate::lists::{self, ScoreRow};
+use crate::output;
+use crate::run::{RunContext, Stage};
+use crate::{exports, feedback};
+
+pub struct Score;
+
+impl Stage for Score {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+    fn describe(&self) -> &'static str {
+        "scores and reasons for everyone in a benefit's scoring population"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let table = RunContext::need(&ctx.features, "features")?;
+        let start = std::time::Instant::now();
+        let scores = lists::score_all(&ctx.models, table);
+        let secs = start.elapsed().as_secs_f64();
+        let mut df = scores_frame(&scores)?;
+        output::write_parquet(&ctx.run_dir.join("scores.parquet"), &mut df)?;
+        let summary = format!(
+            "{} rows scored ({:.0} rows/s)",
+            scores.len(),
+            scores.len() as f64 / secs.max(1e-9)
+        );
+        ctx.scores = Some(scores);
+        Ok(summary)
+    }
+}
+
+fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
+    let mut cols = vec![
+        Column::new(
+            "pseudo_id".into(),
+            scores
+                .iter()
+                .map(|s| s.pseudo_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "prestation".into(),
+            scores.iter().map(|s| s.prestation).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "probabilite".into(),
+            scores.iter().map(|s| s.probabilite).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "montant_estime".into(),
+            scores.iter().map(|s| s.montant_estime).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "montant_attendu".into(),
+            scores
+                .iter()
+                .map(|s| s.probabilite * s.montant_estime)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "candidat_deterministe".into(),
+            scores
+                .iter()
+                .map(|s| s.candidat_deterministe)
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for k in 0..3 {
+        let get = |s: &ScoreRow| s.raisons.get(k).cloned();
+        cols.push(Column::new(
+            format!("variable_{}", k + 1).into(),
+            scores
+                .iter()
+                .map(|s| get(s).map(|r| r.0))
+                .collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("contribution_{}", k + 1).into(),
+            scores
+                .iter()
+                .map(|s| get(s).map(|r| r.1))
+                .collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("raison_{}", k + 1).into(),
+            scores
+                .iter()
+                .map(|s| get(s).map(|r| r.2))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    DataFrame::new_infer_height(cols).map_err(RecoursError::polars("scores.parquet"))
+}
+
+fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
+    output::write_atomic(path, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(RecoursError::io(format!("writing {}", path.display())))
+    })
+}
+
+pub struct Lists;
+
+impl Stage for Lists {
+    fn name(&self) -> &'static str {
+        "lists"
+    }
+    fn describe(&self) -> &'static str {
+        "prioritised contact lists per caisse, control group, exports, campaign feedback"
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let cfg = &ctx.config;
+        let rules = cfg.list_rules()?;
+        let extracts = RunContext::need(&ctx.extracts, "ingest")?;
+        let households = RunContext::need(&ctx.households, "eligibility")?;
+        let scores = RunContext::need(&ctx.scores, "score")?;
+        let book = lists::ContactBook::from_extracts(extracts)?;
+        let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
+        let dir = ctx.run_dir.join("lists");
+
+        let mut decisions = DataFrame::new_infer_height(vec![
+            Column::new(
+                "caisse".into(),
+                entries
+                    .iter()
+                    .map(|e| e.caisse.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "pseudo_id".into(),
+                entries
+                    .iter()
+                    .map(|e| e.pseudo_id.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "prestations".into(),
+                entries
+                    .iter()
+                    .map(|e| e.prestations.join("+"))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "probabilite".into(),
+                entries.iter().map(|e| e.probabilite).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "montant_estime".into(),
+                entries.iter().map(|e| e.montant_estime).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "montant_attendu".into(),
+                entries
+                    .iter()
+                    .map(|e| e.montant_attendu)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "priorite".into(),
+                entries.iter().map(|e| e.priorite).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rang_priorite".into(),
+                entries
+                    .iter()
+                    .map(|e| e.rang_priorite as u32)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "decision".into(),
+                entries
+                    .iter()
+                    .map(|e| e.decision.code())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rang_liste".into(),
+                entries
+                    .iter()
+                    .map(|e| e.rang_liste.map(|r| r as u32))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "canal".into(),
+                entries
+                    .iter()
+                    .map(|e| e.canal.map(|c| c.code()))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "candidat_deterministe".into(),
+                entries
+                    .iter()
+                    .map(|e| e.candidat_deterministe)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "raisons".into(),
+                entries
+                    .iter()
+                    .map(|e| e.raisons.join(" ; "))
+                    .collect::<Vec<_>>(),
+            ),
+        ])
+        .map_err(RecoursError::polars("lists/decisions.parquet"))?;
+        output::write_parquet(&dir.join("decisions.parquet"), &mut decisions)?;
+
+        let models: Vec<(String, String)> = ctx
+            .models
+            .iter()
+            .map(|(b, a)| {
+                let json = serde_json::to_vec_pretty(a).unwrap_or_default();
+                (
+                    b.to_string(),
+                    blake3::hash(&json).to_hex()[..16].to_string(),
+                )
+            })
+            .collect();
+        let described = rules.describe();
+        let mut caisses: BTreeMap<&str, Vec<&lists::ListEntry>> = BTreeMap::new();
+        for e in &entries {
+            let v = caisses.entry(e.caisse.as_str()).or_default();
+            if e.decision == lists::Decision::Liste {
+                v.push(e);
+            }
+        }
+        for (caisse, listed) in &mut caisses {
+            listed.sort_by_key(|e| e.rang_liste);
+            let libelle = cfg
+                .reference
+                .caisses
+                .get(*caisse)
+                .map_or("", |c| c.libelle.as_str());
+            let readme = exports::ReadMe {
+                caisse,
+                libelle,
+                run_id: &ctx.run_id,
+                month: cfg.month,
+                models: models.clone(),
+                rules: described.clone(),
+                listed: listed.len(),
+            };
+            exports::write_caisse(&dir.join(caisse), listed, &readme)?;
+        }
+
+        // National summary: people per caisse, benefits and channel; the control group and
+        // the other decisions on lines of their own.
+        let mut summary: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for e in &entries {
+            let what = e
+                .canal
+                .map_or_else(|| e.decision.code().to_string(), |c| c.code().to_string());
+            *summary
+                .entry((e.caisse.clone(), e.prestations.join("+"), what))
+                .or_default() += 1;
+        }
+        let mut csv = String::from("caisse,prestations,canal_ou_decision,personnes\r\n");
+        for ((c, p, w), n) in &summary {
+            csv.push_str(&format!("{c},{p},{w},{n}\r\n"));
+        }
+        write_text(&dir.join("summary.csv"), &csv)?;
+
+        // Campaign feedback from the outcomes the caisses sent back.
+        let persons: HashMap<String, (String, String)> = households
+            .persons
+            .iter()
+            .map(|p| {
+                (
+                    p.pseudo_id.clone(),
+                    (p.departement.clone(), p.regime.clone()),
+                )
+            })
+            .collect();
+        let mut feedback_note = String::new();
+        if let Some(fb) = feedback::summarise(extracts, &cfg.reference, &persons)? {
+            output::write_json(&dir.join("campaign-feedback.json"), &fb)?;
+            write_text(&dir.join("campaign-feedback.csv"), &feedback::to_csv(&fb))?;
+            if let Some(e) = &fb.national.effet {
+                feedback_note = format!(
+                    "; past campaign: {:+.1} points of rights opened vs control (95 % CI {:.1} to {:.1})",
+                    100.0 * e.difference,
+                    100.0 * e.ci95_low,
+                    100.0 * e.ci95_high
+                );
+            }
+        }
+        let listed = entries
+            .iter()
+            .filter(|e| e.decision == lists::Decision::Liste)
+            .count();
+        let control = entries
+            .iter()
+            .filter(|e| e.decision == lists::Decision::GroupeTemoin)
+            .count();
+        Ok(format!(
+            "{listed} people listed in {} caisses, {control} in the control group{feedback_note}",
+            caisses.len()
+        ))
+    }
+}

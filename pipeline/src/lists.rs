@@ -1,0 +1,542 @@
+//! The `score` and `lists` stages: every person of a benefit's scoring population scored
+//! with its reasons, then one prioritised, deduplicated contact list per caisse, within
+//! its monthly capacity per channel, with a channel the person can use, a random control
+//! group kept off the list, and a decision for everyone (auditors and `explain` read it).
+
+use std::collections::{BTreeMap, HashMap};
+
+use recours_models::train::ModelArtefact;
+use serde::{Deserialize, Serialize};
+
+use crate::features::{self, FeatureTable};
+use crate::household::Households;
+use crate::reference::Reference;
+use crate::scoring;
+
+/// Features that restate the entitlement estimate.
+const ENTITLEMENT_FEATURES: &[&str] = &["eligible_estime", "montant_estime", "marge_ressources"];
+
+/// One scored (person, benefit) with its reasons.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreRow {
+    pub pseudo_id: String,
+    pub prestation: &'static str,
+    pub probabilite: f64,
+    pub montant_estime: f64,
+    pub candidat_deterministe: bool,
+    /// The largest positive contributions, largest first: feature name, contribution, reason.
+    pub raisons: Vec<(String, f64, String)>,
+}
+
+/// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
+/// a high value when the standardised value is positive, for a low value otherwise.
+pub fn reason(name: &str, standardised: f64) -> String {
+    match features::feature(name) {
+        Some(f) if standardised >= 0.0 || f.reason_low.is_empty() => f.reason_high.to_string(),
+        Some(f) => f.reason_low.to_string(),
+        None => name.to_string(),
+    }
+}
+
+pub fn score_all(
+    models: &BTreeMap<&'static str, ModelArtefact>,
+    t: &FeatureTable,
+) -> Vec<ScoreRow> {
+    let mut out = Vec::with_capacity(t.len());
+    for (b, a) in models {
+        let pos = crate::training::feature_positions(a, &t.names);
+        for s in scoring::score(a, t, b) {
+            let raw = t.row(s.row);
+            let raisons = s
+                .top
+                .iter()
+                .map(|&(j, c)| {
+                    let f = &a.features[j];
+                    let z = (raw[pos[j]] - f.mean) / f.sd;
+                    (f.name.clone(), c, reason(&f.name, z))
+                })
+                .collect();
+            out.push(ScoreRow {
+                pseudo_id: t.pseudo_id[s.row].clone(),
+                prestation: b,
+                probabilite: s.probability,
+                montant_estime: t.montant_estime[s.row],
+                candidat_deterministe: t.candidat_deterministe[s.row],
+                raisons,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        a.prestation
+            .cmp(b.prestation)
+            .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
+    });
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Canal {
+    Telephone,
+    Sms,
+    Email,
+    Courrier,
+}
+
+impl Canal {
+    pub const ALL: [Canal; 4] = [Canal::Telephone, Canal::Sms, Canal::Email, Canal::Courrier];
+    pub fn code(self) -> &'static str {
+        match self {
+            Canal::Telephone => "telephone",
+            Canal::Sms => "sms",
+            Canal::Email => "email",
+            Canal::Courrier => "courrier",
+        }
+    }
+    pub fn digital(self) -> bool {
+        matches!(self, Canal::Sms | Canal::Email)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// The probability of non-take-up.
+    Probabilite,
+    /// Probability × estimated monthly amount: euros a contact is expected to open.
+    MontantAttendu,
+}
+
+/// The list rules, from the config (printed in each list's read-me).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListRules {
+    pub priority: Priority,
+    pub min_score: f64,
+    pub recent_contact_months: i32,
+    pub control_share: f64,
+    pub seed: u64,
+    /// At or above this age, SMS and e-mail are never proposed.
+    pub offline_age: i32,
+    /// Monthly capacity per channel for every caisse…
+    pub capacity: BTreeMap<Canal, usize>,
+    /// …and per caisse where it differs.
+    pub capacity_by_caisse: BTreeMap<String, BTreeMap<Canal, usize>>,
+}
+
+impl ListRules {
+    pub fn capacity(&self, caisse: &str, canal: Canal) -> usize {
+        self.capacity_by_caisse
+            .get(caisse)
+            .and_then(|m| m.get(&canal))
+            .or_else(|| self.capacity.get(&canal))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The rules in plain French, for the read-me and the XLSX "Lisez-moi" sheet.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = vec![
+            match self.priority {
+                Priority::Probabilite => "Ordre de priorité : probabilité de non-recours, de la plus forte à la plus faible.".to_string(),
+                Priority::MontantAttendu => {
+                    "Ordre de priorité : montant attendu (probabilité de non-recours × droit mensuel estimé), du plus fort au plus faible.".to_string()
+                }
+            },
+            format!(
+                "Score minimal : {:.0} %. Les personnes dont le droit estimé dépasse le seuil du calcul déterministe sont listées quel que soit leur score.",
+                100.0 * self.min_score
+            ),
+            "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
+            format!("Non listées : les personnes contactées lors d'une campagne dans les {} derniers mois.", self.recent_contact_months),
+            format!(
+                "Groupe témoin : {:.0} % des personnes qui auraient été listées, tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
+                100.0 * self.control_share,
+                self.seed
+            ),
+            format!(
+                "Canal : SMS ou e-mail seulement pour les personnes qui utilisent leur espace en ligne et ont moins de {} ans ; sinon téléphone (si un mobile est connu) ou courrier. Ordre de préférence : SMS, e-mail, téléphone, courrier ; si la capacité d'un canal est atteinte, le suivant est proposé.",
+                self.offline_age
+            ),
+        ];
+        let caps: Vec<String> = Canal::ALL
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.code(),
+                    self.capacity.get(c).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        v.push(format!("Capacité mensuelle par caisse et par canal : {} (sauf mention contraire dans la configuration).", caps.join(", ")));
+        v
+    }
+}
+
+/// What a caisse knows about reaching a person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub mobile: bool,
+    pub email: bool,
+    pub adresse: bool,
+    pub en_ligne: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ContactBook {
+    /// (pseudo_id, caisse) → channels that caisse knows.
+    pub reach: HashMap<(String, String), Reach>,
+    /// Persons who objected to being contacted from data mining (at any caisse).
+    pub opposition: std::collections::HashSet<String>,
+    /// Last proactive contact, any caisse.
+    pub dernier_contact: HashMap<String, crate::month::Month>,
+}
+
+impl ContactBook {
+    pub fn from_extracts(x: &crate::ingest::Extracts) -> crate::error::Result<ContactBook> {
+        use crate::error::RecoursError;
+        let mut book = ContactBook::default();
+        let Some(c) = x.table("contacts") else {
+            return Ok(book);
+        };
+        let s = |n: &str| {
+            c.column(n)
+                .and_then(|c| c.str())
+                .map_err(RecoursError::polars(format!("contacts.{n}")))
+        };
+        let b = |n: &str| {
+            c.column(n)
+                .and_then(|c| c.bool())
+                .map_err(RecoursError::polars(format!("contacts.{n}")))
+        };
+        let (ids, orgs, last) = (s("pseudo_id")?, s("organisme")?, s("dernier_contact")?);
+        let (mobile, email, adresse, online, opp) = (
+            b("mobile")?,
+            b("email")?,
+            b("adresse")?,
+            b("espace_en_ligne")?,
+            b("opposition")?,
+        );
+        for i in 0..c.height() {
+            let (Some(id), Some(org)) = (ids.get(i), orgs.get(i)) else {
+                continue;
+            };
+            let r = book
+                .reach
+                .entry((id.to_string(), org.to_string()))
+                .or_default();
+            r.mobile |= mobile.get(i).unwrap_or(false);
+            r.email |= email.get(i).unwrap_or(false);
+            r.adresse |= adresse.get(i).unwrap_or(false);
+            r.en_ligne |= online.get(i).unwrap_or(false);
+            if opp.get(i).unwrap_or(false) {
+                book.opposition.insert(id.to_string());
+            }
+            if let Some(m) = last.get(i).and_then(crate::month::Month::parse) {
+                let e = book.dernier_contact.entry(id.to_string()).or_insert(m);
+                *e = (*e).max(m);
+            }
+        }
+        Ok(book)
+    }
+}
+
+/// The decision for a (caisse, person).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Liste,
+    GroupeTemoin,
+    Opposition,
+    ContactRecent,
+    ScoreInsuffisant,
+    AucunCanal,
+    CapaciteAtteinte,
+}
+
+impl Decision {
+    pub fn code(self) -> &'static str {
+        match self {
+            Decision::Liste => "liste",
+            Decision::GroupeTemoin => "groupe_temoin",
+            Decision::Opposition => "opposition",
+            Decision::ContactRecent => "contact_recent",
+            Decision::ScoreInsuffisant => "score_insuffisant",
+            Decision::AucunCanal => "aucun_canal",
+            Decision::CapaciteAtteinte => "capacite_atteinte",
+        }
+    }
+    pub fn explain(self) -> &'static str {
+        match self {
+            Decision::Liste => "inscrite sur la liste de contacts",
+            Decision::GroupeTemoin => {
+                "tirée au sort pour le groupe témoin : pas de contact ce mois-ci"
+            }
+            Decision::Opposition => {
+                "s'est opposée au contact à partir de l'exploitation de données : jamais listée"
+            }
+            Decision::ContactRecent => "déjà contactée lors d'une campagne récente",
+            Decision::ScoreInsuffisant => "score sous le minimum retenu",
+            Decision::AucunCanal => "aucun canal de contact utilisable connu de la caisse",
+            Decision::CapaciteAtteinte => "capacité de contact de la caisse atteinte ce mois-ci",
+        }
+    }
+}
+
+/// One (caisse, person) with everything the lists and `explain` show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListEntry {
+    pub caisse: String,
+    pub pseudo_id: String,
+    /// Benefits named in the contact, e.g. ["PPA", "RSA"].
+    pub prestations: Vec<&'static str>,
+    pub probabilite: f64,
+    pub montant_estime: f64,
+    pub montant_attendu: f64,
+    pub priorite: f64,
+    pub candidat_deterministe: bool,
+    pub raisons: Vec<String>,
+    pub decision: Decision,
+    /// 1-based rank in the caisse's priority order (over everyone considered).
+    pub rang_priorite: usize,
+    /// 1-based rank in the contact list (listed people only).
+    pub rang_liste: Option<usize>,
+    pub canal: Option<Canal>,
+}
+
+/// The caisse in charge of a benefit for a person: CAF or MSA for PPA/RSA; CARSAT, CNAV,
+/// CGSS or MSA for ASPA (agricultural regime → MSA).
+pub fn caisse_for(
+    reference: &Reference,
+    prestation: &str,
+    departement: &str,
+    regime: &str,
+) -> Option<String> {
+    let d = &reference.departements[reference.departement_index(departement)?];
+    Some(match (prestation, regime == "agricole") {
+        (_, true) => d.msa.clone(),
+        ("ASPA", false) => d.carsat.clone(),
+        (_, false) => d.caf.clone(),
+    })
+}
+
+/// A uniform number in [0, 1) from the seed, the caisse and the person: the control-group
+/// draw, stable for a seed whatever the order of rows or threads.
+pub fn control_draw(seed: u64, caisse: &str, pseudo_id: &str) -> f64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&seed.to_le_bytes());
+    h.update(caisse.as_bytes());
+    h.update(b"\0");
+    h.update(pseudo_id.as_bytes());
+    let bytes = h.finalize();
+    let v = u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"));
+    (v >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Channels a person may be offered, in order of preference.
+pub fn allowed_channels(reach: Reach, age: i32, rules: &ListRules) -> Vec<Canal> {
+    let digital_ok = reach.en_ligne && age < rules.offline_age;
+    let mut v = Vec::new();
+    if digital_ok && reach.mobile {
+        v.push(Canal::Sms);
+    }
+    if digital_ok && reach.email {
+        v.push(Canal::Email);
+    }
+    if reach.mobile {
+        v.push(Canal::Telephone);
+    }
+    if reach.adresse {
+        v.push(Canal::Courrier);
+    }
+    v
+}
+
+/// Builds every caisse's entries, in caisse order then priority order.
+pub fn build(
+    scores: &[ScoreRow],
+    h: &Households,
+    reference: &Reference,
+    book: &ContactBook,
+    rules: &ListRules,
+) -> Vec<ListEntry> {
+    let run = h.run_month;
+    let person: HashMap<&str, usize> = h
+        .persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.pseudo_id.as_str(), i))
+        .collect();
+    // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
+    let mut merged: BTreeMap<(String, String), ListEntry> = BTreeMap::new();
+    for s in scores {
+        let p = &h.persons[person[s.pseudo_id.as_str()]];
+        let Some(caisse) = caisse_for(reference, s.prestation, &p.departement, &p.regime) else {
+            continue;
+        };
+        let expected = s.probabilite * s.montant_estime;
+        let mut raisons: Vec<String> = Vec::new();
+        if s.candidat_deterministe {
+            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime));
+        }
+        // With a deterministic reason, the model's reasons about the estimate repeat it.
+        raisons.extend(
+            s.raisons
+                .iter()
+                .filter(|r| {
+                    !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0.as_str()))
+                })
+                .map(|r| r.2.clone()),
+        );
+        let e = merged
+            .entry((caisse.clone(), s.pseudo_id.clone()))
+            .or_insert_with(|| ListEntry {
+                caisse,
+                pseudo_id: s.pseudo_id.clone(),
+                prestations: vec![],
+                probabilite: 0.0,
+                montant_estime: 0.0,
+                montant_attendu: 0.0,
+                priorite: 0.0,
+                candidat_deterministe: false,
+                raisons: vec![],
+                decision: Decision::ScoreInsuffisant,
+                rang_priorite: 0,
+                rang_liste: None,
+                canal: None,
+            });
+        e.prestations.push(s.prestation);
+        e.probabilite = e.probabilite.max(s.probabilite);
+        e.montant_estime += s.montant_estime;
+        e.montant_attendu += expected;
+        e.candidat_deterministe |= s.candidat_deterministe;
+        for r in raisons {
+            if !e.raisons.contains(&r) {
+                e.raisons.push(r);
+            }
+        }
+    }
+    let mut by_caisse: BTreeMap<String, Vec<ListEntry>> = BTreeMap::new();
+    for (_, mut e) in merged {
+        e.prestations.sort();
+        // Deterministic reasons first, then the model's, three at most.
+        e.raisons.truncate(3);
+        e.priorite = match rules.priority {
+            Priority::Probabilite => e.probabilite,
+            Priority::MontantAttendu => e.montant_attendu,
+        };
+        by_caisse.entry(e.caisse.clone()).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (caisse, mut entries) in by_caisse {
+        entries.sort_by(|a, b| {
+            b.priorite
+                .total_cmp(&a.priorite)
+                .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
+        });
+        let mut used: BTreeMap<Canal, usize> = BTreeMap::new();
+        let mut rank = 0;
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.rang_priorite = i + 1;
+            let p = &h.persons[person[e.pseudo_id.as_str()]];
+            let recent = book
+                .dernier_contact
+                .get(&e.pseudo_id)
+                .is_some_and(|m| run.months_since(*m) < rules.recent_contact_months);
+            e.decision = if book.opposition.contains(&e.pseudo_id) {
+                Decision::Opposition
+            } else if recent {
+                Decision::ContactRecent
+            } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
+                Decision::ScoreInsuffisant
+            } else if control_draw(rules.seed, &caisse, &e.pseudo_id) < rules.control_share {
+                Decision::GroupeTemoin
+            } else {
+                let reach = book
+                    .reach
+                    .get(&(e.pseudo_id.clone(), caisse.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let allowed = allowed_channels(reach, p.age, rules);
+                if allowed.is_empty() {
+                    Decision::AucunCanal
+                } else if let Some(c) = allowed
+                    .into_iter()
+                    .find(|c| used.get(c).copied().unwrap_or(0) < rules.capacity(&caisse, *c))
+                {
+                    *used.entry(c).or_default() += 1;
+                    rank += 1;
+                    e.canal = Some(c);
+                    e.rang_liste = Some(rank);
+                    Decision::Liste
+                } else {
+                    Decision::CapaciteAtteinte
+                }
+            };
+        }
+        out.extend(entries);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ListRules {
+        ListRules {
+            priority: Priority::MontantAttendu,
+            min_score: 0.2,
+            recent_contact_months: 6,
+            control_share: 0.1,
+            seed: 1,
+            offline_age: 75,
+            capacity: Canal::ALL.iter().map(|c| (*c, 10)).collect(),
+            capacity_by_caisse: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn offline_or_old_people_are_never_offered_sms_or_email() {
+        let all = Reach {
+            mobile: true,
+            email: true,
+            adresse: true,
+            en_ligne: true,
+        };
+        assert_eq!(
+            allowed_channels(all, 40, &rules()),
+            vec![Canal::Sms, Canal::Email, Canal::Telephone, Canal::Courrier]
+        );
+        assert_eq!(
+            allowed_channels(all, 80, &rules()),
+            vec![Canal::Telephone, Canal::Courrier]
+        );
+        let offline = Reach {
+            en_ligne: false,
+            ..all
+        };
+        assert_eq!(
+            allowed_channels(offline, 30, &rules()),
+            vec![Canal::Telephone, Canal::Courrier]
+        );
+        assert!(allowed_channels(Reach::default(), 30, &rules()).is_empty());
+    }
+
+    #[test]
+    fn control_draw_is_uniform_and_stable() {
+        let n = 20_000;
+        let hits = (0..n)
+            .filter(|i| control_draw(7, "CAF33", &format!("{i:064x}")) < 0.1)
+            .count();
+        assert!((hits as f64 / n as f64 - 0.1).abs() < 0.01, "{hits}");
+        assert_eq!(
+            control_draw(7, "CAF33", "ab"),
+            control_draw(7, "CAF33", "ab")
+        );
+        assert_ne!(
+            control_draw(7, "CAF33", "ab"),
+            control_draw(8, "CAF33", "ab")
+        );
+    }
+}
