@@ -3,6 +3,8 @@
 
 mod common;
 
+mod audit;
+
 mod eligibility;
 mod generator;
 mod ingest_contract;

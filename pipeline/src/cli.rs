@@ -62,6 +62,26 @@ pub enum Command {
     Validate,
     /// Run the pipeline's stages into the run folder named by the configuration.
     Run,
+    /// Check a run folder against its manifest and replay it into a scratch folder;
+    /// prints match or mismatch per file (exit code 6 on any mismatch).
+    Verify {
+        /// The run folder (holding manifest.json).
+        run_folder: PathBuf,
+        /// Where to replay (default: RUN_FOLDER/.verify).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+    },
+    /// Explain one person's scores and list decisions from a run folder, in plain French.
+    Explain {
+        /// The run folder.
+        run_folder: PathBuf,
+        /// The person's pseudonymised id.
+        #[arg(long)]
+        person: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmark the logistic solver on a synthetic design matrix, against scikit-learn
     /// on the same data when --python is given.
     BenchFit {

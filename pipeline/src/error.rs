@@ -17,6 +17,8 @@ pub mod exit {
     /// A model could not be trained or used: too few labels, no convergence, an artefact
     /// whose feature signature does not match.
     pub const MODEL: u8 = 5;
+    /// `verify`: an input, an output or the replay does not match the manifest.
+    pub const VERIFY_MISMATCH: u8 = 6;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }
@@ -58,6 +60,9 @@ pub enum RecoursError {
         source: polars::prelude::PolarsError,
     },
 
+    #[error("{0} file(s) do not match the manifest")]
+    Mismatch(usize),
+
     #[error("model: {0}")]
     Model(String),
 
@@ -73,6 +78,7 @@ impl RecoursError {
             // A model that cannot be fitted (too few labels, no convergence) comes from the
             // learning data or its settings, not from a bug.
             RecoursError::Model(_) => exit::MODEL,
+            RecoursError::Mismatch(_) => exit::VERIFY_MISMATCH,
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
                 exit::INTERNAL

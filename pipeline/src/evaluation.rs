@@ -77,8 +77,10 @@ pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
         .collect())
 }
 
+/// `verite_label` is the path as the config names it (outputs hold no machine-specific path).
 pub fn evaluate(
     verite_path: &Path,
+    verite_label: &str,
     features: &FeatureTable,
     models: &BTreeMap<&'static str, ModelArtefact>,
 ) -> Result<EvaluationReport> {
@@ -120,7 +122,7 @@ pub fn evaluate(
     }
     Ok(EvaluationReport {
         schema_version: 1,
-        verite: verite_path.display().to_string(),
+        verite: verite_label.to_string(),
         benefits,
     })
 }

@@ -181,7 +181,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "foyers.role",
         "1 if a conjoint, else 0",
         "vit en couple",
-        "vit seul",
+        "vit sans conjoint",
     ),
     def(
         "nb_enfants",

@@ -94,6 +94,42 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run => run::run(load(&cli)?, None),
+        Command::Verify {
+            run_folder,
+            scratch,
+        } => {
+            let v = recours::verify::verify(&run_folder, scratch)?;
+            for l in &v.lines {
+                println!("{l}");
+            }
+            if v.mismatches > 0 {
+                eprintln!(
+                    "verify: {} mismatch(es) in {}",
+                    v.mismatches,
+                    run_folder.display()
+                );
+                return Err(recours::error::RecoursError::Mismatch(v.mismatches));
+            }
+            eprintln!("verify: every input, output and the replay match the manifest");
+            Ok(())
+        }
+        Command::Explain {
+            run_folder,
+            person,
+            json,
+        } => {
+            let e = recours::explain::explain(&run_folder, &person)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&e)
+                        .map_err(|err| recours::error::RecoursError::Internal(err.to_string()))?
+                );
+            } else {
+                print!("{}", e.to_text());
+            }
+            Ok(())
+        }
         Command::BenchFit {
             rows,
             features,

@@ -17,8 +17,8 @@ use crate::evaluation;
 use crate::features::{self, FeatureTable};
 use crate::household::Households;
 use crate::ingest::{self, Extracts};
-use crate::output;
 use crate::training;
+use crate::{manifest, output};
 
 /// What the stages share during a run.
 pub struct RunContext {
@@ -30,6 +30,7 @@ pub struct RunContext {
     pub features: Option<FeatureTable>,
     pub models: BTreeMap<&'static str, ModelArtefact>,
     pub scores: Option<Vec<crate::lists::ScoreRow>>,
+    pub quality: Option<crate::ingest::QualityReport>,
     /// Identifies the run in the lists' read-me: the run month and a digest of the config.
     pub run_id: String,
 }
@@ -73,6 +74,7 @@ impl Stage for Ingest {
             .values()
             .fold((0, 0), |(k, r), t| (k + t.rows_kept, r + t.rows_rejected));
         ctx.extracts = Some(ingested.extracts);
+        ctx.quality = Some(ingested.quality);
         Ok(format!("{kept} rows kept, {rejected} rejected"))
     }
 }
@@ -224,7 +226,7 @@ impl Stage for Evaluate {
             return Ok("skipped: no ground truth named".into());
         };
         let table = RunContext::need(&ctx.features, "features")?;
-        let report = evaluation::evaluate(&ctx.config.resolve(v), table, &ctx.models)?;
+        let report = evaluation::evaluate(&ctx.config.resolve(v), v, table, &ctx.models)?;
         output::write_json(&ctx.run_dir.join("evaluation.json"), &report)?;
         Ok(report
             .benefits
@@ -254,6 +256,41 @@ pub fn stages() -> Vec<Box<dyn Stage>> {
     ]
 }
 
+/// Files and folders of the run folder each stage writes (for the manifest).
+pub fn stage_outputs(name: &str) -> &'static [&'static str] {
+    match name {
+        "ingest" => &["quality.json", "rejects", "ingest"],
+        "eligibility" => &["eligibility.parquet"],
+        "features" => &["features.parquet", "features-selection.json"],
+        "train" => &["models"],
+        "evaluate" => &["evaluation.json"],
+        "score" => &["scores.parquet"],
+        "lists" => &["lists"],
+        _ => &[],
+    }
+}
+
+fn input_records(
+    cfg: &RunConfig,
+    hasher: &mut manifest::Hasher,
+) -> Result<Vec<(String, Vec<manifest::FileRecord>, String)>> {
+    let base = cfg.file.parent().unwrap_or(std::path::Path::new(""));
+    let mut out = Vec::new();
+    for input in &cfg.inputs {
+        let files = ingest::source_files(input)?;
+        let mut records = Vec::new();
+        for f in &files {
+            records.push(hasher.record(f, manifest::relative(f, base))?);
+        }
+        out.push((
+            input.table.to_string(),
+            records,
+            ingest::schema_hash(input, &files),
+        ));
+    }
+    Ok(out)
+}
+
 pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
     let run_dir = config.output.clone();
     let mut ctx = RunContext {
@@ -265,14 +302,11 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         features: None,
         models: BTreeMap::new(),
         scores: None,
+        quality: None,
         run_id: String::new(),
     };
-    let config_bytes = std::fs::read(&ctx.config.file).unwrap_or_default();
-    ctx.run_id = format!(
-        "{}-{}",
-        ctx.config.month,
-        &blake3::hash(&config_bytes).to_hex()[..12]
-    );
+    let config_hash = manifest::config_hash(&ctx.config.raw);
+    ctx.run_id = format!("{}-{}", ctx.config.month, &config_hash[..12]);
     let stages = stages();
     let selected: Vec<&Box<dyn Stage>> = stages
         .iter()
@@ -286,6 +320,27 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         ctx.run_dir.display()
     );
     let start = Instant::now();
+
+    // Inputs are hashed before any stage reads them.
+    std::fs::create_dir_all(&ctx.run_dir).map_err(RecoursError::io(format!(
+        "creating {}",
+        ctx.run_dir.display()
+    )))?;
+    let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
+    let base = ctx
+        .config
+        .file
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .to_path_buf();
+    let r = &ctx.config.raw.reference;
+    let mut reference = Vec::new();
+    for f in [&r.departements, &r.caisses, &r.baremes] {
+        reference.push(hasher.record(&ctx.config.resolve(f), f.clone())?);
+    }
+    let inputs = input_records(&ctx.config, &mut hasher)?;
+    let mut stage_records = Vec::new();
+    let mut failure = None;
     for (i, stage) in selected.iter().enumerate() {
         eprintln!(
             "[{}/{}] {}: {}",
@@ -295,14 +350,94 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
             stage.describe()
         );
         let t = Instant::now();
-        let summary = stage.run(&mut ctx)?;
-        eprintln!(
-            "[{}/{}] {} done in {:.1} s: {summary}",
-            i + 1,
-            total,
-            stage.name(),
-            t.elapsed().as_secs_f64()
-        );
+        let outcome = stage.run(&mut ctx);
+        let seconds = t.elapsed().as_secs_f64();
+        let (status, summary) = match &outcome {
+            Ok(s) => ("done", s.clone()),
+            Err(e) => ("failed", e.to_string()),
+        };
+        let mut outputs = Vec::new();
+        if outcome.is_ok() {
+            for prefix in stage_outputs(stage.name()) {
+                for f in manifest::files_under(&ctx.run_dir) {
+                    let rel = manifest::relative(&f, &ctx.run_dir);
+                    if rel == *prefix || rel.starts_with(&format!("{prefix}/")) {
+                        outputs.push(hasher.record(&f, rel)?);
+                    }
+                }
+            }
+        }
+        stage_records.push(manifest::StageRecord {
+            name: stage.name().into(),
+            status: status.into(),
+            summary: summary.clone(),
+            seconds,
+            outputs,
+        });
+        match outcome {
+            Ok(_) => eprintln!(
+                "[{}/{}] {} done in {:.1} s: {summary}",
+                i + 1,
+                total,
+                stage.name(),
+                seconds
+            ),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let q = ctx.quality.as_ref();
+    let m = manifest::Manifest {
+        schema_version: manifest::MANIFEST_SCHEMA_VERSION,
+        recours_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: option_env!("RECOURS_GIT_COMMIT").map(str::to_string),
+        run_id: ctx.run_id.clone(),
+        config_file: std::path::absolute(&ctx.config.file)
+            .unwrap_or(ctx.config.file.clone())
+            .display()
+            .to_string(),
+        config_hash,
+        config: ctx.config.raw.clone(),
+        reference,
+        inputs: inputs
+            .into_iter()
+            .map(|(table, files, schema_hash)| {
+                let t = q.and_then(|q| q.tables.get(table.as_str()));
+                manifest::InputRecord {
+                    rows_in: t.map_or(0, |t| t.rows_in),
+                    rows_kept: t.map_or(0, |t| t.rows_kept),
+                    rows_rejected: t.map_or(0, |t| t.rows_rejected),
+                    table,
+                    files,
+                    schema_hash,
+                }
+            })
+            .collect(),
+        seeds: [
+            ("training".to_string(), ctx.config.raw.training.seed),
+            ("lists".to_string(), ctx.config.raw.lists.seed),
+        ]
+        .into(),
+        models: ctx
+            .models
+            .keys()
+            .filter_map(|b| {
+                let p = ctx.run_dir.join("models").join(format!("{b}.json"));
+                std::fs::read(&p)
+                    .ok()
+                    .map(|bytes| (b.to_string(), blake3::hash(&bytes).to_hex().to_string()))
+            })
+            .collect(),
+        stages: stage_records,
+        volatile_fields: vec!["stages[].seconds".into()],
+    };
+    let _ = &base;
+    output::write_json(&ctx.run_dir.join(manifest::MANIFEST), &m)?;
+    hasher.save();
+    if let Some(e) = failure {
+        return Err(e);
     }
     if only.is_none() && !TO_COME.is_empty() {
         eprintln!("stages still to come:");
@@ -310,6 +445,10 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
             eprintln!("  {name:<12} {what}");
         }
     }
-    eprintln!("run finished in {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "run finished in {:.1} s; manifest in {}",
+        start.elapsed().as_secs_f64(),
+        ctx.run_dir.join(manifest::MANIFEST).display()
+    );
     Ok(())
 }

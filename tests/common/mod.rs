@@ -145,6 +145,12 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
+            // Hidden files (hash cache, verify scratch) and the manifest (stage timings)
+            // are not outputs.
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "manifest.json" {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {

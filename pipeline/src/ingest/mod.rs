@@ -673,3 +673,49 @@ impl Ingested {
         s
     }
 }
+
+/// The files of an input table, in the order they are read.
+pub fn source_files(input: &crate::config::InputSpec) -> Result<Vec<std::path::PathBuf>> {
+    Ok(read::list_sources(input)?
+        .into_iter()
+        .map(|s| s.path)
+        .collect())
+}
+
+/// BLAKE3 of the column names and types of every file of an input table, as read (for
+/// parquet, the file schema; for CSV, the header line). An unreadable file hashes as such:
+/// the ingest stage reports it.
+pub fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in files {
+        let described = match input.format {
+            crate::config::InputFormat::Parquet => LazyFrame::scan_parquet(
+                PlRefPath::new(f.to_string_lossy().as_ref()),
+                ScanArgsParquet {
+                    hive_options: HiveOptions {
+                        enabled: Some(false),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .and_then(|mut lf| lf.collect_schema())
+            .map(|s| {
+                s.iter()
+                    .map(|(n, t)| format!("{n}:{t}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_else(|e| format!("unreadable: {e}")),
+            crate::config::InputFormat::Csv => std::fs::read(f)
+                .map(|b| {
+                    String::from_utf8_lossy(b.split(|c| *c == b'\n').next().unwrap_or_default())
+                        .into_owned()
+                })
+                .unwrap_or_default(),
+        };
+        h.update(described.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex().to_string()
+}
