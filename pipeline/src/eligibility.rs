@@ -8,7 +8,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::bareme::{Bareme, PpaMonthParams};
-use crate::entitlement::{self, Estimates, Role};
+use crate::entitlement::{self, Estimates, Role, round2};
 use crate::error::{RecoursError, Result};
 use crate::household::{Foyer, Households, Quarters};
 
@@ -51,10 +51,6 @@ pub struct EligibilityConfig {
     /// PPA parameters of each month of the RSA/PPA reference quarter.
     pub ppa_params: Vec<PpaMonthParams>,
     pub deterministic_min_amount: f64,
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 /// Which of a foyer's members can be scored for which benefit (legal pre-filters), with

@@ -131,6 +131,11 @@ impl Situation {
     }
 }
 
+/// Rounds an amount to the cent.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 /// Scale of the household relative to one person (art. R262-1 CASF): +50 % for the second
 /// person, +30 % for each further person, raised to +40 % for each child from the third.
 pub fn household_rate(b: &Bareme, adults: usize, children: usize) -> f64 {

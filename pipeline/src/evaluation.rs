@@ -51,16 +51,8 @@ pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
         "reading verite {}",
         path.display()
     )))?;
-    let s = |c: &str| {
-        lf.column(c)
-            .and_then(|c| c.str())
-            .map_err(RecoursError::polars(format!("verite.{c}")))
-    };
-    let b = |c: &str| {
-        lf.column(c)
-            .and_then(|c| c.bool())
-            .map_err(RecoursError::polars(format!("verite.{c}")))
-    };
+    let s = |c: &str| crate::frame::str_col(&lf, "verite", c);
+    let b = |c: &str| crate::frame::bool_col(&lf, "verite", c);
     let (ids, prest, elig, rec) = (
         s("pseudo_id")?,
         s("prestation")?,

@@ -88,7 +88,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         protected: Protected::Age,
         ..def(
             "age",
-            "age of the person in whole years at the reference month",
+            "âge de la personne en années révolues au mois de référence",
             "personnes.naissance",
             "years",
             "âge avancé",
@@ -98,7 +98,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_moins_25",
         "tranche_age",
-        "aged under 25",
+        "moins de 25 ans",
         "personnes.naissance",
         "moins de 25 ans",
         Protected::Age,
@@ -106,7 +106,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_25_29",
         "tranche_age",
-        "aged 25 to 29",
+        "25 à 29 ans",
         "personnes.naissance",
         "25 à 29 ans",
         Protected::Age,
@@ -114,7 +114,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_30_39",
         "tranche_age",
-        "aged 30 to 39",
+        "30 à 39 ans",
         "personnes.naissance",
         "30 à 39 ans",
         Protected::Age,
@@ -122,7 +122,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_40_49",
         "tranche_age",
-        "aged 40 to 49",
+        "40 à 49 ans",
         "personnes.naissance",
         "40 à 49 ans",
         Protected::Age,
@@ -130,7 +130,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_50_59",
         "tranche_age",
-        "aged 50 to 59",
+        "50 à 59 ans",
         "personnes.naissance",
         "50 à 59 ans",
         Protected::Age,
@@ -138,7 +138,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_60_64",
         "tranche_age",
-        "aged 60 to 64",
+        "60 à 64 ans",
         "personnes.naissance",
         "60 à 64 ans",
         Protected::Age,
@@ -146,7 +146,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_65_69",
         "tranche_age",
-        "aged 65 to 69",
+        "65 à 69 ans",
         "personnes.naissance",
         "65 à 69 ans",
         Protected::Age,
@@ -154,7 +154,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_70_74",
         "tranche_age",
-        "aged 70 to 74",
+        "70 à 74 ans",
         "personnes.naissance",
         "70 à 74 ans",
         Protected::Age,
@@ -162,7 +162,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_75_84",
         "tranche_age",
-        "aged 75 to 84",
+        "75 à 84 ans",
         "personnes.naissance",
         "75 à 84 ans",
         Protected::Age,
@@ -170,14 +170,14 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "age_85_plus",
         "tranche_age",
-        "aged 85 or more",
+        "85 ans ou plus",
         "personnes.naissance",
         "85 ans ou plus",
         Protected::Age,
     ),
     def(
         "couple",
-        "the person lives in a couple",
+        "la personne vit en couple",
         "foyers.role",
         "1 if a conjoint, else 0",
         "vit en couple",
@@ -185,7 +185,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "nb_enfants",
-        "dependent children (under 25) in the foyer",
+        "enfants à charge (moins de 25 ans) dans le foyer",
         "foyers.role, personnes.naissance",
         "count",
         "enfants à charge",
@@ -193,7 +193,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "taille_foyer",
-        "persons in the benefit unit (adults and dependent children)",
+        "personnes du foyer (adultes et enfants à charge)",
         "foyers",
         "count",
         "foyer nombreux",
@@ -201,7 +201,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "parent_isole",
-        "single adult with dependent children",
+        "adulte seul avec enfants à charge",
         "foyers",
         "1 if true, else 0",
         "parent isolé",
@@ -209,7 +209,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "enfant_moins_3_ans",
-        "youngest child under 3",
+        "plus jeune enfant de moins de 3 ans",
         "foyers, personnes.naissance",
         "1 if true, else 0",
         "jeune enfant de moins de 3 ans",
@@ -217,7 +217,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "naissance_recente",
-        "a child born in the last 12 months (life event)",
+        "naissance d'un enfant dans les 12 derniers mois (événement de vie)",
         "foyers, personnes.naissance",
         "1 if true, else 0",
         "naissance récente",
@@ -226,7 +226,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_proprietaire",
         "logement",
-        "owner of the home",
+        "propriétaire de son logement",
         "logements.statut",
         "propriétaire de son logement",
         Protected::No,
@@ -234,7 +234,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_locataire_prive",
         "logement",
-        "private tenant",
+        "locataire du parc privé",
         "logements.statut",
         "locataire du parc privé",
         Protected::No,
@@ -242,7 +242,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_locataire_hlm",
         "logement",
-        "social housing tenant",
+        "locataire du parc social (HLM)",
         "logements.statut",
         "locataire HLM",
         Protected::No,
@@ -250,7 +250,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_heberge_gratuit",
         "logement",
-        "housed free of charge",
+        "hébergé gratuitement",
         "logements.statut",
         "hébergé gratuitement",
         Protected::No,
@@ -258,7 +258,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_sans_domicile",
         "logement",
-        "without a home",
+        "sans domicile",
         "logements.statut",
         "sans domicile",
         Protected::No,
@@ -266,14 +266,14 @@ pub const DICTIONARY: &[FeatureDef] = &[
     level(
         "logement_inconnu",
         "logement",
-        "housing unknown (no logements row)",
+        "logement inconnu (pas de ligne logements)",
         "logements",
         "logement inconnu",
         Protected::No,
     ),
     def(
         "revenus_activite_12m",
-        "average monthly wages of the unit over the last 12 months",
+        "salaires mensuels moyens du foyer sur les 12 derniers mois",
         "ressources (salaire)",
         "euros per month",
         "revenus d'activité élevés",
@@ -281,7 +281,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "revenus_activite_trimestre",
-        "average monthly wages of the unit over the reference quarter",
+        "salaires mensuels moyens du foyer sur le trimestre de référence",
         "ressources (salaire)",
         "euros per month",
         "revenus d'activité récents élevés",
@@ -289,7 +289,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "volatilite_revenus",
-        "coefficient of variation of the unit's monthly wages over 12 months",
+        "irrégularité des salaires mensuels du foyer sur 12 mois (coefficient de variation)",
         "ressources (salaire)",
         "standard deviation / mean, 0 without wages",
         "revenus d'activité irréguliers",
@@ -297,7 +297,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "mois_sans_salaire",
-        "months without wages in the last 12",
+        "mois sans salaire parmi les 12 derniers",
         "ressources (salaire)",
         "count 0–12",
         "mois sans salaire",
@@ -305,7 +305,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "chomage_12m",
-        "average monthly unemployment benefit of the unit over 12 months",
+        "allocations chômage mensuelles moyennes du foyer sur 12 mois",
         "ressources (chomage)",
         "euros per month",
         "indemnités chômage",
@@ -313,7 +313,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "retraite_12m",
-        "average monthly pensions of the unit over 12 months",
+        "pensions de retraite mensuelles moyennes du foyer sur 12 mois",
         "ressources (retraite)",
         "euros per month",
         "pension de retraite élevée",
@@ -321,7 +321,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "ij_12m",
-        "average monthly sick pay of the unit over 12 months",
+        "indemnités journalières maladie mensuelles moyennes du foyer sur 12 mois",
         "ressources (ij)",
         "euros per month",
         "indemnités journalières maladie",
@@ -329,7 +329,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "invalidite_12m",
-        "average monthly invalidity pension of the unit over 12 months",
+        "pension d'invalidité mensuelle moyenne du foyer sur 12 mois",
         "ressources (invalidite)",
         "euros per month",
         "pension d'invalidité",
@@ -337,7 +337,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_al",
-        "the unit receives housing aid (AL)",
+        "le foyer perçoit une aide au logement",
         "droits",
         "1 if true, else 0",
         "perçoit une aide au logement",
@@ -345,7 +345,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_af",
-        "the unit receives family allowances",
+        "le foyer perçoit des allocations familiales",
         "droits",
         "1 if true, else 0",
         "perçoit des allocations familiales",
@@ -353,7 +353,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_asf",
-        "the unit receives the family support allowance (ASF)",
+        "le foyer perçoit l'allocation de soutien familial",
         "droits",
         "1 if true, else 0",
         "perçoit l'allocation de soutien familial",
@@ -361,7 +361,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_css",
-        "the unit holds the complémentaire santé solidaire",
+        "le foyer bénéficie de la complémentaire santé solidaire",
         "droits",
         "1 if true, else 0",
         "bénéficie de la complémentaire santé solidaire",
@@ -371,7 +371,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         protected: Protected::Disability,
         ..def(
             "droit_aah",
-            "a member of the unit receives the disabled adult allowance (AAH)",
+            "un membre du foyer perçoit l'allocation aux adultes handicapés",
             "droits",
             "1 if true, else 0",
             "perçoit l'AAH",
@@ -380,7 +380,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     },
     def(
         "droit_are",
-        "a member of the unit receives unemployment insurance (ARE)",
+        "un membre du foyer est indemnisé par l'assurance chômage",
         "droits",
         "1 if true, else 0",
         "indemnisé par France Travail",
@@ -388,7 +388,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_ass",
-        "a member of the unit receives the solidarity allowance (ASS)",
+        "un membre du foyer perçoit l'allocation de solidarité spécifique",
         "droits",
         "1 if true, else 0",
         "perçoit l'allocation de solidarité spécifique",
@@ -396,7 +396,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_retraite",
-        "a member of the unit holds a retirement pension right",
+        "un membre du foyer a un droit à pension de retraite",
         "droits",
         "1 if true, else 0",
         "retraité",
@@ -404,7 +404,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "droit_invalidite",
-        "a member of the unit holds an invalidity pension right",
+        "un membre du foyer a un droit à pension d'invalidité",
         "droits",
         "1 if true, else 0",
         "pension d'invalidité",
@@ -412,7 +412,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "fin_droit_meme_prestation",
-        "the same benefit ended for the unit in the last 12 months",
+        "la même prestation a pris fin pour le foyer dans les 12 derniers mois",
         "droits",
         "1 if true, else 0",
         "droit à cette prestation terminé récemment",
@@ -420,7 +420,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "fin_are_6m",
-        "unemployment insurance ended in the last 6 months (life event)",
+        "fin des droits au chômage dans les 6 derniers mois (événement de vie)",
         "droits (ARE)",
         "1 if true, else 0",
         "fin de droits au chômage récente",
@@ -428,7 +428,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "atteint_65_ans",
-        "turned 65 in the last 12 months (life event)",
+        "a eu 65 ans dans les 12 derniers mois (événement de vie)",
         "personnes.naissance",
         "1 if true, else 0",
         "a eu 65 ans cette année",
@@ -436,7 +436,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "eligible_estime",
-        "the eligibility stage estimates an entitlement at or above the minimum paid",
+        "le calcul à partir des ressources connues estime un droit au moins égal au minimum versé",
         "eligibility",
         "1 if the estimated amount is positive, else 0",
         "ressources sous le seuil de la prestation",
@@ -444,7 +444,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "montant_estime",
-        "entitlement estimated by the eligibility stage",
+        "droit mensuel estimé à partir des ressources connues",
         "eligibility",
         "euros per month",
         "droit estimé élevé",
@@ -452,7 +452,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "marge_ressources",
-        "threshold minus resources (montant forfaitaire or ASPA ceiling − resources − forfait logement)",
+        "écart au seuil : montant forfaitaire ou plafond ASPA − ressources − forfait logement",
         "eligibility",
         "euros per month, negative above the threshold",
         "ressources sous le plafond",
@@ -460,7 +460,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "espace_en_ligne",
-        "used an online account in the last 12 months",
+        "a utilisé un espace en ligne dans les 12 derniers mois",
         "contacts",
         "1 if any caisse says so, else 0",
         "utilise son espace en ligne",
@@ -468,7 +468,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
     ),
     def(
         "canal_numerique_connu",
-        "a mobile or e-mail is known to a caisse",
+        "un mobile ou un e-mail est connu d'une caisse",
         "contacts",
         "1 if any, else 0",
         "joignable par SMS ou e-mail",
@@ -485,6 +485,8 @@ pub fn feature(name: &str) -> Option<&'static FeatureDef> {
 pub struct FeatureSelection {
     pub active: Vec<&'static str>,
     pub excluded: Vec<(&'static str, String)>,
+    /// The whole dictionary: meaning, sources, transformation, protection, reasons.
+    pub dictionary: &'static [FeatureDef],
 }
 
 pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelection {
@@ -512,7 +514,11 @@ pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelectio
             active.push(f.name);
         }
     }
-    FeatureSelection { active, excluded }
+    FeatureSelection {
+        active,
+        excluded,
+        dictionary: DICTIONARY,
+    }
 }
 
 /// Contact signals per person: (online account used, digital channel known).
@@ -521,15 +527,8 @@ pub fn contact_signals(x: &Extracts) -> Result<HashMap<String, (bool, bool)>> {
     let Some(c) = x.table("contacts") else {
         return Ok(out);
     };
-    let col = |n: &str| {
-        c.column(n)
-            .and_then(|c| c.bool())
-            .map_err(RecoursError::polars(format!("contacts.{n}")))
-    };
-    let ids = c
-        .column("pseudo_id")
-        .and_then(|c| c.str())
-        .map_err(RecoursError::polars("contacts.pseudo_id"))?;
+    let col = |n: &str| crate::frame::bool_col(c, "contacts", n);
+    let ids = crate::frame::str_col(c, "contacts", "pseudo_id")?;
     let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
     for i in 0..c.height() {
         let Some(id) = ids.get(i) else { continue };

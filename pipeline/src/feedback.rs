@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::error::{RecoursError, Result};
+use crate::error::Result;
 use crate::ingest::Extracts;
 use crate::lists::caisse_for;
 use crate::reference::Reference;
@@ -89,22 +89,11 @@ pub fn summarise(
     let Some(r) = x.table("retours") else {
         return Ok(None);
     };
-    let s = |n: &str| {
-        r.column(n)
-            .and_then(|c| c.str())
-            .map_err(RecoursError::polars(format!("retours.{n}")))
-    };
-    let b = |n: &str| {
-        r.column(n)
-            .and_then(|c| c.bool())
-            .map_err(RecoursError::polars(format!("retours.{n}")))
-    };
+    let s = |n: &str| crate::frame::str_col(r, "retours", n);
+    let b = |n: &str| crate::frame::bool_col(r, "retours", n);
     let (ids, prest, canal) = (s("pseudo_id")?, s("prestation")?, s("canal")?);
     let (joint, demande, ouvert) = (b("joint")?, b("demande")?, b("droit_ouvert")?);
-    let montant = r
-        .column("montant_mensuel")
-        .and_then(|c| c.f64())
-        .map_err(RecoursError::polars("retours.montant_mensuel"))?;
+    let montant = crate::frame::f64_col(r, "retours", "montant_mensuel")?;
     let mut fb = Feedback::default();
     for i in 0..r.height() {
         let (Some(id), Some(p), Some(c)) = (ids.get(i), prest.get(i), canal.get(i)) else {

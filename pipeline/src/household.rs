@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 
-use polars::prelude::*;
-
 use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
+use crate::frame::{f64_col, str_col};
 use crate::ingest::Extracts;
 use crate::month::Month;
 
@@ -139,18 +138,6 @@ pub struct Households {
     pub foyers: Vec<Foyer>,
 }
 
-fn text<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a StringChunked> {
-    df.column(col)
-        .and_then(|c| c.str())
-        .map_err(RecoursError::polars(format!("{table}.{col}")))
-}
-
-fn floats<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a Float64Chunked> {
-    df.column(col)
-        .and_then(|c| c.f64())
-        .map_err(RecoursError::polars(format!("{table}.{col}")))
-}
-
 fn month(v: Option<&str>) -> Option<Month> {
     v.and_then(Month::parse)
 }
@@ -162,11 +149,11 @@ impl Households {
                 .ok_or_else(|| RecoursError::Internal(format!("table {name} was not ingested")))
         };
         let personnes = table("personnes")?;
-        let ids = text(personnes, "personnes", "pseudo_id")?;
-        let naissance = text(personnes, "personnes", "naissance")?;
-        let sexe = text(personnes, "personnes", "sexe")?;
-        let dep = text(personnes, "personnes", "departement")?;
-        let regime = text(personnes, "personnes", "regime")?;
+        let ids = str_col(personnes, "personnes", "pseudo_id")?;
+        let naissance = str_col(personnes, "personnes", "naissance")?;
+        let sexe = str_col(personnes, "personnes", "sexe")?;
+        let dep = str_col(personnes, "personnes", "departement")?;
+        let regime = str_col(personnes, "personnes", "regime")?;
         let mut persons = Vec::with_capacity(personnes.height());
         let mut index: HashMap<String, usize> = HashMap::with_capacity(personnes.height());
         for i in 0..personnes.height() {
@@ -189,10 +176,10 @@ impl Households {
         }
 
         let ressources = table("ressources")?;
-        let r_id = text(ressources, "ressources", "pseudo_id")?;
-        let r_mois = text(ressources, "ressources", "mois")?;
-        let r_nature = text(ressources, "ressources", "nature")?;
-        let r_amount = floats(ressources, "ressources", "montant_net_social")?;
+        let r_id = str_col(ressources, "ressources", "pseudo_id")?;
+        let r_mois = str_col(ressources, "ressources", "mois")?;
+        let r_nature = str_col(ressources, "ressources", "nature")?;
+        let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
         for i in 0..ressources.height() {
             let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
                 continue;
@@ -224,12 +211,12 @@ impl Households {
         }
 
         let droits = table("droits")?;
-        let d_id = text(droits, "droits", "pseudo_id")?;
-        let d_org = text(droits, "droits", "organisme")?;
-        let d_prest = text(droits, "droits", "prestation")?;
-        let d_debut = text(droits, "droits", "debut")?;
-        let d_fin = text(droits, "droits", "fin")?;
-        let d_amount = floats(droits, "droits", "montant_mensuel")?;
+        let d_id = str_col(droits, "droits", "pseudo_id")?;
+        let d_org = str_col(droits, "droits", "organisme")?;
+        let d_prest = str_col(droits, "droits", "prestation")?;
+        let d_debut = str_col(droits, "droits", "debut")?;
+        let d_fin = str_col(droits, "droits", "fin")?;
+        let d_amount = f64_col(droits, "droits", "montant_mensuel")?;
         for i in 0..droits.height() {
             let Some(&p) = d_id.get(i).and_then(|id| index.get(id)) else {
                 continue;
@@ -247,9 +234,9 @@ impl Households {
         }
 
         let foyers_df = table("foyers")?;
-        let f_id = text(foyers_df, "foyers", "foyer_id")?;
-        let f_person = text(foyers_df, "foyers", "pseudo_id")?;
-        let f_role = text(foyers_df, "foyers", "role")?;
+        let f_id = str_col(foyers_df, "foyers", "foyer_id")?;
+        let f_person = str_col(foyers_df, "foyers", "pseudo_id")?;
+        let f_role = str_col(foyers_df, "foyers", "role")?;
         let mut by_foyer: HashMap<&str, Vec<(usize, Role)>> = HashMap::new();
         for i in 0..foyers_df.height() {
             let (Some(f), Some(&p), Some(role)) = (
@@ -263,9 +250,9 @@ impl Households {
         }
         let mut housing: HashMap<&str, (Option<Statut>, Option<f64>)> = HashMap::new();
         if let Some(l) = x.table("logements") {
-            let l_id = text(l, "logements", "foyer_id")?;
-            let l_statut = text(l, "logements", "statut")?;
-            let l_loyer = floats(l, "logements", "loyer_mensuel")?;
+            let l_id = str_col(l, "logements", "foyer_id")?;
+            let l_statut = str_col(l, "logements", "statut")?;
+            let l_loyer = f64_col(l, "logements", "loyer_mensuel")?;
             for i in 0..l.height() {
                 if let Some(f) = l_id.get(i) {
                     housing.insert(

@@ -14,6 +14,7 @@ pub mod explain;
 pub mod exports;
 pub mod features;
 pub mod feedback;
+pub mod frame;
 pub mod generate;
 pub mod household;
 pub mod ingest;

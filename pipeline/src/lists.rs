@@ -194,21 +194,12 @@ pub struct ContactBook {
 
 impl ContactBook {
     pub fn from_extracts(x: &crate::ingest::Extracts) -> crate::error::Result<ContactBook> {
-        use crate::error::RecoursError;
         let mut book = ContactBook::default();
         let Some(c) = x.table("contacts") else {
             return Ok(book);
         };
-        let s = |n: &str| {
-            c.column(n)
-                .and_then(|c| c.str())
-                .map_err(RecoursError::polars(format!("contacts.{n}")))
-        };
-        let b = |n: &str| {
-            c.column(n)
-                .and_then(|c| c.bool())
-                .map_err(RecoursError::polars(format!("contacts.{n}")))
-        };
+        let s = |n: &str| crate::frame::str_col(c, "contacts", n);
+        let b = |n: &str| crate::frame::bool_col(c, "contacts", n);
         let (ids, orgs, last) = (s("pseudo_id")?, s("organisme")?, s("dernier_contact")?);
         let (mobile, email, adresse, online, opp) = (
             b("mobile")?,

@@ -72,11 +72,7 @@ pub fn learning_sets(
                   with [training.reuse]"
             .into(),
     })?;
-    let text = |c: &str| {
-        a.column(c)
-            .and_then(|c| c.str())
-            .map_err(RecoursError::polars(format!("apprentissage.{c}")))
-    };
+    let text = |c: &str| crate::frame::str_col(a, "apprentissage", c);
     let (ids, prest, mois) = (
         text("pseudo_id")?,
         text("prestation")?,

@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
+pub use crate::entitlement::round2;
 use crate::entitlement::{Role, Statut};
 use crate::month::Month;
 
@@ -389,10 +390,6 @@ pub fn simulate_household(
         logement_known,
         members,
     }
-}
-
-pub fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 fn simulate_member(
