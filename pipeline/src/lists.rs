@@ -25,16 +25,16 @@ pub struct ScoreRow {
     pub montant_estime: f64,
     pub candidat_deterministe: bool,
     /// The largest positive contributions, largest first: feature name, contribution, reason.
-    pub raisons: Vec<(String, f64, String)>,
+    pub raisons: Vec<(&'static str, f64, &'static str)>,
 }
 
 /// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
 /// a high value when the standardised value is positive, for a low value otherwise.
-pub fn reason(name: &str, standardised: f64) -> String {
-    match features::feature(name) {
-        Some(f) if standardised >= 0.0 || f.reason_low.is_empty() => f.reason_high.to_string(),
-        Some(f) => f.reason_low.to_string(),
-        None => name.to_string(),
+pub fn reason(f: &'static features::FeatureDef, standardised: f64) -> &'static str {
+    if standardised >= 0.0 || f.reason_low.is_empty() {
+        f.reason_high
+    } else {
+        f.reason_low
     }
 }
 
@@ -44,25 +44,27 @@ pub fn score_all(
 ) -> Vec<ScoreRow> {
     let mut out = Vec::with_capacity(t.len());
     for (b, a) in models {
-        let pos = crate::training::feature_positions(a, &t.names);
+        // The artefact's features, resolved once in the dictionary.
+        let defs: Vec<&'static features::FeatureDef> = a
+            .features
+            .iter()
+            .map(|f| {
+                features::feature(&f.name)
+                    .expect("an artefact's features passed the signature check")
+            })
+            .collect();
         for s in scoring::score(a, t, b) {
-            let raw = t.row(s.row);
-            let raisons = s
-                .top
-                .iter()
-                .map(|&(j, c)| {
-                    let f = &a.features[j];
-                    let z = (raw[pos[j]] - f.mean) / f.sd;
-                    (f.name.clone(), c, reason(&f.name, z))
-                })
-                .collect();
             out.push(ScoreRow {
                 pseudo_id: t.pseudo_id[s.row].clone(),
                 prestation: b,
                 probabilite: s.probability,
                 montant_estime: t.montant_estime[s.row],
                 candidat_deterministe: t.candidat_deterministe[s.row],
-                raisons,
+                raisons: s
+                    .top
+                    .iter()
+                    .map(|&(j, c, z)| (defs[j].name, c, reason(defs[j], z)))
+                    .collect(),
             });
         }
     }
@@ -374,10 +376,8 @@ pub fn build(
         raisons.extend(
             s.raisons
                 .iter()
-                .filter(|r| {
-                    !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0.as_str()))
-                })
-                .map(|r| r.2.clone()),
+                .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
+                .map(|r| r.2.to_string()),
         );
         let e = merged
             .entry((caisse.clone(), s.pseudo_id.clone()))

@@ -540,8 +540,12 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
     for i in &t.issues {
         by_row.entry(i.row).or_default().push(i);
     }
+    // Only the rejected rows are turned into text (the kept ones can be millions).
+    let rejected = BooleanChunked::from_iter_values("rejected".into(), mask.iter().copied());
     let texts: Vec<Column> = t
         .typed
+        .filter(&rejected)
+        .map_err(RecoursError::polars("rejects"))?
         .columns()
         .iter()
         .map(|c| c.cast(&DataType::String))
@@ -554,7 +558,7 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
     let mut colonnes = Vec::with_capacity(rows.len());
     let mut values: Vec<Vec<Option<String>>> =
         vec![Vec::with_capacity(rows.len()); t.spec.columns.len()];
-    for &row in &rows {
+    for (k, &row) in rows.iter().enumerate() {
         let (file, line) = t.locate(row);
         fichier.push(file.to_string());
         ligne.push(line);
@@ -584,7 +588,7 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
                 None => texts[ci]
                     .str()
                     .ok()
-                    .and_then(|ca| ca.get(row as usize))
+                    .and_then(|ca| ca.get(k))
                     .map(str::to_string),
             });
         }

@@ -175,9 +175,14 @@ impl RowCheck<'_> {
                         }
                     }
                     // Empty strings in a nullable column become nulls.
-                    let cleaned: StringChunked =
-                        ca.iter().map(|v| v.filter(|s| !s.is_empty())).collect();
-                    cleaned.with_name(name).into_column()
+                    if spec.nullable {
+                        let cleaned: StringChunked =
+                            ca.iter().map(|v| v.filter(|s| !s.is_empty())).collect();
+                        cleaned.with_name(name).into_column()
+                    } else {
+                        // Required values are either valid or the row is rejected: no copy.
+                        ca.clone().with_name(name).into_column()
+                    }
                 }
                 Kind::Decimal { min } => {
                     let mut values: Vec<Option<f64>> = Vec::with_capacity(df.height());
