@@ -327,11 +327,17 @@ impl Explanation {
                 }
             ));
             s.push_str(&format!("    constante du modèle : {:+.3}\n", b.constante));
-            s.push_str("    variable : valeur (moyenne) × coefficient = contribution au score\n");
+            s.push_str("    variable : (valeur − moyenne) / écart-type × coefficient = contribution au score\n");
             for t in &b.termes {
                 s.push_str(&format!(
-                    "    {} : {:.2} ({:.2}) × {:+.3} = {:+.3} — {}\n",
-                    t.variable, t.valeur, t.moyenne, t.coefficient, t.contribution, t.signification
+                    "    {} : ({:.2} − {:.2}) / {:.2} × {:+.3} = {:+.3} — {}\n",
+                    t.variable,
+                    t.valeur,
+                    t.moyenne,
+                    t.ecart_type,
+                    t.coefficient,
+                    t.contribution,
+                    t.signification
                 ));
             }
         }
