@@ -91,6 +91,7 @@ pub fn generate(
             message: "must be at least 1".into(),
         });
     }
+    let clock = std::time::Instant::now();
     let bareme = baremes.in_force(opts.month)?;
     let ppa_params = baremes.ppa_quarter(opts.month, truth::DEFAULT_QUARTERS.rsa_ppa)?;
     let seed = opts.seed;
@@ -122,6 +123,10 @@ pub fn generate(
         }
     }
 
+    eprintln!(
+        "  households simulated in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
     let truths: Vec<HouseholdTruth> = households
         .par_iter()
         .map(|h| truth::household_truth(seed, &bareme, &ppa_params, h))
@@ -167,6 +172,10 @@ pub fn generate(
 
     // A past campaign (month M-4) towards people the caisses saw as candidates, with a random
     // control group; contacted eligible people who then claimed have their right opened.
+    eprintln!(
+        "  entitlements and take-up in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
     let mut campaign = Vec::new();
     for (i, h) in households.iter().enumerate() {
         for b in 0..3 {
@@ -222,6 +231,7 @@ pub fn generate(
         claims: &claims,
         campaign: &campaign,
     };
+    eprintln!("  campaign in {:.1} s", clock.elapsed().as_secs_f64());
     let mut frames = ctx.build()?;
 
     let mut summary = GenerateSummary {
@@ -238,6 +248,7 @@ pub fn generate(
             .count();
         summary.non_take_up.insert(name, (nr, eligible));
     }
+    eprintln!("  tables built in {:.1} s", clock.elapsed().as_secs_f64());
     write_tables(opts, &mut frames, &mut summary)?;
     Ok(summary)
 }
@@ -273,6 +284,10 @@ struct Cols(Vec<Column>);
 
 impl Cols {
     fn s(mut self, name: &str, v: Vec<String>) -> Self {
+        self.0.push(Column::new(name.into(), v));
+        self
+    }
+    fn sr(mut self, name: &str, v: Vec<&str>) -> Self {
         self.0.push(Column::new(name.into(), v));
         self
     }
@@ -494,15 +509,28 @@ impl Tables<'_> {
         }
 
         // ressources (one frame; split by month when written)
-        let (mut r_id, mut r_mois, mut r_nat, mut r_src, mut r_amt) =
-            (vec![], vec![], vec![], vec![], vec![]);
+        // Borrowed strings: ten million rows, no allocation per row.
+        let months: Vec<String> = (-HISTORY_MONTHS..0)
+            .map(|k| run.plus(k).to_string())
+            .collect();
+        let n_rows: usize = self
+            .households
+            .iter()
+            .flat_map(|h| &h.members)
+            .map(|m| m.brm.len())
+            .sum();
+        let mut r_id: Vec<&str> = Vec::with_capacity(n_rows);
+        let mut r_mois: Vec<&str> = Vec::with_capacity(n_rows);
+        let mut r_nat: Vec<&str> = Vec::with_capacity(n_rows);
+        let mut r_src: Vec<&str> = Vec::with_capacity(n_rows);
+        let mut r_amt: Vec<f64> = Vec::with_capacity(n_rows);
         for (hi, h) in self.households.iter().enumerate() {
             for (mi, m) in h.members.iter().enumerate() {
                 for r in &m.brm {
-                    r_id.push(ids[hi][mi].clone());
-                    r_mois.push(run.plus(r.offset).to_string());
-                    r_nat.push(r.nature.code().to_string());
-                    r_src.push(r.nature.source().to_string());
+                    r_id.push(&ids[hi][mi]);
+                    r_mois.push(&months[(r.offset + HISTORY_MONTHS) as usize]);
+                    r_nat.push(r.nature.code());
+                    r_src.push(r.nature.source());
                     r_amt.push(r.amount);
                 }
             }
@@ -761,10 +789,10 @@ impl Tables<'_> {
             (
                 "ressources",
                 Cols::default()
-                    .s("pseudo_id", r_id)
-                    .s("mois", r_mois)
-                    .s("nature", r_nat)
-                    .s("source", r_src)
+                    .sr("pseudo_id", r_id)
+                    .sr("mois", r_mois)
+                    .sr("nature", r_nat)
+                    .sr("source", r_src)
                     .f("montant_net_social", r_amt)
                     .df()?,
             ),
@@ -903,55 +931,65 @@ fn write_tables(
     let out = &opts.out;
     std::fs::create_dir_all(out)
         .map_err(RecoursError::io(format!("creating {}", out.display())))?;
-    for (name, df) in frames.iter_mut() {
+    for (name, df) in frames.iter() {
         summary.rows.insert(name, df.height());
-        match opts.format {
-            Format::Csv => output::write_csv(
-                &out.join(format!("{name}.csv")),
-                df,
-                CsvDialect {
-                    separator: b',',
-                    decimal_comma: false,
-                },
-            )?,
-            Format::Parquet if *name == "ressources" => write_monthly_partitions(out, df)?,
-            Format::Parquet => output::write_parquet(&out.join(format!("{name}.parquet")), df)?,
-        }
-        if opts.csv_copies.iter().any(|c| c == name) {
-            output::write_csv(
-                &out.join("csv").join(format!("{name}.csv")),
-                df,
-                CsvDialect {
-                    separator: b';',
-                    decimal_comma: true,
-                },
-            )?;
-        }
     }
-    Ok(())
+    frames
+        .par_iter_mut()
+        .try_for_each(|(name, df)| -> Result<()> {
+            match opts.format {
+                Format::Csv => output::write_csv(
+                    &out.join(format!("{name}.csv")),
+                    df,
+                    CsvDialect {
+                        separator: b',',
+                        decimal_comma: false,
+                    },
+                )?,
+                Format::Parquet if *name == "ressources" => write_monthly_partitions(out, df)?,
+                Format::Parquet => output::write_parquet(&out.join(format!("{name}.parquet")), df)?,
+            }
+            if opts.csv_copies.iter().any(|c| c == name) {
+                output::write_csv(
+                    &out.join("csv").join(format!("{name}.csv")),
+                    df,
+                    CsvDialect {
+                        separator: b';',
+                        decimal_comma: true,
+                    },
+                )?;
+            }
+            Ok(())
+        })
 }
 
 /// BRM resources arrive as monthly deliveries: `ressources/mois=YYYY-MM/part-0.parquet`.
+/// Rows keep their order within a month; one pass finds each month's rows.
 fn write_monthly_partitions(out: &Path, df: &DataFrame) -> Result<()> {
     let mois = df
         .column("mois")
         .and_then(|c| c.str().cloned())
         .map_err(RecoursError::polars("ressources.mois"))?;
-    let mut months: Vec<String> = mois.iter().flatten().map(str::to_string).collect();
-    months.sort();
-    months.dedup();
-    for m in months {
-        let mask = mois.equal(m.as_str());
-        let mut part = df
-            .filter(&mask)
-            .and_then(|p| p.drop("mois"))
+    let mut rows: std::collections::BTreeMap<&str, Vec<IdxSize>> =
+        std::collections::BTreeMap::new();
+    for (i, m) in mois.iter().enumerate() {
+        if let Some(m) = m {
+            rows.entry(m).or_default().push(i as IdxSize);
+        }
+    }
+    let without_month = df
+        .drop("mois")
+        .map_err(RecoursError::polars("partitioning ressources"))?;
+    rows.into_par_iter().try_for_each(|(m, idx)| {
+        let idx = IdxCa::from_vec("idx".into(), idx);
+        let mut part = without_month
+            .take(&idx)
             .map_err(RecoursError::polars("partitioning ressources"))?;
         output::write_parquet(
             &out.join("ressources")
                 .join(format!("mois={m}"))
                 .join("part-0.parquet"),
             &mut part,
-        )?;
-    }
-    Ok(())
+        )
+    })
 }
