@@ -17,39 +17,12 @@ fn eligibility_matches_truth_when_resources_are_visible_and_not_when_hidden() {
 
     let elig = read_parquet(&dir.join("run/eligibility.parquet"));
     let verite = read_parquet(&data.join("verite.parquet"));
-    let s = |df: &polars::prelude::DataFrame, c: &str| -> Vec<Option<String>> {
-        df.column(c)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect()
-    };
-    let f = |df: &polars::prelude::DataFrame, c: &str| -> Vec<f64> {
-        df.column(c)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap())
-            .collect()
-    };
-    let b = |df: &polars::prelude::DataFrame, c: &str| -> Vec<bool> {
-        df.column(c)
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap())
-            .collect()
-    };
     let mut truth: HashMap<(String, String), (f64, bool)> = HashMap::new();
     let (vid, vp, vm, vh) = (
-        s(&verite, "pseudo_id"),
-        s(&verite, "prestation"),
-        f(&verite, "montant_droit"),
-        b(&verite, "ressources_cachees"),
+        opt_texts(&verite, "pseudo_id"),
+        opt_texts(&verite, "prestation"),
+        floats(&verite, "montant_droit"),
+        bools(&verite, "ressources_cachees"),
     );
     for i in 0..verite.height() {
         truth.insert(
@@ -58,10 +31,10 @@ fn eligibility_matches_truth_when_resources_are_visible_and_not_when_hidden() {
         );
     }
     let (eid, ep, em, est) = (
-        s(&elig, "pseudo_id"),
-        s(&elig, "prestation"),
-        f(&elig, "montant_estime"),
-        s(&elig, "statut_logement"),
+        opt_texts(&elig, "pseudo_id"),
+        opt_texts(&elig, "prestation"),
+        floats(&elig, "montant_estime"),
+        opt_texts(&elig, "statut_logement"),
     );
     let (mut visible, mut visible_equal, mut hidden_eligible, mut hidden_differ) = (0, 0, 0, 0);
     for i in 0..elig.height() {
@@ -92,9 +65,9 @@ fn eligibility_matches_truth_when_resources_are_visible_and_not_when_hidden() {
     );
 
     // Deterministic candidates: estimated eligible, not receiving, above the configured amount.
-    let cand = b(&elig, "candidat_deterministe");
-    let recoit = b(&elig, "recoit");
-    let motif = s(&elig, "motif_deterministe");
+    let cand = bools(&elig, "candidat_deterministe");
+    let recoit = bools(&elig, "recoit");
+    let motif = opt_texts(&elig, "motif_deterministe");
     for i in 0..elig.height() {
         assert_eq!(cand[i], em[i] >= 100.0 && !recoit[i], "row {i}");
         assert_eq!(motif[i].is_some(), cand[i]);

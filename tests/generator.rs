@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use polars::prelude::*;
-
 use crate::common::*;
 
 #[test]
@@ -59,36 +57,6 @@ fn committed_sample_regenerates_identically() {
     assert_eq!(hash_tree(&dir), committed);
 }
 
-fn text_col<'a>(df: &'a DataFrame, name: &str) -> Vec<&'a str> {
-    df.column(name)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or(""))
-        .collect()
-}
-
-fn bool_col(df: &DataFrame, name: &str) -> Vec<bool> {
-    df.column(name)
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or(false))
-        .collect()
-}
-
-fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or(0.0))
-        .collect()
-}
-
 /// Non-take-up rate of a group: (non-claimers, eligible).
 #[derive(Default, Clone, Copy, Debug)]
 struct Rate(f64, f64);
@@ -124,13 +92,13 @@ fn generator_non_take_up_rates_follow_domain_md() {
         &repo().join("config/caisses.csv"),
     )
     .unwrap();
-    for ((id, n), (s, d)) in text_col(&personnes, "pseudo_id")
+    for ((id, n), (s, d)) in texts(&personnes, "pseudo_id")
         .into_iter()
-        .zip(text_col(&personnes, "naissance"))
+        .zip(texts(&personnes, "naissance"))
         .zip(
-            text_col(&personnes, "sexe")
+            texts(&personnes, "sexe")
                 .into_iter()
-                .zip(text_col(&personnes, "departement")),
+                .zip(texts(&personnes, "departement")),
         )
     {
         age.insert(id, recours::month::Month::parse(n).unwrap().age_at(run));
@@ -140,33 +108,33 @@ fn generator_non_take_up_rates_follow_domain_md() {
     }
     let mut foyer_of = HashMap::new();
     let mut members: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
-    for ((f, id), role) in text_col(&foyers, "foyer_id")
+    for ((f, id), role) in texts(&foyers, "foyer_id")
         .into_iter()
-        .zip(text_col(&foyers, "pseudo_id"))
-        .zip(text_col(&foyers, "role"))
+        .zip(texts(&foyers, "pseudo_id"))
+        .zip(texts(&foyers, "role"))
     {
         foyer_of.insert(id, f);
         members.entry(f).or_default().push((id, role));
     }
-    let statut: HashMap<&str, &str> = text_col(&logements, "foyer_id")
+    let statut: HashMap<&str, &str> = texts(&logements, "foyer_id")
         .into_iter()
-        .zip(text_col(&logements, "statut"))
+        .zip(texts(&logements, "statut"))
         .collect();
-    let with_al: std::collections::HashSet<&str> = text_col(&droits, "pseudo_id")
+    let with_al: std::collections::HashSet<&str> = texts(&droits, "pseudo_id")
         .into_iter()
-        .zip(text_col(&droits, "prestation"))
+        .zip(texts(&droits, "prestation"))
         .filter(|(_, p)| *p == "AL")
         .map(|(id, _)| id)
         .collect();
 
     let mut overall: HashMap<&str, Rate> = HashMap::new();
     let mut groups: HashMap<(&str, &str), Rate> = HashMap::new();
-    let ids = text_col(&verite, "pseudo_id");
-    let prest = text_col(&verite, "prestation");
-    let eligible = bool_col(&verite, "eligible");
-    let claiming = bool_col(&verite, "recourt");
-    let porteur = bool_col(&verite, "porteur");
-    let montant = f64_col(&verite, "montant_droit");
+    let ids = texts(&verite, "pseudo_id");
+    let prest = texts(&verite, "prestation");
+    let eligible = bools(&verite, "eligible");
+    let claiming = bools(&verite, "recourt");
+    let porteur = bools(&verite, "porteur");
+    let montant = floats(&verite, "montant_droit");
     for i in 0..verite.height() {
         if !eligible[i] || !porteur[i] {
             continue;
@@ -258,17 +226,17 @@ fn generator_contact_channels_follow_domain_md() {
     let contacts = read_parquet(&dir.join("contacts.parquet"));
     let personnes = read_parquet(&dir.join("personnes.parquet"));
     let run = recours::month::Month::parse(RUN_MONTH).unwrap();
-    let age: HashMap<&str, i32> = text_col(&personnes, "pseudo_id")
+    let age: HashMap<&str, i32> = texts(&personnes, "pseudo_id")
         .into_iter()
-        .zip(text_col(&personnes, "naissance"))
+        .zip(texts(&personnes, "naissance"))
         .map(|(id, n)| (id, recours::month::Month::parse(n).unwrap().age_at(run)))
         .collect();
-    let org = text_col(&contacts, "organisme");
-    let ids = text_col(&contacts, "pseudo_id");
-    let mobile = bool_col(&contacts, "mobile");
-    let email = bool_col(&contacts, "email");
-    let online = bool_col(&contacts, "espace_en_ligne");
-    let opposition = bool_col(&contacts, "opposition");
+    let org = texts(&contacts, "organisme");
+    let ids = texts(&contacts, "pseudo_id");
+    let mobile = bools(&contacts, "mobile");
+    let email = bools(&contacts, "email");
+    let online = bools(&contacts, "espace_en_ligne");
+    let opposition = bools(&contacts, "opposition");
     let share = |pred: &dyn Fn(usize) -> bool, sel: &dyn Fn(usize) -> bool| {
         let n = (0..contacts.height()).filter(|&i| sel(i)).count() as f64;
         (0..contacts.height())

@@ -8,25 +8,6 @@ use polars::prelude::*;
 
 use crate::common::*;
 
-fn s(df: &DataFrame, c: &str) -> Vec<Option<String>> {
-    df.column(c)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
-}
-fn b(df: &DataFrame, c: &str) -> Vec<bool> {
-    df.column(c)
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or(false))
-        .collect()
-}
-
 #[test]
 fn lists_follow_the_contact_rules() {
     let run = sample_run();
@@ -34,9 +15,9 @@ fn lists_follow_the_contact_rules() {
     let contacts = read_parquet(&run.join("ingest/contacts.parquet"));
     let personnes = read_parquet(&run.join("ingest/personnes.parquet"));
     let month = recours::month::Month::parse(RUN_MONTH).unwrap();
-    let age: HashMap<String, i32> = s(&personnes, "pseudo_id")
+    let age: HashMap<String, i32> = opt_texts(&personnes, "pseudo_id")
         .into_iter()
-        .zip(s(&personnes, "naissance"))
+        .zip(opt_texts(&personnes, "naissance"))
         .map(|(id, n)| {
             (
                 id.unwrap(),
@@ -47,11 +28,14 @@ fn lists_follow_the_contact_rules() {
         })
         .collect();
     let (c_id, c_org, c_last) = (
-        s(&contacts, "pseudo_id"),
-        s(&contacts, "organisme"),
-        s(&contacts, "dernier_contact"),
+        opt_texts(&contacts, "pseudo_id"),
+        opt_texts(&contacts, "organisme"),
+        opt_texts(&contacts, "dernier_contact"),
     );
-    let (c_opp, c_online) = (b(&contacts, "opposition"), b(&contacts, "espace_en_ligne"));
+    let (c_opp, c_online) = (
+        bools(&contacts, "opposition"),
+        bools(&contacts, "espace_en_ligne"),
+    );
     let mut opposed = HashSet::new();
     let mut recent = HashSet::new();
     let mut online = HashSet::new();
@@ -71,13 +55,13 @@ fn lists_follow_the_contact_rules() {
         }
     }
     let (caisse, id, decision, canal, prest) = (
-        s(&d, "caisse"),
-        s(&d, "pseudo_id"),
-        s(&d, "decision"),
-        s(&d, "canal"),
-        s(&d, "prestations"),
+        opt_texts(&d, "caisse"),
+        opt_texts(&d, "pseudo_id"),
+        opt_texts(&d, "decision"),
+        opt_texts(&d, "canal"),
+        opt_texts(&d, "prestations"),
     );
-    let deterministic = b(&d, "candidat_deterministe");
+    let deterministic = bools(&d, "candidat_deterministe");
     let mut per_channel: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut seen = HashSet::new();
     let (mut listed, mut control, mut merged, mut drawn) = (0, 0, 0, 0);
@@ -151,7 +135,10 @@ fn exports_read_back_identically_in_every_format() {
     // The caisse with the longest list.
     let d = read_parquet(&run.join("lists/decisions.parquet"));
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (c, dec) in s(&d, "caisse").into_iter().zip(s(&d, "decision")) {
+    for (c, dec) in opt_texts(&d, "caisse")
+        .into_iter()
+        .zip(opt_texts(&d, "decision"))
+    {
         if dec.as_deref() == Some("liste") {
             *counts.entry(c.unwrap()).or_default() += 1;
         }

@@ -179,3 +179,44 @@ pub fn sample_run() -> &'static Path {
         run
     })
 }
+
+/// Column readers for the tests' checks on output tables.
+pub fn texts<'a>(df: &'a polars::prelude::DataFrame, name: &str) -> Vec<&'a str> {
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(""))
+        .collect()
+}
+
+pub fn opt_texts(df: &polars::prelude::DataFrame, name: &str) -> Vec<Option<String>> {
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+pub fn bools(df: &polars::prelude::DataFrame, name: &str) -> Vec<bool> {
+    df.column(name)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect()
+}
+
+pub fn floats(df: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect()
+}
