@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::RunConfig;
@@ -110,12 +111,129 @@ fn display_path(path: &Path, base: &Path) -> String {
         .into_owned()
 }
 
+/// One source file, read and checked (row numbers local to the file).
+struct FileLoad {
+    file: String,
+    height: u32,
+    typed: DataFrame,
+    issues: Vec<Issue>,
+    raw_rejected: Vec<(u32, Vec<Option<String>>)>,
+    extra_columns: Vec<String>,
+}
+
+fn load_file(
+    cfg: &RunConfig,
+    input: &crate::config::InputSpec,
+    spec: &'static TableSpec,
+    source: &read::SourceFile,
+) -> Result<FileLoad> {
+    let base = cfg.file.parent().unwrap_or(Path::new(""));
+    let file = display_path(&source.path, base);
+    let df = read::read_source(input, source)?;
+    // Privacy first: a NIR-like value in any column stops everything.
+    for col in df.columns() {
+        let count = count_nir_like(col);
+        if count > 0 {
+            return Err(RecoursError::Privacy {
+                table: spec.name.into(),
+                column: col.name().to_string(),
+                count,
+            });
+        }
+    }
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let missing: Vec<&str> = spec
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !names.iter().any(|n| n == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(RecoursError::Input {
+            table: spec.name.into(),
+            message: format!(
+                "file {file}: required column(s) missing: {}",
+                missing.join(", ")
+            ),
+        });
+    }
+    let extra_columns = names
+        .into_iter()
+        .filter(|n| spec.column(n).is_none())
+        .collect();
+    let check = RowCheck {
+        table: spec,
+        reference: &cfg.reference,
+        run_month: cfg.month,
+        decimal_comma: input.decimal_comma,
+        file: &file,
+        offset: 0,
+    };
+    let mut issues = Vec::new();
+    let typed = check.check(&df, &mut issues)?;
+    let bad_rows: BTreeSet<u32> = issues.iter().map(|i| i.row).collect();
+    let mut raw_rejected = Vec::new();
+    if !bad_rows.is_empty() {
+        let texts: Vec<Column> = spec
+            .columns
+            .iter()
+            .map(|c| {
+                df.column(c.name)
+                    .and_then(|col| col.cast(&DataType::String))
+            })
+            .collect::<PolarsResult<_>>()
+            .map_err(RecoursError::polars(format!(
+                "{}: reading rejected rows",
+                spec.name
+            )))?;
+        for &row in &bad_rows {
+            let values = texts
+                .iter()
+                .map(|c| {
+                    c.str()
+                        .ok()
+                        .and_then(|ca| ca.get(row as usize))
+                        .map(str::to_string)
+                })
+                .collect();
+            raw_rejected.push((row, values));
+        }
+    }
+    Ok(FileLoad {
+        file,
+        height: df.height() as u32,
+        typed: DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?,
+        issues,
+        raw_rejected,
+        extra_columns,
+    })
+}
+
 fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded>> {
     let Some(input) = cfg.input(spec.name) else {
         return Ok(None);
     };
-    let base = cfg.file.parent().unwrap_or(Path::new(""));
     let sources = read::list_sources(input)?;
+    // Files are read and checked in parallel, then stacked in path order; the first error
+    // in path order is reported, a privacy stop before anything else.
+    let loads: Vec<Result<FileLoad>> = sources
+        .par_iter()
+        .map(|s| load_file(cfg, input, spec, s))
+        .collect();
+    if let Some(pos) = loads
+        .iter()
+        .position(|l| matches!(l, Err(RecoursError::Privacy { .. })))
+    {
+        return Err(loads
+            .into_iter()
+            .nth(pos)
+            .and_then(Result::err)
+            .expect("an error at that position"));
+    }
     let mut loaded = Loaded {
         spec,
         files: vec![],
@@ -127,85 +245,20 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
     };
     let mut frames: Vec<DataFrame> = Vec::new();
     let mut offset = 0u32;
-    for source in &sources {
-        let file = display_path(&source.path, base);
-        let df = read::read_source(input, source)?;
-        // Privacy first: a NIR-like value in any column stops everything.
-        for col in df.columns() {
-            let count = count_nir_like(col);
-            if count > 0 {
-                return Err(RecoursError::Privacy {
-                    table: spec.name.into(),
-                    column: col.name().to_string(),
-                    count,
-                });
-            }
-        }
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let missing: Vec<&str> = spec
-            .columns
-            .iter()
-            .map(|c| c.name)
-            .filter(|c| !names.iter().any(|n| n == c))
-            .collect();
-        if !missing.is_empty() {
-            return Err(RecoursError::Input {
-                table: spec.name.into(),
-                message: format!(
-                    "file {file}: required column(s) missing: {}",
-                    missing.join(", ")
-                ),
-            });
-        }
+    for load in loads {
+        let l = load?;
+        loaded.issues.extend(l.issues.into_iter().map(|i| Issue {
+            row: i.row + offset,
+            ..i
+        }));
         loaded
-            .extra_columns
-            .extend(names.into_iter().filter(|n| spec.column(n).is_none()));
-        let check = RowCheck {
-            table: spec,
-            reference: &cfg.reference,
-            run_month: cfg.month,
-            decimal_comma: input.decimal_comma,
-            file: &file,
-            offset,
-        };
-        let before = loaded.issues.len();
-        let typed = check.check(&df, &mut loaded.issues)?;
-        let bad_rows: BTreeSet<u32> = loaded.issues[before..].iter().map(|i| i.row).collect();
-        if !bad_rows.is_empty() {
-            let texts: Vec<Column> = spec
-                .columns
-                .iter()
-                .map(|c| {
-                    df.column(c.name)
-                        .and_then(|col| col.cast(&DataType::String))
-                })
-                .collect::<PolarsResult<_>>()
-                .map_err(RecoursError::polars(format!(
-                    "{}: reading rejected rows",
-                    spec.name
-                )))?;
-            for &row in &bad_rows {
-                let local = (row - offset) as usize;
-                let values = texts
-                    .iter()
-                    .map(|c| {
-                        c.str()
-                            .ok()
-                            .and_then(|ca| ca.get(local))
-                            .map(str::to_string)
-                    })
-                    .collect();
-                loaded.raw_rejected.insert(row, values);
-            }
-        }
-        frames.push(DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?);
-        loaded.files.push(file);
+            .raw_rejected
+            .extend(l.raw_rejected.into_iter().map(|(r, v)| (r + offset, v)));
+        loaded.extra_columns.extend(l.extra_columns);
+        frames.push(l.typed);
+        loaded.files.push(l.file);
         loaded.file_starts.push(offset);
-        offset += df.height() as u32;
+        offset += l.height;
     }
     let mut frames = frames.into_iter();
     let mut typed = frames.next().expect("a table has at least one file");
@@ -431,8 +484,24 @@ pub struct Ingested {
 pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
     let mut tables = BTreeMap::new();
     let mut problems = Vec::new();
-    for spec in TABLES {
-        match load_table(cfg, spec) {
+    // Tables are loaded in parallel; their outcomes are looked at in contract order, a
+    // privacy stop in any table first.
+    let outcomes: Vec<(&'static TableSpec, Result<Option<Loaded>>)> = TABLES
+        .par_iter()
+        .map(|spec| (spec, load_table(cfg, spec)))
+        .collect();
+    if let Some(pos) = outcomes
+        .iter()
+        .position(|(_, o)| matches!(o, Err(RecoursError::Privacy { .. })))
+    {
+        return Err(outcomes
+            .into_iter()
+            .nth(pos)
+            .and_then(|(_, o)| o.err())
+            .expect("an error at that position"));
+    }
+    for (spec, outcome) in outcomes {
+        match outcome {
             Ok(Some(t)) => {
                 tables.insert(spec.name, t);
             }
