@@ -78,11 +78,9 @@ fn lists_follow_the_contact_rules() {
         if dec == "groupe_temoin" {
             control += 1;
         }
-        // The control group is drawn among those who passed the exclusions and the score.
-        if matches!(
-            dec,
-            "groupe_temoin" | "liste" | "aucun_canal" | "capacite_atteinte"
-        ) {
+        // The control group is drawn among the people who would be contacted (reachable,
+        // within capacity); it does not use capacity.
+        if matches!(dec, "groupe_temoin" | "liste") {
             drawn += 1;
         }
         if deterministic[i] {

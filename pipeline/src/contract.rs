@@ -220,6 +220,7 @@ pub enum Rule {
     InvalidBool,
     InvalidZeroOne,
     BirthOutOfRange,
+    ReferenceAfterRunMonth,
     EndBeforeStart,
     DuplicateId,
     DuplicateHousing,
@@ -248,6 +249,7 @@ impl Rule {
             Rule::InvalidBool => "booleen_invalide",
             Rule::InvalidZeroOne => "valeur_0_1_invalide",
             Rule::BirthOutOfRange => "naissance_hors_bornes",
+            Rule::ReferenceAfterRunMonth => "mois_reference_futur",
             Rule::EndBeforeStart => "fin_avant_debut",
             Rule::DuplicateId => "identifiant_en_double",
             Rule::DuplicateHousing => "logement_en_double",
@@ -276,6 +278,7 @@ impl Rule {
             Rule::InvalidBool => "not a boolean (true/false)",
             Rule::InvalidZeroOne => "not 0 or 1",
             Rule::BirthOutOfRange => "birth month before 1900-01 or after the run month",
+            Rule::ReferenceAfterRunMonth => "the label describes a month after the run month",
             Rule::EndBeforeStart => "fin is before debut",
             Rule::DuplicateId => "pseudo_id appears more than once (every copy is rejected)",
             Rule::DuplicateHousing => {

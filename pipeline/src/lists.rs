@@ -151,7 +151,7 @@ impl ListRules {
             "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
             format!("Non listées : les personnes contactées lors d'une campagne dans les {} derniers mois.", self.recent_contact_months),
             format!(
-                "Groupe témoin : {:.0} % des personnes qui auraient été listées, tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
+                "Groupe témoin : {:.0} % des personnes qui auraient été contactées (joignables, dans la capacité), tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
                 100.0 * self.control_share,
                 self.seed
             ),
@@ -196,7 +196,10 @@ pub struct ContactBook {
 
 impl ContactBook {
     pub fn from_extracts(x: &crate::ingest::Extracts) -> crate::error::Result<ContactBook> {
-        let mut book = ContactBook::default();
+        let mut book = ContactBook {
+            opposition: x.rejected_oppositions.iter().cloned().collect(),
+            ..Default::default()
+        };
         let Some(c) = x.table("contacts") else {
             return Ok(book);
         };
@@ -440,8 +443,6 @@ pub fn build(
                 Decision::ContactRecent
             } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
                 Decision::ScoreInsuffisant
-            } else if control_draw(rules.seed, &caisse, &e.pseudo_id) < rules.control_share {
-                Decision::GroupeTemoin
             } else {
                 let reach = book
                     .reach
@@ -455,11 +456,17 @@ pub fn build(
                     .into_iter()
                     .find(|c| used.get(c).copied().unwrap_or(0) < rules.capacity(&caisse, *c))
                 {
-                    *used.entry(c).or_default() += 1;
-                    rank += 1;
-                    e.canal = Some(c);
-                    e.rang_liste = Some(rank);
-                    Decision::Liste
+                    // The control group is drawn among the people who would be contacted:
+                    // reachable and within capacity. It does not use up capacity.
+                    if control_draw(rules.seed, &caisse, &e.pseudo_id) < rules.control_share {
+                        Decision::GroupeTemoin
+                    } else {
+                        *used.entry(c).or_default() += 1;
+                        rank += 1;
+                        e.canal = Some(c);
+                        e.rang_liste = Some(rank);
+                        Decision::Liste
+                    }
                 } else {
                     Decision::CapaciteAtteinte
                 }

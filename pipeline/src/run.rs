@@ -326,6 +326,28 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         "creating {}",
         ctx.run_dir.display()
     )))?;
+    // Outputs of an earlier run in the same folder are removed first: a failed rerun must
+    // not leave last month's lists looking current, and the manifest lists only this run.
+    let mut stale = vec![ctx.run_dir.join(manifest::MANIFEST)];
+    for stage in &selected {
+        stale.extend(
+            stage_outputs(stage.name())
+                .iter()
+                .map(|p| ctx.run_dir.join(p)),
+        );
+    }
+    for path in stale {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(e) = removed
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(RecoursError::io(format!("removing {}", path.display()))(e));
+        }
+    }
     let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
     let base = ctx
         .config

@@ -37,6 +37,32 @@ pub fn verify(run_dir: &Path, scratch: Option<PathBuf>) -> Result<Verification> 
     let mut fresh = Hasher::new(None);
     let hash = |h: &mut Hasher, p: &Path| h.record(p, String::new()).ok().map(|r| r.blake3);
 
+    // The configuration as recorded.
+    let recomputed = manifest::config_hash(&m.config);
+    v.check("config", &m.config_file, &m.config_hash, Some(&recomputed));
+    // Files added to an input since the run (a new partition) are changes too.
+    for input in &cfg.inputs {
+        let recorded: std::collections::BTreeSet<&str> = m
+            .inputs
+            .iter()
+            .filter(|i| i.table == input.table)
+            .flat_map(|i| i.files.iter().map(|f| f.path.as_str()))
+            .collect();
+        let base = Path::new(&m.config_file)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        for f in crate::ingest::source_files(input).unwrap_or_default() {
+            let rel = manifest::relative(&f, &base);
+            if !recorded.contains(rel.as_str()) {
+                v.mismatches += 1;
+                v.lines.push(format!(
+                    "EXTRA     input {} {rel} (not in the manifest)",
+                    input.table
+                ));
+            }
+        }
+    }
     // Inputs and reference data, hashed afresh.
     let base = Path::new(&m.config_file)
         .parent()

@@ -25,6 +25,9 @@ pub const QUALITY_SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Debug, Default)]
 pub struct Extracts {
     pub tables: BTreeMap<&'static str, DataFrame>,
+    /// Persons whose contact row was rejected while it may carry an opposition: an
+    /// objection must not be lost to a bad value elsewhere on its row.
+    pub rejected_oppositions: BTreeSet<String>,
 }
 
 impl Extracts {
@@ -585,6 +588,20 @@ pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
             },
         );
         rejects.insert(name, rejects_frame(&t, &mask)?);
+        if name == "contacts" {
+            let ids = t.text("pseudo_id");
+            let opp = t
+                .typed
+                .column("opposition")
+                .and_then(|c| c.bool())
+                .map_err(RecoursError::polars("contacts.opposition"))?;
+            for row in (0..mask.len()).filter(|&r| mask[r]) {
+                // Unreadable counts as an objection: privacy first.
+                if let (Some(id), true) = (ids.get(row), opp.get(row).unwrap_or(true)) {
+                    extracts.rejected_oppositions.insert(id.to_string());
+                }
+            }
+        }
         let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
         let kept = t
             .typed

@@ -20,7 +20,11 @@ pub struct Issue {
 }
 
 fn is_nir_like(s: &str) -> bool {
-    let digits: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    let mut digits: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    // Persons born in Corsica have 2A or 2B as département (positions 6 and 7).
+    if digits.len() >= 7 && digits[5] == b'2' && matches!(digits[6], b'A' | b'B' | b'a' | b'b') {
+        digits[6] = b'0';
+    }
     (digits.len() == 13 || digits.len() == 15)
         && digits.iter().all(u8::is_ascii_digit)
         && matches!(digits[0], b'1' | b'2' | b'7' | b'8')
@@ -308,6 +312,9 @@ impl RowCheck<'_> {
             Kind::Hex64 => (!is_hex64(v)).then_some(Rule::InvalidId),
             Kind::Month => match Month::parse(v) {
                 None => Some(Rule::InvalidMonth),
+                Some(m) if spec.name == "mois_reference" => {
+                    (m > self.run_month).then_some(Rule::ReferenceAfterRunMonth)
+                }
                 Some(m) if spec.name == "naissance" => {
                     let lo = Month::new(1900, 1).expect("valid month");
                     (m < lo || m > self.run_month).then_some(Rule::BirthOutOfRange)
@@ -323,5 +330,34 @@ impl RowCheck<'_> {
             Kind::Caisse => (!self.reference.is_caisse(v)).then_some(Rule::UnknownCaisse),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nir_like_values_including_corsica() {
+        for v in [
+            "1850578006084",
+            "185057800608436",
+            "1 85 05 78 006 084 36",
+            "185052A006084",
+            "2850520b00608412",
+        ] {
+            assert_eq!(is_nir_like(v), v != "2850520b00608412", "{v}");
+        }
+        for v in [
+            "3850578006084",
+            "18505780060",
+            "a850578006084",
+            "2025-09",
+            &"f".repeat(64),
+        ] {
+            assert!(!is_nir_like(v), "{v}");
+        }
+        assert!(is_nir_like_number(2850578006084.0));
+        assert!(!is_nir_like_number(1234.56));
     }
 }
