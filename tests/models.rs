@@ -69,6 +69,23 @@ fn sample_models_beat_the_entitlement_estimate_alone() {
                 .any(|n| n.contains("sexe") || *n == "droit_aah"),
             "{names:?}"
         );
+        // The model card prints the dictionary of the features used and what was left out.
+        let card =
+            std::fs::read_to_string(run.join("models").join(format!("model-card-{b}.md"))).unwrap();
+        for needle in [
+            "## Features used",
+            "## Variables left out",
+            "`sexe`: never a feature",
+            "`droit_aah`: protected attribute",
+            "## Scorecard",
+            "## Held-out metrics",
+        ] {
+            assert!(card.contains(needle), "{b}: model card lacks «{needle}»");
+        }
+        assert!(
+            names.iter().all(|n| card.contains(&format!("| `{n}` |"))),
+            "{b}: every feature used is in the card"
+        );
         let e = &evaluation["benefits"][b];
         let (model, alone) = (
             e["model"]["auc"].as_f64().unwrap(),

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod listing;
 pub mod lists;
 pub mod manifest;
+pub mod modelcard;
 pub mod month;
 pub mod output;
 pub mod reference;

@@ -201,8 +201,21 @@ impl Stage for Train {
             summary.push(format!("{b}: reused {path}"));
             ctx.models.insert(benefit, a);
         }
+        let f = &cfg.raw.features;
+        let selection = features::select(&f.exclude, &f.allow_protected);
         for (b, a) in &ctx.models {
             output::write_json(&ctx.run_dir.join("models").join(format!("{b}.json")), a)?;
+            let card = crate::modelcard::model_card(a, &selection, &ctx.run_id);
+            output::write_atomic(
+                &ctx.run_dir
+                    .join("models")
+                    .join(format!("model-card-{b}.md")),
+                |w| {
+                    use std::io::Write;
+                    w.write_all(card.as_bytes())
+                        .map_err(RecoursError::io("writing a model card"))
+                },
+            )?;
         }
         output::write_json(
             &ctx.run_dir.join("models").join("learning-table-use.json"),

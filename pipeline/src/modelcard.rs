@@ -1,0 +1,180 @@
+//! `models/model-card-<BENEFIT>.md`: what an auditor reads first — intended use, learning
+//! data, the feature dictionary of the features used, the variables left out and why, the
+//! scorecard, held-out metrics, solver and known limits. (The run report and the fairness
+//! audit will add their sections.)
+
+use std::fmt::Write;
+
+use recours_models::train::ModelArtefact;
+
+use crate::features::{self, FeatureSelection, Protected};
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str) -> String {
+    let mut s = String::new();
+    let b = &a.benefit;
+    let _ = writeln!(s, "# Model card — non-take-up of {b}\n");
+    let _ = writeln!(
+        s,
+        "Run `{run_id}`; artefact `models/{b}.json` (schema version {}).\n",
+        a.schema_version
+    );
+    let _ = writeln!(s, "## Intended use\n");
+    let _ = writeln!(
+        s,
+        "Ranks people who do not receive {b} and pass its legal pre-filters by their probability of being \
+         entitled without claiming (non-take-up), so that a caisse contacts the most likely first. It informs a \
+         contact; it never decides a right: the caisse checks the entitlement with the person. Users: national \
+         data teams (scoring), local caisses (contact lists), auditors.\n"
+    );
+    let t = &a.training_data;
+    let _ = writeln!(s, "## Learning data\n");
+    let _ = writeln!(
+        s,
+        "{} labelled rows from the learning table (`apprentissage`), {} in non-take-up ({}); seeded stratified \
+         split: {} for training, {} held out. Digest (BLAKE3 of features and labels): `{}`.\n",
+        t.rows,
+        t.positives,
+        pct(t.label_rate),
+        t.train_rows,
+        t.test_rows,
+        t.digest
+    );
+    let _ = writeln!(s, "## Features used\n");
+    let _ = writeln!(
+        s,
+        "| feature | meaning | source | transformation | protected |\n|---|---|---|---|---|"
+    );
+    for f in &a.features {
+        if let Some(d) = features::feature(&f.name) {
+            let p = match d.protected {
+                Protected::No => "",
+                Protected::Age => "age (allowed by config)",
+                Protected::Disability => "disability (allowed by config)",
+            };
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} | {p} |",
+                d.name, d.meaning, d.sources, d.transform
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Variables left out\n");
+    let _ = writeln!(s, "- `sexe`: never a feature (fairness audits only).");
+    for (name, why) in &selection.excluded {
+        let _ = writeln!(s, "- `{name}`: {why}.");
+    }
+    for d in &a.dropped {
+        let _ = writeln!(s, "- `{}`: {} (dropped in training).", d.name, d.reason);
+    }
+    let _ = writeln!(s, "\n## Scorecard\n");
+    let _ = writeln!(
+        s,
+        "Logistic regression, L2 strength alpha = {} (chosen by {}-fold cross-validation among {:?}). \
+         Coefficients per standard deviation of the feature; standard errors: {}.\n",
+        a.alpha, a.config.folds, a.config.alphas, a.standard_errors
+    );
+    let _ = writeln!(
+        s,
+        "Intercept {:+.4} (s.e. {:.4}).\n",
+        a.intercept, a.intercept_std_error
+    );
+    let _ = writeln!(
+        s,
+        "| feature | coef (per sd) | s.e. | z | 95 % interval | odds ratio per sd | coef per unit |\n|---|---|---|---|---|---|---|"
+    );
+    let mut coefs: Vec<_> = a.coefficients.iter().collect();
+    coefs.sort_by(|x, y| {
+        y.standardized
+            .abs()
+            .total_cmp(&x.standardized.abs())
+            .then(x.name.cmp(&y.name))
+    });
+    for c in coefs {
+        let _ = writeln!(
+            s,
+            "| `{}` | {:+.4} | {:.4} | {:+.2} | [{:+.4}, {:+.4}] | {:.3} | {:+.6} |",
+            c.name,
+            c.standardized,
+            c.std_error,
+            c.z,
+            c.ci95_low,
+            c.ci95_high,
+            c.odds_ratio_per_sd,
+            c.original
+        );
+    }
+    let m = &a.metrics;
+    let e = &m.test;
+    let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let _ = writeln!(
+        s,
+        "\n## Held-out metrics ({} rows, {} positives)\n",
+        e.rows, e.positives
+    );
+    let _ = writeln!(
+        s,
+        "AUC {} (estimated entitlement alone: {}), PR-AUC {}, log-loss {:.4}, Brier {:.4}; training AUC {}.\n",
+        f(e.auc),
+        f(m.test_auc_eligibility_only),
+        f(e.pr_auc),
+        e.log_loss,
+        e.brier,
+        f(m.train_auc)
+    );
+    let _ = writeln!(
+        s,
+        "| top share | contacted | precision | recall | lift |\n|---|---|---|---|---|"
+    );
+    for k in &e.top {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.2} |",
+            pct(k.share),
+            k.contacted,
+            pct(k.precision),
+            pct(k.recall),
+            k.lift
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n| decile | rows | mean predicted | observed |\n|---|---|---|---|"
+    );
+    for c in &e.calibration {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            c.decile,
+            c.count,
+            pct(c.mean_predicted),
+            pct(c.observed_rate)
+        );
+    }
+    let c = &a.convergence;
+    let _ = writeln!(
+        s,
+        "\n## Solver\n\nL-BFGS (argmin) on a fused cost/gradient, then Newton polishing: {} iterations + {} Newton \
+         step(s), gradient norm of the mean objective {:.2e} (converged: {}; tolerance {:.0e}). Seed {}.\n",
+        c.iterations,
+        c.newton_steps,
+        c.gradient_norm,
+        c.converged,
+        a.config.solver.convergence_tolerance,
+        a.config.seed
+    );
+    let _ = writeln!(
+        s,
+        "## Known limits\n\n\
+         - BRM does not see every resource (self-employment, alimony, capital income): the entitlement estimate \
+         and the score are wrong for people who have them.\n\
+         - The learning table's labels come from a survey and past campaigns; they carry noise and their own \
+         selection.\n\
+         - ASPA: recovery on the estate deters claims; the earnings allowance of the ASPA is not modelled.\n\
+         - A high score is a reason to offer help, not evidence about a person.\n"
+    );
+    s
+}
