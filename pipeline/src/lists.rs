@@ -522,6 +522,16 @@ mod tests {
     }
 
     #[test]
+    fn an_opposition_on_a_rejected_contact_row_still_counts() {
+        let x = crate::ingest::Extracts {
+            tables: BTreeMap::new(),
+            rejected_oppositions: ["ab".to_string()].into_iter().collect(),
+        };
+        let book = ContactBook::from_extracts(&x).unwrap();
+        assert!(book.opposition.contains("ab"));
+    }
+
+    #[test]
     fn control_draw_is_uniform_and_stable() {
         let n = 20_000;
         let hits = (0..n)
