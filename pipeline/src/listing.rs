@@ -216,13 +216,10 @@ impl Stage for Lists {
 
         let models: Vec<(String, String)> = ctx
             .models
-            .iter()
-            .map(|(b, a)| {
-                let json = serde_json::to_vec_pretty(a).unwrap_or_default();
-                (
-                    b.to_string(),
-                    blake3::hash(&json).to_hex()[..16].to_string(),
-                )
+            .keys()
+            .map(|b| {
+                let digest = crate::manifest::model_digest(&ctx.run_dir, b).unwrap_or_default();
+                (b.to_string(), digest.chars().take(16).collect())
             })
             .collect();
         let described = rules.describe();

@@ -154,6 +154,22 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A stage output: the file itself, or every file under the folder.
+pub fn files_at(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        files_under(path)
+    }
+}
+
+/// BLAKE3 of a model artefact as written in the run folder (the manifest records it; the
+/// lists' read-me shows its first 16 characters).
+pub fn model_digest(run_dir: &Path, benefit: &str) -> Option<String> {
+    let bytes = std::fs::read(run_dir.join("models").join(format!("{benefit}.json"))).ok()?;
+    Some(blake3::hash(&bytes).to_hex().to_string())
+}
+
 pub fn relative(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)

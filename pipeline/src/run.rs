@@ -362,12 +362,6 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         }
     }
     let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
-    let base = ctx
-        .config
-        .file
-        .parent()
-        .unwrap_or(std::path::Path::new(""))
-        .to_path_buf();
     let r = &ctx.config.raw.reference;
     let mut reference = Vec::new();
     for f in [&r.departements, &r.caisses, &r.baremes] {
@@ -394,11 +388,9 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         let mut outputs = Vec::new();
         if outcome.is_ok() {
             for prefix in stage_outputs(stage.name()) {
-                for f in manifest::files_under(&ctx.run_dir) {
+                for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
                     let rel = manifest::relative(&f, &ctx.run_dir);
-                    if rel == *prefix || rel.starts_with(&format!("{prefix}/")) {
-                        outputs.push(hasher.record(&f, rel)?);
-                    }
+                    outputs.push(hasher.record(&f, rel)?);
                 }
             }
         }
@@ -458,17 +450,11 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
         models: ctx
             .models
             .keys()
-            .filter_map(|b| {
-                let p = ctx.run_dir.join("models").join(format!("{b}.json"));
-                std::fs::read(&p)
-                    .ok()
-                    .map(|bytes| (b.to_string(), blake3::hash(&bytes).to_hex().to_string()))
-            })
+            .filter_map(|b| manifest::model_digest(&ctx.run_dir, b).map(|d| (b.to_string(), d)))
             .collect(),
         stages: stage_records,
         volatile_fields: vec!["stages[].seconds".into()],
     };
-    let _ = &base;
     output::write_json(&ctx.run_dir.join(manifest::MANIFEST), &m)?;
     hasher.save();
     if let Some(e) = failure {

@@ -174,7 +174,6 @@ fn load_file(
         run_month: cfg.month,
         decimal_comma: input.decimal_comma,
         file: &file,
-        offset: 0,
     };
     let mut issues = Vec::new();
     let typed = check.check(&df, &mut issues)?;

@@ -10,7 +10,7 @@ use crate::error::{RecoursError, Result};
 use crate::month::Month;
 use crate::reference::Reference;
 
-/// One problem found: the table row (0-based, over all the table's files), the column
+/// One problem found: the row (0-based; within its file until the table's files are stacked), the column
 /// (index in the contract; `None` for a rule on the whole row) and the rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Issue {
@@ -142,8 +142,6 @@ pub struct RowCheck<'a> {
     pub run_month: Month,
     pub decimal_comma: bool,
     pub file: &'a str,
-    /// Row number of the file's first row within the table.
-    pub offset: u32,
 }
 
 impl RowCheck<'_> {
@@ -157,7 +155,7 @@ impl RowCheck<'_> {
             let raw = raw_column(self.table.name, spec, col, self.file)?;
             let mut issue = |row: usize, rule: Rule| {
                 issues.push(Issue {
-                    row: self.offset + row as u32,
+                    row: row as u32,
                     column: Some(ci as u16),
                     rule,
                 })
