@@ -44,7 +44,7 @@ fn verify_matches_an_untouched_run_and_names_a_changed_output_or_input() {
                 .all(|f| f["blake3"].as_str().unwrap().len() == 64)
         );
     }
-    assert_eq!(manifest["stages"].as_array().unwrap().len(), 7);
+    assert_eq!(manifest["stages"].as_array().unwrap().len(), 8);
     assert_eq!(manifest["models"].as_object().unwrap().len(), 3);
 
     let o = recours(&["verify", run.to_str().unwrap()]);

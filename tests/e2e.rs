@@ -11,3 +11,5 @@ mod ingest_contract;
 mod lists;
 mod models;
 mod oracle_openfisca;
+mod report;
+mod resume;

@@ -366,7 +366,7 @@ fn sample_config_reads_parquet_hive_folders_and_french_csv() {
 }
 
 #[test]
-fn run_shows_the_stages_still_to_come() {
+fn run_shows_its_plan_and_progress() {
     let dir = scratch("run_progress");
     let data = dir.join("data");
     generate_with(&data, 8000, 3, "csv", &["--learning", "4000"]);
@@ -375,5 +375,6 @@ fn run_shows_the_stages_still_to_come() {
     assert_eq!(code(&o), OK, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("[1/") && err.contains("ingest done"), "{err}");
-    assert!(err.contains("stages still to come"), "{err}");
+    assert!(err.contains("plan:\n  ingest       run"), "{err}");
+    assert!(err.contains("[8/8] report done"), "{err}");
 }

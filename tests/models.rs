@@ -71,7 +71,7 @@ fn sample_models_beat_the_entitlement_estimate_alone() {
         );
         // The model card prints the dictionary of the features used and what was left out.
         let card =
-            std::fs::read_to_string(run.join("models").join(format!("model-card-{b}.md"))).unwrap();
+            std::fs::read_to_string(run.join("report").join(format!("model-card-{b}.md"))).unwrap();
         for needle in [
             "## Features used",
             "## Variables left out",

@@ -166,6 +166,55 @@ pub fn top_k(scores: &[f64], labels: &[bool], shares: &[f64]) -> Vec<TopK> {
         .collect()
 }
 
+/// One point of the ranking curves: contacting the top `share` of scores.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePoint {
+    pub share: f64,
+    /// True positive rate (recall, cumulative gain).
+    pub tpr: f64,
+    pub fpr: f64,
+    /// Precision (1 when nobody is contacted).
+    pub precision: f64,
+}
+
+/// ROC, precision-recall and cumulative gain in one pass: the top `k/steps` of the ranking
+/// for k = 0..=steps (ties broken by row order, as in [`top_k`]).
+pub fn curve(scores: &[f64], labels: &[bool], steps: usize) -> Vec<CurvePoint> {
+    let order = ranking(scores);
+    let n = scores.len();
+    let positives = labels.iter().filter(|l| **l).count();
+    let negatives = n - positives;
+    let mut out = Vec::with_capacity(steps + 1);
+    let (mut tp, mut taken) = (0usize, 0usize);
+    for k in 0..=steps {
+        let upto = (k * n).div_ceil(steps.max(1));
+        while taken < upto {
+            tp += usize::from(labels[order[taken]]);
+            taken += 1;
+        }
+        let fp = taken - tp;
+        out.push(CurvePoint {
+            share: k as f64 / steps.max(1) as f64,
+            tpr: if positives > 0 {
+                tp as f64 / positives as f64
+            } else {
+                0.0
+            },
+            fpr: if negatives > 0 {
+                fp as f64 / negatives as f64
+            } else {
+                0.0
+            },
+            precision: if taken > 0 {
+                tp as f64 / taken as f64
+            } else {
+                1.0
+            },
+        });
+    }
+    out
+}
+
 /// Every metric the model card and the report show, on one set of scores.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evaluation {
@@ -177,6 +226,9 @@ pub struct Evaluation {
     pub brier: f64,
     pub calibration: Vec<CalibrationBin>,
     pub top: Vec<TopK>,
+    /// ROC, precision-recall and gain curves at every percent of the ranking.
+    #[serde(default)]
+    pub curve: Vec<CurvePoint>,
 }
 
 pub const TOP_SHARES: [f64; 4] = [0.01, 0.03, 0.05, 0.10];
@@ -191,6 +243,7 @@ pub fn evaluate(p: &[f64], labels: &[bool]) -> Evaluation {
         brier: brier(p, labels),
         calibration: calibration_deciles(p, labels),
         top: top_k(p, labels, &TOP_SHARES),
+        curve: curve(p, labels, 100),
     }
 }
 
@@ -211,6 +264,25 @@ mod more_tests {
         let y = [true, false];
         assert!((log_loss(&p, &y) - (-(0.9f64.ln()) - 0.8f64.ln()) / 2.0).abs() < 1e-12);
         assert!((brier(&p, &y) - (0.01 + 0.04) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn curve_ends_and_known_point() {
+        let scores: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        let labels: Vec<bool> = (0..100).map(|i| i >= 90 || i == 5).collect();
+        let c = curve(&scores, &labels, 100);
+        assert_eq!(c.len(), 101);
+        assert_eq!((c[0].tpr, c[0].fpr), (0.0, 0.0));
+        assert_eq!((c[100].tpr, c[100].fpr), (1.0, 1.0));
+        // Top 10 %: the ten highest scores, all positive.
+        assert!((c[10].tpr - 10.0 / 11.0).abs() < 1e-12 && c[10].fpr == 0.0);
+        assert_eq!(c[10].precision, 1.0);
+        // Trapezoid area under the sampled ROC equals the AUC when every step is one row.
+        let area: f64 = c
+            .windows(2)
+            .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
+            .sum();
+        assert!((area - auc(&scores, &labels).unwrap()).abs() < 1e-12);
     }
 
     #[test]

@@ -60,8 +60,24 @@ pub enum Command {
     },
     /// Check every extract against the data contract; writes quality.json and rejects/.
     Validate,
-    /// Run the pipeline's stages into the run folder named by the configuration.
-    Run,
+    /// Run the pipeline's stages into the run folder named by the configuration. A stage
+    /// runs again only when its fingerprint (recours' version, its configuration section,
+    /// the content of its inputs, the stages it reads) changed or its outputs are missing;
+    /// a run stopped at any point resumes with the next `recours run`.
+    Run {
+        /// Rerun this stage and every later one, up to date or not.
+        #[arg(long, value_name = "STAGE")]
+        from: Option<String>,
+        /// Stop after this stage.
+        #[arg(long, value_name = "STAGE")]
+        to: Option<String>,
+        /// Rerun every stage.
+        #[arg(long)]
+        force: bool,
+        /// Print the plan (which stage runs and why) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check a run folder against its manifest and replay it into a scratch folder;
     /// prints match or mismatch per file (exit code 6 on any mismatch).
     Verify {

@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub evaluation: RawEvaluation,
     #[serde(default)]
     pub lists: RawLists,
+    #[serde(default)]
+    pub report: RawReport,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -195,11 +197,45 @@ impl Default for RawTraining {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEvaluation {
     /// Ground truth of a synthetic population (`verite`). Read by the evaluate stage only.
     pub verite: Option<String>,
+    /// Fairness audit: a group is flagged when its recall falls below the recall of
+    /// everyone else by more than this (0.10 = 10 points).
+    #[serde(default = "default_recall_margin")]
+    pub recall_margin: f64,
+    /// Cells counting fewer people than this are suppressed in every table that leaves the
+    /// national team (report, model cards); at least 11.
+    #[serde(default = "default_min_cell")]
+    pub min_cell: usize,
+}
+
+impl Default for RawEvaluation {
+    fn default() -> Self {
+        RawEvaluation {
+            verite: None,
+            recall_margin: default_recall_margin(),
+            min_cell: default_min_cell(),
+        }
+    }
+}
+
+fn default_recall_margin() -> f64 {
+    0.10
+}
+
+fn default_min_cell() -> usize {
+    11
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// The previous run's folder (relative to the config file): the report shows what
+    /// changed since (metrics, list sizes, coefficients).
+    pub previous: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -472,6 +508,26 @@ impl RunConfig {
             problems.push(format!(
                 "[evaluation] verite: {} does not exist",
                 dir.join(v).display()
+            ));
+        }
+        if raw.evaluation.min_cell < 11 {
+            problems.push(format!(
+                "[evaluation] min_cell: {} is below 11, the smallest cell that may leave the national team",
+                raw.evaluation.min_cell
+            ));
+        }
+        if !(0.0..1.0).contains(&raw.evaluation.recall_margin) {
+            problems.push(format!(
+                "[evaluation] recall_margin must be within [0, 1), found {}",
+                raw.evaluation.recall_margin
+            ));
+        }
+        if let Some(p) = &raw.report.previous
+            && !dir.join(p).join("manifest.json").exists()
+        {
+            problems.push(format!(
+                "[report] previous: {} holds no manifest.json (not a run folder)",
+                dir.join(p).display()
             ));
         }
         let l = &raw.lists;

@@ -215,3 +215,76 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
     ])
     .map_err(RecoursError::polars("eligibility.parquet"))
 }
+
+/// Reads back `eligibility.parquet` (a run resumed after this stage).
+pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
+    use crate::frame::{bool_col, f64_col, intern, str_col, u32_col};
+    const T: &str = "eligibility.parquet";
+    let s = |c: &str| str_col(df, T, c);
+    let f = |c: &str| f64_col(df, T, c);
+    let b = |c: &str| bool_col(df, T, c);
+    let u = |c: &str| u32_col(df, T, c);
+    let (pseudo_id, foyer_id, prestation, role, statut, motif) = (
+        s("pseudo_id")?,
+        s("foyer_id")?,
+        s("prestation")?,
+        s("role_porteur")?,
+        s("statut_logement")?,
+        s("motif_deterministe")?,
+    );
+    let (taille, enfants) = (u("taille_foyer")?, u("nb_enfants")?);
+    let (couple, isolement, minimum, recoit, candidat) = (
+        b("couple")?,
+        b("majoration_isolement")?,
+        b("atteint_minimum")?,
+        b("recoit")?,
+        b("candidat_deterministe")?,
+    );
+    let floats = [
+        "aide_logement",
+        "prestations_comptees",
+        "revenus_activite",
+        "ressources",
+        "aspa_comptee",
+        "forfait_logement",
+        "montant_forfaitaire",
+        "part_revenus_activite",
+        "bonifications",
+        "montant_calcule",
+        "montant_estime",
+    ]
+    .map(f);
+    let mut fl = Vec::new();
+    for c in floats {
+        fl.push(c?);
+    }
+    let x = |k: usize, i: usize| fl[k].get(i).unwrap_or(0.0);
+    Ok((0..df.height())
+        .map(|i| EligibilityRow {
+            pseudo_id: pseudo_id.get(i).unwrap_or_default().to_string(),
+            foyer_id: foyer_id.get(i).unwrap_or_default().to_string(),
+            prestation: intern(prestation.get(i).unwrap_or_default()),
+            role_porteur: intern(role.get(i).unwrap_or_default()),
+            taille_foyer: taille.get(i).unwrap_or(0),
+            couple: couple.get(i).unwrap_or(false),
+            nb_enfants: enfants.get(i).unwrap_or(0),
+            majoration_isolement: isolement.get(i).unwrap_or(false),
+            statut_logement: statut.get(i).map(intern),
+            aide_logement: x(0, i),
+            prestations_comptees: x(1, i),
+            revenus_activite: x(2, i),
+            ressources: x(3, i),
+            aspa_comptee: x(4, i),
+            forfait_logement: x(5, i),
+            montant_forfaitaire: x(6, i),
+            part_revenus_activite: x(7, i),
+            bonifications: x(8, i),
+            montant_calcule: x(9, i),
+            atteint_minimum: minimum.get(i).unwrap_or(false),
+            montant_estime: x(10, i),
+            recoit: recoit.get(i).unwrap_or(false),
+            candidat_deterministe: candidat.get(i).unwrap_or(false),
+            motif_deterministe: motif.get(i).map(str::to_string),
+        })
+        .collect())
+}

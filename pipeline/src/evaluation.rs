@@ -12,7 +12,7 @@ use crate::error::{RecoursError, Result};
 use crate::features::FeatureTable;
 use crate::scoring;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct BenefitEvaluation {
     /// Share of the scoring population in non-take-up (eligible and not claiming).
     pub base_rate: f64,
@@ -24,7 +24,7 @@ pub struct BenefitEvaluation {
     pub deterministic_precision: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct EvaluationReport {
     pub schema_version: u32,
     pub verite: String,
@@ -71,12 +71,11 @@ pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
 
 /// `verite_label` is the path as the config names it (outputs hold no machine-specific path).
 pub fn evaluate(
-    verite_path: &Path,
+    truth: &HashMap<(String, String), bool>,
     verite_label: &str,
     features: &FeatureTable,
     models: &BTreeMap<&'static str, ModelArtefact>,
-) -> Result<EvaluationReport> {
-    let truth = read_verite(verite_path)?;
+) -> EvaluationReport {
     let mut benefits = BTreeMap::new();
     for (b, a) in models {
         let scored = scoring::score(a, features, b);
@@ -112,9 +111,9 @@ pub fn evaluate(
             },
         );
     }
-    Ok(EvaluationReport {
+    EvaluationReport {
         schema_version: 1,
         verite: verite_label.to_string(),
         benefits,
-    })
+    }
 }

@@ -569,12 +569,83 @@ impl FeatureTable {
             Column::new("pseudo_id".into(), self.pseudo_id.clone()),
             Column::new("prestation".into(), self.prestation.clone()),
             Column::new("mois".into(), vec![self.month.to_string(); self.len()]),
+            Column::new(
+                "eligibilite_montant_estime".into(),
+                self.montant_estime.clone(),
+            ),
+            Column::new(
+                "eligibilite_candidat_deterministe".into(),
+                self.candidat_deterministe.clone(),
+            ),
         ];
         for (j, name) in self.names.iter().enumerate() {
             let v: Vec<f64> = (0..self.len()).map(|i| self.values[i * p + j]).collect();
             cols.push(Column::new((*name).into(), v));
         }
         DataFrame::new_infer_height(cols).map_err(RecoursError::polars("features.parquet"))
+    }
+
+    /// Reads back `features.parquet` (a run resumed after this stage): the feature columns
+    /// are the dictionary's, in the order written.
+    pub fn from_frame(df: &DataFrame, month: Month) -> Result<FeatureTable> {
+        use crate::frame::{bool_col, f64_col, intern, str_col};
+        const T: &str = "features.parquet";
+        let fixed = [
+            "pseudo_id",
+            "prestation",
+            "mois",
+            "eligibilite_montant_estime",
+            "eligibilite_candidat_deterministe",
+        ];
+        let mut names = Vec::new();
+        for c in df.get_column_names() {
+            if fixed.contains(&c.as_str()) {
+                continue;
+            }
+            let f = feature(c.as_str()).ok_or_else(|| {
+                RecoursError::Internal(format!("{T}: column {c} is not in the feature dictionary"))
+            })?;
+            names.push(f.name);
+        }
+        let n = df.height();
+        let p = names.len();
+        let mut values = vec![0.0; n * p];
+        for (j, name) in names.iter().enumerate() {
+            let c = f64_col(df, T, name)?;
+            for i in 0..n {
+                values[i * p + j] = c.get(i).unwrap_or(f64::NAN);
+            }
+        }
+        Ok(FeatureTable {
+            month,
+            names,
+            pseudo_id: {
+                let c = str_col(df, T, "pseudo_id")?;
+                (0..n)
+                    .map(|i| c.get(i))
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
+            },
+            prestation: {
+                let c = str_col(df, T, "prestation")?;
+                (0..n)
+                    .map(|i| c.get(i))
+                    .map(|v| intern(v.unwrap_or_default()))
+                    .collect()
+            },
+            montant_estime: {
+                let c = f64_col(df, T, "eligibilite_montant_estime")?;
+                (0..n).map(|i| c.get(i)).map(|v| v.unwrap_or(0.0)).collect()
+            },
+            candidat_deterministe: {
+                let c = bool_col(df, T, "eligibilite_candidat_deterministe")?;
+                (0..n)
+                    .map(|i| c.get(i))
+                    .map(|v| v.unwrap_or(false))
+                    .collect()
+            },
+            values,
+        })
     }
 }
 

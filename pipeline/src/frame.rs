@@ -21,3 +21,33 @@ pub fn bool_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a Boo
         .and_then(|c| c.bool())
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
+
+pub fn u32_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a UInt32Chunked> {
+    df.column(col)
+        .and_then(|c| c.u32())
+        .map_err(RecoursError::polars(format!("{table}.{col}")))
+}
+
+/// A whole parquet file written by an earlier stage.
+pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path)
+        .map_err(RecoursError::io(format!("opening {}", path.display())))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(RecoursError::polars(format!("reading {}", path.display())))
+}
+
+/// Gives the `&'static str` codes (benefit, role, housing status…) of a table read back from
+/// a stage output: each distinct value is allocated once for the whole process.
+pub fn intern(value: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = seen.get(value) {
+        return s;
+    }
+    let s: &'static str = Box::leak(value.to_string().into_boxed_str());
+    seen.insert(s);
+    s
+}

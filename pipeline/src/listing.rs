@@ -27,7 +27,7 @@ impl Stage for Score {
         let scores = lists::score_all(&ctx.models, table);
         let secs = start.elapsed().as_secs_f64();
         let mut df = scores_frame(&scores)?;
-        output::write_parquet(&ctx.run_dir.join("scores.parquet"), &mut df)?;
+        output::write_parquet(&ctx.out.join("scores.parquet"), &mut df)?;
         let summary = format!(
             "{} rows scored ({:.0} rows/s)",
             scores.len(),
@@ -74,7 +74,7 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
     ];
-    for k in 0..3 {
+    for k in 0..crate::scoring::TOP_REASONS {
         let get = |s: &ScoreRow| s.raisons.get(k).cloned();
         cols.push(Column::new(
             format!("variable_{}", k + 1).into(),
@@ -101,6 +101,47 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
     DataFrame::new_infer_height(cols).map_err(RecoursError::polars("scores.parquet"))
 }
 
+/// Reads back `scores.parquet` (a run resumed after the score stage): reasons are the
+/// feature dictionary's phrases.
+pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
+    use crate::frame::{bool_col, f64_col, intern, str_col};
+    const T: &str = "scores.parquet";
+    let pseudo_id = str_col(df, T, "pseudo_id")?;
+    let prestation = str_col(df, T, "prestation")?;
+    let probabilite = f64_col(df, T, "probabilite")?;
+    let montant = f64_col(df, T, "montant_estime")?;
+    let candidat = bool_col(df, T, "candidat_deterministe")?;
+    let mut reasons = Vec::new();
+    for k in 1..=crate::scoring::TOP_REASONS {
+        reasons.push((
+            str_col(df, T, &format!("variable_{k}"))?,
+            f64_col(df, T, &format!("contribution_{k}"))?,
+            str_col(df, T, &format!("raison_{k}"))?,
+        ));
+    }
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let mut raisons = Vec::new();
+        for (v, c, r) in &reasons {
+            if let (Some(v), Some(c), Some(r)) = (v.get(i), c.get(i), r.get(i)) {
+                let name = crate::features::feature(v).map(|f| f.name).ok_or_else(|| {
+                    RecoursError::Internal(format!("{T}: {v} is not in the feature dictionary"))
+                })?;
+                raisons.push((name, c, intern(r)));
+            }
+        }
+        rows.push(ScoreRow {
+            pseudo_id: pseudo_id.get(i).unwrap_or_default().to_string(),
+            prestation: intern(prestation.get(i).unwrap_or_default()),
+            probabilite: probabilite.get(i).unwrap_or(0.0),
+            montant_estime: montant.get(i).unwrap_or(0.0),
+            candidat_deterministe: candidat.get(i).unwrap_or(false),
+            raisons,
+        });
+    }
+    Ok(rows)
+}
+
 fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
     output::write_atomic(path, |w| {
         w.write_all(text.as_bytes())
@@ -125,7 +166,7 @@ impl Stage for Lists {
         let scores = RunContext::need(&ctx.scores, "score")?;
         let book = lists::ContactBook::from_extracts(extracts)?;
         let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
-        let dir = ctx.run_dir.join("lists");
+        let dir = ctx.out.join("lists");
 
         let mut decisions = DataFrame::new_infer_height(vec![
             Column::new(

@@ -86,14 +86,27 @@ fn dispatch(cli: Cli) -> Result<()> {
             let run_dir = cfg.output.clone();
             let mut ingested = recours::ingest::ingest(&cfg)?;
             eprint!("{}", ingested.summary());
-            ingested.write(&run_dir)?;
+            ingested.write(&run_dir, &run_dir)?;
             eprintln!(
                 "all tables within tolerance; quality report in {}",
                 run_dir.join("quality.json").display()
             );
             Ok(())
         }
-        Command::Run => run::run(load(&cli)?, None),
+        Command::Run {
+            ref from,
+            ref to,
+            force,
+            dry_run,
+        } => run::run(
+            load(&cli)?,
+            &run::RunOptions {
+                from: from.clone(),
+                to: to.clone(),
+                force,
+                dry_run,
+            },
+        ),
         Command::Verify {
             run_folder,
             scratch,

@@ -43,6 +43,14 @@ pub struct StageRecord {
     pub seconds: f64,
     /// Files the stage wrote, relative to the run folder.
     pub outputs: Vec<FileRecord>,
+    /// BLAKE3 of what the stage's result depends on: recours' version, its configuration
+    /// section, the content of the files it reads and the fingerprints of the stages it
+    /// reads. A stage whose fingerprint and outputs are unchanged is not run again.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Volatile: kept from an earlier run in this folder rather than run again.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

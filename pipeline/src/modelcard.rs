@@ -1,19 +1,39 @@
 //! `models/model-card-<BENEFIT>.md`: what an auditor reads first — intended use, learning
 //! data, the feature dictionary of the features used, the variables left out and why, the
-//! scorecard, held-out metrics, solver and known limits. (The run report and the fairness
-//! audit will add their sections.)
+//! scorecard, held-out metrics, fairness findings, the contact rules, solver and known
+//! limits. Written by the report stage (`report/model-card-<BENEFIT>.md`, also shown in
+//! `report/index.html`).
 
 use std::fmt::Write;
 
 use recours_models::train::ModelArtefact;
 
+use crate::fairness::SuppressedRow;
 use crate::features::{self, FeatureSelection, Protected};
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 
-pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str) -> String {
+/// What the model card says of the fairness audit and the contact rules (the report stage
+/// has both).
+pub struct CardContext<'a> {
+    /// The benefit's audit, small cells already suppressed.
+    pub fairness: &'a [SuppressedRow],
+    /// What precision and recall were measured against, if anything.
+    pub fairness_reference: Option<&'a str>,
+    pub recall_margin: f64,
+    pub min_cell: usize,
+    /// The list rules, as printed in each list's read-me.
+    pub rules: &'a [String],
+}
+
+pub fn model_card(
+    a: &ModelArtefact,
+    selection: &FeatureSelection,
+    run_id: &str,
+    ctx: &CardContext,
+) -> String {
     let mut s = String::new();
     let b = &a.benefit;
     let _ = writeln!(s, "# Model card — non-take-up of {b}\n");
@@ -129,7 +149,15 @@ pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str)
         s,
         "| top share | contacted | precision | recall | lift |\n|---|---|---|---|---|"
     );
+    // Rows of fewer than `min_cell` people are suppressed like every table that leaves
+    // the national team.
+    let hidden = format!("< {}", ctx.min_cell);
+    let small = |n: usize| n > 0 && n < ctx.min_cell;
     for k in &e.top {
+        if small(k.contacted) {
+            let _ = writeln!(s, "| {} | {hidden} | | | |", pct(k.share));
+            continue;
+        }
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:.2} |",
@@ -145,6 +173,10 @@ pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str)
         "\n| decile | rows | mean predicted | observed |\n|---|---|---|---|"
     );
     for c in &e.calibration {
+        if small(c.count) {
+            let _ = writeln!(s, "| {} | {hidden} | | |", c.decile);
+            continue;
+        }
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} |",
@@ -153,6 +185,11 @@ pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str)
             pct(c.mean_predicted),
             pct(c.observed_rate)
         );
+    }
+    fairness_section(&mut s, ctx);
+    let _ = writeln!(s, "## Contact rules\n");
+    for r in ctx.rules {
+        let _ = writeln!(s, "- {r}");
     }
     let c = &a.convergence;
     let _ = writeln!(
@@ -177,4 +214,78 @@ pub fn model_card(a: &ModelArtefact, selection: &FeatureSelection, run_id: &str)
          - A high score is a reason to offer help, not evidence about a person.\n"
     );
     s
+}
+
+fn fairness_section(s: &mut String, ctx: &CardContext) {
+    let _ = writeln!(s, "\n## Fairness findings\n");
+    let hidden = format!("< {}", ctx.min_cell);
+    match ctx.fairness_reference {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "Precision and recall of the contact lists by group, measured against `{r}`. A group is flagged when \
+                 its recall falls more than {:.0} points below everyone else's. Cells under {} people are suppressed.\n",
+                100.0 * ctx.recall_margin,
+                ctx.min_cell
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "No ground truth in this run: the table shows each group's share of the scoring population and of \
+                 the lists; precision and recall by group come from campaign outcomes once they are known. Cells \
+                 under {} people are suppressed.\n",
+                ctx.min_cell
+            );
+        }
+    }
+    let flagged: Vec<&SuppressedRow> = ctx.fairness.iter().filter(|r| r.alerte).collect();
+    if ctx.fairness_reference.is_some() {
+        if flagged.is_empty() {
+            let _ = writeln!(s, "No group flagged.\n");
+        } else {
+            for r in &flagged {
+                let _ = writeln!(
+                    s,
+                    "- **Flag**: {} = {}: recall {} against {} for everyone else.",
+                    r.dimension,
+                    r.groupe,
+                    r.rappel.as_ref().map_or(hidden.clone(), |x| pct(x.value)),
+                    r.rappel_autres.map_or("n/a".into(), pct)
+                );
+            }
+            let _ = writeln!(s);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "| dimension | group | scoring population | share | listed | share of list | precision | recall |\n|---|---|---|---|---|---|---|---|"
+    );
+    let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
+    let p = |v: Option<f64>| v.map_or(hidden.clone(), pct);
+    for r in ctx.fairness.iter().filter(|r| r.dimension != "departement") {
+        let rate = |x: &Option<crate::fairness::Rate>| match (x, ctx.fairness_reference) {
+            (_, None) => "n/a".to_string(),
+            (None, Some(_)) => hidden.clone(),
+            (Some(x), Some(_)) => format!(
+                "{} [{}–{}]",
+                pct(x.value),
+                pct(x.ci95_low),
+                pct(x.ci95_high)
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.dimension,
+            r.groupe,
+            n(r.population),
+            p(r.part_population),
+            n(r.listes),
+            p(r.part_liste),
+            rate(&r.precision),
+            rate(&r.rappel)
+        );
+    }
+    let _ = writeln!(s, "\nBy département: `report/fairness-<BENEFIT>.csv`.\n");
 }

@@ -23,7 +23,11 @@ use crate::{manifest, output};
 /// What the stages share during a run.
 pub struct RunContext {
     pub config: RunConfig,
+    /// The run folder: outputs of finished stages, read by later stages.
     pub run_dir: PathBuf,
+    /// Where the running stage writes: `RUN/.partial/<stage>/`, moved into the run folder
+    /// when the stage has finished.
+    pub out: PathBuf,
     pub extracts: Option<Extracts>,
     pub households: Option<Households>,
     pub eligibility: Option<Vec<EligibilityRow>>,
@@ -35,10 +39,63 @@ pub struct RunContext {
     pub run_id: String,
 }
 
+/// What a stage reads in memory; when the stage that makes it was skipped (up to date), it
+/// is read back from that stage's outputs in the run folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    Extracts,
+    Households,
+    Eligibility,
+    Features,
+    Models,
+    Scores,
+}
+
 impl RunContext {
     pub fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
         v.as_ref()
             .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
+    }
+
+    /// Makes `need` available, reading it back from the run folder when an earlier run
+    /// produced it.
+    pub fn ensure(&mut self, need: Need) -> Result<()> {
+        let dir = self.run_dir.clone();
+        match need {
+            Need::Extracts if self.extracts.is_none() => {
+                self.extracts = Some(Extracts::load(&dir.join("ingest"))?);
+            }
+            Need::Households if self.households.is_none() => {
+                self.ensure(Need::Extracts)?;
+                let x = Self::need(&self.extracts, "ingest")?;
+                self.households = Some(Households::assemble(x, self.config.month)?);
+            }
+            Need::Eligibility if self.eligibility.is_none() => {
+                let df = crate::frame::read_parquet(&dir.join("eligibility.parquet"))?;
+                self.eligibility = Some(eligibility::from_frame(&df)?);
+            }
+            Need::Features if self.features.is_none() => {
+                let df = crate::frame::read_parquet(&dir.join("features.parquet"))?;
+                self.features = Some(FeatureTable::from_frame(&df, self.config.month)?);
+            }
+            Need::Models if self.models.is_empty() => {
+                self.ensure(Need::Features)?;
+                let names = Self::need(&self.features, "features")?.names.clone();
+                for b in SCORED {
+                    let path = dir.join("models").join(format!("{b}.json"));
+                    if path.exists() {
+                        self.models
+                            .insert(b, training::load_artefact(&path, b, &names)?);
+                    }
+                }
+            }
+            Need::Scores if self.scores.is_none() => {
+                let df = crate::frame::read_parquet(&dir.join("scores.parquet"))?;
+                self.scores = Some(crate::listing::scores_from_frame(&df)?);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -48,12 +105,6 @@ pub trait Stage {
     /// Runs the stage; returns a one-line summary for the progress display.
     fn run(&self, ctx: &mut RunContext) -> Result<String>;
 }
-
-/// Stages the pipeline will have, not built yet (shown by `recours run`).
-pub const TO_COME: &[(&str, &str)] = &[(
-    "report",
-    "run report, model cards, fairness audit, notebooks",
-)];
 
 pub struct Ingest;
 
@@ -67,7 +118,7 @@ impl Stage for Ingest {
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let mut ingested = ingest::ingest(&ctx.config)?;
         eprint!("{}", ingested.summary());
-        ingested.write(&ctx.run_dir)?;
+        ingested.write(&ctx.out, &ctx.run_dir)?;
         let q = &ingested.quality;
         let (kept, rejected): (u64, u64) = q
             .tables
@@ -102,7 +153,7 @@ impl Stage for Eligibility {
         };
         let rows = eligibility::estimate_all(&households, &cfg.bareme, &ecfg);
         let mut df = eligibility::to_frame(&rows)?;
-        output::write_parquet(&ctx.run_dir.join("eligibility.parquet"), &mut df)?;
+        output::write_parquet(&ctx.out.join("eligibility.parquet"), &mut df)?;
         let mut counts = std::collections::BTreeMap::new();
         for r in &rows {
             let c: &mut (usize, usize, usize) = counts.entry(r.prestation).or_default();
@@ -142,8 +193,8 @@ impl Stage for Features {
             &selection.active,
         );
         let mut df = table.to_frame()?;
-        output::write_parquet(&ctx.run_dir.join("features.parquet"), &mut df)?;
-        output::write_json(&ctx.run_dir.join("features-selection.json"), &selection)?;
+        output::write_parquet(&ctx.out.join("features.parquet"), &mut df)?;
+        output::write_json(&ctx.out.join("features-selection.json"), &selection)?;
         let summary = format!(
             "{} rows, {} features ({} left out)",
             table.len(),
@@ -201,24 +252,11 @@ impl Stage for Train {
             summary.push(format!("{b}: reused {path}"));
             ctx.models.insert(benefit, a);
         }
-        let f = &cfg.raw.features;
-        let selection = features::select(&f.exclude, &f.allow_protected);
         for (b, a) in &ctx.models {
-            output::write_json(&ctx.run_dir.join("models").join(format!("{b}.json")), a)?;
-            let card = crate::modelcard::model_card(a, &selection, &ctx.run_id);
-            output::write_atomic(
-                &ctx.run_dir
-                    .join("models")
-                    .join(format!("model-card-{b}.md")),
-                |w| {
-                    use std::io::Write;
-                    w.write_all(card.as_bytes())
-                        .map_err(RecoursError::io("writing a model card"))
-                },
-            )?;
+            output::write_json(&ctx.out.join("models").join(format!("{b}.json")), a)?;
         }
         output::write_json(
-            &ctx.run_dir.join("models").join("learning-table-use.json"),
+            &ctx.out.join("models").join("learning-table-use.json"),
             &learning,
         )?;
         Ok(summary.join("; "))
@@ -232,28 +270,58 @@ impl Stage for Evaluate {
         "evaluate"
     }
     fn describe(&self) -> &'static str {
-        "scores against the ground truth (synthetic data only; skipped without [evaluation] verite)"
+        "fairness audit by group; scores and lists against the ground truth when one is named (synthetic data)"
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let Some(v) = &ctx.config.raw.evaluation.verite else {
-            return Ok("skipped: no ground truth named".into());
-        };
+        let cfg = &ctx.config;
+        let e = &cfg.raw.evaluation;
         let table = RunContext::need(&ctx.features, "features")?;
-        let report = evaluation::evaluate(&ctx.config.resolve(v), v, table, &ctx.models)?;
-        output::write_json(&ctx.run_dir.join("evaluation.json"), &report)?;
-        Ok(report
-            .benefits
-            .iter()
-            .map(|(b, e)| {
+        let households = RunContext::need(&ctx.households, "eligibility")?;
+        let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
+        let listed = crate::report::listed(&ctx.run_dir)?;
+        // The only place `verite` is read.
+        let truth = match &e.verite {
+            Some(v) => Some((v.as_str(), evaluation::read_verite(&cfg.resolve(v))?)),
+            None => None,
+        };
+        let mut summary = Vec::new();
+        if let Some((label, truth)) = &truth {
+            let report = evaluation::evaluate(truth, label, table, &ctx.models);
+            output::write_json(&ctx.out.join("evaluation.json"), &report)?;
+            summary.extend(report.benefits.iter().map(|(b, e)| {
                 format!(
                     "{b}: AUC {:.3} (entitlement alone {:.3}), base rate {:.1} %",
                     e.model.auc.unwrap_or(f64::NAN),
                     e.auc_eligibility_only.unwrap_or(f64::NAN),
                     100.0 * e.base_rate
                 )
-            })
-            .collect::<Vec<_>>()
-            .join("; "))
+            }));
+        }
+        let audit = crate::fairness::audit(
+            households,
+            rows,
+            table,
+            &listed,
+            truth.as_ref().map(|(l, t)| (*l, t)),
+            e.recall_margin,
+            e.min_cell,
+        );
+        output::write_json(&ctx.out.join("fairness.json"), &audit)?;
+        let flags: usize = audit
+            .benefits
+            .values()
+            .map(|r| r.iter().filter(|g| g.alerte).count())
+            .sum();
+        summary.push(format!(
+            "fairness audit: {} groups, {flags} flagged{}",
+            audit.benefits.values().map(Vec::len).sum::<usize>(),
+            if truth.is_none() {
+                " (no ground truth: shares only)"
+            } else {
+                ""
+            }
+        ));
+        Ok(summary.join("; "))
     }
 }
 
@@ -263,30 +331,85 @@ pub fn stages() -> Vec<Box<dyn Stage>> {
         Box::new(Eligibility),
         Box::new(Features),
         Box::new(Train),
-        Box::new(Evaluate),
         Box::new(crate::listing::Score),
         Box::new(crate::listing::Lists),
+        Box::new(Evaluate),
+        Box::new(crate::report::Report),
     ]
+}
+
+/// What a stage reads and writes: the stages whose outputs it reads (their fingerprints
+/// are part of its own), what it needs in memory, and the files and folders of the run
+/// folder it writes.
+pub struct StageDeps {
+    pub upstream: &'static [&'static str],
+    pub needs: &'static [Need],
+    pub outputs: &'static [&'static str],
+}
+
+pub fn deps(name: &str) -> StageDeps {
+    use Need::*;
+    let (upstream, needs, outputs): (&[&str], &[Need], &[&str]) = match name {
+        "ingest" => (&[], &[], &["quality.json", "rejects", "ingest"]),
+        "eligibility" => (&["ingest"], &[Extracts], &["eligibility.parquet"]),
+        "features" => (
+            &["ingest", "eligibility"],
+            &[Extracts, Households, Eligibility],
+            &["features.parquet", "features-selection.json"],
+        ),
+        "train" => (&["ingest", "features"], &[Extracts, Features], &["models"]),
+        "evaluate" => (
+            &["ingest", "eligibility", "features", "train", "lists"],
+            &[Households, Eligibility, Features, Models],
+            &["evaluation.json", "fairness.json"],
+        ),
+        "report" => (
+            &[
+                "ingest",
+                "eligibility",
+                "features",
+                "train",
+                "score",
+                "lists",
+                "evaluate",
+            ],
+            &[Features, Models],
+            &["report", "notebooks-export"],
+        ),
+        "score" => (
+            &["features", "train"],
+            &[Features, Models],
+            &["scores.parquet"],
+        ),
+        "lists" => (
+            &["ingest", "eligibility", "train", "score"],
+            &[Extracts, Households, Models, Scores],
+            &["lists"],
+        ),
+        _ => (&[], &[], &[]),
+    };
+    StageDeps {
+        upstream,
+        needs,
+        outputs,
+    }
 }
 
 /// Files and folders of the run folder each stage writes (for the manifest).
 pub fn stage_outputs(name: &str) -> &'static [&'static str] {
-    match name {
-        "ingest" => &["quality.json", "rejects", "ingest"],
-        "eligibility" => &["eligibility.parquet"],
-        "features" => &["features.parquet", "features-selection.json"],
-        "train" => &["models"],
-        "evaluate" => &["evaluation.json"],
-        "score" => &["scores.parquet"],
-        "lists" => &["lists"],
-        _ => &[],
-    }
+    deps(name).outputs
 }
 
-fn input_records(
-    cfg: &RunConfig,
-    hasher: &mut manifest::Hasher,
-) -> Result<Vec<(String, Vec<manifest::FileRecord>, String)>> {
+/// An input table as read before any stage: its files with their hashes, each file's path
+/// inside the input (partitions), and its schema hash.
+pub struct InputRead {
+    pub table: String,
+    pub files: Vec<manifest::FileRecord>,
+    pub parts: Vec<String>,
+    pub schema_hash: String,
+}
+
+fn input_records(cfg: &RunConfig, hasher: &mut manifest::Hasher) -> Result<Vec<InputRead>> {
     let base = cfg.file.parent().unwrap_or(std::path::Path::new(""));
     let mut out = Vec::new();
     for input in &cfg.inputs {
@@ -295,19 +418,202 @@ fn input_records(
         for f in &files {
             records.push(hasher.record(f, manifest::relative(f, base))?);
         }
-        out.push((
-            input.table.to_string(),
-            records,
-            ingest::schema_hash(input, &files),
-        ));
+        out.push(InputRead {
+            table: input.table.to_string(),
+            files: records,
+            parts: files
+                .iter()
+                .map(|f| manifest::relative(f, &input.path))
+                .collect(),
+            schema_hash: ingest::schema_hash(input, &files),
+        });
     }
     Ok(out)
 }
 
-pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
+fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// What, besides the stages it reads, a stage's result depends on: its section of the
+/// configuration and the content (not the path) of the files it reads directly. Paths and
+/// the run folder are left out, so that a run moved to another folder is still up to date.
+fn own_inputs(
+    name: &str,
+    cfg: &RunConfig,
+    inputs: &[InputRead],
+    reference: &BTreeMap<&str, String>,
+    hasher: &mut manifest::Hasher,
+) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let raw = &cfg.raw;
+    let mut file_hash = |path: &str| -> Result<String> {
+        Ok(hasher.record(&cfg.resolve(path), path.into())?.blake3)
+    };
+    Ok(match name {
+        "ingest" => {
+            let tables: BTreeMap<&str, serde_json::Value> = inputs
+                .iter()
+                .map(|i| {
+                    let spec = &raw.inputs[i.table.as_str()];
+                    let hashes: Vec<&str> = i.files.iter().map(|f| f.blake3.as_str()).collect();
+                    let v = json!({
+                        "format": spec.format,
+                        "separator": spec.separator,
+                        "decimal_comma": spec.decimal_comma,
+                        "files": i.parts,
+                        "blake3": hashes,
+                        "schema": i.schema_hash,
+                    });
+                    (i.table.as_str(), v)
+                })
+                .collect();
+            json!({
+                "month": raw.month,
+                "validation": value(&raw.validation),
+                "inputs": tables,
+                "departements": reference["departements"],
+                "caisses": reference["caisses"],
+            })
+        }
+        "eligibility" => json!({
+            "month": raw.month,
+            "eligibility": value(&raw.eligibility),
+            "baremes": reference["baremes"],
+        }),
+        "features" => json!({ "features": value(&raw.features) }),
+        "train" => {
+            let mut t = value(&raw.training);
+            let mut reused = BTreeMap::new();
+            for (b, path) in &raw.training.reuse {
+                reused.insert(b.clone(), file_hash(path)?);
+            }
+            t["reuse"] = json!(reused);
+            json!({ "training": t, "features": value(&raw.features) })
+        }
+        "evaluate" => {
+            let verite = match &raw.evaluation.verite {
+                Some(p) => Some(file_hash(p)?),
+                None => None,
+            };
+            json!({
+                "verite": verite,
+                "recall_margin": raw.evaluation.recall_margin,
+                "min_cell": raw.evaluation.min_cell,
+            })
+        }
+        "report" => {
+            let previous = match &raw.report.previous {
+                Some(p) => Some(file_hash(&format!("{p}/{}", manifest::MANIFEST))?),
+                None => None,
+            };
+            json!({ "previous_manifest": previous, "lists": value(&raw.lists) })
+        }
+        "lists" => json!({
+            "lists": value(&raw.lists),
+            "departements": reference["departements"],
+            "caisses": reference["caisses"],
+        }),
+        _ => serde_json::Value::Null,
+    })
+}
+
+/// The version of recours that a fingerprint includes: a new version reruns everything.
+fn recours_version() -> String {
+    format!(
+        "{}{}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("RECOURS_GIT_COMMIT").map_or(String::new(), |c| format!("+{c}"))
+    )
+}
+
+/// Options of `recours run`.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Rerun this stage and every later one, up to date or not.
+    pub from: Option<String>,
+    /// Stop after this stage.
+    pub to: Option<String>,
+    /// Rerun every stage.
+    pub force: bool,
+    /// Print the plan (which stage runs and why) and change nothing.
+    pub dry_run: bool,
+}
+
+/// Why a stage runs or not, as the plan prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Run(String),
+    Keep,
+    /// After `--to`: not run; outputs of an earlier run that are no longer up to date are
+    /// removed.
+    NotRun {
+        stale: bool,
+    },
+}
+
+fn check_stage_name(name: &Option<String>, flag: &str) -> Result<Option<usize>> {
+    let Some(n) = name else { return Ok(None) };
+    let all = stages();
+    all.iter()
+        .position(|s| s.name() == n)
+        .map(Some)
+        .ok_or_else(|| RecoursError::Config {
+            file: PathBuf::from(flag),
+            message: format!(
+                "no stage named {n}; stages: {}",
+                all.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+}
+
+fn remove_path(path: &std::path::Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(RecoursError::io(format!("removing {}", path.display()))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the outputs an earlier run recorded for a stage are all still there, unchanged.
+fn outputs_intact(
+    record: &manifest::StageRecord,
+    run_dir: &std::path::Path,
+    hasher: &mut manifest::Hasher,
+) -> bool {
+    !record.outputs.is_empty()
+        && record.outputs.iter().all(|o| {
+            hasher
+                .record(&run_dir.join(&o.path), o.path.clone())
+                .is_ok_and(|f| f.blake3 == o.blake3 && f.size == o.size)
+        })
+}
+
+/// Name of the environment variable that stops the process right after a stage has
+/// written its outputs and before they are moved into the run folder (tests of resuming).
+pub const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
+
+pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
+    let from = check_stage_name(&opts.from, "--from")?;
+    let to = check_stage_name(&opts.to, "--to")?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(RecoursError::Config {
+            file: PathBuf::from("--from/--to"),
+            message: "--from names a stage after --to".into(),
+        });
+    }
     let run_dir = config.output.clone();
     let mut ctx = RunContext {
         config,
+        out: run_dir.join(".partial"),
         run_dir,
         extracts: None,
         households: None,
@@ -321,11 +627,6 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
     let config_hash = manifest::config_hash(&ctx.config.raw);
     ctx.run_id = format!("{}-{}", ctx.config.month, &config_hash[..12]);
     let stages = stages();
-    let selected: Vec<&Box<dyn Stage>> = stages
-        .iter()
-        .filter(|s| only.is_none_or(|o| o == s.name()))
-        .collect();
-    let total = selected.len();
     eprintln!(
         "recours {} — run month {} — run folder {}",
         env!("CARGO_PKG_VERSION"),
@@ -335,79 +636,241 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
     let start = Instant::now();
 
     // Inputs are hashed before any stage reads them.
+    let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
+    let r = &ctx.config.raw.reference;
+    let mut reference = Vec::new();
+    let mut reference_hash = BTreeMap::new();
+    for (key, f) in [
+        ("departements", &r.departements),
+        ("caisses", &r.caisses),
+        ("baremes", &r.baremes),
+    ] {
+        let rec = hasher.record(&ctx.config.resolve(f), f.clone())?;
+        reference_hash.insert(key, rec.blake3.clone());
+        reference.push(rec);
+    }
+    let inputs = input_records(&ctx.config, &mut hasher)?;
+
+    // Fingerprints, and the plan against the previous run's manifest.
+    let previous = manifest::Manifest::read(&ctx.run_dir).ok();
+    let mut fingerprints: BTreeMap<&str, String> = BTreeMap::new();
+    let mut plan = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        let d = deps(stage.name());
+        let own = own_inputs(
+            stage.name(),
+            &ctx.config,
+            &inputs,
+            &reference_hash,
+            &mut hasher,
+        )?;
+        let upstream: Vec<&String> = d.upstream.iter().map(|u| &fingerprints[u]).collect();
+        let fp = blake3::hash(
+            &serde_json::to_vec(&serde_json::json!({
+                "recours": recours_version(),
+                "stage": stage.name(),
+                "inputs": own,
+                "upstream": upstream,
+            }))
+            .unwrap_or_default(),
+        )
+        .to_hex()
+        .to_string();
+        let prev = previous
+            .as_ref()
+            .and_then(|m| m.stages.iter().find(|s| s.name == stage.name()));
+        let up_to_date = prev.is_some_and(|p| {
+            p.status == "done"
+                && p.fingerprint == fp
+                && outputs_intact(p, &ctx.run_dir, &mut hasher)
+        });
+        let p = if to.is_some_and(|t| i > t) {
+            Plan::NotRun { stale: !up_to_date }
+        } else if opts.force {
+            Plan::Run("--force".into())
+        } else if from.is_some_and(|f| i >= f) {
+            Plan::Run(format!("--from {}", opts.from.as_deref().unwrap_or("")))
+        } else if up_to_date {
+            Plan::Keep
+        } else {
+            Plan::Run(match prev {
+                None => "not run before in this folder".into(),
+                Some(p) if p.status != "done" => format!("{} in the previous run", p.status),
+                Some(p) if p.fingerprint != fp => {
+                    let changed: Vec<&str> = d
+                        .upstream
+                        .iter()
+                        .copied()
+                        .filter(|u| {
+                            previous
+                                .as_ref()
+                                .and_then(|m| m.stages.iter().find(|s| s.name == *u))
+                                .is_none_or(|s| s.fingerprint != fingerprints[u])
+                        })
+                        .collect();
+                    if changed.is_empty() {
+                        "its configuration section, its input files or recours' version changed"
+                            .into()
+                    } else {
+                        format!("reads {}, which changed", changed.join(" and "))
+                    }
+                }
+                Some(_) => "its outputs are missing or were changed".into(),
+            })
+        };
+        fingerprints.insert(stage.name(), fp);
+        plan.push(p);
+    }
+    eprintln!("plan:");
+    for (stage, p) in stages.iter().zip(&plan) {
+        let line = match p {
+            Plan::Run(why) => format!("run   ({why})"),
+            Plan::Keep => "keep  (up to date)".into(),
+            Plan::NotRun { stale: true } => {
+                "skip  (after --to; earlier outputs removed as out of date)".into()
+            }
+            Plan::NotRun { stale: false } => "skip  (after --to; up to date)".into(),
+        };
+        eprintln!("  {:<12} {line}", stage.name());
+    }
+    if opts.dry_run {
+        return Ok(());
+    }
+
     std::fs::create_dir_all(&ctx.run_dir).map_err(RecoursError::io(format!(
         "creating {}",
         ctx.run_dir.display()
     )))?;
-    // Outputs of an earlier run in the same folder are removed first: a failed rerun must
-    // not leave last month's lists looking current, and the manifest lists only this run.
-    let mut stale = vec![ctx.run_dir.join(manifest::MANIFEST)];
-    for stage in &selected {
-        stale.extend(
-            stage_outputs(stage.name())
-                .iter()
-                .map(|p| ctx.run_dir.join(p)),
+    // Stage outputs being replaced are no longer recorded as done before they are removed:
+    // a run stopped at any point leaves a manifest that claims only finished outputs.
+    let partial = ctx.run_dir.join(".partial");
+    remove_path(&partial)?;
+    let mut records: Vec<manifest::StageRecord> = stages
+        .iter()
+        .zip(&plan)
+        .map(|(stage, p)| {
+            let kept = previous
+                .as_ref()
+                .and_then(|m| m.stages.iter().find(|s| s.name == stage.name()))
+                .filter(|_| matches!(p, Plan::Keep | Plan::NotRun { stale: false }));
+            match kept {
+                Some(prev) => manifest::StageRecord {
+                    reused: true,
+                    ..prev.clone()
+                },
+                None => manifest::StageRecord {
+                    name: stage.name().into(),
+                    status: if matches!(p, Plan::Run(_)) {
+                        "pending"
+                    } else {
+                        "not run"
+                    }
+                    .into(),
+                    summary: String::new(),
+                    seconds: 0.0,
+                    outputs: Vec::new(),
+                    fingerprint: fingerprints[stage.name()].clone(),
+                    reused: false,
+                },
+            }
+        })
+        .collect();
+    let write_manifest = |ctx: &RunContext, records: &[manifest::StageRecord]| -> Result<()> {
+        let m = manifest_of(
+            ctx,
+            &config_hash,
+            &reference,
+            &inputs,
+            previous.as_ref(),
+            records,
         );
-    }
-    for path in stale {
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        if let Err(e) = removed
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(RecoursError::io(format!("removing {}", path.display()))(e));
+        output::write_json(&ctx.run_dir.join(manifest::MANIFEST), &m)
+    };
+    write_manifest(&ctx, &records)?;
+    for (stage, p) in stages.iter().zip(&plan) {
+        if !matches!(p, Plan::Keep | Plan::NotRun { stale: false }) {
+            for o in stage_outputs(stage.name()) {
+                remove_path(&ctx.run_dir.join(o))?;
+            }
         }
     }
-    let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
-    let r = &ctx.config.raw.reference;
-    let mut reference = Vec::new();
-    for f in [&r.departements, &r.caisses, &r.baremes] {
-        reference.push(hasher.record(&ctx.config.resolve(f), f.clone())?);
-    }
-    let inputs = input_records(&ctx.config, &mut hasher)?;
-    let mut stage_records = Vec::new();
+
+    let total = plan.iter().filter(|p| matches!(p, Plan::Run(_))).count();
+    let mut done = 0;
     let mut failure = None;
-    for (i, stage) in selected.iter().enumerate() {
-        eprintln!(
-            "[{}/{}] {}: {}",
-            i + 1,
-            total,
-            stage.name(),
-            stage.describe()
-        );
+    let failpoint = std::env::var(FAILPOINT_ENV).ok();
+    for (i, stage) in stages.iter().enumerate() {
+        if !matches!(plan[i], Plan::Run(_)) {
+            continue;
+        }
+        done += 1;
+        eprintln!("[{done}/{total}] {}: {}", stage.name(), stage.describe());
         let t = Instant::now();
-        let outcome = stage.run(&mut ctx);
+        ctx.out = partial.join(stage.name());
+        let mut outcome = Ok(String::new());
+        for need in deps(stage.name()).needs {
+            if let Err(e) = ctx.ensure(*need) {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if outcome.is_ok() {
+            outcome = stage.run(&mut ctx);
+        }
+        if failpoint.as_deref() == Some(stage.name()) {
+            eprintln!(
+                "{FAILPOINT_ENV}={}: stopping before its outputs are moved into place",
+                stage.name()
+            );
+            std::process::abort();
+        }
+        // A stage's outputs reach their final names only when it has finished; the quality
+        // report and rejects of an ingest stopped by bad data are kept for the user to read.
+        let keep_outputs = outcome.is_ok()
+            || (stage.name() == "ingest" && matches!(outcome, Err(RecoursError::Rejected(_))));
+        let mut outputs = Vec::new();
+        if keep_outputs {
+            for o in stage_outputs(stage.name()) {
+                let staged = ctx.out.join(o);
+                if staged.exists() {
+                    let dest = ctx.run_dir.join(o);
+                    remove_path(&dest)?;
+                    std::fs::rename(&staged, &dest).map_err(RecoursError::io(format!(
+                        "moving {} to {}",
+                        staged.display(),
+                        dest.display()
+                    )))?;
+                }
+            }
+            if outcome.is_ok() {
+                for prefix in stage_outputs(stage.name()) {
+                    for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
+                        let rel = manifest::relative(&f, &ctx.run_dir);
+                        outputs.push(hasher.record(&f, rel)?);
+                    }
+                }
+            }
+        }
+        remove_path(&ctx.out)?;
         let seconds = t.elapsed().as_secs_f64();
         let (status, summary) = match &outcome {
             Ok(s) => ("done", s.clone()),
             Err(e) => ("failed", e.to_string()),
         };
-        let mut outputs = Vec::new();
-        if outcome.is_ok() {
-            for prefix in stage_outputs(stage.name()) {
-                for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
-                    let rel = manifest::relative(&f, &ctx.run_dir);
-                    outputs.push(hasher.record(&f, rel)?);
-                }
-            }
-        }
-        stage_records.push(manifest::StageRecord {
+        records[i] = manifest::StageRecord {
             name: stage.name().into(),
             status: status.into(),
             summary: summary.clone(),
             seconds,
             outputs,
-        });
+            fingerprint: fingerprints[stage.name()].clone(),
+            reused: false,
+        };
+        write_manifest(&ctx, &records)?;
         match outcome {
             Ok(_) => eprintln!(
-                "[{}/{}] {} done in {:.1} s: {summary}",
-                i + 1,
-                total,
-                stage.name(),
-                seconds
+                "[{done}/{total}] {} done in {seconds:.1} s: {summary}",
+                stage.name()
             ),
             Err(e) => {
                 failure = Some(e);
@@ -415,8 +878,31 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
             }
         }
     }
+    remove_path(&partial)?;
+    hasher.save();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    eprintln!(
+        "run finished in {:.1} s; manifest in {}",
+        start.elapsed().as_secs_f64(),
+        ctx.run_dir.join(manifest::MANIFEST).display()
+    );
+    Ok(())
+}
+
+fn manifest_of(
+    ctx: &RunContext,
+    config_hash: &str,
+    reference: &[manifest::FileRecord],
+    inputs: &[InputRead],
+    previous: Option<&manifest::Manifest>,
+    records: &[manifest::StageRecord],
+) -> manifest::Manifest {
     let q = ctx.quality.as_ref();
-    let m = manifest::Manifest {
+    // Row accounting comes from this run's ingest, or from the run whose ingest is kept.
+    let ingest_kept = records.iter().any(|r| r.name == "ingest" && r.reused);
+    manifest::Manifest {
         schema_version: manifest::MANIFEST_SCHEMA_VERSION,
         recours_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: option_env!("RECOURS_GIT_COMMIT").map(str::to_string),
@@ -425,20 +911,29 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
             .unwrap_or(ctx.config.file.clone())
             .display()
             .to_string(),
-        config_hash,
+        config_hash: config_hash.to_string(),
         config: ctx.config.raw.clone(),
-        reference,
+        reference: reference.to_vec(),
         inputs: inputs
-            .into_iter()
-            .map(|(table, files, schema_hash)| {
-                let t = q.and_then(|q| q.tables.get(table.as_str()));
+            .iter()
+            .map(|i| {
+                let table = &i.table;
+                let counts = match (q.and_then(|q| q.tables.get(table.as_str())), previous) {
+                    (Some(t), _) => (t.rows_in, t.rows_kept, t.rows_rejected),
+                    (None, Some(m)) if ingest_kept => m
+                        .inputs
+                        .iter()
+                        .find(|i| &i.table == table)
+                        .map_or((0, 0, 0), |i| (i.rows_in, i.rows_kept, i.rows_rejected)),
+                    _ => (0, 0, 0),
+                };
                 manifest::InputRecord {
-                    rows_in: t.map_or(0, |t| t.rows_in),
-                    rows_kept: t.map_or(0, |t| t.rows_kept),
-                    rows_rejected: t.map_or(0, |t| t.rows_rejected),
-                    table,
-                    files,
-                    schema_hash,
+                    rows_in: counts.0,
+                    rows_kept: counts.1,
+                    rows_rejected: counts.2,
+                    table: table.clone(),
+                    files: i.files.clone(),
+                    schema_hash: i.schema_hash.clone(),
                 }
             })
             .collect(),
@@ -447,29 +942,11 @@ pub fn run(config: RunConfig, only: Option<&str>) -> Result<()> {
             ("lists".to_string(), ctx.config.raw.lists.seed),
         ]
         .into(),
-        models: ctx
-            .models
-            .keys()
+        models: SCORED
+            .iter()
             .filter_map(|b| manifest::model_digest(&ctx.run_dir, b).map(|d| (b.to_string(), d)))
             .collect(),
-        stages: stage_records,
-        volatile_fields: vec!["stages[].seconds".into()],
-    };
-    output::write_json(&ctx.run_dir.join(manifest::MANIFEST), &m)?;
-    hasher.save();
-    if let Some(e) = failure {
-        return Err(e);
+        stages: records.to_vec(),
+        volatile_fields: vec!["stages[].seconds".into(), "stages[].reused".into()],
     }
-    if only.is_none() && !TO_COME.is_empty() {
-        eprintln!("stages still to come:");
-        for (name, what) in TO_COME {
-            eprintln!("  {name:<12} {what}");
-        }
-    }
-    eprintln!(
-        "run finished in {:.1} s; manifest in {}",
-        start.elapsed().as_secs_f64(),
-        ctx.run_dir.join(manifest::MANIFEST).display()
-    );
-    Ok(())
 }

@@ -96,7 +96,7 @@ pub fn verify(run_dir: &Path, scratch: Option<PathBuf>) -> Result<Verification> 
     }
     let mut replay_cfg = cfg;
     replay_cfg.output = scratch.clone();
-    match crate::run::run(replay_cfg, None) {
+    match crate::run::run(replay_cfg, &crate::run::RunOptions::default()) {
         Ok(()) => {
             for o in m.outputs() {
                 let found = hash(&mut fresh, &scratch.join(&o.path));

@@ -30,9 +30,33 @@ pub struct Extracts {
     pub rejected_oppositions: BTreeSet<String>,
 }
 
+/// Where the ingest stage keeps the objections of rejected contact rows.
+pub const REJECTED_OPPOSITIONS: &str = "oppositions-lignes-rejetees.json";
+
 impl Extracts {
     pub fn table(&self, name: &str) -> Option<&DataFrame> {
         self.tables.get(name)
+    }
+
+    /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
+    /// after ingest).
+    pub fn load(ingest_dir: &Path) -> Result<Extracts> {
+        let mut tables = BTreeMap::new();
+        for spec in crate::contract::TABLES {
+            let path = ingest_dir.join(format!("{}.parquet", spec.name));
+            if path.exists() {
+                tables.insert(spec.name, crate::frame::read_parquet(&path)?);
+            }
+        }
+        let path = ingest_dir.join(REJECTED_OPPOSITIONS);
+        let text = std::fs::read_to_string(&path)
+            .map_err(RecoursError::io(format!("reading {}", path.display())))?;
+        let rejected_oppositions = serde_json::from_str(&text)
+            .map_err(|e| RecoursError::Internal(format!("{}: {e}", path.display())))?;
+        Ok(Extracts {
+            tables,
+            rejected_oppositions,
+        })
     }
 }
 
@@ -694,11 +718,14 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 impl Ingested {
     /// Writes `quality.json` and `rejects/`, and, when every table is within tolerance,
     /// `ingest/<table>.parquet`. Returns an error (exit 3) when a tolerance is exceeded.
-    pub fn write(&mut self, run_dir: &Path) -> Result<()> {
+    /// Writes quality.json, rejects/ and (when the quality gate passes) ingest/ into `dir`;
+    /// `shown_dir` is where they will be found after the run (named in the error).
+    pub fn write(&mut self, dir: &Path, shown_dir: &Path) -> Result<()> {
+        let run_dir = shown_dir;
         for (name, df) in self.rejects.iter_mut() {
-            output::write_parquet(&run_dir.join("rejects").join(format!("{name}.parquet")), df)?;
+            output::write_parquet(&dir.join("rejects").join(format!("{name}.parquet")), df)?;
         }
-        output::write_json(&run_dir.join("quality.json"), &self.quality)?;
+        output::write_json(&dir.join("quality.json"), &self.quality)?;
         if !self.quality.passed {
             let over: Vec<String> = self
                 .quality
@@ -724,8 +751,12 @@ impl Ingested {
             )));
         }
         for (name, df) in self.extracts.tables.iter_mut() {
-            output::write_parquet(&run_dir.join("ingest").join(format!("{name}.parquet")), df)?;
+            output::write_parquet(&dir.join("ingest").join(format!("{name}.parquet")), df)?;
         }
+        output::write_json(
+            &dir.join("ingest").join(REJECTED_OPPOSITIONS),
+            &self.extracts.rejected_oppositions,
+        )?;
         Ok(())
     }
 

@@ -1,0 +1,370 @@
+//! The fairness audit: for each benefit and each group (sex, age band, household type,
+//! AAH recipients, housing status, département), the group's share of the scoring
+//! population and of the contact lists and, where a truth is known (the synthetic `verite`,
+//! handed in by the evaluate stage), precision and recall with Wilson 95 % intervals and a
+//! flag where the group's recall falls below everyone else's by more than the configured
+//! margin. [`suppressed`] blanks the cells counting fewer than `min_cell` people, for every
+//! table that leaves the national team.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::eligibility::EligibilityRow;
+use crate::features::FeatureTable;
+use crate::household::Households;
+
+pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
+
+/// A proportion with its Wilson 95 % interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub value: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+}
+
+pub fn wilson(successes: usize, n: usize) -> Option<Rate> {
+    if n == 0 {
+        return None;
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let (k, n) = (successes as f64, n as f64);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    Some(Rate {
+        value: p,
+        ci95_low: (centre - half).max(0.0),
+        ci95_high: (centre + half).min(1.0),
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// `sexe`, `tranche_age`, `type_foyer`, `aah`, `statut_logement`, `departement`.
+    pub dimension: String,
+    pub groupe: String,
+    /// People of the group in the benefit's scoring population, and their share of it.
+    pub population: usize,
+    pub part_population: f64,
+    /// People of the group on the contact lists for the benefit, and their share of them.
+    pub listes: usize,
+    pub part_liste: f64,
+    /// With a truth: people of the group in non-take-up, and those of them listed.
+    pub non_recours: Option<usize>,
+    pub vrais_positifs: Option<usize>,
+    /// Share of the group's listed people in non-take-up.
+    pub precision: Option<Rate>,
+    /// Share of the group's people in non-take-up who are listed.
+    pub rappel: Option<Rate>,
+    /// Recall of everyone outside the group.
+    pub rappel_autres: Option<f64>,
+    /// The group's recall is below `rappel_autres` by more than the margin (groups with at
+    /// least `min_cell` people in non-take-up only).
+    pub alerte: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FairnessReport {
+    pub schema_version: u32,
+    /// What precision and recall are measured against: `verite` (synthetic data), or none.
+    pub reference: Option<String>,
+    pub recall_margin: f64,
+    pub min_cell: usize,
+    pub benefits: BTreeMap<String, Vec<GroupRow>>,
+}
+
+pub const DIMENSIONS: [&str; 6] = [
+    "sexe",
+    "tranche_age",
+    "type_foyer",
+    "aah",
+    "statut_logement",
+    "departement",
+];
+
+pub fn age_band(age: i32) -> &'static str {
+    match age {
+        ..25 => "moins de 25 ans",
+        25..35 => "25 à 34 ans",
+        35..50 => "35 à 49 ans",
+        50..65 => "50 à 64 ans",
+        65..75 => "65 à 74 ans",
+        _ => "75 ans et plus",
+    }
+}
+
+pub fn household_type(couple: bool, children: u32) -> &'static str {
+    match (couple, children > 0) {
+        (false, true) => "parent isolé",
+        (false, false) => "seul sans enfant",
+        (true, true) => "couple avec enfants",
+        (true, false) => "couple sans enfant",
+    }
+}
+
+/// The audit. `listed` holds (pseudo_id, benefit) of everyone on a contact list; `truth`
+/// (pseudo_id, benefit) → in non-take-up, when known.
+pub fn audit(
+    households: &Households,
+    eligibility: &[EligibilityRow],
+    features: &FeatureTable,
+    listed: &HashSet<(String, String)>,
+    truth: Option<(&str, &HashMap<(String, String), bool>)>,
+    recall_margin: f64,
+    min_cell: usize,
+) -> FairnessReport {
+    let person: HashMap<&str, usize> = households
+        .persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.pseudo_id.as_str(), i))
+        .collect();
+    let elig: HashMap<(&str, &str), &EligibilityRow> = eligibility
+        .iter()
+        .map(|r| ((r.pseudo_id.as_str(), r.prestation), r))
+        .collect();
+    let run = households.run_month;
+    let mut benefits = BTreeMap::new();
+    let mut names: Vec<&str> = features.prestation.clone();
+    names.sort_unstable();
+    names.dedup();
+    for b in names {
+        // counts[dimension][group] = (population, listed, positives, listed positives)
+        let mut counts: BTreeMap<&str, BTreeMap<String, [usize; 4]>> = BTreeMap::new();
+        let mut totals = [0usize; 4];
+        for (i, id) in features.pseudo_id.iter().enumerate() {
+            if features.prestation[i] != b {
+                continue;
+            }
+            let Some(&pi) = person.get(id.as_str()) else {
+                continue;
+            };
+            let p = &households.persons[pi];
+            let e = elig.get(&(id.as_str(), b));
+            let key = (id.clone(), b.to_string());
+            let is_listed = listed.contains(&key);
+            let positive = truth.is_some_and(|(_, t)| t.get(&key).copied().unwrap_or(false));
+            let row = [
+                1,
+                usize::from(is_listed),
+                usize::from(positive),
+                usize::from(is_listed && positive),
+            ];
+            let groups: [(&str, String); 6] = [
+                ("sexe", p.sexe.clone()),
+                ("tranche_age", age_band(p.age).to_string()),
+                (
+                    "type_foyer",
+                    e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants))
+                        .to_string(),
+                ),
+                (
+                    "aah",
+                    if p.receives("AAH", run) {
+                        "perçoit l'AAH"
+                    } else {
+                        "ne perçoit pas l'AAH"
+                    }
+                    .to_string(),
+                ),
+                (
+                    "statut_logement",
+                    e.and_then(|e| e.statut_logement)
+                        .unwrap_or("inconnu")
+                        .to_string(),
+                ),
+                ("departement", p.departement.clone()),
+            ];
+            for (d, g) in groups {
+                let c = counts.entry(d).or_default().entry(g).or_default();
+                for k in 0..4 {
+                    c[k] += row[k];
+                }
+            }
+            for k in 0..4 {
+                totals[k] += row[k];
+            }
+        }
+        let share = |x: usize, of: usize| if of > 0 { x as f64 / of as f64 } else { 0.0 };
+        let mut rows = Vec::new();
+        for d in DIMENSIONS {
+            for (g, c) in counts.get(d).into_iter().flatten() {
+                let others_pos = totals[2] - c[2];
+                let others_tp = totals[3] - c[3];
+                let rappel = truth.and_then(|_| wilson(c[3], c[2]));
+                let rappel_autres = truth
+                    .and_then(|_| (others_pos > 0).then(|| others_tp as f64 / others_pos as f64));
+                let alerte = match (&rappel, rappel_autres) {
+                    (Some(r), Some(o)) => c[2] >= min_cell && r.value < o - recall_margin,
+                    _ => false,
+                };
+                rows.push(GroupRow {
+                    dimension: d.to_string(),
+                    groupe: g.clone(),
+                    population: c[0],
+                    part_population: share(c[0], totals[0]),
+                    listes: c[1],
+                    part_liste: share(c[1], totals[1]),
+                    non_recours: truth.map(|_| c[2]),
+                    vrais_positifs: truth.map(|_| c[3]),
+                    precision: truth.and_then(|_| wilson(c[3], c[1])),
+                    rappel,
+                    rappel_autres,
+                    alerte,
+                });
+            }
+        }
+        benefits.insert(b.to_string(), rows);
+    }
+    FairnessReport {
+        schema_version: FAIRNESS_SCHEMA_VERSION,
+        reference: truth.map(|(label, _)| label.to_string()),
+        recall_margin,
+        min_cell,
+        benefits,
+    }
+}
+
+/// A cell as it may leave the national team: a count from 1 to `min_cell - 1`, and any
+/// rate or share computed from such a count, is suppressed (`None`).
+fn small(n: usize, min_cell: usize) -> bool {
+    n > 0 && n < min_cell
+}
+
+/// The table with small cells suppressed: counts under `min_cell` become `None`, and so
+/// do the shares and rates computed from them.
+pub fn suppressed(rows: &[GroupRow], min_cell: usize) -> Vec<SuppressedRow> {
+    rows.iter()
+        .map(|r| {
+            let pos = r.non_recours.unwrap_or(0);
+            let tp = r.vrais_positifs.unwrap_or(0);
+            let pop_ok = !small(r.population, min_cell);
+            let list_ok = !small(r.listes, min_cell);
+            let tp_ok = !small(tp, min_cell);
+            SuppressedRow {
+                dimension: r.dimension.clone(),
+                groupe: r.groupe.clone(),
+                population: pop_ok.then_some(r.population),
+                part_population: pop_ok.then_some(r.part_population),
+                listes: list_ok.then_some(r.listes),
+                part_liste: list_ok.then_some(r.part_liste),
+                non_recours: r.non_recours.map(|v| (!small(v, min_cell)).then_some(v)),
+                precision: r.precision.clone().filter(|_| list_ok && tp_ok),
+                rappel: r.rappel.clone().filter(|_| tp_ok && !small(pos, min_cell)),
+                rappel_autres: r.rappel_autres,
+                alerte: r.alerte,
+            }
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SuppressedRow {
+    pub dimension: String,
+    pub groupe: String,
+    pub population: Option<usize>,
+    pub part_population: Option<f64>,
+    pub listes: Option<usize>,
+    pub part_liste: Option<f64>,
+    /// `None` without a truth; `Some(None)` when suppressed.
+    pub non_recours: Option<Option<usize>>,
+    pub precision: Option<Rate>,
+    pub rappel: Option<Rate>,
+    pub rappel_autres: Option<f64>,
+    pub alerte: bool,
+}
+
+/// The suppressed table as CSV (`,`, decimal point); suppressed cells read `< 11`.
+pub fn to_csv(benefit: &str, rows: &[SuppressedRow], min_cell: usize) -> String {
+    let hidden = format!("< {min_cell}");
+    let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
+    let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let rate = |r: &Option<Rate>| {
+        r.as_ref().map_or(",,".to_string(), |r| {
+            format!("{:.4},{:.4},{:.4}", r.value, r.ci95_low, r.ci95_high)
+        })
+    };
+    let mut s = String::from(
+        "prestation,dimension,groupe,population,part_population,listes,part_liste,non_recours,precision,precision_ic95_bas,precision_ic95_haut,rappel,rappel_ic95_bas,rappel_ic95_haut,rappel_autres,alerte\r\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{}\r\n",
+            r.dimension,
+            r.groupe.replace('"', "\"\""),
+            n(r.population),
+            f(r.part_population),
+            n(r.listes),
+            f(r.part_liste),
+            r.non_recours.map_or(String::new(), n),
+            rate(&r.precision),
+            rate(&r.rappel),
+            f(r.rappel_autres),
+            if r.alerte { "oui" } else { "non" },
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(population: usize, listes: usize, pos: usize, tp: usize) -> GroupRow {
+        GroupRow {
+            dimension: "departement".into(),
+            groupe: "2A".into(),
+            population,
+            part_population: 0.1,
+            listes,
+            part_liste: 0.2,
+            non_recours: Some(pos),
+            vrais_positifs: Some(tp),
+            precision: wilson(tp, listes),
+            rappel: wilson(tp, pos),
+            rappel_autres: Some(0.5),
+            alerte: false,
+        }
+    }
+
+    #[test]
+    fn wilson_known_answer() {
+        // 8 of 10: Wilson 95 % interval 0.4902 – 0.9433 (R: prop.test(8, 10, correct = FALSE)).
+        let r = wilson(8, 10).unwrap();
+        assert!((r.ci95_low - 0.490_162).abs() < 1e-5, "{r:?}");
+        assert!((r.ci95_high - 0.943_318).abs() < 1e-5, "{r:?}");
+        assert!(wilson(0, 0).is_none());
+    }
+
+    #[test]
+    fn cells_under_eleven_are_suppressed_with_what_is_computed_from_them() {
+        let rows = [
+            row(500, 40, 30, 12),
+            row(500, 7, 30, 5),
+            row(9, 0, 0, 0),
+            row(500, 40, 30, 3),
+        ];
+        let s = suppressed(&rows, 11);
+        // Nothing small: everything shown.
+        assert_eq!(s[0].population, Some(500));
+        assert!(s[0].precision.is_some() && s[0].rappel.is_some());
+        // 7 listed, 5 true positives: the list count and both rates go.
+        assert_eq!(s[1].listes, None);
+        assert_eq!(s[1].part_liste, None);
+        assert!(s[1].precision.is_none() && s[1].rappel.is_none());
+        assert_eq!(s[1].population, Some(500));
+        // A group of 9 people: its population and share go; zero stays zero.
+        assert_eq!(s[2].population, None);
+        assert_eq!(s[2].part_population, None);
+        assert_eq!(s[2].listes, Some(0));
+        // 3 true positives among 40 listed: rates go, counts of 40 and 30 stay.
+        assert_eq!(s[3].listes, Some(40));
+        assert!(s[3].precision.is_none());
+        let csv = to_csv("RSA", &s, 11);
+        assert!(csv.lines().nth(2).unwrap().contains(",< 11,"));
+        assert!(!csv.contains(",7,") && !csv.contains(",5,") && !csv.contains(",9,"));
+    }
+}

@@ -1,0 +1,338 @@
+//! The run report, the model cards, the fairness audit and the notebooks on the bundled
+//! sample: snapshot tests of the report's tables and the model cards' text
+//! (`RECOURS_UPDATE_SNAPSHOTS=1 cargo test` rewrites them after a deliberate change), the
+//! report's self-containment, small-cell suppression, and nbformat 4 validity of the
+//! notebooks (re-executed with Jupyter where `RECOURS_JUPYTER_PYTHON` names a Python that
+//! has it).
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// Report files compared byte for byte with `tests/snapshots/`.
+const SNAPSHOTS: &[&str] = &[
+    "qualite-donnees.csv",
+    "listes-par-caisse.csv",
+    "campagne-retours.csv",
+    "PPA-calibration.csv",
+    "RSA-coefficients.csv",
+    "ASPA-distribution-scores.csv",
+    "fairness-PPA.csv",
+    "fairness-RSA.csv",
+    "fairness-ASPA.csv",
+    "model-card-PPA.md",
+    "model-card-RSA.md",
+    "model-card-ASPA.md",
+];
+
+#[test]
+fn report_tables_and_model_cards_match_their_snapshots() {
+    let report = sample_run().join("report");
+    let snapshots = repo().join("tests/snapshots");
+    let update = std::env::var_os("RECOURS_UPDATE_SNAPSHOTS").is_some();
+    let mut differ = Vec::new();
+    for name in SNAPSHOTS {
+        let now = std::fs::read_to_string(report.join(name)).unwrap_or_else(|_| panic!("{name}"));
+        let path = snapshots.join(name);
+        if update {
+            std::fs::write(&path, &now).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        if expected != now {
+            let line = expected
+                .lines()
+                .zip(now.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(expected.lines().count().min(now.lines().count()));
+            differ.push(format!(
+                "{name}: first difference at line {}:\n  snapshot: {}\n  now:      {}",
+                line + 1,
+                expected.lines().nth(line).unwrap_or("<end>"),
+                now.lines().nth(line).unwrap_or("<end>")
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "report differs from tests/snapshots (RECOURS_UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        differ.join("\n")
+    );
+}
+
+#[test]
+fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
+    let report = sample_run().join("report");
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("<script"), "no script");
+    let without_ns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(
+        !without_ns.contains("http://") && !without_ns.contains("https://"),
+        "no network address"
+    );
+    assert!(!html.contains(" src="), "nothing loaded from elsewhere");
+    // Every chart is inline, its SVG and CSV are beside the report, and its CSV has data.
+    let mut charts = 0;
+    for part in html.split("<figure id=\"").skip(1) {
+        let id = &part[..part.find('"').unwrap()];
+        assert!(part.contains("<svg"), "{id} is drawn inline");
+        let csv = std::fs::read_to_string(report.join(format!("{id}.csv"))).unwrap();
+        assert!(csv.lines().count() > 1, "{id}.csv has rows");
+        assert!(report.join(format!("{id}.svg")).exists());
+        charts += 1;
+    }
+    // Quality, lists, campaign; per benefit ROC, PR, gain, lift, calibration, scores,
+    // coefficients and recall by group.
+    assert_eq!(charts, 3 + 3 * 8, "charts in the report");
+    for section in [
+        "id=\"qualite\"",
+        "id=\"PPA\"",
+        "id=\"listes\"",
+        "id=\"campagne\"",
+        "id=\"equite\"",
+        "id=\"evolution\"",
+        "id=\"fiches\"",
+        "Fairness findings",
+        "Contact rules",
+    ] {
+        assert!(html.contains(section), "report lacks {section}");
+    }
+    // The ROC data: from (0, 0) to (1, 1), recall never decreasing.
+    let roc = std::fs::read_to_string(report.join("PPA-roc.csv")).unwrap();
+    let held: Vec<(f64, f64)> = roc
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("apprentissage (test)"))
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[2].parse().unwrap(), c[3].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(held.len(), 101);
+    assert_eq!(held[0], (0.0, 0.0));
+    assert_eq!(held[100], (1.0, 1.0));
+    assert!(
+        held.windows(2)
+            .all(|w| w[1].1 >= w[0].1 && w[1].0 >= w[0].0)
+    );
+}
+
+/// Count columns of the fairness CSV: population, listes, non_recours.
+fn fairness_counts(csv: &str) -> Vec<String> {
+    csv.lines()
+        .skip(1)
+        .flat_map(|l| {
+            let c = split_quoted(l);
+            [c[3].clone(), c[5].clone(), c[7].clone()]
+        })
+        .collect()
+}
+
+fn split_quoted(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for ch in line.trim_end_matches('\r').chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            _ => out.last_mut().unwrap().push(ch),
+        }
+    }
+    out
+}
+
+#[test]
+fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
+    let run = sample_run();
+    let report = run.join("report");
+    let audit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("fairness.json")).unwrap()).unwrap();
+    assert_eq!(audit["min_cell"], 11);
+    let mut small_groups = 0;
+    for b in ["PPA", "RSA", "ASPA"] {
+        // The internal audit has small groups (départements): they are what gets hidden.
+        small_groups += audit["benefits"][b]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| (1..11).contains(&g["listes"].as_u64().unwrap()))
+            .count();
+        let csv = std::fs::read_to_string(report.join(format!("fairness-{b}.csv"))).unwrap();
+        let counts = fairness_counts(&csv);
+        assert!(
+            counts.iter().any(|c| c == "< 11"),
+            "{b}: something is suppressed"
+        );
+        for c in &counts {
+            if let Ok(n) = c.parse::<u64>() {
+                assert!(
+                    n == 0 || n >= 11,
+                    "{b}: a count of {n} left in fairness-{b}.csv"
+                );
+            }
+        }
+        // A group with a suppressed listed count has no precision either.
+        for l in csv.lines().skip(1) {
+            let c = split_quoted(l);
+            if c[5] == "< 11" {
+                assert!(c[6].is_empty() && c[8].is_empty(), "{l}");
+            }
+        }
+        let card = std::fs::read_to_string(report.join(format!("model-card-{b}.md"))).unwrap();
+        let section = &card
+            [card.find("## Fairness findings").unwrap()..card.find("## Contact rules").unwrap()];
+        for row in section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| dimension"))
+        {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            for i in [3, 5] {
+                if let Ok(n) = cells[i].parse::<u64>() {
+                    assert!(
+                        n == 0 || n >= 11,
+                        "{b}: {n} people in a model card cell: {row}"
+                    );
+                }
+            }
+        }
+    }
+    for b in ["PPA", "RSA", "ASPA"] {
+        // Held-out tables: people contacted at the top shares, rows per decile.
+        let card = std::fs::read_to_string(report.join(format!("model-card-{b}.md"))).unwrap();
+        let held = &card
+            [card.find("## Held-out metrics").unwrap()..card.find("## Fairness findings").unwrap()];
+        for row in held.lines().filter(|l| {
+            l.starts_with("| ") && !l.starts_with("| top") && !l.starts_with("| decile")
+        }) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            if let Ok(n) = cells[2].parse::<u64>() {
+                assert!(
+                    n == 0 || n >= 11,
+                    "{b}: {n} people in a held-out table: {row}"
+                );
+            }
+        }
+    }
+    assert!(small_groups > 0, "the sample has small groups to suppress");
+}
+
+fn check_notebook(path: &Path) -> usize {
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let name = path.display();
+    assert_eq!(nb["nbformat"], 4, "{name}");
+    assert!(nb["nbformat_minor"].as_u64().unwrap() >= 4);
+    assert_eq!(nb["metadata"]["kernelspec"]["language"], "python");
+    let cells = nb["cells"].as_array().unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut parquet_reads = 0;
+    let mut outputs = 0;
+    for c in cells {
+        let id = c["id"].as_str().unwrap();
+        assert!(
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+            "{name}: cell id {id}"
+        );
+        assert!(ids.insert(id.to_string()), "{name}: duplicate cell id {id}");
+        assert!(c["metadata"].is_object() && c["source"].is_string());
+        match c["cell_type"].as_str().unwrap() {
+            "markdown" => assert!(c.get("outputs").is_none()),
+            "code" => {
+                assert!(c["execution_count"].is_u64());
+                parquet_reads +=
+                    usize::from(c["source"].as_str().unwrap().contains("pl.read_parquet"));
+                for o in c["outputs"].as_array().unwrap() {
+                    outputs += 1;
+                    match o["output_type"].as_str().unwrap() {
+                        "stream" => {
+                            assert_eq!(o["name"], "stdout");
+                            assert!(!o["text"].as_str().unwrap().is_empty());
+                        }
+                        "display_data" => {
+                            assert!(o["metadata"].is_object());
+                            assert!(
+                                o["data"]["image/svg+xml"]
+                                    .as_str()
+                                    .unwrap()
+                                    .starts_with("<svg")
+                            );
+                        }
+                        other => panic!("{name}: output type {other}"),
+                    }
+                }
+            }
+            other => panic!("{name}: cell type {other}"),
+        }
+    }
+    assert!(
+        parquet_reads >= 2,
+        "{name}: code cells reload the run's parquet files"
+    );
+    outputs
+}
+
+#[test]
+fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figures() {
+    let run = sample_run();
+    let dir = run.join("notebooks-export");
+    let mut found = Vec::new();
+    for name in ["overview", "PPA", "RSA", "ASPA"] {
+        let path = dir.join(format!("{name}.ipynb"));
+        assert!(
+            check_notebook(&path) >= 4,
+            "{name}: figures and tables rendered"
+        );
+        found.push(name);
+    }
+    // The overview's stored figures are those of the run's files.
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("overview.ipynb")).unwrap())
+            .unwrap();
+    let all: String = nb["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| o["text"].as_str().map(str::to_string))
+        .collect();
+    let decisions = read_parquet(&run.join("lists/decisions.parquet"));
+    let listed = texts(&decisions, "decision")
+        .iter()
+        .filter(|d| **d == "liste")
+        .count();
+    assert!(all.contains(&format!("liste: {listed}\n")), "{all}");
+    let scores = read_parquet(&run.join("scores.parquet"));
+    let ppa = texts(&scores, "prestation")
+        .iter()
+        .filter(|p| **p == "PPA")
+        .count();
+    assert!(all.contains(&format!("PPA: {ppa} personnes scorées")));
+
+    // Re-execution where Jupyter is installed (tests/notebooks/requirements.txt).
+    if let Some(python) = std::env::var_os("RECOURS_JUPYTER_PYTHON") {
+        let o = std::process::Command::new(python)
+            .arg(repo().join("tests/notebooks/check_notebooks.py"))
+            .arg(run)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).matches("ok ").count(),
+            found.len()
+        );
+    } else {
+        eprintln!(
+            "RECOURS_JUPYTER_PYTHON not set: notebooks checked against nbformat 4 in Rust only"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Resuming and partial reruns: a run stopped in any stage (a failpoint set by environment
+//! variable) leaves no output of that stage under a final name and resumes to the same
+//! hashes; a changed barème reruns eligibility and what follows, never ingest.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+/// Stages in order, with the outputs each writes in the run folder (ARCHITECTURE.md).
+const STAGES: [(&str, &[&str]); 8] = [
+    ("ingest", &["quality.json", "rejects", "ingest"]),
+    ("eligibility", &["eligibility.parquet"]),
+    ("features", &["features.parquet", "features-selection.json"]),
+    ("train", &["models"]),
+    ("score", &["scores.parquet"]),
+    ("lists", &["lists"]),
+    ("evaluate", &["evaluation.json", "fairness.json"]),
+    ("report", &["report", "notebooks-export"]),
+];
+
+fn run_with_failpoint(run: &Path, stage: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_recours"))
+        .args(["--output", run.to_str().unwrap(), "run"])
+        .env("RECOURS_FAILPOINT", stage)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn manifest(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn stage_status(run: &Path, stage: &str) -> String {
+    manifest(run)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+/// Plan lines printed by `recours run`: stage → "run", "keep" or "skip".
+fn plan(stderr: &str) -> Vec<(String, String)> {
+    stderr
+        .lines()
+        .skip_while(|l| *l != "plan:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_string(), w.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn visible_files(dir: &Path) -> Vec<String> {
+    hash_tree(dir).into_iter().map(|(p, _)| p).collect()
+}
+
+#[test]
+fn a_run_stopped_in_any_stage_leaves_no_partial_output_and_resumes_to_the_same_hashes() {
+    let run = scratch("resume").join("run");
+    for (i, (stage, outputs)) in STAGES.iter().enumerate() {
+        let o = run_with_failpoint(&run, stage);
+        assert!(
+            !o.status.success(),
+            "the failpoint in {stage} stops the run"
+        );
+        for out in *outputs {
+            assert!(
+                !run.join(out).exists(),
+                "{out} exists under its final name after a stop in {stage}"
+            );
+        }
+        for (earlier, outs) in &STAGES[..i] {
+            assert_eq!(
+                stage_status(&run, earlier),
+                "done",
+                "{earlier} after a stop in {stage}"
+            );
+            assert!(outs.iter().all(|o| run.join(o).exists()));
+        }
+        assert_ne!(stage_status(&run, stage), "done");
+        assert!(
+            visible_files(&run).iter().all(|f| !f.ends_with(".tmp")),
+            "a temporary file is visible after a stop in {stage}"
+        );
+        // Each run resumes where the previous one stopped: the stages it finished are
+        // kept, the one it stopped in runs again.
+        let p = plan(&stderr(&o));
+        for (j, (name, action)) in p.iter().enumerate() {
+            let expected = if j + 1 < i { "keep" } else { "run" };
+            assert_eq!(action, expected, "{name} in the run stopped in {stage}");
+        }
+    }
+    let o = recours(&["--output", run.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let p = plan(&stderr(&o));
+    assert!(
+        p[..7].iter().all(|(_, a)| a == "keep") && p[7].1 == "run",
+        "{p:?}"
+    );
+    assert!(!run.join(".partial").exists());
+    assert_eq!(
+        hash_tree(&run),
+        hash_tree(sample_run()),
+        "a resumed run gives the same outputs as an uninterrupted one"
+    );
+    // Nothing changed: nothing runs, nothing is rewritten.
+    let o = recours(&["--output", run.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(plan(&stderr(&o)).iter().all(|(_, a)| a == "keep"));
+    let m = manifest(&run);
+    assert!(
+        m["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["reused"] == true && s["status"] == "done")
+    );
+    assert_eq!(hash_tree(&run), hash_tree(sample_run()));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
+    let dir = scratch("bareme_change");
+    let run = dir.join("run");
+    copy_dir(sample_run(), &run);
+    // The sample configuration, from another folder, with its own copy of the barèmes.
+    let repo = repo();
+    let cfg_dir = dir.join("config");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let baremes = std::fs::read_to_string(repo.join("config/baremes.toml")).unwrap();
+    std::fs::write(cfg_dir.join("baremes.toml"), &baremes).unwrap();
+    let sample = std::fs::read_to_string(repo.join("config/sample.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()))
+        .replace(
+            "departements = \"",
+            &format!("departements = \"{}/config/", repo.display()),
+        )
+        .replace(
+            "caisses = \"",
+            &format!("caisses = \"{}/config/", repo.display()),
+        );
+    let cfg = cfg_dir.join("sample.toml");
+    std::fs::write(&cfg, &sample).unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            run.to_str().unwrap(),
+            "run",
+        ];
+        a.extend_from_slice(extra);
+        recours(&a)
+    };
+
+    // Same inputs from another folder: everything is up to date.
+    let o = args(&["--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        plan(&stderr(&o)).iter().all(|(_, a)| a == "keep"),
+        "{}",
+        stderr(&o)
+    );
+    let o = args(&["--dry-run", "--from", "score"]);
+    let p = plan(&stderr(&o));
+    assert_eq!(
+        p.iter()
+            .filter(|(_, a)| a == "run")
+            .map(|(s, _)| s.as_str())
+            .collect::<Vec<_>>(),
+        ["score", "lists", "evaluate", "report"]
+    );
+    assert_eq!(code(&args(&["--dry-run", "--from", "nowhere"])), 2);
+
+    // One barème value changed: the RSA montant forfaitaire in force in the run month.
+    let changed = baremes.replacen(
+        "montant_forfaitaire = 646.52",
+        "montant_forfaitaire = 650.00",
+        1,
+    );
+    assert_ne!(changed, baremes);
+    std::fs::write(cfg_dir.join("baremes.toml"), changed).unwrap();
+    let before = hash_tree(&run);
+    let o = args(&["--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let p = plan(&stderr(&o));
+    assert_eq!(p[0], ("ingest".to_string(), "keep".to_string()));
+    assert!(p[1..].iter().all(|(_, a)| a == "run"), "{}", stderr(&o));
+    assert_eq!(hash_tree(&run), before, "--dry-run changes nothing");
+
+    // Run up to eligibility: ingest's outputs untouched, eligibility rewritten, later
+    // outputs (now out of date) removed rather than left looking current.
+    let o = args(&["--to", "eligibility"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = hash_tree(&run);
+    let of = |t: &[(String, String)], prefix: &str| -> Vec<(String, String)> {
+        t.iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .cloned()
+            .collect()
+    };
+    for out in ["ingest/", "rejects/", "quality.json"] {
+        assert_eq!(of(&after, out), of(&before, out), "{out} is not rewritten");
+    }
+    assert_ne!(
+        of(&after, "eligibility.parquet"),
+        of(&before, "eligibility.parquet")
+    );
+    for out in [
+        "features.parquet",
+        "models",
+        "scores.parquet",
+        "lists",
+        "report",
+    ] {
+        assert!(!run.join(out).exists(), "{out} is out of date and removed");
+    }
+    assert_eq!(stage_status(&run, "report"), "not run");
+}
