@@ -296,11 +296,18 @@ fn formula_like_text_comes_back_as_text() {
 }
 
 #[test]
-fn same_config_gives_byte_identical_outputs_with_one_or_two_threads() {
+fn same_config_gives_byte_identical_outputs_with_one_or_two_threads_from_another_folder() {
     let run = sample_run();
     let dir = scratch("determinism_threads");
     let other = dir.join("run");
-    let o = recours(&["--threads", "1", "--output", other.to_str().unwrap(), "run"]);
+    // One thread, started from another working directory.
+    let config = repo().join("config/sample.toml");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_recours"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--threads", "1", "--output", other.to_str().unwrap(), "run"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = hash_tree(run);
     let b = hash_tree(&other);

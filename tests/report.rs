@@ -336,3 +336,62 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
         );
     }
 }
+
+#[test]
+fn report_shows_what_changed_since_the_previous_run() {
+    let dir = scratch("report_previous");
+    let repo = repo();
+    // The sample configuration with a lower minimum score, compared with the sample run.
+    let sample = std::fs::read_to_string(repo.join("config/sample.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()))
+        .replace(
+            "departements = \"",
+            &format!("departements = \"{}/config/", repo.display()),
+        )
+        .replace(
+            "caisses = \"",
+            &format!("caisses = \"{}/config/", repo.display()),
+        )
+        .replace(
+            "baremes = \"",
+            &format!("baremes = \"{}/config/", repo.display()),
+        )
+        .replace("min_score = 0.2", "min_score = 0.1");
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{sample}\n[report]\nprevious = \"{}\"\n",
+            sample_run().display()
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let o = recours(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        run.to_str().unwrap(),
+        "run",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let csv = std::fs::read_to_string(run.join("report/evolution.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(split_quoted).collect();
+    // Same learning data: same AUC and coefficients, difference 0.
+    let auc = rows.iter().find(|r| r[0] == "PPA : AUC (test)").unwrap();
+    assert_eq!(auc[1], auc[2]);
+    assert_eq!(auc[3], "+0.0000");
+    // A lower minimum score: longer lists somewhere, never shorter.
+    let lists: Vec<i64> = rows
+        .iter()
+        .filter(|r| r[0].starts_with("liste "))
+        .map(|r| r[3].parse().unwrap())
+        .collect();
+    assert!(
+        lists.iter().any(|d| *d > 0) && lists.iter().all(|d| *d >= 0),
+        "{lists:?}"
+    );
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(html.contains("Comparée à l'exécution"));
+}
