@@ -214,6 +214,29 @@ fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
             }
         }
     }
+    // Every other table of counts under report/: (file, count columns).
+    let mut tables: Vec<(String, Vec<usize>)> = vec![
+        ("listes-par-caisse.csv".into(), vec![2]),
+        ("campagne-retours.csv".into(), vec![1, 2]),
+    ];
+    for b in ["PPA", "RSA", "ASPA"] {
+        tables.push((format!("{b}-distribution-scores.csv"), vec![2]));
+        tables.push((format!("{b}-calibration.csv"), vec![1, 3]));
+    }
+    let mut hidden = 0;
+    for (file, columns) in &tables {
+        let csv = std::fs::read_to_string(report.join(file)).unwrap();
+        for l in csv.lines().skip(1) {
+            let c = split_quoted(l);
+            for &i in columns {
+                hidden += usize::from(c[i] == "< 11");
+                if let Ok(n) = c[i].parse::<u64>() {
+                    assert!(n == 0 || n >= 11, "{file}: a count of {n}: {l}");
+                }
+            }
+        }
+    }
+    assert!(hidden > 0, "the sample's report has small cells to hide");
     assert!(small_groups > 0, "the sample has small groups to suppress");
 }
 
@@ -385,12 +408,17 @@ fn report_shows_what_changed_since_the_previous_run() {
     // A lower minimum score: longer lists somewhere, never shorter.
     let lists: Vec<i64> = rows
         .iter()
-        .filter(|r| r[0].starts_with("liste "))
+        .filter(|r| r[0].starts_with("liste ") && !r[3].is_empty())
         .map(|r| r[3].parse().unwrap())
         .collect();
     assert!(
         lists.iter().any(|d| *d > 0) && lists.iter().all(|d| *d >= 0),
         "{lists:?}"
+    );
+    // Lists of fewer than 11 people on either side show no sizes and no difference.
+    assert!(
+        rows.iter()
+            .any(|r| r[0].starts_with("liste ") && r[2] == "< 11" && r[3].is_empty())
     );
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     assert!(html.contains("Comparée à l'exécution"));

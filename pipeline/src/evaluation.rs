@@ -1,7 +1,9 @@
 //! The `evaluate` stage, on synthetic data only: the models' scores on the whole scoring
 //! population against the generator's ground truth (`verite`). The only reader of `verite`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use recours_models::metrics::{self, Evaluation};
@@ -69,7 +71,7 @@ pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
         .collect())
 }
 
-/// `verite_label` is the path as the config names it (outputs hold no machine-specific path).
+/// `verite_label` is the file's name (outputs hold no machine-specific path).
 pub fn evaluate(
     truth: &HashMap<(String, String), bool>,
     verite_label: &str,

@@ -6,7 +6,9 @@
 //! margin. [`suppressed`] blanks the cells counting fewer than `min_cell` people, for every
 //! table that leaves the national team.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +66,21 @@ pub struct GroupRow {
     /// The group's recall is below `rappel_autres` by more than the margin (groups with at
     /// least `min_cell` people in non-take-up only).
     pub alerte: bool,
+    /// The past campaign (`retours`): people of the group it contacted for the benefit,
+    /// those whose right was opened, and that rate — the measure of precision in
+    /// production, where no ground truth exists.
+    pub campagne_contactes: usize,
+    pub campagne_droits_ouverts: usize,
+    pub campagne_taux: Option<Rate>,
+}
+
+/// One row of the past campaign's outcomes (`retours`).
+pub struct Outcome {
+    pub pseudo_id: String,
+    pub prestation: String,
+    /// Contacted (any channel but `aucun`, the control group).
+    pub contacte: bool,
+    pub droit_ouvert: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +91,10 @@ pub struct FairnessReport {
     pub recall_margin: f64,
     pub min_cell: usize,
     pub benefits: BTreeMap<String, Vec<GroupRow>>,
+    /// With a truth: people in non-take-up of each benefit who are outside its scoring
+    /// population (legal pre-filters, or the benefit is not estimated for them) — missed by
+    /// construction, and not in any group's recall.
+    pub non_recours_hors_population: BTreeMap<String, usize>,
 }
 
 pub const DIMENSIONS: [&str; 6] = [
@@ -84,6 +105,40 @@ pub const DIMENSIONS: [&str; 6] = [
     "statut_logement",
     "departement",
 ];
+
+/// The groups a person belongs to, one per dimension (household type and housing status
+/// from the benefit's eligibility row, `inconnu` without one).
+fn groups_of(
+    p: &crate::household::Person,
+    e: Option<&EligibilityRow>,
+    run: crate::month::Month,
+) -> [(&'static str, String); 6] {
+    [
+        ("sexe", p.sexe.clone()),
+        ("tranche_age", age_band(p.age).to_string()),
+        (
+            "type_foyer",
+            e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants))
+                .to_string(),
+        ),
+        (
+            "aah",
+            if p.receives("AAH", run) {
+                "perçoit l'AAH"
+            } else {
+                "ne perçoit pas l'AAH"
+            }
+            .to_string(),
+        ),
+        (
+            "statut_logement",
+            e.and_then(|e| e.statut_logement)
+                .unwrap_or("inconnu")
+                .to_string(),
+        ),
+        ("departement", p.departement.clone()),
+    ]
+}
 
 pub fn age_band(age: i32) -> &'static str {
     match age {
@@ -113,6 +168,7 @@ pub fn audit(
     features: &FeatureTable,
     listed: &HashSet<(String, String)>,
     truth: Option<(&str, &HashMap<(String, String), bool>)>,
+    outcomes: &[Outcome],
     recall_margin: f64,
     min_cell: usize,
 ) -> FairnessReport {
@@ -132,9 +188,10 @@ pub fn audit(
     names.sort_unstable();
     names.dedup();
     for b in names {
-        // counts[dimension][group] = (population, listed, positives, listed positives)
-        let mut counts: BTreeMap<&str, BTreeMap<String, [usize; 4]>> = BTreeMap::new();
-        let mut totals = [0usize; 4];
+        // counts[dimension][group] = (population, listed, positives, listed positives,
+        // contacted by the past campaign, rights opened after it)
+        let mut counts: BTreeMap<&str, BTreeMap<String, [usize; 6]>> = BTreeMap::new();
+        let mut totals = [0usize; 6];
         for (i, id) in features.pseudo_id.iter().enumerate() {
             if features.prestation[i] != b {
                 continue;
@@ -152,40 +209,31 @@ pub fn audit(
                 usize::from(is_listed),
                 usize::from(positive),
                 usize::from(is_listed && positive),
+                0,
+                0,
             ];
-            let groups: [(&str, String); 6] = [
-                ("sexe", p.sexe.clone()),
-                ("tranche_age", age_band(p.age).to_string()),
-                (
-                    "type_foyer",
-                    e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants))
-                        .to_string(),
-                ),
-                (
-                    "aah",
-                    if p.receives("AAH", run) {
-                        "perçoit l'AAH"
-                    } else {
-                        "ne perçoit pas l'AAH"
-                    }
-                    .to_string(),
-                ),
-                (
-                    "statut_logement",
-                    e.and_then(|e| e.statut_logement)
-                        .unwrap_or("inconnu")
-                        .to_string(),
-                ),
-                ("departement", p.departement.clone()),
-            ];
+            let groups = groups_of(p, e.copied(), run);
             for (d, g) in groups {
                 let c = counts.entry(d).or_default().entry(g).or_default();
-                for k in 0..4 {
+                for k in 0..6 {
                     c[k] += row[k];
                 }
             }
-            for k in 0..4 {
+            for k in 0..6 {
                 totals[k] += row[k];
+            }
+        }
+        // The past campaign's outcomes (production's measure of precision): everyone the
+        // campaign contacted for this benefit, whether in today's scoring population or not.
+        for o in outcomes.iter().filter(|o| o.prestation == b && o.contacte) {
+            let Some(&pi) = person.get(o.pseudo_id.as_str()) else {
+                continue;
+            };
+            let e = elig.get(&(o.pseudo_id.as_str(), b)).copied();
+            for (d, g) in groups_of(&households.persons[pi], e, run) {
+                let c = counts.entry(d).or_default().entry(g).or_default();
+                c[4] += 1;
+                c[5] += usize::from(o.droit_ouvert);
             }
         }
         let share = |x: usize, of: usize| if of > 0 { x as f64 / of as f64 } else { 0.0 };
@@ -214,12 +262,30 @@ pub fn audit(
                     rappel,
                     rappel_autres,
                     alerte,
+                    campagne_contactes: c[4],
+                    campagne_droits_ouverts: c[5],
+                    campagne_taux: wilson(c[5], c[4]),
                 });
             }
         }
         benefits.insert(b.to_string(), rows);
     }
+    let mut outside = BTreeMap::new();
+    if let Some((_, t)) = truth {
+        let scored: HashSet<(&str, &str)> = features
+            .pseudo_id
+            .iter()
+            .zip(&features.prestation)
+            .map(|(id, b)| (id.as_str(), *b))
+            .collect();
+        for ((id, b), positive) in t {
+            if *positive && !scored.contains(&(id.as_str(), b.as_str())) {
+                *outside.entry(b.clone()).or_default() += 1;
+            }
+        }
+    }
     FairnessReport {
+        non_recours_hors_population: outside,
         schema_version: FAIRNESS_SCHEMA_VERSION,
         reference: truth.map(|(label, _)| label.to_string()),
         recall_margin,
@@ -228,37 +294,73 @@ pub fn audit(
     }
 }
 
-/// A cell as it may leave the national team: a count from 1 to `min_cell - 1`, and any
-/// rate or share computed from such a count, is suppressed (`None`).
-fn small(n: usize, min_cell: usize) -> bool {
-    n > 0 && n < min_cell
+/// Small-cell suppression of one set of counts that add up to a published total (a row of a
+/// table, the groups of one dimension): counts from 1 to `min_cell - 1` are hidden
+/// (primary), and when exactly one is hidden the smallest other non-zero count is hidden
+/// too (complementary), so that no hidden count can be recovered by subtraction.
+pub fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> {
+    let small = |n: usize| n > 0 && n < min_cell;
+    let mut out: Vec<Option<usize>> = values.iter().map(|&v| (!small(v)).then_some(v)).collect();
+    if out.iter().filter(|v| v.is_none()).count() == 1 {
+        let other = values
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| out[*i].is_some() && **v > 0)
+            .min_by_key(|(i, v)| (**v, *i))
+            .map(|(i, _)| i);
+        if let Some(i) = other {
+            out[i] = None;
+        }
+    }
+    out
 }
 
-/// The table with small cells suppressed: counts under `min_cell` become `None`, and so
-/// do the shares and rates computed from them.
+/// The table with small cells suppressed, dimension by dimension: counts under `min_cell`
+/// (and one more per dimension when a single one would be hidden) become `None`, and so
+/// do the shares and rates computed from them, and the recall of "everyone else".
 pub fn suppressed(rows: &[GroupRow], min_cell: usize) -> Vec<SuppressedRow> {
-    rows.iter()
-        .map(|r| {
-            let pos = r.non_recours.unwrap_or(0);
-            let tp = r.vrais_positifs.unwrap_or(0);
-            let pop_ok = !small(r.population, min_cell);
-            let list_ok = !small(r.listes, min_cell);
-            let tp_ok = !small(tp, min_cell);
-            SuppressedRow {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut start = 0;
+    while start < rows.len() {
+        let end = rows[start..]
+            .iter()
+            .position(|r| r.dimension != rows[start].dimension)
+            .map_or(rows.len(), |k| start + k);
+        let group = &rows[start..end];
+        let col = |f: &dyn Fn(&GroupRow) -> usize| {
+            suppress_counts(&group.iter().map(f).collect::<Vec<_>>(), min_cell)
+        };
+        let population = col(&|r| r.population);
+        let listes = col(&|r| r.listes);
+        let positives = col(&|r| r.non_recours.unwrap_or(0));
+        let tp = col(&|r| r.vrais_positifs.unwrap_or(0));
+        let contacted = col(&|r| r.campagne_contactes);
+        let opened = col(&|r| r.campagne_droits_ouverts);
+        for (k, r) in group.iter().enumerate() {
+            let (pop_ok, list_ok) = (population[k].is_some(), listes[k].is_some());
+            let (pos_ok, tp_ok) = (positives[k].is_some(), tp[k].is_some());
+            out.push(SuppressedRow {
                 dimension: r.dimension.clone(),
                 groupe: r.groupe.clone(),
-                population: pop_ok.then_some(r.population),
+                population: population[k],
                 part_population: pop_ok.then_some(r.part_population),
-                listes: list_ok.then_some(r.listes),
+                listes: listes[k],
                 part_liste: list_ok.then_some(r.part_liste),
-                non_recours: r.non_recours.map(|v| (!small(v, min_cell)).then_some(v)),
+                non_recours: r.non_recours.map(|_| positives[k]),
                 precision: r.precision.clone().filter(|_| list_ok && tp_ok),
-                rappel: r.rappel.clone().filter(|_| tp_ok && !small(pos, min_cell)),
-                rappel_autres: r.rappel_autres,
+                rappel: r.rappel.clone().filter(|_| tp_ok && pos_ok),
+                rappel_autres: r.rappel_autres.filter(|_| tp_ok && pos_ok),
                 alerte: r.alerte,
-            }
-        })
-        .collect()
+                campagne_contactes: contacted[k],
+                campagne_taux: r
+                    .campagne_taux
+                    .clone()
+                    .filter(|_| contacted[k].is_some() && opened[k].is_some()),
+            });
+        }
+        start = end;
+    }
+    out
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -275,6 +377,8 @@ pub struct SuppressedRow {
     pub rappel: Option<Rate>,
     pub rappel_autres: Option<f64>,
     pub alerte: bool,
+    pub campagne_contactes: Option<usize>,
+    pub campagne_taux: Option<Rate>,
 }
 
 /// The suppressed table as CSV (`,`, decimal point); suppressed cells read `< 11`.
@@ -288,11 +392,11 @@ pub fn to_csv(benefit: &str, rows: &[SuppressedRow], min_cell: usize) -> String 
         })
     };
     let mut s = String::from(
-        "prestation,dimension,groupe,population,part_population,listes,part_liste,non_recours,precision,precision_ic95_bas,precision_ic95_haut,rappel,rappel_ic95_bas,rappel_ic95_haut,rappel_autres,alerte\r\n",
+        "prestation,dimension,groupe,population,part_population,listes,part_liste,non_recours,precision,precision_ic95_bas,precision_ic95_haut,rappel,rappel_ic95_bas,rappel_ic95_haut,rappel_autres,alerte,campagne_contactes,campagne_taux_droits_ouverts,campagne_ic95_bas,campagne_ic95_haut\r\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{}\r\n",
+            "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\r\n",
             r.dimension,
             r.groupe.replace('"', "\"\""),
             n(r.population),
@@ -304,6 +408,8 @@ pub fn to_csv(benefit: &str, rows: &[SuppressedRow], min_cell: usize) -> String 
             rate(&r.rappel),
             f(r.rappel_autres),
             if r.alerte { "oui" } else { "non" },
+            n(r.campagne_contactes),
+            rate(&r.campagne_taux),
         ));
     }
     s
@@ -327,6 +433,9 @@ mod tests {
             rappel: wilson(tp, pos),
             rappel_autres: Some(0.5),
             alerte: false,
+            campagne_contactes: 50,
+            campagne_droits_ouverts: 12,
+            campagne_taux: wilson(12, 50),
         }
     }
 
@@ -340,6 +449,20 @@ mod tests {
     }
 
     #[test]
+    fn complementary_suppression_hides_a_second_cell_when_one_would_be_alone() {
+        assert_eq!(
+            suppress_counts(&[500, 7, 40, 0], 11),
+            [Some(500), None, None, Some(0)]
+        );
+        assert_eq!(
+            suppress_counts(&[500, 7, 3, 40], 11),
+            [Some(500), None, None, Some(40)]
+        );
+        assert_eq!(suppress_counts(&[500, 40], 11), [Some(500), Some(40)]);
+        assert_eq!(suppress_counts(&[0, 9], 11), [Some(0), None]);
+    }
+
+    #[test]
     fn cells_under_eleven_are_suppressed_with_what_is_computed_from_them() {
         let rows = [
             row(500, 40, 30, 12),
@@ -348,9 +471,13 @@ mod tests {
             row(500, 40, 30, 3),
         ];
         let s = suppressed(&rows, 11);
-        // Nothing small: everything shown.
-        assert_eq!(s[0].population, Some(500));
-        assert!(s[0].precision.is_some() && s[0].rappel.is_some());
+        // Nothing small in the first group, but it holds the smallest other count of a
+        // column where only one cell is small (population 9, listed 7): hidden too, so
+        // that the 9 and the 7 cannot be recovered from the totals.
+        assert_eq!(s[0].population, None);
+        assert_eq!(s[0].listes, None);
+        assert!(s[0].precision.is_none());
+        assert!(s[0].rappel.is_some() && s[0].rappel_autres.is_some());
         // 7 listed, 5 true positives: the list count and both rates go.
         assert_eq!(s[1].listes, None);
         assert_eq!(s[1].part_liste, None);
@@ -360,9 +487,10 @@ mod tests {
         assert_eq!(s[2].population, None);
         assert_eq!(s[2].part_population, None);
         assert_eq!(s[2].listes, Some(0));
-        // 3 true positives among 40 listed: rates go, counts of 40 and 30 stay.
+        // 3 true positives among 40 listed: rates go, and the recall of everyone else
+        // (from which the 3 could be solved), counts of 40 and 30 stay.
         assert_eq!(s[3].listes, Some(40));
-        assert!(s[3].precision.is_none());
+        assert!(s[3].precision.is_none() && s[3].rappel_autres.is_none());
         let csv = to_csv("RSA", &s, 11);
         assert!(csv.lines().nth(2).unwrap().contains(",< 11,"));
         assert!(!csv.contains(",7,") && !csv.contains(",5,") && !csv.contains(",9,"));

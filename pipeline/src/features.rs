@@ -4,7 +4,9 @@
 //! meaning, source tables and transformation, and the plain-French reason shown to a caisse
 //! when the feature pushes a score up.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -523,7 +525,7 @@ pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelectio
 
 /// Contact signals per person: (online account used, digital channel known).
 pub fn contact_signals(x: &Extracts) -> Result<HashMap<String, (bool, bool)>> {
-    let mut out: HashMap<String, (bool, bool)> = HashMap::new();
+    let mut out: HashMap<String, (bool, bool)> = HashMap::default();
     let Some(c) = x.table("contacts") else {
         return Ok(out);
     };

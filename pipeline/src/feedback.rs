@@ -3,7 +3,9 @@
 //! (`canal = aucun`): the difference in the share of rights opened, with its 95 %
 //! confidence interval (normal approximation for a difference of proportions).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
@@ -81,6 +83,26 @@ pub struct Feedback {
 }
 
 /// Persons' (département, regime), for routing outcomes to caisses.
+/// The past campaign's rows as the fairness audit counts them (empty without `retours`).
+pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
+    let Some(r) = x.table("retours") else {
+        return Ok(Vec::new());
+    };
+    let s = |n: &str| crate::frame::str_col(r, "retours", n);
+    let (ids, prest, canal) = (s("pseudo_id")?, s("prestation")?, s("canal")?);
+    let ouvert = crate::frame::bool_col(r, "retours", "droit_ouvert")?;
+    Ok((0..r.height())
+        .filter_map(|i| {
+            Some(crate::fairness::Outcome {
+                pseudo_id: ids.get(i)?.to_string(),
+                prestation: prest.get(i)?.to_string(),
+                contacte: canal.get(i)? != "aucun",
+                droit_ouvert: ouvert.get(i).unwrap_or(false),
+            })
+        })
+        .collect())
+}
+
 pub fn summarise(
     x: &Extracts,
     reference: &Reference,

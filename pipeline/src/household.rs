@@ -3,7 +3,7 @@
 //! housing, the rights its members hold and their monthly resources over the last year.
 //! Eligibility and features both start from here.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
@@ -155,7 +155,8 @@ impl Households {
         let dep = str_col(personnes, "personnes", "departement")?;
         let regime = str_col(personnes, "personnes", "regime")?;
         let mut persons = Vec::with_capacity(personnes.height());
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(personnes.height());
+        let mut index: HashMap<String, usize> =
+            HashMap::with_capacity_and_hasher(personnes.height(), Default::default());
         for i in 0..personnes.height() {
             let id = ids.get(i).unwrap_or_default().to_string();
             let born = month(naissance.get(i))
@@ -237,7 +238,7 @@ impl Households {
         let f_id = str_col(foyers_df, "foyers", "foyer_id")?;
         let f_person = str_col(foyers_df, "foyers", "pseudo_id")?;
         let f_role = str_col(foyers_df, "foyers", "role")?;
-        let mut by_foyer: HashMap<&str, Vec<(usize, Role)>> = HashMap::new();
+        let mut by_foyer: HashMap<&str, Vec<(usize, Role)>> = HashMap::default();
         for i in 0..foyers_df.height() {
             let (Some(f), Some(&p), Some(role)) = (
                 f_id.get(i),
@@ -248,7 +249,7 @@ impl Households {
             };
             by_foyer.entry(f).or_default().push((p, role));
         }
-        let mut housing: HashMap<&str, (Option<Statut>, Option<f64>)> = HashMap::new();
+        let mut housing: HashMap<&str, (Option<Statut>, Option<f64>)> = HashMap::default();
         if let Some(l) = x.table("logements") {
             let l_id = str_col(l, "logements", "foyer_id")?;
             let l_statut = str_col(l, "logements", "statut")?;

@@ -1,7 +1,9 @@
 //! The `score` and `lists` stages as run steps: they call `lists`, `exports` and
 //! `feedback` and write the run folder's `scores.parquet` and `lists/`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 use polars::prelude::*;
@@ -120,6 +122,8 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
         ));
     }
     let mut rows = Vec::with_capacity(df.height());
+    // A few dozen distinct phrases: looked up locally, interned once each.
+    let mut phrases: HashMap<String, &'static str> = HashMap::default();
     for i in 0..df.height() {
         let mut raisons = Vec::new();
         for (v, c, r) in &reasons {
@@ -127,7 +131,11 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
                 let name = crate::features::feature(v).map(|f| f.name).ok_or_else(|| {
                     RecoursError::Internal(format!("{T}: {v} is not in the feature dictionary"))
                 })?;
-                raisons.push((name, c, intern(r)));
+                let phrase = match phrases.get(r) {
+                    Some(p) => *p,
+                    None => *phrases.entry(r.to_string()).or_insert_with(|| intern(r)),
+                };
+                raisons.push((name, c, phrase));
             }
         }
         rows.push(ScoreRow {

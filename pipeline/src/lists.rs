@@ -3,7 +3,9 @@
 //! its monthly capacity per channel, with a channel the person can use, a random control
 //! group kept off the list, and a decision for everyone (auditors and `explain` read it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use recours_models::train::ModelArtefact;
 use serde::{Deserialize, Serialize};

@@ -106,7 +106,10 @@ impl Hasher {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let key = path.to_string_lossy().into_owned();
+        let key = std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .to_string_lossy()
+            .into_owned();
         let hash = match self.cache.entries.get(&key) {
             Some((size, m, h)) if *size == meta.len() && *m == mtime => h.clone(),
             _ => {

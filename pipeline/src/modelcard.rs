@@ -172,9 +172,26 @@ pub fn model_card(
         s,
         "\n| decile | rows | mean predicted | observed |\n|---|---|---|---|"
     );
-    for c in &e.calibration {
+    // The observed rate reveals the decile's positives: suppressed like any count.
+    let positives: Vec<usize> = e
+        .calibration
+        .iter()
+        .map(|c| (c.observed_rate * c.count as f64).round() as usize)
+        .collect();
+    let shown_pos = crate::fairness::suppress_counts(&positives, ctx.min_cell);
+    for (c, p) in e.calibration.iter().zip(&shown_pos) {
         if small(c.count) {
             let _ = writeln!(s, "| {} | {hidden} | | |", c.decile);
+            continue;
+        }
+        if p.is_none() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {hidden} positives |",
+                c.decile,
+                c.count,
+                pct(c.mean_predicted)
+            );
             continue;
         }
         let _ = writeln!(
@@ -233,8 +250,9 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
             let _ = writeln!(
                 s,
                 "No ground truth in this run: the table shows each group's share of the scoring population and of \
-                 the lists; precision and recall by group come from campaign outcomes once they are known. Cells \
-                 under {} people are suppressed.\n",
+                 the lists, and the share of the people the past campaign contacted whose right was opened (the \
+                 measure of precision in production; recall needs a ground truth). Cells under {} people are \
+                 suppressed.\n",
                 ctx.min_cell
             );
         }
@@ -259,7 +277,7 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
     }
     let _ = writeln!(
         s,
-        "| dimension | group | scoring population | share | listed | share of list | precision | recall |\n|---|---|---|---|---|---|---|---|"
+        "| dimension | group | scoring population | share | listed | share of list | precision | recall | past campaign: contacted | rights opened |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
     let p = |v: Option<f64>| v.map_or(hidden.clone(), pct);
@@ -276,7 +294,7 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.dimension,
             r.groupe,
             n(r.population),
@@ -284,7 +302,21 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
             n(r.listes),
             p(r.part_liste),
             rate(&r.precision),
-            rate(&r.rappel)
+            rate(&r.rappel),
+            n(r.campagne_contactes),
+            r.campagne_taux.as_ref().map_or(
+                if r.campagne_contactes == Some(0) {
+                    "n/a".to_string()
+                } else {
+                    hidden.clone()
+                },
+                |x| format!(
+                    "{} [{}–{}]",
+                    pct(x.value),
+                    pct(x.ci95_low),
+                    pct(x.ci95_high)
+                )
+            )
         );
     }
     let _ = writeln!(s, "\nBy département: `report/fairness-<BENEFIT>.csv`.\n");

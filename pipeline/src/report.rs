@@ -4,7 +4,9 @@
 //! the run (`notebooks-export/`). Tables that leave the national team carry no cell under
 //! `[evaluation] min_cell` people.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -24,7 +26,7 @@ use crate::svg::{self, Series, esc};
 /// (pseudo_id, benefit) of everyone on a contact list of the run in `run_dir`.
 pub fn listed(run_dir: &Path) -> Result<HashSet<(String, String)>> {
     let d = Decisions::read(run_dir)?;
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     for i in 0..d.pseudo_id.len() {
         if d.decision[i] == "liste" {
             for b in d.prestations[i].split('+') {
@@ -277,6 +279,11 @@ fn csv_of(header: &[&str], rows: &[Vec<String>]) -> String {
     s
 }
 
+/// A count as it may leave the national team (`None`: suppressed).
+fn shown(v: Option<usize>, min_cell: usize) -> String {
+    v.map_or(format!("< {min_cell}"), |v| v.to_string())
+}
+
 fn f4(v: f64) -> String {
     format!("{v:.4}")
 }
@@ -433,14 +440,21 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                 .collect::<Vec<_>>(),
         ),
     });
-    // Calibration by decile.
+    // Calibration by decile: the observed rate reveals the positives of the decile, which
+    // are suppressed like any count.
     let cal = &held.calibration;
+    let min = fig.fairness.min_cell;
+    let positives: Vec<usize> = cal
+        .iter()
+        .map(|c| (c.observed_rate * c.count as f64).round() as usize)
+        .collect();
+    let shown_pos = fairness::suppress_counts(&positives, min);
     charts.push(Chart {
         id: format!("{b}-calibration"),
         title: format!("{b} — calibration par décile"),
         svg: svg::columns(
             &format!("{b} — calibration par décile (échantillon de test)"),
-            "décile de probabilité prédite",
+            "décile de probabilité prédite (taux observés masqués sous 11 positifs)",
             "taux",
             &cal.iter().map(|c| c.decile.to_string()).collect::<Vec<_>>(),
             &[
@@ -450,19 +464,24 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                 ),
                 (
                     "observé".into(),
-                    cal.iter().map(|c| c.observed_rate).collect(),
+                    cal.iter()
+                        .zip(&shown_pos)
+                        .map(|(c, p)| if p.is_some() { c.observed_rate } else { 0.0 })
+                        .collect(),
                 ),
             ],
         ),
         csv: csv_of(
-            &["decile", "lignes", "predit_moyen", "observe"],
+            &["decile", "lignes", "predit_moyen", "positifs", "observe"],
             &cal.iter()
-                .map(|c| {
+                .zip(&shown_pos)
+                .map(|(c, p)| {
                     vec![
                         c.decile.to_string(),
                         c.count.to_string(),
                         f4(c.mean_predicted),
-                        f4(c.observed_rate),
+                        shown(*p, min),
+                        p.map_or(String::new(), |_| f4(c.observed_rate)),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -471,17 +490,18 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
     // Score distribution over the scoring population.
     if let Some(s) = fig.scores.get(b) {
         let labels: Vec<String> = (0..20).map(|i| format!("{:.2}", i as f64 * 0.05)).collect();
+        let bins = fairness::suppress_counts(&s.bins, fig.fairness.min_cell);
         charts.push(Chart {
             id: format!("{b}-distribution-scores"),
             title: format!("{b} — distribution des scores"),
             svg: svg::columns(
                 &format!("{b} — distribution des scores ({} personnes)", s.rows),
-                "probabilité de non-recours (borne basse de la classe)",
+                "probabilité de non-recours (borne basse de la classe ; classes de moins de 11 non dessinées)",
                 "personnes",
                 &labels,
                 &[(
                     "personnes".into(),
-                    s.bins.iter().map(|&n| n as f64).collect(),
+                    bins.iter().map(|n| n.unwrap_or(0) as f64).collect(),
                 )],
             ),
             csv: csv_of(
@@ -491,7 +511,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                         vec![
                             format!("{:.2}", i as f64 * 0.05),
                             format!("{:.2}", (i + 1) as f64 * 0.05),
-                            s.bins[i].to_string(),
+                            shown(bins[i], fig.fairness.min_cell),
                         ]
                     })
                     .collect::<Vec<_>>(),
@@ -673,38 +693,61 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         .map(|(c, m)| (c, m.values().sum()))
         .collect();
     caisses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let shown: Vec<&String> = caisses.iter().take(30).map(|(c, _)| *c).collect();
+    let min = fig.fairness.min_cell;
+    // Per caisse: its channels and its total, suppressed together.
+    let cells: BTreeMap<&String, Vec<Option<usize>>> = fig
+        .per_caisse
+        .iter()
+        .map(|(c, m)| {
+            let mut v: Vec<usize> = channels
+                .iter()
+                .map(|ch| m.get(ch).copied().unwrap_or(0))
+                .collect();
+            v.push(v.iter().sum());
+            (c, fairness::suppress_counts(&v, min))
+        })
+        .collect();
+    let top: Vec<&String> = caisses.iter().take(30).map(|(c, _)| *c).collect();
     charts.push(Chart {
         id: "listes-par-caisse".into(),
         title: "Taille des listes par caisse et canal".into(),
-        svg: svg::bars(
+        svg: svg::bars_labelled(
             &format!(
                 "Personnes à contacter par caisse et canal ({} caisses les plus chargées sur {})",
-                shown.len(),
+                top.len(),
                 caisses.len()
             ),
-            "personnes",
-            &shown.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "personnes (cellules de moins de 11 non dessinées)",
+            &top.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             &channels
                 .iter()
-                .map(|ch| {
+                .enumerate()
+                .map(|(k, ch)| {
                     (
                         ch.clone(),
-                        shown
-                            .iter()
-                            .map(|c| fig.per_caisse[*c].get(ch).copied().unwrap_or(0) as f64)
+                        top.iter()
+                            .map(|c| cells[*c][k].unwrap_or(0) as f64)
                             .collect(),
                     )
                 })
                 .collect::<Vec<_>>(),
+            Some(
+                &top.iter()
+                    .map(|c| shown(cells[*c][channels.len()], min))
+                    .collect::<Vec<_>>(),
+            ),
         ),
         csv: csv_of(
             &["caisse", "canal", "personnes"],
-            &fig.per_caisse
+            &cells
                 .iter()
-                .flat_map(|(c, m)| {
-                    m.iter()
-                        .map(move |(ch, n)| vec![c.clone(), ch.clone(), n.to_string()])
+                .flat_map(|(c, v)| {
+                    channels
+                        .iter()
+                        .map(String::as_str)
+                        .chain(std::iter::once("total"))
+                        .zip(v)
+                        .map(move |(ch, n)| vec![c.to_string(), ch.to_string(), shown(*n, min)])
                 })
                 .collect::<Vec<_>>(),
         ),
@@ -721,30 +764,41 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                 o["droits_ouverts"].as_u64().unwrap_or(0) as usize,
             )
         };
-        let mut push = |name: String, o: &Value| {
-            let (n, k) = outcome(o);
-            if let Some(r) = fairness::wilson(k, n) {
-                rows.push(vec![
-                    name.clone(),
-                    n.to_string(),
-                    k.to_string(),
-                    f4(r.value),
-                    f4(r.ci95_low),
-                    f4(r.ci95_high),
-                ]);
-                names.push(name);
-                values.push((r.value, r.ci95_low, r.ci95_high));
-            }
-        };
+        let mut groups: Vec<(String, usize, usize)> = Vec::new();
         if let Some(m) = national["par_canal"].as_object() {
             for (canal, o) in m {
                 if canal != "aucun" {
-                    push(canal.clone(), o);
+                    let (n, k) = outcome(o);
+                    groups.push((canal.clone(), n, k));
                 }
             }
         }
-        push("groupe témoin".into(), &national["temoins"]);
-        let control = values.last().map_or(0.0, |v| v.0);
+        let (n, k) = outcome(&national["temoins"]);
+        groups.push(("groupe témoin".into(), n, k));
+        let min = fig.fairness.min_cell;
+        let people =
+            fairness::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
+        let opened =
+            fairness::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
+        let mut control = 0.0;
+        for (i, (name, n, k)) in groups.iter().enumerate() {
+            let r = fairness::wilson(*k, *n).filter(|_| people[i].is_some() && opened[i].is_some());
+            rows.push(vec![
+                name.clone(),
+                shown(people[i], min),
+                shown(opened[i], min),
+                r.as_ref().map_or(String::new(), |r| f4(r.value)),
+                r.as_ref().map_or(String::new(), |r| f4(r.ci95_low)),
+                r.as_ref().map_or(String::new(), |r| f4(r.ci95_high)),
+            ]);
+            if let Some(r) = r {
+                if name == "groupe témoin" {
+                    control = r.value;
+                }
+                names.push(name.clone());
+                values.push((r.value, r.ci95_low, r.ci95_high));
+            }
+        }
         let effect = national["effet"]["difference"].as_f64();
         charts.push(Chart {
             id: "campagne-retours".into(),
@@ -850,18 +904,35 @@ fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
         .iter()
         .map(|(c, m)| (c, m.values().sum()))
         .collect();
-    let all: std::collections::BTreeSet<&String> =
-        now.keys().copied().chain(p.per_caisse.keys()).collect();
-    for c in all {
-        let (o, n) = (
-            p.per_caisse.get(c).copied().unwrap_or(0),
-            now.get(c).copied().unwrap_or(0),
-        );
+    let all: Vec<&String> = now
+        .keys()
+        .copied()
+        .chain(p.per_caisse.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let min = fig.fairness.min_cell;
+    let before: Vec<usize> = all
+        .iter()
+        .map(|c| p.per_caisse.get(*c).copied().unwrap_or(0))
+        .collect();
+    let after: Vec<usize> = all
+        .iter()
+        .map(|c| now.get(*c).copied().unwrap_or(0))
+        .collect();
+    let (sb, sa) = (
+        fairness::suppress_counts(&before, min),
+        fairness::suppress_counts(&after, min),
+    );
+    for (i, c) in all.iter().enumerate() {
         rows.push(vec![
             format!("liste {c}"),
-            o.to_string(),
-            n.to_string(),
-            format!("{:+}", n as i64 - o as i64),
+            shown(sb[i], min),
+            shown(sa[i], min),
+            match (sb[i], sa[i]) {
+                (Some(o), Some(n)) => format!("{:+}", n as i64 - o as i64),
+                _ => String::new(),
+            },
         ]);
     }
     Some((p.run_id.clone(), rows))
@@ -1000,8 +1071,8 @@ impl Stage for Report {
             html,
             "<p>Par prestation et par groupe : part de la population à scorer, part des listes{}. Un groupe est signalé (⚠) quand son rappel est inférieur de plus de {:.0} points à celui du reste de la population. Cellules de moins de {} personnes masquées.</p>",
             match &fig.fairness.reference {
-                Some(r) => format!(", précision et rappel mesurés contre <code>{}</code> avec intervalles de Wilson à 95 %", esc(r)),
-                None => " (pas de vérité terrain : précision et rappel viendront des retours de campagne)".into(),
+                Some(r) => format!(", précision et rappel mesurés contre <code>{}</code> avec intervalles de Wilson à 95 %, et taux de droits ouverts après contact lors de la campagne précédente (<code>retours</code>)", esc(r)),
+                None => " et taux de droits ouverts après contact lors de la campagne précédente (<code>retours</code>, la mesure de précision en production ; pas de vérité terrain pour le rappel)".into(),
             },
             100.0 * fig.fairness.recall_margin,
             fig.fairness.min_cell
@@ -1014,6 +1085,15 @@ impl Stage for Report {
                 fairness::to_csv(b, &rows, fig.fairness.min_cell),
             ));
             let _ = writeln!(html, "<h3>{b}</h3>");
+            if let Some(n) = fig.fairness.non_recours_hors_population.get(b.as_str()) {
+                let _ = writeln!(
+                    html,
+                    "<p>Hors de la population à scorer (filtres légaux) : {} personnes en non-recours, qu'aucune liste ne peut atteindre.</p>",
+                    fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0]
+                        .map_or(format!("moins de {}", fig.fairness.min_cell), |n| n
+                            .to_string())
+                );
+            }
             let flagged: Vec<&SuppressedRow> = rows.iter().filter(|r| r.alerte).collect();
             if fig.fairness.reference.is_some() {
                 if flagged.is_empty() {
@@ -1055,6 +1135,10 @@ impl Stage for Report {
                     "IC haut",
                     "rappel des autres",
                     "alerte",
+                    "campagne : contactés",
+                    "campagne : droits ouverts",
+                    "IC bas",
+                    "IC haut",
                 ],
                 &table,
             ));

@@ -281,7 +281,7 @@ impl Stage for Evaluate {
         let listed = crate::report::listed(&ctx.run_dir)?;
         // The only place `verite` is read.
         let truth = match &e.verite {
-            Some(v) => Some((v.as_str(), evaluation::read_verite(&cfg.resolve(v))?)),
+            Some(v) => Some((file_name(v), evaluation::read_verite(&cfg.resolve(v))?)),
             None => None,
         };
         let mut summary = Vec::new();
@@ -297,12 +297,15 @@ impl Stage for Evaluate {
                 )
             }));
         }
+        let extracts = RunContext::need(&ctx.extracts, "ingest")?;
+        let outcomes = crate::feedback::outcomes(extracts)?;
         let audit = crate::fairness::audit(
             households,
             rows,
             table,
             &listed,
-            truth.as_ref().map(|(l, t)| (*l, t)),
+            truth.as_ref().map(|(l, t)| (l.as_str(), t)),
+            &outcomes,
             e.recall_margin,
             e.min_cell,
         );
@@ -360,7 +363,7 @@ pub fn deps(name: &str) -> StageDeps {
         "train" => (&["ingest", "features"], &[Extracts, Features], &["models"]),
         "evaluate" => (
             &["ingest", "eligibility", "features", "train", "lists"],
-            &[Households, Eligibility, Features, Models],
+            &[Extracts, Households, Eligibility, Features, Models],
             &["evaluation.json", "fairness.json"],
         ),
         "report" => (
@@ -431,6 +434,13 @@ fn input_records(cfg: &RunConfig, hasher: &mut manifest::Hasher) -> Result<Vec<I
     Ok(out)
 }
 
+/// The file name of a configured path: what outputs print of it (never the folder).
+pub fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
@@ -498,16 +508,27 @@ fn own_inputs(
             };
             json!({
                 "verite": verite,
+                "verite_name": raw.evaluation.verite.as_deref().map(file_name),
                 "recall_margin": raw.evaluation.recall_margin,
                 "min_cell": raw.evaluation.min_cell,
             })
         }
         "report" => {
+            // The previous run as the report reads it: its id, models and list decisions
+            // (not its timings, which change when it is merely resumed).
             let previous = match &raw.report.previous {
-                Some(p) => Some(file_hash(&format!("{p}/{}", manifest::MANIFEST))?),
+                Some(p) => {
+                    let m = manifest::Manifest::read(&cfg.resolve(p))?;
+                    let lists: Vec<&manifest::FileRecord> = m
+                        .outputs()
+                        .into_iter()
+                        .filter(|o| o.path == "lists/decisions.parquet")
+                        .collect();
+                    Some(json!({ "run_id": m.run_id, "models": m.models, "lists": lists }))
+                }
                 None => None,
             };
-            json!({ "previous_manifest": previous, "lists": value(&raw.lists) })
+            json!({ "previous": previous })
         }
         "lists" => json!({
             "lists": value(&raw.lists),
@@ -518,12 +539,14 @@ fn own_inputs(
     })
 }
 
-/// The version of recours that a fingerprint includes: a new version reruns everything.
+/// The version of recours that a fingerprint includes: the package version and a hash of
+/// the sources it was built from (`build.rs`), so a rebuilt binary with changed code reruns
+/// everything.
 fn recours_version() -> String {
     format!(
-        "{}{}",
+        "{}+{}",
         env!("CARGO_PKG_VERSION"),
-        option_env!("RECOURS_GIT_COMMIT").map_or(String::new(), |c| format!("+{c}"))
+        env!("RECOURS_SOURCE_HASH")
     )
 }
 
@@ -625,7 +648,6 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         run_id: String::new(),
     };
     let config_hash = manifest::config_hash(&ctx.config.raw);
-    ctx.run_id = format!("{}-{}", ctx.config.month, &config_hash[..12]);
     let stages = stages();
     eprintln!(
         "recours {} — run month {} — run folder {}",
@@ -721,6 +743,10 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         fingerprints.insert(stage.name(), fp);
         plan.push(p);
     }
+    // The run id printed in the lists' read-me, the report and the model cards: the run
+    // month and the lists stage's fingerprint, which covers everything the lists depend on
+    // (and no path), so a kept stage never carries another run's id.
+    ctx.run_id = format!("{}-{}", ctx.config.month, &fingerprints["lists"][..12]);
     eprintln!("plan:");
     for (stage, p) in stages.iter().zip(&plan) {
         let line = match p {
@@ -947,6 +973,10 @@ fn manifest_of(
             .filter_map(|b| manifest::model_digest(&ctx.run_dir, b).map(|d| (b.to_string(), d)))
             .collect(),
         stages: records.to_vec(),
-        volatile_fields: vec!["stages[].seconds".into(), "stages[].reused".into()],
+        volatile_fields: vec![
+            "stages[].seconds".into(),
+            "stages[].reused".into(),
+            "config_file".into(),
+        ],
     }
 }

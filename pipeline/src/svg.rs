@@ -274,12 +274,23 @@ pub fn columns(
     s
 }
 
-/// Horizontal bars, one row per category; several series are stacked.
+/// Horizontal bars, one row per category; several series are stacked. `row_labels`, when
+/// given, replaces the sum printed at the end of each row (e.g. a suppressed total).
 pub fn bars(
     title: &str,
     x_label: &str,
     categories: &[String],
     series: &[(String, Vec<f64>)],
+) -> String {
+    bars_labelled(title, x_label, categories, series, None)
+}
+
+pub fn bars_labelled(
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    row_labels: Option<&[String]>,
 ) -> String {
     let row = 18.0;
     let h = TOP + 24.0 + row * categories.len() as f64 + BOTTOM;
@@ -329,7 +340,9 @@ pub fn bars(
             r##"<text x="{:.1}" y="{:.1}" font-size="10">{}</text>"##,
             x + 4.0,
             y + 11.0,
-            label(totals[i])
+            row_labels
+                .and_then(|l| l.get(i).cloned())
+                .unwrap_or_else(|| label(totals[i]))
         );
     }
     let _ = write!(

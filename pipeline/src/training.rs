@@ -3,7 +3,9 @@
 //! `models/<BENEFIT>.json`. A run can instead reuse artefacts named in the config; their
 //! feature signature must match the run's features.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use recours_models::train::{self, ModelArtefact, TrainInput};
 use serde::Serialize;

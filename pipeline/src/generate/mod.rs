@@ -947,7 +947,9 @@ fn write_tables(
                     },
                 )?,
                 Format::Parquet if *name == "ressources" => write_monthly_partitions(out, df)?,
-                Format::Parquet => output::write_parquet(&out.join(format!("{name}.parquet")), df)?,
+                Format::Parquet => {
+                    output::write_parquet_compact(&out.join(format!("{name}.parquet")), df)?
+                }
             }
             if opts.csv_copies.iter().any(|c| c == name) {
                 output::write_csv(
@@ -985,7 +987,7 @@ fn write_monthly_partitions(out: &Path, df: &DataFrame) -> Result<()> {
         let mut part = without_month
             .take(&idx)
             .map_err(RecoursError::polars("partitioning ressources"))?;
-        output::write_parquet(
+        output::write_parquet_compact(
             &out.join("ressources")
                 .join(format!("mois={m}"))
                 .join("part-0.parquet"),

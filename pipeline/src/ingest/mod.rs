@@ -5,7 +5,9 @@
 mod read;
 pub mod validate;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -154,8 +156,10 @@ fn load_file(
     spec: &'static TableSpec,
     source: &read::SourceFile,
 ) -> Result<FileLoad> {
-    let base = cfg.file.parent().unwrap_or(Path::new(""));
-    let file = display_path(&source.path, base);
+    // Named from the input's own folder (`logements.csv`, `ressources/mois=2025-01/…`):
+    // outputs that name a file do not depend on where the extracts are stored.
+    let _ = cfg;
+    let file = display_path(&source.path, input.path.parent().unwrap_or(Path::new("")));
     let df = read::read_source(input, source)?;
     // Privacy first: a NIR-like value in any column stops everything.
     for col in df.columns() {
@@ -266,7 +270,7 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
         file_starts: vec![],
         typed: DataFrame::empty(),
         issues: vec![],
-        raw_rejected: HashMap::new(),
+        raw_rejected: HashMap::default(),
         extra_columns: BTreeSet::new(),
     };
     let mut frames: Vec<DataFrame> = Vec::new();
@@ -310,7 +314,7 @@ enum Status {
 
 fn statuses(t: &Loaded, column: &str) -> HashMap<String, Status> {
     let mask = t.rejected_mask();
-    let mut map: HashMap<String, Status> = HashMap::new();
+    let mut map: HashMap<String, Status> = HashMap::default();
     for (row, id) in t.text(column).iter().enumerate() {
         if let Some(id) = id {
             let s = if mask[row] {
@@ -351,15 +355,23 @@ fn check_reference(
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
-    let keys: Vec<Vec<Option<&str>>> = {
+    // Keys of up to four columns, held in place (no allocation per row).
+    assert!(columns.len() <= 4, "unique keys have at most four columns");
+    let keys: Vec<[Option<&str>; 4]> = {
         let cols: Vec<&StringChunked> = columns.iter().map(|c| t.text(c)).collect();
-        (0..t.typed.height())
-            .map(|r| cols.iter().map(|c| c.get(r)).collect())
-            .collect()
+        let mut keys = vec![[None; 4]; t.typed.height()];
+        for (j, c) in cols.iter().enumerate() {
+            for (r, v) in c.iter().enumerate() {
+                keys[r][j] = v;
+            }
+        }
+        keys
     };
-    let mut counts: HashMap<&Vec<Option<&str>>, u32> = HashMap::new();
+    let n = columns.len();
+    let mut counts: HashMap<&[Option<&str>; 4], u32> =
+        HashMap::with_capacity_and_hasher(keys.len(), Default::default());
     for k in &keys {
-        if k.iter().all(Option::is_some) {
+        if k[..n].iter().all(Option::is_some) {
             *counts.entry(k).or_default() += 1;
         }
     }
@@ -405,7 +417,7 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         let mask = foyers.rejected_mask();
         let ids = foyers.text("foyer_id");
         let roles = foyers.text("role");
-        let mut demandeurs: HashMap<&str, u32> = HashMap::new();
+        let mut demandeurs: HashMap<&str, u32> = HashMap::default();
         for row in 0..foyers.typed.height() {
             if let Some(f) = ids.get(row) {
                 let d = demandeurs.entry(f).or_default();
