@@ -312,9 +312,10 @@ enum Status {
     Kept,
 }
 
-fn statuses(t: &Loaded, column: &str) -> HashMap<String, Status> {
+fn statuses<'a>(t: &'a Loaded, column: &str) -> HashMap<&'a str, Status> {
     let mask = t.rejected_mask();
-    let mut map: HashMap<String, Status> = HashMap::default();
+    let mut map: HashMap<&'a str, Status> =
+        HashMap::with_capacity_and_hasher(t.typed.height(), Default::default());
     for (row, id) in t.text(column).iter().enumerate() {
         if let Some(id) = id {
             let s = if mask[row] {
@@ -322,7 +323,7 @@ fn statuses(t: &Loaded, column: &str) -> HashMap<String, Status> {
             } else {
                 Status::Kept
             };
-            let e = map.entry(id.to_string()).or_insert(s);
+            let e = map.entry(id).or_insert(s);
             if s == Status::Kept {
                 *e = Status::Kept;
             }
@@ -334,7 +335,7 @@ fn statuses(t: &Loaded, column: &str) -> HashMap<String, Status> {
 fn check_reference(
     t: &mut Loaded,
     column: &str,
-    targets: &HashMap<String, Status>,
+    targets: &HashMap<&str, Status>,
     unknown: Rule,
     rejected: Rule,
 ) {
@@ -470,23 +471,28 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         );
         check_unique(t, &["foyer_id"], "foyer_id", Rule::DuplicateHousing);
     }
-    for name in [
+    // Tables that name a person: checked in parallel (ressources dominates).
+    let by_person = [
         "droits",
         "ressources",
         "contacts",
         "apprentissage",
         "retours",
-    ] {
-        if let Some(t) = tables.get_mut(name) {
-            check_reference(
-                t,
-                "pseudo_id",
-                &persons,
-                Rule::UnknownPerson,
-                Rule::RejectedPerson,
-            );
-        }
-    }
+    ];
+    let mut referring: Vec<&mut Loaded> = tables
+        .iter_mut()
+        .filter(|(name, _)| by_person.contains(*name))
+        .map(|(_, t)| t)
+        .collect();
+    referring.par_iter_mut().for_each(|t| {
+        check_reference(
+            t,
+            "pseudo_id",
+            &persons,
+            Rule::UnknownPerson,
+            Rule::RejectedPerson,
+        )
+    });
     if let Some(t) = tables.get_mut("droits") {
         let debut = t.text("debut").clone();
         let fin = t.text("fin").clone();
@@ -519,7 +525,15 @@ pub struct Ingested {
 
 /// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
 /// NIR-like values (exit 4). Rejected rows are not errors here: see [`Ingested::quality`].
+/// Phase timings on stderr when `RECOURS_TRACE` is set (for profiling runs).
+pub fn trace(what: &str, since: std::time::Instant) {
+    if std::env::var_os("RECOURS_TRACE").is_some() {
+        eprintln!("  trace {what}: {:.2} s", since.elapsed().as_secs_f64());
+    }
+}
+
 pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
+    let t0 = std::time::Instant::now();
     let mut tables = BTreeMap::new();
     let mut problems = Vec::new();
     // Tables are loaded in parallel; their outcomes are looked at in contract order, a
@@ -554,7 +568,11 @@ pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
     if !problems.is_empty() {
         return Err(RecoursError::Rejected(problems.join("\n")));
     }
+    trace("ingest: read and row checks", t0);
+    let t1 = std::time::Instant::now();
     apply_table_rules(&mut tables);
+    trace("ingest: rules between tables", t1);
+    let t2 = std::time::Instant::now();
 
     let mut quality = QualityReport {
         schema_version: QUALITY_SCHEMA_VERSION,
@@ -644,6 +662,7 @@ pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
             .map_err(RecoursError::polars(format!("{name}: keeping rows")))?;
         extracts.tables.insert(name, kept);
     }
+    trace("ingest: quality, rejects, kept rows", t2);
     Ok(Ingested {
         extracts,
         quality,
@@ -733,10 +752,14 @@ impl Ingested {
     /// Writes quality.json, rejects/ and (when the quality gate passes) ingest/ into `dir`;
     /// `shown_dir` is where they will be found after the run (named in the error).
     pub fn write(&mut self, dir: &Path, shown_dir: &Path) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let run_dir = shown_dir;
-        for (name, df) in self.rejects.iter_mut() {
-            output::write_parquet(&dir.join("rejects").join(format!("{name}.parquet")), df)?;
-        }
+        self.rejects
+            .par_iter_mut()
+            .map(|(name, df)| {
+                output::write_parquet(&dir.join("rejects").join(format!("{name}.parquet")), df)
+            })
+            .collect::<Result<Vec<()>>>()?;
         output::write_json(&dir.join("quality.json"), &self.quality)?;
         if !self.quality.passed {
             let over: Vec<String> = self
@@ -762,13 +785,19 @@ impl Ingested {
                 run_dir.join("rejects").display()
             )));
         }
-        for (name, df) in self.extracts.tables.iter_mut() {
-            output::write_parquet(&dir.join("ingest").join(format!("{name}.parquet")), df)?;
-        }
+        // In parallel: the largest table (ressources) overlaps with all the others.
+        self.extracts
+            .tables
+            .par_iter_mut()
+            .map(|(name, df)| {
+                output::write_parquet(&dir.join("ingest").join(format!("{name}.parquet")), df)
+            })
+            .collect::<Result<Vec<()>>>()?;
         output::write_json(
             &dir.join("ingest").join(REJECTED_OPPOSITIONS),
             &self.extracts.rejected_oppositions,
         )?;
+        trace("ingest: writing", t0);
         Ok(())
     }
 
