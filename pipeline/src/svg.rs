@@ -130,10 +130,10 @@ fn legend(s: &mut String, names: &[&str], y: f64) {
     }
 }
 
-/// Room for the longest row label (about 7.5 px per character at 11–12 px, capitals included).
+/// Room for the longest row label (about 8.5 px per character at 11–12 px, capitals included).
 fn label_margin(labels: &[String], min: f64) -> f64 {
     let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    (12.0 + 7.5 * longest as f64).clamp(min, W / 2.0)
+    (14.0 + 8.5 * longest as f64).clamp(min, W / 2.0)
 }
 
 pub struct Series {
