@@ -3,6 +3,7 @@
 //! its monthly capacity per channel, with a channel the person can use, a random control
 //! group kept off the list, and a decision for everyone (auditors and `explain` read it).
 
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -40,11 +41,14 @@ pub fn reason(f: &'static features::FeatureDef, standardised: f64) -> &'static s
     }
 }
 
+/// Every score row, in (benefit, id) order, and the seconds spent in the scoring passes
+/// themselves (probability and contributions, before ids, reasons and sorting).
 pub fn score_all(
     models: &BTreeMap<&'static str, ModelArtefact>,
     t: &FeatureTable,
-) -> Vec<ScoreRow> {
-    let mut out = Vec::with_capacity(t.len());
+) -> (Vec<ScoreRow>, f64) {
+    let mut out: Vec<ScoreRow> = Vec::with_capacity(t.len());
+    let mut scoring_seconds = 0.0;
     for (b, a) in models {
         // The artefact's features, resolved once in the dictionary.
         let defs: Vec<&'static features::FeatureDef> = a
@@ -55,8 +59,11 @@ pub fn score_all(
                     .expect("an artefact's features passed the signature check")
             })
             .collect();
-        for s in scoring::score(a, t, b) {
-            out.push(ScoreRow {
+        let start = std::time::Instant::now();
+        let scored = scoring::score(a, t, b);
+        scoring_seconds += start.elapsed().as_secs_f64();
+        out.par_extend(scored.par_iter().map(|s| {
+            ScoreRow {
                 pseudo_id: t.pseudo_id[s.row].clone(),
                 prestation: b,
                 probabilite: s.probability,
@@ -64,18 +71,20 @@ pub fn score_all(
                 candidat_deterministe: t.candidat_deterministe[s.row],
                 raisons: s
                     .top
+                    .as_slice()
                     .iter()
                     .map(|&(j, c, z)| (defs[j].name, c, reason(defs[j], z)))
                     .collect(),
-            });
-        }
+            }
+        }));
     }
-    out.sort_by(|a, b| {
+    // (benefit, id) is unique: an unstable sort gives the one order.
+    out.par_sort_unstable_by(|a, b| {
         a.prestation
             .cmp(b.prestation)
             .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
     });
-    out
+    (out, scoring_seconds)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

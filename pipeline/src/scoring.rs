@@ -11,14 +11,58 @@ use crate::training::feature_positions;
 /// repeats what the entitlement estimate already says.
 pub const TOP_REASONS: usize = 6;
 
+/// The largest positive contributions of a row, largest first, held in place (scoring
+/// allocates nothing per row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Top {
+    len: usize,
+    /// Feature index (in the artefact), contribution, standardised value.
+    items: [(usize, f64, f64); TOP_REASONS],
+}
+
+impl Top {
+    const EMPTY: Top = Top {
+        len: 0,
+        items: [(0, 0.0, 0.0); TOP_REASONS],
+    };
+
+    /// A contribution must exceed this to enter: 0, or the smallest kept once full.
+    #[inline]
+    fn threshold(&self) -> f64 {
+        if self.len == TOP_REASONS {
+            self.items[TOP_REASONS - 1].1
+        } else {
+            0.0
+        }
+    }
+
+    fn offer(&mut self, j: usize, c: f64, z: f64) {
+        if c <= 0.0 || (self.len == TOP_REASONS && c <= self.items[TOP_REASONS - 1].1) {
+            return;
+        }
+        let at = self.items[..self.len]
+            .iter()
+            .position(|x| c > x.1)
+            .unwrap_or(self.len);
+        let end = self.len.min(TOP_REASONS - 1);
+        self.items.copy_within(at..end, at + 1);
+        self.items[at] = (j, c, z);
+        self.len = (self.len + 1).min(TOP_REASONS);
+    }
+
+    pub fn as_slice(&self) -> &[(usize, f64, f64)] {
+        &self.items[..self.len]
+    }
+}
+
 /// A scored row of the feature table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored {
     pub row: usize,
     pub probability: f64,
     /// Feature index (in the artefact), contribution and standardised value of the largest
     /// positive contributions (at most [`TOP_REASONS`]), largest first.
-    pub top: Vec<(usize, f64, f64)>,
+    pub top: Top,
 }
 
 /// Scores the rows of `benefit`, in parallel, in table order. The linear predictor is one
@@ -29,25 +73,24 @@ pub fn score(a: &ModelArtefact, t: &FeatureTable, benefit: &str) -> Vec<Scored> 
     let rows: Vec<usize> = (0..t.len())
         .filter(|&i| t.prestation[i] == benefit)
         .collect();
-    let w: Vec<f64> = a
-        .coefficients
+    // Per feature: position in the row, mean, weight per unit (w / sd), 1 / sd.
+    let terms: Vec<(usize, f64, f64, f64)> = pos
         .iter()
-        .zip(&a.features)
-        .map(|(c, f)| c.standardized / f.sd)
+        .zip(a.coefficients.iter().zip(&a.features))
+        .map(|(&p, (c, f))| (p, f.mean, c.standardized / f.sd, 1.0 / f.sd))
         .collect();
     rows.par_iter()
+        .with_min_len(4096)
         .map(|&i| {
             let raw = t.row(i);
             let mut z = a.intercept;
-            let mut top: Vec<(usize, f64, f64)> = Vec::with_capacity(TOP_REASONS + 1);
-            for (j, (&p, f)) in pos.iter().zip(&a.features).enumerate() {
-                let centred = raw[p] - f.mean;
-                let c = w[j] * centred;
+            let mut top = Top::EMPTY;
+            for (j, &(p, mean, w, inv_sd)) in terms.iter().enumerate() {
+                let centred = raw[p] - mean;
+                let c = w * centred;
                 z += c;
-                if c > 0.0 && (top.len() < TOP_REASONS || c > top[top.len() - 1].1) {
-                    let at = top.iter().position(|x| c > x.1).unwrap_or(top.len());
-                    top.insert(at, (j, c, centred / f.sd));
-                    top.truncate(TOP_REASONS);
+                if c > top.threshold() {
+                    top.offer(j, c, centred * inv_sd);
                 }
             }
             Scored {
@@ -57,4 +100,29 @@ pub fn score(a: &ModelArtefact, t: &FeatureTable, benefit: &str) -> Vec<Scored> 
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_keeps_the_largest_positive_contributions_in_order() {
+        let mut t = Top::EMPTY;
+        for (j, c) in [
+            (0, 0.5),
+            (1, -2.0),
+            (2, 3.0),
+            (3, 0.1),
+            (4, 1.0),
+            (5, 0.7),
+            (6, 2.0),
+            (7, 0.2),
+            (8, 0.05),
+        ] {
+            t.offer(j, c, 0.0);
+        }
+        let kept: Vec<usize> = t.as_slice().iter().map(|x| x.0).collect();
+        assert_eq!(kept, [2, 6, 4, 5, 0, 7]);
+    }
 }
