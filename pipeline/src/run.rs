@@ -57,6 +57,14 @@ impl RunContext {
             .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
     }
 
+    /// The monthly resources (the largest table) are read only to assemble the households:
+    /// dropped from memory once they are.
+    fn release_resources(&mut self) {
+        if let Some(x) = &mut self.extracts {
+            x.tables.remove("ressources");
+        }
+    }
+
     /// Makes `need` available, reading it back from the run folder when an earlier run
     /// produced it.
     pub fn ensure(&mut self, need: Need) -> Result<()> {
@@ -69,6 +77,7 @@ impl RunContext {
                 self.ensure(Need::Extracts)?;
                 let x = Self::need(&self.extracts, "ingest")?;
                 self.households = Some(Households::assemble(x, self.config.month)?);
+                self.release_resources();
             }
             Need::Eligibility if self.eligibility.is_none() => {
                 let df = crate::frame::read_parquet(&dir.join("eligibility.parquet"))?;
@@ -162,6 +171,7 @@ impl Stage for Eligibility {
             c.2 += usize::from(r.candidat_deterministe);
         }
         ctx.households = Some(households);
+        ctx.release_resources();
         ctx.eligibility = Some(rows);
         Ok(counts
             .iter()
