@@ -1,8 +1,7 @@
 //! Build facts the run records: a hash of the sources (part of every stage fingerprint, so
 //! a binary built from changed code reruns every stage) and the git commit (the manifest's
-//! `git_commit`, when built from a git checkout).
+//! `git_commit`, `-dirty` when the sources had uncommitted changes).
 
-use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -27,22 +26,35 @@ fn main() {
         files(&root.join(d), &mut all);
         println!("cargo:rerun-if-changed=../{d}");
     }
-    for f in ["pipeline/Cargo.toml", "models/Cargo.toml", "Cargo.lock"] {
+    for f in [
+        "Cargo.toml",
+        "pipeline/Cargo.toml",
+        "pipeline/build.rs",
+        "models/Cargo.toml",
+        "Cargo.lock",
+    ] {
         all.push(root.join(f));
         println!("cargo:rerun-if-changed=../{f}");
     }
     all.sort();
-    let mut h = DefaultHasher::new();
+    // BLAKE3 (stable across Rust releases, unlike std's hasher); a file that cannot be read
+    // fails the build rather than hashing as empty.
+    let mut h = blake3::Hasher::new();
     for f in &all {
-        h.write(
-            f.strip_prefix(&root)
-                .unwrap_or(f)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        h.write(&std::fs::read(f).unwrap_or_default());
+        let name = f
+            .strip_prefix(&root)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("reading {name}: {e}"));
+        h.update(name.as_bytes());
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
     }
-    println!("cargo:rustc-env=RECOURS_SOURCE_HASH={:016x}", h.finish());
+    println!(
+        "cargo:rustc-env=RECOURS_SOURCE_HASH={}",
+        &h.finalize().to_hex()[..16]
+    );
 
     let git = |args: &[&str]| {
         std::process::Command::new("git")
@@ -54,10 +66,23 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     if let Some(commit) = git(&["rev-parse", "HEAD"]) {
-        println!("cargo:rustc-env=RECOURS_GIT_COMMIT={commit}");
+        // A build from uncommitted sources says so: the commit alone would not rebuild it.
+        let dirty = git(&[
+            "status",
+            "--porcelain",
+            "--",
+            "pipeline",
+            "models",
+            "Cargo.toml",
+            "Cargo.lock",
+        ])
+        .is_some_and(|s| !s.is_empty());
+        let suffix = if dirty { "-dirty" } else { "" };
+        println!("cargo:rustc-env=RECOURS_GIT_COMMIT={commit}{suffix}");
     }
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={git_dir}/HEAD");
         println!("cargo:rerun-if-changed={git_dir}/refs/heads");
+        println!("cargo:rerun-if-changed={git_dir}/index");
     }
 }

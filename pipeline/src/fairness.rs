@@ -18,6 +18,11 @@ use crate::household::Households;
 
 pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
 
+/// How a suppressed cell reads in every table that leaves the national team ("non
+/// diffusé"): fewer than `min_cell` people, or hidden so that such a cell cannot be
+/// recovered by subtraction.
+pub const HIDDEN: &str = "n.d.";
+
 /// A proportion with its Wilson 95 % interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
@@ -315,6 +320,50 @@ pub fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> 
     out
 }
 
+/// Small-cell suppression of a table whose row sums and column sums are both published
+/// (cells of caisses × channels, with each caisse's total as the last column): primary
+/// suppression, then complementary suppression on rows and columns until no row or column
+/// has exactly one hidden cell.
+pub fn suppress_table(cells: &[Vec<usize>], min_cell: usize) -> Vec<Vec<Option<usize>>> {
+    let small = |n: usize| n > 0 && n < min_cell;
+    let mut out: Vec<Vec<Option<usize>>> = cells
+        .iter()
+        .map(|r| r.iter().map(|&v| (!small(v)).then_some(v)).collect())
+        .collect();
+    let width = cells.first().map_or(0, Vec::len);
+    // Hides the smallest shown non-zero cell among `at` when exactly one of them is hidden.
+    let fix = |out: &mut Vec<Vec<Option<usize>>>, at: &[(usize, usize)]| -> bool {
+        if at.iter().filter(|&&(r, c)| out[r][c].is_none()).count() != 1 {
+            return false;
+        }
+        let other = at
+            .iter()
+            .filter(|&&(r, c)| out[r][c].is_some_and(|v| v > 0))
+            .min_by_key(|&&(r, c)| (cells[r][c], r, c));
+        match other {
+            Some(&(r, c)) => {
+                out[r][c] = None;
+                true
+            }
+            None => false,
+        }
+    };
+    loop {
+        let mut changed = false;
+        for r in 0..cells.len() {
+            let at: Vec<(usize, usize)> = (0..width).map(|c| (r, c)).collect();
+            changed |= fix(&mut out, &at);
+        }
+        for c in 0..width {
+            let at: Vec<(usize, usize)> = (0..cells.len()).map(|r| (r, c)).collect();
+            changed |= fix(&mut out, &at);
+        }
+        if !changed {
+            return out;
+        }
+    }
+}
+
 /// The table with small cells suppressed, dimension by dimension: counts under `min_cell`
 /// (and one more per dimension when a single one would be hidden) become `None`, and so
 /// do the shares and rates computed from them, and the recall of "everyone else".
@@ -383,7 +432,8 @@ pub struct SuppressedRow {
 
 /// The suppressed table as CSV (`,`, decimal point); suppressed cells read `< 11`.
 pub fn to_csv(benefit: &str, rows: &[SuppressedRow], min_cell: usize) -> String {
-    let hidden = format!("< {min_cell}");
+    let _ = min_cell;
+    let hidden = HIDDEN.to_string();
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     let rate = |r: &Option<Rate>| {
@@ -463,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn table_suppression_leaves_no_row_or_column_with_a_single_hidden_cell() {
+        // caisses × (sms, courrier, total)
+        let cells = vec![vec![30, 5, 35], vec![40, 20, 60], vec![50, 30, 80]];
+        let s = suppress_table(&cells, 11);
+        for r in &s {
+            assert_ne!(r.iter().filter(|v| v.is_none()).count(), 1, "{s:?}");
+        }
+        for c in 0..3 {
+            assert_ne!(s.iter().filter(|r| r[c].is_none()).count(), 1, "{s:?}");
+        }
+        assert_eq!(s[0][1], None);
+        assert_eq!(
+            (s[0][0], s[1][0], s[1][1], s[2][2]),
+            (None, None, None, Some(80))
+        );
+    }
+
+    #[test]
     fn cells_under_eleven_are_suppressed_with_what_is_computed_from_them() {
         let rows = [
             row(500, 40, 30, 12),
@@ -492,7 +560,7 @@ mod tests {
         assert_eq!(s[3].listes, Some(40));
         assert!(s[3].precision.is_none() && s[3].rappel_autres.is_none());
         let csv = to_csv("RSA", &s, 11);
-        assert!(csv.lines().nth(2).unwrap().contains(",< 11,"));
+        assert!(csv.lines().nth(2).unwrap().contains(",n.d.,"));
         assert!(!csv.contains(",7,") && !csv.contains(",5,") && !csv.contains(",9,"));
     }
 }

@@ -57,7 +57,11 @@ pub struct StageRecord {
 pub struct Manifest {
     pub schema_version: u32,
     pub recours_version: String,
+    /// The commit recours was built from (`-dirty` when its sources had uncommitted changes).
     pub git_commit: Option<String>,
+    /// BLAKE3 (16 hex) of the sources recours was built from: part of every fingerprint.
+    #[serde(default)]
+    pub source_hash: String,
     pub run_id: String,
     /// The configuration file, absolute, and its folder (paths in the config are relative
     /// to it).

@@ -151,10 +151,12 @@ pub fn model_card(
     );
     // Rows of fewer than `min_cell` people are suppressed like every table that leaves
     // the national team.
-    let hidden = format!("< {}", ctx.min_cell);
+    let hidden = crate::fairness::HIDDEN.to_string();
     let small = |n: usize| n > 0 && n < ctx.min_cell;
     for k in &e.top {
-        if small(k.contacted) {
+        // The people in non-take-up among those contacted are a count too.
+        let tp = (k.precision * k.contacted as f64).round() as usize;
+        if small(k.contacted) || small(tp) {
             let _ = writeln!(s, "| {} | {hidden} | | | |", pct(k.share));
             continue;
         }
@@ -235,7 +237,7 @@ pub fn model_card(
 
 fn fairness_section(s: &mut String, ctx: &CardContext) {
     let _ = writeln!(s, "\n## Fairness findings\n");
-    let hidden = format!("< {}", ctx.min_cell);
+    let hidden = crate::fairness::HIDDEN.to_string();
     match ctx.fairness_reference {
         Some(r) => {
             let _ = writeln!(

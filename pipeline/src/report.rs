@@ -281,7 +281,8 @@ fn csv_of(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// A count as it may leave the national team (`None`: suppressed).
 fn shown(v: Option<usize>, min_cell: usize) -> String {
-    v.map_or(format!("< {min_cell}"), |v| v.to_string())
+    let _ = min_cell;
+    v.map_or(fairness::HIDDEN.to_string(), |v| v.to_string())
 }
 
 fn f4(v: f64) -> String {
@@ -301,9 +302,16 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         .as_ref()
         .and_then(|e| e.benefits.get(b))
         .map(|e| &e.model);
+    let min = fig.fairness.min_cell;
+    let held_curve = coarsen(held, min);
+    let truth_curve = truth.map(|t| coarsen(t, min));
     let curves: Vec<(&str, &Vec<recours_models::metrics::CurvePoint>)> =
-        std::iter::once(("apprentissage (test)", &held.curve))
-            .chain(truth.map(|t| ("population contre verite", &t.curve)))
+        std::iter::once(("apprentissage (test)", &held_curve))
+            .chain(
+                truth_curve
+                    .as_ref()
+                    .map(|c| ("population contre verite", c)),
+            )
             .collect();
     let curve_csv = |f: &dyn Fn(&recours_models::metrics::CurvePoint) -> Vec<String>| {
         let mut rows = Vec::new();
@@ -623,6 +631,44 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
     charts
 }
 
+/// The curve points that may leave the national team: from one kept point to the next,
+/// at least `min_cell` more positives and `min_cell` more negatives, so that no step
+/// reveals a small count (the last step is merged into the one before when it is small).
+pub fn coarsen(
+    e: &recours_models::metrics::Evaluation,
+    min_cell: usize,
+) -> Vec<recours_models::metrics::CurvePoint> {
+    let pos = e.positives as f64;
+    let neg = (e.rows - e.positives) as f64;
+    let counts = |p: &recours_models::metrics::CurvePoint| {
+        (
+            (p.tpr * pos).round() as usize,
+            (p.fpr * neg).round() as usize,
+        )
+    };
+    let mut kept: Vec<recours_models::metrics::CurvePoint> = Vec::new();
+    let mut last = (0usize, 0usize);
+    for p in &e.curve {
+        let (tp, fp) = counts(p);
+        if kept.is_empty() {
+            kept.push(p.clone());
+            last = (tp, fp);
+        } else if tp >= last.0 + min_cell && fp >= last.1 + min_cell {
+            kept.push(p.clone());
+            last = (tp, fp);
+        }
+    }
+    if let (Some(end), Some(back)) = (e.curve.last(), kept.last())
+        && back != end
+    {
+        if kept.len() > 1 {
+            kept.pop();
+        }
+        kept.push(end.clone());
+    }
+    kept
+}
+
 fn diagonal_series() -> Series {
     Series {
         name: "hasard".into(),
@@ -694,18 +740,24 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         .collect();
     caisses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let min = fig.fairness.min_cell;
-    // Per caisse: its channels and its total, suppressed together.
-    let cells: BTreeMap<&String, Vec<Option<usize>>> = fig
+    // Caisses × (channels, total): rows add up to each caisse's total and columns to the
+    // national channel totals, both published: suppressed on both margins.
+    let matrix: Vec<Vec<usize>> = fig
         .per_caisse
-        .iter()
-        .map(|(c, m)| {
+        .values()
+        .map(|m| {
             let mut v: Vec<usize> = channels
                 .iter()
                 .map(|ch| m.get(ch).copied().unwrap_or(0))
                 .collect();
             v.push(v.iter().sum());
-            (c, fairness::suppress_counts(&v, min))
+            v
         })
+        .collect();
+    let cells: BTreeMap<&String, Vec<Option<usize>>> = fig
+        .per_caisse
+        .keys()
+        .zip(fairness::suppress_table(&matrix, min))
         .collect();
     let top: Vec<&String> = caisses.iter().take(30).map(|(c, _)| *c).collect();
     charts.push(Chart {
@@ -780,7 +832,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
             fairness::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
         let opened =
             fairness::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
-        let mut control = 0.0;
+        let mut control = f64::NAN;
         for (i, (name, n, k)) in groups.iter().enumerate() {
             let r = fairness::wilson(*k, *n).filter(|_| people[i].is_some() && opened[i].is_some());
             rows.push(vec![
@@ -799,7 +851,11 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                 values.push((r.value, r.ci95_low, r.ci95_high));
             }
         }
-        let effect = national["effet"]["difference"].as_f64();
+        // The effect against the control group is shown only when no arm has a hidden cell
+        // (it would give the hidden counts back).
+        let effect = national["effet"]["difference"]
+            .as_f64()
+            .filter(|_| people.iter().chain(&opened).all(Option::is_some));
         charts.push(Chart {
             id: "campagne-retours".into(),
             title:
@@ -956,7 +1012,7 @@ impl Stage for Report {
         let mut html = String::new();
         let _ = write!(
             html,
-            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>recours — rapport {id}</title><style>{CSS}</style></head><body>\n<h1>recours — rapport de la campagne {month}</h1>\n<p>Exécution <code>{id}</code>, recours {v}. Fichier autonome : aucun script, aucune ressource externe. Les données de chaque graphique sont dans le fichier CSV nommé sous le graphique. Les cellules de moins de {min} personnes sont masquées (« &lt; {min} »).</p>\n",
+            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>recours — rapport {id}</title><style>{CSS}</style></head><body>\n<h1>recours — rapport de la campagne {month}</h1>\n<p>Exécution <code>{id}</code>, recours {v}. Fichier autonome : aucun script, aucune ressource externe. Les données de chaque graphique sont dans le fichier CSV nommé sous le graphique. Les cellules de moins de {min} personnes, et celles qui permettraient de les retrouver par différence, sont masquées (« n.d. »).</p>\n",
             id = esc(&fig.run_id),
             month = esc(&fig.month),
             v = env!("CARGO_PKG_VERSION"),
@@ -999,12 +1055,14 @@ impl Stage for Report {
                 "échantillon de test (table d'apprentissage)",
                 m,
                 a.metrics.test_auc_eligibility_only,
+                fig.fairness.min_cell,
             )];
             if let Some(e) = fig.evaluation.as_ref().and_then(|e| e.benefits.get(b)) {
                 rows.push(metric_row(
                     "population à scorer, contre verite (synthétique)",
                     &e.model,
                     e.auc_eligibility_only,
+                    fig.fairness.min_cell,
                 ));
             }
             html.push_str(&table_html(
@@ -1022,7 +1080,9 @@ impl Stage for Report {
                 ],
                 &rows,
             ));
-            if let Some((n, amount)) = fig.listed_by_benefit.get(b) {
+            if let Some((n, amount)) = fig.listed_by_benefit.get(b)
+                && fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0].is_some()
+            {
                 let _ = writeln!(
                     html,
                     "<p>{n} personnes sur les listes pour {b} ; montant mensuel attendu cumulé {amount:.2} €.</p>"
@@ -1038,18 +1098,19 @@ impl Stage for Report {
         }
 
         html.push_str("<h2 id=\"listes\">Listes de contact</h2>\n");
-        let rows: Vec<Vec<String>> = fig
-            .decisions
-            .iter()
-            .map(|(d, n)| vec![d.clone(), n.to_string()])
-            .collect();
+        let min = fig.fairness.min_cell;
+        let counts = |m: &BTreeMap<String, usize>| -> Vec<Vec<String>> {
+            let shown_counts =
+                fairness::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
+            m.keys()
+                .zip(shown_counts)
+                .map(|(k, n)| vec![k.clone(), shown(n, min)])
+                .collect()
+        };
+        let rows = counts(&fig.decisions);
         html.push_str("<p>Décisions par personne et caisse :</p>");
         html.push_str(&table_html(&["décision", "personnes × caisse"], &rows));
-        let rows: Vec<Vec<String>> = fig
-            .channels
-            .iter()
-            .map(|(c, n)| vec![c.clone(), n.to_string()])
-            .collect();
+        let rows = counts(&fig.channels);
         html.push_str(&table_html(&["canal", "personnes listées"], &rows));
         html.push_str("<p>Règles appliquées :</p><ul>");
         for r in &fig.rules {
@@ -1225,8 +1286,14 @@ fn metric_row(
     what: &str,
     m: &recours_models::metrics::Evaluation,
     eligibility_only: Option<f64>,
+    min_cell: usize,
 ) -> Vec<String> {
-    let top3 = m.top.iter().find(|t| (t.share - 0.03).abs() < 1e-9);
+    // Precision and lift at the top 3 % reveal the people in non-take-up among those
+    // contacted: shown only when that count and the contacted are not small.
+    let top3 = m.top.iter().find(|t| {
+        let tp = (t.precision * t.contacted as f64).round() as usize;
+        (t.share - 0.03).abs() < 1e-9 && t.contacted >= min_cell && (tp == 0 || tp >= min_cell)
+    });
     vec![
         what.to_string(),
         m.rows.to_string(),
@@ -1236,8 +1303,8 @@ fn metric_row(
         m.pr_auc.map_or("n/a".into(), f4),
         f4(m.log_loss),
         f4(m.brier),
-        top3.map_or("n/a".into(), |t| pct(t.precision)),
-        top3.map_or("n/a".into(), |t| format!("{:.2}", t.lift)),
+        top3.map_or(fairness::HIDDEN.into(), |t| pct(t.precision)),
+        top3.map_or(fairness::HIDDEN.into(), |t| format!("{:.2}", t.lift)),
     ]
 }
 

@@ -942,6 +942,7 @@ fn manifest_of(
         schema_version: manifest::MANIFEST_SCHEMA_VERSION,
         recours_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: option_env!("RECOURS_GIT_COMMIT").map(str::to_string),
+        source_hash: env!("RECOURS_SOURCE_HASH").to_string(),
         run_id: ctx.run_id.clone(),
         config_file: std::path::absolute(&ctx.config.file)
             .unwrap_or(ctx.config.file.clone())
@@ -986,6 +987,7 @@ fn manifest_of(
         volatile_fields: vec![
             "stages[].seconds".into(),
             "stages[].reused".into(),
+            "stages[].summary".into(),
             "config_file".into(),
         ],
     }

@@ -366,8 +366,13 @@ pub fn intervals(
 ) -> String {
     let row = 18.0;
     let h = TOP + 20.0 + row * names.len() as f64 + BOTTOM;
-    let lo = values.iter().map(|v| v.1).fold(reference, f64::min);
-    let hi = values.iter().map(|v| v.2).fold(reference, f64::max);
+    let anchor = if reference.is_finite() {
+        reference
+    } else {
+        0.0
+    };
+    let lo = values.iter().map(|v| v.1).fold(anchor, f64::min);
+    let hi = values.iter().map(|v| v.2).fold(anchor, f64::max);
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let left = label_margin(names, 120.0);
     let (x0, x1) = (lo - pad, hi + pad);
@@ -384,11 +389,14 @@ pub fn intervals(
             label(t)
         );
     }
-    let r = px(reference);
-    let _ = write!(
-        s,
-        r##"<line x1="{r:.1}" x2="{r:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="#333"/>"##
-    );
+    // No reference line when there is none to show (e.g. a suppressed control group).
+    if reference.is_finite() {
+        let r = px(reference);
+        let _ = write!(
+            s,
+            r##"<line x1="{r:.1}" x2="{r:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="#333"/>"##
+        );
+    }
     for (i, (n, (v, l, u))) in names.iter().zip(values).enumerate() {
         let y = TOP + 16.0 + row * i as f64;
         let c = if *v >= reference {
