@@ -46,6 +46,20 @@ fn verify_matches_an_untouched_run_and_names_a_changed_output_or_input() {
     }
     assert_eq!(manifest["stages"].as_array().unwrap().len(), 8);
     assert_eq!(manifest["models"].as_object().unwrap().len(), 3);
+    // Each stage records its fingerprint, and the rows of its Parquet outputs.
+    for stage in manifest["stages"].as_array().unwrap() {
+        assert_eq!(stage["fingerprint"].as_str().unwrap().len(), 64);
+        for o in stage["outputs"].as_array().unwrap() {
+            let path = o["path"].as_str().unwrap();
+            if path.ends_with(".parquet") {
+                let rows = read_parquet(&run.join(path)).height() as u64;
+                assert_eq!(o["rows"].as_u64(), Some(rows), "{path}");
+            } else {
+                assert!(o.get("rows").is_none(), "{path}");
+            }
+        }
+    }
+    assert!(manifest["source_hash"].as_str().unwrap().len() == 16);
 
     let o = recours(&["verify", run.to_str().unwrap()]);
     assert_eq!(

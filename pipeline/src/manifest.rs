@@ -21,6 +21,20 @@ pub struct FileRecord {
     pub path: String,
     pub size: u64,
     pub blake3: String,
+    /// Rows of a Parquet output (from its footer); absent for other files and for inputs
+    /// (their rows are in the input record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// Rows of a Parquet file, read from its footer.
+pub fn parquet_rows(path: &Path) -> Option<u64> {
+    use polars::prelude::*;
+    if path.extension().is_none_or(|e| e != "parquet") {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    ParquetReader::new(file).num_rows().ok().map(|n| n as u64)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -128,6 +142,7 @@ impl Hasher {
             }
         };
         Ok(FileRecord {
+            rows: None,
             path: shown_as,
             size: meta.len(),
             blake3: hash,

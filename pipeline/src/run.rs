@@ -882,7 +882,9 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                 for prefix in stage_outputs(stage.name()) {
                     for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
                         let rel = manifest::relative(&f, &ctx.run_dir);
-                        outputs.push(hasher.record(&f, rel)?);
+                        let mut record = hasher.record(&f, rel)?;
+                        record.rows = manifest::parquet_rows(&f);
+                        outputs.push(record);
                     }
                 }
             }

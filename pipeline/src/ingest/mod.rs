@@ -158,7 +158,6 @@ fn load_file(
 ) -> Result<FileLoad> {
     // Named from the input's own folder (`logements.csv`, `ressources/mois=2025-01/…`):
     // outputs that name a file do not depend on where the extracts are stored.
-    let _ = cfg;
     let file = display_path(&source.path, input.path.parent().unwrap_or(Path::new("")));
     let df = read::read_source(input, source)?;
     // Privacy first: a NIR-like value in any column stops everything.
