@@ -385,24 +385,8 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
 #[test]
 fn report_shows_what_changed_since_the_previous_run() {
     let dir = scratch("report_previous");
-    let repo = repo();
     // The sample configuration with a lower minimum score, compared with the sample run.
-    let sample = std::fs::read_to_string(repo.join("config/sample.toml"))
-        .unwrap()
-        .replace("\"../", &format!("\"{}/", repo.display()))
-        .replace(
-            "departements = \"",
-            &format!("departements = \"{}/config/", repo.display()),
-        )
-        .replace(
-            "caisses = \"",
-            &format!("caisses = \"{}/config/", repo.display()),
-        )
-        .replace(
-            "baremes = \"",
-            &format!("baremes = \"{}/config/", repo.display()),
-        )
-        .replace("min_score = 0.2", "min_score = 0.1");
+    let sample = sample_config_absolute(None).replace("min_score = 0.2", "min_score = 0.1");
     let cfg = dir.join("config.toml");
     std::fs::write(
         &cfg,

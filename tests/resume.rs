@@ -148,17 +148,7 @@ fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
     std::fs::create_dir_all(&cfg_dir).unwrap();
     let baremes = std::fs::read_to_string(repo.join("config/baremes.toml")).unwrap();
     std::fs::write(cfg_dir.join("baremes.toml"), &baremes).unwrap();
-    let sample = std::fs::read_to_string(repo.join("config/sample.toml"))
-        .unwrap()
-        .replace("\"../", &format!("\"{}/", repo.display()))
-        .replace(
-            "departements = \"",
-            &format!("departements = \"{}/config/", repo.display()),
-        )
-        .replace(
-            "caisses = \"",
-            &format!("caisses = \"{}/config/", repo.display()),
-        );
+    let sample = sample_config_absolute(Some(&cfg_dir.join("baremes.toml")));
     let cfg = cfg_dir.join("sample.toml");
     std::fs::write(&cfg, &sample).unwrap();
     let args = |extra: &[&str]| {

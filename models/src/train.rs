@@ -439,6 +439,19 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
 }
 
 impl ModelArtefact {
+    /// The coefficients by decreasing weight (|coefficient per sd|), ties by name: the
+    /// order of the model card, the report and the notebooks.
+    pub fn coefficients_by_weight(&self) -> Vec<&Coefficient> {
+        let mut coefs: Vec<&Coefficient> = self.coefficients.iter().collect();
+        coefs.sort_by(|x, y| {
+            y.standardized
+                .abs()
+                .total_cmp(&x.standardized.abs())
+                .then(x.name.cmp(&y.name))
+        });
+        coefs
+    }
+
     /// The linear predictor's terms for one row of raw features (in artefact order):
     /// coefficient × standardised value.
     pub fn contributions(&self, raw: &[f64]) -> Vec<f64> {

@@ -106,13 +106,7 @@ pub fn model_card(
         s,
         "| feature | coef (per sd) | s.e. | z | 95 % interval | odds ratio per sd | coef per unit |\n|---|---|---|---|---|---|---|"
     );
-    let mut coefs: Vec<_> = a.coefficients.iter().collect();
-    coefs.sort_by(|x, y| {
-        y.standardized
-            .abs()
-            .total_cmp(&x.standardized.abs())
-            .then(x.name.cmp(&y.name))
-    });
+    let coefs = a.coefficients_by_weight();
     for c in coefs {
         let _ = writeln!(
             s,

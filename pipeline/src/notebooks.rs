@@ -168,13 +168,7 @@ pub fn write_with(dir: &Path, report_root: &Path, fig: &Figures) -> Result<usize
                 ))],
             );
         }
-        let mut coefs: Vec<_> = a.coefficients.iter().collect();
-        coefs.sort_by(|x, y| {
-            y.standardized
-                .abs()
-                .total_cmp(&x.standardized.abs())
-                .then(x.name.cmp(&y.name))
-        });
+        let coefs = a.coefficients_by_weight();
         let mut c = String::new();
         for k in coefs.iter().take(10) {
             let _ = writeln!(

@@ -527,13 +527,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         });
     }
     // Coefficients with their 95 % intervals.
-    let mut coefs: Vec<_> = a.coefficients.iter().collect();
-    coefs.sort_by(|x, y| {
-        y.standardized
-            .abs()
-            .total_cmp(&x.standardized.abs())
-            .then(x.name.cmp(&y.name))
-    });
+    let coefs = a.coefficients_by_weight();
     charts.push(Chart {
         id: format!("{b}-coefficients"),
         title: format!("{b} — coefficients"),

@@ -220,3 +220,26 @@ pub fn floats(df: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
         .map(|v| v.unwrap_or(0.0))
         .collect()
 }
+
+/// The bundled sample's configuration with absolute paths, to be written in another folder;
+/// `baremes` names the barèmes file (default: the repository's).
+pub fn sample_config_absolute(baremes: Option<&Path>) -> String {
+    let repo = repo();
+    let config = repo.join("config");
+    let baremes = baremes.map_or(config.join("baremes.toml"), Path::to_path_buf);
+    std::fs::read_to_string(config.join("sample.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()))
+        .replace(
+            "departements = \"",
+            &format!("departements = \"{}/", config.display()),
+        )
+        .replace(
+            "caisses = \"",
+            &format!("caisses = \"{}/", config.display()),
+        )
+        .replace(
+            "baremes = \"baremes.toml\"",
+            &format!("baremes = \"{}\"", baremes.display()),
+        )
+}
