@@ -281,23 +281,31 @@ impl Stage for Lists {
                 v.push(e);
             }
         }
-        for (caisse, listed) in &mut caisses {
-            listed.sort_by_key(|e| e.rang_liste);
-            let libelle = cfg
-                .reference
-                .caisses
-                .get(*caisse)
-                .map_or("", |c| c.libelle.as_str());
-            let readme = exports::ReadMe {
-                caisse,
-                libelle,
-                run_id: &ctx.run_id,
-                month: cfg.month,
-                models: models.clone(),
-                rules: described.clone(),
-                listed: listed.len(),
-            };
-            exports::write_caisse(&dir.join(caisse), listed, &readme)?;
+        // Each caisse's exports are independent files: written in parallel.
+        {
+            use rayon::prelude::*;
+            let run_id = &ctx.run_id;
+            caisses
+                .par_iter_mut()
+                .map(|(caisse, listed)| {
+                    listed.sort_by_key(|e| e.rang_liste);
+                    let libelle = cfg
+                        .reference
+                        .caisses
+                        .get(*caisse)
+                        .map_or("", |c| c.libelle.as_str());
+                    let readme = exports::ReadMe {
+                        caisse,
+                        libelle,
+                        run_id,
+                        month: cfg.month,
+                        models: models.clone(),
+                        rules: described.clone(),
+                        listed: listed.len(),
+                    };
+                    exports::write_caisse(&dir.join(caisse), listed, &readme)
+                })
+                .collect::<Result<Vec<()>>>()?;
         }
 
         // National summary: people per caisse, benefits and channel; the control group and
