@@ -33,8 +33,19 @@ pub struct EvaluationReport {
     pub benefits: BTreeMap<String, BenefitEvaluation>,
 }
 
-/// Reads `verite`: (pseudo_id, prestation) → in non-take-up (eligible and not claiming).
-pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
+/// The ground truth: benefit → pseudo_id → in non-take-up (eligible and not claiming).
+pub type Truth = HashMap<String, HashMap<String, bool>>;
+
+/// Whether a person is in non-take-up of a benefit (false when the truth does not say).
+pub fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
+    t.get(benefit)
+        .and_then(|m| m.get(pseudo_id))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Reads `verite`.
+pub fn read_verite(path: &Path) -> Result<Truth> {
     use polars::prelude::*;
     let lf = LazyFrame::scan_parquet(
         PlRefPath::new(path.to_string_lossy().as_ref()),
@@ -61,58 +72,62 @@ pub fn read_verite(path: &Path) -> Result<HashMap<(String, String), bool>> {
         b("eligible")?,
         b("recourt")?,
     );
-    Ok((0..lf.height())
-        .filter_map(|i| {
-            Some((
-                (ids.get(i)?.to_string(), prest.get(i)?.to_string()),
-                elig.get(i)? && !rec.get(i)?,
-            ))
-        })
-        .collect())
+    let mut truth = Truth::default();
+    for i in 0..lf.height() {
+        if let (Some(id), Some(b), Some(e), Some(r)) =
+            (ids.get(i), prest.get(i), elig.get(i), rec.get(i))
+        {
+            truth
+                .entry(b.to_string())
+                .or_default()
+                .insert(id.to_string(), e && !r);
+        }
+    }
+    Ok(truth)
 }
 
 /// `verite_label` is the file's name (outputs hold no machine-specific path).
 pub fn evaluate(
-    truth: &HashMap<(String, String), bool>,
+    truth: &Truth,
     verite_label: &str,
     features: &FeatureTable,
     models: &BTreeMap<&'static str, ModelArtefact>,
 ) -> EvaluationReport {
-    let mut benefits = BTreeMap::new();
-    for (b, a) in models {
-        let scored = scoring::score(a, features, b);
-        let labels: Vec<bool> = scored
-            .iter()
-            .map(|s| {
-                truth
-                    .get(&(features.pseudo_id[s.row].clone(), b.to_string()))
-                    .copied()
-                    .unwrap_or(false)
-            })
-            .collect();
-        let p: Vec<f64> = scored.iter().map(|s| s.probability).collect();
-        let amounts: Vec<f64> = scored
-            .iter()
-            .map(|s| features.montant_estime[s.row])
-            .collect();
-        let cand: Vec<bool> = scored
-            .iter()
-            .map(|s| features.candidat_deterministe[s.row])
-            .collect();
-        let n_cand = cand.iter().filter(|c| **c).count();
-        let hits = cand.iter().zip(&labels).filter(|(c, l)| **c && **l).count();
-        benefits.insert(
-            b.to_string(),
-            BenefitEvaluation {
-                base_rate: labels.iter().filter(|l| **l).count() as f64
-                    / labels.len().max(1) as f64,
-                model: metrics::evaluate(&p, &labels),
-                auc_eligibility_only: metrics::auc(&amounts, &labels),
-                deterministic_candidates: n_cand,
-                deterministic_precision: (n_cand > 0).then(|| hits as f64 / n_cand as f64),
-            },
-        );
-    }
+    use rayon::prelude::*;
+    // One benefit per thread; collected into a BTreeMap, so the order is the benefits'.
+    let per_benefit: Vec<(String, BenefitEvaluation)> = models
+        .par_iter()
+        .map(|(b, a)| {
+            let scored = scoring::score(a, features, b);
+            let labels: Vec<bool> = scored
+                .iter()
+                .map(|s| in_non_take_up(truth, &features.pseudo_id[s.row], b))
+                .collect();
+            let p: Vec<f64> = scored.iter().map(|s| s.probability).collect();
+            let amounts: Vec<f64> = scored
+                .iter()
+                .map(|s| features.montant_estime[s.row])
+                .collect();
+            let cand: Vec<bool> = scored
+                .iter()
+                .map(|s| features.candidat_deterministe[s.row])
+                .collect();
+            let n_cand = cand.iter().filter(|c| **c).count();
+            let hits = cand.iter().zip(&labels).filter(|(c, l)| **c && **l).count();
+            (
+                b.to_string(),
+                BenefitEvaluation {
+                    base_rate: labels.iter().filter(|l| **l).count() as f64
+                        / labels.len().max(1) as f64,
+                    model: metrics::evaluate(&p, &labels),
+                    auc_eligibility_only: metrics::auc(&amounts, &labels),
+                    deterministic_candidates: n_cand,
+                    deterministic_precision: (n_cand > 0).then(|| hits as f64 / n_cand as f64),
+                },
+            )
+        })
+        .collect();
+    let benefits: BTreeMap<String, BenefitEvaluation> = per_benefit.into_iter().collect();
     EvaluationReport {
         schema_version: 1,
         verite: verite_label.to_string(),

@@ -172,7 +172,7 @@ pub fn audit(
     eligibility: &[EligibilityRow],
     features: &FeatureTable,
     listed: &HashSet<(String, String)>,
-    truth: Option<(&str, &HashMap<(String, String), bool>)>,
+    truth: Option<(&str, &crate::evaluation::Truth)>,
     outcomes: &[Outcome],
     recall_margin: f64,
     min_cell: usize,
@@ -208,7 +208,7 @@ pub fn audit(
             let e = elig.get(&(id.as_str(), b));
             let key = (id.clone(), b.to_string());
             let is_listed = listed.contains(&key);
-            let positive = truth.is_some_and(|(_, t)| t.get(&key).copied().unwrap_or(false));
+            let positive = truth.is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
             let row = [
                 1,
                 usize::from(is_listed),
@@ -283,9 +283,11 @@ pub fn audit(
             .zip(&features.prestation)
             .map(|(id, b)| (id.as_str(), *b))
             .collect();
-        for ((id, b), positive) in t {
-            if *positive && !scored.contains(&(id.as_str(), b.as_str())) {
-                *outside.entry(b.clone()).or_default() += 1;
+        for (b, people) in t {
+            for (id, positive) in people {
+                if *positive && !scored.contains(&(id.as_str(), b.as_str())) {
+                    *outside.entry(b.clone()).or_default() += 1;
+                }
             }
         }
     }
