@@ -432,9 +432,8 @@ pub struct SuppressedRow {
     pub campagne_taux: Option<Rate>,
 }
 
-/// The suppressed table as CSV (`,`, decimal point); suppressed cells read `< 11`.
-pub fn to_csv(benefit: &str, rows: &[SuppressedRow], min_cell: usize) -> String {
-    let _ = min_cell;
+/// The suppressed table as CSV (`,`, decimal point); suppressed cells read [`HIDDEN`].
+pub fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
     let hidden = HIDDEN.to_string();
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -561,7 +560,7 @@ mod tests {
         // (from which the 3 could be solved), counts of 40 and 30 stay.
         assert_eq!(s[3].listes, Some(40));
         assert!(s[3].precision.is_none() && s[3].rappel_autres.is_none());
-        let csv = to_csv("RSA", &s, 11);
+        let csv = to_csv("RSA", &s);
         assert!(csv.lines().nth(2).unwrap().contains(",n.d.,"));
         assert!(!csv.contains(",7,") && !csv.contains(",5,") && !csv.contains(",9,"));
     }

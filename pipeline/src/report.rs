@@ -280,8 +280,7 @@ fn csv_of(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A count as it may leave the national team (`None`: suppressed).
-fn shown(v: Option<usize>, min_cell: usize) -> String {
-    let _ = min_cell;
+fn shown(v: Option<usize>) -> String {
     v.map_or(fairness::HIDDEN.to_string(), |v| v.to_string())
 }
 
@@ -488,7 +487,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                         c.decile.to_string(),
                         c.count.to_string(),
                         f4(c.mean_predicted),
-                        shown(*p, min),
+                        shown(*p),
                         p.map_or(String::new(), |_| f4(c.observed_rate)),
                     ]
                 })
@@ -519,7 +518,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                         vec![
                             format!("{:.2}", i as f64 * 0.05),
                             format!("{:.2}", (i + 1) as f64 * 0.05),
-                            shown(bins[i], fig.fairness.min_cell),
+                            shown(bins[i]),
                         ]
                     })
                     .collect::<Vec<_>>(),
@@ -619,7 +618,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                     .collect::<Vec<_>>(),
                 overall,
             ),
-            csv: fairness::to_csv(b, &rows, fig.fairness.min_cell),
+            csv: fairness::to_csv(b, &rows),
         });
     }
     charts
@@ -779,7 +778,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                 .collect::<Vec<_>>(),
             Some(
                 &top.iter()
-                    .map(|c| shown(cells[*c][channels.len()], min))
+                    .map(|c| shown(cells[*c][channels.len()]))
                     .collect::<Vec<_>>(),
             ),
         ),
@@ -793,7 +792,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                         .map(String::as_str)
                         .chain(std::iter::once("total"))
                         .zip(v)
-                        .map(move |(ch, n)| vec![c.to_string(), ch.to_string(), shown(*n, min)])
+                        .map(move |(ch, n)| vec![c.to_string(), ch.to_string(), shown(*n)])
                 })
                 .collect::<Vec<_>>(),
         ),
@@ -831,8 +830,8 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
             let r = fairness::wilson(*k, *n).filter(|_| people[i].is_some() && opened[i].is_some());
             rows.push(vec![
                 name.clone(),
-                shown(people[i], min),
-                shown(opened[i], min),
+                shown(people[i]),
+                shown(opened[i]),
                 r.as_ref().map_or(String::new(), |r| f4(r.value)),
                 r.as_ref().map_or(String::new(), |r| f4(r.ci95_low)),
                 r.as_ref().map_or(String::new(), |r| f4(r.ci95_high)),
@@ -977,8 +976,8 @@ fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
     for (i, c) in all.iter().enumerate() {
         rows.push(vec![
             format!("liste {c}"),
-            shown(sb[i], min),
-            shown(sa[i], min),
+            shown(sb[i]),
+            shown(sa[i]),
             match (sb[i], sa[i]) {
                 (Some(o), Some(n)) => format!("{:+}", n as i64 - o as i64),
                 _ => String::new(),
@@ -1098,7 +1097,7 @@ impl Stage for Report {
                 fairness::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
             m.keys()
                 .zip(shown_counts)
-                .map(|(k, n)| vec![k.clone(), shown(n, min)])
+                .map(|(k, n)| vec![k.clone(), shown(n)])
                 .collect()
         };
         let rows = counts(&fig.decisions);
@@ -1135,10 +1134,7 @@ impl Stage for Report {
         let mut fairness_csv: Vec<(String, String)> = Vec::new();
         for b in fig.fairness.benefits.keys() {
             let rows = fig.suppressed(b);
-            fairness_csv.push((
-                format!("fairness-{b}.csv"),
-                fairness::to_csv(b, &rows, fig.fairness.min_cell),
-            ));
+            fairness_csv.push((format!("fairness-{b}.csv"), fairness::to_csv(b, &rows)));
             let _ = writeln!(html, "<h3>{b}</h3>");
             if let Some(n) = fig.fairness.non_recours_hors_population.get(b.as_str()) {
                 let _ = writeln!(
@@ -1166,7 +1162,7 @@ impl Stage for Report {
                     html.push_str("</ul>");
                 }
             }
-            let table: Vec<Vec<String>> = fairness::to_csv(b, &rows, fig.fairness.min_cell)
+            let table: Vec<Vec<String>> = fairness::to_csv(b, &rows)
                 .lines()
                 .skip(1)
                 .map(split_csv)
