@@ -57,6 +57,11 @@ pub enum Command {
         /// Tables also written as csv/<table>.csv in the French dialect (';', decimal comma).
         #[arg(long, value_delimiter = ',')]
         csv_copies: Vec<String>,
+        /// Generate in this many independent shards, one after the other, so that memory
+        /// holds one shard at a time (10 M people: `--shards 10`). Each table is then a
+        /// folder of `part-<shard>` files; ids never collide between shards.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
     },
     /// Check every extract against the data contract; writes quality.json and rejects/.
     Validate,

@@ -44,26 +44,38 @@ pub fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads `verite`.
+/// Reads `verite`: one Parquet file, or a folder of them (a sharded population), in path
+/// order.
 pub fn read_verite(path: &Path) -> Result<Truth> {
     use polars::prelude::*;
-    let lf = LazyFrame::scan_parquet(
-        PlRefPath::new(path.to_string_lossy().as_ref()),
-        ScanArgsParquet::default(),
-    )
-    .and_then(|lf| {
-        lf.select([
-            col("pseudo_id"),
-            col("prestation"),
-            col("eligible"),
-            col("recourt"),
-        ])
-        .collect()
-    })
-    .map_err(RecoursError::polars(format!(
-        "reading verite {}",
-        path.display()
-    )))?;
+    let files: Vec<_> = crate::manifest::files_at(path)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    let scans = files
+        .iter()
+        .map(|f| {
+            LazyFrame::scan_parquet(
+                PlRefPath::new(f.to_string_lossy().as_ref()),
+                ScanArgsParquet::default(),
+            )
+        })
+        .collect::<PolarsResult<Vec<_>>>();
+    let lf = scans
+        .and_then(|scans| concat(scans, UnionArgs::default()))
+        .and_then(|lf| {
+            lf.select([
+                col("pseudo_id"),
+                col("prestation"),
+                col("eligible"),
+                col("recourt"),
+            ])
+            .collect()
+        })
+        .map_err(RecoursError::polars(format!(
+            "reading verite {}",
+            path.display()
+        )))?;
     let s = |c: &str| crate::frame::str_col(&lf, "verite", c);
     let b = |c: &str| crate::frame::bool_col(&lf, "verite", c);
     let (ids, prest, elig, rec) = (

@@ -50,6 +50,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             format,
             learning,
             csv_copies,
+            shards,
         } => {
             let raw = config::read_raw(&cli.config)?;
             let (reference, baremes) = config::load_reference(&cli.config, &raw)?;
@@ -61,6 +62,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 format,
                 learning,
                 csv_copies,
+                shards,
             };
             let t = Instant::now();
             let summary = generate::generate(&opts, &reference, &baremes)?;

@@ -467,8 +467,19 @@ fn own_inputs(
 ) -> Result<serde_json::Value> {
     use serde_json::json;
     let raw = &cfg.raw;
+    // A file's BLAKE3; a folder (a sharded table): BLAKE3 of its files' names and hashes.
     let mut file_hash = |path: &str| -> Result<String> {
-        Ok(hasher.record(&cfg.resolve(path), path.into())?.blake3)
+        let full = cfg.resolve(path);
+        if full.is_file() {
+            return Ok(hasher.record(&full, path.into())?.blake3);
+        }
+        let mut h = blake3::Hasher::new();
+        for f in crate::manifest::files_at(&full) {
+            let name = crate::manifest::relative(&f, &full);
+            h.update(name.as_bytes());
+            h.update(hasher.record(&f, name.clone())?.blake3.as_bytes());
+        }
+        Ok(h.finalize().to_hex().to_string())
     };
     Ok(match name {
         "ingest" => {

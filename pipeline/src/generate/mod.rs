@@ -39,6 +39,10 @@ pub struct GenerateOptions {
     pub learning: Option<usize>,
     /// Tables also written as `csv/<table>.csv` in the French dialect (`;`, decimal comma).
     pub csv_copies: Vec<String>,
+    /// Independent shards generated one after the other (bounded memory: one shard's
+    /// population at a time). With more than one, every table is a folder of
+    /// `part-<shard>` files; shard 0 is the population `--people N/shards` alone would give.
+    pub shards: usize,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -80,10 +84,77 @@ struct Campaign {
 
 const CAMPAIGN_OFFSET: i32 = -4;
 
+/// The seed of shard `s`: the run's seed for shard 0, a BLAKE3 derivation for the others, so
+/// that every random stream and every id (keyed by the seed) differs between shards.
+fn shard_seed(seed: u64, s: usize) -> u64 {
+    if s == 0 {
+        return seed;
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(&seed.to_le_bytes());
+    h.update(b"shard");
+    h.update(&(s as u64).to_le_bytes());
+    let b = h.finalize();
+    u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// Generates the population, in `opts.shards` shards written one after the other (each holds
+/// `people / shards` people, the first ones the remainder, and its share of the learning
+/// table): peak memory is one shard's, whatever the population.
 pub fn generate(
     opts: &GenerateOptions,
     reference: &Reference,
     baremes: &Baremes,
+) -> Result<GenerateSummary> {
+    let shards = opts.shards.max(1);
+    if shards == 1 {
+        return generate_shard(opts, reference, baremes, None);
+    }
+    if opts.people < shards {
+        return Err(RecoursError::Config {
+            file: PathBuf::from("--shards"),
+            message: format!("{shards} shards for {} people", opts.people),
+        });
+    }
+    let learning = opts
+        .learning
+        .unwrap_or_else(|| 17_000.min(opts.people / 4));
+    let mut total = GenerateSummary {
+        people: 0,
+        households: 0,
+        rows: Default::default(),
+        non_take_up: Default::default(),
+    };
+    for s in 0..shards {
+        let share = |n: usize| n / shards + usize::from(s < n % shards);
+        let shard = GenerateOptions {
+            people: share(opts.people),
+            seed: shard_seed(opts.seed, s),
+            learning: Some(share(learning)),
+            shards: 1,
+            ..opts.clone()
+        };
+        eprintln!("shard {}/{shards}: {} people", s + 1, shard.people);
+        let one = generate_shard(&shard, reference, baremes, Some(s))?;
+        total.people += one.people;
+        total.households += one.households;
+        for (k, v) in one.rows {
+            *total.rows.entry(k).or_default() += v;
+        }
+        for (k, (a, b)) in one.non_take_up {
+            let e = total.non_take_up.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+    }
+    Ok(total)
+}
+
+fn generate_shard(
+    opts: &GenerateOptions,
+    reference: &Reference,
+    baremes: &Baremes,
+    part: Option<usize>,
 ) -> Result<GenerateSummary> {
     if opts.people == 0 {
         return Err(RecoursError::Config {
@@ -249,7 +320,7 @@ pub fn generate(
         summary.non_take_up.insert(name, (nr, eligible));
     }
     eprintln!("  tables built in {:.1} s", clock.elapsed().as_secs_f64());
-    write_tables(opts, &mut frames, &mut summary)?;
+    write_tables(opts, part, &mut frames, &mut summary)?;
     Ok(summary)
 }
 
@@ -923,8 +994,17 @@ impl ContactsBuilder {
     }
 }
 
+/// `<name>.<ext>` for a whole population, `<name>/part-<shard>.<ext>` for a shard.
+fn table_path(dir: &Path, name: &str, ext: &str, part: Option<usize>) -> PathBuf {
+    match part {
+        None => dir.join(format!("{name}.{ext}")),
+        Some(s) => dir.join(name).join(format!("part-{s:03}.{ext}")),
+    }
+}
+
 fn write_tables(
     opts: &GenerateOptions,
+    part: Option<usize>,
     frames: &mut [(&'static str, DataFrame)],
     summary: &mut GenerateSummary,
 ) -> Result<()> {
@@ -939,21 +1019,23 @@ fn write_tables(
         .try_for_each(|(name, df)| -> Result<()> {
             match opts.format {
                 Format::Csv => output::write_csv(
-                    &out.join(format!("{name}.csv")),
+                    &table_path(out, name, "csv", part),
                     df,
                     CsvDialect {
                         separator: b',',
                         decimal_comma: false,
                     },
                 )?,
-                Format::Parquet if *name == "ressources" => write_monthly_partitions(out, df)?,
+                Format::Parquet if *name == "ressources" => {
+                    write_monthly_partitions(out, part, df)?
+                }
                 Format::Parquet => {
-                    output::write_parquet_compact(&out.join(format!("{name}.parquet")), df)?
+                    output::write_parquet_compact(&table_path(out, name, "parquet", part), df)?
                 }
             }
             if opts.csv_copies.iter().any(|c| c == name) {
                 output::write_csv(
-                    &out.join("csv").join(format!("{name}.csv")),
+                    &table_path(&out.join("csv"), name, "csv", part),
                     df,
                     CsvDialect {
                         separator: b';',
@@ -965,9 +1047,10 @@ fn write_tables(
         })
 }
 
-/// BRM resources arrive as monthly deliveries: `ressources/mois=YYYY-MM/part-0.parquet`.
-/// Rows keep their order within a month; one pass finds each month's rows.
-fn write_monthly_partitions(out: &Path, df: &DataFrame) -> Result<()> {
+/// BRM resources arrive as monthly deliveries: `ressources/mois=YYYY-MM/part-0.parquet`
+/// (`part-<shard>` for a shard). Rows keep their order within a month; one pass finds each
+/// month's rows.
+fn write_monthly_partitions(out: &Path, part: Option<usize>, df: &DataFrame) -> Result<()> {
     let mois = df
         .column("mois")
         .and_then(|c| c.str().cloned())
@@ -982,16 +1065,20 @@ fn write_monthly_partitions(out: &Path, df: &DataFrame) -> Result<()> {
     let without_month = df
         .drop("mois")
         .map_err(RecoursError::polars("partitioning ressources"))?;
+    let file = match part {
+        None => "part-0.parquet".to_string(),
+        Some(s) => format!("part-{s:03}.parquet"),
+    };
     rows.into_par_iter().try_for_each(|(m, idx)| {
         let idx = IdxCa::from_vec("idx".into(), idx);
-        let mut part = without_month
+        let mut rows = without_month
             .take(&idx)
             .map_err(RecoursError::polars("partitioning ressources"))?;
         output::write_parquet_compact(
             &out.join("ressources")
                 .join(format!("mois={m}"))
-                .join("part-0.parquet"),
-            &mut part,
+                .join(&file),
+            &mut rows,
         )
     })
 }
