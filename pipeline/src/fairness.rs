@@ -119,7 +119,7 @@ fn groups_of(
     run: crate::month::Month,
 ) -> [(&'static str, String); 6] {
     [
-        ("sexe", p.sexe.clone()),
+        ("sexe", p.sexe.to_string()),
         ("tranche_age", age_band(p.age).to_string()),
         (
             "type_foyer",
@@ -141,7 +141,7 @@ fn groups_of(
                 .unwrap_or("inconnu")
                 .to_string(),
         ),
-        ("departement", p.departement.clone()),
+        ("departement", p.departement.to_string()),
     ]
 }
 

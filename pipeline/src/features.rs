@@ -701,7 +701,7 @@ pub fn compute(
                     .map(|p| {
                         p.par_nature
                             .iter()
-                            .find(|(x, _)| x == n)
+                            .find(|(x, _)| *x == n)
                             .map_or(0.0, |(_, v)| v[k])
                     })
                     .sum()

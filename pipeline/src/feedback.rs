@@ -106,7 +106,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
 pub fn summarise(
     x: &Extracts,
     reference: &Reference,
-    persons: &HashMap<String, (String, String)>,
+    persons: &HashMap<&str, (&str, &str)>,
 ) -> Result<Option<Feedback>> {
     let Some(r) = x.table("retours") else {
         return Ok(None);

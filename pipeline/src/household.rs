@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
-use crate::frame::{f64_col, str_col};
+use crate::frame::{f64_col, intern, str_col};
 use crate::ingest::Extracts;
 use crate::month::Month;
 
@@ -21,8 +21,9 @@ pub const COUNTED_AS_RESOURCES: &[&str] = &["AF", "ASF", "AAH", "ASS"];
 
 #[derive(Clone, Debug)]
 pub struct Right {
-    pub prestation: String,
-    pub organisme: String,
+    /// Codes (benefit, caisse) are interned: one allocation per distinct value.
+    pub prestation: &'static str,
+    pub organisme: &'static str,
     pub debut: Month,
     pub fin: Option<Month>,
     pub montant: Option<f64>,
@@ -38,16 +39,18 @@ impl Right {
 pub struct Person {
     pub pseudo_id: String,
     pub naissance: Month,
-    pub sexe: String,
-    pub departement: String,
-    pub regime: String,
+    /// Codes are interned (`frame::intern`): one allocation per distinct value, not per
+    /// person.
+    pub sexe: &'static str,
+    pub departement: &'static str,
+    pub regime: &'static str,
     pub age: i32,
     /// Monthly wages for M-12..M-1 (index 0 is M-12).
     pub activite: [f64; HISTORY],
     /// Monthly other resources (unemployment, sick pay, pensions, other) for M-12..M-1.
     pub autres: [f64; HISTORY],
     /// Monthly amounts by nature code for M-12..M-1 (for features).
-    pub par_nature: Vec<(String, [f64; HISTORY])>,
+    pub par_nature: Vec<(&'static str, [f64; HISTORY])>,
     pub droits: Vec<Right>,
 }
 
@@ -72,7 +75,7 @@ impl Person {
             .map(|m| {
                 self.droits
                     .iter()
-                    .filter(|d| prestations.contains(&d.prestation.as_str()) && d.covers(m))
+                    .filter(|d| prestations.contains(&d.prestation) && d.covers(m))
                     .filter_map(|d| d.montant)
                     .sum::<f64>()
             })
@@ -142,6 +145,95 @@ fn month(v: Option<&str>) -> Option<Month> {
     v.and_then(Month::parse)
 }
 
+/// Adds a chunk of `ressources` rows to the persons' monthly histories. Rows of the same
+/// person, month and nature add up, whatever the chunk they come in.
+fn add_resources(
+    persons: &mut [Person],
+    index: &HashMap<&str, usize>,
+    run: Month,
+    ressources: &polars::prelude::DataFrame,
+) -> Result<()> {
+    let r_id = str_col(ressources, "ressources", "pseudo_id")?;
+    let r_mois = str_col(ressources, "ressources", "mois")?;
+    let r_nature = str_col(ressources, "ressources", "nature")?;
+    let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
+    for i in 0..ressources.height() {
+        let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
+            continue;
+        };
+        let Some(k) = Person::month_index(run, m) else {
+            continue;
+        };
+        let Some(&p) = index.get(id) else { continue };
+        let amount = r_amount.get(i).unwrap_or(0.0);
+        let nature = r_nature.get(i).unwrap_or_default();
+        let person = &mut persons[p];
+        // DSN wages are activity income; PASRAU replacement incomes are not.
+        if nature == "salaire" {
+            person.activite[k] += amount;
+        } else {
+            person.autres[k] += amount;
+        }
+        match person.par_nature.iter_mut().find(|(n, _)| *n == nature) {
+            Some((_, v)) => v[k] += amount,
+            None => {
+                let mut v = [0.0; HISTORY];
+                v[k] = amount;
+                person.par_nature.push((intern(nature), v));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows of a Parquet file read `SLICE_ROWS` at a time (the columns households need only).
+struct ResourceSlices {
+    path: std::path::PathBuf,
+    rows: usize,
+    next: usize,
+}
+
+const SLICE_ROWS: usize = 2_000_000;
+
+impl ResourceSlices {
+    fn open(path: &std::path::Path) -> Result<ResourceSlices> {
+        let rows = crate::manifest::parquet_rows(path).ok_or_else(|| {
+            RecoursError::Internal(format!("{} cannot be read", path.display()))
+        })? as usize;
+        Ok(ResourceSlices {
+            path: path.to_path_buf(),
+            rows,
+            next: 0,
+        })
+    }
+}
+
+impl Iterator for ResourceSlices {
+    type Item = Result<polars::prelude::DataFrame>;
+    fn next(&mut self) -> Option<Self::Item> {
+        use polars::prelude::*;
+        if self.next >= self.rows {
+            return None;
+        }
+        let (offset, len) = (self.next, SLICE_ROWS.min(self.rows - self.next));
+        self.next += len;
+        let read = || -> Result<DataFrame> {
+            let file = std::fs::File::open(&self.path)
+                .map_err(RecoursError::io(format!("opening {}", self.path.display())))?;
+            ParquetReader::new(file)
+                .with_columns(Some(
+                    ["pseudo_id", "mois", "nature", "montant_net_social"]
+                        .map(String::from)
+                        .to_vec(),
+                ))
+                .with_slice(Some((offset, len)))
+                .finish()
+                .map_err(RecoursError::polars(format!("reading {}", self.path.display())))
+        };
+        Some(read())
+    }
+}
+
 impl Households {
     pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
         let table = |name: &str| {
@@ -155,19 +247,20 @@ impl Households {
         let dep = str_col(personnes, "personnes", "departement")?;
         let regime = str_col(personnes, "personnes", "regime")?;
         let mut persons = Vec::with_capacity(personnes.height());
-        let mut index: HashMap<String, usize> =
+        // Keyed by the ids of the `personnes` table itself (no copy per person).
+        let mut index: HashMap<&str, usize> =
             HashMap::with_capacity_and_hasher(personnes.height(), Default::default());
         for i in 0..personnes.height() {
-            let id = ids.get(i).unwrap_or_default().to_string();
+            let id = ids.get(i).unwrap_or_default();
             let born = month(naissance.get(i))
                 .ok_or_else(|| RecoursError::Internal("validated month".into()))?;
-            index.insert(id.clone(), i);
+            index.insert(id, i);
             persons.push(Person {
-                pseudo_id: id,
+                pseudo_id: id.to_string(),
                 naissance: born,
-                sexe: sexe.get(i).unwrap_or_default().to_string(),
-                departement: dep.get(i).unwrap_or_default().to_string(),
-                regime: regime.get(i).unwrap_or_default().to_string(),
+                sexe: intern(sexe.get(i).unwrap_or_default()),
+                departement: intern(dep.get(i).unwrap_or_default()),
+                regime: intern(regime.get(i).unwrap_or_default()),
                 age: born.age_at(run),
                 activite: [0.0; HISTORY],
                 autres: [0.0; HISTORY],
@@ -176,39 +269,22 @@ impl Households {
             });
         }
 
-        let ressources = table("ressources")?;
-        let r_id = str_col(ressources, "ressources", "pseudo_id")?;
-        let r_mois = str_col(ressources, "ressources", "mois")?;
-        let r_nature = str_col(ressources, "ressources", "nature")?;
-        let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
-        for i in 0..ressources.height() {
-            let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
-                continue;
-            };
-            let Some(k) = Person::month_index(run, m) else {
-                continue;
-            };
-            let Some(&p) = index.get(id) else { continue };
-            let amount = r_amount.get(i).unwrap_or(0.0);
-            let nature = r_nature.get(i).unwrap_or_default();
-            let person = &mut persons[p];
-            // DSN wages are activity income; PASRAU replacement incomes are not.
-            if nature == "salaire" {
-                person.activite[k] += amount;
-            } else {
-                person.autres[k] += amount;
-            }
-            match person.par_nature.iter_mut().find(|(n, _)| n == nature) {
-                Some((_, v)) => v[k] += amount,
-                None => {
-                    let mut v = [0.0; HISTORY];
-                    v[k] = amount;
-                    person.par_nature.push((nature.to_string(), v));
+        // The monthly resources: in memory when given so, else read back in slices from
+        // the ingest stage's file (bounded memory: ten rows per person and month).
+        match (x.table("ressources"), &x.ressources) {
+            (Some(df), _) => add_resources(&mut persons, &index, run, df)?,
+            (None, Some(path)) => {
+                for chunk in ResourceSlices::open(path)? {
+                    add_resources(&mut persons, &index, run, &chunk?)?;
                 }
+            }
+            (None, None) => {
+                return Err(RecoursError::Internal("table ressources was not ingested".into()));
             }
         }
         for p in &mut persons {
             p.par_nature.sort_by(|a, b| a.0.cmp(&b.0));
+            p.par_nature.shrink_to_fit();
         }
 
         let droits = table("droits")?;
@@ -226,12 +302,16 @@ impl Households {
                 continue;
             };
             persons[p].droits.push(Right {
-                prestation: d_prest.get(i).unwrap_or_default().to_string(),
-                organisme: d_org.get(i).unwrap_or_default().to_string(),
+                prestation: intern(d_prest.get(i).unwrap_or_default()),
+                organisme: intern(d_org.get(i).unwrap_or_default()),
                 debut,
                 fin: month(d_fin.get(i)),
                 montant: d_amount.get(i),
             });
+        }
+
+        for p in &mut persons {
+            p.droits.shrink_to_fit();
         }
 
         let foyers_df = table("foyers")?;
@@ -271,6 +351,7 @@ impl Households {
                     a.1.cmp(&b.1)
                         .then(persons[a.0].pseudo_id.cmp(&persons[b.0].pseudo_id))
                 });
+                members.shrink_to_fit();
                 let (statut, loyer) = housing.get(f).copied().unwrap_or((None, None));
                 Foyer {
                     foyer_id: f.to_string(),

@@ -326,15 +326,10 @@ impl Stage for Lists {
         write_text(&dir.join("summary.csv"), &csv)?;
 
         // Campaign feedback from the outcomes the caisses sent back.
-        let persons: HashMap<String, (String, String)> = households
+        let persons: HashMap<&str, (&str, &str)> = households
             .persons
             .iter()
-            .map(|p| {
-                (
-                    p.pseudo_id.clone(),
-                    (p.departement.clone(), p.regime.clone()),
-                )
-            })
+            .map(|p| (p.pseudo_id.as_str(), (p.departement, p.regime)))
             .collect();
         let mut feedback_note = String::new();
         if let Some(fb) = feedback::summarise(extracts, &cfg.reference, &persons)? {

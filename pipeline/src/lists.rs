@@ -195,20 +195,21 @@ pub struct Reach {
     pub en_ligne: bool,
 }
 
+/// Keys borrow the ids of the `contacts` table (no copy per row).
 #[derive(Clone, Debug, Default)]
-pub struct ContactBook {
+pub struct ContactBook<'a> {
     /// (pseudo_id, caisse) → channels that caisse knows.
-    pub reach: HashMap<(String, String), Reach>,
+    pub reach: HashMap<(&'a str, &'a str), Reach>,
     /// Persons who objected to being contacted from data mining (at any caisse).
-    pub opposition: std::collections::HashSet<String>,
+    pub opposition: rustc_hash::FxHashSet<&'a str>,
     /// Last proactive contact, any caisse.
-    pub dernier_contact: HashMap<String, crate::month::Month>,
+    pub dernier_contact: HashMap<&'a str, crate::month::Month>,
 }
 
-impl ContactBook {
-    pub fn from_extracts(x: &crate::ingest::Extracts) -> crate::error::Result<ContactBook> {
+impl<'a> ContactBook<'a> {
+    pub fn from_extracts(x: &'a crate::ingest::Extracts) -> crate::error::Result<ContactBook<'a>> {
         let mut book = ContactBook {
-            opposition: x.rejected_oppositions.iter().cloned().collect(),
+            opposition: x.rejected_oppositions.iter().map(String::as_str).collect(),
             ..Default::default()
         };
         let Some(c) = x.table("contacts") else {
@@ -228,19 +229,16 @@ impl ContactBook {
             let (Some(id), Some(org)) = (ids.get(i), orgs.get(i)) else {
                 continue;
             };
-            let r = book
-                .reach
-                .entry((id.to_string(), org.to_string()))
-                .or_default();
+            let r = book.reach.entry((id, org)).or_default();
             r.mobile |= mobile.get(i).unwrap_or(false);
             r.email |= email.get(i).unwrap_or(false);
             r.adresse |= adresse.get(i).unwrap_or(false);
             r.en_ligne |= online.get(i).unwrap_or(false);
             if opp.get(i).unwrap_or(false) {
-                book.opposition.insert(id.to_string());
+                book.opposition.insert(id);
             }
             if let Some(m) = last.get(i).and_then(crate::month::Month::parse) {
-                let e = book.dernier_contact.entry(id.to_string()).or_insert(m);
+                let e = book.dernier_contact.entry(id).or_insert(m);
                 *e = (*e).max(m);
             }
         }
@@ -446,9 +444,9 @@ pub fn build(
             let p = &h.persons[person[e.pseudo_id.as_str()]];
             let recent = book
                 .dernier_contact
-                .get(&e.pseudo_id)
+                .get(e.pseudo_id.as_str())
                 .is_some_and(|m| run.months_since(*m) < rules.recent_contact_months);
-            e.decision = if book.opposition.contains(&e.pseudo_id) {
+            e.decision = if book.opposition.contains(e.pseudo_id.as_str()) {
                 Decision::Opposition
             } else if recent {
                 Decision::ContactRecent
@@ -457,7 +455,7 @@ pub fn build(
             } else {
                 let reach = book
                     .reach
-                    .get(&(e.pseudo_id.clone(), caisse.clone()))
+                    .get(&(e.pseudo_id.as_str(), caisse.as_str()))
                     .copied()
                     .unwrap_or_default();
                 let allowed = allowed_channels(reach, p.age, rules);
@@ -537,6 +535,7 @@ mod tests {
         let x = crate::ingest::Extracts {
             tables: BTreeMap::new(),
             rejected_oppositions: ["ab".to_string()].into_iter().collect(),
+            ..Default::default()
         };
         let book = ContactBook::from_extracts(&x).unwrap();
         assert!(book.opposition.contains("ab"));

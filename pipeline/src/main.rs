@@ -91,9 +91,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate => {
             let cfg = load(&cli)?;
             let run_dir = cfg.output.clone();
-            let mut ingested = recours::ingest::ingest(&cfg)?;
+            let mut ingested = recours::ingest::ingest(&cfg, &run_dir)?;
             eprint!("{}", ingested.summary());
-            ingested.write(&run_dir, &run_dir)?;
+            ingested.write(&run_dir)?;
             eprintln!(
                 "all tables within tolerance; quality report in {}",
                 run_dir.join("quality.json").display()

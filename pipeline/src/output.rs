@@ -104,3 +104,88 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
             .map_err(RecoursError::io(format!("writing {}", path.display())))
     })
 }
+
+/// A Parquet file written in batches (a table too large to hold whole), under a temporary
+/// name until [`ParquetStream::finish`] syncs and renames it; dropped unfinished, the
+/// temporary file is removed.
+pub struct ParquetStream {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: File,
+    writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
+    rows: u64,
+}
+
+impl ParquetStream {
+    pub fn create(path: &Path) -> Result<ParquetStream> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(RecoursError::io(format!(
+                "creating folder {}",
+                dir.display()
+            )))?;
+        }
+        let tmp = temp_name(path);
+        let file =
+            File::create(&tmp).map_err(RecoursError::io(format!("creating {}", tmp.display())))?;
+        Ok(ParquetStream {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            writer: None,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch (the first one fixes the schema).
+    pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+        let fail = RecoursError::polars(format!("writing {}", self.path.display()));
+        if self.writer.is_none() {
+            let fast = polars_utils::compression::ZstdLevel::try_new(1)
+                .map_err(RecoursError::polars("zstd level"))?;
+            let file = self
+                .file
+                .try_clone()
+                .map_err(RecoursError::io(format!("opening {}", self.tmp.display())))?;
+            let w = ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Zstd(Some(fast)))
+                .with_statistics(StatisticsOptions::default())
+                .batched(df.schema())
+                .map_err(fail)?;
+            self.writer = Some(w);
+        }
+        if df.height() > 0 {
+            let w = self.writer.as_mut().expect("writer created above");
+            w.write_batch(df)
+                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+            self.rows += df.height() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer, syncs and renames; returns the rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        let w = self.writer.take().ok_or_else(|| {
+            RecoursError::Internal(format!("{}: no batch was written", self.path.display()))
+        })?;
+        w.finish()
+            .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+        drop(w);
+        self.file
+            .sync_all()
+            .map_err(RecoursError::io(format!("syncing {}", self.tmp.display())))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(RecoursError::io(format!(
+            "renaming {} to {}",
+            self.tmp.display(),
+            self.path.display()
+        )))?;
+        Ok(self.rows)
+    }
+}
+
+impl Drop for ParquetStream {
+    fn drop(&mut self) {
+        if self.tmp.exists() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

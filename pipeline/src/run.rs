@@ -57,11 +57,26 @@ impl RunContext {
             .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
     }
 
-    /// The monthly resources (the largest table) are read only to assemble the households:
-    /// dropped from memory once they are.
-    fn release_resources(&mut self) {
+    /// The tables read only to assemble the households are dropped from memory once they
+    /// are (the train stage reads them back for a learning month other than the run's).
+    fn release_household_tables(&mut self) {
         if let Some(x) = &mut self.extracts {
-            x.tables.remove("ressources");
+            x.release_household_tables();
+        }
+    }
+
+    /// Before a stage: drops the values it does not need that are cheap to read back
+    /// (eligibility rows, features, scores), so that peak memory is the largest stage's, not
+    /// the sum of all of them. A later stage that needs one reads it back from its output.
+    fn keep_only(&mut self, needs: &[Need]) {
+        if !needs.contains(&Need::Eligibility) {
+            self.eligibility = None;
+        }
+        if !needs.contains(&Need::Features) && !needs.contains(&Need::Models) {
+            self.features = None;
+        }
+        if !needs.contains(&Need::Scores) {
+            self.scores = None;
         }
     }
 
@@ -77,7 +92,7 @@ impl RunContext {
                 self.ensure(Need::Extracts)?;
                 let x = Self::need(&self.extracts, "ingest")?;
                 self.households = Some(Households::assemble(x, self.config.month)?);
-                self.release_resources();
+                self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {
                 let df = crate::frame::read_parquet(&dir.join("eligibility.parquet"))?;
@@ -125,15 +140,18 @@ impl Stage for Ingest {
         "read and check every extract against the data contract"
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let mut ingested = ingest::ingest(&ctx.config)?;
+        let mut ingested = ingest::ingest(&ctx.config, &ctx.out)?;
         eprint!("{}", ingested.summary());
-        ingested.write(&ctx.out, &ctx.run_dir)?;
+        ingested.write(&ctx.run_dir)?;
         let q = &ingested.quality;
         let (kept, rejected): (u64, u64) = q
             .tables
             .values()
             .fold((0, 0), |(k, r), t| (k + t.rows_kept, r + t.rows_rejected));
-        ctx.extracts = Some(ingested.extracts);
+        let mut extracts = ingested.extracts;
+        // Read from where the stage's outputs are moved when it finishes.
+        extracts.ressources = Some(ctx.run_dir.join("ingest").join(format!("{}.parquet", ingest::STREAMED)));
+        ctx.extracts = Some(extracts);
         ctx.quality = Some(ingested.quality);
         Ok(format!("{kept} rows kept, {rejected} rejected"))
     }
@@ -153,8 +171,9 @@ impl Stage for Eligibility {
             .extracts
             .as_ref()
             .ok_or_else(|| RecoursError::Internal("eligibility runs after ingest".into()))?;
+        let households = Households::assemble(extracts, ctx.config.month)?;
+        ctx.release_household_tables();
         let cfg = &ctx.config;
-        let households = Households::assemble(extracts, cfg.month)?;
         let ecfg = EligibilityConfig {
             quarters: cfg.quarters(),
             ppa_params: cfg.baremes.ppa_quarter(cfg.month, cfg.quarters().rsa_ppa)?,
@@ -171,7 +190,6 @@ impl Stage for Eligibility {
             c.2 += usize::from(r.candidat_deterministe);
         }
         ctx.households = Some(households);
-        ctx.release_resources();
         ctx.eligibility = Some(rows);
         Ok(counts
             .iter()
@@ -855,6 +873,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         let t = Instant::now();
         ctx.out = partial.join(stage.name());
         let mut outcome = Ok(String::new());
+        ctx.keep_only(deps(stage.name()).needs);
         for need in deps(stage.name()).needs {
             if let Err(e) = ctx.ensure(*need) {
                 outcome = Err(e);
@@ -864,6 +883,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         if outcome.is_ok() {
             outcome = stage.run(&mut ctx);
         }
+        crate::ingest::trace_memory(stage.name());
         if failpoint.as_deref() == Some(stage.name()) {
             eprintln!(
                 "{FAILPOINT_ENV}={}: stopping before its outputs are moved into place",

@@ -36,6 +36,8 @@ fn features_at(
     month: Month,
     names: &[&'static str],
 ) -> Result<FeatureTable> {
+    let x = x.with_household_tables()?;
+    let x = x.as_ref();
     let h = Households::assemble(x, month)?;
     let b = cfg.baremes.in_force(month)?;
     let q = cfg.quarters();

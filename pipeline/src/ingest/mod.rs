@@ -8,7 +8,7 @@ pub mod validate;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap as HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -30,7 +30,21 @@ pub struct Extracts {
     /// Persons whose contact row was rejected while it may carry an opposition: an
     /// objection must not be lost to a bad value elsewhere on its row.
     pub rejected_oppositions: BTreeSet<String>,
+    /// The kept rows of the streamed table ([`STREAMED`], the monthly resources: ten rows
+    /// per person and month of history), never held whole in memory: read back in slices
+    /// from this file (`ingest/ressources.parquet`) when households are assembled.
+    pub ressources: Option<PathBuf>,
+    /// Whether [`HOUSEHOLD_TABLES`] were dropped from memory.
+    pub released: bool,
 }
+
+/// The tables only household assembly reads.
+pub const HOUSEHOLD_TABLES: [&str; 5] = ["personnes", "foyers", "logements", "droits", "ressources"];
+
+/// The table checked and written one source file at a time (bounded memory): by far the
+/// largest, and the only one no rule needs whole (its only rule between tables is the
+/// reference to `personnes`).
+pub const STREAMED: &str = "ressources";
 
 /// Where the ingest stage keeps the objections of rejected contact rows.
 pub const REJECTED_OPPOSITIONS: &str = "oppositions-lignes-rejetees.json";
@@ -40,13 +54,38 @@ impl Extracts {
         self.tables.get(name)
     }
 
+    /// Drops the tables only household assembly reads (see [`HOUSEHOLD_TABLES`]).
+    pub fn release_household_tables(&mut self) {
+        for t in HOUSEHOLD_TABLES {
+            self.tables.remove(t);
+        }
+        self.released = true;
+    }
+
+    /// Extracts that can assemble households: these, or when their household tables were
+    /// released, a fresh read of the ingest stage's outputs.
+    pub fn with_household_tables(&self) -> Result<std::borrow::Cow<'_, Extracts>> {
+        match (&self.released, &self.ressources) {
+            (false, _) => Ok(std::borrow::Cow::Borrowed(self)),
+            (true, Some(path)) => Ok(std::borrow::Cow::Owned(Extracts::load(
+                path.parent().unwrap_or(Path::new(".")),
+            )?)),
+            (true, None) => Err(RecoursError::Internal(
+                "the household tables were released and cannot be read back".into(),
+            )),
+        }
+    }
+
     /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
     /// after ingest).
     pub fn load(ingest_dir: &Path) -> Result<Extracts> {
         let mut tables = BTreeMap::new();
+        let mut ressources = None;
         for spec in crate::contract::TABLES {
             let path = ingest_dir.join(format!("{}.parquet", spec.name));
-            if path.exists() {
+            if spec.name == STREAMED {
+                ressources = path.exists().then_some(path);
+            } else if path.exists() {
                 tables.insert(spec.name, crate::frame::read_parquet(&path)?);
             }
         }
@@ -58,6 +97,8 @@ impl Extracts {
         Ok(Extracts {
             tables,
             rejected_oppositions,
+            ressources,
+            released: false,
         })
     }
 }
@@ -263,6 +304,11 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
             .and_then(Result::err)
             .expect("an error at that position"));
     }
+    stack(spec, loads.into_iter().collect::<Result<Vec<_>>>()?).map(Some)
+}
+
+/// The files of a table stacked in path order, rows renumbered across files.
+fn stack(spec: &'static TableSpec, loads: Vec<FileLoad>) -> Result<Loaded> {
     let mut loaded = Loaded {
         spec,
         files: vec![],
@@ -274,8 +320,7 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
     };
     let mut frames: Vec<DataFrame> = Vec::new();
     let mut offset = 0u32;
-    for load in loads {
-        let l = load?;
+    for l in loads {
         loaded.issues.extend(l.issues.into_iter().map(|i| Issue {
             row: i.row + offset,
             ..i
@@ -301,7 +346,7 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
     }
     typed.rechunk_mut();
     loaded.typed = typed;
-    Ok(Some(loaded))
+    Ok(loaded)
 }
 
 /// Status of an id in a referenced table: absent, present but rejected, or kept.
@@ -520,6 +565,11 @@ pub struct Ingested {
     pub quality: QualityReport,
     rejects: BTreeMap<&'static str, DataFrame>,
     examples: Vec<String>,
+    /// Where `ingest/` is written (the stage's staging folder).
+    dir: PathBuf,
+    /// The streamed table's kept rows, written during the ingest, moved into place by
+    /// [`Ingested::write`] when the quality gate passes (removed otherwise).
+    stream: Option<output::ParquetStream>,
 }
 
 /// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
@@ -531,14 +581,36 @@ pub fn trace(what: &str, since: std::time::Instant) {
     }
 }
 
-pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
+/// Resident and peak memory of the process on stderr when `RECOURS_TRACE` is set (Linux).
+pub fn trace_memory(what: &str) {
+    if std::env::var_os("RECOURS_TRACE").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0.0, |kb| kb as f64 / 1_048_576.0)
+    };
+    eprintln!(
+        "  trace {what}: resident {:.2} GiB, peak {:.2} GiB",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+}
+
+pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let t0 = std::time::Instant::now();
     let mut tables = BTreeMap::new();
     let mut problems = Vec::new();
     // Tables are loaded in parallel; their outcomes are looked at in contract order, a
-    // privacy stop in any table first.
+    // privacy stop in any table first. The streamed table comes after the rules.
     let outcomes: Vec<(&'static TableSpec, Result<Option<Loaded>>)> = TABLES
         .par_iter()
+        .filter(|spec| spec.name != STREAMED)
         .map(|spec| (spec, load_table(cfg, spec)))
         .collect();
     if let Some(pos) = outcomes
@@ -582,64 +654,26 @@ pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
     };
     let mut extracts = Extracts::default();
     let mut rejects = BTreeMap::new();
-    let mut examples = Vec::new();
+    let mut examples = BTreeMap::new();
+    let mut stream = None;
+    if let Some(input) = cfg.input(STREAMED) {
+        let persons = statuses(&tables["personnes"], "pseudo_id");
+        let (account, writer) = stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
+        let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
+        quality.tables.insert(STREAMED, q);
+        rejects.insert(STREAMED, r);
+        examples.insert(STREAMED, e);
+        stream = Some(writer);
+        trace("ingest: streamed table", t2);
+    }
+    let t3 = std::time::Instant::now();
     for (name, mut t) in tables {
-        t.issues.sort();
-        t.issues.dedup();
-        let mask = t.rejected_mask();
-        let rejected = mask.iter().filter(|m| **m).count() as u64;
-        let rows_in = t.typed.height() as u64;
-        let mut by_rule: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>> = BTreeMap::new();
-        for i in &t.issues {
-            *by_rule.entry(i.rule.code()).or_default() += 1;
-            let col = i
-                .column
-                .map(|c| t.spec.columns[c as usize].name)
-                .unwrap_or("(ligne)");
-            *by_column
-                .entry(col)
-                .or_default()
-                .entry(i.rule.code())
-                .or_default() += 1;
-            quality.rules.insert(i.rule.code(), i.rule.describe());
-        }
-        for i in t.issues.iter().take(5) {
-            let (file, line) = t.locate(i.row);
-            let col = i
-                .column
-                .map(|c| t.spec.columns[c as usize].name)
-                .unwrap_or("-");
-            examples.push(format!(
-                "  {name}: file {file}, row {line}, column {col}: {} ({})",
-                i.rule.code(),
-                i.rule.describe()
-            ));
-        }
-        let share = if rows_in == 0 {
-            0.0
-        } else {
-            rejected as f64 / rows_in as f64
-        };
-        let max = cfg.max_rejected_share[name];
-        if share > max {
-            quality.passed = false;
-        }
-        quality.tables.insert(
-            name,
-            TableQuality {
-                sources: t.files.clone(),
-                rows_in,
-                rows_kept: rows_in - rejected,
-                rows_rejected: rejected,
-                rejected_share: share,
-                max_rejected_share: max,
-                issues_by_rule: by_rule,
-                issues_by_column: by_column,
-                extra_columns: t.extra_columns.iter().cloned().collect(),
-            },
-        );
-        rejects.insert(name, rejects_frame(&t, &mask)?);
+        let mut account = Account::new(t.spec);
+        let mask = account.add(&mut t, &mut quality.rules)?;
+        let (q, r, e) = account.finish(cfg.max_rejected_share[name])?;
+        quality.tables.insert(name, q);
+        rejects.insert(name, r);
+        examples.insert(name, e);
         if name == "contacts" {
             let ids = t.text("pseudo_id");
             let opp = t
@@ -654,20 +688,194 @@ pub fn ingest(cfg: &RunConfig) -> Result<Ingested> {
                 }
             }
         }
-        let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
-        let kept = t
-            .typed
-            .filter(&keep)
-            .map_err(RecoursError::polars(format!("{name}: keeping rows")))?;
-        extracts.tables.insert(name, kept);
+        extracts.tables.insert(name, kept_rows(&t, &mask)?);
     }
-    trace("ingest: quality, rejects, kept rows", t2);
+    quality.passed = quality
+        .tables
+        .values()
+        .all(|q| q.rejected_share <= q.max_rejected_share);
+    trace("ingest: quality, rejects, kept rows", t3);
     Ok(Ingested {
         extracts,
         quality,
         rejects,
-        examples,
+        examples: examples.into_values().flatten().collect(),
+        dir: dir.to_path_buf(),
+        stream,
     })
+}
+
+fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
+    let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
+    t.typed
+        .filter(&keep)
+        .map_err(RecoursError::polars(format!("{}: keeping rows", t.spec.name)))
+}
+
+/// The streamed table, a few source files at a time (as many as there are threads): each
+/// file read, checked, its references to `personnes` checked, its rejects kept and its kept
+/// rows appended to `DIR/ingest/<table>.parquet` (under a temporary name until the quality
+/// gate passes). Peak memory is a few files', whatever the table's size.
+fn stream_table(
+    cfg: &RunConfig,
+    input: &crate::config::InputSpec,
+    dir: &Path,
+    persons: &HashMap<&str, Status>,
+    rules: &mut BTreeMap<&'static str, &'static str>,
+) -> Result<(Account, output::ParquetStream)> {
+    let spec = TABLES
+        .iter()
+        .find(|t| t.name == STREAMED)
+        .expect("the streamed table is in the contract");
+    let sources = read::list_sources(input).map_err(as_rejected)?;
+    let mut writer =
+        output::ParquetStream::create(&dir.join("ingest").join(format!("{STREAMED}.parquet")))?;
+    let mut account = Account::new(spec);
+    let mut problems = Vec::new();
+    for group in sources.chunks(rayon::current_num_threads().max(1)) {
+        let loads: Vec<Result<FileLoad>> = group
+            .par_iter()
+            .map(|s| load_file(cfg, input, spec, s))
+            .collect();
+        for load in loads {
+            let load = match load {
+                Ok(l) => l,
+                Err(RecoursError::Input { table, message }) => {
+                    problems.push(format!("table {table}: {message}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut t = stack(spec, vec![load])?;
+            check_reference(
+                &mut t,
+                "pseudo_id",
+                persons,
+                Rule::UnknownPerson,
+                Rule::RejectedPerson,
+            );
+            let mask = account.add(&mut t, rules)?;
+            writer.write(&kept_rows(&t, &mask)?)?;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RecoursError::Rejected(problems.join("\n")));
+    }
+    Ok((account, writer))
+}
+
+fn as_rejected(e: RecoursError) -> RecoursError {
+    match e {
+        RecoursError::Input { table, message } => {
+            RecoursError::Rejected(format!("table {table}: {message}"))
+        }
+        e => e,
+    }
+}
+
+/// One table's accounting, added up over its chunks (the whole table, or one file of the
+/// streamed table): rows in and rejected, issues by rule and column, rejected rows, the
+/// first problems.
+struct Account {
+    spec: &'static TableSpec,
+    sources: Vec<String>,
+    rows_in: u64,
+    rejected: u64,
+    by_rule: BTreeMap<&'static str, u64>,
+    by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    extra_columns: BTreeSet<String>,
+    rejects: Vec<DataFrame>,
+    examples: Vec<String>,
+}
+
+impl Account {
+    fn new(spec: &'static TableSpec) -> Account {
+        Account {
+            spec,
+            sources: vec![],
+            rows_in: 0,
+            rejected: 0,
+            by_rule: BTreeMap::new(),
+            by_column: BTreeMap::new(),
+            extra_columns: BTreeSet::new(),
+            rejects: vec![],
+            examples: vec![],
+        }
+    }
+
+    /// Accounts for a chunk; returns its rejected-row mask.
+    fn add(
+        &mut self,
+        t: &mut Loaded,
+        rules: &mut BTreeMap<&'static str, &'static str>,
+    ) -> Result<Vec<bool>> {
+        let name = self.spec.name;
+        t.issues.sort();
+        t.issues.dedup();
+        let mask = t.rejected_mask();
+        self.rejected += mask.iter().filter(|m| **m).count() as u64;
+        self.rows_in += t.typed.height() as u64;
+        self.sources.extend(t.files.iter().cloned());
+        self.extra_columns.extend(t.extra_columns.iter().cloned());
+        for i in &t.issues {
+            *self.by_rule.entry(i.rule.code()).or_default() += 1;
+            let col = i
+                .column
+                .map(|c| t.spec.columns[c as usize].name)
+                .unwrap_or("(ligne)");
+            *self
+                .by_column
+                .entry(col)
+                .or_default()
+                .entry(i.rule.code())
+                .or_default() += 1;
+            rules.insert(i.rule.code(), i.rule.describe());
+        }
+        for i in t.issues.iter().take(5 - self.examples.len().min(5)) {
+            let (file, line) = t.locate(i.row);
+            let col = i
+                .column
+                .map(|c| t.spec.columns[c as usize].name)
+                .unwrap_or("-");
+            self.examples.push(format!(
+                "  {name}: file {file}, row {line}, column {col}: {} ({})",
+                i.rule.code(),
+                i.rule.describe()
+            ));
+        }
+        self.rejects.push(rejects_frame(t, &mask)?);
+        Ok(mask)
+    }
+
+    fn finish(self, max: f64) -> Result<(TableQuality, DataFrame, Vec<String>)> {
+        let share = if self.rows_in == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / self.rows_in as f64
+        };
+        let mut frames = self.rejects.into_iter();
+        let mut rejects = frames.next().unwrap_or_default();
+        for f in frames {
+            rejects
+                .vstack_mut_owned(f)
+                .map_err(RecoursError::polars(format!("{}: rejects", self.spec.name)))?;
+        }
+        Ok((
+            TableQuality {
+                sources: self.sources,
+                rows_in: self.rows_in,
+                rows_kept: self.rows_in - self.rejected,
+                rows_rejected: self.rejected,
+                rejected_share: share,
+                max_rejected_share: max,
+                issues_by_rule: self.by_rule,
+                issues_by_column: self.by_column,
+                extra_columns: self.extra_columns.into_iter().collect(),
+            },
+            rejects,
+            self.examples,
+        ))
+    }
 }
 
 /// The rejected rows of a table: where they came from, why, and their original values.
@@ -750,8 +958,10 @@ impl Ingested {
     /// `ingest/<table>.parquet`. Returns an error (exit 3) when a tolerance is exceeded.
     /// Writes quality.json, rejects/ and (when the quality gate passes) ingest/ into `dir`;
     /// `shown_dir` is where they will be found after the run (named in the error).
-    pub fn write(&mut self, dir: &Path, shown_dir: &Path) -> Result<()> {
+    pub fn write(&mut self, shown_dir: &Path) -> Result<()> {
         let t0 = std::time::Instant::now();
+        let dir = self.dir.clone();
+        let dir = dir.as_path();
         let run_dir = shown_dir;
         self.rejects
             .par_iter_mut()
@@ -776,6 +986,9 @@ impl Ingested {
                     )
                 })
                 .collect();
+            // The streamed table's rows are not kept: nothing under ingest/.
+            self.stream.take();
+            let _ = std::fs::remove_dir(dir.join("ingest"));
             return Err(RecoursError::Rejected(format!(
                 "{}\nfirst problems:\n{}\nsee {} and {}",
                 over.join("\n"),
@@ -796,6 +1009,9 @@ impl Ingested {
             &dir.join("ingest").join(REJECTED_OPPOSITIONS),
             &self.extracts.rejected_oppositions,
         )?;
+        if let Some(stream) = self.stream.take() {
+            stream.finish()?;
+        }
         trace("ingest: writing", t0);
         Ok(())
     }
