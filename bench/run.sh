@@ -114,25 +114,35 @@ fi
 
 # a. Population.
 GEN_SECONDS=null
-if [[ $REUSE -eq 1 && -f "$DATA/personnes.parquet" ]]; then
+if [[ $REUSE -eq 1 && -e "$DATA/personnes.parquet" || $REUSE -eq 1 && -d "$DATA/personnes" ]]; then
     log "reusing the population in $DATA"
 else
     log "generating $PEOPLE people into $DATA"
     rm -rf "$DATA"
     t0=$(date +%s%N)
+    # One shard per million people: the generator holds one shard at a time (~4 GB).
+    SHARDS=$(( (PEOPLE + 999999) / 1000000 ))
     "$BINARY" generate --people "$PEOPLE" --month 2025-09 --seed 2025 --out "$DATA" \
-        --csv-copies logements,contacts 2>"$LOGS/generate.log"
+        --shards "$SHARDS" --csv-copies logements,contacts 2>"$LOGS/generate.log"
     GEN_SECONDS=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 fi
 
 # b. Config: config/sample.toml with absolute paths and capacities scaled by N / 20000.
 "$PY" - "$REPO/config/sample.toml" "$CONFIG" "$DATA" "$RUN" "$REPO/config" "$PEOPLE" <<'EOF'
-import re, sys
+import os, re, sys
 src, dst, data, run, confdir, people = sys.argv[1:]
 scale = int(people) / 20000
 text = open(src, encoding="utf-8").read()
 text = re.sub(r'(?m)^output = ".*"$', f'output = "{run}"', text)
 text = text.replace('"../data-samples/', f'"{data}/')
+# A sharded population (`generate --shards`): each table is a folder of part files.
+def shard_folder(m):
+    path = m.group(2)
+    stem = re.sub(r"\.(parquet|csv)$", "", path)
+    if not os.path.exists(path) and os.path.isdir(stem):
+        path = stem
+    return f'{m.group(1)}"{path}"'
+text = re.sub(r'(?m)^((?:path|verite) = )"([^"]+)"', shard_folder, text)
 for ref in ("departements", "caisses", "baremes"):
     text = re.sub(rf'(?m)^{ref} = "([^"/]+)"$', lambda m: f'{ref} = "{confdir}/{m.group(1)}"', text)
 out, section = [], ""

@@ -83,7 +83,7 @@ fn rows<'a>(entries: &[&'a ListEntry]) -> Vec<Row<'a>> {
             probabilite: (e.probabilite * 10_000.0).round() / 10_000.0,
             montant_estime: (e.montant_estime * 100.0).round() / 100.0,
             montant_attendu: (e.montant_attendu * 100.0).round() / 100.0,
-            raisons: [0, 1, 2].map(|i| e.raisons.get(i).map_or("", String::as_str)),
+            raisons: [0, 1, 2].map(|i| e.raisons.get(i).map_or("", |r| r.as_ref())),
             deterministe: if e.candidat_deterministe {
                 "oui"
             } else {

@@ -693,8 +693,9 @@ pub fn compute(
             .map(|c| h.persons[c].age)
             .filter(|a| *a < 25)
             .collect();
+        let unit_wages: Vec<[f64; HISTORY]> = unit.iter().map(|p| p.activite()).collect();
         let wages: [f64; HISTORY] =
-            std::array::from_fn(|k| unit.iter().map(|p| p.activite[k]).sum());
+            std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum());
         let nature = |n: &str| -> f64 {
             mean(&std::array::from_fn::<f64, HISTORY, _>(|k| {
                 unit.iter()

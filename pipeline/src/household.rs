@@ -45,16 +45,39 @@ pub struct Person {
     pub departement: &'static str,
     pub regime: &'static str,
     pub age: i32,
-    /// Monthly wages for M-12..M-1 (index 0 is M-12).
-    pub activite: [f64; HISTORY],
-    /// Monthly other resources (unemployment, sick pay, pensions, other) for M-12..M-1.
-    pub autres: [f64; HISTORY],
-    /// Monthly amounts by nature code for M-12..M-1 (for features).
+    /// Monthly amounts by nature code for M-12..M-1 (index 0 is M-12), in nature order;
+    /// wages and other resources are derived from it ([`Person::activite`],
+    /// [`Person::autres`]).
     pub par_nature: Vec<(&'static str, [f64; HISTORY])>,
     pub droits: Vec<Right>,
 }
 
 impl Person {
+    /// Monthly amounts of one nature for M-12..M-1 (zeros when the person has none).
+    pub fn nature(&self, nature: &str) -> [f64; HISTORY] {
+        self.par_nature
+            .iter()
+            .find(|(n, _)| *n == nature)
+            .map_or([0.0; HISTORY], |(_, v)| *v)
+    }
+
+    /// Monthly wages (DSN `salaire`: activity income) for M-12..M-1.
+    pub fn activite(&self) -> [f64; HISTORY] {
+        self.nature("salaire")
+    }
+
+    /// Monthly other resources (PASRAU replacement incomes: unemployment, sick pay,
+    /// pensions, other) for M-12..M-1.
+    pub fn autres(&self) -> [f64; HISTORY] {
+        let mut v = [0.0; HISTORY];
+        for (_, amounts) in self.par_nature.iter().filter(|(n, _)| *n != "salaire") {
+            for (k, a) in amounts.iter().enumerate() {
+                v[k] += a;
+            }
+        }
+        v
+    }
+
     fn month_index(run: Month, m: Month) -> Option<usize> {
         let k = m.months_since(run); // -12..-1
         (-(HISTORY as i32)..0)
@@ -168,12 +191,6 @@ fn add_resources(
         let amount = r_amount.get(i).unwrap_or(0.0);
         let nature = r_nature.get(i).unwrap_or_default();
         let person = &mut persons[p];
-        // DSN wages are activity income; PASRAU replacement incomes are not.
-        if nature == "salaire" {
-            person.activite[k] += amount;
-        } else {
-            person.autres[k] += amount;
-        }
         match person.par_nature.iter_mut().find(|(n, _)| *n == nature) {
             Some((_, v)) => v[k] += amount,
             None => {
@@ -262,8 +279,6 @@ impl Households {
                 departement: intern(dep.get(i).unwrap_or_default()),
                 regime: intern(regime.get(i).unwrap_or_default()),
                 age: born.age_at(run),
-                activite: [0.0; HISTORY],
-                autres: [0.0; HISTORY],
                 par_nature: Vec::new(),
                 droits: Vec::new(),
             });
@@ -376,12 +391,12 @@ impl Households {
         let member = |p: usize| {
             let person = &self.persons[p];
             let (a, b) = q.rsa_ppa;
-            let all: [f64; HISTORY] =
-                std::array::from_fn(|k| person.activite[k] + person.autres[k]);
+            let (activite, autres) = (person.activite(), person.autres());
+            let all: [f64; HISTORY] = std::array::from_fn(|k| activite[k] + autres[k]);
             MemberResources {
                 age: person.age,
-                activite: Person::average(&person.activite, run, a, b),
-                autres: Person::average(&person.autres, run, a, b),
+                activite: Person::average(&activite, run, a, b),
+                autres: Person::average(&autres, run, a, b),
                 ressources_aspa: Person::average(&all, run, q.aspa.0, q.aspa.1),
             }
         };
@@ -406,13 +421,13 @@ impl Households {
             .zip(run.window(a, b))
             .map(|(params, m)| {
                 let k = Person::month_index(run, m);
-                let at = |p: usize, v: fn(&Person) -> &[f64; HISTORY]| {
+                let at = |p: usize, v: fn(&Person) -> [f64; HISTORY]| {
                     k.map_or(0.0, |k| v(&self.persons[p])[k])
                 };
                 PpaMonth {
                     params: params.clone(),
-                    activite: [0, 1].map(|j| unit.get(j).map_or(0.0, |&p| at(p, |x| &x.activite))),
-                    autres: unit.iter().map(|&p| at(p, |x| &x.autres)).sum(),
+                    activite: [0, 1].map(|j| unit.get(j).map_or(0.0, |&p| at(p, Person::activite))),
+                    autres: unit.iter().map(|&p| at(p, Person::autres)).sum(),
                 }
             })
             .collect();

@@ -300,7 +300,9 @@ pub struct ListEntry {
     pub montant_attendu: f64,
     pub priorite: f64,
     pub candidat_deterministe: bool,
-    pub raisons: Vec<String>,
+    /// Plain-French reasons: the dictionary's phrases (borrowed), the estimated amount
+    /// (formatted).
+    pub raisons: Vec<std::borrow::Cow<'static, str>>,
     pub decision: Decision,
     /// 1-based rank in the caisse's priority order (over everyone considered).
     pub rang_priorite: usize,
@@ -373,26 +375,26 @@ pub fn build(
         .map(|(i, p)| (p.pseudo_id.as_str(), i))
         .collect();
     // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
-    let mut merged: BTreeMap<(String, String), ListEntry> = BTreeMap::new();
+    let mut merged: BTreeMap<(String, &str), ListEntry> = BTreeMap::new();
     for s in scores {
         let p = &h.persons[person[s.pseudo_id.as_str()]];
         let Some(caisse) = caisse_for(reference, s.prestation, &p.departement, &p.regime) else {
             continue;
         };
         let expected = s.probabilite * s.montant_estime;
-        let mut raisons: Vec<String> = Vec::new();
+        let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
         if s.candidat_deterministe {
-            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime));
+            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
         }
         // With a deterministic reason, the model's reasons about the estimate repeat it.
         raisons.extend(
             s.raisons
                 .iter()
                 .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
-                .map(|r| r.2.to_string()),
+                .map(|r| r.2.into()),
         );
         let e = merged
-            .entry((caisse.clone(), s.pseudo_id.clone()))
+            .entry((caisse.clone(), s.pseudo_id.as_str()))
             .or_insert_with(|| ListEntry {
                 caisse,
                 pseudo_id: s.pseudo_id.clone(),
@@ -424,6 +426,7 @@ pub fn build(
         e.prestations.sort();
         // Deterministic reasons first, then the model's, three at most.
         e.raisons.truncate(3);
+        e.raisons.shrink_to_fit();
         e.priorite = match rules.priority {
             Priority::Probabilite => e.probabilite,
             Priority::MontantAttendu => e.montant_attendu,

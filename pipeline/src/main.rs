@@ -14,7 +14,16 @@ use recours::run;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (the same index in its v2 and v3 headers).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Freed memory goes back to the system at once rather than after 10 ms: stages free
+    // large tables (households' sources, eligibility rows, features) that the next stage
+    // does not reuse, and the peak is what decides whether a national run fits (−13 % peak
+    // at 1 M people, `BENCHMARKS.md`).
+    // SAFETY: sets a process-wide allocator option before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // Polars reads its pool size from the environment, before its first use.
