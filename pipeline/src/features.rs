@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use rustc_hash::FxHashMap as HashMap;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::eligibility::EligibilityRow;
@@ -524,8 +525,10 @@ pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelectio
 }
 
 /// Contact signals per person: (online account used, digital channel known).
-pub fn contact_signals(x: &Extracts) -> Result<HashMap<String, (bool, bool)>> {
-    let mut out: HashMap<String, (bool, bool)> = HashMap::default();
+/// Per person: used the online account; a digital channel (mobile or e-mail) is known. Keys
+/// borrow the `contacts` table's ids.
+pub fn contact_signals(x: &Extracts) -> Result<HashMap<&str, (bool, bool)>> {
+    let mut out: HashMap<&str, (bool, bool)> = HashMap::default();
     let Some(c) = x.table("contacts") else {
         return Ok(out);
     };
@@ -534,7 +537,7 @@ pub fn contact_signals(x: &Extracts) -> Result<HashMap<String, (bool, bool)>> {
     let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
     for i in 0..c.height() {
         let Some(id) = ids.get(i) else { continue };
-        let e = out.entry(id.to_string()).or_default();
+        let e = out.entry(id).or_default();
         e.0 |= online.get(i).unwrap_or(false);
         e.1 |= mobile.get(i).unwrap_or(false) || email.get(i).unwrap_or(false);
     }
@@ -659,9 +662,18 @@ fn mean(v: &[f64]) -> f64 {
 pub fn compute(
     h: &Households,
     rows: &[EligibilityRow],
-    contacts: &HashMap<String, (bool, bool)>,
+    contacts: &HashMap<&str, (bool, bool)>,
     names: &[&'static str],
 ) -> FeatureTable {
+    // Each selected feature's position among those computed, resolved once.
+    let positions: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            COMPUTED.iter().position(|c| c == n).unwrap_or_else(|| {
+                unreachable!("feature {n} is in the dictionary but not computed")
+            })
+        })
+        .collect();
     let run = h.run_month;
     let by_id: HashMap<&str, usize> = h
         .persons
@@ -675,127 +687,222 @@ pub fn compute(
         .enumerate()
         .map(|(i, f)| (f.foyer_id.as_str(), i))
         .collect();
-    let mut t = FeatureTable {
+    let selected: Vec<&EligibilityRow> = rows.iter().filter(|r| !r.recoit).collect();
+    let p = names.len();
+    let mut values = vec![0.0; selected.len() * p];
+    // Rows are independent: computed in parallel, each into its slice of the row-major table.
+    values
+        .par_chunks_mut(p.max(1))
+        .zip(selected.par_iter())
+        .for_each(|(out, r)| {
+            let person = &h.persons[by_id[r.pseudo_id.as_str()]];
+            let foyer = &h.foyers[foyer_of[r.foyer_id.as_str()]];
+            let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
+            let children: Vec<i32> = foyer
+                .children()
+                .map(|c| h.persons[c].age)
+                .filter(|a| *a < 25)
+                .collect();
+            let unit_wages: Vec<[f64; HISTORY]> = unit.iter().map(|p| p.activite()).collect();
+            let wages: [f64; HISTORY] =
+                std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum());
+            let nature = |n: &str| -> f64 {
+                mean(&std::array::from_fn::<f64, HISTORY, _>(|k| {
+                    unit.iter()
+                        .map(|p| {
+                            p.par_nature
+                                .iter()
+                                .find(|(x, _)| *x == n)
+                                .map_or(0.0, |(_, v)| v[k])
+                        })
+                        .sum()
+                }))
+            };
+            let holds = |prest: &str| unit.iter().any(|p| p.receives(prest, run));
+            let ended_within = |prest: &str, months: i32| {
+                unit.iter().any(|p| {
+                    p.droits.iter().any(|d| {
+                        d.prestation == prest
+                            && d.fin.is_some_and(|f| f < run && f >= run.plus(-months))
+                    }) && !p.receives(prest, run)
+                })
+            };
+            let w_mean = mean(&wages);
+            let w_sd =
+                (wages.iter().map(|w| (w - w_mean).powi(2)).sum::<f64>() / HISTORY as f64).sqrt();
+            let (online, digital) = contacts
+                .get(person.pseudo_id.as_str())
+                .copied()
+                .unwrap_or((false, false));
+            let age = person.age;
+            let band = |lo: i32, hi: i32| f64::from(u8::from(age >= lo && age <= hi));
+            let statut = |s: Option<Statut>| f64::from(u8::from(foyer.statut == s));
+            let quarter = &r.revenus_activite;
+            let b = |x: bool| f64::from(u8::from(x));
+            let all: [f64; COMPUTED.len()] = [
+                // age
+                age as f64,
+                // age_moins_25
+                band(0, 24),
+                // age_25_29
+                band(25, 29),
+                // age_30_39
+                band(30, 39),
+                // age_40_49
+                band(40, 49),
+                // age_50_59
+                band(50, 59),
+                // age_60_64
+                band(60, 64),
+                // age_65_69
+                band(65, 69),
+                // age_70_74
+                band(70, 74),
+                // age_75_84
+                band(75, 84),
+                // age_85_plus
+                band(85, 200),
+                // couple
+                b(r.couple),
+                // nb_enfants
+                children.len() as f64,
+                // taille_foyer
+                r.taille_foyer as f64,
+                // parent_isole
+                b(!r.couple && !children.is_empty()),
+                // enfant_moins_3_ans
+                b(children.iter().any(|a| *a < 3)),
+                // naissance_recente
+                b(children.contains(&0)),
+                // logement_proprietaire
+                statut(Some(Statut::Proprietaire)),
+                // logement_locataire_prive
+                statut(Some(Statut::LocatairePrive)),
+                // logement_locataire_hlm
+                statut(Some(Statut::LocataireHlm)),
+                // logement_heberge_gratuit
+                statut(Some(Statut::HebergeGratuit)),
+                // logement_sans_domicile
+                statut(Some(Statut::SansDomicile)),
+                // logement_inconnu
+                statut(None),
+                // revenus_activite_12m
+                w_mean,
+                // revenus_activite_trimestre
+                *quarter,
+                // volatilite_revenus
+                { if w_mean > 0.0 { w_sd / w_mean } else { 0.0 } },
+                // mois_sans_salaire
+                wages.iter().filter(|w| **w <= 0.0).count() as f64,
+                // chomage_12m
+                nature("chomage"),
+                // retraite_12m
+                nature("retraite"),
+                // ij_12m
+                nature("ij"),
+                // invalidite_12m
+                nature("invalidite"),
+                // droit_al
+                b(holds("AL")),
+                // droit_af
+                b(holds("AF")),
+                // droit_asf
+                b(holds("ASF")),
+                // droit_css
+                b(holds("CSS")),
+                // droit_aah
+                b(holds("AAH")),
+                // droit_are
+                b(holds("ARE")),
+                // droit_ass
+                b(holds("ASS")),
+                // droit_retraite
+                b(holds("RETRAITE")),
+                // droit_invalidite
+                b(holds("INVALIDITE")),
+                // fin_droit_meme_prestation
+                b(ended_within(r.prestation, 12)),
+                // fin_are_6m
+                b(ended_within("ARE", 6)),
+                // atteint_65_ans
+                b(age == 65),
+                // eligible_estime
+                b(r.montant_estime > 0.0),
+                // montant_estime
+                r.montant_estime,
+                // marge_ressources
+                r.montant_forfaitaire - r.ressources - r.forfait_logement,
+                // espace_en_ligne
+                b(online),
+                // canal_numerique_connu
+                b(digital),
+            ];
+            for (o, &j) in out.iter_mut().zip(&positions) {
+                *o = all[j];
+            }
+        });
+    FeatureTable {
         month: run,
         names: names.to_vec(),
-        pseudo_id: vec![],
-        prestation: vec![],
-        montant_estime: vec![],
-        candidat_deterministe: vec![],
-        values: vec![],
-    };
-    for r in rows.iter().filter(|r| !r.recoit) {
-        let person = &h.persons[by_id[r.pseudo_id.as_str()]];
-        let foyer = &h.foyers[foyer_of[r.foyer_id.as_str()]];
-        let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
-        let children: Vec<i32> = foyer
-            .children()
-            .map(|c| h.persons[c].age)
-            .filter(|a| *a < 25)
-            .collect();
-        let unit_wages: Vec<[f64; HISTORY]> = unit.iter().map(|p| p.activite()).collect();
-        let wages: [f64; HISTORY] =
-            std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum());
-        let nature = |n: &str| -> f64 {
-            mean(&std::array::from_fn::<f64, HISTORY, _>(|k| {
-                unit.iter()
-                    .map(|p| {
-                        p.par_nature
-                            .iter()
-                            .find(|(x, _)| *x == n)
-                            .map_or(0.0, |(_, v)| v[k])
-                    })
-                    .sum()
-            }))
-        };
-        let holds = |prest: &str| unit.iter().any(|p| p.receives(prest, run));
-        let ended_within = |prest: &str, months: i32| {
-            unit.iter().any(|p| {
-                p.droits.iter().any(|d| {
-                    d.prestation == prest
-                        && d.fin.is_some_and(|f| f < run && f >= run.plus(-months))
-                }) && !p.receives(prest, run)
-            })
-        };
-        let w_mean = mean(&wages);
-        let w_sd =
-            (wages.iter().map(|w| (w - w_mean).powi(2)).sum::<f64>() / HISTORY as f64).sqrt();
-        let (online, digital) = contacts
-            .get(&person.pseudo_id)
-            .copied()
-            .unwrap_or((false, false));
-        let age = person.age;
-        let band = |lo: i32, hi: i32| f64::from(u8::from(age >= lo && age <= hi));
-        let statut = |s: Option<Statut>| f64::from(u8::from(foyer.statut == s));
-        let quarter = &r.revenus_activite;
-        let b = |x: bool| f64::from(u8::from(x));
-        for name in names {
-            let v = match *name {
-                "age" => age as f64,
-                "age_moins_25" => band(0, 24),
-                "age_25_29" => band(25, 29),
-                "age_30_39" => band(30, 39),
-                "age_40_49" => band(40, 49),
-                "age_50_59" => band(50, 59),
-                "age_60_64" => band(60, 64),
-                "age_65_69" => band(65, 69),
-                "age_70_74" => band(70, 74),
-                "age_75_84" => band(75, 84),
-                "age_85_plus" => band(85, 200),
-                "couple" => b(r.couple),
-                "nb_enfants" => children.len() as f64,
-                "taille_foyer" => r.taille_foyer as f64,
-                "parent_isole" => b(!r.couple && !children.is_empty()),
-                "enfant_moins_3_ans" => b(children.iter().any(|a| *a < 3)),
-                "naissance_recente" => b(children.contains(&0)),
-                "logement_proprietaire" => statut(Some(Statut::Proprietaire)),
-                "logement_locataire_prive" => statut(Some(Statut::LocatairePrive)),
-                "logement_locataire_hlm" => statut(Some(Statut::LocataireHlm)),
-                "logement_heberge_gratuit" => statut(Some(Statut::HebergeGratuit)),
-                "logement_sans_domicile" => statut(Some(Statut::SansDomicile)),
-                "logement_inconnu" => statut(None),
-                "revenus_activite_12m" => w_mean,
-                "revenus_activite_trimestre" => *quarter,
-                "volatilite_revenus" => {
-                    if w_mean > 0.0 {
-                        w_sd / w_mean
-                    } else {
-                        0.0
-                    }
-                }
-                "mois_sans_salaire" => wages.iter().filter(|w| **w <= 0.0).count() as f64,
-                "chomage_12m" => nature("chomage"),
-                "retraite_12m" => nature("retraite"),
-                "ij_12m" => nature("ij"),
-                "invalidite_12m" => nature("invalidite"),
-                "droit_al" => b(holds("AL")),
-                "droit_af" => b(holds("AF")),
-                "droit_asf" => b(holds("ASF")),
-                "droit_css" => b(holds("CSS")),
-                "droit_aah" => b(holds("AAH")),
-                "droit_are" => b(holds("ARE")),
-                "droit_ass" => b(holds("ASS")),
-                "droit_retraite" => b(holds("RETRAITE")),
-                "droit_invalidite" => b(holds("INVALIDITE")),
-                "fin_droit_meme_prestation" => b(ended_within(r.prestation, 12)),
-                "fin_are_6m" => b(ended_within("ARE", 6)),
-                "atteint_65_ans" => b(age == 65),
-                "eligible_estime" => b(r.montant_estime > 0.0),
-                "montant_estime" => r.montant_estime,
-                "marge_ressources" => r.montant_forfaitaire - r.ressources - r.forfait_logement,
-                "espace_en_ligne" => b(online),
-                "canal_numerique_connu" => b(digital),
-                other => unreachable!("feature {other} is in the dictionary but not computed"),
-            };
-            t.values.push(v);
-        }
-        t.pseudo_id.push(r.pseudo_id.clone());
-        t.prestation.push(r.prestation);
-        t.montant_estime.push(r.montant_estime);
-        t.candidat_deterministe.push(r.candidat_deterministe);
+        pseudo_id: selected.iter().map(|r| r.pseudo_id.clone()).collect(),
+        prestation: selected.iter().map(|r| r.prestation).collect(),
+        montant_estime: selected.iter().map(|r| r.montant_estime).collect(),
+        candidat_deterministe: selected.iter().map(|r| r.candidat_deterministe).collect(),
+        values,
     }
-    t
 }
+
+/// Every feature `compute` knows, in the order it computes them.
+const COMPUTED: [&str; 48] = [
+    "age",
+    "age_moins_25",
+    "age_25_29",
+    "age_30_39",
+    "age_40_49",
+    "age_50_59",
+    "age_60_64",
+    "age_65_69",
+    "age_70_74",
+    "age_75_84",
+    "age_85_plus",
+    "couple",
+    "nb_enfants",
+    "taille_foyer",
+    "parent_isole",
+    "enfant_moins_3_ans",
+    "naissance_recente",
+    "logement_proprietaire",
+    "logement_locataire_prive",
+    "logement_locataire_hlm",
+    "logement_heberge_gratuit",
+    "logement_sans_domicile",
+    "logement_inconnu",
+    "revenus_activite_12m",
+    "revenus_activite_trimestre",
+    "volatilite_revenus",
+    "mois_sans_salaire",
+    "chomage_12m",
+    "retraite_12m",
+    "ij_12m",
+    "invalidite_12m",
+    "droit_al",
+    "droit_af",
+    "droit_asf",
+    "droit_css",
+    "droit_aah",
+    "droit_are",
+    "droit_ass",
+    "droit_retraite",
+    "droit_invalidite",
+    "fin_droit_meme_prestation",
+    "fin_are_6m",
+    "atteint_65_ans",
+    "eligible_estime",
+    "montant_estime",
+    "marge_ressources",
+    "espace_en_ligne",
+    "canal_numerique_connu",
+];
 
 /// Names of the dictionary, for checks.
 pub fn dictionary_names() -> BTreeSet<&'static str> {

@@ -214,9 +214,9 @@ const SLICE_ROWS: usize = 2_000_000;
 
 impl ResourceSlices {
     fn open(path: &std::path::Path) -> Result<ResourceSlices> {
-        let rows = crate::manifest::parquet_rows(path).ok_or_else(|| {
-            RecoursError::Internal(format!("{} cannot be read", path.display()))
-        })? as usize;
+        let rows = crate::manifest::parquet_rows(path)
+            .ok_or_else(|| RecoursError::Internal(format!("{} cannot be read", path.display())))?
+            as usize;
         Ok(ResourceSlices {
             path: path.to_path_buf(),
             rows,
@@ -245,7 +245,10 @@ impl Iterator for ResourceSlices {
                 ))
                 .with_slice(Some((offset, len)))
                 .finish()
-                .map_err(RecoursError::polars(format!("reading {}", self.path.display())))
+                .map_err(RecoursError::polars(format!(
+                    "reading {}",
+                    self.path.display()
+                )))
         };
         Some(read())
     }
@@ -294,7 +297,9 @@ impl Households {
                 }
             }
             (None, None) => {
-                return Err(RecoursError::Internal("table ressources was not ingested".into()));
+                return Err(RecoursError::Internal(
+                    "table ressources was not ingested".into(),
+                ));
             }
         }
         for p in &mut persons {

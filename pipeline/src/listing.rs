@@ -79,7 +79,7 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
         ),
     ];
     for k in 0..crate::scoring::TOP_REASONS {
-        let get = |s: &ScoreRow| s.raisons.get(k).cloned();
+        let get = |s: &ScoreRow| s.raisons.get(k);
         cols.push(Column::new(
             format!("variable_{}", k + 1).into(),
             scores
@@ -124,20 +124,23 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
         ));
     }
     let mut rows = Vec::with_capacity(df.height());
-    // A few dozen distinct phrases: looked up locally, interned once each.
-    let mut phrases: HashMap<String, &'static str> = HashMap::default();
     for i in 0..df.height() {
-        let mut raisons = Vec::new();
+        let mut raisons = crate::lists::Reasons::default();
         for (v, c, r) in &reasons {
             if let (Some(v), Some(c), Some(r)) = (v.get(i), c.get(i), r.get(i)) {
-                let name = crate::features::feature(v).map(|f| f.name).ok_or_else(|| {
-                    RecoursError::Internal(format!("{T}: {v} is not in the feature dictionary"))
-                })?;
-                let phrase = match phrases.get(r) {
-                    Some(p) => *p,
-                    None => *phrases.entry(r.to_string()).or_insert_with(|| intern(r)),
-                };
-                raisons.push((name, c, phrase));
+                let (index, f) = crate::features::DICTIONARY
+                    .iter()
+                    .enumerate()
+                    .find(|(_, d)| d.name == v)
+                    .ok_or_else(|| {
+                        RecoursError::Internal(format!("{T}: {v} is not in the feature dictionary"))
+                    })?;
+                if r != f.reason_high && r != f.reason_low {
+                    return Err(RecoursError::Internal(format!(
+                        "{T}: \"{r}\" is not a reason of {v} in the feature dictionary"
+                    )));
+                }
+                raisons.push(index, c, r != f.reason_high);
             }
         }
         rows.push(ScoreRow {

@@ -28,7 +28,49 @@ pub struct ScoreRow {
     pub montant_estime: f64,
     pub candidat_deterministe: bool,
     /// The largest positive contributions, largest first: feature name, contribution, reason.
-    pub raisons: Vec<(&'static str, f64, &'static str)>,
+    pub raisons: Reasons,
+}
+
+/// A score's largest positive contributions, largest first, held in place: the feature (its
+/// index in the dictionary), whether its "low value" phrase applies, the contribution. 16
+/// bytes each, no allocation per score (millions of rows at national scale).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reasons {
+    len: u8,
+    items: [(u16, bool, f64); crate::scoring::TOP_REASONS],
+}
+
+impl Reasons {
+    /// Appends a contribution of the dictionary's feature `index`; `low` when its "low
+    /// value" phrase applies (see [`reason`]). Beyond [`crate::scoring::TOP_REASONS`], ignored.
+    pub fn push(&mut self, index: usize, contribution: f64, low: bool) {
+        let n = self.len as usize;
+        if n == self.items.len() {
+            return;
+        }
+        self.items[n] = (index as u16, low, contribution);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Feature name, contribution and plain-French reason of the `k`-th largest.
+    pub fn get(&self, k: usize) -> Option<(&'static str, f64, &'static str)> {
+        (k < self.len()).then(|| {
+            let (i, low, c) = self.items[k];
+            let f = &features::DICTIONARY[i as usize];
+            (f.name, c, if low { f.reason_low } else { f.reason_high })
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64, &'static str)> + '_ {
+        (0..self.len()).filter_map(|k| self.get(k))
+    }
 }
 
 /// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
@@ -50,32 +92,35 @@ pub fn score_all(
     let mut out: Vec<ScoreRow> = Vec::with_capacity(t.len());
     let mut scoring_seconds = 0.0;
     for (b, a) in models {
-        // The artefact's features, resolved once in the dictionary.
-        let defs: Vec<&'static features::FeatureDef> = a
+        // The artefact's features, resolved once in the dictionary (with their index).
+        let defs: Vec<(usize, &'static features::FeatureDef)> = a
             .features
             .iter()
             .map(|f| {
-                features::feature(&f.name)
+                features::DICTIONARY
+                    .iter()
+                    .enumerate()
+                    .find(|(_, d)| d.name == f.name)
                     .expect("an artefact's features passed the signature check")
             })
             .collect();
         let start = std::time::Instant::now();
         let scored = scoring::score(a, t, b);
         scoring_seconds += start.elapsed().as_secs_f64();
-        out.par_extend(scored.par_iter().map(|s| {
-            ScoreRow {
-                pseudo_id: t.pseudo_id[s.row].clone(),
-                prestation: b,
-                probabilite: s.probability,
-                montant_estime: t.montant_estime[s.row],
-                candidat_deterministe: t.candidat_deterministe[s.row],
-                raisons: s
-                    .top
-                    .as_slice()
-                    .iter()
-                    .map(|&(j, c, z)| (defs[j].name, c, reason(defs[j], z)))
-                    .collect(),
-            }
+        out.par_extend(scored.par_iter().map(|s| ScoreRow {
+            pseudo_id: t.pseudo_id[s.row].clone(),
+            prestation: b,
+            probabilite: s.probability,
+            montant_estime: t.montant_estime[s.row],
+            candidat_deterministe: t.candidat_deterministe[s.row],
+            raisons: {
+                let mut r = Reasons::default();
+                for &(j, c, z) in s.top.as_slice() {
+                    let (index, f) = defs[j];
+                    r.push(index, c, reason(f, z) != f.reason_high);
+                }
+                r
+            },
         }));
     }
     // (benefit, id) is unique: an unstable sort gives the one order.

@@ -155,8 +155,10 @@ impl ParquetStream {
         }
         if df.height() > 0 {
             let w = self.writer.as_mut().expect("writer created above");
-            w.write_batch(df)
-                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+            w.write_batch(df).map_err(RecoursError::polars(format!(
+                "writing {}",
+                self.path.display()
+            )))?;
             self.rows += df.height() as u64;
         }
         Ok(())
@@ -167,8 +169,10 @@ impl ParquetStream {
         let w = self.writer.take().ok_or_else(|| {
             RecoursError::Internal(format!("{}: no batch was written", self.path.display()))
         })?;
-        w.finish()
-            .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+        w.finish().map_err(RecoursError::polars(format!(
+            "writing {}",
+            self.path.display()
+        )))?;
         drop(w);
         self.file
             .sync_all()

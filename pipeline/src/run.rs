@@ -150,7 +150,11 @@ impl Stage for Ingest {
             .fold((0, 0), |(k, r), t| (k + t.rows_kept, r + t.rows_rejected));
         let mut extracts = ingested.extracts;
         // Read from where the stage's outputs are moved when it finishes.
-        extracts.ressources = Some(ctx.run_dir.join("ingest").join(format!("{}.parquet", ingest::STREAMED)));
+        extracts.ressources = Some(
+            ctx.run_dir
+                .join("ingest")
+                .join(format!("{}.parquet", ingest::STREAMED)),
+        );
         ctx.extracts = Some(extracts);
         ctx.quality = Some(ingested.quality);
         Ok(format!("{kept} rows kept, {rejected} rejected"))

@@ -116,9 +116,7 @@ pub fn generate(
             message: format!("{shards} shards for {} people", opts.people),
         });
     }
-    let learning = opts
-        .learning
-        .unwrap_or_else(|| 17_000.min(opts.people / 4));
+    let learning = opts.learning.unwrap_or_else(|| 17_000.min(opts.people / 4));
     let mut total = GenerateSummary {
         people: 0,
         households: 0,
@@ -1075,9 +1073,7 @@ fn write_monthly_partitions(out: &Path, part: Option<usize>, df: &DataFrame) -> 
             .take(&idx)
             .map_err(RecoursError::polars("partitioning ressources"))?;
         output::write_parquet_compact(
-            &out.join("ressources")
-                .join(format!("mois={m}"))
-                .join(&file),
+            &out.join("ressources").join(format!("mois={m}")).join(&file),
             &mut rows,
         )
     })

@@ -39,7 +39,8 @@ pub struct Extracts {
 }
 
 /// The tables only household assembly reads.
-pub const HOUSEHOLD_TABLES: [&str; 5] = ["personnes", "foyers", "logements", "droits", "ressources"];
+pub const HOUSEHOLD_TABLES: [&str; 5] =
+    ["personnes", "foyers", "logements", "droits", "ressources"];
 
 /// The table checked and written one source file at a time (bounded memory): by far the
 /// largest, and the only one no rule needs whole (its only rule between tables is the
@@ -707,9 +708,10 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
 
 fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
     let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
-    t.typed
-        .filter(&keep)
-        .map_err(RecoursError::polars(format!("{}: keeping rows", t.spec.name)))
+    t.typed.filter(&keep).map_err(RecoursError::polars(format!(
+        "{}: keeping rows",
+        t.spec.name
+    )))
 }
 
 /// The streamed table, a few source files at a time (as many as there are threads): each
