@@ -255,3 +255,44 @@ fn generator_contact_channels_follow_domain_md() {
     let opp = share(&|i| opposition[i], &|_| true);
     assert!((0.005..0.03).contains(&opp), "oppositions {opp}");
 }
+
+/// `generate --shards`: each shard is an independent population (shard 0 is what
+/// `--people N/shards` alone gives), ids never collide, and the folders of part files read
+/// as one population.
+#[test]
+fn sharded_generation_reads_as_one_population() {
+    let dir = scratch("gen_shards");
+    let data = dir.join("data");
+    generate_with(&data, 3000, 7, "parquet", &["--shards", "3"]);
+    // A quarter of 3000 people are labelled by default: 250 per shard.
+    let alone = dir.join("alone");
+    generate_with(&alone, 1000, 7, "parquet", &["--learning", "250"]);
+    for t in ["personnes", "foyers", "droits", "verite", "apprentissage"] {
+        assert_eq!(
+            std::fs::read(data.join(t).join("part-000.parquet")).unwrap(),
+            std::fs::read(alone.join(format!("{t}.parquet"))).unwrap(),
+            "{t}: shard 0 differs from the population generated alone"
+        );
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for s in 0..3 {
+        let df = read_parquet(&data.join("personnes").join(format!("part-{s:03}.parquet")));
+        assert_eq!(df.height(), 1000);
+        let col = df.column("pseudo_id").unwrap().str().unwrap().clone();
+        ids.extend(col.iter().flatten().map(str::to_string));
+    }
+    assert_eq!(ids.len(), 3000, "ids collide between shards");
+    assert!(
+        data.join("ressources")
+            .join("mois=2025-08")
+            .join("part-002.parquet")
+            .exists()
+    );
+    let cfg = write_config(&dir, &data, "parquet", 0.0);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let q = quality(&dir.join("run"));
+    assert_eq!(q["tables"]["personnes"]["rows_in"], 3000);
+    assert_eq!(q["tables"]["personnes"]["sources"].as_array().unwrap().len(), 3);
+    assert_eq!(q["tables"]["ressources"]["rows_rejected"], 0);
+}

@@ -208,12 +208,13 @@ struct ResourceSlices {
     path: std::path::PathBuf,
     rows: usize,
     next: usize,
+    slice: usize,
 }
 
 const SLICE_ROWS: usize = 2_000_000;
 
 impl ResourceSlices {
-    fn open(path: &std::path::Path) -> Result<ResourceSlices> {
+    fn open(path: &std::path::Path, slice: usize) -> Result<ResourceSlices> {
         let rows = crate::manifest::parquet_rows(path)
             .ok_or_else(|| RecoursError::Internal(format!("{} cannot be read", path.display())))?
             as usize;
@@ -221,6 +222,7 @@ impl ResourceSlices {
             path: path.to_path_buf(),
             rows,
             next: 0,
+            slice: slice.max(1),
         })
     }
 }
@@ -232,7 +234,7 @@ impl Iterator for ResourceSlices {
         if self.next >= self.rows {
             return None;
         }
-        let (offset, len) = (self.next, SLICE_ROWS.min(self.rows - self.next));
+        let (offset, len) = (self.next, self.slice.min(self.rows - self.next));
         self.next += len;
         let read = || -> Result<DataFrame> {
             let file = std::fs::File::open(&self.path)
@@ -292,7 +294,7 @@ impl Households {
         match (x.table("ressources"), &x.ressources) {
             (Some(df), _) => add_resources(&mut persons, &index, run, df)?,
             (None, Some(path)) => {
-                for chunk in ResourceSlices::open(path)? {
+                for chunk in ResourceSlices::open(path, SLICE_ROWS)? {
                     add_resources(&mut persons, &index, run, &chunk?)?;
                 }
             }
@@ -449,5 +451,64 @@ impl Households {
             prestations_comptees: prestations,
             ppa_months,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn resources_read_in_slices_add_up_like_a_whole_table() {
+        let dir = std::env::temp_dir().join(format!("recours-slices-{}", std::process::id()));
+        let path = dir.join("ressources.parquet");
+        let ids = ["a", "b", "a", "a", "b", "c", "a"];
+        let mois = ["2025-06", "2025-07", "2025-06", "2025-08", "2025-08", "2025-08", "2024-01"];
+        let nature = ["salaire", "chomage", "salaire", "ij", "salaire", "autre", "salaire"];
+        let amounts = [100.0, 20.0, 50.5, 7.0, 300.0, 1.0, 999.0];
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("pseudo_id".into(), ids.to_vec()),
+            Column::new("mois".into(), mois.to_vec()),
+            Column::new("nature".into(), nature.to_vec()),
+            Column::new("source".into(), vec!["DSN"; 7]),
+            Column::new("montant_net_social".into(), amounts.to_vec()),
+        ])
+        .unwrap();
+        crate::output::write_parquet(&path, &mut df).unwrap();
+        let run = Month::parse("2025-09").unwrap();
+        let person = |id: &str| Person {
+            pseudo_id: id.into(),
+            naissance: Month::parse("1980-01").unwrap(),
+            sexe: "F",
+            departement: "33",
+            regime: "general",
+            age: 45,
+            par_nature: vec![],
+            droits: vec![],
+        };
+        let totals = |slice: usize| {
+            let mut persons = vec![person("a"), person("b"), person("c")];
+            let index: HashMap<&str, usize> =
+                [("a", 0), ("b", 1), ("c", 2)].into_iter().collect();
+            let mut slices = 0;
+            for chunk in ResourceSlices::open(&path, slice).unwrap() {
+                add_resources(&mut persons, &index, run, &chunk.unwrap()).unwrap();
+                slices += 1;
+            }
+            (persons.iter().map(|p| (p.activite(), p.autres())).collect::<Vec<_>>(), slices)
+        };
+        let (whole, one) = totals(100);
+        let (sliced, three) = totals(3);
+        assert_eq!((one, three), (1, 3));
+        assert_eq!(whole, sliced);
+        // a: two June wages add up; 2024-01 is outside the 12 months; August sick pay.
+        assert_eq!(whole[0].0[9], 150.5);
+        assert_eq!(whole[0].1[11], 7.0);
+        assert_eq!(whole[0].0.iter().sum::<f64>(), 150.5);
+        assert_eq!(whole[1].0[11], 300.0);
+        assert_eq!(whole[1].1[10], 20.0);
+        assert_eq!(whole[2].1[11], 1.0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

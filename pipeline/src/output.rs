@@ -106,59 +106,65 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// A Parquet file written in batches (a table too large to hold whole), under a temporary
-/// name until [`ParquetStream::finish`] syncs and renames it; dropped unfinished, the
-/// temporary file is removed.
+/// name until [`ParquetStream::finish`] syncs and renames it. Nothing is created before the
+/// first batch; dropped unfinished, the temporary file and the folders it created are
+/// removed (a run stopped by bad data leaves nothing behind).
 pub struct ParquetStream {
     path: PathBuf,
     tmp: PathBuf,
-    file: File,
+    /// Folders created for the file, outermost first.
+    created: Vec<PathBuf>,
+    file: Option<File>,
     writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
     rows: u64,
 }
 
 impl ParquetStream {
     pub fn create(path: &Path) -> Result<ParquetStream> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(RecoursError::io(format!(
-                "creating folder {}",
-                dir.display()
-            )))?;
-        }
-        let tmp = temp_name(path);
-        let file =
-            File::create(&tmp).map_err(RecoursError::io(format!("creating {}", tmp.display())))?;
         Ok(ParquetStream {
             path: path.to_path_buf(),
-            tmp,
-            file,
+            tmp: temp_name(path),
+            created: vec![],
+            file: None,
             writer: None,
             rows: 0,
         })
     }
 
-    /// Appends a batch (the first one fixes the schema).
+    /// Appends a batch (the first one creates the file and fixes the schema).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
-        let fail = RecoursError::polars(format!("writing {}", self.path.display()));
         if self.writer.is_none() {
-            let fast = polars_utils::compression::ZstdLevel::try_new(1)
-                .map_err(RecoursError::polars("zstd level"))?;
-            let file = self
-                .file
+            let mut missing = vec![];
+            let mut dir = self.path.parent();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                missing.push(d.to_path_buf());
+                dir = d.parent();
+            }
+            missing.reverse();
+            for d in &missing {
+                std::fs::create_dir(d)
+                    .map_err(RecoursError::io(format!("creating folder {}", d.display())))?;
+                self.created.push(d.clone());
+            }
+            let file = File::create(&self.tmp)
+                .map_err(RecoursError::io(format!("creating {}", self.tmp.display())))?;
+            let handle = file
                 .try_clone()
                 .map_err(RecoursError::io(format!("opening {}", self.tmp.display())))?;
-            let w = ParquetWriter::new(file)
+            self.file = Some(file);
+            let fast = polars_utils::compression::ZstdLevel::try_new(1)
+                .map_err(RecoursError::polars("zstd level"))?;
+            let w = ParquetWriter::new(handle)
                 .with_compression(ParquetCompression::Zstd(Some(fast)))
                 .with_statistics(StatisticsOptions::default())
                 .batched(df.schema())
-                .map_err(fail)?;
+                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
             self.writer = Some(w);
         }
         if df.height() > 0 {
             let w = self.writer.as_mut().expect("writer created above");
-            w.write_batch(df).map_err(RecoursError::polars(format!(
-                "writing {}",
-                self.path.display()
-            )))?;
+            w.write_batch(df)
+                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
             self.rows += df.height() as u64;
         }
         Ok(())
@@ -166,30 +172,72 @@ impl ParquetStream {
 
     /// Writes the footer, syncs and renames; returns the rows written.
     pub fn finish(mut self) -> Result<u64> {
-        let w = self.writer.take().ok_or_else(|| {
-            RecoursError::Internal(format!("{}: no batch was written", self.path.display()))
-        })?;
-        w.finish().map_err(RecoursError::polars(format!(
-            "writing {}",
-            self.path.display()
-        )))?;
+        let (Some(w), Some(file)) = (self.writer.take(), self.file.take()) else {
+            return Err(RecoursError::Internal(format!(
+                "{}: no batch was written",
+                self.path.display()
+            )));
+        };
+        w.finish()
+            .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
         drop(w);
-        self.file
-            .sync_all()
+        file.sync_all()
             .map_err(RecoursError::io(format!("syncing {}", self.tmp.display())))?;
         std::fs::rename(&self.tmp, &self.path).map_err(RecoursError::io(format!(
             "renaming {} to {}",
             self.tmp.display(),
             self.path.display()
         )))?;
+        self.created.clear();
         Ok(self.rows)
     }
 }
 
 impl Drop for ParquetStream {
     fn drop(&mut self) {
+        self.writer.take();
+        self.file.take();
         if self.tmp.exists() {
             let _ = std::fs::remove_file(&self.tmp);
         }
+        // Innermost first; a folder something else was written to stays.
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: i32) -> DataFrame {
+        DataFrame::new_infer_height(vec![Column::new("x".into(), (0..n).collect::<Vec<_>>())])
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stream_reaches_its_name_only_when_finished() {
+        let dir = std::env::temp_dir().join(format!("recours-stream-{}", std::process::id()));
+        let path = dir.join("a").join("b").join("t.parquet");
+        let mut s = ParquetStream::create(&path).unwrap();
+        assert!(!dir.exists(), "nothing before the first batch");
+        s.write(&frame(3)).unwrap();
+        s.write(&frame(0)).unwrap();
+        s.write(&frame(4)).unwrap();
+        assert!(!path.exists());
+        assert_eq!(s.finish().unwrap(), 7);
+        let back = crate::frame::read_parquet(&path).unwrap();
+        assert_eq!(back.height(), 7);
+
+        // Dropped unfinished: the temporary file and the folders made for it go.
+        let other = dir.join("c").join("d").join("t.parquet");
+        let mut s = ParquetStream::create(&other).unwrap();
+        s.write(&frame(2)).unwrap();
+        assert!(dir.join("c").exists());
+        drop(s);
+        assert!(!dir.join("c").exists());
+        assert!(path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -988,9 +988,9 @@ impl Ingested {
                     )
                 })
                 .collect();
-            // The streamed table's rows are not kept: nothing under ingest/.
+            // The streamed table's rows are not kept: its file and the folders made for it
+            // are removed (nothing under ingest/).
             self.stream.take();
-            let _ = std::fs::remove_dir(dir.join("ingest"));
             return Err(RecoursError::Rejected(format!(
                 "{}\nfirst problems:\n{}\nsee {} and {}",
                 over.join("\n"),
