@@ -117,14 +117,13 @@ fn groups_of(
     p: &crate::household::Person,
     e: Option<&EligibilityRow>,
     run: crate::month::Month,
-) -> [(&'static str, String); 6] {
+) -> [(&'static str, &'static str); 6] {
     [
-        ("sexe", p.sexe.to_string()),
-        ("tranche_age", age_band(p.age).to_string()),
+        ("sexe", p.sexe),
+        ("tranche_age", age_band(p.age)),
         (
             "type_foyer",
-            e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants))
-                .to_string(),
+            e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants)),
         ),
         (
             "aah",
@@ -132,16 +131,13 @@ fn groups_of(
                 "perçoit l'AAH"
             } else {
                 "ne perçoit pas l'AAH"
-            }
-            .to_string(),
+            },
         ),
         (
             "statut_logement",
-            e.and_then(|e| e.statut_logement)
-                .unwrap_or("inconnu")
-                .to_string(),
+            e.and_then(|e| e.statut_logement).unwrap_or("inconnu"),
         ),
-        ("departement", p.departement.to_string()),
+        ("departement", p.departement),
     ]
 }
 
@@ -188,6 +184,10 @@ pub fn audit(
         .map(|r| ((r.pseudo_id.as_str(), r.prestation), r))
         .collect();
     let run = households.run_month;
+    let listed: HashSet<(&str, &str)> = listed
+        .iter()
+        .map(|(id, b)| (id.as_str(), b.as_str()))
+        .collect();
     let mut benefits = BTreeMap::new();
     let mut names: Vec<&str> = features.prestation.clone();
     names.sort_unstable();
@@ -195,7 +195,7 @@ pub fn audit(
     for b in names {
         // counts[dimension][group] = (population, listed, positives, listed positives,
         // contacted by the past campaign, rights opened after it)
-        let mut counts: BTreeMap<&str, BTreeMap<String, [usize; 6]>> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, BTreeMap<&'static str, [usize; 6]>> = BTreeMap::new();
         let mut totals = [0usize; 6];
         for (i, id) in features.pseudo_id.iter().enumerate() {
             if features.prestation[i] != b {
@@ -206,8 +206,7 @@ pub fn audit(
             };
             let p = &households.persons[pi];
             let e = elig.get(&(id.as_str(), b));
-            let key = (id.clone(), b.to_string());
-            let is_listed = listed.contains(&key);
+            let is_listed = listed.contains(&(id.as_str(), b));
             let positive = truth.is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
             let row = [
                 1,
@@ -256,7 +255,7 @@ pub fn audit(
                 };
                 rows.push(GroupRow {
                     dimension: d.to_string(),
-                    groupe: g.clone(),
+                    groupe: g.to_string(),
                     population: c[0],
                     part_population: share(c[0], totals[0]),
                     listes: c[1],

@@ -258,6 +258,7 @@ impl Iterator for ResourceSlices {
 
 impl Households {
     pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
+        let t0 = std::time::Instant::now();
         let table = |name: &str| {
             x.table(name)
                 .ok_or_else(|| RecoursError::Internal(format!("table {name} was not ingested")))
@@ -289,13 +290,33 @@ impl Households {
             });
         }
 
+        crate::ingest::trace("households: persons", t0);
+        let t0 = std::time::Instant::now();
         // The monthly resources: in memory when given so, else read back in slices from
         // the ingest stage's file (bounded memory: ten rows per person and month).
         match (x.table("ressources"), &x.ressources) {
             (Some(df), _) => add_resources(&mut persons, &index, run, df)?,
             (None, Some(path)) => {
-                for chunk in ResourceSlices::open(path, SLICE_ROWS)? {
-                    add_resources(&mut persons, &index, run, &chunk?)?;
+                // The next slice is read while the current one is added.
+                let mut slices = ResourceSlices::open(path, SLICE_ROWS)?;
+                let mut current = slices.next().transpose()?;
+                while let Some(chunk) = current.take() {
+                    let (added, next) = rayon::join(
+                        || {
+                            let t = std::time::Instant::now();
+                            let r = add_resources(&mut persons, &index, run, &chunk);
+                            crate::ingest::trace("households: one slice added", t);
+                            r
+                        },
+                        || {
+                            let t = std::time::Instant::now();
+                            let r = slices.next().transpose();
+                            crate::ingest::trace("households: one slice read", t);
+                            r
+                        },
+                    );
+                    added?;
+                    current = next?;
                 }
             }
             (None, None) => {
@@ -308,6 +329,8 @@ impl Households {
             p.par_nature.sort_by(|a, b| a.0.cmp(&b.0));
             p.par_nature.shrink_to_fit();
         }
+        crate::ingest::trace("households: resources", t0);
+        let t0 = std::time::Instant::now();
 
         let droits = table("droits")?;
         let d_id = str_col(droits, "droits", "pseudo_id")?;
@@ -335,6 +358,8 @@ impl Households {
         for p in &mut persons {
             p.droits.shrink_to_fit();
         }
+        crate::ingest::trace("households: rights", t0);
+        let t0 = std::time::Instant::now();
 
         let foyers_df = table("foyers")?;
         let f_id = str_col(foyers_df, "foyers", "foyer_id")?;
@@ -384,6 +409,7 @@ impl Households {
             })
             .collect();
         foyers.sort_by(|a, b| a.foyer_id.cmp(&b.foyer_id));
+        crate::ingest::trace("households: foyers", t0);
         Ok(Households {
             run_month: run,
             persons,

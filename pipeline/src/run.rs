@@ -183,9 +183,13 @@ impl Stage for Eligibility {
             ppa_params: cfg.baremes.ppa_quarter(cfg.month, cfg.quarters().rsa_ppa)?,
             deterministic_min_amount: cfg.raw.eligibility.deterministic_min_amount,
         };
+        let t0 = std::time::Instant::now();
         let rows = eligibility::estimate_all(&households, &cfg.bareme, &ecfg);
+        ingest::trace("eligibility: estimates", t0);
+        let t0 = std::time::Instant::now();
         let mut df = eligibility::to_frame(&rows)?;
         output::write_parquet(&ctx.out.join("eligibility.parquet"), &mut df)?;
+        ingest::trace("eligibility: written", t0);
         let mut counts = std::collections::BTreeMap::new();
         for r in &rows {
             let c: &mut (usize, usize, usize) = counts.entry(r.prestation).or_default();
@@ -310,16 +314,20 @@ impl Stage for Evaluate {
         let table = RunContext::need(&ctx.features, "features")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
+        let t0 = Instant::now();
         let listed = crate::report::listed(&ctx.run_dir)?;
         // The only place `verite` is read.
         let truth = match &e.verite {
             Some(v) => Some((file_name(v), evaluation::read_verite(&cfg.resolve(v))?)),
             None => None,
         };
+        ingest::trace("evaluate: lists and truth read", t0);
+        let t0 = Instant::now();
         let mut summary = Vec::new();
         if let Some((label, truth)) = &truth {
             let report = evaluation::evaluate(truth, label, table, &ctx.models);
             output::write_json(&ctx.out.join("evaluation.json"), &report)?;
+            ingest::trace("evaluate: against the truth", t0);
             summary.extend(report.benefits.iter().map(|(b, e)| {
                 format!(
                     "{b}: AUC {:.3} (entitlement alone {:.3}), base rate {:.1} %",
@@ -342,6 +350,7 @@ impl Stage for Evaluate {
             e.min_cell,
         );
         output::write_json(&ctx.out.join("fairness.json"), &audit)?;
+        ingest::trace("evaluate: fairness", t0);
         let flags: usize = audit
             .benefits
             .values()

@@ -707,6 +707,9 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
 }
 
 fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
+    if !mask.contains(&true) {
+        return Ok(t.typed.clone());
+    }
     let keep = BooleanChunked::from_iter_values("keep".into(), mask.iter().map(|m| !m));
     t.typed.filter(&keep).map_err(RecoursError::polars(format!(
         "{}: keeping rows",
@@ -734,31 +737,47 @@ fn stream_table(
         output::ParquetStream::create(&dir.join("ingest").join(format!("{STREAMED}.parquet")))?;
     let mut account = Account::new(spec);
     let mut problems = Vec::new();
+    // Each file read, checked and its references looked up in parallel; the kept rows of
+    // one group of files are written while the next group is read (files stay in path
+    // order in the output).
+    let prepare = |source: &read::SourceFile| -> Result<Loaded> {
+        let mut t = stack(spec, vec![load_file(cfg, input, spec, source)?])?;
+        check_reference(
+            &mut t,
+            "pseudo_id",
+            persons,
+            Rule::UnknownPerson,
+            Rule::RejectedPerson,
+        );
+        Ok(t)
+    };
+    let mut pending: Vec<DataFrame> = Vec::new();
     for group in sources.chunks(rayon::current_num_threads().max(1)) {
-        let loads: Vec<Result<FileLoad>> = group
-            .par_iter()
-            .map(|s| load_file(cfg, input, spec, s))
-            .collect();
-        for load in loads {
-            let load = match load {
-                Ok(l) => l,
+        let (written, prepared) = rayon::join(
+            || -> Result<()> {
+                for df in pending.drain(..) {
+                    writer.write(&df)?;
+                }
+                Ok(())
+            },
+            || group.par_iter().map(prepare).collect::<Vec<_>>(),
+        );
+        written?;
+        for t in prepared {
+            let mut t = match t {
+                Ok(t) => t,
                 Err(RecoursError::Input { table, message }) => {
                     problems.push(format!("table {table}: {message}"));
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            let mut t = stack(spec, vec![load])?;
-            check_reference(
-                &mut t,
-                "pseudo_id",
-                persons,
-                Rule::UnknownPerson,
-                Rule::RejectedPerson,
-            );
             let mask = account.add(&mut t, rules)?;
-            writer.write(&kept_rows(&t, &mask)?)?;
+            pending.push(kept_rows(&t, &mask)?);
         }
+    }
+    for df in pending.drain(..) {
+        writer.write(&df)?;
     }
     if !problems.is_empty() {
         return Err(RecoursError::Rejected(problems.join("\n")));
