@@ -9,6 +9,7 @@ use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
 use crate::frame::{f64_col, intern, str_col};
+use rayon::prelude::*;
 use crate::ingest::Extracts;
 use crate::month::Month;
 
@@ -180,17 +181,30 @@ fn add_resources(
     let r_mois = str_col(ressources, "ressources", "mois")?;
     let r_nature = str_col(ressources, "ressources", "nature")?;
     let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
-    for i in 0..ressources.height() {
-        let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
+    // Whose row and which month: looked up in parallel (the id lookups are most of the
+    // cost); the amounts are then added in row order, so sums do not depend on threads.
+    const NONE: (u32, u8) = (u32::MAX, 0);
+    let targets: Vec<(u32, u8)> = (0..ressources.height())
+        .into_par_iter()
+        .with_min_len(1 << 16)
+        .map(|i| {
+            let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
+                return NONE;
+            };
+            match (Person::month_index(run, m), index.get(id)) {
+                (Some(k), Some(&p)) => (p as u32, k as u8),
+                _ => NONE,
+            }
+        })
+        .collect();
+    for (i, &(p, k)) in targets.iter().enumerate() {
+        if p == u32::MAX {
             continue;
-        };
-        let Some(k) = Person::month_index(run, m) else {
-            continue;
-        };
-        let Some(&p) = index.get(id) else { continue };
+        }
+        let k = k as usize;
         let amount = r_amount.get(i).unwrap_or(0.0);
         let nature = r_nature.get(i).unwrap_or_default();
-        let person = &mut persons[p];
+        let person = &mut persons[p as usize];
         match person.par_nature.iter_mut().find(|(n, _)| *n == nature) {
             Some((_, v)) => v[k] += amount,
             None => {
