@@ -293,6 +293,12 @@ fn sharded_generation_reads_as_one_population() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let q = quality(&dir.join("run"));
     assert_eq!(q["tables"]["personnes"]["rows_in"], 3000);
-    assert_eq!(q["tables"]["personnes"]["sources"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        q["tables"]["personnes"]["sources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(q["tables"]["ressources"]["rows_rejected"], 0);
 }

@@ -568,23 +568,24 @@ impl FeatureTable {
         self.pseudo_id.is_empty()
     }
 
-    pub fn to_frame(&self) -> Result<DataFrame> {
+    /// Rows `rows` as a DataFrame (`features.parquet` is written in batches of rows).
+    pub fn to_frame(&self, rows: std::ops::Range<usize>) -> Result<DataFrame> {
         let p = self.names.len();
         let mut cols = vec![
-            Column::new("pseudo_id".into(), self.pseudo_id.clone()),
-            Column::new("prestation".into(), self.prestation.clone()),
-            Column::new("mois".into(), vec![self.month.to_string(); self.len()]),
+            Column::new("pseudo_id".into(), self.pseudo_id[rows.clone()].to_vec()),
+            Column::new("prestation".into(), self.prestation[rows.clone()].to_vec()),
+            Column::new("mois".into(), vec![self.month.to_string(); rows.len()]),
             Column::new(
                 "eligibilite_montant_estime".into(),
-                self.montant_estime.clone(),
+                self.montant_estime[rows.clone()].to_vec(),
             ),
             Column::new(
                 "eligibilite_candidat_deterministe".into(),
-                self.candidat_deterministe.clone(),
+                self.candidat_deterministe[rows.clone()].to_vec(),
             ),
         ];
         for (j, name) in self.names.iter().enumerate() {
-            let v: Vec<f64> = (0..self.len()).map(|i| self.values[i * p + j]).collect();
+            let v: Vec<f64> = rows.clone().map(|i| self.values[i * p + j]).collect();
             cols.push(Column::new((*name).into(), v));
         }
         DataFrame::new_infer_height(cols).map_err(RecoursError::polars("features.parquet"))

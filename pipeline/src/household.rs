@@ -9,9 +9,9 @@ use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
 use crate::frame::{f64_col, intern, str_col};
-use rayon::prelude::*;
 use crate::ingest::Extracts;
 use crate::month::Month;
+use rayon::prelude::*;
 
 /// Months of resources kept per person, ending at M-1.
 pub const HISTORY: usize = 12;
@@ -504,8 +504,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("recours-slices-{}", std::process::id()));
         let path = dir.join("ressources.parquet");
         let ids = ["a", "b", "a", "a", "b", "c", "a"];
-        let mois = ["2025-06", "2025-07", "2025-06", "2025-08", "2025-08", "2025-08", "2024-01"];
-        let nature = ["salaire", "chomage", "salaire", "ij", "salaire", "autre", "salaire"];
+        let mois = [
+            "2025-06", "2025-07", "2025-06", "2025-08", "2025-08", "2025-08", "2024-01",
+        ];
+        let nature = [
+            "salaire", "chomage", "salaire", "ij", "salaire", "autre", "salaire",
+        ];
         let amounts = [100.0, 20.0, 50.5, 7.0, 300.0, 1.0, 999.0];
         let mut df = DataFrame::new_infer_height(vec![
             Column::new("pseudo_id".into(), ids.to_vec()),
@@ -529,14 +533,19 @@ mod tests {
         };
         let totals = |slice: usize| {
             let mut persons = vec![person("a"), person("b"), person("c")];
-            let index: HashMap<&str, usize> =
-                [("a", 0), ("b", 1), ("c", 2)].into_iter().collect();
+            let index: HashMap<&str, usize> = [("a", 0), ("b", 1), ("c", 2)].into_iter().collect();
             let mut slices = 0;
             for chunk in ResourceSlices::open(&path, slice).unwrap() {
                 add_resources(&mut persons, &index, run, &chunk.unwrap()).unwrap();
                 slices += 1;
             }
-            (persons.iter().map(|p| (p.activite(), p.autres())).collect::<Vec<_>>(), slices)
+            (
+                persons
+                    .iter()
+                    .map(|p| (p.activite(), p.autres()))
+                    .collect::<Vec<_>>(),
+                slices,
+            )
         };
         let (whole, one) = totals(100);
         let (sliced, three) = totals(3);

@@ -28,8 +28,9 @@ impl Stage for Score {
         let start = std::time::Instant::now();
         let (scores, pass) = lists::score_all(&ctx.models, table);
         let secs = start.elapsed().as_secs_f64();
-        let mut df = scores_frame(&scores)?;
-        output::write_parquet(&ctx.out.join("scores.parquet"), &mut df)?;
+        output::write_parquet_in_batches(&ctx.out.join("scores.parquet"), scores.len(), |r| {
+            scores_frame(&scores[r])
+        })?;
         let n = scores.len() as f64;
         let summary = format!(
             "{} rows scored: scoring pass {:.1} M rows/s, with ids, reasons and ordering {:.1} M rows/s",
@@ -155,6 +156,95 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
     Ok(rows)
 }
 
+/// Rows of `lists/decisions.parquet`: every (caisse, person) considered and its decision.
+fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "caisse".into(),
+            entries
+                .iter()
+                .map(|e| e.caisse.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "pseudo_id".into(),
+            entries
+                .iter()
+                .map(|e| e.pseudo_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "prestations".into(),
+            entries
+                .iter()
+                .map(|e| e.prestations.join("+"))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "probabilite".into(),
+            entries.iter().map(|e| e.probabilite).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "montant_estime".into(),
+            entries.iter().map(|e| e.montant_estime).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "montant_attendu".into(),
+            entries
+                .iter()
+                .map(|e| e.montant_attendu)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "priorite".into(),
+            entries.iter().map(|e| e.priorite).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "rang_priorite".into(),
+            entries
+                .iter()
+                .map(|e| e.rang_priorite as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "decision".into(),
+            entries
+                .iter()
+                .map(|e| e.decision.code())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "rang_liste".into(),
+            entries
+                .iter()
+                .map(|e| e.rang_liste.map(|r| r as u32))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "canal".into(),
+            entries
+                .iter()
+                .map(|e| e.canal.map(|c| c.code()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "candidat_deterministe".into(),
+            entries
+                .iter()
+                .map(|e| e.candidat_deterministe)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "raisons".into(),
+            entries
+                .iter()
+                .map(|e| e.raisons.join(" ; "))
+                .collect::<Vec<_>>(),
+        ),
+    ])
+    .map_err(RecoursError::polars("lists/decisions.parquet"))
+}
+
 fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
     output::write_atomic(path, |w| {
         w.write_all(text.as_bytes())
@@ -181,92 +271,9 @@ impl Stage for Lists {
         let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
         let dir = ctx.out.join("lists");
 
-        let mut decisions = DataFrame::new_infer_height(vec![
-            Column::new(
-                "caisse".into(),
-                entries
-                    .iter()
-                    .map(|e| e.caisse.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "pseudo_id".into(),
-                entries
-                    .iter()
-                    .map(|e| e.pseudo_id.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "prestations".into(),
-                entries
-                    .iter()
-                    .map(|e| e.prestations.join("+"))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "probabilite".into(),
-                entries.iter().map(|e| e.probabilite).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "montant_estime".into(),
-                entries.iter().map(|e| e.montant_estime).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "montant_attendu".into(),
-                entries
-                    .iter()
-                    .map(|e| e.montant_attendu)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "priorite".into(),
-                entries.iter().map(|e| e.priorite).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "rang_priorite".into(),
-                entries
-                    .iter()
-                    .map(|e| e.rang_priorite as u32)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "decision".into(),
-                entries
-                    .iter()
-                    .map(|e| e.decision.code())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "rang_liste".into(),
-                entries
-                    .iter()
-                    .map(|e| e.rang_liste.map(|r| r as u32))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "canal".into(),
-                entries
-                    .iter()
-                    .map(|e| e.canal.map(|c| c.code()))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "candidat_deterministe".into(),
-                entries
-                    .iter()
-                    .map(|e| e.candidat_deterministe)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "raisons".into(),
-                entries
-                    .iter()
-                    .map(|e| e.raisons.join(" ; "))
-                    .collect::<Vec<_>>(),
-            ),
-        ])
-        .map_err(RecoursError::polars("lists/decisions.parquet"))?;
-        output::write_parquet(&dir.join("decisions.parquet"), &mut decisions)?;
+        output::write_parquet_in_batches(&dir.join("decisions.parquet"), entries.len(), |r| {
+            decisions_frame(&entries[r])
+        })?;
 
         let models: Vec<(String, String)> = ctx
             .models

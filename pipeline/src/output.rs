@@ -105,6 +105,28 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// A table of `rows` rows written as Parquet in batches of rows, `frame(range)` giving each
+/// batch: the whole table is never converted to one DataFrame (at national scale that copy
+/// was the peak of the stages writing millions of rows).
+pub fn write_parquet_in_batches(
+    path: &Path,
+    rows: usize,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+) -> Result<()> {
+    const BATCH: usize = 1 << 19;
+    let mut stream = ParquetStream::create(path)?;
+    let mut start = 0;
+    loop {
+        let end = (start + BATCH).min(rows);
+        stream.write(&frame(start..end)?)?;
+        start = end;
+        if start >= rows {
+            break;
+        }
+    }
+    stream.finish().map(|_| ())
+}
+
 /// A Parquet file written in batches (a table too large to hold whole), under a temporary
 /// name until [`ParquetStream::finish`] syncs and renames it. Nothing is created before the
 /// first batch; dropped unfinished, the temporary file and the folders it created are
@@ -158,13 +180,18 @@ impl ParquetStream {
                 .with_compression(ParquetCompression::Zstd(Some(fast)))
                 .with_statistics(StatisticsOptions::default())
                 .batched(df.schema())
-                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+                .map_err(RecoursError::polars(format!(
+                    "writing {}",
+                    self.path.display()
+                )))?;
             self.writer = Some(w);
         }
         if df.height() > 0 {
             let w = self.writer.as_mut().expect("writer created above");
-            w.write_batch(df)
-                .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+            w.write_batch(df).map_err(RecoursError::polars(format!(
+                "writing {}",
+                self.path.display()
+            )))?;
             self.rows += df.height() as u64;
         }
         Ok(())
@@ -178,8 +205,10 @@ impl ParquetStream {
                 self.path.display()
             )));
         };
-        w.finish()
-            .map_err(RecoursError::polars(format!("writing {}", self.path.display())))?;
+        w.finish().map_err(RecoursError::polars(format!(
+            "writing {}",
+            self.path.display()
+        )))?;
         drop(w);
         file.sync_all()
             .map_err(RecoursError::io(format!("syncing {}", self.tmp.display())))?;

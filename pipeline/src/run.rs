@@ -187,8 +187,9 @@ impl Stage for Eligibility {
         let rows = eligibility::estimate_all(&households, &cfg.bareme, &ecfg);
         ingest::trace("eligibility: estimates", t0);
         let t0 = std::time::Instant::now();
-        let mut df = eligibility::to_frame(&rows)?;
-        output::write_parquet(&ctx.out.join("eligibility.parquet"), &mut df)?;
+        output::write_parquet_in_batches(&ctx.out.join("eligibility.parquet"), rows.len(), |r| {
+            eligibility::to_frame(&rows[r])
+        })?;
         ingest::trace("eligibility: written", t0);
         let mut counts = std::collections::BTreeMap::new();
         for r in &rows {
@@ -228,8 +229,9 @@ impl Stage for Features {
             &features::contact_signals(extracts)?,
             &selection.active,
         );
-        let mut df = table.to_frame()?;
-        output::write_parquet(&ctx.out.join("features.parquet"), &mut df)?;
+        output::write_parquet_in_batches(&ctx.out.join("features.parquet"), table.len(), |r| {
+            table.to_frame(r)
+        })?;
         output::write_json(&ctx.out.join("features-selection.json"), &selection)?;
         let summary = format!(
             "{} rows, {} features ({} left out)",
