@@ -115,7 +115,7 @@ pub fn score_all(
             candidat_deterministe: t.candidat_deterministe[s.row],
             raisons: {
                 let mut r = Reasons::default();
-                for &(j, c, z) in s.top.as_slice() {
+                for (j, c, z) in s.top.iter() {
                     let (index, f) = defs[j];
                     r.push(index, c, reason(f, z) != f.reason_high);
                 }

@@ -16,42 +16,46 @@ pub const TOP_REASONS: usize = 6;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Top {
     len: usize,
-    /// Feature index (in the artefact), contribution, standardised value.
-    items: [(usize, f64, f64); TOP_REASONS],
+    /// Contribution, standardised value (only its sign is used: it picks the phrase),
+    /// feature index (in the artefact): 16 bytes.
+    items: [(f64, f32, u16); TOP_REASONS],
 }
 
 impl Top {
     const EMPTY: Top = Top {
         len: 0,
-        items: [(0, 0.0, 0.0); TOP_REASONS],
+        items: [(0.0, 0.0, 0); TOP_REASONS],
     };
 
     /// A contribution must exceed this to enter: 0, or the smallest kept once full.
     #[inline]
     fn threshold(&self) -> f64 {
         if self.len == TOP_REASONS {
-            self.items[TOP_REASONS - 1].1
+            self.items[TOP_REASONS - 1].0
         } else {
             0.0
         }
     }
 
     fn offer(&mut self, j: usize, c: f64, z: f64) {
-        if c <= 0.0 || (self.len == TOP_REASONS && c <= self.items[TOP_REASONS - 1].1) {
+        if c <= 0.0 || (self.len == TOP_REASONS && c <= self.items[TOP_REASONS - 1].0) {
             return;
         }
         let at = self.items[..self.len]
             .iter()
-            .position(|x| c > x.1)
+            .position(|x| c > x.0)
             .unwrap_or(self.len);
         let end = self.len.min(TOP_REASONS - 1);
         self.items.copy_within(at..end, at + 1);
-        self.items[at] = (j, c, z);
+        self.items[at] = (c, z as f32, j as u16);
         self.len = (self.len + 1).min(TOP_REASONS);
     }
 
-    pub fn as_slice(&self) -> &[(usize, f64, f64)] {
-        &self.items[..self.len]
+    /// Feature index, contribution and standardised value (its sign), largest first.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, f64, f64)> + '_ {
+        self.items[..self.len]
+            .iter()
+            .map(|&(c, z, j)| (j as usize, c, f64::from(z)))
     }
 }
 
@@ -71,6 +75,8 @@ pub struct Scored {
 pub fn score(a: &ModelArtefact, t: &FeatureTable, benefit: &str) -> Vec<Scored> {
     let pos = feature_positions(a, &t.names);
     let rows: Vec<usize> = (0..t.len())
+        .into_par_iter()
+        .with_min_len(1 << 16)
         .filter(|&i| t.prestation[i] == benefit)
         .collect();
     // Per feature: position in the row, mean, weight per unit (w / sd), 1 / sd.
@@ -122,7 +128,7 @@ mod tests {
         ] {
             t.offer(j, c, 0.0);
         }
-        let kept: Vec<usize> = t.as_slice().iter().map(|x| x.0).collect();
+        let kept: Vec<usize> = t.iter().map(|x| x.0).collect();
         assert_eq!(kept, [2, 6, 4, 5, 0, 7]);
     }
 }
