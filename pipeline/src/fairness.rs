@@ -173,12 +173,7 @@ pub fn audit(
     recall_margin: f64,
     min_cell: usize,
 ) -> FairnessReport {
-    let person: HashMap<&str, usize> = households
-        .persons
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.pseudo_id.as_str(), i))
-        .collect();
+    let person = households.index();
     let elig: HashMap<(&str, &str), &EligibilityRow> = eligibility
         .iter()
         .map(|r| ((r.pseudo_id.as_str(), r.prestation), r))

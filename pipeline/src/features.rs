@@ -676,12 +676,7 @@ pub fn compute(
         })
         .collect();
     let run = h.run_month;
-    let by_id: HashMap<&str, usize> = h
-        .persons
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.pseudo_id.as_str(), i))
-        .collect();
+    let by_id = h.index();
     let foyer_of: HashMap<&str, usize> = h
         .foyers
         .iter()

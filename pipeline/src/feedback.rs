@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap as HashMap;
-
 use serde::Serialize;
 
 use crate::error::Result;
@@ -106,7 +104,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
 pub fn summarise(
     x: &Extracts,
     reference: &Reference,
-    persons: &HashMap<&str, (&str, &str)>,
+    persons: &dyn Fn(&str) -> Option<(&'static str, &'static str)>,
 ) -> Result<Option<Feedback>> {
     let Some(r) = x.table("retours") else {
         return Ok(None);
@@ -121,9 +119,7 @@ pub fn summarise(
         let (Some(id), Some(p), Some(c)) = (ids.get(i), prest.get(i), canal.get(i)) else {
             continue;
         };
-        let Some(caisse) = persons
-            .get(id)
-            .and_then(|(dep, reg)| caisse_for(reference, p, dep, reg))
+        let Some(caisse) = persons(id).and_then(|(dep, reg)| caisse_for(reference, p, dep, reg))
         else {
             fb.non_rattaches += 1;
             continue;

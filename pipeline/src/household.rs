@@ -271,6 +271,15 @@ impl Iterator for ResourceSlices {
 }
 
 impl Households {
+    /// Person index by pseudo_id (keys borrow the persons' ids).
+    pub fn index(&self) -> HashMap<&str, usize> {
+        let mut m = HashMap::with_capacity_and_hasher(self.persons.len(), Default::default());
+        for (i, p) in self.persons.iter().enumerate() {
+            m.insert(p.pseudo_id.as_str(), i);
+        }
+        m
+    }
+
     pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
         let t0 = std::time::Instant::now();
         let table = |name: &str| {

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 use polars::prelude::*;
@@ -268,12 +267,16 @@ impl Stage for Lists {
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let scores = RunContext::need(&ctx.scores, "score")?;
         let book = lists::ContactBook::from_extracts(extracts)?;
-        let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
+        crate::ingest::trace_memory("lists: contact book");
+        let person = households.index();
+        let entries = lists::build(scores, households, &person, &cfg.reference, &book, &rules);
+        crate::ingest::trace_memory("lists: entries");
         let dir = ctx.out.join("lists");
 
         output::write_parquet_in_batches(&dir.join("decisions.parquet"), entries.len(), |r| {
             decisions_frame(&entries[r])
         })?;
+        crate::ingest::trace_memory("lists: decisions");
 
         let models: Vec<(String, String)> = ctx
             .models
@@ -336,11 +339,12 @@ impl Stage for Lists {
         write_text(&dir.join("summary.csv"), &csv)?;
 
         // Campaign feedback from the outcomes the caisses sent back.
-        let persons: HashMap<&str, (&str, &str)> = households
-            .persons
-            .iter()
-            .map(|p| (p.pseudo_id.as_str(), (p.departement, p.regime)))
-            .collect();
+        let persons = |id: &str| {
+            person.get(id).map(|&i| {
+                let p = &households.persons[i];
+                (p.departement, p.regime)
+            })
+        };
         let mut feedback_note = String::new();
         if let Some(fb) = feedback::summarise(extracts, &cfg.reference, &persons)? {
             output::write_json(&dir.join("campaign-feedback.json"), &fb)?;

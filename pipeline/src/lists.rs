@@ -405,22 +405,18 @@ pub fn allowed_channels(reach: Reach, age: i32, rules: &ListRules) -> Vec<Canal>
 }
 
 /// Builds every caisse's entries, in caisse order then priority order.
+/// `person` is `h.index()`.
 pub fn build(
     scores: &[ScoreRow],
     h: &Households,
+    person: &HashMap<&str, usize>,
     reference: &Reference,
     book: &ContactBook,
     rules: &ListRules,
 ) -> Vec<ListEntry> {
     let run = h.run_month;
-    let person: HashMap<&str, usize> = h
-        .persons
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.pseudo_id.as_str(), i))
-        .collect();
     // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
-    let mut merged: BTreeMap<(String, &str), ListEntry> = BTreeMap::new();
+    let mut merged: BTreeMap<(&'static str, &str), ListEntry> = BTreeMap::new();
     for s in scores {
         let p = &h.persons[person[s.pseudo_id.as_str()]];
         let Some(caisse) = caisse_for(reference, s.prestation, &p.departement, &p.regime) else {
@@ -439,7 +435,7 @@ pub fn build(
                 .map(|r| r.2.into()),
         );
         let e = merged
-            .entry((caisse.clone(), s.pseudo_id.as_str()))
+            .entry((crate::frame::intern(&caisse), s.pseudo_id.as_str()))
             .or_insert_with(|| ListEntry {
                 caisse,
                 pseudo_id: s.pseudo_id.clone(),
