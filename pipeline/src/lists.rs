@@ -416,66 +416,78 @@ pub fn build(
 ) -> Vec<ListEntry> {
     let run = h.run_month;
     // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
-    let mut merged: BTreeMap<(&'static str, &str), ListEntry> = BTreeMap::new();
-    for s in scores {
-        let p = &h.persons[person[s.pseudo_id.as_str()]];
-        let Some(caisse) = caisse_for(reference, s.prestation, &p.departement, &p.regime) else {
-            continue;
+    // Keys sorted by (caisse, id), then score order: each group's scores are merged in the
+    // order they come in, and the entries come out grouped by caisse.
+    let mut keys: Vec<(&'static str, &str, u32)> = scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let p = &h.persons[person[s.pseudo_id.as_str()]];
+            caisse_for(reference, s.prestation, p.departement, p.regime)
+                .map(|c| (crate::frame::intern(&c), s.pseudo_id.as_str(), i as u32))
+        })
+        .collect();
+    keys.par_sort_unstable();
+    let same = |a: &(&str, &str, u32), b: &(&str, &str, u32)| a.0 == b.0 && a.1 == b.1;
+    let mut out: Vec<ListEntry> = Vec::with_capacity(keys.chunk_by(same).count());
+    for group in keys.chunk_by(same) {
+        let mut e = ListEntry {
+            caisse: group[0].0.to_string(),
+            pseudo_id: group[0].1.to_string(),
+            prestations: vec![],
+            probabilite: 0.0,
+            montant_estime: 0.0,
+            montant_attendu: 0.0,
+            priorite: 0.0,
+            candidat_deterministe: false,
+            raisons: vec![],
+            decision: Decision::ScoreInsuffisant,
+            rang_priorite: 0,
+            rang_liste: None,
+            canal: None,
         };
-        let expected = s.probabilite * s.montant_estime;
-        let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
-        if s.candidat_deterministe {
-            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
-        }
-        // With a deterministic reason, the model's reasons about the estimate repeat it.
-        raisons.extend(
-            s.raisons
-                .iter()
-                .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
-                .map(|r| r.2.into()),
-        );
-        let e = merged
-            .entry((crate::frame::intern(&caisse), s.pseudo_id.as_str()))
-            .or_insert_with(|| ListEntry {
-                caisse,
-                pseudo_id: s.pseudo_id.clone(),
-                prestations: vec![],
-                probabilite: 0.0,
-                montant_estime: 0.0,
-                montant_attendu: 0.0,
-                priorite: 0.0,
-                candidat_deterministe: false,
-                raisons: vec![],
-                decision: Decision::ScoreInsuffisant,
-                rang_priorite: 0,
-                rang_liste: None,
-                canal: None,
-            });
-        e.prestations.push(s.prestation);
-        e.probabilite = e.probabilite.max(s.probabilite);
-        e.montant_estime += s.montant_estime;
-        e.montant_attendu += expected;
-        e.candidat_deterministe |= s.candidat_deterministe;
-        for r in raisons {
-            if !e.raisons.contains(&r) {
-                e.raisons.push(r);
+        for &(_, _, i) in group {
+            let s = &scores[i as usize];
+            let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+            if s.candidat_deterministe {
+                raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
+            }
+            // With a deterministic reason, the model's reasons about the estimate repeat it.
+            raisons.extend(
+                s.raisons
+                    .iter()
+                    .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
+                    .map(|r| r.2.into()),
+            );
+            e.prestations.push(s.prestation);
+            e.probabilite = e.probabilite.max(s.probabilite);
+            e.montant_estime += s.montant_estime;
+            e.montant_attendu += s.probabilite * s.montant_estime;
+            e.candidat_deterministe |= s.candidat_deterministe;
+            for r in raisons {
+                if !e.raisons.contains(&r) {
+                    e.raisons.push(r);
+                }
             }
         }
-    }
-    let mut by_caisse: BTreeMap<String, Vec<ListEntry>> = BTreeMap::new();
-    for (_, mut e) in merged {
         e.prestations.sort();
         // Deterministic reasons first, then the model's, three at most.
         e.raisons.truncate(3);
         e.raisons.shrink_to_fit();
+        e.prestations.shrink_to_fit();
         e.priorite = match rules.priority {
             Priority::Probabilite => e.probabilite,
             Priority::MontantAttendu => e.montant_attendu,
         };
-        by_caisse.entry(e.caisse.clone()).or_default().push(e);
+        out.push(e);
     }
-    let mut out = Vec::new();
-    for (caisse, mut entries) in by_caisse {
+    drop(keys);
+    let mut start = 0;
+    while start < out.len() {
+        let caisse = out[start].caisse.clone();
+        let end = start + out[start..].partition_point(|e| e.caisse == caisse);
+        let entries = &mut out[start..end];
+        start = end;
         entries.sort_by(|a, b| {
             b.priorite
                 .total_cmp(&a.priorite)
@@ -525,7 +537,6 @@ pub fn build(
                 }
             };
         }
-        out.extend(entries);
     }
     out
 }
