@@ -12,7 +12,8 @@
 #                   repository, then target/release/recours)
 #   --work DIR      work folder for configs, run folders and logs (default /tmp/recours-bench)
 #   --data DIR      population folder (default WORK/pN)
-#   --reuse-data    do not generate when DATA already holds a population (personnes.parquet)
+#   --reuse-data    do not generate when DATA already holds a population (personnes.parquet,
+#                   or a personnes/ folder of shards)
 #   --python PY     Python with bench/python/requirements.txt installed (default: $PYTHON,
 #                   else python3)
 #   --skip-python, --skip-floor   leave out the Python reference or the I/O floor
@@ -22,7 +23,8 @@
 #
 # Steps:
 #   a. `recours generate --people N --month 2025-09 --seed 2025 --out DATA
-#      --csv-copies logements,contacts` (timed, not part of the comparison);
+#      --shards ⌈N / 1 000 000⌉ --csv-copies logements,contacts` (timed, not part of the
+#      comparison; one shard in memory at a time, ~4 GB);
 #   b. WORK/pN.toml: config/sample.toml with absolute paths to DATA and config/, the run
 #      folder WORK/recours-pN, and channel capacities scaled by N / 20000;
 #   c. `recours --config WORK/pN.toml run` under /usr/bin/time -v: wall, CPU (user + sys),
@@ -66,7 +68,7 @@ while [[ $# -gt 0 ]]; do
         --skip-python) SKIP_PY=1; shift ;;
         --skip-floor) SKIP_FLOOR=1; shift ;;
         --python-args) PY_ARGS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,49p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
