@@ -325,18 +325,8 @@ impl Households {
                 let mut current = slices.next().transpose()?;
                 while let Some(chunk) = current.take() {
                     let (added, next) = rayon::join(
-                        || {
-                            let t = std::time::Instant::now();
-                            let r = add_resources(&mut persons, &index, run, &chunk);
-                            crate::ingest::trace("households: one slice added", t);
-                            r
-                        },
-                        || {
-                            let t = std::time::Instant::now();
-                            let r = slices.next().transpose();
-                            crate::ingest::trace("households: one slice read", t);
-                            r
-                        },
+                        || add_resources(&mut persons, &index, run, &chunk),
+                        || slices.next().transpose(),
                     );
                     added?;
                     current = next?;
