@@ -378,3 +378,25 @@ fn run_shows_its_plan_and_progress() {
     assert!(err.contains("plan:\n  ingest       run"), "{err}");
     assert!(err.contains("[8/8] report done"), "{err}");
 }
+
+/// The monthly resources are streamed after the other tables: a NIR in them is still a
+/// privacy stop when another table has a problem that stops the ingest first.
+#[test]
+fn nir_in_the_streamed_table_comes_before_another_tables_problem() {
+    let (dir, data) = csv_population("privacy_before_problems");
+    edit_csv(&data.join("ressources.csv"), |r| {
+        set(r, 3, "montant_net_social", "1850578006084");
+    });
+    // contacts loses a required column: an input problem of another table.
+    edit_csv(&data.join("contacts.csv"), |r| {
+        let c = col(r, "opposition");
+        for row in r.iter_mut() {
+            row.remove(c);
+        }
+    });
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), PRIVACY_STOP, "{}", stderr(&o));
+    assert!(stderr(&o).contains("table ressources"), "{}", stderr(&o));
+    assert!(!dir.join("run").exists(), "nothing may be written");
+}

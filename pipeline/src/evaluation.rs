@@ -50,10 +50,20 @@ pub fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
 /// order.
 pub fn read_verite(path: &Path) -> Result<Truth> {
     use polars::prelude::*;
-    let files: Vec<_> = crate::manifest::files_at(path)
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
-        .collect();
+    let files: Vec<_> = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        crate::manifest::files_under(path)
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+            .collect()
+    };
+    if files.is_empty() {
+        return Err(RecoursError::Config {
+            file: path.to_path_buf(),
+            message: "[evaluation] verite: no Parquet file there".into(),
+        });
+    }
     let scans = files
         .iter()
         .map(|f| {

@@ -105,6 +105,9 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// Rows per row group of the files written in batches.
+const ROW_GROUP: usize = 1 << 19;
+
 /// A table of `rows` rows written as Parquet in batches of rows, `frame(range)` giving each
 /// batch: the whole table is never converted to one DataFrame (at national scale that copy
 /// was the peak of the stages writing millions of rows).
@@ -113,7 +116,7 @@ pub fn write_parquet_in_batches(
     rows: usize,
     frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
 ) -> Result<()> {
-    const BATCH: usize = 1 << 19;
+    const BATCH: usize = ROW_GROUP;
     let mut stream = ParquetStream::create(path)?;
     let mut start = 0;
     loop {
@@ -186,14 +189,20 @@ impl ParquetStream {
                 )))?;
             self.writer = Some(w);
         }
-        if df.height() > 0 {
-            let w = self.writer.as_mut().expect("writer created above");
-            w.write_batch(df).map_err(RecoursError::polars(format!(
-                "writing {}",
-                self.path.display()
-            )))?;
-            self.rows += df.height() as u64;
+        // One row group per batch: a large batch is cut so that readers of slices
+        // (`ResourceSlices`) decode bounded row groups.
+        let w = self.writer.as_mut().expect("writer created above");
+        let mut offset = 0;
+        while offset < df.height() {
+            let len = ROW_GROUP.min(df.height() - offset);
+            w.write_batch(&df.slice(offset as i64, len))
+                .map_err(RecoursError::polars(format!(
+                    "writing {}",
+                    self.path.display()
+                )))?;
+            offset += len;
         }
+        self.rows += df.height() as u64;
         Ok(())
     }
 

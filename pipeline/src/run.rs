@@ -506,6 +506,12 @@ fn own_inputs(
         if full.is_file() {
             return Ok(hasher.record(&full, path.into())?.blake3);
         }
+        if !full.is_dir() {
+            return Err(RecoursError::Config {
+                file: full,
+                message: "no such file or folder".into(),
+            });
+        }
         let mut h = blake3::Hasher::new();
         for f in crate::manifest::files_at(&full) {
             let name = crate::manifest::relative(&f, &full);

@@ -47,7 +47,13 @@ impl Top {
             .unwrap_or(self.len);
         let end = self.len.min(TOP_REASONS - 1);
         self.items.copy_within(at..end, at + 1);
-        self.items[at] = (c, z as f32, j as u16);
+        // Only the sign of z is used: a negative z too small for f32 stays negative.
+        let zf = if z < 0.0 {
+            (z as f32).min(-f32::MIN_POSITIVE)
+        } else {
+            z as f32
+        };
+        self.items[at] = (c, zf, j as u16);
         self.len = (self.len + 1).min(TOP_REASONS);
     }
 

@@ -203,16 +203,7 @@ fn load_file(
     let file = display_path(&source.path, input.path.parent().unwrap_or(Path::new("")));
     let df = read::read_source(input, source)?;
     // Privacy first: a NIR-like value in any column stops everything.
-    for col in df.columns() {
-        let count = count_nir_like(col);
-        if count > 0 {
-            return Err(RecoursError::Privacy {
-                table: spec.name.into(),
-                column: col.name().to_string(),
-                count,
-            });
-        }
-    }
+    privacy_scan(spec, &df)?;
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -282,6 +273,43 @@ fn load_file(
         raw_rejected,
         extra_columns,
     })
+}
+
+/// A NIR-like value in any column of `df` is a privacy stop (exit 4), named by table and
+/// column, never by value.
+fn privacy_scan(spec: &TableSpec, df: &DataFrame) -> Result<()> {
+    for col in df.columns() {
+        let count = count_nir_like(col);
+        if count > 0 {
+            return Err(RecoursError::Privacy {
+                table: spec.name.into(),
+                column: col.name().to_string(),
+                count,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The streamed table's privacy scan alone, for when another table's problems stop the
+/// ingest before it is streamed: a privacy stop still comes first.
+fn privacy_scan_streamed(cfg: &RunConfig) -> Result<()> {
+    let (Some(input), Some(spec)) = (
+        cfg.input(STREAMED),
+        TABLES.iter().find(|t| t.name == STREAMED),
+    ) else {
+        return Ok(());
+    };
+    let Ok(sources) = read::list_sources(input) else {
+        return Ok(());
+    };
+    sources
+        .par_iter()
+        .try_for_each(|source| match read::read_source(input, source) {
+            Ok(df) => privacy_scan(spec, &df),
+            // Unreadable: reported when the other problems are fixed.
+            Err(_) => Ok(()),
+        })
 }
 
 fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded>> {
@@ -638,6 +666,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         }
     }
     if !problems.is_empty() {
+        privacy_scan_streamed(cfg)?;
         return Err(RecoursError::Rejected(problems.join("\n")));
     }
     trace("ingest: read and row checks", t0);
@@ -762,6 +791,17 @@ fn stream_table(
             },
             || group.par_iter().map(prepare).collect::<Vec<_>>(),
         );
+        // A privacy stop first, then a write error, then the group's other problems.
+        if let Some(pos) = prepared
+            .iter()
+            .position(|t| matches!(t, Err(RecoursError::Privacy { .. })))
+        {
+            return Err(prepared
+                .into_iter()
+                .nth(pos)
+                .and_then(Result::err)
+                .expect("an error at that position"));
+        }
         written?;
         for t in prepared {
             let mut t = match t {
