@@ -275,6 +275,22 @@ fn load_file(
     })
 }
 
+/// Results gathered in parallel, looked at in their order: the first privacy stop among
+/// them is the error, before any other.
+fn privacy_first<T>(results: Vec<Result<T>>) -> Result<Vec<Result<T>>> {
+    match results
+        .iter()
+        .position(|r| matches!(r, Err(RecoursError::Privacy { .. })))
+    {
+        Some(pos) => Err(results
+            .into_iter()
+            .nth(pos)
+            .and_then(Result::err)
+            .expect("an error at that position")),
+        None => Ok(results),
+    }
+}
+
 /// A NIR-like value in any column of `df` is a privacy stop (exit 4), named by table and
 /// column, never by value.
 fn privacy_scan(spec: &TableSpec, df: &DataFrame) -> Result<()> {
@@ -323,16 +339,7 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
         .par_iter()
         .map(|s| load_file(cfg, input, spec, s))
         .collect();
-    if let Some(pos) = loads
-        .iter()
-        .position(|l| matches!(l, Err(RecoursError::Privacy { .. })))
-    {
-        return Err(loads
-            .into_iter()
-            .nth(pos)
-            .and_then(Result::err)
-            .expect("an error at that position"));
-    }
+    let loads = privacy_first(loads)?;
     stack(spec, loads.into_iter().collect::<Result<Vec<_>>>()?).map(Some)
 }
 
@@ -642,23 +649,14 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         .filter(|spec| spec.name != STREAMED)
         .map(|spec| (spec, load_table(cfg, spec)))
         .collect();
-    if let Some(pos) = outcomes
-        .iter()
-        .position(|(_, o)| matches!(o, Err(RecoursError::Privacy { .. })))
-    {
-        return Err(outcomes
-            .into_iter()
-            .nth(pos)
-            .and_then(|(_, o)| o.err())
-            .expect("an error at that position"));
-    }
-    for (spec, outcome) in outcomes {
+    let (specs, outcomes): (Vec<&TableSpec>, Vec<_>) = outcomes.into_iter().unzip();
+    let outcomes = privacy_first(outcomes)?;
+    for (spec, outcome) in specs.into_iter().zip(outcomes) {
         match outcome {
             Ok(Some(t)) => {
                 tables.insert(spec.name, t);
             }
             Ok(None) => {}
-            Err(e @ RecoursError::Privacy { .. }) => return Err(e),
             Err(RecoursError::Input { table, message }) => {
                 problems.push(format!("table {table}: {message}"))
             }
@@ -792,16 +790,7 @@ fn stream_table(
             || group.par_iter().map(prepare).collect::<Vec<_>>(),
         );
         // A privacy stop first, then a write error, then the group's other problems.
-        if let Some(pos) = prepared
-            .iter()
-            .position(|t| matches!(t, Err(RecoursError::Privacy { .. })))
-        {
-            return Err(prepared
-                .into_iter()
-                .nth(pos)
-                .and_then(Result::err)
-                .expect("an error at that position"));
-        }
+        let prepared = privacy_first(prepared)?;
         written?;
         for t in prepared {
             let mut t = match t {
