@@ -146,6 +146,58 @@ fn explain_gives_the_data_the_terms_and_the_decision() {
             .iter()
             .all(|d| d["values"].get("sexe").is_none())
     );
+    // A listed person's monthly resources, found through its row in
+    // ingest/personnes.parquet: as many as its rows in the sample's files less its rejected
+    // ones, never the row number itself.
+    let rows_of = |df: &polars::prelude::DataFrame, person: &str| {
+        texts(df, "pseudo_id")
+            .iter()
+            .filter(|id| **id == person)
+            .count()
+    };
+    let mut inputs = Vec::new();
+    for month in std::fs::read_dir(repo().join("data-samples/ressources")).unwrap() {
+        for file in std::fs::read_dir(month.unwrap().path()).unwrap() {
+            inputs.push(read_parquet(&file.unwrap().path()));
+        }
+    }
+    let rejects = read_parquet(&run.join("rejects/ressources.parquet"));
+    let (with_resources, expected) = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .map(|p| {
+            let n: usize = inputs.iter().map(|df| rows_of(df, p)).sum();
+            (p, n - rows_of(&rejects, p))
+        })
+        .find(|(_, n)| *n > 0)
+        .expect("a listed person with monthly resources");
+    let o = recours(&[
+        "explain",
+        run.to_str().unwrap(),
+        "--person",
+        with_resources,
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let brm: Vec<&serde_json::Value> = e["donnees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"].as_str().unwrap().starts_with("BRM"))
+        .collect();
+    assert_eq!(brm.len(), expected);
+    for d in brm {
+        let v = &d["values"];
+        assert!(
+            v.get("montant_net_social").is_some() && v.get("mois").is_some(),
+            "{v}"
+        );
+        assert!(
+            v.get("personne").is_none() && v.get("pseudo_id").is_none(),
+            "{v}"
+        );
+    }
 
     let o = recours(&[
         "explain",

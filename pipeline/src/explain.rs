@@ -66,6 +66,10 @@ pub struct Explanation {
 }
 
 fn rows_of(path: &Path, column: &str, value: &str) -> Result<DataFrame> {
+    rows_where(path, column, lit(value))
+}
+
+fn rows_where(path: &Path, column: &str, value: Expr) -> Result<DataFrame> {
     if !path.exists() {
         return Ok(DataFrame::empty());
     }
@@ -73,8 +77,28 @@ fn rows_of(path: &Path, column: &str, value: &str) -> Result<DataFrame> {
         PlRefPath::new(path.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
     )
-    .and_then(|lf| lf.filter(col(column).eq(lit(value))).collect())
+    .and_then(|lf| lf.filter(col(column).eq(value)).collect())
     .map_err(RecoursError::polars(format!("reading {}", path.display())))
+}
+
+/// The row (0-based) of `person` in the ingest stage's `personnes.parquet`.
+fn person_row(path: &Path, person: &str) -> Result<u32> {
+    let df = LazyFrame::scan_parquet(
+        PlRefPath::new(path.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .and_then(|lf| {
+        lf.with_row_index("row", None)
+            .filter(col("pseudo_id").eq(lit(person)))
+            .select([col("row")])
+            .collect()
+    })
+    .map_err(RecoursError::polars(format!("reading {}", path.display())))?;
+    df.column("row")
+        .ok()
+        .and_then(|c| c.idx().ok().and_then(|c| c.get(0)))
+        .map(|r| r as u32)
+        .ok_or_else(|| RecoursError::Internal(format!("{person} is not in {}", path.display())))
 }
 
 fn cell(df: &DataFrame, c: &Column, i: usize) -> String {
@@ -145,10 +169,15 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         "RNCPS — droits",
         &["pseudo_id"],
     ));
+    // The monthly resources name the person by its row in personnes.parquet.
     donnees.extend(items(
-        &rows_of(&ingest.join("ressources.parquet"), "pseudo_id", person)?,
+        &rows_where(
+            &ingest.join("ressources.parquet"),
+            crate::ingest::PERSON_ROW,
+            lit(person_row(&ingest.join("personnes.parquet"), person)?),
+        )?,
         "BRM — ressources mensuelles (DSN, PASRAU)",
-        &["pseudo_id"],
+        &[crate::ingest::PERSON_ROW],
     ));
     donnees.extend(items(
         &rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?,

@@ -169,31 +169,39 @@ fn month(v: Option<&str>) -> Option<Month> {
     v.and_then(Month::parse)
 }
 
-/// Adds a chunk of `ressources` rows to the persons' monthly histories. Rows of the same
-/// person, month and nature add up, whatever the chunk they come in.
+/// Adds a chunk of `ingest/ressources.parquet` rows (persons named by their row, see
+/// [`crate::ingest::PERSON_ROW`]) to the persons' monthly histories. Rows of the same
+/// person, month and nature add up in row order, whatever the chunk they come in.
 fn add_resources(
     persons: &mut [Person],
-    index: &HashMap<&str, usize>,
     run: Month,
     ressources: &polars::prelude::DataFrame,
 ) -> Result<()> {
-    let r_id = str_col(ressources, "ressources", "pseudo_id")?;
+    let r_person = ressources
+        .column(crate::ingest::PERSON_ROW)
+        .and_then(|c| c.u32())
+        .map_err(RecoursError::polars("ressources: person rows"))?;
     let r_mois = str_col(ressources, "ressources", "mois")?;
     let r_nature = str_col(ressources, "ressources", "nature")?;
     let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
-    // Whose row and which month: looked up in parallel (the id lookups are most of the
-    // cost); the amounts are then added in row order, so sums do not depend on threads.
+    let n = persons.len();
+    if r_person.null_count() > 0 || r_person.into_no_null_iter().any(|p| p as usize >= n) {
+        return Err(RecoursError::Internal(format!(
+            "ingest/ressources.parquet names a person row beyond the {n} persons of \
+             ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest again"
+        )));
+    }
     const NONE: (u32, u8) = (u32::MAX, 0);
     let targets: Vec<(u32, u8)> = (0..ressources.height())
         .into_par_iter()
         .with_min_len(1 << 16)
         .map(|i| {
-            let (Some(id), Some(m)) = (r_id.get(i), month(r_mois.get(i))) else {
+            let (Some(p), Some(m)) = (r_person.get(i), month(r_mois.get(i))) else {
                 return NONE;
             };
-            match (Person::month_index(run, m), index.get(id)) {
-                (Some(k), Some(&p)) => (p as u32, k as u8),
-                _ => NONE,
+            match Person::month_index(run, m) {
+                Some(k) => (p, k as u8),
+                None => NONE,
             }
         })
         .collect();
@@ -255,9 +263,14 @@ impl Iterator for ResourceSlices {
                 .map_err(RecoursError::io(format!("opening {}", self.path.display())))?;
             ParquetReader::new(file)
                 .with_columns(Some(
-                    ["pseudo_id", "mois", "nature", "montant_net_social"]
-                        .map(String::from)
-                        .to_vec(),
+                    [
+                        crate::ingest::PERSON_ROW,
+                        "mois",
+                        "nature",
+                        "montant_net_social",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                 ))
                 .with_slice(Some((offset, len)))
                 .finish()
@@ -315,28 +328,22 @@ impl Households {
 
         crate::ingest::trace("households: persons", t0);
         let t0 = std::time::Instant::now();
-        // The monthly resources: in memory when given so, else read back in slices from
-        // the ingest stage's file (bounded memory: ten rows per person and month).
-        match (x.table("ressources"), &x.ressources) {
-            (Some(df), _) => add_resources(&mut persons, &index, run, df)?,
-            (None, Some(path)) => {
-                // The next slice is read while the current one is added.
-                let mut slices = ResourceSlices::open(path, SLICE_ROWS)?;
-                let mut current = slices.next().transpose()?;
-                while let Some(chunk) = current.take() {
-                    let (added, next) = rayon::join(
-                        || add_resources(&mut persons, &index, run, &chunk),
-                        || slices.next().transpose(),
-                    );
-                    added?;
-                    current = next?;
-                }
-            }
-            (None, None) => {
-                return Err(RecoursError::Internal(
-                    "table ressources was not ingested".into(),
-                ));
-            }
+        // The monthly resources, read back in slices from the ingest stage's file (bounded
+        // memory: ten rows per person and month); the next slice is read while the current
+        // one is added.
+        let path = x
+            .ressources
+            .as_ref()
+            .ok_or_else(|| RecoursError::Internal("table ressources was not ingested".into()))?;
+        let mut slices = ResourceSlices::open(path, SLICE_ROWS)?;
+        let mut current = slices.next().transpose()?;
+        while let Some(chunk) = current.take() {
+            let (added, next) = rayon::join(
+                || add_resources(&mut persons, run, &chunk),
+                || slices.next().transpose(),
+            );
+            added?;
+            current = next?;
         }
         for p in &mut persons {
             p.par_nature.sort_by(|a, b| a.0.cmp(&b.0));
@@ -502,7 +509,7 @@ mod tests {
     fn resources_read_in_slices_add_up_like_a_whole_table() {
         let dir = std::env::temp_dir().join(format!("recours-slices-{}", std::process::id()));
         let path = dir.join("ressources.parquet");
-        let ids = ["a", "b", "a", "a", "b", "c", "a"];
+        let rows: [u32; 7] = [0, 1, 0, 0, 1, 2, 0];
         let mois = [
             "2025-06", "2025-07", "2025-06", "2025-08", "2025-08", "2025-08", "2024-01",
         ];
@@ -511,7 +518,7 @@ mod tests {
         ];
         let amounts = [100.0, 20.0, 50.5, 7.0, 300.0, 1.0, 999.0];
         let mut df = DataFrame::new_infer_height(vec![
-            Column::new("pseudo_id".into(), ids.to_vec()),
+            Column::new(crate::ingest::PERSON_ROW.into(), rows.to_vec()),
             Column::new("mois".into(), mois.to_vec()),
             Column::new("nature".into(), nature.to_vec()),
             Column::new("source".into(), vec!["DSN"; 7]),
@@ -532,10 +539,9 @@ mod tests {
         };
         let totals = |slice: usize| {
             let mut persons = vec![person("a"), person("b"), person("c")];
-            let index: HashMap<&str, usize> = [("a", 0), ("b", 1), ("c", 2)].into_iter().collect();
             let mut slices = 0;
             for chunk in ResourceSlices::open(&path, slice).unwrap() {
-                add_resources(&mut persons, &index, run, &chunk.unwrap()).unwrap();
+                add_resources(&mut persons, run, &chunk.unwrap()).unwrap();
                 slices += 1;
             }
             (

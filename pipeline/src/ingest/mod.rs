@@ -32,7 +32,8 @@ pub struct Extracts {
     pub rejected_oppositions: BTreeSet<String>,
     /// The kept rows of the streamed table ([`STREAMED`], the monthly resources: ten rows
     /// per person and month of history), never held whole in memory: read back in slices
-    /// from this file (`ingest/ressources.parquet`) when households are assembled.
+    /// from this file (`ingest/ressources.parquet`, persons named by their row in
+    /// `ingest/personnes.parquet`: [`PERSON_ROW`]) when households are assembled.
     pub ressources: Option<PathBuf>,
     /// Whether [`HOUSEHOLD_TABLES`] were dropped from memory.
     pub released: bool,
@@ -385,54 +386,73 @@ fn stack(spec: &'static TableSpec, loads: Vec<FileLoad>) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// Status of an id in a referenced table: absent, present but rejected, or kept.
+/// Status of an id in a referenced table: absent, present but rejected, or kept (with the
+/// row it keeps among the table's kept rows: for a unique key such as `personnes.pseudo_id`,
+/// where the person is in `ingest/personnes.parquet` and in the households).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
     Rejected,
-    Kept,
+    Kept(u32),
 }
 
 fn statuses<'a>(t: &'a Loaded, column: &str) -> HashMap<&'a str, Status> {
     let mask = t.rejected_mask();
     let mut map: HashMap<&'a str, Status> =
         HashMap::with_capacity_and_hasher(t.typed.height(), Default::default());
+    let mut kept = 0u32;
     for (row, id) in t.text(column).iter().enumerate() {
+        let s = if mask[row] {
+            Status::Rejected
+        } else {
+            kept += 1;
+            Status::Kept(kept - 1)
+        };
         if let Some(id) = id {
-            let s = if mask[row] {
-                Status::Rejected
-            } else {
-                Status::Kept
-            };
             let e = map.entry(id).or_insert(s);
-            if s == Status::Kept {
-                *e = Status::Kept;
+            if *e == Status::Rejected {
+                *e = s;
             }
         }
     }
     map
 }
 
+/// Flags the rows of `t` whose `column` names an id absent from `targets` (`unknown`) or
+/// rejected there (`rejected`); returns, row by row, the kept row the id points to
+/// ([`NO_ROW`] when flagged or null).
 fn check_reference(
     t: &mut Loaded,
     column: &str,
     targets: &HashMap<&str, Status>,
     unknown: Rule,
     rejected: Rule,
-) {
+) -> Vec<u32> {
     let mut found = Vec::new();
-    for (row, id) in t.text(column).iter().enumerate() {
-        if let Some(id) = id {
-            match targets.get(id) {
-                None => found.push((row, unknown)),
-                Some(Status::Rejected) => found.push((row, rejected)),
-                Some(Status::Kept) => {}
+    let rows = t
+        .text(column)
+        .iter()
+        .enumerate()
+        .map(|(row, id)| match id.map(|id| targets.get(id)) {
+            None => NO_ROW,
+            Some(None) => {
+                found.push((row, unknown));
+                NO_ROW
             }
-        }
-    }
+            Some(Some(Status::Rejected)) => {
+                found.push((row, rejected));
+                NO_ROW
+            }
+            Some(Some(Status::Kept(k))) => *k,
+        })
+        .collect();
     for (row, rule) in found {
         t.push(row, column, rule);
     }
+    rows
 }
+
+/// No kept row (see [`check_reference`]).
+const NO_ROW: u32 = u32::MAX;
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
@@ -530,7 +550,8 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
             .iter()
             .enumerate()
             .filter(|(row, id)| {
-                !mask[*row] && id.is_some_and(|id| members.get(id) != Some(&Status::Kept))
+                !mask[*row]
+                    && id.is_some_and(|id| !matches!(members.get(id), Some(Status::Kept(_))))
             })
             .map(|(row, _)| row)
             .collect();
@@ -542,7 +563,7 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
     let households = statuses(&foyers, "foyer_id");
 
     if let Some(t) = tables.get_mut("logements") {
-        check_reference(
+        let _ = check_reference(
             t,
             "foyer_id",
             &households,
@@ -565,13 +586,13 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         .map(|(_, t)| t)
         .collect();
     referring.par_iter_mut().for_each(|t| {
-        check_reference(
+        let _ = check_reference(
             t,
             "pseudo_id",
             &persons,
             Rule::UnknownPerson,
             Rule::RejectedPerson,
-        )
+        );
     });
     if let Some(t) = tables.get_mut("droits") {
         let debut = t.text("debut").clone();
@@ -747,7 +768,8 @@ fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 /// The streamed table, a few source files at a time (as many as there are threads): each
 /// file read, checked, its references to `personnes` checked, its rejects kept and its kept
 /// rows appended to `DIR/ingest/<table>.parquet` (under a temporary name until the quality
-/// gate passes). Peak memory is a few files', whatever the table's size.
+/// gate passes) with the person as a row number ([`PERSON_ROW`]) instead of the 64-character
+/// `pseudo_id`. Peak memory is a few files', whatever the table's size.
 fn stream_table(
     cfg: &RunConfig,
     input: &crate::config::InputSpec,
@@ -767,16 +789,16 @@ fn stream_table(
     // Each file read, checked and its references looked up in parallel; the kept rows of
     // one group of files are written while the next group is read (files stay in path
     // order in the output).
-    let prepare = |source: &read::SourceFile| -> Result<Loaded> {
+    let prepare = |source: &read::SourceFile| -> Result<(Loaded, Vec<u32>)> {
         let mut t = stack(spec, vec![load_file(cfg, input, spec, source)?])?;
-        check_reference(
+        let rows = check_reference(
             &mut t,
             "pseudo_id",
             persons,
             Rule::UnknownPerson,
             Rule::RejectedPerson,
         );
-        Ok(t)
+        Ok((t, rows))
     };
     let mut pending: Vec<DataFrame> = Vec::new();
     for group in sources.chunks(rayon::current_num_threads().max(1)) {
@@ -793,7 +815,7 @@ fn stream_table(
         let prepared = privacy_first(prepared)?;
         written?;
         for t in prepared {
-            let mut t = match t {
+            let (mut t, rows) = match t {
                 Ok(t) => t,
                 Err(RecoursError::Input { table, message }) => {
                     problems.push(format!("table {table}: {message}"));
@@ -802,7 +824,7 @@ fn stream_table(
                 Err(e) => return Err(e),
             };
             let mask = account.add(&mut t, rules)?;
-            pending.push(kept_rows(&t, &mask)?);
+            pending.push(with_person_rows(kept_rows(&t, &mask)?, &rows, &mask)?);
         }
     }
     for df in pending.drain(..) {
@@ -812,6 +834,29 @@ fn stream_table(
         return Err(RecoursError::Rejected(problems.join("\n")));
     }
     Ok((account, writer))
+}
+
+/// Column of `ingest/ressources.parquet` naming the person by its row (0-based) in
+/// `ingest/personnes.parquet`, in place of `pseudo_id`: a 4-byte number instead of a
+/// 64-character id, written, read back and looked up ten times per person and month.
+pub const PERSON_ROW: &str = "personne";
+
+/// The kept rows of a streamed chunk with `pseudo_id` replaced by [`PERSON_ROW`].
+fn with_person_rows(kept: DataFrame, rows: &[u32], rejected: &[bool]) -> Result<DataFrame> {
+    let person: Vec<u32> = rows
+        .iter()
+        .zip(rejected)
+        .filter(|(_, r)| !**r)
+        .map(|(row, _)| *row)
+        .collect();
+    debug_assert!(!person.contains(&NO_ROW), "kept rows name a kept person");
+    let mut columns = kept.into_columns();
+    let at = columns
+        .iter()
+        .position(|c| c.name() == "pseudo_id")
+        .ok_or_else(|| RecoursError::Internal("streamed table without pseudo_id".into()))?;
+    columns[at] = Column::new(PERSON_ROW.into(), person);
+    DataFrame::new_infer_height(columns).map_err(RecoursError::polars(STREAMED))
 }
 
 fn as_rejected(e: RecoursError) -> RecoursError {

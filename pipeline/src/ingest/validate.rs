@@ -19,23 +19,42 @@ pub struct Issue {
     pub rule: Rule,
 }
 
+/// A NIR (13 digits, or 15 with its key), possibly written with spaces between groups,
+/// first digit 1, 2, 7 or 8; `2A`/`2B` allowed as the département of persons born in
+/// Corsica. Checked without allocating: it runs on every text value of every extract.
 fn is_nir_like(s: &str) -> bool {
-    let mut digits: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
-    // Persons born in Corsica have 2A or 2B as département (positions 6 and 7).
-    if digits.len() >= 7 && digits[5] == b'2' && matches!(digits[6], b'A' | b'B' | b'a' | b'b') {
-        digits[6] = b'0';
+    // Fewer than 13 bytes cannot hold 13 digits; codes are rejected on length alone, ids
+    // (64 characters) at their first letter or 16th digit.
+    if s.len() < 13 || s.starts_with(' ') {
+        return false;
     }
-    (digits.len() == 13 || digits.len() == 15)
-        && digits.iter().all(u8::is_ascii_digit)
-        && matches!(digits[0], b'1' | b'2' | b'7' | b'8')
-        // Spaces are allowed only as separators inside a formatted NIR.
-        && !s.starts_with(' ')
+    let mut n = 0usize;
+    let mut previous = 0u8;
+    for b in s.bytes() {
+        if b == b' ' {
+            continue;
+        }
+        let ok = match n {
+            0 => matches!(b, b'1' | b'2' | b'7' | b'8'),
+            // Persons born in Corsica have 2A or 2B as département (positions 6 and 7).
+            6 => b.is_ascii_digit() || (previous == b'2' && matches!(b, b'A' | b'B' | b'a' | b'b')),
+            _ => b.is_ascii_digit(),
+        };
+        if !ok || n == 15 {
+            return false;
+        }
+        previous = b;
+        n += 1;
+    }
+    n == 13 || n == 15
 }
 
+/// A whole positive number of 13 or 15 digits whose first digit is 1, 2, 7 or 8.
 fn is_nir_like_number(x: f64) -> bool {
-    x.fract() == 0.0 && x > 0.0 && {
-        let s = format!("{x:.0}");
-        is_nir_like(&s)
+    let digits = |lo: f64| x >= lo && x < lo * 10.0;
+    x.fract() == 0.0 && (digits(1e12) || digits(1e14)) && {
+        let first = (x / if x < 1e13 { 1e12 } else { 1e14 }).floor() as u8;
+        matches!(first, 1 | 2 | 7 | 8)
     }
 }
 
@@ -356,6 +375,11 @@ mod tests {
             assert!(!is_nir_like(v), "{v}");
         }
         assert!(is_nir_like_number(2850578006084.0));
+        assert!(is_nir_like_number(785057800608436.0));
+        assert!(!is_nir_like_number(385057800608436.0));
+        assert!(!is_nir_like_number(28505780060840.0));
+        assert!(!is_nir_like(&"1".repeat(16)));
+        assert!(is_nir_like("1 8 5 0 5 7 8 0 0 6 0 8 4 3 6"));
         assert!(!is_nir_like_number(1234.56));
     }
 }
