@@ -320,3 +320,35 @@ fn same_config_gives_byte_identical_outputs_with_one_or_two_threads_from_another
         );
     }
 }
+
+#[test]
+fn bench_score_repeats_the_scoring_passes_of_a_finished_run() {
+    let run = sample_run();
+    let o = recours(&["bench-score", run.to_str().unwrap(), "--repeat", "2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let scored = read_parquet(&run.join("scores.parquet")).height();
+    assert!(
+        text.starts_with(&format!("{scored} rows, ")),
+        "every score row is scored again:\n{text}"
+    );
+    for pass in [
+        "probabilities",
+        "top contributions",
+        "with ids, reasons and ordering",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(pass))
+            .unwrap_or_else(|| panic!("no line for {pass}:\n{text}"));
+        let rates: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(rates.len(), 2, "{line}");
+        assert!(
+            rates[0] >= rates[1] && rates[1] > 0.0,
+            "best ≥ median > 0: {line}"
+        );
+    }
+}

@@ -168,3 +168,61 @@ pub fn run(b: &BenchFit) -> Result<()> {
     }
     Ok(())
 }
+
+/// `recours bench-score RUN`: the scoring pass of a finished run, repeated on its own
+/// `features.parquet` and `models/` (no writing): rows per second for the probabilities,
+/// for the largest contributions (the reasons), and for everything `score_all` does (both,
+/// with ids, reasons and ordering). Best and median of `repeat` passes.
+pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Result<()> {
+    let df = crate::frame::read_parquet(&run_dir.join("features.parquet"))?;
+    let table = crate::features::FeatureTable::from_frame(&df, month)?;
+    drop(df);
+    let mut models = std::collections::BTreeMap::new();
+    for &b in crate::contract::SCORED {
+        let path = run_dir.join("models").join(format!("{b}.json"));
+        if path.exists() {
+            models.insert(b, crate::training::load_artefact(&path, b, &table.names)?);
+        }
+    }
+    let n = table.len() as f64;
+    println!(
+        "{} rows, {} features, {} models, {} threads; best and median of {repeat} passes (M rows/s)",
+        table.len(),
+        table.names.len(),
+        models.len(),
+        rayon::current_num_threads()
+    );
+    let report = |what: &str, pass: &mut dyn FnMut() -> f64| {
+        let mut rates: Vec<f64> = (0..repeat.max(1)).map(|_| n / pass() / 1e6).collect();
+        rates.sort_by(|a, b| b.total_cmp(a));
+        println!(
+            "  {what:<48} best {:>6.1}  median {:>6.1}",
+            rates[0],
+            rates[rates.len() / 2]
+        );
+    };
+    report("probabilities", &mut || {
+        let t = Instant::now();
+        let rows = crate::scoring::benefit_rows(&table);
+        for (b, a) in &models {
+            let r = rows.get(b).map(Vec::as_slice).unwrap_or_default();
+            std::hint::black_box(crate::scoring::probabilities(a, &table, r));
+        }
+        t.elapsed().as_secs_f64()
+    });
+    report("top contributions", &mut || {
+        let t = Instant::now();
+        let rows = crate::scoring::benefit_rows(&table);
+        for (b, a) in &models {
+            let r = rows.get(b).map(Vec::as_slice).unwrap_or_default();
+            std::hint::black_box(crate::scoring::top_contributions(a, &table, r));
+        }
+        t.elapsed().as_secs_f64()
+    });
+    report("with ids, reasons and ordering", &mut || {
+        let t = Instant::now();
+        std::hint::black_box(crate::lists::score_all(&models, &table));
+        t.elapsed().as_secs_f64()
+    });
+    Ok(())
+}

@@ -103,6 +103,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark the scoring pass on a finished run's features and models (rows per
+    /// second; nothing is written)
+    BenchScore {
+        /// Run folder with features.parquet and models/
+        run: PathBuf,
+        /// Passes (best and median are reported)
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
     /// Benchmark the logistic solver on a synthetic design matrix, against scikit-learn
     /// on the same data when --python is given.
     BenchFit {

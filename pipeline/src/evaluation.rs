@@ -119,23 +119,24 @@ pub fn evaluate(
     models: &BTreeMap<&'static str, ModelArtefact>,
 ) -> EvaluationReport {
     use rayon::prelude::*;
+    let by_benefit = scoring::benefit_rows(features);
     // One benefit per thread; collected into a BTreeMap, so the order is the benefits'.
     let per_benefit: Vec<(String, BenefitEvaluation)> = models
         .par_iter()
         .map(|(b, a)| {
-            let scored = scoring::score(a, features, b);
-            let labels: Vec<bool> = scored
+            let rows = by_benefit.get(b).map(Vec::as_slice).unwrap_or_default();
+            let p = scoring::probabilities(a, features, rows);
+            let labels: Vec<bool> = rows
                 .iter()
-                .map(|s| in_non_take_up(truth, &features.pseudo_id[s.row], b))
+                .map(|&r| in_non_take_up(truth, &features.pseudo_id[r as usize], b))
                 .collect();
-            let p: Vec<f64> = scored.iter().map(|s| s.probability).collect();
-            let amounts: Vec<f64> = scored
+            let amounts: Vec<f64> = rows
                 .iter()
-                .map(|s| features.montant_estime[s.row])
+                .map(|&r| features.montant_estime[r as usize])
                 .collect();
-            let cand: Vec<bool> = scored
+            let cand: Vec<bool> = rows
                 .iter()
-                .map(|s| features.candidat_deterministe[s.row])
+                .map(|&r| features.candidat_deterministe[r as usize])
                 .collect();
             let n_cand = cand.iter().filter(|c| **c).count();
             let hits = cand.iter().zip(&labels).filter(|(c, l)| **c && **l).count();

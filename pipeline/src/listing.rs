@@ -25,17 +25,19 @@ impl Stage for Score {
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let table = RunContext::need(&ctx.features, "features")?;
         let start = std::time::Instant::now();
-        let (scores, pass) = lists::score_all(&ctx.models, table);
+        let (scores, time) = lists::score_all(&ctx.models, table);
         let secs = start.elapsed().as_secs_f64();
         output::write_parquet_in_batches(&ctx.out.join("scores.parquet"), scores.len(), |r| {
             scores_frame(&scores[r])
         })?;
-        let n = scores.len() as f64;
+        let rate = |s: f64| scores.len() as f64 / s.max(1e-9) / 1e6;
         let summary = format!(
-            "{} rows scored: scoring pass {:.1} M rows/s, with ids, reasons and ordering {:.1} M rows/s",
+            "{} rows scored: probabilities {:.1} M rows/s, top contributions {:.1} M rows/s, \
+             with ids, reasons and ordering {:.1} M rows/s",
             scores.len(),
-            n / pass.max(1e-9) / 1e6,
-            n / secs.max(1e-9) / 1e6
+            rate(time.probabilities),
+            rate(time.contributions),
+            rate(secs)
         );
         ctx.scores = Some(scores);
         Ok(summary)

@@ -83,14 +83,25 @@ pub fn reason(f: &'static features::FeatureDef, standardised: f64) -> &'static s
     }
 }
 
-/// Every score row, in (benefit, id) order, and the seconds spent in the scoring passes
-/// themselves (probability and contributions, before ids, reasons and sorting).
+/// Seconds spent in the scoring passes themselves (before ids, reasons and sorting).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScoringTime {
+    /// Grouping the rows by benefit and computing every probability.
+    pub probabilities: f64,
+    /// Finding each row's largest contributions.
+    pub contributions: f64,
+}
+
+/// Every score row, in (benefit, id) order, and the time of the scoring passes.
 pub fn score_all(
     models: &BTreeMap<&'static str, ModelArtefact>,
     t: &FeatureTable,
-) -> (Vec<ScoreRow>, f64) {
+) -> (Vec<ScoreRow>, ScoringTime) {
     let mut out: Vec<ScoreRow> = Vec::with_capacity(t.len());
-    let mut scoring_seconds = 0.0;
+    let mut time = ScoringTime::default();
+    let start = std::time::Instant::now();
+    let by_benefit = scoring::benefit_rows(t);
+    time.probabilities += start.elapsed().as_secs_f64();
     for (b, a) in models {
         // The artefact's features, resolved once in the dictionary (with their index).
         let defs: Vec<(usize, &'static features::FeatureDef)> = a
@@ -104,23 +115,30 @@ pub fn score_all(
                     .expect("an artefact's features passed the signature check")
             })
             .collect();
+        let rows = by_benefit.get(b).map(Vec::as_slice).unwrap_or_default();
         let start = std::time::Instant::now();
-        let scored = scoring::score(a, t, b);
-        scoring_seconds += start.elapsed().as_secs_f64();
-        out.par_extend(scored.par_iter().map(|s| ScoreRow {
-            pseudo_id: t.pseudo_id[s.row].clone(),
-            prestation: b,
-            probabilite: s.probability,
-            montant_estime: t.montant_estime[s.row],
-            candidat_deterministe: t.candidat_deterministe[s.row],
-            raisons: {
-                let mut r = Reasons::default();
-                for (j, c, z) in s.top.iter() {
-                    let (index, f) = defs[j];
-                    r.push(index, c, reason(f, z) != f.reason_high);
-                }
-                r
-            },
+        let p = scoring::probabilities(a, t, rows);
+        time.probabilities += start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        let top = scoring::top_contributions(a, t, rows);
+        time.contributions += start.elapsed().as_secs_f64();
+        out.par_extend(rows.par_iter().zip(&p).zip(&top).map(|((&row, &p), top)| {
+            let row = row as usize;
+            ScoreRow {
+                pseudo_id: t.pseudo_id[row].clone(),
+                prestation: b,
+                probabilite: p,
+                montant_estime: t.montant_estime[row],
+                candidat_deterministe: t.candidat_deterministe[row],
+                raisons: {
+                    let mut r = Reasons::default();
+                    for (j, c, z) in top.iter() {
+                        let (index, f) = defs[j];
+                        r.push(index, c, reason(f, z) != f.reason_high);
+                    }
+                    r
+                },
+            }
         }));
     }
     // (benefit, id) is unique: an unstable sort gives the one order.
@@ -129,7 +147,7 @@ pub fn score_all(
             .cmp(b.prestation)
             .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
     });
-    (out, scoring_seconds)
+    (out, time)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -159,6 +159,17 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::BenchScore { run, repeat } => {
+            let m = recours::manifest::Manifest::read(&run)?;
+            let month = recours::month::Month::parse(&m.config.month).ok_or_else(|| {
+                recours::error::RecoursError::Internal(format!(
+                    "{}: run month {} unreadable",
+                    run.display(),
+                    m.config.month
+                ))
+            })?;
+            recours::bench::score(&run, month, repeat)
+        }
         Command::BenchFit {
             rows,
             features,
