@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashSet as HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -174,10 +174,15 @@ pub fn audit(
     min_cell: usize,
 ) -> FairnessReport {
     let person = households.index();
-    let elig: HashMap<(&str, &str), &EligibilityRow> = eligibility
-        .iter()
-        .map(|r| ((r.pseudo_id.as_str(), r.prestation), r))
-        .collect();
+    // Eligibility rows and features are both in (benefit, id) order (the stages write them
+    // so): a person's eligibility row is found by walking both in step, and anyone else's
+    // by binary search, with no map of millions of rows.
+    let elig = ByBenefitAndId::new(eligibility.len(), |i| {
+        (eligibility[i].prestation, eligibility[i].pseudo_id.as_str())
+    });
+    let scored = ByBenefitAndId::new(features.len(), |i| {
+        (features.prestation[i], features.pseudo_id[i].as_str())
+    });
     let run = households.run_month;
     let listed: HashSet<(&str, &str)> = listed
         .iter()
@@ -192,15 +197,24 @@ pub fn audit(
         // contacted by the past campaign, rights opened after it)
         let mut counts: BTreeMap<&str, BTreeMap<&'static str, [usize; 6]>> = BTreeMap::new();
         let mut totals = [0usize; 6];
-        for (i, id) in features.pseudo_id.iter().enumerate() {
-            if features.prestation[i] != b {
-                continue;
-            }
+        let mut in_step = elig.rows_of(b).iter().peekable();
+        for &i in scored.rows_of(b) {
+            let id = &features.pseudo_id[i as usize];
             let Some(&pi) = person.get(id.as_str()) else {
                 continue;
             };
             let p = &households.persons[pi];
-            let e = elig.get(&(id.as_str(), b));
+            let e = loop {
+                match in_step.peek() {
+                    Some(&&r) if eligibility[r as usize].pseudo_id < *id => {
+                        in_step.next();
+                    }
+                    Some(&&r) if eligibility[r as usize].pseudo_id == *id => {
+                        break Some(&eligibility[r as usize]);
+                    }
+                    _ => break None,
+                }
+            };
             let is_listed = listed.contains(&(id.as_str(), b));
             let positive = truth.is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
             let row = [
@@ -211,7 +225,7 @@ pub fn audit(
                 0,
                 0,
             ];
-            let groups = groups_of(p, e.copied(), run);
+            let groups = groups_of(p, e, run);
             for (d, g) in groups {
                 let c = counts.entry(d).or_default().entry(g).or_default();
                 for k in 0..6 {
@@ -228,7 +242,9 @@ pub fn audit(
             let Some(&pi) = person.get(o.pseudo_id.as_str()) else {
                 continue;
             };
-            let e = elig.get(&(o.pseudo_id.as_str(), b)).copied();
+            let e = elig
+                .find(b, &o.pseudo_id, |r| eligibility[r].pseudo_id.as_str())
+                .map(|r| &eligibility[r]);
             for (d, g) in groups_of(&households.persons[pi], e, run) {
                 let c = counts.entry(d).or_default().entry(g).or_default();
                 c[4] += 1;
@@ -271,15 +287,14 @@ pub fn audit(
     }
     let mut outside = BTreeMap::new();
     if let Some((_, t)) = truth {
-        let scored: HashSet<(&str, &str)> = features
-            .pseudo_id
-            .iter()
-            .zip(&features.prestation)
-            .map(|(id, b)| (id.as_str(), *b))
-            .collect();
         for (b, people) in t {
             for (id, positive) in people {
-                if *positive && !scored.contains(&(id.as_str(), b.as_str())) {
+                let is_scored = || {
+                    scored
+                        .find(b, id, |r| features.pseudo_id[r].as_str())
+                        .is_some()
+                };
+                if *positive && !is_scored() {
                     *outside.entry(b.clone()).or_default() += 1;
                 }
             }
@@ -292,6 +307,50 @@ pub fn audit(
         recall_margin,
         min_cell,
         benefits,
+    }
+}
+
+/// Rows of a table grouped by benefit, each group in id order: the rows themselves when
+/// the table is already in (benefit, id) order, as the eligibility and features stages
+/// write it, else an index sorted once.
+struct ByBenefitAndId {
+    /// Benefit, and its rows in id order.
+    groups: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl ByBenefitAndId {
+    fn new<'a>(n: usize, key: impl Fn(usize) -> (&'static str, &'a str) + Sync) -> Self {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if !(1..n).all(|i| key(i - 1) <= key(i)) {
+            use rayon::prelude::*;
+            order.par_sort_by(|&a, &b| key(a as usize).cmp(&key(b as usize)));
+        }
+        let mut groups: Vec<(&'static str, Vec<u32>)> = Vec::new();
+        for r in order {
+            let b = key(r as usize).0;
+            match groups.last_mut() {
+                Some((g, rows)) if *g == b => rows.push(r),
+                _ => groups.push((b, vec![r])),
+            }
+        }
+        ByBenefitAndId { groups }
+    }
+
+    /// The rows of `benefit`, in id order.
+    fn rows_of(&self, benefit: &str) -> &[u32] {
+        self.groups
+            .iter()
+            .find(|(b, _)| *b == benefit)
+            .map(|(_, rows)| rows.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The row of (`benefit`, `id`), by binary search (`id_of` reads a row's id).
+    fn find<'a>(&self, benefit: &str, id: &str, id_of: impl Fn(usize) -> &'a str) -> Option<usize> {
+        let rows = self.rows_of(benefit);
+        rows.binary_search_by(|&r| id_of(r as usize).cmp(id))
+            .ok()
+            .map(|k| rows[k] as usize)
     }
 }
 
@@ -482,6 +541,30 @@ mod tests {
             campagne_droits_ouverts: 12,
             campagne_taux: wilson(12, 50),
         }
+    }
+
+    #[test]
+    fn rows_by_benefit_and_id_in_any_input_order() {
+        let keys = [
+            ("RSA", "c"),
+            ("PPA", "b"),
+            ("RSA", "a"),
+            ("ASPA", "z"),
+            ("PPA", "a"),
+        ];
+        let by = ByBenefitAndId::new(keys.len(), |i| keys[i]);
+        assert_eq!(by.rows_of("RSA"), [2, 0]);
+        assert_eq!(by.rows_of("PPA"), [4, 1]);
+        assert_eq!(by.rows_of("ASPA"), [3]);
+        assert!(by.rows_of("AAH").is_empty());
+        let id = |r: usize| keys[r].1;
+        assert_eq!(by.find("RSA", "c", id), Some(0));
+        assert_eq!(by.find("PPA", "a", id), Some(4));
+        assert_eq!(by.find("PPA", "c", id), None);
+        // Already in order: the rows themselves.
+        let sorted = [("ASPA", "z"), ("PPA", "a"), ("PPA", "b")];
+        let by = ByBenefitAndId::new(sorted.len(), |i| sorted[i]);
+        assert_eq!(by.rows_of("PPA"), [1, 2]);
     }
 
     #[test]
