@@ -38,16 +38,31 @@ pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
 }
 
 /// Gives the `&'static str` codes (benefit, role, housing status…) of a table read back from
-/// a stage output: each distinct value is allocated once for the whole process.
+/// a stage output: each distinct value is allocated once for the whole process. Each thread
+/// keeps the codes it has seen (no lock after the first sighting: this runs for millions of
+/// values).
 pub fn intern(value: &str) -> &'static str {
+    use std::cell::RefCell;
     use std::collections::BTreeSet;
     use std::sync::Mutex;
     static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = seen.get(value) {
+    thread_local! {
+        static LOCAL: RefCell<rustc_hash::FxHashSet<&'static str>> = RefCell::default();
+    }
+    if let Some(s) = LOCAL.with(|l| l.borrow().get(value).copied()) {
         return s;
     }
-    let s: &'static str = Box::leak(value.to_string().into_boxed_str());
-    seen.insert(s);
+    let s = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(value) {
+            Some(s) => *s,
+            None => {
+                let s: &'static str = Box::leak(value.to_string().into_boxed_str());
+                seen.insert(s);
+                s
+            }
+        }
+    };
+    LOCAL.with(|l| l.borrow_mut().insert(s));
     s
 }

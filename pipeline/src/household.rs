@@ -305,25 +305,30 @@ impl Households {
         let sexe = str_col(personnes, "personnes", "sexe")?;
         let dep = str_col(personnes, "personnes", "departement")?;
         let regime = str_col(personnes, "personnes", "regime")?;
-        let mut persons = Vec::with_capacity(personnes.height());
-        // Keyed by the ids of the `personnes` table itself (no copy per person).
+        // Built in parallel; the index is keyed by the ids of the `personnes` table itself
+        // (no copy per person).
+        let mut persons: Vec<Person> = (0..personnes.height())
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|i| {
+                let born = month(naissance.get(i))
+                    .ok_or_else(|| RecoursError::Internal("validated month".into()))?;
+                Ok(Person {
+                    pseudo_id: ids.get(i).unwrap_or_default().to_string(),
+                    naissance: born,
+                    sexe: intern(sexe.get(i).unwrap_or_default()),
+                    departement: intern(dep.get(i).unwrap_or_default()),
+                    regime: intern(regime.get(i).unwrap_or_default()),
+                    age: born.age_at(run),
+                    par_nature: Vec::new(),
+                    droits: Vec::new(),
+                })
+            })
+            .collect::<Result<_>>()?;
         let mut index: HashMap<&str, usize> =
             HashMap::with_capacity_and_hasher(personnes.height(), Default::default());
         for i in 0..personnes.height() {
-            let id = ids.get(i).unwrap_or_default();
-            let born = month(naissance.get(i))
-                .ok_or_else(|| RecoursError::Internal("validated month".into()))?;
-            index.insert(id, i);
-            persons.push(Person {
-                pseudo_id: id.to_string(),
-                naissance: born,
-                sexe: intern(sexe.get(i).unwrap_or_default()),
-                departement: intern(dep.get(i).unwrap_or_default()),
-                regime: intern(regime.get(i).unwrap_or_default()),
-                age: born.age_at(run),
-                par_nature: Vec::new(),
-                droits: Vec::new(),
-            });
+            index.insert(ids.get(i).unwrap_or_default(), i);
         }
 
         crate::ingest::trace("households: persons", t0);
@@ -385,50 +390,66 @@ impl Households {
         let f_id = str_col(foyers_df, "foyers", "foyer_id")?;
         let f_person = str_col(foyers_df, "foyers", "pseudo_id")?;
         let f_role = str_col(foyers_df, "foyers", "role")?;
-        let mut by_foyer: HashMap<&str, Vec<(usize, Role)>> = HashMap::default();
-        for i in 0..foyers_df.height() {
-            let (Some(f), Some(&p), Some(role)) = (
-                f_id.get(i),
-                f_person.get(i).and_then(|id| index.get(id)),
-                f_role.get(i).and_then(Role::from_code),
-            ) else {
-                continue;
-            };
-            by_foyer.entry(f).or_default().push((p, role));
-        }
-        let mut housing: HashMap<&str, (Option<Statut>, Option<f64>)> = HashMap::default();
+        // Members grouped by sorting (foyer, role, person id) in parallel rather than in a
+        // map of millions of foyers: foyers come out in id order, demandeur first (validation
+        // ensures one), and are walked in step with the housing rows sorted the same way.
+        let mut members: Vec<(&str, Role, usize)> = (0..foyers_df.height())
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .filter_map(|i| {
+                Some((
+                    f_id.get(i)?,
+                    f_role.get(i).and_then(Role::from_code)?,
+                    *f_person.get(i).and_then(|id| index.get(id))?,
+                ))
+            })
+            .collect();
+        members.par_sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| persons[a.2].pseudo_id.cmp(&persons[b.2].pseudo_id))
+        });
+        let mut housing: Vec<(&str, Option<Statut>, Option<f64>)> = Vec::new();
         if let Some(l) = x.table("logements") {
             let l_id = str_col(l, "logements", "foyer_id")?;
             let l_statut = str_col(l, "logements", "statut")?;
             let l_loyer = f64_col(l, "logements", "loyer_mensuel")?;
-            for i in 0..l.height() {
-                if let Some(f) = l_id.get(i) {
-                    housing.insert(
-                        f,
-                        (l_statut.get(i).and_then(Statut::from_code), l_loyer.get(i)),
-                    );
-                }
-            }
+            housing = (0..l.height())
+                .into_par_iter()
+                .with_min_len(1 << 16)
+                .filter_map(|i| {
+                    Some((
+                        l_id.get(i)?,
+                        l_statut.get(i).and_then(Statut::from_code),
+                        l_loyer.get(i),
+                    ))
+                })
+                .collect();
+            // One housing row per foyer (validation rejects duplicates); a stable sort keeps
+            // the last of equal ids last, as a map's last insert would win.
+            housing.par_sort_by(|a, b| a.0.cmp(b.0));
         }
-        let mut foyers: Vec<Foyer> = by_foyer
-            .into_iter()
-            .map(|(f, mut members)| {
-                // Role order, then id: the demandeur comes first (validation ensures one).
-                members.sort_by(|a, b| {
-                    a.1.cmp(&b.1)
-                        .then(persons[a.0].pseudo_id.cmp(&persons[b.0].pseudo_id))
-                });
-                members.shrink_to_fit();
-                let (statut, loyer) = housing.get(f).copied().unwrap_or((None, None));
-                Foyer {
-                    foyer_id: f.to_string(),
-                    members,
-                    statut,
-                    loyer,
+        let mut housing = housing.into_iter().peekable();
+        let mut foyers: Vec<Foyer> = Vec::new();
+        for group in members.chunk_by(|a, b| a.0 == b.0) {
+            let f = group[0].0;
+            let mut found = (None, None);
+            while let Some(&(h, statut, loyer)) = housing.peek() {
+                if h > f {
+                    break;
                 }
-            })
-            .collect();
-        foyers.sort_by(|a, b| a.foyer_id.cmp(&b.foyer_id));
+                if h == f {
+                    found = (statut, loyer);
+                }
+                housing.next();
+            }
+            foyers.push(Foyer {
+                foyer_id: f.to_string(),
+                members: group.iter().map(|&(_, role, p)| (p, role)).collect(),
+                statut: found.0,
+                loyer: found.1,
+            });
+        }
         crate::ingest::trace("households: foyers", t0);
         Ok(Households {
             run_month: run,
