@@ -174,9 +174,7 @@ pub fn run(b: &BenchFit) -> Result<()> {
 /// for the largest contributions (the reasons), and for everything `score_all` does (both,
 /// with ids, reasons and ordering). Best and median of `repeat` passes.
 pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Result<()> {
-    let df = crate::frame::read_parquet(&run_dir.join("features.parquet"))?;
-    let table = crate::features::FeatureTable::from_frame(&df, month)?;
-    drop(df);
+    let table = crate::features::FeatureTable::read(&run_dir.join("features.parquet"), month)?;
     let mut models = std::collections::BTreeMap::new();
     for &b in crate::contract::SCORED {
         let path = run_dir.join("models").join(format!("{b}.json"));

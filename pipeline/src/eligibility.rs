@@ -217,6 +217,17 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
 }
 
 /// Reads back `eligibility.parquet` (a run resumed after this stage).
+/// Reads `eligibility.parquet` a slice at a time (never the whole file decoded next to the
+/// rows built from it).
+pub fn read(path: &std::path::Path) -> Result<Vec<EligibilityRow>> {
+    let slices = crate::frame::ParquetSlices::open(path, None, crate::features::READ_SLICE_ROWS)?;
+    let mut rows = Vec::with_capacity(slices.rows());
+    for df in slices {
+        rows.extend(from_frame(&df?)?);
+    }
+    Ok(rows)
+}
+
 pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
     use crate::frame::{bool_col, f64_col, intern, str_col, u32_col};
     const T: &str = "eligibility.parquet";

@@ -169,15 +169,26 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         "RNCPS — droits",
         &["pseudo_id"],
     ));
-    // The monthly resources name the person by its row in personnes.parquet.
-    donnees.extend(items(
-        &rows_where(
-            &ingest.join("ressources.parquet"),
+    // The monthly resources name the person by its row in personnes.parquet (by its id in
+    // a run folder ingested before that format).
+    let ressources = ingest.join("ressources.parquet");
+    let by_row = std::fs::File::open(&ressources)
+        .ok()
+        .and_then(|f| ParquetReader::new(f).schema().ok())
+        .is_some_and(|schema| schema.contains(crate::ingest::PERSON_ROW));
+    let resources = if by_row {
+        rows_where(
+            &ressources,
             crate::ingest::PERSON_ROW,
             lit(person_row(&ingest.join("personnes.parquet"), person)?),
-        )?,
+        )?
+    } else {
+        rows_of(&ressources, "pseudo_id", person)?
+    };
+    donnees.extend(items(
+        &resources,
         "BRM — ressources mensuelles (DSN, PASRAU)",
-        &[crate::ingest::PERSON_ROW],
+        &[crate::ingest::PERSON_ROW, "pseudo_id"],
     ));
     donnees.extend(items(
         &rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?,

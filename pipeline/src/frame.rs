@@ -1,5 +1,7 @@
 //! Typed access to the columns of a validated table, with errors that name table and column.
 
+use std::path::{Path, PathBuf};
+
 use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
@@ -65,4 +67,59 @@ pub fn intern(value: &str) -> &'static str {
     };
     LOCAL.with(|l| l.borrow_mut().insert(s));
     s
+}
+
+/// The rows of a Parquet file read `slice` at a time (only `columns` when given): a stage
+/// reading back millions of rows never holds the whole file decoded next to what it builds
+/// from it.
+pub struct ParquetSlices {
+    path: PathBuf,
+    columns: Option<Vec<String>>,
+    rows: usize,
+    next: usize,
+    slice: usize,
+}
+
+impl ParquetSlices {
+    pub fn open(path: &Path, columns: Option<&[&str]>, slice: usize) -> Result<ParquetSlices> {
+        let rows = crate::manifest::parquet_rows(path)
+            .ok_or_else(|| RecoursError::Internal(format!("{} cannot be read", path.display())))?
+            as usize;
+        Ok(ParquetSlices {
+            path: path.to_path_buf(),
+            columns: columns.map(|c| c.iter().map(|c| c.to_string()).collect()),
+            rows,
+            next: 0,
+            slice: slice.max(1),
+        })
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl Iterator for ParquetSlices {
+    type Item = Result<DataFrame>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.rows {
+            return None;
+        }
+        let (offset, len) = (self.next, self.slice.min(self.rows - self.next));
+        self.next += len;
+        let read = || -> Result<DataFrame> {
+            let file = std::fs::File::open(&self.path)
+                .map_err(RecoursError::io(format!("opening {}", self.path.display())))?;
+            ParquetReader::new(file)
+                .with_columns(self.columns.clone())
+                .with_slice(Some((offset, len)))
+                .finish()
+                .map_err(RecoursError::polars(format!(
+                    "reading {}",
+                    self.path.display()
+                )))
+        };
+        Some(read())
+    }
 }

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
-use crate::frame::{f64_col, intern, str_col};
+use crate::frame::{ParquetSlices, f64_col, intern, str_col};
 use crate::ingest::Extracts;
 use crate::month::Month;
 use rayon::prelude::*;
@@ -225,63 +225,15 @@ fn add_resources(
     Ok(())
 }
 
-/// Rows of a Parquet file read `SLICE_ROWS` at a time (the columns households need only).
-struct ResourceSlices {
-    path: std::path::PathBuf,
-    rows: usize,
-    next: usize,
-    slice: usize,
-}
-
 const SLICE_ROWS: usize = 2_000_000;
 
-impl ResourceSlices {
-    fn open(path: &std::path::Path, slice: usize) -> Result<ResourceSlices> {
-        let rows = crate::manifest::parquet_rows(path)
-            .ok_or_else(|| RecoursError::Internal(format!("{} cannot be read", path.display())))?
-            as usize;
-        Ok(ResourceSlices {
-            path: path.to_path_buf(),
-            rows,
-            next: 0,
-            slice: slice.max(1),
-        })
-    }
-}
-
-impl Iterator for ResourceSlices {
-    type Item = Result<polars::prelude::DataFrame>;
-    fn next(&mut self) -> Option<Self::Item> {
-        use polars::prelude::*;
-        if self.next >= self.rows {
-            return None;
-        }
-        let (offset, len) = (self.next, self.slice.min(self.rows - self.next));
-        self.next += len;
-        let read = || -> Result<DataFrame> {
-            let file = std::fs::File::open(&self.path)
-                .map_err(RecoursError::io(format!("opening {}", self.path.display())))?;
-            ParquetReader::new(file)
-                .with_columns(Some(
-                    [
-                        crate::ingest::PERSON_ROW,
-                        "mois",
-                        "nature",
-                        "montant_net_social",
-                    ]
-                    .map(String::from)
-                    .to_vec(),
-                ))
-                .with_slice(Some((offset, len)))
-                .finish()
-                .map_err(RecoursError::polars(format!(
-                    "reading {}",
-                    self.path.display()
-                )))
-        };
-        Some(read())
-    }
-}
+/// The columns of `ingest/ressources.parquet` households read.
+const RESOURCE_COLUMNS: [&str; 4] = [
+    crate::ingest::PERSON_ROW,
+    "mois",
+    "nature",
+    "montant_net_social",
+];
 
 impl Households {
     /// Person index by pseudo_id (keys borrow the persons' ids).
@@ -340,7 +292,7 @@ impl Households {
             .ressources
             .as_ref()
             .ok_or_else(|| RecoursError::Internal("table ressources was not ingested".into()))?;
-        let mut slices = ResourceSlices::open(path, SLICE_ROWS)?;
+        let mut slices = ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)?;
         let mut current = slices.next().transpose()?;
         while let Some(chunk) = current.take() {
             let (added, next) = rayon::join(
@@ -561,7 +513,7 @@ mod tests {
         let totals = |slice: usize| {
             let mut persons = vec![person("a"), person("b"), person("c")];
             let mut slices = 0;
-            for chunk in ResourceSlices::open(&path, slice).unwrap() {
+            for chunk in ParquetSlices::open(&path, Some(&RESOURCE_COLUMNS), slice).unwrap() {
                 add_resources(&mut persons, run, &chunk.unwrap()).unwrap();
                 slices += 1;
             }

@@ -95,12 +95,13 @@ impl RunContext {
                 self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {
-                let df = crate::frame::read_parquet(&dir.join("eligibility.parquet"))?;
-                self.eligibility = Some(eligibility::from_frame(&df)?);
+                self.eligibility = Some(eligibility::read(&dir.join("eligibility.parquet"))?);
             }
             Need::Features if self.features.is_none() => {
-                let df = crate::frame::read_parquet(&dir.join("features.parquet"))?;
-                self.features = Some(FeatureTable::from_frame(&df, self.config.month)?);
+                self.features = Some(FeatureTable::read(
+                    &dir.join("features.parquet"),
+                    self.config.month,
+                )?);
             }
             Need::Models if self.models.is_empty() => {
                 self.ensure(Need::Features)?;

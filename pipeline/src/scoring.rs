@@ -40,8 +40,9 @@ impl Top {
 }
 
 /// Collects a row's largest positive contributions: unordered while the row is read (an
-/// offer below the smallest kept costs one comparison), ordered once at the end. Ties keep
-/// the feature that came first, as an ordered insertion would.
+/// offer below the smallest kept costs one comparison), ordered once at the end. Between
+/// equal contributions the lower feature index wins, whatever order the features are
+/// offered in (as an ordered insertion in index order would).
 struct TopK {
     top: Top,
     /// A contribution must exceed this to enter: 0, or the smallest kept once full.
@@ -61,12 +62,13 @@ impl TopK {
     /// contributions the lower feature index wins, as it would in index order.
     #[inline(always)]
     fn offer(&mut self, j: usize, c: f64, high: bool) {
-        if c < self.threshold {
+        // Written so that a NaN contribution (a missing value) never enters.
+        if !(c >= self.threshold) {
             return;
         }
         let len = self.top.len as usize;
         if len < TOP_REASONS {
-            if c <= 0.0 {
+            if !(c > 0.0) {
                 return;
             }
             self.top.items[len] = (c, j as u16, high);
@@ -249,6 +251,7 @@ mod tests {
             for j in order {
                 t.offer(j, if j == 4 { 2.0 } else { 1.0 }, true);
             }
+            t.offer(9, f64::NAN, true);
             let kept: Vec<usize> = t.finish().iter().map(|x| x.0).collect();
             assert_eq!(kept, [4, 0, 1, 2, 3, 5], "{order:?}");
         }
