@@ -199,23 +199,24 @@ pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Resul
             rates[rates.len() / 2]
         );
     };
-    report("probabilities", &mut || {
+    // One pass over every benefit's rows (grouping included), timed.
+    let per_benefit = |pass: &dyn Fn(&recours_models::train::ModelArtefact, &[u32])| {
         let t = Instant::now();
         let rows = crate::scoring::benefit_rows(&table);
         for (b, a) in &models {
-            let r = rows.get(b).map(Vec::as_slice).unwrap_or_default();
-            std::hint::black_box(crate::scoring::probabilities(a, &table, r));
+            pass(a, rows.get(b).map(Vec::as_slice).unwrap_or_default());
         }
         t.elapsed().as_secs_f64()
+    };
+    report("probabilities", &mut || {
+        per_benefit(&|a, r| {
+            std::hint::black_box(crate::scoring::probabilities(a, &table, r));
+        })
     });
     report("top contributions", &mut || {
-        let t = Instant::now();
-        let rows = crate::scoring::benefit_rows(&table);
-        for (b, a) in &models {
-            let r = rows.get(b).map(Vec::as_slice).unwrap_or_default();
+        per_benefit(&|a, r| {
             std::hint::black_box(crate::scoring::top_contributions(a, &table, r));
-        }
-        t.elapsed().as_secs_f64()
+        })
     });
     report("with ids, reasons and ordering", &mut || {
         let t = Instant::now();
