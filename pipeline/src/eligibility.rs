@@ -220,7 +220,7 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
 /// Reads `eligibility.parquet` a slice at a time (never the whole file decoded next to the
 /// rows built from it).
 pub fn read(path: &std::path::Path) -> Result<Vec<EligibilityRow>> {
-    let slices = crate::frame::ParquetSlices::open(path, None, crate::features::READ_SLICE_ROWS)?;
+    let slices = crate::frame::ParquetSlices::open(path, None, crate::frame::READ_SLICE_ROWS)?;
     let mut rows = Vec::with_capacity(slices.rows());
     for df in slices {
         rows.extend(from_frame(&df?)?);

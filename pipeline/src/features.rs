@@ -545,9 +545,6 @@ pub fn contact_signals(x: &Extracts) -> Result<HashMap<&str, (bool, bool)>> {
 }
 
 /// The feature table: one row per (person, benefit), values in dictionary order of `names`.
-/// Rows per slice when a stage output is read back.
-pub const READ_SLICE_ROWS: usize = 1 << 20;
-
 pub struct FeatureTable {
     pub month: Month,
     pub names: Vec<&'static str>,
@@ -599,7 +596,8 @@ impl FeatureTable {
     /// Reads `features.parquet` a slice at a time (never the whole file decoded next to the
     /// table built from it: at 10 M people that was 2.7 GB more at the evaluate stage's peak).
     pub fn read(path: &std::path::Path, month: Month) -> Result<FeatureTable> {
-        let mut slices = crate::frame::ParquetSlices::open(path, None, READ_SLICE_ROWS)?;
+        let mut slices =
+            crate::frame::ParquetSlices::open(path, None, crate::frame::READ_SLICE_ROWS)?;
         let rows = slices.rows();
         let Some(first) = slices.next() else {
             return FeatureTable::from_frame(&crate::frame::read_parquet(path)?, month);

@@ -69,6 +69,9 @@ pub fn intern(value: &str) -> &'static str {
     s
 }
 
+/// Rows per slice when a stage output (features, eligibility rows) is read back whole.
+pub const READ_SLICE_ROWS: usize = 1 << 20;
+
 /// The rows of a Parquet file read `slice` at a time (only `columns` when given): a stage
 /// reading back millions of rows never holds the whole file decoded next to what it builds
 /// from it.
