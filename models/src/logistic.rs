@@ -82,7 +82,9 @@ pub fn cost_and_gradient(
     let xs = x
         .as_slice()
         .expect("design matrix in standard (row-major) layout");
-    let (loss, mut grad) = xs
+    // Blocks are computed in parallel and added in block order: the sums do not depend on
+    // how rayon split the work (same bits at any thread count or schedule).
+    let blocks: Vec<(f64, Vec<f64>)> = xs
         .par_chunks(BLOCK * p.max(1))
         .zip(y.par_chunks(BLOCK))
         .map(|(rows, ys)| {
@@ -105,15 +107,15 @@ pub fn cost_and_gradient(
             }
             (loss, g)
         })
-        .reduce(
-            || (0.0, vec![0.0; p + 1]),
-            |(la, mut ga), (lb, gb)| {
-                for (a, b) in ga.iter_mut().zip(gb) {
-                    *a += b;
-                }
-                (la + lb, ga)
-            },
-        );
+        .collect();
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; p + 1];
+    for (l, g) in blocks {
+        loss += l;
+        for (a, b) in grad.iter_mut().zip(g) {
+            *a += b;
+        }
+    }
     let penalty: f64 = w.iter().map(|v| v * v).sum::<f64>() * alpha / 2.0;
     for (gj, wj) in grad[..p].iter_mut().zip(w) {
         *gj += alpha * wj;
@@ -291,7 +293,8 @@ pub fn hessian(x: ArrayView2<f64>, params: &[f64], alpha: f64) -> Array2<f64> {
     let xs = x
         .as_slice()
         .expect("design matrix in standard (row-major) layout");
-    let mut h = xs
+    // Blocks added in block order, as in `cost_and_gradient`.
+    let blocks: Vec<Array2<f64>> = xs
         .par_chunks(BLOCK * p.max(1))
         .map(|rows| {
             let mut h = Array2::<f64>::zeros((k, k));
@@ -311,7 +314,11 @@ pub fn hessian(x: ArrayView2<f64>, params: &[f64], alpha: f64) -> Array2<f64> {
             }
             h
         })
-        .reduce(|| Array2::zeros((k, k)), |a, b| a + b);
+        .collect();
+    let mut h = Array2::<f64>::zeros((k, k));
+    for block in blocks {
+        h += &block;
+    }
     for a in 0..k {
         for c in 0..a {
             h[[c, a]] = h[[a, c]];

@@ -5,6 +5,7 @@
 //! the [`ModelArtefact`].
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -287,47 +288,62 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
 
     // Cross-validation on the training part, standardised within each fold.
     let folds = stratified_folds(&train_rows, input.y, cfg.folds, cfg.seed);
-    let mut cross_validation = Vec::new();
-    for &alpha in &cfg.alphas {
-        let settings = SolverSettings {
-            alpha,
-            ..cfg.solver.clone()
-        };
-        let mut fold_log_loss = Vec::new();
-        for k in 0..cfg.folds {
-            let fit_rows: Vec<usize> = train_rows
+    // Every (alpha, fold) fit is independent: they run in parallel and their log-losses
+    // are gathered in (alpha, fold) order, so the choice does not depend on scheduling.
+    let fold_rows: Vec<(Vec<usize>, Vec<usize>)> = (0..cfg.folds)
+        .map(|k| {
+            let (fit, val): (Vec<(usize, usize)>, Vec<(usize, usize)>) = train_rows
                 .iter()
-                .zip(&folds)
-                .filter(|(_, f)| **f != k)
-                .map(|(r, _)| *r)
-                .collect();
-            let val_rows: Vec<usize> = train_rows
-                .iter()
-                .zip(&folds)
-                .filter(|(_, f)| **f == k)
-                .map(|(r, _)| *r)
-                .collect();
-            let s = standardise(input, &cols, &fit_rows, None);
+                .copied()
+                .zip(folds.iter().copied())
+                .partition(|(_, f)| *f != k);
+            (
+                fit.into_iter().map(|(r, _)| r).collect(),
+                val.into_iter().map(|(r, _)| r).collect(),
+            )
+        })
+        .collect();
+    let jobs: Vec<(f64, usize)> = cfg
+        .alphas
+        .iter()
+        .flat_map(|&alpha| (0..cfg.folds).map(move |k| (alpha, k)))
+        .collect();
+    let losses: Vec<f64> = jobs
+        .par_iter()
+        .map(|&(alpha, k)| -> Result<f64, TrainError> {
+            let settings = SolverSettings {
+                alpha,
+                ..cfg.solver.clone()
+            };
+            let (fit_rows, val_rows) = &fold_rows[k];
+            let s = standardise(input, &cols, fit_rows, None);
             // A column constant within a fold gets sd 0: leave it at 0 there.
             let sd: Vec<f64> =
                 s.sd.iter()
                     .map(|v| if *v > 0.0 { *v } else { 1.0 })
                     .collect();
-            let s = standardise(input, &cols, &fit_rows, Some((&s.mean, &sd)));
-            let f = logistic::fit(s.x.view(), &labels_f64(input.y, &fit_rows), &settings)
+            let s = standardise(input, &cols, fit_rows, Some((&s.mean, &sd)));
+            let f = logistic::fit(s.x.view(), &labels_f64(input.y, fit_rows), &settings)
                 .map_err(fit_err)?;
-            let v = standardise(input, &cols, &val_rows, Some((&s.mean, &s.sd)));
+            let v = standardise(input, &cols, val_rows, Some((&s.mean, &s.sd)));
             let prob = logistic::predict(v.x.view(), f.intercept, &f.coef);
             let labels: Vec<bool> = val_rows.iter().map(|&r| input.y[r]).collect();
-            fold_log_loss.push(metrics::log_loss(&prob, &labels));
-        }
-        let mean_log_loss = fold_log_loss.iter().sum::<f64>() / fold_log_loss.len() as f64;
-        cross_validation.push(CvResult {
+            Ok(metrics::log_loss(&prob, &labels))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        // The first failure in (alpha, fold) order, whichever thread met it first.
+        .collect::<Result<_, _>>()?;
+    let cross_validation: Vec<CvResult> = cfg
+        .alphas
+        .iter()
+        .zip(losses.chunks(cfg.folds.max(1)))
+        .map(|(&alpha, fold_log_loss)| CvResult {
             alpha,
-            mean_log_loss,
-            fold_log_loss,
-        });
-    }
+            mean_log_loss: fold_log_loss.iter().sum::<f64>() / fold_log_loss.len() as f64,
+            fold_log_loss: fold_log_loss.to_vec(),
+        })
+        .collect();
     let alpha = cross_validation
         .iter()
         .min_by(|a, b| {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashSet as HashSet;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eligibility::EligibilityRow;
@@ -193,47 +194,73 @@ pub fn audit(
     names.sort_unstable();
     names.dedup();
     for b in names {
-        // counts[dimension][group] = (population, listed, positives, listed positives,
-        // contacted by the past campaign, rights opened after it)
-        let mut counts: BTreeMap<&str, BTreeMap<&'static str, [usize; 6]>> = BTreeMap::new();
-        let mut totals = [0usize; 6];
-        let mut in_step = elig.rows_of(b).iter().peekable();
-        for &i in scored.rows_of(b) {
-            let id = &features.pseudo_id[i as usize];
-            let Some(&pi) = person.get(id.as_str()) else {
-                continue;
-            };
-            let p = &households.persons[pi];
-            let e = loop {
-                match in_step.peek() {
-                    Some(&&r) if eligibility[r as usize].pseudo_id < *id => {
-                        in_step.next();
+        let elig_rows = elig.rows_of(b);
+        // Slices of the scored rows counted in parallel, each walking the eligibility rows
+        // from its first id; counts are whole numbers, added up in slice order.
+        let partials: Vec<(Counts, [usize; 6])> = scored
+            .rows_of(b)
+            .par_chunks(AUDIT_SLICE)
+            .map(|slice| {
+                let mut counts = Counts::new();
+                let mut totals = [0usize; 6];
+                let first = &features.pseudo_id[slice[0] as usize];
+                let start = elig_rows
+                    .partition_point(|&r| eligibility[r as usize].pseudo_id < *first);
+                let mut in_step = elig_rows[start..].iter().peekable();
+                for &i in slice {
+                    let id = &features.pseudo_id[i as usize];
+                    let Some(&pi) = person.get(id.as_str()) else {
+                        continue;
+                    };
+                    let p = &households.persons[pi];
+                    let e = loop {
+                        match in_step.peek() {
+                            Some(&&r) if eligibility[r as usize].pseudo_id < *id => {
+                                in_step.next();
+                            }
+                            Some(&&r) if eligibility[r as usize].pseudo_id == *id => {
+                                break Some(&eligibility[r as usize]);
+                            }
+                            _ => break None,
+                        }
+                    };
+                    let is_listed = listed.contains(&(id.as_str(), b));
+                    let positive = truth
+                        .is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
+                    let row = [
+                        1,
+                        usize::from(is_listed),
+                        usize::from(positive),
+                        usize::from(is_listed && positive),
+                        0,
+                        0,
+                    ];
+                    for (d, g) in groups_of(p, e, run) {
+                        let c = counts.entry(d).or_default().entry(g).or_default();
+                        for k in 0..6 {
+                            c[k] += row[k];
+                        }
                     }
-                    Some(&&r) if eligibility[r as usize].pseudo_id == *id => {
-                        break Some(&eligibility[r as usize]);
+                    for k in 0..6 {
+                        totals[k] += row[k];
                     }
-                    _ => break None,
                 }
-            };
-            let is_listed = listed.contains(&(id.as_str(), b));
-            let positive = truth.is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
-            let row = [
-                1,
-                usize::from(is_listed),
-                usize::from(positive),
-                usize::from(is_listed && positive),
-                0,
-                0,
-            ];
-            let groups = groups_of(p, e, run);
-            for (d, g) in groups {
-                let c = counts.entry(d).or_default().entry(g).or_default();
-                for k in 0..6 {
-                    c[k] += row[k];
+                (counts, totals)
+            })
+            .collect();
+        let mut counts = Counts::new();
+        let mut totals = [0usize; 6];
+        for (part, part_totals) in partials {
+            for (d, groups) in part {
+                for (g, row) in groups {
+                    let c = counts.entry(d).or_default().entry(g).or_default();
+                    for k in 0..6 {
+                        c[k] += row[k];
+                    }
                 }
             }
             for k in 0..6 {
-                totals[k] += row[k];
+                totals[k] += part_totals[k];
             }
         }
         // The past campaign's outcomes (production's measure of precision): everyone the
@@ -313,6 +340,13 @@ pub fn audit(
 /// Rows of a table grouped by benefit, each group in id order: the rows themselves when
 /// the table is already in (benefit, id) order, as the eligibility and features stages
 /// write it, else an index sorted once.
+/// Counts by dimension and group: (population, listed, positives, listed positives,
+/// contacted by the past campaign, rights opened after it).
+type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'static str, [usize; 6]>>;
+
+/// Scored rows per parallel slice of the audit.
+const AUDIT_SLICE: usize = 1 << 15;
+
 struct ByBenefitAndId {
     /// Benefit, and its rows in id order.
     groups: Vec<(&'static str, Vec<u32>)>,

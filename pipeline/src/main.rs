@@ -22,8 +22,12 @@ fn main() -> ExitCode {
     // large tables (households' sources, eligibility rows, features) that the next stage
     // does not reuse, and the peak is what decides whether a national run fits (−13 % peak
     // at 1 M people, `BENCHMARKS.md`).
-    // SAFETY: sets a process-wide allocator option before any other thread exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    // `MIMALLOC_PURGE_DELAY` (milliseconds, read by mimalloc itself) overrides this where
+    // memory is plentiful: delayed purging saves the kernel re-zeroing pages (README).
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a process-wide allocator option before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // Polars reads its pool size from the environment, before its first use.

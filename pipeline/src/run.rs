@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use recours_models::train::ModelArtefact;
 
 use crate::config::RunConfig;
@@ -267,9 +268,17 @@ impl Stage for Train {
         let mut learning = BTreeMap::new();
         if !to_train.is_empty() {
             let extracts = RunContext::need(&ctx.extracts, "ingest")?;
+            let t0 = Instant::now();
             let (sets, uses) = training::learning_sets(extracts, cfg, table)?;
-            for b in &to_train {
-                let a = training::train_benefit(b, &sets[b], &table.names, cfg)?;
+            crate::ingest::trace("train: learning sets", t0);
+            // The benefits' models are independent: trained side by side, looked at in
+            // benefit order (the first failure in that order is the one reported).
+            let trained: Vec<Result<_>> = to_train
+                .par_iter()
+                .map(|b| training::train_benefit(b, &sets[b], &table.names, cfg))
+                .collect();
+            for (b, a) in to_train.iter().zip(trained) {
+                let a = a?;
                 summary.push(format!(
                     "{b}: {} labels, alpha {}, test AUC {:.3} (entitlement alone {:.3})",
                     a.training_data.rows,

@@ -395,26 +395,84 @@ enum Status {
     Kept(u32),
 }
 
-fn statuses<'a>(t: &'a Loaded, column: &str) -> HashMap<&'a str, Status> {
-    let mask = t.rejected_mask();
-    let mut map: HashMap<&'a str, Status> =
-        HashMap::with_capacity_and_hasher(t.typed.height(), Default::default());
-    let mut kept = 0u32;
-    for (row, id) in t.text(column).iter().enumerate() {
-        let s = if mask[row] {
-            Status::Rejected
-        } else {
-            kept += 1;
-            Status::Kept(kept - 1)
-        };
-        if let Some(id) = id {
-            let e = map.entry(id).or_insert(s);
-            if *e == Status::Rejected {
-                *e = s;
+/// The ids a table refers to, with their status.
+struct Targets<'a> {
+    map: HashMap<&'a str, Status>,
+    /// The kept rows' ids in row order, when each kept id is unique (`personnes.pseudo_id`
+    /// after the duplicate check): then a referring table written in the same order is
+    /// checked by walking this list, with the map for the rows that leave the order.
+    kept: Option<Vec<&'a str>>,
+}
+
+/// How far ahead of the last match the walk looks before asking the map (a person with no
+/// row in the referring table is skipped by a miss of the first byte or so).
+const WALK_AHEAD: usize = 4;
+
+impl<'a> Targets<'a> {
+    /// Status of every value of `column` in `t`; `unique_kept` when no two kept rows share a
+    /// value (enables the walk).
+    fn new(t: &'a Loaded, column: &str, unique_kept: bool) -> Targets<'a> {
+        let mask = t.rejected_mask();
+        let mut map: HashMap<&'a str, Status> =
+            HashMap::with_capacity_and_hasher(t.typed.height(), Default::default());
+        let mut kept_ids = Vec::new();
+        let mut kept = 0u32;
+        for (row, id) in t.text(column).iter().enumerate() {
+            let s = if mask[row] {
+                Status::Rejected
+            } else {
+                kept += 1;
+                if unique_kept {
+                    kept_ids.push(id.unwrap_or(""));
+                }
+                Status::Kept(kept - 1)
+            };
+            if let Some(id) = id {
+                let e = map.entry(id).or_insert(s);
+                if *e == Status::Rejected {
+                    *e = s;
+                }
             }
         }
+        debug_assert!(
+            !unique_kept
+                || kept_ids.iter().all(|id| id.is_empty() || map[id] != Status::Rejected),
+            "kept ids are unique"
+        );
+        Targets {
+            map,
+            kept: unique_kept.then_some(kept_ids),
+        }
     }
-    map
+
+    /// The status of `id`; `cursor` is the kept row matched last (the walk's position).
+    /// Same answer as the map: a kept id is unique, so the kept row holding it is the one
+    /// the map names.
+    fn find(&self, id: &str, cursor: &mut usize) -> Option<Status> {
+        if let Some(kept) = &self.kept {
+            let end = (*cursor + WALK_AHEAD).min(kept.len());
+            for (c, k) in kept.iter().enumerate().take(end).skip(*cursor) {
+                if same_id(k, id) && !id.is_empty() {
+                    *cursor = c;
+                    return Some(Status::Kept(c as u32));
+                }
+            }
+        }
+        let found = self.map.get(id).copied();
+        if let Some(Status::Kept(k)) = found {
+            *cursor = k as usize;
+        }
+        found
+    }
+
+}
+
+/// `a == b`, most unequal ids told apart by their first eight bytes without a call to
+/// `memcmp`.
+fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let head = |s: &[u8]| u64::from_ne_bytes(s[..8].try_into().expect("eight bytes"));
+    a.len() == b.len() && (a.len() < 8 || head(a) == head(b)) && a == b
 }
 
 /// Flags the rows of `t` whose `column` names an id absent from `targets` (`unknown`) or
@@ -423,16 +481,17 @@ fn statuses<'a>(t: &'a Loaded, column: &str) -> HashMap<&'a str, Status> {
 fn check_reference(
     t: &mut Loaded,
     column: &str,
-    targets: &HashMap<&str, Status>,
+    targets: &Targets,
     unknown: Rule,
     rejected: Rule,
 ) -> Vec<u32> {
     let mut found = Vec::new();
+    let mut cursor = 0;
     let rows = t
         .text(column)
         .iter()
         .enumerate()
-        .map(|(row, id)| match id.map(|id| targets.get(id)) {
+        .map(|(row, id)| match id.map(|id| targets.find(id, &mut cursor)) {
             None => NO_ROW,
             Some(None) => {
                 found.push((row, unknown));
@@ -442,7 +501,7 @@ fn check_reference(
                 found.push((row, rejected));
                 NO_ROW
             }
-            Some(Some(Status::Kept(k))) => *k,
+            Some(Some(Status::Kept(k))) => k,
         })
         .collect();
     for (row, rule) in found {
@@ -456,6 +515,25 @@ const NO_ROW: u32 = u32::MAX;
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
+    if let [column] = columns {
+        // One column: its values are the keys.
+        let values = t.text(column);
+        let mut counts: HashMap<&str, u32> =
+            HashMap::with_capacity_and_hasher(values.len(), Default::default());
+        for v in values.iter().flatten() {
+            *counts.entry(v).or_default() += 1;
+        }
+        let dups: Vec<usize> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some_and(|v| counts[v] > 1))
+            .map(|(r, _)| r)
+            .collect();
+        for row in dups {
+            t.push(row, flag_column, rule);
+        }
+        return;
+    }
     // Keys of up to four columns, held in place (no allocation per row).
     assert!(columns.len() <= 4, "unique keys have at most four columns");
     let keys: Vec<[Option<&str>; 4]> = {
@@ -500,7 +578,7 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
     );
 
     // foyers: members must be known persons, each in exactly one foyer, one demandeur each.
-    let persons = statuses(&personnes, "pseudo_id");
+    let persons = Targets::new(&personnes, "pseudo_id", true);
     check_reference(
         &mut foyers,
         "pseudo_id",
@@ -542,16 +620,19 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         }
     }
     // A person whose foyer row was rejected (or who has none) cannot be assembled.
-    let members = statuses(&foyers, "pseudo_id");
+    let members = Targets::new(&foyers, "pseudo_id", true);
     {
         let mask = personnes.rejected_mask();
+        let mut cursor = 0;
         let flagged: Vec<usize> = personnes
             .text("pseudo_id")
             .iter()
             .enumerate()
             .filter(|(row, id)| {
                 !mask[*row]
-                    && id.is_some_and(|id| !matches!(members.get(id), Some(Status::Kept(_))))
+                    && id.is_some_and(|id| {
+                        !matches!(members.find(id, &mut cursor), Some(Status::Kept(_)))
+                    })
             })
             .map(|(row, _)| row)
             .collect();
@@ -559,8 +640,8 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
             personnes.push(row, "pseudo_id", Rule::PersonWithoutHousehold);
         }
     }
-    let persons = statuses(&personnes, "pseudo_id");
-    let households = statuses(&foyers, "foyer_id");
+    let persons = Targets::new(&personnes, "pseudo_id", true);
+    let households = Targets::new(&foyers, "foyer_id", false);
 
     if let Some(t) = tables.get_mut("logements") {
         let _ = check_reference(
@@ -706,7 +787,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut examples = BTreeMap::new();
     let mut stream = None;
     if let Some(input) = cfg.input(STREAMED) {
-        let persons = statuses(&tables["personnes"], "pseudo_id");
+        let persons = Targets::new(&tables["personnes"], "pseudo_id", true);
         let (account, writer) = stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
@@ -774,7 +855,7 @@ fn stream_table(
     cfg: &RunConfig,
     input: &crate::config::InputSpec,
     dir: &Path,
-    persons: &HashMap<&str, Status>,
+    persons: &Targets,
     rules: &mut BTreeMap<&'static str, &'static str>,
 ) -> Result<(Account, output::ParquetStream)> {
     let spec = TABLES
@@ -1189,4 +1270,69 @@ pub fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf
         h.update(b"\n");
     }
     h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn personnes(ids: &[Option<&str>], rejected: &[usize]) -> Loaded {
+        let spec = TABLES.iter().find(|t| t.name == "personnes").unwrap();
+        let typed = DataFrame::new_infer_height(vec![Column::new(
+            "pseudo_id".into(),
+            ids.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>(),
+        )])
+        .unwrap();
+        let mut t = Loaded {
+            spec,
+            files: vec!["p".into()],
+            file_starts: vec![0],
+            typed,
+            issues: vec![],
+            raw_rejected: HashMap::default(),
+            extra_columns: BTreeSet::new(),
+        };
+        for &r in rejected {
+            t.push(r, "pseudo_id", Rule::InvalidId);
+        }
+        t
+    }
+
+    #[test]
+    fn the_walk_answers_as_the_map_in_any_order() {
+        let id = |i: usize| format!("{i:064x}");
+        let ids: Vec<String> = (0..40).map(id).collect();
+        let mut column: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        column[7] = None;
+        // Rows 3 and 20 rejected; kept rows (row 7, without id, too) are numbered 0.. among
+        // the kept.
+        let t = personnes(&column, &[3, 20]);
+        let walk = Targets::new(&t, "pseudo_id", true);
+        let map = Targets::new(&t, "pseudo_id", false);
+        let unknown = "f".repeat(64);
+        // In order, with gaps, backwards, repeated, unknown and rejected ids.
+        let mut queries: Vec<&str> = ids.iter().map(String::as_str).step_by(3).collect();
+        queries.extend(ids.iter().rev().map(String::as_str));
+        queries.extend([ids[5].as_str(), ids[5].as_str(), &unknown, ids[3].as_str(), ""]);
+        queries.extend(ids.iter().map(String::as_str));
+        let mut cursor = 0;
+        for q in queries {
+            let (a, b) = (walk.find(q, &mut cursor), map.find(q, &mut 0));
+            assert!(a == b, "{q}");
+        }
+        assert!(walk.find(&ids[3], &mut 0) == Some(Status::Rejected));
+        assert!(walk.find(&ids[4], &mut 0) == Some(Status::Kept(3)));
+        assert!(walk.find(&ids[21], &mut 0) == Some(Status::Kept(19)));
+        assert!(walk.find(&unknown, &mut 0).is_none());
+    }
+
+    #[test]
+    fn ids_compare_whole() {
+        assert!(same_id("abcdefgh1", "abcdefgh1"));
+        assert!(!same_id("abcdefgh1", "abcdefgh2"));
+        assert!(!same_id("abcdefgx1", "abcdefgh1"));
+        assert!(!same_id("abc", "abcd"));
+        assert!(same_id("", ""));
+        assert!(!same_id("ab", "ac"));
+    }
 }

@@ -82,9 +82,17 @@ pub fn count_nir_like(col: &Column) -> usize {
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    // One table lookup per byte, folded without a branch per byte.
+    const HEX: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = (b >= b'0' as usize && b <= b'9' as usize) || (b >= b'a' as usize && b <= b'f' as usize);
+            b += 1;
+        }
+        t
+    };
+    s.len() == 64 && s.bytes().fold(true, |ok, b| ok & HEX[b as usize])
 }
 
 /// A source column as it arrived.
@@ -129,10 +137,20 @@ fn raw_column<'a>(table: &str, spec: &ColumnSpec, col: &'a Column, file: &str) -
 
 fn parse_decimal(s: &str, decimal_comma: bool) -> Option<f64> {
     let t = s.trim();
+    // The comma becomes a point in a buffer on the stack (amounts are short; a longer
+    // value takes the allocating path).
+    let mut buf = [0u8; 32];
     let owned;
-    let t = if decimal_comma {
-        owned = t.replace(',', ".");
-        owned.as_str()
+    let t = if decimal_comma && t.contains(',') {
+        if t.len() <= buf.len() {
+            for (o, b) in buf.iter_mut().zip(t.bytes()) {
+                *o = if b == b',' { b'.' } else { b };
+            }
+            std::str::from_utf8(&buf[..t.len()]).ok()?
+        } else {
+            owned = t.replace(',', ".");
+            owned.as_str()
+        }
     } else {
         t
     };
@@ -185,18 +203,32 @@ impl RowCheck<'_> {
                     let Raw::Text(ca) = raw else {
                         unreachable!("text kinds accept only text columns")
                     };
+                    // Codes, months and départements repeat from row to row (a hive
+                    // partition column is one value): the last value's verdict is reused.
+                    let memo = !matches!(spec.kind, Kind::Hex64);
+                    let mut last: Option<(&str, Option<Rule>)> = None;
+                    let mut empty = false;
                     for (row, v) in ca.iter().enumerate() {
                         let rule = match v {
-                            None | Some("") if !spec.nullable => Some(Rule::MissingValue),
-                            None | Some("") => None,
-                            Some(v) => self.text_rule(spec, v),
+                            None | Some("") => {
+                                empty |= v.is_some();
+                                (!spec.nullable).then_some(Rule::MissingValue)
+                            }
+                            Some(v) => match last {
+                                Some((l, rule)) if memo && l == v => rule,
+                                _ => {
+                                    let rule = self.text_rule(spec, v);
+                                    last = Some((v, rule));
+                                    rule
+                                }
+                            },
                         };
                         if let Some(rule) = rule {
                             issue(row, rule);
                         }
                     }
                     // Empty strings in a nullable column become nulls.
-                    if spec.nullable {
+                    if spec.nullable && empty {
                         let cleaned: StringChunked =
                             ca.iter().map(|v| v.filter(|s| !s.is_empty())).collect();
                         cleaned.with_name(name).into_column()
@@ -206,10 +238,25 @@ impl RowCheck<'_> {
                     }
                 }
                 Kind::Decimal { min } => {
-                    let mut values: Vec<Option<f64>> = Vec::with_capacity(df.height());
+                    let mut values: Vec<Option<f64>> = Vec::new();
                     match &raw {
-                        Raw::Number(ca) => values.extend(ca.iter()),
+                        // Numbers are checked in place and kept as they came (no copy).
+                        Raw::Number(ca) => {
+                            for (row, v) in ca.iter().enumerate() {
+                                match v {
+                                    None if !spec.nullable => issue(row, Rule::MissingValue),
+                                    Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
+                                    Some(x) if min.is_some_and(|m| x < m) => {
+                                        issue(row, Rule::NegativeAmount)
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            typed.push(ca.clone().with_name(name).into_column());
+                            continue;
+                        }
                         Raw::Text(ca) => {
+                            values.reserve(df.height());
                             for (row, v) in ca.iter().enumerate() {
                                 let s = v.map(str::trim).filter(|s| !s.is_empty());
                                 let parsed = s.and_then(|s| parse_decimal(s, self.decimal_comma));
@@ -353,6 +400,29 @@ impl RowCheck<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_with_a_comma_or_a_point() {
+        assert_eq!(parse_decimal("1234,56", true), Some(1234.56));
+        assert_eq!(parse_decimal(" -3,5 ", true), Some(-3.5));
+        assert_eq!(parse_decimal("1234.56", true), Some(1234.56));
+        assert_eq!(parse_decimal("1234.56", false), Some(1234.56));
+        assert_eq!(parse_decimal("1234,56", false), None);
+        assert_eq!(parse_decimal("1,2,3", true), None);
+        assert_eq!(parse_decimal("12a", true), None);
+        assert_eq!(parse_decimal("", true), None);
+        // Longer than the stack buffer: the allocating path gives the same answer.
+        let long = format!("{}1,25", "0".repeat(40));
+        assert_eq!(parse_decimal(&long, true), Some(1.25));
+    }
+
+    #[test]
+    fn hex_ids() {
+        assert!(is_hex64(&"0123456789abcdef".repeat(4)));
+        assert!(!is_hex64(&"0123456789ABCDEF".repeat(4)));
+        assert!(!is_hex64(&"0123456789abcdeg".repeat(4)));
+        assert!(!is_hex64(&"a".repeat(63)));
+    }
 
     #[test]
     fn nir_like_values_including_corsica() {
