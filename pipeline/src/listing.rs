@@ -268,17 +268,24 @@ impl Stage for Lists {
         let extracts = RunContext::need(&ctx.extracts, "ingest")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let scores = RunContext::need(&ctx.scores, "score")?;
+        let t0 = std::time::Instant::now();
         let book = lists::ContactBook::from_extracts(extracts)?;
+        crate::ingest::trace("lists: contact book", t0);
         crate::ingest::trace_memory("lists: contact book");
+        let t0 = std::time::Instant::now();
         let person = households.index();
         let entries = lists::build(scores, households, &person, &cfg.reference, &book, &rules);
+        crate::ingest::trace("lists: entries", t0);
         crate::ingest::trace_memory("lists: entries");
+        let t0 = std::time::Instant::now();
         let dir = ctx.out.join("lists");
 
         output::write_parquet_in_batches(&dir.join("decisions.parquet"), entries.len(), |r| {
             decisions_frame(&entries[r])
         })?;
+        crate::ingest::trace("lists: decisions written", t0);
         crate::ingest::trace_memory("lists: decisions");
+        let t0 = std::time::Instant::now();
 
         let models: Vec<(String, String)> = ctx
             .models
@@ -322,6 +329,8 @@ impl Stage for Lists {
                 })
                 .collect::<Result<Vec<()>>>()?;
         }
+        crate::ingest::trace("lists: exports per caisse", t0);
+        let t0 = std::time::Instant::now();
 
         // National summary: people per caisse, benefits and channel; the control group and
         // the other decisions on lines of their own.
@@ -340,6 +349,7 @@ impl Stage for Lists {
         }
         write_text(&dir.join("summary.csv"), &csv)?;
 
+        crate::ingest::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
         let persons = |id: &str| {
             person.get(id).map(|&i| {

@@ -114,18 +114,25 @@ const ROW_GROUP: usize = 1 << 19;
 pub fn write_parquet_in_batches(
     path: &Path,
     rows: usize,
-    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync,
 ) -> Result<()> {
     const BATCH: usize = ROW_GROUP;
     let mut stream = ParquetStream::create(path)?;
+    // Each batch is encoded and written while the next one is built (two batches at most in
+    // memory); the file holds them in row order.
+    let mut current = frame(0..BATCH.min(rows))?;
     let mut start = 0;
     loop {
         let end = (start + BATCH).min(rows);
-        stream.write(&frame(start..end)?)?;
-        start = end;
-        if start >= rows {
+        if end >= rows {
+            stream.write(&current)?;
             break;
         }
+        let next = end..(end + BATCH).min(rows);
+        let (written, built) = rayon::join(|| stream.write(&current), || frame(next));
+        written?;
+        current = built?;
+        start = end;
     }
     stream.finish().map(|_| ())
 }

@@ -225,15 +225,19 @@ impl Stage for Features {
         let extracts = RunContext::need(&ctx.extracts, "ingest")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
+        let t0 = Instant::now();
         let table = features::compute(
             households,
             rows,
             &features::contact_signals(extracts)?,
             &selection.active,
         );
+        ingest::trace("features: computed", t0);
+        let t0 = Instant::now();
         output::write_parquet_in_batches(&ctx.out.join("features.parquet"), table.len(), |r| {
             table.to_frame(r)
         })?;
+        ingest::trace("features: written", t0);
         output::write_json(&ctx.out.join("features-selection.json"), &selection)?;
         let summary = format!(
             "{} rows, {} features ({} left out)",
