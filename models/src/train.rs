@@ -5,10 +5,10 @@
 //! the [`ModelArtefact`].
 
 use ndarray::Array2;
-use rayon::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::{self, Fit, FitError, SolverSettings};

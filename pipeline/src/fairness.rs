@@ -204,8 +204,8 @@ pub fn audit(
                 let mut counts = Counts::new();
                 let mut totals = [0usize; 6];
                 let first = &features.pseudo_id[slice[0] as usize];
-                let start = elig_rows
-                    .partition_point(|&r| eligibility[r as usize].pseudo_id < *first);
+                let start =
+                    elig_rows.partition_point(|&r| eligibility[r as usize].pseudo_id < *first);
                 let mut in_step = elig_rows[start..].iter().peekable();
                 for &i in slice {
                     let id = &features.pseudo_id[i as usize];
@@ -225,8 +225,8 @@ pub fn audit(
                         }
                     };
                     let is_listed = listed.contains(&(id.as_str(), b));
-                    let positive = truth
-                        .is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
+                    let positive =
+                        truth.is_some_and(|(_, t)| crate::evaluation::in_non_take_up(t, id, b));
                     let row = [
                         1,
                         usize::from(is_listed),

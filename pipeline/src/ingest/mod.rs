@@ -436,7 +436,9 @@ impl<'a> Targets<'a> {
         }
         debug_assert!(
             !unique_kept
-                || kept_ids.iter().all(|id| id.is_empty() || map[id] != Status::Rejected),
+                || kept_ids
+                    .iter()
+                    .all(|id| id.is_empty() || map[id] != Status::Rejected),
             "kept ids are unique"
         );
         Targets {
@@ -464,7 +466,6 @@ impl<'a> Targets<'a> {
         }
         found
     }
-
 }
 
 /// `a == b`, most unequal ids told apart by their first eight bytes without a call to
@@ -491,18 +492,20 @@ fn check_reference(
         .text(column)
         .iter()
         .enumerate()
-        .map(|(row, id)| match id.map(|id| targets.find(id, &mut cursor)) {
-            None => NO_ROW,
-            Some(None) => {
-                found.push((row, unknown));
-                NO_ROW
-            }
-            Some(Some(Status::Rejected)) => {
-                found.push((row, rejected));
-                NO_ROW
-            }
-            Some(Some(Status::Kept(k))) => k,
-        })
+        .map(
+            |(row, id)| match id.map(|id| targets.find(id, &mut cursor)) {
+                None => NO_ROW,
+                Some(None) => {
+                    found.push((row, unknown));
+                    NO_ROW
+                }
+                Some(Some(Status::Rejected)) => {
+                    found.push((row, rejected));
+                    NO_ROW
+                }
+                Some(Some(Status::Kept(k))) => k,
+            },
+        )
         .collect();
     for (row, rule) in found {
         t.push(row, column, rule);
@@ -1280,7 +1283,9 @@ mod tests {
         let spec = TABLES.iter().find(|t| t.name == "personnes").unwrap();
         let typed = DataFrame::new_infer_height(vec![Column::new(
             "pseudo_id".into(),
-            ids.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>(),
+            ids.iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>(),
         )])
         .unwrap();
         let mut t = Loaded {
@@ -1313,7 +1318,13 @@ mod tests {
         // In order, with gaps, backwards, repeated, unknown and rejected ids.
         let mut queries: Vec<&str> = ids.iter().map(String::as_str).step_by(3).collect();
         queries.extend(ids.iter().rev().map(String::as_str));
-        queries.extend([ids[5].as_str(), ids[5].as_str(), &unknown, ids[3].as_str(), ""]);
+        queries.extend([
+            ids[5].as_str(),
+            ids[5].as_str(),
+            &unknown,
+            ids[3].as_str(),
+            "",
+        ]);
         queries.extend(ids.iter().map(String::as_str));
         let mut cursor = 0;
         for q in queries {

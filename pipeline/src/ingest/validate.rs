@@ -87,7 +87,8 @@ fn is_hex64(s: &str) -> bool {
         let mut t = [false; 256];
         let mut b = 0;
         while b < 256 {
-            t[b] = (b >= b'0' as usize && b <= b'9' as usize) || (b >= b'a' as usize && b <= b'f' as usize);
+            t[b] = (b >= b'0' as usize && b <= b'9' as usize)
+                || (b >= b'a' as usize && b <= b'f' as usize);
             b += 1;
         }
         t
