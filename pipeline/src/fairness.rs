@@ -337,9 +337,6 @@ pub fn audit(
     }
 }
 
-/// Rows of a table grouped by benefit, each group in id order: the rows themselves when
-/// the table is already in (benefit, id) order, as the eligibility and features stages
-/// write it, else an index sorted once.
 /// Counts by dimension and group: (population, listed, positives, listed positives,
 /// contacted by the past campaign, rights opened after it).
 type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'static str, [usize; 6]>>;
@@ -347,6 +344,9 @@ type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'static str, [usize; 6]>>;
 /// Scored rows per parallel slice of the audit.
 const AUDIT_SLICE: usize = 1 << 15;
 
+/// Rows of a table grouped by benefit, each group in id order: the rows themselves when
+/// the table is already in (benefit, id) order, as the eligibility and features stages
+/// write it, else an index sorted once.
 struct ByBenefitAndId {
     /// Benefit, and its rows in id order.
     groups: Vec<(&'static str, Vec<u32>)>,

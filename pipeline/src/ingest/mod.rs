@@ -435,10 +435,10 @@ impl<'a> Targets<'a> {
             }
         }
         debug_assert!(
-            !unique_kept
-                || kept_ids
-                    .iter()
-                    .all(|id| id.is_empty() || map[id] != Status::Rejected),
+            kept_ids
+                .iter()
+                .enumerate()
+                .all(|(k, id)| id.is_empty() || map[id] == Status::Kept(k as u32)),
             "kept ids are unique"
         );
         Targets {
