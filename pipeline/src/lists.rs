@@ -288,19 +288,30 @@ impl<'a> ContactBook<'a> {
             b("espace_en_ligne")?,
             b("opposition")?,
         );
-        for i in 0..c.height() {
-            let (Some(id), Some(org)) = (ids.get(i), orgs.get(i)) else {
+        // Columns walked side by side (`get(i)` looks up the chunk for every value; a
+        // sharded or CSV table has many chunks).
+        let channels = mobile
+            .iter()
+            .zip(email.iter())
+            .zip(adresse.iter().zip(online.iter()));
+        let rows = ids
+            .iter()
+            .zip(orgs.iter())
+            .zip(last.iter())
+            .zip(channels.zip(opp.iter()));
+        for (((id, org), last), (((mobile, email), (adresse, online)), opp)) in rows {
+            let (Some(id), Some(org)) = (id, org) else {
                 continue;
             };
             let r = book.reach.entry((id, org)).or_default();
-            r.mobile |= mobile.get(i).unwrap_or(false);
-            r.email |= email.get(i).unwrap_or(false);
-            r.adresse |= adresse.get(i).unwrap_or(false);
-            r.en_ligne |= online.get(i).unwrap_or(false);
-            if opp.get(i).unwrap_or(false) {
+            r.mobile |= mobile.unwrap_or(false);
+            r.email |= email.unwrap_or(false);
+            r.adresse |= adresse.unwrap_or(false);
+            r.en_ligne |= online.unwrap_or(false);
+            if opp.unwrap_or(false) {
                 book.opposition.insert(id);
             }
-            if let Some(m) = last.get(i).and_then(crate::month::Month::parse) {
+            if let Some(m) = last.and_then(crate::month::Month::parse) {
                 let e = book.dernier_contact.entry(id).or_insert(m);
                 *e = (*e).max(m);
             }
