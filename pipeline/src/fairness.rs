@@ -236,14 +236,9 @@ pub fn audit(
                         0,
                     ];
                     for (d, g) in groups_of(p, e, run) {
-                        let c = counts.entry(d).or_default().entry(g).or_default();
-                        for k in 0..6 {
-                            c[k] += row[k];
-                        }
+                        add_counts(counts.entry(d).or_default().entry(g).or_default(), &row);
                     }
-                    for k in 0..6 {
-                        totals[k] += row[k];
-                    }
+                    add_counts(&mut totals, &row);
                 }
                 (counts, totals)
             })
@@ -253,15 +248,10 @@ pub fn audit(
         for (part, part_totals) in partials {
             for (d, groups) in part {
                 for (g, row) in groups {
-                    let c = counts.entry(d).or_default().entry(g).or_default();
-                    for k in 0..6 {
-                        c[k] += row[k];
-                    }
+                    add_counts(counts.entry(d).or_default().entry(g).or_default(), &row);
                 }
             }
-            for k in 0..6 {
-                totals[k] += part_totals[k];
-            }
+            add_counts(&mut totals, &part_totals);
         }
         // The past campaign's outcomes (production's measure of precision): everyone the
         // campaign contacted for this benefit, whether in today's scoring population or not.
@@ -340,6 +330,13 @@ pub fn audit(
 /// Counts by dimension and group: (population, listed, positives, listed positives,
 /// contacted by the past campaign, rights opened after it).
 type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'static str, [usize; 6]>>;
+
+/// `into += row`, count by count.
+fn add_counts(into: &mut [usize; 6], row: &[usize; 6]) {
+    for (a, b) in into.iter_mut().zip(row) {
+        *a += b;
+    }
+}
 
 /// Scored rows per parallel slice of the audit.
 const AUDIT_SLICE: usize = 1 << 15;

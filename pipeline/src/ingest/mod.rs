@@ -451,10 +451,10 @@ impl<'a> Targets<'a> {
     /// Same answer as the map: a kept id is unique, so the kept row holding it is the one
     /// the map names.
     fn find(&self, id: &str, cursor: &mut usize) -> Option<Status> {
-        if let Some(kept) = &self.kept {
+        if let Some(kept) = self.kept.as_ref().filter(|_| !id.is_empty()) {
             let end = (*cursor + WALK_AHEAD).min(kept.len());
             for (c, k) in kept.iter().enumerate().take(end).skip(*cursor) {
-                if same_id(k, id) && !id.is_empty() {
+                if same_id(k, id) {
                     *cursor = c;
                     return Some(Status::Kept(c as u32));
                 }
@@ -518,28 +518,13 @@ const NO_ROW: u32 = u32::MAX;
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
-    if let [column] = columns {
+    let dups = if let [column] = columns {
         // One column: its values are the keys.
         let values = t.text(column);
-        let mut counts: HashMap<&str, u32> =
-            HashMap::with_capacity_and_hasher(values.len(), Default::default());
-        for v in values.iter().flatten() {
-            *counts.entry(v).or_default() += 1;
-        }
-        let dups: Vec<usize> = values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_some_and(|v| counts[v] > 1))
-            .map(|(r, _)| r)
-            .collect();
-        for row in dups {
-            t.push(row, flag_column, rule);
-        }
-        return;
-    }
-    // Keys of up to four columns, held in place (no allocation per row).
-    assert!(columns.len() <= 4, "unique keys have at most four columns");
-    let keys: Vec<[Option<&str>; 4]> = {
+        repeated(values.len(), || values.iter())
+    } else {
+        // Keys of up to four columns, held in place (no allocation per row).
+        assert!(columns.len() <= 4, "unique keys have at most four columns");
         let cols: Vec<&StringChunked> = columns.iter().map(|c| t.text(c)).collect();
         let mut keys = vec![[None; 4]; t.typed.height()];
         for (j, c) in cols.iter().enumerate() {
@@ -547,25 +532,32 @@ fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule)
                 keys[r][j] = v;
             }
         }
-        keys
+        let n = columns.len();
+        repeated(keys.len(), || {
+            keys.iter()
+                .map(|k| k[..n].iter().all(Option::is_some).then_some(k))
+        })
     };
-    let n = columns.len();
-    let mut counts: HashMap<&[Option<&str>; 4], u32> =
-        HashMap::with_capacity_and_hasher(keys.len(), Default::default());
-    for k in &keys {
-        if k[..n].iter().all(Option::is_some) {
-            *counts.entry(k).or_default() += 1;
-        }
-    }
-    let dups: Vec<usize> = keys
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| counts.get(k).is_some_and(|c| *c > 1))
-        .map(|(r, _)| r)
-        .collect();
     for row in dups {
         t.push(row, flag_column, rule);
     }
+}
+
+/// Rows whose key (`None`: the row has none) occurs more than once; `keys` gives the
+/// `rows` keys in row order, each time it is called.
+fn repeated<K: std::hash::Hash + Eq, I: Iterator<Item = Option<K>>>(
+    rows: usize,
+    keys: impl Fn() -> I,
+) -> Vec<usize> {
+    let mut counts: HashMap<K, u32> = HashMap::with_capacity_and_hasher(rows, Default::default());
+    for k in keys().flatten() {
+        *counts.entry(k).or_default() += 1;
+    }
+    keys()
+        .enumerate()
+        .filter(|(_, k)| k.as_ref().is_some_and(|k| counts[k] > 1))
+        .map(|(r, _)| r)
+        .collect()
 }
 
 /// Rules between rows and between tables, in dependency order.
