@@ -16,17 +16,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `purge_delay` option (the same index in its v2 and v3 headers).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// How long freed memory stays with the process before it goes back to the system.
+const PURGE_DELAY_MS: std::os::raw::c_long = 10;
 
 fn main() -> ExitCode {
-    // Freed memory goes back to the system at once rather than after 10 ms: stages free
-    // large tables (households' sources, eligibility rows, features) that the next stage
-    // does not reuse, and the peak is what decides whether a national run fits (−13 % peak
-    // at 1 M people, `BENCHMARKS.md`).
-    // `MIMALLOC_PURGE_DELAY` (milliseconds, read by mimalloc itself) overrides this where
-    // memory is plentiful: delayed purging saves the kernel re-zeroing pages (README).
+    // Freed memory goes back to the system 10 ms after it is freed (mimalloc v3 waits
+    // 1 s by default; this build used 0 before): stages free large tables that the next
+    // stage does not reuse, and the peak decides whether a national run fits; but at 0 the
+    // kernel re-zeroed every page a later allocation touched again — a quarter of a 1 M
+    // run's CPU in perf. Measured at 1 M people: 0 ms 23.8–24.0 s wall, 9.7–11.8 s system
+    // time, 1.90 GB peak; 10 ms 20.1–20.3 s, 6.5–7.2 s, 1.94 GB; 1 s 18.4–21.5 s, 5.4–5.6 s,
+    // 2.07–2.10 GB (BENCHMARKS.md). `MIMALLOC_PURGE_DELAY` (milliseconds, read by mimalloc
+    // itself) overrides it.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a process-wide allocator option before any other thread exists.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
