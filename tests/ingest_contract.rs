@@ -280,6 +280,46 @@ fn wrong_column_type_in_parquet_is_rejected_naming_the_column() {
 }
 
 #[test]
+fn clean_parquet_tables_are_kept_as_their_files_and_others_rewritten() {
+    use polars::prelude::*;
+    let dir = scratch("ingest_copies");
+    let data = dir.join("data");
+    generate(&data, 800, 6, "parquet");
+    // One impossible birth month: that person's row is rejected, and with it the rows
+    // naming that person elsewhere.
+    let path = data.join("personnes.parquet");
+    let mut df = read_parquet(&path);
+    let mut naissance = opt_texts(&df, "naissance");
+    naissance[3] = Some("2025-13".into());
+    df.with_column(Column::new("naissance".into(), naissance))
+        .unwrap();
+    let mut f = std::fs::File::create(&path).unwrap();
+    ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+    let cfg = write_config(&dir, &data, "parquet", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let run = dir.join("run");
+    let q = quality(&run);
+    let mut copied = 0;
+    for table in TABLES {
+        let source = data.join(format!("{table}.parquet"));
+        let kept = run.join("ingest").join(format!("{table}.parquet"));
+        if !source.is_file() {
+            continue; // a folder of files (ressources): always rewritten
+        }
+        let same_bytes = std::fs::read(&source).unwrap() == std::fs::read(&kept).unwrap();
+        let clean = q["tables"][table]["rows_rejected"] == 0;
+        assert_eq!(same_bytes, clean, "{table}");
+        copied += usize::from(same_bytes);
+        // Copied or rewritten, the file holds the kept rows, typed.
+        let rows = q["tables"][table]["rows_kept"].as_u64().unwrap() as usize;
+        assert_eq!(read_parquet(&kept).height(), rows, "{table}");
+    }
+    assert_eq!(q["tables"]["personnes"]["rows_rejected"], 1);
+    assert!(copied >= 2, "clean tables are copied: {copied}");
+}
+
+#[test]
 fn rejected_share_above_tolerance_stops_the_run_after_reporting() {
     let (dir, data) = csv_population("tolerance");
     edit_csv(&data.join("ressources.csv"), |r| {

@@ -51,6 +51,21 @@ pub fn write_atomic(
     )))
 }
 
+/// A copy of the file at `source`, its bytes as they are (the kernel copies them).
+pub fn copy_file(source: &Path, path: &Path) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut from = File::open(source)
+            .map_err(RecoursError::io(format!("opening {}", source.display())))?;
+        std::io::copy(&mut from, w)
+            .map(|_| ())
+            .map_err(RecoursError::io(format!(
+                "copying {} to {}",
+                source.display(),
+                path.display()
+            )))
+    })
+}
+
 /// A stage output: zstd at level 1, the fastest level. (The default level was ~10 % of a
 /// 1 M run in perf; LZ4 cost about as much CPU here and wrote 80 % more bytes.)
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {

@@ -139,6 +139,8 @@ struct Loaded {
     /// First table row of each file.
     file_starts: Vec<u32>,
     typed: DataFrame,
+    /// The one source file holding exactly `typed` (see `FileLoad::as_read`).
+    as_read: Option<PathBuf>,
     issues: Vec<Issue>,
     /// Original values (as text) of the rows that failed a row check.
     raw_rejected: HashMap<u32, Vec<Option<String>>>,
@@ -186,6 +188,10 @@ fn display_path(path: &Path, base: &Path) -> String {
 /// One source file, read and checked (row numbers local to the file).
 struct FileLoad {
     file: String,
+    /// The file itself when it is Parquet and its columns are exactly the typed table
+    /// (names, order, types and values): then writing the kept rows, when none is
+    /// rejected, is copying the file.
+    as_read: Option<PathBuf>,
     height: u32,
     typed: DataFrame,
     issues: Vec<Issue>,
@@ -266,10 +272,21 @@ fn load_file(
             raw_rejected.push((row, values));
         }
     }
+    let typed = DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?;
+    let as_read = (matches!(input.format, crate::config::InputFormat::Parquet)
+        && source.partitions.is_empty()
+        && df.schema() == typed.schema()
+        && df
+            .columns()
+            .iter()
+            .zip(typed.columns())
+            .all(|(a, b)| a.equals_missing(b)))
+    .then(|| source.path.clone());
     Ok(FileLoad {
         file,
+        as_read,
         height: df.height() as u32,
-        typed: DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?,
+        typed,
         issues,
         raw_rejected,
         extra_columns,
@@ -351,10 +368,14 @@ fn stack(spec: &'static TableSpec, loads: Vec<FileLoad>) -> Result<Loaded> {
         files: vec![],
         file_starts: vec![],
         typed: DataFrame::empty(),
+        as_read: None,
         issues: vec![],
         raw_rejected: HashMap::default(),
         extra_columns: BTreeSet::new(),
     };
+    if let [one] = loads.as_slice() {
+        loaded.as_read = one.as_read.clone();
+    }
     let mut frames: Vec<DataFrame> = Vec::new();
     let mut offset = 0u32;
     for l in loads {
@@ -397,7 +418,11 @@ enum Status {
 
 /// The ids a table refers to, with their status.
 struct Targets<'a> {
-    map: HashMap<&'a str, Status>,
+    ids: &'a StringChunked,
+    rejected: Vec<bool>,
+    /// Every id with its status, built the first time the walk cannot answer (a table in
+    /// the persons' order, with no unknown id, never needs it).
+    map: std::sync::OnceLock<HashMap<&'a str, Status>>,
     /// The kept rows' ids in row order, when each kept id is unique (`personnes.pseudo_id`
     /// after the duplicate check): then a referring table written in the same order is
     /// checked by walking this list, with the map for the rows that leave the order.
@@ -412,39 +437,56 @@ impl<'a> Targets<'a> {
     /// Status of every value of `column` in `t`; `unique_kept` when no two kept rows share a
     /// value (enables the walk).
     fn new(t: &'a Loaded, column: &str, unique_kept: bool) -> Targets<'a> {
-        let mask = t.rejected_mask();
-        let mut map: HashMap<&'a str, Status> =
-            HashMap::with_capacity_and_hasher(t.typed.height(), Default::default());
-        let mut kept_ids = Vec::new();
-        let mut kept = 0u32;
-        for (row, id) in t.text(column).iter().enumerate() {
-            let s = if mask[row] {
-                Status::Rejected
-            } else {
-                kept += 1;
-                if unique_kept {
-                    kept_ids.push(id.unwrap_or(""));
-                }
-                Status::Kept(kept - 1)
-            };
-            if let Some(id) = id {
-                let e = map.entry(id).or_insert(s);
-                if *e == Status::Rejected {
-                    *e = s;
-                }
-            }
-        }
+        let rejected = t.rejected_mask();
+        let ids = t.text(column);
+        let kept = unique_kept.then(|| {
+            ids.iter()
+                .zip(&rejected)
+                .filter(|(_, r)| !**r)
+                .map(|(id, _)| id.unwrap_or(""))
+                .collect()
+        });
+        let targets = Targets {
+            ids,
+            rejected,
+            map: std::sync::OnceLock::new(),
+            kept,
+        };
         debug_assert!(
-            kept_ids
-                .iter()
-                .enumerate()
-                .all(|(k, id)| id.is_empty() || map[id] == Status::Kept(k as u32)),
+            targets.kept.as_ref().is_none_or(|kept| {
+                let mut seen = std::collections::HashSet::new();
+                kept.iter()
+                    .filter(|id| !id.is_empty())
+                    .all(|id| seen.insert(*id))
+            }),
             "kept ids are unique"
         );
-        Targets {
-            map,
-            kept: unique_kept.then_some(kept_ids),
-        }
+        targets
+    }
+
+    /// Every id's status: kept (with its row among the kept rows) when one of its rows is
+    /// kept, else rejected.
+    fn map(&self) -> &HashMap<&'a str, Status> {
+        self.map.get_or_init(|| {
+            let mut map: HashMap<&'a str, Status> =
+                HashMap::with_capacity_and_hasher(self.ids.len(), Default::default());
+            let mut kept = 0u32;
+            for (id, rejected) in self.ids.iter().zip(&self.rejected) {
+                let s = if *rejected {
+                    Status::Rejected
+                } else {
+                    kept += 1;
+                    Status::Kept(kept - 1)
+                };
+                if let Some(id) = id {
+                    let e = map.entry(id).or_insert(s);
+                    if *e == Status::Rejected {
+                        *e = s;
+                    }
+                }
+            }
+            map
+        })
     }
 
     /// The status of `id`; `cursor` is the kept row matched last (the walk's position).
@@ -460,7 +502,7 @@ impl<'a> Targets<'a> {
                 }
             }
         }
-        let found = self.map.get(id).copied();
+        let found = self.map().get(id).copied();
         if let Some(Status::Kept(k)) = found {
             *cursor = k as usize;
         }
@@ -560,29 +602,23 @@ fn repeated<K: std::hash::Hash + Eq, I: Iterator<Item = Option<K>>>(
         .collect()
 }
 
-/// Rules between rows and between tables, in dependency order.
-fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
-    let mut personnes = tables.remove("personnes").expect("personnes is required");
-    let mut foyers = tables.remove("foyers").expect("foyers is required");
-
-    check_unique(
-        &mut personnes,
-        &["pseudo_id"],
-        "pseudo_id",
-        Rule::DuplicateId,
-    );
+/// Rules between persons and households, in dependency order: unique persons, foyer
+/// members known, each person in one foyer, one demandeur per foyer, every kept person
+/// in a kept foyer row.
+fn household_rules(personnes: &mut Loaded, foyers: &mut Loaded) {
+    check_unique(personnes, &["pseudo_id"], "pseudo_id", Rule::DuplicateId);
 
     // foyers: members must be known persons, each in exactly one foyer, one demandeur each.
-    let persons = Targets::new(&personnes, "pseudo_id", true);
+    let persons = Targets::new(personnes, "pseudo_id", true);
     check_reference(
-        &mut foyers,
+        foyers,
         "pseudo_id",
         &persons,
         Rule::UnknownPerson,
         Rule::RejectedPerson,
     );
     check_unique(
-        &mut foyers,
+        foyers,
         &["pseudo_id"],
         "pseudo_id",
         Rule::PersonInSeveralHouseholds,
@@ -615,7 +651,7 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         }
     }
     // A person whose foyer row was rejected (or who has none) cannot be assembled.
-    let members = Targets::new(&foyers, "pseudo_id", true);
+    let members = Targets::new(foyers, "pseudo_id", true);
     {
         let mask = personnes.rejected_mask();
         let mut cursor = 0;
@@ -635,14 +671,20 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
             personnes.push(row, "pseudo_id", Rule::PersonWithoutHousehold);
         }
     }
-    let persons = Targets::new(&personnes, "pseudo_id", true);
-    let households = Targets::new(&foyers, "foyer_id", false);
+}
 
+/// References of the other tables (read whole) to persons and households, and their own
+/// rules.
+fn reference_rules(
+    tables: &mut BTreeMap<&'static str, Loaded>,
+    persons: &Targets,
+    households: &Targets,
+) {
     if let Some(t) = tables.get_mut("logements") {
         let _ = check_reference(
             t,
             "foyer_id",
-            &households,
+            households,
             Rule::UnknownHousehold,
             Rule::RejectedHousehold,
         );
@@ -665,7 +707,7 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
         let _ = check_reference(
             t,
             "pseudo_id",
-            &persons,
+            persons,
             Rule::UnknownPerson,
             Rule::RejectedPerson,
         );
@@ -688,8 +730,6 @@ fn apply_table_rules(tables: &mut BTreeMap<&'static str, Loaded>) {
             Rule::DuplicateLabel,
         );
     }
-    tables.insert("personnes", personnes);
-    tables.insert("foyers", foyers);
 }
 
 /// What the ingest stage produces in memory.
@@ -703,6 +743,9 @@ pub struct Ingested {
     /// The streamed table's kept rows, written during the ingest, moved into place by
     /// [`Ingested::write`] when the quality gate passes (removed otherwise).
     stream: Option<output::ParquetStream>,
+    /// Tables whose kept rows are exactly their one source Parquet file (no row rejected,
+    /// nothing retyped): `ingest/<table>.parquet` is a copy of that file's bytes.
+    copies: BTreeMap<&'static str, PathBuf>,
 }
 
 /// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
@@ -766,7 +809,16 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     }
     trace("ingest: read and row checks", t0);
     let t1 = std::time::Instant::now();
-    apply_table_rules(&mut tables);
+    let mut personnes = tables.remove("personnes").expect("personnes is required");
+    let mut foyers = tables.remove("foyers").expect("foyers is required");
+    household_rules(&mut personnes, &mut foyers);
+    // One view of the persons for every table that names one, the streamed table included.
+    let persons = Targets::new(&personnes, "pseudo_id", true);
+    reference_rules(
+        &mut tables,
+        &persons,
+        &Targets::new(&foyers, "foyer_id", false),
+    );
     trace("ingest: rules between tables", t1);
     let t2 = std::time::Instant::now();
 
@@ -781,8 +833,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut rejects = BTreeMap::new();
     let mut examples = BTreeMap::new();
     let mut stream = None;
+    let mut copies = BTreeMap::new();
     if let Some(input) = cfg.input(STREAMED) {
-        let persons = Targets::new(&tables["personnes"], "pseudo_id", true);
         let (account, writer) = stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
@@ -791,6 +843,9 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         stream = Some(writer);
         trace("ingest: streamed table", t2);
     }
+    drop(persons);
+    tables.insert("personnes", personnes);
+    tables.insert("foyers", foyers);
     let t3 = std::time::Instant::now();
     for (name, mut t) in tables {
         let mut account = Account::new(t.spec);
@@ -813,6 +868,9 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                 }
             }
         }
+        if let (false, Some(path)) = (mask.contains(&true), t.as_read.take()) {
+            copies.insert(name, path);
+        }
         extracts.tables.insert(name, kept_rows(&t, &mask)?);
     }
     quality.passed = quality
@@ -827,6 +885,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         examples: examples.into_values().flatten().collect(),
         dir: dir.to_path_buf(),
         stream,
+        copies,
     })
 }
 
@@ -1173,7 +1232,11 @@ impl Ingested {
             .tables
             .par_iter_mut()
             .map(|(name, df)| {
-                output::write_parquet(&dir.join("ingest").join(format!("{name}.parquet")), df)
+                let path = dir.join("ingest").join(format!("{name}.parquet"));
+                match self.copies.get(name) {
+                    Some(source) => output::copy_file(source, &path),
+                    None => output::write_parquet(&path, df),
+                }
             })
             .collect::<Result<Vec<()>>>()?;
         output::write_json(
@@ -1285,6 +1348,7 @@ mod tests {
             files: vec!["p".into()],
             file_starts: vec![0],
             typed,
+            as_read: None,
             issues: vec![],
             raw_rejected: HashMap::default(),
             extra_columns: BTreeSet::new(),
@@ -1327,6 +1391,25 @@ mod tests {
         assert!(walk.find(&ids[4], &mut 0) == Some(Status::Kept(3)));
         assert!(walk.find(&ids[21], &mut 0) == Some(Status::Kept(19)));
         assert!(walk.find(&unknown, &mut 0).is_none());
+    }
+
+    #[test]
+    fn a_table_in_the_persons_order_never_builds_the_map() {
+        let ids: Vec<String> = (0..40).map(|i| format!("{i:064x}")).collect();
+        let column: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        let t = personnes(&column, &[]);
+        let walk = Targets::new(&t, "pseudo_id", true);
+        let mut cursor = 0;
+        // In order, with gaps of up to two persons (the walk looks at the last match and
+        // the three ids after it).
+        for k in (0..40).step_by(3) {
+            assert!(walk.find(&ids[k], &mut cursor) == Some(Status::Kept(k as u32)));
+        }
+        assert!(walk.map.get().is_none());
+        // An unknown id (or a row out of order) needs it, once.
+        assert!(walk.find(&"f".repeat(64), &mut cursor).is_none());
+        assert!(walk.map.get().is_some());
+        assert!(walk.find(&ids[1], &mut cursor) == Some(Status::Kept(1)));
     }
 
     #[test]
