@@ -30,6 +30,17 @@ pub fn u32_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a UInt
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
+/// The first eight bytes of an id as a number ordered as the text is (big-endian, padded
+/// with zeros): sorting by `(id_head(id), id)` gives the order of `id` alone, and most
+/// comparisons end on the number, without reading the id behind its pointer (a cache
+/// miss per comparison when millions of ids are sorted).
+pub fn id_head(id: &str) -> u64 {
+    let mut head = [0u8; 8];
+    let n = id.len().min(8);
+    head[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(head)
+}
+
 /// A whole parquet file written by an earlier stage.
 pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path)
@@ -124,5 +135,37 @@ impl Iterator for ParquetSlices {
                 )))
         };
         Some(read())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_head;
+
+    #[test]
+    fn id_heads_order_as_the_ids() {
+        let ids = [
+            "",
+            "\0",
+            "a",
+            "a\0",
+            "a\0\u{1}",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefgi",
+            "abcdefghz",
+            "b",
+            "ff",
+            "f0",
+            "0123456789abcdef",
+            "01234567",
+        ];
+        for a in ids {
+            for b in ids {
+                let by_head = id_head(a).cmp(&id_head(b)).then_with(|| a.cmp(b));
+                assert_eq!(by_head, a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
     }
 }

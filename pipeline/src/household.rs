@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::bareme::PpaMonthParams;
 use crate::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
-use crate::frame::{ParquetSlices, f64_col, intern, str_col};
+use crate::frame::{ParquetSlices, f64_col, id_head, intern, str_col};
 use crate::ingest::Extracts;
 use crate::month::Month;
 use rayon::prelude::*;
@@ -345,23 +345,26 @@ impl Households {
         // Members grouped by sorting (foyer, role, person id) in parallel rather than in a
         // map of millions of foyers: foyers come out in id order, demandeur first (validation
         // ensures one), and are walked in step with the housing rows sorted the same way.
-        let mut members: Vec<(&str, Role, usize)> = (0..foyers_df.height())
+        // Sorted by the foyer id's head first (see `id_head`): the same order.
+        let mut members: Vec<(u64, &str, Role, usize)> = (0..foyers_df.height())
             .into_par_iter()
             .with_min_len(1 << 16)
             .filter_map(|i| {
+                let f = f_id.get(i)?;
                 Some((
-                    f_id.get(i)?,
+                    id_head(f),
+                    f,
                     f_role.get(i).and_then(Role::from_code)?,
                     *f_person.get(i).and_then(|id| index.get(id))?,
                 ))
             })
             .collect();
         members.par_sort_unstable_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| persons[a.2].pseudo_id.cmp(&persons[b.2].pseudo_id))
+            (a.0, a.1, a.2)
+                .cmp(&(b.0, b.1, b.2))
+                .then_with(|| persons[a.3].pseudo_id.cmp(&persons[b.3].pseudo_id))
         });
-        let mut housing: Vec<(&str, Option<Statut>, Option<f64>)> = Vec::new();
+        let mut housing: Vec<(u64, &str, Option<Statut>, Option<f64>)> = Vec::new();
         if let Some(l) = x.table("logements") {
             let l_id = str_col(l, "logements", "foyer_id")?;
             let l_statut = str_col(l, "logements", "statut")?;
@@ -370,8 +373,10 @@ impl Households {
                 .into_par_iter()
                 .with_min_len(1 << 16)
                 .filter_map(|i| {
+                    let f = l_id.get(i)?;
                     Some((
-                        l_id.get(i)?,
+                        id_head(f),
+                        f,
                         l_statut.get(i).and_then(Statut::from_code),
                         l_loyer.get(i),
                     ))
@@ -379,14 +384,14 @@ impl Households {
                 .collect();
             // One housing row per foyer (validation rejects duplicates); a stable sort keeps
             // the last of equal ids last, as a map's last insert would win.
-            housing.par_sort_by(|a, b| a.0.cmp(b.0));
+            housing.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         }
         let mut housing = housing.into_iter().peekable();
         let mut foyers: Vec<Foyer> = Vec::new();
-        for group in members.chunk_by(|a, b| a.0 == b.0) {
-            let f = group[0].0;
+        for group in members.chunk_by(|a, b| a.1 == b.1) {
+            let f = group[0].1;
             let mut found = (None, None);
-            while let Some(&(h, statut, loyer)) = housing.peek() {
+            while let Some(&(_, h, statut, loyer)) = housing.peek() {
                 if h > f {
                     break;
                 }
@@ -397,7 +402,7 @@ impl Households {
             }
             foyers.push(Foyer {
                 foyer_id: f.to_string(),
-                members: group.iter().map(|&(_, role, p)| (p, role)).collect(),
+                members: group.iter().map(|&(_, _, role, p)| (p, role)).collect(),
                 statut: found.0,
                 loyer: found.1,
             });
