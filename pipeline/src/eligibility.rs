@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::bareme::{Bareme, PpaMonthParams};
 use crate::entitlement::{self, Estimates, Role, round2};
 use crate::error::{RecoursError, Result};
-use crate::household::{Foyer, Households, Quarters};
+use crate::household::{Households, Quarters};
 
 /// One row of `eligibility.parquet`.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +44,10 @@ pub struct EligibilityRow {
     pub recoit: bool,
     pub candidat_deterministe: bool,
     pub motif_deterministe: Option<String>,
+    /// Where the person and the foyer are in the [`Households`] the row was estimated
+    /// from (rows in `persons`, `foyers`), so that later stages find them without a map
+    /// of ids; `None` for rows read back from `eligibility.parquet`.
+    pub at: Option<(u32, u32)>,
 }
 
 pub struct EligibilityConfig {
@@ -57,21 +61,22 @@ pub struct EligibilityConfig {
 /// their estimates. RSA: the household has no member aged 65+ (ASPA comes first) and meets
 /// the age condition. PPA: some activity income in the reference quarter. ASPA: each member
 /// of the unit aged 65+.
+/// `foyer` is `f`'s row in `h.foyers`.
 pub fn foyer_rows(
     h: &Households,
-    f: &Foyer,
+    foyer: usize,
     b: &Bareme,
     cfg: &EligibilityConfig,
 ) -> Vec<EligibilityRow> {
+    let f = &h.foyers[foyer];
     let s = h.situation(f, cfg.quarters, &cfg.ppa_params);
     let e: Estimates = entitlement::estimate(b, &s);
     let run = h.run_month;
     let statut = f.statut.map(|s| s.code());
     let unit: Vec<usize> = f.unit().collect();
     let receives = |p: &[usize], prest: &str| p.iter().any(|&i| h.persons[i].receives(prest, run));
-    let demandeur = &h.persons[f.demandeur()];
-    let base = |prestation: &'static str, pseudo_id: &str, role: &'static str| EligibilityRow {
-        pseudo_id: pseudo_id.to_string(),
+    let base = |prestation: &'static str, person: usize, role: &'static str| EligibilityRow {
+        pseudo_id: h.persons[person].pseudo_id.clone(),
         foyer_id: f.foyer_id.clone(),
         prestation,
         role_porteur: role,
@@ -97,6 +102,7 @@ pub fn foyer_rows(
         recoit: false,
         candidat_deterministe: false,
         motif_deterministe: None,
+        at: Some((person as u32, foyer as u32)),
     };
     let mut rows = Vec::new();
     let oldest = unit.iter().map(|&p| h.persons[p].age).max().unwrap_or(0);
@@ -112,7 +118,7 @@ pub fn foyer_rows(
             atteint_minimum: r.atteint_minimum,
             montant_estime: round2(r.montant),
             recoit: receives(&unit, "RSA"),
-            ..base("RSA", &demandeur.pseudo_id, Role::Demandeur.code())
+            ..base("RSA", f.demandeur(), Role::Demandeur.code())
         });
     }
     if e.ppa.revenus_activite > 0.0 {
@@ -129,7 +135,7 @@ pub fn foyer_rows(
             atteint_minimum: p.atteint_minimum,
             montant_estime: round2(p.montant),
             recoit: receives(&unit, "PPA"),
-            ..base("PPA", &demandeur.pseudo_id, Role::Demandeur.code())
+            ..base("PPA", f.demandeur(), Role::Demandeur.code())
         });
     }
     let eligible_65: Vec<usize> = unit
@@ -154,7 +160,7 @@ pub fn foyer_rows(
             atteint_minimum: share > 0.0,
             montant_estime: round2(share),
             recoit: person.receives("ASPA", run),
-            ..base("ASPA", &person.pseudo_id, role.code())
+            ..base("ASPA", p, role.code())
         });
     }
     for r in &mut rows {
@@ -171,7 +177,8 @@ pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<
     let mut rows: Vec<EligibilityRow> = h
         .foyers
         .par_iter()
-        .flat_map_iter(|f| foyer_rows(h, f, b, cfg))
+        .enumerate()
+        .flat_map_iter(|(i, _)| foyer_rows(h, i, b, cfg))
         .collect();
     rows.sort_by(|a, b| {
         a.prestation
@@ -296,6 +303,7 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
             recoit: recoit.get(i).unwrap_or(false),
             candidat_deterministe: candidat.get(i).unwrap_or(false),
             motif_deterministe: motif.get(i).map(str::to_string),
+            at: None,
         })
         .collect())
 }

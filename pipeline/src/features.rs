@@ -709,14 +709,25 @@ pub fn compute(
         })
         .collect();
     let run = h.run_month;
-    let by_id = h.index();
-    let foyer_of: HashMap<&str, usize> = h
-        .foyers
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.foyer_id.as_str(), i))
-        .collect();
     let selected: Vec<&EligibilityRow> = rows.iter().filter(|r| !r.recoit).collect();
+    // Rows estimated in this run know their person and foyer; rows read back from
+    // eligibility.parquet are found by id (maps of every person and foyer).
+    let maps = selected.iter().any(|r| r.at.is_none()).then(|| {
+        let foyer_of: HashMap<&str, usize> = h
+            .foyers
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.foyer_id.as_str(), i))
+            .collect();
+        (h.index(), foyer_of)
+    });
+    let locate = |r: &EligibilityRow| match (r.at, &maps) {
+        (Some((person, foyer)), _) => (person as usize, foyer as usize),
+        (None, Some((by_id, foyer_of))) => {
+            (by_id[r.pseudo_id.as_str()], foyer_of[r.foyer_id.as_str()])
+        }
+        (None, None) => unreachable!("maps are built when a row is not located"),
+    };
     let p = names.len();
     let mut values = vec![0.0; selected.len() * p];
     // Rows are independent: computed in parallel, each into its slice of the row-major table.
@@ -724,8 +735,8 @@ pub fn compute(
         .par_chunks_mut(p.max(1))
         .zip(selected.par_iter())
         .for_each(|(out, r)| {
-            let person = &h.persons[by_id[r.pseudo_id.as_str()]];
-            let foyer = &h.foyers[foyer_of[r.foyer_id.as_str()]];
+            let (person, foyer) = locate(r);
+            let (person, foyer) = (&h.persons[person], &h.foyers[foyer]);
             let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
             let children: Vec<i32> = foyer
                 .children()
