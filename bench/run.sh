@@ -186,6 +186,9 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # Runs a command under /usr/bin/time -v: LOGS/NAME.{out,err,time,time.json}.
 timed() {
     local name=$1; shift
+    # Dirty pages of the step before (the generated population, the previous run folder)
+    # are written out first, so that their writeback does not slow this step down.
+    sync
     /usr/bin/time -v -o "$LOGS/$name.time" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || {
         echo "$name failed: see $LOGS/$name.err" >&2; exit 1; }
     time_json "$LOGS/$name.time" >"$LOGS/$name.time.json"
