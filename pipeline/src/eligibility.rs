@@ -191,12 +191,12 @@ pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<
 pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
     macro_rules! col {
         ($name:literal, $f:expr) => {
-            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
+            crate::frame::column($name, rows.iter().map($f).collect::<Vec<_>>())
         };
     }
     DataFrame::new_infer_height(vec![
-        col!("pseudo_id", |r| r.pseudo_id.clone()),
-        col!("foyer_id", |r| r.foyer_id.clone()),
+        col!("pseudo_id", |r| r.pseudo_id.as_str()),
+        col!("foyer_id", |r| r.foyer_id.as_str()),
         col!("prestation", |r| r.prestation),
         col!("role_porteur", |r| r.role_porteur),
         col!("taille_foyer", |r| r.taille_foyer),
@@ -218,7 +218,7 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
         col!("montant_estime", |r| r.montant_estime),
         col!("recoit", |r| r.recoit),
         col!("candidat_deterministe", |r| r.candidat_deterministe),
-        col!("motif_deterministe", |r| r.motif_deterministe.clone()),
+        col!("motif_deterministe", |r| r.motif_deterministe.as_deref()),
     ])
     .map_err(RecoursError::polars("eligibility.parquet"))
 }

@@ -571,22 +571,28 @@ impl FeatureTable {
     /// Rows `rows` as a DataFrame (`features.parquet` is written in batches of rows).
     pub fn to_frame(&self, rows: std::ops::Range<usize>) -> Result<DataFrame> {
         let p = self.names.len();
+        use crate::frame::column;
+        let month = self.month.to_string();
+        let ids: Vec<&str> = self.pseudo_id[rows.clone()]
+            .iter()
+            .map(String::as_str)
+            .collect();
         let mut cols = vec![
-            Column::new("pseudo_id".into(), self.pseudo_id[rows.clone()].to_vec()),
-            Column::new("prestation".into(), self.prestation[rows.clone()].to_vec()),
-            Column::new("mois".into(), vec![self.month.to_string(); rows.len()]),
-            Column::new(
-                "eligibilite_montant_estime".into(),
+            column("pseudo_id", ids),
+            column("prestation", self.prestation[rows.clone()].to_vec()),
+            column("mois", vec![month.as_str(); rows.len()]),
+            column(
+                "eligibilite_montant_estime",
                 self.montant_estime[rows.clone()].to_vec(),
             ),
-            Column::new(
-                "eligibilite_candidat_deterministe".into(),
+            column(
+                "eligibilite_candidat_deterministe",
                 self.candidat_deterministe[rows.clone()].to_vec(),
             ),
         ];
         for (j, name) in self.names.iter().enumerate() {
             let v: Vec<f64> = rows.clone().map(|i| self.values[i * p + j]).collect();
-            cols.push(Column::new((*name).into(), v));
+            cols.push(column(name, v));
         }
         DataFrame::new_infer_height(cols).map_err(RecoursError::polars("features.parquet"))
     }

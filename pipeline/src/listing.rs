@@ -46,34 +46,34 @@ impl Stage for Score {
 
 fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
     let mut cols = vec![
-        Column::new(
-            "pseudo_id".into(),
+        crate::frame::column(
+            "pseudo_id",
             scores
                 .iter()
                 .map(|s| s.pseudo_id.as_str())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "prestation".into(),
+        crate::frame::column(
+            "prestation",
             scores.iter().map(|s| s.prestation).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "probabilite".into(),
+        crate::frame::column(
+            "probabilite",
             scores.iter().map(|s| s.probabilite).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "montant_estime".into(),
+        crate::frame::column(
+            "montant_estime",
             scores.iter().map(|s| s.montant_estime).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "montant_attendu".into(),
+        crate::frame::column(
+            "montant_attendu",
             scores
                 .iter()
                 .map(|s| s.probabilite * s.montant_estime)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "candidat_deterministe".into(),
+        crate::frame::column(
+            "candidat_deterministe",
             scores
                 .iter()
                 .map(|s| s.candidat_deterministe)
@@ -82,22 +82,22 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
     ];
     for k in 0..crate::scoring::TOP_REASONS {
         let get = |s: &ScoreRow| s.raisons.get(k);
-        cols.push(Column::new(
-            format!("variable_{}", k + 1).into(),
+        cols.push(crate::frame::column(
+            &format!("variable_{}", k + 1),
             scores
                 .iter()
                 .map(|s| get(s).map(|r| r.0))
                 .collect::<Vec<_>>(),
         ));
-        cols.push(Column::new(
-            format!("contribution_{}", k + 1).into(),
+        cols.push(crate::frame::column(
+            &format!("contribution_{}", k + 1),
             scores
                 .iter()
                 .map(|s| get(s).map(|r| r.1))
                 .collect::<Vec<_>>(),
         ));
-        cols.push(Column::new(
-            format!("raison_{}", k + 1).into(),
+        cols.push(crate::frame::column(
+            &format!("raison_{}", k + 1),
             scores
                 .iter()
                 .map(|s| get(s).map(|r| r.2))
@@ -160,83 +160,83 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
 /// Rows of `lists/decisions.parquet`: every (caisse, person) considered and its decision.
 fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
     DataFrame::new_infer_height(vec![
-        Column::new(
-            "caisse".into(),
+        crate::frame::column(
+            "caisse",
             entries
                 .iter()
                 .map(|e| e.caisse.as_str())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "pseudo_id".into(),
+        crate::frame::column(
+            "pseudo_id",
             entries
                 .iter()
                 .map(|e| e.pseudo_id.as_str())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "prestations".into(),
+        crate::frame::column(
+            "prestations",
             entries
                 .iter()
                 .map(|e| e.prestations.join("+"))
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "probabilite".into(),
+        crate::frame::column(
+            "probabilite",
             entries.iter().map(|e| e.probabilite).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "montant_estime".into(),
+        crate::frame::column(
+            "montant_estime",
             entries.iter().map(|e| e.montant_estime).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "montant_attendu".into(),
+        crate::frame::column(
+            "montant_attendu",
             entries
                 .iter()
                 .map(|e| e.montant_attendu)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "priorite".into(),
+        crate::frame::column(
+            "priorite",
             entries.iter().map(|e| e.priorite).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "rang_priorite".into(),
+        crate::frame::column(
+            "rang_priorite",
             entries
                 .iter()
                 .map(|e| e.rang_priorite as u32)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "decision".into(),
+        crate::frame::column(
+            "decision",
             entries
                 .iter()
                 .map(|e| e.decision.code())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "rang_liste".into(),
+        crate::frame::column(
+            "rang_liste",
             entries
                 .iter()
                 .map(|e| e.rang_liste.map(|r| r as u32))
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "canal".into(),
+        crate::frame::column(
+            "canal",
             entries
                 .iter()
                 .map(|e| e.canal.map(|c| c.code()))
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "candidat_deterministe".into(),
+        crate::frame::column(
+            "candidat_deterministe",
             entries
                 .iter()
                 .map(|e| e.candidat_deterministe)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "raisons".into(),
+        crate::frame::column(
+            "raisons",
             entries
                 .iter()
                 .map(|e| e.raisons.join(" ; "))
