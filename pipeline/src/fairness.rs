@@ -174,7 +174,6 @@ pub fn audit(
     recall_margin: f64,
     min_cell: usize,
 ) -> FairnessReport {
-    let person = households.index();
     // Eligibility rows and features are both in (benefit, id) order (the stages write them
     // so): a person's eligibility row is found by walking both in step, and anyone else's
     // by binary search, with no map of millions of rows.
@@ -209,7 +208,7 @@ pub fn audit(
                 let mut in_step = elig_rows[start..].iter().peekable();
                 for &i in slice {
                     let id = &features.pseudo_id[i as usize];
-                    let Some(&pi) = person.get(id.as_str()) else {
+                    let Some(pi) = households.person(id) else {
                         continue;
                     };
                     let p = &households.persons[pi];
@@ -256,7 +255,7 @@ pub fn audit(
         // The past campaign's outcomes (production's measure of precision): everyone the
         // campaign contacted for this benefit, whether in today's scoring population or not.
         for o in outcomes.iter().filter(|o| o.prestation == b && o.contacte) {
-            let Some(&pi) = person.get(o.pseudo_id.as_str()) else {
+            let Some(pi) = households.person(&o.pseudo_id) else {
                 continue;
             };
             let e = elig

@@ -718,21 +718,21 @@ pub fn compute(
     let selected: Vec<&EligibilityRow> = rows.iter().filter(|r| !r.recoit).collect();
     // Rows estimated in this run know their person and foyer; rows read back from
     // eligibility.parquet are found by id (maps of every person and foyer).
-    let maps = selected.iter().any(|r| r.at.is_none()).then(|| {
-        let foyer_of: HashMap<&str, usize> = h
-            .foyers
+    let foyer_of = selected.iter().any(|r| r.at.is_none()).then(|| {
+        h.foyers
             .iter()
             .enumerate()
             .map(|(i, f)| (f.foyer_id.as_str(), i))
-            .collect();
-        (h.index(), foyer_of)
+            .collect::<HashMap<&str, usize>>()
     });
-    let locate = |r: &EligibilityRow| match (r.at, &maps) {
+    let locate = |r: &EligibilityRow| match (r.at, &foyer_of) {
         (Some((person, foyer)), _) => (person as usize, foyer as usize),
-        (None, Some((by_id, foyer_of))) => {
-            (by_id[r.pseudo_id.as_str()], foyer_of[r.foyer_id.as_str()])
-        }
-        (None, None) => unreachable!("maps are built when a row is not located"),
+        (None, Some(foyer_of)) => (
+            h.person(&r.pseudo_id)
+                .expect("an eligibility row names a person"),
+            foyer_of[r.foyer_id.as_str()],
+        ),
+        (None, None) => unreachable!("the foyers' map is built when a row is not located"),
     };
     let p = names.len();
     let mut values = vec![0.0; selected.len() * p];

@@ -163,7 +163,21 @@ pub struct Households {
     pub persons: Vec<Person>,
     /// Sorted by `foyer_id`.
     pub foyers: Vec<Foyer>,
+    /// Persons by id, built the first time a stage asks (see [`Households::person`]).
+    index: std::sync::OnceLock<PersonIndex>,
 }
+
+/// Persons' rows by id, keyed by the id's head ([`id_head`]): an 8-byte key hashed in one
+/// multiplication instead of 64 bytes, 12 bytes an entry instead of 24; the few ids whose
+/// head another id shares are kept whole aside. Built once per run and shared by the
+/// stages that look persons up (lists, fairness audit, features read back).
+struct PersonIndex {
+    by_head: HashMap<u64, u32>,
+    shared_heads: HashMap<String, u32>,
+}
+
+/// Marks a head two ids share in `PersonIndex::by_head`.
+const SHARED_HEAD: u32 = u32::MAX;
 
 fn month(v: Option<&str>) -> Option<Month> {
     v.and_then(Month::parse)
@@ -236,13 +250,49 @@ const RESOURCE_COLUMNS: [&str; 4] = [
 ];
 
 impl Households {
-    /// Person index by pseudo_id (keys borrow the persons' ids).
-    pub fn index(&self) -> HashMap<&str, usize> {
-        let mut m = HashMap::with_capacity_and_hasher(self.persons.len(), Default::default());
-        for (i, p) in self.persons.iter().enumerate() {
-            m.insert(p.pseudo_id.as_str(), i);
+    /// Households from their persons and foyers (foyers sorted by `foyer_id`).
+    pub fn new(run_month: Month, persons: Vec<Person>, foyers: Vec<Foyer>) -> Households {
+        Households {
+            run_month,
+            persons,
+            foyers,
+            index: std::sync::OnceLock::new(),
         }
-        m
+    }
+
+    /// The row in `persons` of the person `pseudo_id`.
+    pub fn person(&self, pseudo_id: &str) -> Option<usize> {
+        let index = self.index.get_or_init(|| {
+            let mut by_head: HashMap<u64, u32> =
+                HashMap::with_capacity_and_hasher(self.persons.len(), Default::default());
+            let mut shared_heads = HashMap::default();
+            for (i, p) in self.persons.iter().enumerate() {
+                let row = i as u32;
+                let head = id_head(&p.pseudo_id);
+                match by_head.insert(head, row) {
+                    None => {}
+                    Some(other) => {
+                        by_head.insert(head, SHARED_HEAD);
+                        if other != SHARED_HEAD {
+                            let id = &self.persons[other as usize].pseudo_id;
+                            shared_heads.insert(id.clone(), other);
+                        }
+                        shared_heads.insert(p.pseudo_id.clone(), row);
+                    }
+                }
+            }
+            PersonIndex {
+                by_head,
+                shared_heads,
+            }
+        });
+        match index.by_head.get(&id_head(pseudo_id)) {
+            Some(&SHARED_HEAD) => index.shared_heads.get(pseudo_id).map(|&r| r as usize),
+            Some(&row) => {
+                (self.persons[row as usize].pseudo_id == pseudo_id).then_some(row as usize)
+            }
+            None => None,
+        }
     }
 
     pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
@@ -408,11 +458,7 @@ impl Households {
             });
         }
         crate::ingest::trace("households: foyers", t0);
-        Ok(Households {
-            run_month: run,
-            persons,
-            foyers,
-        })
+        Ok(Households::new(run, persons, foyers))
     }
 
     /// The foyer's situation as BRM and RNCPS show it, over the reference quarters.
@@ -542,5 +588,39 @@ mod tests {
         assert_eq!(whole[1].1[10], 20.0);
         assert_eq!(whole[2].1[11], 1.0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn persons_are_found_by_id_even_when_ids_share_their_head() {
+        let person = |id: &str| Person {
+            pseudo_id: id.into(),
+            naissance: Month::parse("1980-01").unwrap(),
+            sexe: "F",
+            departement: "33",
+            regime: "general",
+            age: 45,
+            par_nature: vec![],
+            droits: vec![],
+        };
+        // Three ids share the head "abcdefgh", one is shorter than eight bytes.
+        let ids = [
+            "abcdefgh1",
+            "zz",
+            "abcdefgh2",
+            "0123456789",
+            "abcdefgh",
+            "abc",
+        ];
+        let h = Households::new(
+            Month::parse("2025-09").unwrap(),
+            ids.iter().map(|id| person(id)).collect(),
+            vec![],
+        );
+        for (row, id) in ids.iter().enumerate() {
+            assert_eq!(h.person(id), Some(row), "{id}");
+        }
+        for unknown in ["abcdefgh3", "zz ", "", "0123456789x", "abcdefg"] {
+            assert_eq!(h.person(unknown), None, "{unknown}");
+        }
     }
 }

@@ -273,8 +273,7 @@ impl Stage for Lists {
         crate::ingest::trace("lists: contact book", t0);
         crate::ingest::trace_memory("lists: contact book");
         let t0 = std::time::Instant::now();
-        let person = households.index();
-        let entries = lists::build(scores, households, &person, &cfg.reference, &book, &rules);
+        let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
         crate::ingest::trace("lists: entries", t0);
         crate::ingest::trace_memory("lists: entries");
         let t0 = std::time::Instant::now();
@@ -352,7 +351,7 @@ impl Stage for Lists {
         crate::ingest::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
         let persons = |id: &str| {
-            person.get(id).map(|&i| {
+            households.person(id).map(|i| {
                 let p = &households.persons[i];
                 (p.departement, p.regime)
             })

@@ -435,11 +435,9 @@ pub fn allowed_channels(reach: Reach, age: i32, rules: &ListRules) -> Vec<Canal>
 }
 
 /// Builds every caisse's entries, in caisse order then priority order.
-/// `person` is `h.index()`.
 pub fn build(
     scores: &[ScoreRow],
     h: &Households,
-    person: &HashMap<&str, usize>,
     reference: &Reference,
     book: &ContactBook,
     rules: &ListRules,
@@ -453,7 +451,7 @@ pub fn build(
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let p = &h.persons[person[s.pseudo_id.as_str()]];
+            let p = &h.persons[h.person(&s.pseudo_id).expect("a scored person is a person")];
             caisse_for(reference, s.prestation, p.departement, p.regime).map(|c| {
                 let id = s.pseudo_id.as_str();
                 (crate::frame::intern(&c), id_head(id), id, i as u32)
@@ -531,7 +529,7 @@ pub fn build(
         let mut rank = 0;
         for (i, e) in entries.iter_mut().enumerate() {
             e.rang_priorite = i + 1;
-            let p = &h.persons[person[e.pseudo_id.as_str()]];
+            let p = &h.persons[h.person(&e.pseudo_id).expect("a listed person is a person")];
             let recent = book
                 .dernier_contact
                 .get(e.pseudo_id.as_str())
