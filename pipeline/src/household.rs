@@ -260,6 +260,11 @@ impl Households {
         }
     }
 
+    /// Frees the index of persons by id (rebuilt by the next [`Households::person`]).
+    pub fn release_index(&mut self) {
+        self.index = std::sync::OnceLock::new();
+    }
+
     /// The row in `persons` of the person `pseudo_id`.
     pub fn person(&self, pseudo_id: &str) -> Option<usize> {
         let index = self.index.get_or_init(|| {

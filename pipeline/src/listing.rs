@@ -377,9 +377,14 @@ impl Stage for Lists {
             .iter()
             .filter(|e| e.decision == lists::Decision::GroupeTemoin)
             .count();
-        Ok(format!(
+        let summary = format!(
             "{listed} people listed in {} caisses, {control} in the control group{feedback_note}",
             caisses.len()
-        ))
+        );
+        // Not kept for the next stage (hundreds of MB at national scale, at the run's peak).
+        if let Some(h) = ctx.households.as_mut() {
+            h.release_index();
+        }
+        Ok(summary)
     }
 }
