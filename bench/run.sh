@@ -38,7 +38,8 @@
 #      in total, ratios, peak memory, input/output sizes, I/O floor and recours/floor.
 #
 # Timings are wall-clock on a shared machine: rerun when another job was busy (the
-# markdown records the load average before and after).
+# markdown records the load average before and after). Each timed step starts after a
+# `sync`, so that the previous step's writes are not flushed during it.
 #
 # Python set-up, once:
 #   python3 -m venv /opt/recours-bench && /opt/recours-bench/bin/pip install -r bench/python/requirements.txt
