@@ -524,22 +524,30 @@ pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelectio
     }
 }
 
-/// Contact signals per person: (online account used, digital channel known).
-/// Per person: used the online account; a digital channel (mobile or e-mail) is known. Keys
-/// borrow the `contacts` table's ids.
-pub fn contact_signals(x: &Extracts) -> Result<HashMap<&str, (bool, bool)>> {
-    let mut out: HashMap<&str, (bool, bool)> = HashMap::default();
+/// Contact signals by person row in `h.persons`: (online account used, digital channel
+/// (mobile or e-mail) known), from every contact row of the person, any caisse. Rows are
+/// matched to persons in parallel; a row naming no person of `h` is left out.
+pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>> {
+    let mut out = vec![(false, false); h.persons.len()];
     let Some(c) = x.table("contacts") else {
         return Ok(out);
     };
     let col = |n: &str| crate::frame::bool_col(c, "contacts", n);
     let ids = crate::frame::str_col(c, "contacts", "pseudo_id")?;
     let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
-    for i in 0..c.height() {
-        let Some(id) = ids.get(i) else { continue };
-        let e = out.entry(id).or_default();
-        e.0 |= online.get(i).unwrap_or(false);
-        e.1 |= mobile.get(i).unwrap_or(false) || email.get(i).unwrap_or(false);
+    let found: Vec<(u32, bool, bool)> = (0..c.height())
+        .into_par_iter()
+        .with_min_len(1 << 16)
+        .filter_map(|i| {
+            let person = h.person(ids.get(i)?)?;
+            let digital = mobile.get(i).unwrap_or(false) || email.get(i).unwrap_or(false);
+            Some((person as u32, online.get(i).unwrap_or(false), digital))
+        })
+        .collect();
+    for (person, online, digital) in found {
+        let e = &mut out[person as usize];
+        e.0 |= online;
+        e.1 |= digital;
     }
     Ok(out)
 }
@@ -702,7 +710,7 @@ fn mean(v: &[f64]) -> f64 {
 pub fn compute(
     h: &Households,
     rows: &[EligibilityRow],
-    contacts: &HashMap<&str, (bool, bool)>,
+    contacts: &[(bool, bool)],
     names: &[&'static str],
 ) -> FeatureTable {
     // Each selected feature's position among those computed, resolved once.
@@ -741,8 +749,12 @@ pub fn compute(
         .par_chunks_mut(p.max(1))
         .zip(selected.par_iter())
         .for_each(|(out, r)| {
-            let (person, foyer) = locate(r);
-            let (person, foyer) = (&h.persons[person], &h.foyers[foyer]);
+            let (person_row, foyer) = locate(r);
+            let (person, foyer) = (&h.persons[person_row], &h.foyers[foyer]);
+            debug_assert!(
+                person.pseudo_id == r.pseudo_id && foyer.foyer_id == r.foyer_id,
+                "an eligibility row is located in the households it was estimated from"
+            );
             let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
             let children: Vec<i32> = foyer
                 .children()
@@ -776,10 +788,7 @@ pub fn compute(
             let w_mean = mean(&wages);
             let w_sd =
                 (wages.iter().map(|w| (w - w_mean).powi(2)).sum::<f64>() / HISTORY as f64).sqrt();
-            let (online, digital) = contacts
-                .get(person.pseudo_id.as_str())
-                .copied()
-                .unwrap_or((false, false));
+            let (online, digital) = contacts[person_row];
             let age = person.age;
             let band = |lo: i32, hi: i32| f64::from(u8::from(age >= lo && age <= hi));
             let statut = |s: Option<Statut>| f64::from(u8::from(foyer.statut == s));

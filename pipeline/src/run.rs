@@ -229,7 +229,7 @@ impl Stage for Features {
         let table = features::compute(
             households,
             rows,
-            &features::contact_signals(extracts)?,
+            &features::contact_signals(extracts, households)?,
             &selection.active,
         );
         ingest::trace("features: computed", t0);

@@ -50,7 +50,7 @@ fn features_at(
     Ok(features::compute(
         &h,
         &rows,
-        &features::contact_signals(x)?,
+        &features::contact_signals(x, &h)?,
         names,
     ))
 }
