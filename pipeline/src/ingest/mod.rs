@@ -140,7 +140,7 @@ struct Loaded {
     file_starts: Vec<u32>,
     typed: DataFrame,
     /// The one source file holding exactly `typed` (see `FileLoad::as_read`).
-    as_read: Option<PathBuf>,
+    as_read: Option<SourceCopy>,
     issues: Vec<Issue>,
     /// Original values (as text) of the rows that failed a row check.
     raw_rejected: HashMap<u32, Vec<Option<String>>>,
@@ -185,13 +185,49 @@ fn display_path(path: &Path, base: &Path) -> String {
         .into_owned()
 }
 
+/// A source file whose bytes can stand for its kept rows (see `FileLoad::as_read`): its
+/// size and modification time when it was read, so that a file changed since is not
+/// copied; and only when its key-value metadata is polars' or Arrow's schema (nothing a
+/// producer wrote beside the columns, which the privacy scan does not read, is copied).
+#[derive(Clone, Debug)]
+struct SourceCopy {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl SourceCopy {
+    fn of(path: &Path) -> Option<SourceCopy> {
+        let mut reader = ParquetReader::new(std::fs::File::open(path).ok()?);
+        let metadata = reader.get_metadata().ok()?;
+        let schema_only = metadata
+            .key_value_metadata()
+            .iter()
+            .flatten()
+            .all(|kv| kv.key == "ARROW:schema");
+        let stat = std::fs::metadata(path).ok()?;
+        schema_only.then(|| SourceCopy {
+            path: path.to_path_buf(),
+            len: stat.len(),
+            modified: stat.modified().ok(),
+        })
+    }
+
+    /// Whether the file is still as it was read.
+    fn unchanged(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| {
+            m.len() == self.len && self.modified.is_some() && m.modified().ok() == self.modified
+        })
+    }
+}
+
 /// One source file, read and checked (row numbers local to the file).
 struct FileLoad {
     file: String,
     /// The file itself when it is Parquet and its columns are exactly the typed table
     /// (names, order, types and values): then writing the kept rows, when none is
     /// rejected, is copying the file.
-    as_read: Option<PathBuf>,
+    as_read: Option<SourceCopy>,
     height: u32,
     typed: DataFrame,
     issues: Vec<Issue>,
@@ -273,7 +309,8 @@ fn load_file(
         }
     }
     let typed = DataFrame::new_infer_height(typed).map_err(RecoursError::polars(spec.name))?;
-    let as_read = (matches!(input.format, crate::config::InputFormat::Parquet)
+    let as_read = (spec.name != STREAMED
+        && matches!(input.format, crate::config::InputFormat::Parquet)
         && source.partitions.is_empty()
         && df.schema() == typed.schema()
         && df
@@ -281,7 +318,8 @@ fn load_file(
             .iter()
             .zip(typed.columns())
             .all(|(a, b)| a.equals_missing(b)))
-    .then(|| source.path.clone());
+    .then(|| SourceCopy::of(&source.path))
+    .flatten();
     Ok(FileLoad {
         file,
         as_read,
@@ -745,7 +783,7 @@ pub struct Ingested {
     stream: Option<output::ParquetStream>,
     /// Tables whose kept rows are exactly their one source Parquet file (no row rejected,
     /// nothing retyped): `ingest/<table>.parquet` is a copy of that file's bytes.
-    copies: BTreeMap<&'static str, PathBuf>,
+    copies: BTreeMap<&'static str, SourceCopy>,
 }
 
 /// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
@@ -868,8 +906,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                 }
             }
         }
-        if let (false, Some(path)) = (mask.contains(&true), t.as_read.take()) {
-            copies.insert(name, path);
+        if let (false, Some(source)) = (mask.contains(&true), t.as_read.take()) {
+            copies.insert(name, source);
         }
         extracts.tables.insert(name, kept_rows(&t, &mask)?);
     }
@@ -1234,8 +1272,8 @@ impl Ingested {
             .map(|(name, df)| {
                 let path = dir.join("ingest").join(format!("{name}.parquet"));
                 match self.copies.get(name) {
-                    Some(source) => output::copy_file(source, &path),
-                    None => output::write_parquet(&path, df),
+                    Some(source) if source.unchanged() => output::copy_file(&source.path, &path),
+                    _ => output::write_parquet(&path, df),
                 }
             })
             .collect::<Result<Vec<()>>>()?;

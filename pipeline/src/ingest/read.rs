@@ -109,6 +109,8 @@ pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> 
                     enabled: Some(false),
                     ..Default::default()
                 },
+                // The path is one listed file: `*`, `?` or `[` in its name are characters.
+                glob: false,
                 ..Default::default()
             };
             LazyFrame::scan_parquet(path_ref(&source.path), args).map_err(fail)?
@@ -116,6 +118,7 @@ pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> 
         InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
             .with_has_header(true)
             .with_separator(input.separator)
+            .with_glob(false)
             // Every CSV column is read as text: the contract checks parse each value, so a
             // bad value is one rejected row, not a failed file.
             .with_infer_schema_length(Some(0))
