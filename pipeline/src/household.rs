@@ -535,6 +535,20 @@ mod tests {
     use super::*;
     use polars::prelude::*;
 
+    /// A person aged 45 with no resources or rights yet.
+    fn person(id: &str) -> Person {
+        Person {
+            pseudo_id: id.into(),
+            naissance: Month::parse("1980-01").unwrap(),
+            sexe: "F",
+            departement: "33",
+            regime: "general",
+            age: 45,
+            par_nature: vec![],
+            droits: vec![],
+        }
+    }
+
     #[test]
     fn resources_read_in_slices_add_up_like_a_whole_table() {
         let dir = std::env::temp_dir().join(format!("recours-slices-{}", std::process::id()));
@@ -557,16 +571,6 @@ mod tests {
         .unwrap();
         crate::output::write_parquet(&path, &mut df).unwrap();
         let run = Month::parse("2025-09").unwrap();
-        let person = |id: &str| Person {
-            pseudo_id: id.into(),
-            naissance: Month::parse("1980-01").unwrap(),
-            sexe: "F",
-            departement: "33",
-            regime: "general",
-            age: 45,
-            par_nature: vec![],
-            droits: vec![],
-        };
         let totals = |slice: usize| {
             let mut persons = vec![person("a"), person("b"), person("c")];
             let mut slices = 0;
@@ -598,16 +602,6 @@ mod tests {
 
     #[test]
     fn persons_are_found_by_id_even_when_ids_share_their_head() {
-        let person = |id: &str| Person {
-            pseudo_id: id.into(),
-            naissance: Month::parse("1980-01").unwrap(),
-            sexe: "F",
-            departement: "33",
-            regime: "general",
-            age: 45,
-            par_nature: vec![],
-            droits: vec![],
-        };
         // Three ids share the head "abcdefgh", one is shorter than eight bytes.
         let ids = [
             "abcdefgh1",
@@ -619,7 +613,7 @@ mod tests {
         ];
         let h = Households::new(
             Month::parse("2025-09").unwrap(),
-            ids.iter().map(|id| person(id)).collect(),
+            ids.iter().map(|&id| person(id)).collect(),
             vec![],
         );
         for (row, id) in ids.iter().enumerate() {
