@@ -184,6 +184,20 @@ pub fn audit(
         (features.prestation[i], features.pseudo_id[i].as_str())
     });
     let run = households.run_month;
+    // The persons the past campaign contacted, found by one pass over the persons (a few
+    // hundred thousand ids: no index of every person needed).
+    let contacted: HashSet<&str> = outcomes
+        .iter()
+        .filter(|o| o.contacte)
+        .map(|o| o.pseudo_id.as_str())
+        .collect();
+    let contacted_row: rustc_hash::FxHashMap<&str, usize> = households
+        .persons
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| contacted.contains(p.pseudo_id.as_str()))
+        .map(|(i, p)| (p.pseudo_id.as_str(), i))
+        .collect();
     let listed: HashSet<(&str, &str)> = listed
         .iter()
         .map(|(id, b)| (id.as_str(), b.as_str()))
@@ -208,7 +222,12 @@ pub fn audit(
                 let mut in_step = elig_rows[start..].iter().peekable();
                 for &i in slice {
                     let id = &features.pseudo_id[i as usize];
-                    let Some(pi) = households.person(id) else {
+                    // A table computed in this run knows its persons' rows.
+                    let found = match &features.person {
+                        Some(rows) => Some(rows[i as usize] as usize),
+                        None => households.person(id),
+                    };
+                    let Some(pi) = found else {
                         continue;
                     };
                     let p = &households.persons[pi];
@@ -255,7 +274,7 @@ pub fn audit(
         // The past campaign's outcomes (production's measure of precision): everyone the
         // campaign contacted for this benefit, whether in today's scoring population or not.
         for o in outcomes.iter().filter(|o| o.prestation == b && o.contacte) {
-            let Some(pi) = households.person(&o.pseudo_id) else {
+            let Some(&pi) = contacted_row.get(o.pseudo_id.as_str()) else {
                 continue;
             };
             let e = elig

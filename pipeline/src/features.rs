@@ -562,6 +562,9 @@ pub struct FeatureTable {
     pub candidat_deterministe: Vec<bool>,
     /// Row-major values, `names.len()` per row.
     pub values: Vec<f64>,
+    /// Each row's person in the [`Households`] the table was computed from (rows in
+    /// `persons`); `None` for a table read back from `features.parquet`.
+    pub person: Option<Vec<u32>>,
 }
 
 impl FeatureTable {
@@ -671,6 +674,7 @@ impl FeatureTable {
         }
         Ok(FeatureTable {
             month,
+            person: None,
             names,
             pseudo_id: {
                 let c = str_col(df, T, "pseudo_id")?;
@@ -743,6 +747,7 @@ pub fn compute(
         (None, None) => unreachable!("the foyers' map is built when a row is not located"),
     };
     let p = names.len();
+    let person: Vec<u32> = selected.iter().map(|r| locate(r).0 as u32).collect();
     let mut values = vec![0.0; selected.len() * p];
     // Rows are independent: computed in parallel, each into its slice of the row-major table.
     values
@@ -904,6 +909,7 @@ pub fn compute(
         montant_estime: selected.iter().map(|r| r.montant_estime).collect(),
         candidat_deterministe: selected.iter().map(|r| r.candidat_deterministe).collect(),
         values,
+        person: Some(person),
     }
 }
 
