@@ -263,12 +263,8 @@ fn wrong_column_type_in_parquet_is_rejected_naming_the_column() {
     let data = dir.join("data");
     generate(&data, 800, 4, "parquet");
     let path = data.join("personnes.parquet");
-    let mut df = read_parquet(&path);
-    let n = df.height();
-    df.with_column(Column::new("naissance".into(), vec![196001i64; n]))
-        .unwrap();
-    let mut f = std::fs::File::create(&path).unwrap();
-    ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+    let n = read_parquet(&path).height();
+    replace_parquet_column(&path, Column::new("naissance".into(), vec![196001i64; n]));
     let cfg = write_config(&dir, &data, "parquet", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
@@ -288,13 +284,9 @@ fn clean_parquet_tables_are_kept_as_their_files_and_others_rewritten() {
     // One impossible birth month: that person's row is rejected, and with it the rows
     // naming that person elsewhere.
     let path = data.join("personnes.parquet");
-    let mut df = read_parquet(&path);
-    let mut naissance = opt_texts(&df, "naissance");
+    let mut naissance = opt_texts(&read_parquet(&path), "naissance");
     naissance[3] = Some("2025-13".into());
-    df.with_column(Column::new("naissance".into(), naissance))
-        .unwrap();
-    let mut f = std::fs::File::create(&path).unwrap();
-    ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+    replace_parquet_column(&path, Column::new("naissance".into(), naissance));
     let cfg = write_config(&dir, &data, "parquet", 0.5);
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), OK, "{}", stderr(&o));

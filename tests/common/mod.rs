@@ -133,6 +133,15 @@ pub fn quality(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("quality.json")).unwrap()).unwrap()
 }
 
+/// Rewrites a Parquet table with one column replaced by `values`.
+pub fn replace_parquet_column(path: &Path, column: polars::prelude::Column) {
+    use polars::prelude::*;
+    let mut df = read_parquet(path);
+    df.with_column(column).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+}
+
 pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
     use polars::prelude::*;
     let f = std::fs::File::open(path).unwrap();
