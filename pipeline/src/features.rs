@@ -746,16 +746,23 @@ pub fn compute(
         ),
         (None, None) => unreachable!("the foyers' map is built when a row is not located"),
     };
+    // Each row's (person, foyer), found once.
+    let located: Vec<(u32, u32)> = selected
+        .par_iter()
+        .map(|r| {
+            let (person, foyer) = locate(r);
+            (person as u32, foyer as u32)
+        })
+        .collect();
     let p = names.len();
-    let person: Vec<u32> = selected.iter().map(|r| locate(r).0 as u32).collect();
     let mut values = vec![0.0; selected.len() * p];
     // Rows are independent: computed in parallel, each into its slice of the row-major table.
     values
         .par_chunks_mut(p.max(1))
-        .zip(selected.par_iter())
-        .for_each(|(out, r)| {
-            let (person_row, foyer) = locate(r);
-            let (person, foyer) = (&h.persons[person_row], &h.foyers[foyer]);
+        .zip(selected.par_iter().zip(located.par_iter()))
+        .for_each(|(out, (r, &(person_row, foyer)))| {
+            let person_row = person_row as usize;
+            let (person, foyer) = (&h.persons[person_row], &h.foyers[foyer as usize]);
             debug_assert!(
                 person.pseudo_id == r.pseudo_id && foyer.foyer_id == r.foyer_id,
                 "an eligibility row is located in the households it was estimated from"
@@ -909,7 +916,7 @@ pub fn compute(
         montant_estime: selected.iter().map(|r| r.montant_estime).collect(),
         candidat_deterministe: selected.iter().map(|r| r.candidat_deterministe).collect(),
         values,
-        person: Some(person),
+        person: Some(located.into_iter().map(|(person, _)| person).collect()),
     }
 }
 

@@ -197,7 +197,8 @@ struct SourceCopy {
 }
 
 impl SourceCopy {
-    fn of(path: &Path) -> Option<SourceCopy> {
+    /// `before`: the file's status taken before it was read.
+    fn of(path: &Path, before: std::fs::Metadata) -> Option<SourceCopy> {
         let mut reader = ParquetReader::new(std::fs::File::open(path).ok()?);
         let metadata = reader.get_metadata().ok()?;
         let schema_only = metadata
@@ -205,12 +206,12 @@ impl SourceCopy {
             .iter()
             .flatten()
             .all(|kv| kv.key == "ARROW:schema");
-        let stat = std::fs::metadata(path).ok()?;
-        schema_only.then(|| SourceCopy {
+        let copy = SourceCopy {
             path: path.to_path_buf(),
-            len: stat.len(),
-            modified: stat.modified().ok(),
-        })
+            len: before.len(),
+            modified: before.modified().ok(),
+        };
+        (schema_only && copy.unchanged()).then_some(copy)
     }
 
     /// Whether the file is still as it was read.
@@ -244,6 +245,8 @@ fn load_file(
     // Named from the input's own folder (`logements.csv`, `ressources/mois=2025-01/…`):
     // outputs that name a file do not depend on where the extracts are stored.
     let file = display_path(&source.path, input.path.parent().unwrap_or(Path::new("")));
+    // Taken before reading: a file changed while it was read is not copied.
+    let before = std::fs::metadata(&source.path).ok();
     let df = read::read_source(input, source)?;
     // Privacy first: a NIR-like value in any column stops everything.
     privacy_scan(spec, &df)?;
@@ -318,7 +321,7 @@ fn load_file(
             .iter()
             .zip(typed.columns())
             .all(|(a, b)| a.equals_missing(b)))
-    .then(|| SourceCopy::of(&source.path))
+    .then(|| before.and_then(|b| SourceCopy::of(&source.path, b)))
     .flatten();
     Ok(FileLoad {
         file,
