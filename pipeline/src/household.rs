@@ -184,60 +184,98 @@ fn month(v: Option<&str>) -> Option<Month> {
     v.and_then(Month::parse)
 }
 
-/// Adds a chunk of `ingest/ressources.parquet` rows (persons named by their row, see
-/// [`crate::ingest::PERSON_ROW`]) to the persons' monthly histories. Rows of the same
-/// person, month and nature add up in row order, whatever the chunk they come in.
-fn add_resources(
-    persons: &mut [Person],
+/// One person's monthly amounts by nature code for M-12..M-1 (see [`Person::par_nature`]).
+pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
+
+/// The persons' monthly resources by nature for a run month, by person row (the rows of
+/// `ingest/personnes.parquet`): added up from the kept rows of `ressources` chunk by chunk,
+/// in row order, either by the ingest stage as it streams the table (so that households
+/// assembled in the same run do not read the table back) or from
+/// `ingest/ressources.parquet` read back in slices.
+#[derive(Clone, Debug)]
+pub struct ResourceHistories {
     run: Month,
-    ressources: &polars::prelude::DataFrame,
-) -> Result<()> {
-    let r_person = ressources
-        .column(crate::ingest::PERSON_ROW)
-        .and_then(|c| c.u32())
-        .map_err(RecoursError::polars("ressources: person rows"))?;
-    let r_mois = str_col(ressources, "ressources", "mois")?;
-    let r_nature = str_col(ressources, "ressources", "nature")?;
-    let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
-    let n = persons.len();
-    if r_person.null_count() > 0 || r_person.into_no_null_iter().any(|p| p as usize >= n) {
-        return Err(RecoursError::Internal(format!(
-            "ingest/ressources.parquet names a person row beyond the {n} persons of \
-             ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest again"
-        )));
-    }
-    const NONE: (u32, u8) = (u32::MAX, 0);
-    let targets: Vec<(u32, u8)> = (0..ressources.height())
-        .into_par_iter()
-        .with_min_len(1 << 16)
-        .map(|i| {
-            let (Some(p), Some(m)) = (r_person.get(i), month(r_mois.get(i))) else {
-                return NONE;
-            };
-            match Person::month_index(run, m) {
-                Some(k) => (p, k as u8),
-                None => NONE,
-            }
-        })
-        .collect();
-    for (i, &(p, k)) in targets.iter().enumerate() {
-        if p == u32::MAX {
-            continue;
-        }
-        let k = k as usize;
-        let amount = r_amount.get(i).unwrap_or(0.0);
-        let nature = r_nature.get(i).unwrap_or_default();
-        let person = &mut persons[p as usize];
-        match person.par_nature.iter_mut().find(|(n, _)| *n == nature) {
-            Some((_, v)) => v[k] += amount,
-            None => {
-                let mut v = [0.0; HISTORY];
-                v[k] = amount;
-                person.par_nature.push((intern(nature), v));
-            }
+    by_person: Vec<NatureHistory>,
+}
+
+impl ResourceHistories {
+    pub fn new(run: Month, persons: usize) -> ResourceHistories {
+        ResourceHistories {
+            run,
+            by_person: vec![Vec::new(); persons],
         }
     }
-    Ok(())
+
+    /// Adds a chunk of rows of the ingest stage's `ressources` (persons named by their row,
+    /// see [`crate::ingest::PERSON_ROW`]). Rows of the same person, month and nature add up
+    /// in row order, whatever the chunk they come in.
+    pub fn add(&mut self, ressources: &polars::prelude::DataFrame) -> Result<()> {
+        let r_person = ressources
+            .column(crate::ingest::PERSON_ROW)
+            .and_then(|c| c.u32())
+            .map_err(RecoursError::polars("ressources: person rows"))?;
+        let r_mois = str_col(ressources, "ressources", "mois")?;
+        let r_nature = str_col(ressources, "ressources", "nature")?;
+        let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
+        let n = self.by_person.len();
+        if r_person.null_count() > 0 || r_person.into_no_null_iter().any(|p| p as usize >= n) {
+            return Err(RecoursError::Internal(format!(
+                "ingest/ressources.parquet names a person row beyond the {n} persons of \
+                 ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest \
+                 again"
+            )));
+        }
+        let run = self.run;
+        const NONE: (u32, u8) = (u32::MAX, 0);
+        let targets: Vec<(u32, u8)> = (0..ressources.height())
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .map(|i| {
+                let (Some(p), Some(m)) = (r_person.get(i), month(r_mois.get(i))) else {
+                    return NONE;
+                };
+                match Person::month_index(run, m) {
+                    Some(k) => (p, k as u8),
+                    None => NONE,
+                }
+            })
+            .collect();
+        for (i, &(p, k)) in targets.iter().enumerate() {
+            if p == u32::MAX {
+                continue;
+            }
+            let k = k as usize;
+            let amount = r_amount.get(i).unwrap_or(0.0);
+            let nature = r_nature.get(i).unwrap_or_default();
+            let history = &mut self.by_person[p as usize];
+            match history.iter_mut().find(|(n, _)| *n == nature) {
+                Some((_, v)) => v[k] += amount,
+                None => {
+                    let mut v = [0.0; HISTORY];
+                    v[k] = amount;
+                    // Most persons have one or two natures: room for exactly those (a
+                    // growing vector would make room for four, 450 bytes a person).
+                    history.reserve_exact(1);
+                    history.push((intern(nature), v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The histories by person row, each in nature order; `None` when they were added up
+    /// for another run month or another number of persons.
+    fn finish(self, run: Month, persons: usize) -> Option<Vec<NatureHistory>> {
+        if self.run != run || self.by_person.len() != persons {
+            return None;
+        }
+        let mut by_person = self.by_person;
+        by_person
+            .par_iter_mut()
+            .with_min_len(1 << 14)
+            .for_each(|h| h.sort_by(|a, b| a.0.cmp(b.0)));
+        Some(by_person)
+    }
 }
 
 const SLICE_ROWS: usize = 2_000_000;
@@ -301,7 +339,13 @@ impl Households {
         }
     }
 
-    pub fn assemble(x: &Extracts, run: Month) -> Result<Households> {
+    /// Households for the run month `run`; `resources` are the persons' histories when the
+    /// ingest stage added them up in this run (else `ingest/ressources.parquet` is read).
+    pub fn assemble(
+        x: &Extracts,
+        run: Month,
+        resources: Option<ResourceHistories>,
+    ) -> Result<Households> {
         let t0 = std::time::Instant::now();
         let table = |name: &str| {
             x.table(name)
@@ -341,26 +385,32 @@ impl Households {
 
         crate::ingest::trace("households: persons", t0);
         let t0 = std::time::Instant::now();
-        // The monthly resources, read back in slices from the ingest stage's file (bounded
-        // memory: ten rows per person and month); the next slice is read while the current
-        // one is added.
-        let path = x
-            .ressources
-            .as_ref()
-            .ok_or_else(|| RecoursError::Internal("table ressources was not ingested".into()))?;
-        let mut slices = ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)?;
-        let mut current = slices.next().transpose()?;
-        while let Some(chunk) = current.take() {
-            let (added, next) = rayon::join(
-                || add_resources(&mut persons, run, &chunk),
-                || slices.next().transpose(),
-            );
-            added?;
-            current = next?;
-        }
-        for p in &mut persons {
-            p.par_nature.sort_by(|a, b| a.0.cmp(&b.0));
-            p.par_nature.shrink_to_fit();
+        // The monthly resources: added up by the ingest stage in this run, or read back in
+        // slices from its file (bounded memory: ten rows per person and month), the next
+        // slice read while the current one is added.
+        let n = persons.len();
+        let histories = match resources.and_then(|r| r.finish(run, n)) {
+            Some(h) => h,
+            None => {
+                let path = x.ressources.as_ref().ok_or_else(|| {
+                    RecoursError::Internal("table ressources was not ingested".into())
+                })?;
+                let mut histories = ResourceHistories::new(run, n);
+                let mut slices = ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)?;
+                let mut current = slices.next().transpose()?;
+                while let Some(chunk) = current.take() {
+                    let (added, next) =
+                        rayon::join(|| histories.add(&chunk), || slices.next().transpose());
+                    added?;
+                    current = next?;
+                }
+                histories
+                    .finish(run, n)
+                    .expect("added up for this month and these persons")
+            }
+        };
+        for (p, h) in persons.iter_mut().zip(histories) {
+            p.par_nature = h;
         }
         crate::ingest::trace("households: resources", t0);
         let t0 = std::time::Instant::now();
@@ -379,6 +429,8 @@ impl Households {
             let Some(debut) = month(d_debut.get(i)) else {
                 continue;
             };
+            // Room for exactly the person's rights (see `ResourceHistories::add`).
+            persons[p].droits.reserve_exact(1);
             persons[p].droits.push(Right {
                 prestation: intern(d_prest.get(i).unwrap_or_default()),
                 organisme: intern(d_org.get(i).unwrap_or_default()),
@@ -388,9 +440,6 @@ impl Households {
             });
         }
 
-        for p in &mut persons {
-            p.droits.shrink_to_fit();
-        }
         crate::ingest::trace("households: rights", t0);
         let t0 = std::time::Instant::now();
 
@@ -572,11 +621,15 @@ mod tests {
         crate::output::write_parquet(&path, &mut df).unwrap();
         let run = Month::parse("2025-09").unwrap();
         let totals = |slice: usize| {
-            let mut persons = vec![person("a"), person("b"), person("c")];
+            let mut histories = ResourceHistories::new(run, 3);
             let mut slices = 0;
             for chunk in ParquetSlices::open(&path, Some(&RESOURCE_COLUMNS), slice).unwrap() {
-                add_resources(&mut persons, run, &chunk.unwrap()).unwrap();
+                histories.add(&chunk.unwrap()).unwrap();
                 slices += 1;
+            }
+            let mut persons = vec![person("a"), person("b"), person("c")];
+            for (p, h) in persons.iter_mut().zip(histories.finish(run, 3).unwrap()) {
+                p.par_nature = h;
             }
             (
                 persons
@@ -586,6 +639,10 @@ mod tests {
                 slices,
             )
         };
+        // Histories added up for another month or other persons are not used.
+        let other = Month::parse("2025-10").unwrap();
+        assert!(ResourceHistories::new(other, 3).finish(run, 3).is_none());
+        assert!(ResourceHistories::new(run, 2).finish(run, 3).is_none());
         let (whole, one) = totals(100);
         let (sliced, three) = totals(3);
         assert_eq!((one, three), (1, 3));

@@ -92,7 +92,7 @@ impl RunContext {
             Need::Households if self.households.is_none() => {
                 self.ensure(Need::Extracts)?;
                 let x = Self::need(&self.extracts, "ingest")?;
-                self.households = Some(Households::assemble(x, self.config.month)?);
+                self.households = Some(Households::assemble(x, self.config.month, None)?);
                 self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {
@@ -175,9 +175,11 @@ impl Stage for Eligibility {
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let extracts = ctx
             .extracts
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| RecoursError::Internal("eligibility runs after ingest".into()))?;
-        let households = Households::assemble(extracts, ctx.config.month)?;
+        // The resources the ingest stage added up in this run (none when it was skipped).
+        let histories = extracts.histories.take();
+        let households = Households::assemble(extracts, ctx.config.month, histories)?;
         ctx.release_household_tables();
         let cfg = &ctx.config;
         let ecfg = EligibilityConfig {

@@ -38,7 +38,7 @@ fn features_at(
 ) -> Result<FeatureTable> {
     let x = x.with_household_tables()?;
     let x = x.as_ref();
-    let h = Households::assemble(x, month)?;
+    let h = Households::assemble(x, month, None)?;
     let b = cfg.baremes.in_force(month)?;
     let q = cfg.quarters();
     let ecfg = EligibilityConfig {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::RunConfig;
 use crate::contract::{Rule, TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
+use crate::household::ResourceHistories;
 use crate::output;
 use validate::{Issue, RowCheck, count_nir_like};
 
@@ -35,6 +36,9 @@ pub struct Extracts {
     /// from this file (`ingest/ressources.parquet`, persons named by their row in
     /// `ingest/personnes.parquet`: [`PERSON_ROW`]) when households are assembled.
     pub ressources: Option<PathBuf>,
+    /// The persons' monthly histories added up as the ingest stage streamed `ressources`
+    /// (taken by the households of the same run; absent when read back).
+    pub histories: Option<ResourceHistories>,
     /// Whether [`HOUSEHOLD_TABLES`] were dropped from memory.
     pub released: bool,
 }
@@ -61,6 +65,7 @@ impl Extracts {
         for t in HOUSEHOLD_TABLES {
             self.tables.remove(t);
         }
+        self.histories = None;
         self.released = true;
     }
 
@@ -100,6 +105,7 @@ impl Extracts {
             tables,
             rejected_oppositions,
             ressources,
+            histories: None,
             released: false,
         })
     }
@@ -876,7 +882,9 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut stream = None;
     let mut copies = BTreeMap::new();
     if let Some(input) = cfg.input(STREAMED) {
-        let (account, writer) = stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
+        let (account, writer, histories) =
+            stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
+        extracts.histories = Some(histories);
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
         rejects.insert(STREAMED, r);
@@ -945,14 +953,16 @@ fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 /// file read, checked, its references to `personnes` checked, its rejects kept and its kept
 /// rows appended to `DIR/ingest/<table>.parquet` (under a temporary name until the quality
 /// gate passes) with the person as a row number ([`PERSON_ROW`]) instead of the 64-character
-/// `pseudo_id`. Peak memory is a few files', whatever the table's size.
+/// `pseudo_id`, and added to the persons' monthly histories for the run month (households
+/// assembled in this run start from them instead of reading the file back). Peak memory is
+/// a few files' and the histories, whatever the table's size.
 fn stream_table(
     cfg: &RunConfig,
     input: &crate::config::InputSpec,
     dir: &Path,
     persons: &Targets,
     rules: &mut BTreeMap<&'static str, &'static str>,
-) -> Result<(Account, output::ParquetStream)> {
+) -> Result<(Account, output::ParquetStream, ResourceHistories)> {
     let spec = TABLES
         .iter()
         .find(|t| t.name == STREAMED)
@@ -962,9 +972,11 @@ fn stream_table(
         output::ParquetStream::create(&dir.join("ingest").join(format!("{STREAMED}.parquet")))?;
     let mut account = Account::new(spec);
     let mut problems = Vec::new();
+    let kept_persons = persons.rejected.iter().filter(|r| !**r).count();
+    let mut histories = ResourceHistories::new(cfg.month, kept_persons);
     // Each file read, checked and its references looked up in parallel; the kept rows of
-    // one group of files are written while the next group is read (files stay in path
-    // order in the output).
+    // one group of files are written and added to the histories while the next group is
+    // read (files stay in path order in the output and in the sums).
     let prepare = |source: &read::SourceFile| -> Result<(Loaded, Vec<u32>)> {
         let mut t = stack(spec, vec![load_file(cfg, input, spec, source)?])?;
         let rows = check_reference(
@@ -978,18 +990,15 @@ fn stream_table(
     };
     let mut pending: Vec<DataFrame> = Vec::new();
     for group in sources.chunks(rayon::current_num_threads().max(1)) {
-        let (written, prepared) = rayon::join(
-            || -> Result<()> {
-                for df in pending.drain(..) {
-                    writer.write(&df)?;
-                }
-                Ok(())
-            },
+        let ((written, added), prepared) = rayon::join(
+            || write_and_add(&mut writer, &mut histories, &pending),
             || group.par_iter().map(prepare).collect::<Vec<_>>(),
         );
+        pending.clear();
         // A privacy stop first, then a write error, then the group's other problems.
         let prepared = privacy_first(prepared)?;
         written?;
+        added?;
         for t in prepared {
             let (mut t, rows) = match t {
                 Ok(t) => t,
@@ -1003,13 +1012,26 @@ fn stream_table(
             pending.push(with_person_rows(kept_rows(&t, &mask)?, &rows, &mask)?);
         }
     }
-    for df in pending.drain(..) {
-        writer.write(&df)?;
-    }
+    let (written, added) = write_and_add(&mut writer, &mut histories, &pending);
+    written?;
+    added?;
     if !problems.is_empty() {
         return Err(RecoursError::Rejected(problems.join("\n")));
     }
-    Ok((account, writer))
+    Ok((account, writer, histories))
+}
+
+/// Kept chunks of the streamed table, in order: written, and (at the same time) added to
+/// the persons' histories.
+fn write_and_add(
+    writer: &mut output::ParquetStream,
+    histories: &mut ResourceHistories,
+    chunks: &[DataFrame],
+) -> (Result<()>, Result<()>) {
+    rayon::join(
+        || chunks.iter().try_for_each(|df| writer.write(df)),
+        || chunks.iter().try_for_each(|df| histories.add(df)),
+    )
 }
 
 /// Column of `ingest/ressources.parquet` naming the person by its row (0-based) in
