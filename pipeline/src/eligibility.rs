@@ -342,6 +342,51 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
         .collect())
 }
 
+/// What the fairness audit needs of a (person, benefit) eligibility row: its key and the
+/// foyer's type and housing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoyerFacts {
+    pub pseudo_id: String,
+    pub prestation: &'static str,
+    pub couple: bool,
+    pub nb_enfants: u32,
+    pub statut_logement: Option<&'static str>,
+}
+
+/// Reads the [`FoyerFacts`] of every row of `eligibility.parquet` (five of its columns, a
+/// slice at a time), in the file's (benefit, id) order.
+pub fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
+    use crate::frame::{bool_col, intern, str_col, u32_col};
+    const T: &str = "eligibility.parquet";
+    const COLUMNS: [&str; 5] = [
+        "pseudo_id",
+        "prestation",
+        "couple",
+        "nb_enfants",
+        "statut_logement",
+    ];
+    let slices =
+        crate::frame::ParquetSlices::open(path, Some(&COLUMNS), crate::frame::READ_SLICE_ROWS)?;
+    let mut rows = Vec::with_capacity(slices.rows());
+    for df in slices {
+        let df = df?;
+        let (id, prestation, statut) = (
+            str_col(&df, T, "pseudo_id")?,
+            str_col(&df, T, "prestation")?,
+            str_col(&df, T, "statut_logement")?,
+        );
+        let (couple, enfants) = (bool_col(&df, T, "couple")?, u32_col(&df, T, "nb_enfants")?);
+        rows.extend((0..df.height()).map(|i| FoyerFacts {
+            pseudo_id: id.get(i).unwrap_or_default().to_string(),
+            prestation: intern(prestation.get(i).unwrap_or_default()),
+            couple: couple.get(i).unwrap_or(false),
+            nb_enfants: enfants.get(i).unwrap_or(0),
+            statut_logement: statut.get(i).map(intern),
+        }));
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

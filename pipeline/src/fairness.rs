@@ -13,7 +13,7 @@ use rustc_hash::FxHashSet as HashSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::eligibility::EligibilityRow;
+use crate::eligibility::FoyerFacts;
 use crate::features::FeatureTable;
 use crate::household::Households;
 
@@ -116,7 +116,7 @@ pub const DIMENSIONS: [&str; 6] = [
 /// from the benefit's eligibility row, `inconnu` without one).
 fn groups_of(
     p: &crate::household::Person,
-    e: Option<&EligibilityRow>,
+    e: Option<&FoyerFacts>,
     run: crate::month::Month,
 ) -> [(&'static str, &'static str); 6] {
     [
@@ -166,7 +166,7 @@ pub fn household_type(couple: bool, children: u32) -> &'static str {
 /// (pseudo_id, benefit) → in non-take-up, when known.
 pub fn audit(
     households: &Households,
-    eligibility: &[EligibilityRow],
+    eligibility: &[FoyerFacts],
     features: &FeatureTable,
     listed: &HashSet<(String, String)>,
     truth: Option<(&str, &crate::evaluation::Truth)>,

@@ -442,13 +442,12 @@ pub fn build(
     book: &ContactBook,
     rules: &ListRules,
 ) -> Vec<ListEntry> {
-    let run = h.run_month;
     // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
     // Keys sorted by (caisse, id), then score order: each group's scores are merged in the
     // order they come in, and the entries come out grouped by caisse.
     // The id's head (`id_head`) before the id: the same order, fewer reads of the ids.
     let mut keys: Vec<(&'static str, u64, &str, u32)> = scores
-        .iter()
+        .par_iter()
         .enumerate()
         .filter_map(|(i, s)| {
             let p = &h.persons[h.person(&s.pseudo_id).expect("a scored person is a person")];
@@ -461,116 +460,152 @@ pub fn build(
     keys.par_sort_unstable();
     type Key<'k> = (&'static str, u64, &'k str, u32);
     let same = |a: &Key, b: &Key| a.0 == b.0 && a.2 == b.2;
-    let mut out: Vec<ListEntry> = Vec::with_capacity(keys.chunk_by(same).count());
-    for group in keys.chunk_by(same) {
-        let mut e = ListEntry {
-            caisse: group[0].0.to_string(),
-            pseudo_id: group[0].2.to_string(),
-            prestations: vec![],
-            probabilite: 0.0,
-            montant_estime: 0.0,
-            montant_attendu: 0.0,
-            priorite: 0.0,
-            candidat_deterministe: false,
-            raisons: vec![],
-            decision: Decision::ScoreInsuffisant,
-            rang_priorite: 0,
-            rang_liste: None,
-            canal: None,
-        };
-        for &(_, _, _, i) in group {
-            let s = &scores[i as usize];
-            let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
-            if s.candidat_deterministe {
-                raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
-            }
-            // With a deterministic reason, the model's reasons about the estimate repeat it.
-            raisons.extend(
-                s.raisons
-                    .iter()
-                    .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
-                    .map(|r| r.2.into()),
-            );
-            e.prestations.push(s.prestation);
-            e.probabilite = e.probabilite.max(s.probabilite);
-            e.montant_estime += s.montant_estime;
-            e.montant_attendu += s.probabilite * s.montant_estime;
-            e.candidat_deterministe |= s.candidat_deterministe;
-            for r in raisons {
-                if !e.raisons.contains(&r) {
-                    e.raisons.push(r);
-                }
-            }
-        }
-        e.prestations.sort();
-        // Deterministic reasons first, then the model's, three at most.
-        e.raisons.truncate(3);
-        e.raisons.shrink_to_fit();
-        e.prestations.shrink_to_fit();
-        e.priorite = match rules.priority {
-            Priority::Probabilite => e.probabilite,
-            Priority::MontantAttendu => e.montant_attendu,
-        };
-        out.push(e);
-    }
+    // Groups merged in parallel, collected in key order.
+    let groups: Vec<&[Key]> = keys.chunk_by(same).collect();
+    let mut out: Vec<ListEntry> = groups
+        .par_iter()
+        .with_min_len(1 << 10)
+        .map(|group| {
+            merge(
+                group.iter().map(|k| &scores[k.3 as usize]),
+                group[0].0,
+                group[0].2,
+                rules,
+            )
+        })
+        .collect();
+    drop(groups);
     drop(keys);
-    let mut start = 0;
-    while start < out.len() {
-        let caisse = out[start].caisse.clone();
-        let end = start + out[start..].partition_point(|e| e.caisse == caisse);
-        let entries = &mut out[start..end];
-        start = end;
-        entries.sort_by(|a, b| {
-            b.priorite
-                .total_cmp(&a.priorite)
-                .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
-        });
-        let mut used: BTreeMap<Canal, usize> = BTreeMap::new();
-        let mut rank = 0;
-        for (i, e) in entries.iter_mut().enumerate() {
-            e.rang_priorite = i + 1;
-            let p = &h.persons[h.person(&e.pseudo_id).expect("a listed person is a person")];
-            let recent = book
-                .dernier_contact
-                .get(e.pseudo_id.as_str())
-                .is_some_and(|m| run.months_since(*m) < rules.recent_contact_months);
-            e.decision = if book.opposition.contains(e.pseudo_id.as_str()) {
-                Decision::Opposition
-            } else if recent {
-                Decision::ContactRecent
-            } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
-                Decision::ScoreInsuffisant
-            } else {
-                let reach = book
-                    .reach
-                    .get(&(e.pseudo_id.as_str(), caisse.as_str()))
-                    .copied()
-                    .unwrap_or_default();
-                let allowed = allowed_channels(reach, p.age, rules);
-                if allowed.is_empty() {
-                    Decision::AucunCanal
-                } else if let Some(c) = allowed
-                    .into_iter()
-                    .find(|c| used.get(c).copied().unwrap_or(0) < rules.capacity(&caisse, *c))
-                {
-                    // The control group is drawn among the people who would be contacted:
-                    // reachable and within capacity. It does not use up capacity.
-                    if control_draw(rules.seed, &caisse, &e.pseudo_id) < rules.control_share {
-                        Decision::GroupeTemoin
-                    } else {
-                        *used.entry(c).or_default() += 1;
-                        rank += 1;
-                        e.canal = Some(c);
-                        e.rang_liste = Some(rank);
-                        Decision::Liste
-                    }
-                } else {
-                    Decision::CapaciteAtteinte
-                }
-            };
+    // Each caisse's entries ranked and decided on their own (capacity is per caisse): the
+    // caisses in parallel.
+    let mut by_caisse: Vec<&mut [ListEntry]> = Vec::new();
+    let mut rest = out.as_mut_slice();
+    while !rest.is_empty() {
+        let end = rest.partition_point(|e| e.caisse == rest[0].caisse);
+        let (entries, tail) = rest.split_at_mut(end);
+        by_caisse.push(entries);
+        rest = tail;
+    }
+    by_caisse
+        .into_par_iter()
+        .for_each(|entries| decide(entries, h, book, rules));
+    out
+}
+
+/// One (caisse, person) entry from the person's scores for the benefits this caisse is in
+/// charge of, in the order they come in.
+fn merge<'s>(
+    scores: impl Iterator<Item = &'s ScoreRow>,
+    caisse: &str,
+    pseudo_id: &str,
+    rules: &ListRules,
+) -> ListEntry {
+    let mut e = ListEntry {
+        caisse: caisse.to_string(),
+        pseudo_id: pseudo_id.to_string(),
+        prestations: vec![],
+        probabilite: 0.0,
+        montant_estime: 0.0,
+        montant_attendu: 0.0,
+        priorite: 0.0,
+        candidat_deterministe: false,
+        raisons: vec![],
+        decision: Decision::ScoreInsuffisant,
+        rang_priorite: 0,
+        rang_liste: None,
+        canal: None,
+    };
+    for s in scores {
+        let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+        if s.candidat_deterministe {
+            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
+        }
+        // With a deterministic reason, the model's reasons about the estimate repeat it.
+        raisons.extend(
+            s.raisons
+                .iter()
+                .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
+                .map(|r| r.2.into()),
+        );
+        e.prestations.push(s.prestation);
+        e.probabilite = e.probabilite.max(s.probabilite);
+        e.montant_estime += s.montant_estime;
+        e.montant_attendu += s.probabilite * s.montant_estime;
+        e.candidat_deterministe |= s.candidat_deterministe;
+        for r in raisons {
+            if !e.raisons.contains(&r) {
+                e.raisons.push(r);
+            }
         }
     }
-    out
+    e.prestations.sort();
+    // Deterministic reasons first, then the model's, three at most.
+    e.raisons.truncate(3);
+    e.raisons.shrink_to_fit();
+    e.prestations.shrink_to_fit();
+    e.priorite = match rules.priority {
+        Priority::Probabilite => e.probabilite,
+        Priority::MontantAttendu => e.montant_attendu,
+    };
+    e
+}
+
+/// One caisse's entries put in priority order, ranked, and decided: exclusions first, then
+/// a channel within the caisse's capacity, the control group drawn among those reached.
+fn decide(entries: &mut [ListEntry], h: &Households, book: &ContactBook, rules: &ListRules) {
+    let run = h.run_month;
+    let Some(caisse) = entries.first().map(|e| e.caisse.clone()) else {
+        return;
+    };
+    entries.sort_by(|a, b| {
+        b.priorite
+            .total_cmp(&a.priorite)
+            .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
+    });
+    let mut used: BTreeMap<Canal, usize> = BTreeMap::new();
+    let mut rank = 0;
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.rang_priorite = i + 1;
+        let p = &h.persons[h.person(&e.pseudo_id).expect("a listed person is a person")];
+        let recent = book
+            .dernier_contact
+            .get(e.pseudo_id.as_str())
+            .is_some_and(|m| run.months_since(*m) < rules.recent_contact_months);
+        e.decision = if book.opposition.contains(e.pseudo_id.as_str()) {
+            Decision::Opposition
+        } else if recent {
+            Decision::ContactRecent
+        } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
+            Decision::ScoreInsuffisant
+        } else {
+            let reach = book
+                .reach
+                .get(&(e.pseudo_id.as_str(), caisse.as_str()))
+                .copied()
+                .unwrap_or_default();
+            let allowed = allowed_channels(reach, p.age, rules);
+            if allowed.is_empty() {
+                Decision::AucunCanal
+            } else if let Some(c) = allowed
+                .into_iter()
+                .find(|c| used.get(c).copied().unwrap_or(0) < rules.capacity(&caisse, *c))
+            {
+                // The control group is drawn among the people who would be contacted:
+                // reachable and within capacity. It does not use up capacity.
+                if control_draw(rules.seed, &caisse, &e.pseudo_id) < rules.control_share {
+                    Decision::GroupeTemoin
+                } else {
+                    *used.entry(c).or_default() += 1;
+                    rank += 1;
+                    e.canal = Some(c);
+                    e.rang_liste = Some(rank);
+                    Decision::Liste
+                }
+            } else {
+                Decision::CapaciteAtteinte
+            }
+        };
+    }
 }
 
 #[cfg(test)]

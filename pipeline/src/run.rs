@@ -331,15 +331,16 @@ impl Stage for Evaluate {
         let e = &cfg.raw.evaluation;
         let table = RunContext::need(&ctx.features, "features")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
-        let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
         let t0 = Instant::now();
+        // Of the eligibility rows, only what the audit groups by (not every row whole).
+        let rows = eligibility::read_foyer_facts(&ctx.run_dir.join("eligibility.parquet"))?;
         let listed = crate::report::listed(&ctx.run_dir)?;
         // The only place `verite` is read.
         let truth = match &e.verite {
             Some(v) => Some((file_name(v), evaluation::read_verite(&cfg.resolve(v))?)),
             None => None,
         };
-        ingest::trace("evaluate: lists and truth read", t0);
+        ingest::trace("evaluate: eligibility facts, lists and truth read", t0);
         let t0 = Instant::now();
         let mut summary = Vec::new();
         if let Some((label, truth)) = &truth {
@@ -359,7 +360,7 @@ impl Stage for Evaluate {
         let outcomes = crate::feedback::outcomes(extracts)?;
         let audit = crate::fairness::audit(
             households,
-            rows,
+            &rows,
             table,
             &listed,
             truth.as_ref().map(|(l, t)| (l.as_str(), t)),
@@ -422,7 +423,7 @@ pub fn deps(name: &str) -> StageDeps {
         "train" => (&["ingest", "features"], &[Extracts, Features], &["models"]),
         "evaluate" => (
             &["ingest", "eligibility", "features", "train", "lists"],
-            &[Extracts, Households, Eligibility, Features, Models],
+            &[Extracts, Households, Features, Models],
             &["evaluation.json", "fairness.json"],
         ),
         "report" => (
