@@ -1380,12 +1380,19 @@ pub fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf
                     .join(",")
             })
             .unwrap_or_else(|e| format!("unreadable: {e}")),
-            crate::config::InputFormat::Csv => std::fs::read(f)
-                .map(|b| {
-                    String::from_utf8_lossy(b.split(|c| *c == b'\n').next().unwrap_or_default())
-                        .into_owned()
-                })
-                .unwrap_or_default(),
+            // The header line only (not the whole file read into memory).
+            crate::config::InputFormat::Csv => {
+                use std::io::BufRead;
+                let mut line = Vec::new();
+                std::fs::File::open(f)
+                    .map(std::io::BufReader::new)
+                    .and_then(|mut r| r.read_until(b'\n', &mut line))
+                    .map(|_| {
+                        let header = line.strip_suffix(b"\n").unwrap_or(&line);
+                        String::from_utf8_lossy(header).into_owned()
+                    })
+                    .unwrap_or_default()
+            }
         };
         h.update(described.as_bytes());
         h.update(b"\n");
@@ -1473,6 +1480,34 @@ mod tests {
         assert!(walk.find(&"f".repeat(64), &mut cursor).is_none());
         assert!(walk.map.get().is_some());
         assert!(walk.find(&ids[1], &mut cursor) == Some(Status::Kept(1)));
+    }
+
+    #[test]
+    fn a_csv_schema_is_its_header_line() {
+        let dir = std::env::temp_dir().join(format!("recours-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let input = crate::config::InputSpec {
+            table: "logements",
+            path: dir.clone(),
+            format: crate::config::InputFormat::Csv,
+            separator: b';',
+            decimal_comma: true,
+        };
+        let hash = |p: &std::path::Path| schema_hash(&input, &[p.to_path_buf()]);
+        let a = write("a.csv", "foyer_id;statut\nf1;locataire\n");
+        let b = write("b.csv", "foyer_id;statut\nf2;proprietaire\nf3;heberge\n");
+        let header_only = write("c.csv", "foyer_id;statut");
+        let other = write("d.csv", "foyer_id;loyer\nf1;400\n");
+        assert_eq!(hash(&a), hash(&b));
+        assert_eq!(hash(&a), hash(&header_only));
+        assert_ne!(hash(&a), hash(&other));
+        assert_ne!(hash(&a), hash(&dir.join("missing.csv")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
