@@ -259,65 +259,119 @@ pub struct Reach {
     pub en_ligne: bool,
 }
 
-/// Keys borrow the ids of the `contacts` table (no copy per row).
+/// What the caisses know of each person: channels per caisse, objections, last proactive
+/// contact. Keys borrow the ids of the `contacts` table (no copy per row). Split by person
+/// into one shard per thread ([`ContactBook::shard`]): the shards are built in parallel,
+/// each from its persons' rows in row order, and a person is looked up in its own shard.
 #[derive(Clone, Debug, Default)]
 pub struct ContactBook<'a> {
+    shards: Vec<BookShard<'a>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct BookShard<'a> {
     /// (pseudo_id, caisse) → channels that caisse knows.
-    pub reach: HashMap<(&'a str, &'a str), Reach>,
+    reach: HashMap<(&'a str, &'a str), Reach>,
     /// Persons who objected to being contacted from data mining (at any caisse).
-    pub opposition: rustc_hash::FxHashSet<&'a str>,
+    opposition: rustc_hash::FxHashSet<&'a str>,
     /// Last proactive contact, any caisse.
-    pub dernier_contact: HashMap<&'a str, crate::month::Month>,
+    dernier_contact: HashMap<&'a str, crate::month::Month>,
 }
 
 impl<'a> ContactBook<'a> {
     pub fn from_extracts(x: &'a crate::ingest::Extracts) -> crate::error::Result<ContactBook<'a>> {
+        let shards = rayon::current_num_threads().max(1);
         let mut book = ContactBook {
-            opposition: x.rejected_oppositions.iter().map(String::as_str).collect(),
-            ..Default::default()
+            shards: vec![BookShard::default(); shards],
         };
-        let Some(c) = x.table("contacts") else {
-            return Ok(book);
-        };
-        let s = |n: &str| crate::frame::str_col(c, "contacts", n);
-        let b = |n: &str| crate::frame::bool_col(c, "contacts", n);
-        let (ids, orgs, last) = (s("pseudo_id")?, s("organisme")?, s("dernier_contact")?);
-        let (mobile, email, adresse, online, opp) = (
-            b("mobile")?,
-            b("email")?,
-            b("adresse")?,
-            b("espace_en_ligne")?,
-            b("opposition")?,
-        );
-        // Columns walked side by side (`get(i)` looks up the chunk for every value; a
-        // sharded or CSV table has many chunks).
-        let channels = mobile
-            .iter()
-            .zip(email.iter())
-            .zip(adresse.iter().zip(online.iter()));
-        let rows = ids
-            .iter()
-            .zip(orgs.iter())
-            .zip(last.iter())
-            .zip(channels.zip(opp.iter()));
-        for (((id, org), last), (((mobile, email), (adresse, online)), opp)) in rows {
-            let (Some(id), Some(org)) = (id, org) else {
-                continue;
-            };
-            let r = book.reach.entry((id, org)).or_default();
-            r.mobile |= mobile.unwrap_or(false);
-            r.email |= email.unwrap_or(false);
-            r.adresse |= adresse.unwrap_or(false);
-            r.en_ligne |= online.unwrap_or(false);
-            if opp.unwrap_or(false) {
-                book.opposition.insert(id);
-            }
-            if let Some(m) = last.and_then(crate::month::Month::parse) {
-                let e = book.dernier_contact.entry(id).or_insert(m);
-                *e = (*e).max(m);
-            }
+        if let Some(c) = x.table("contacts") {
+            let s = |n: &str| crate::frame::str_col(c, "contacts", n);
+            let b = |n: &str| crate::frame::bool_col(c, "contacts", n);
+            let (ids, orgs, last) = (s("pseudo_id")?, s("organisme")?, s("dernier_contact")?);
+            let (mobile, email, adresse, online, opp) = (
+                b("mobile")?,
+                b("email")?,
+                b("adresse")?,
+                b("espace_en_ligne")?,
+                b("opposition")?,
+            );
+            book.shards = (0..shards)
+                .into_par_iter()
+                .map(|k| {
+                    let mut shard = BookShard::default();
+                    // Columns walked side by side (`get(i)` looks up the chunk for every
+                    // value; a sharded or CSV table has many chunks).
+                    let channels = mobile
+                        .iter()
+                        .zip(email.iter())
+                        .zip(adresse.iter().zip(online.iter()));
+                    let rows = ids
+                        .iter()
+                        .zip(orgs.iter())
+                        .zip(last.iter())
+                        .zip(channels.zip(opp.iter()));
+                    for (((id, org), last), (((mobile, email), (adresse, online)), opp)) in rows {
+                        let (Some(id), Some(org)) = (id, org) else {
+                            continue;
+                        };
+                        if Self::shard(id, shards) != k {
+                            continue;
+                        }
+                        let r = shard.reach.entry((id, org)).or_default();
+                        r.mobile |= mobile.unwrap_or(false);
+                        r.email |= email.unwrap_or(false);
+                        r.adresse |= adresse.unwrap_or(false);
+                        r.en_ligne |= online.unwrap_or(false);
+                        if opp.unwrap_or(false) {
+                            shard.opposition.insert(id);
+                        }
+                        if let Some(m) = last.and_then(crate::month::Month::parse) {
+                            let e = shard.dernier_contact.entry(id).or_insert(m);
+                            *e = (*e).max(m);
+                        }
+                    }
+                    shard
+                })
+                .collect();
+        }
+        for id in &x.rejected_oppositions {
+            let k = Self::shard(id, shards);
+            book.shards[k].opposition.insert(id.as_str());
         }
         Ok(book)
+    }
+
+    /// The shard holding a person: bits 32–39 of the id's hash (the maps place keys by the
+    /// low bits of the same hash and tag them with the top ones, so each shard's keys stay
+    /// spread over its maps).
+    fn shard(pseudo_id: &str, shards: usize) -> usize {
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(pseudo_id);
+        ((h >> 32) & 0xff) as usize % shards
+    }
+
+    fn of(&self, pseudo_id: &str) -> &BookShard<'a> {
+        &self.shards[Self::shard(pseudo_id, self.shards.len())]
+    }
+
+    /// The channels `caisse` knows for the person (none when it has no contact row).
+    pub fn reach(&self, pseudo_id: &str, caisse: &str) -> Reach {
+        self.of(pseudo_id)
+            .reach
+            .get(&(pseudo_id, caisse))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether the person objected to being contacted (on any caisse's row, kept or
+    /// rejected).
+    pub fn opposed(&self, pseudo_id: &str) -> bool {
+        self.of(pseudo_id).opposition.contains(pseudo_id)
+    }
+
+    /// The person's last proactive contact, any caisse.
+    pub fn last_contact(&self, pseudo_id: &str) -> Option<crate::month::Month> {
+        self.of(pseudo_id).dernier_contact.get(pseudo_id).copied()
     }
 }
 
@@ -568,21 +622,16 @@ fn decide(entries: &mut [ListEntry], h: &Households, book: &ContactBook, rules: 
         e.rang_priorite = i + 1;
         let p = &h.persons[h.person(&e.pseudo_id).expect("a listed person is a person")];
         let recent = book
-            .dernier_contact
-            .get(e.pseudo_id.as_str())
-            .is_some_and(|m| run.months_since(*m) < rules.recent_contact_months);
-        e.decision = if book.opposition.contains(e.pseudo_id.as_str()) {
+            .last_contact(&e.pseudo_id)
+            .is_some_and(|m| run.months_since(m) < rules.recent_contact_months);
+        e.decision = if book.opposed(&e.pseudo_id) {
             Decision::Opposition
         } else if recent {
             Decision::ContactRecent
         } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
             Decision::ScoreInsuffisant
         } else {
-            let reach = book
-                .reach
-                .get(&(e.pseudo_id.as_str(), caisse.as_str()))
-                .copied()
-                .unwrap_or_default();
+            let reach = book.reach(&e.pseudo_id, &caisse);
             let allowed = allowed_channels(reach, p.age, rules);
             if allowed.is_empty() {
                 Decision::AucunCanal
@@ -660,7 +709,80 @@ mod tests {
             ..Default::default()
         };
         let book = ContactBook::from_extracts(&x).unwrap();
-        assert!(book.opposition.contains("ab"));
+        assert!(book.opposed("ab"));
+        assert!(!book.opposed("ac"));
+    }
+
+    #[test]
+    fn the_contact_book_answers_the_same_whatever_its_shards() {
+        use polars::prelude::*;
+        let ids = ["p1", "p2", "p1", "p3", "p1", "p4"];
+        let orgs = ["CAF33", "CAF33", "CAF33", "MSA33", "CARSAT", "CAF33"];
+        let last = [
+            Some("2025-03"),
+            None,
+            Some("2025-06"),
+            Some("2024-12"),
+            None,
+            None,
+        ];
+        let flags = |v: [bool; 6]| v.to_vec();
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("pseudo_id".into(), ids.to_vec()),
+            Column::new("organisme".into(), orgs.to_vec()),
+            Column::new("dernier_contact".into(), last.to_vec()),
+            Column::new(
+                "mobile".into(),
+                flags([true, false, false, true, false, false]),
+            ),
+            Column::new(
+                "email".into(),
+                flags([false, false, true, false, true, false]),
+            ),
+            Column::new(
+                "adresse".into(),
+                flags([false, true, false, false, false, false]),
+            ),
+            Column::new(
+                "espace_en_ligne".into(),
+                flags([false, false, true, false, false, false]),
+            ),
+            Column::new(
+                "opposition".into(),
+                flags([false, false, false, true, false, false]),
+            ),
+        ])
+        .unwrap();
+        let x = crate::ingest::Extracts {
+            tables: [("contacts", df)].into_iter().collect(),
+            rejected_oppositions: ["p4".to_string()].into_iter().collect(),
+            ..Default::default()
+        };
+        let month = |m: &str| crate::month::Month::parse(m);
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let book = pool.install(|| ContactBook::from_extracts(&x).unwrap());
+            assert_eq!(book.shards.len(), threads);
+            // p1 at CAF33: two rows, channels added up; the later contact month wins.
+            let p1 = Reach {
+                mobile: true,
+                email: true,
+                adresse: false,
+                en_ligne: true,
+            };
+            assert_eq!(book.reach("p1", "CAF33"), p1, "{threads} threads");
+            assert!(book.reach("p1", "CARSAT").email);
+            assert_eq!(book.reach("p1", "MSA33"), Reach::default());
+            assert_eq!(book.reach("p9", "CAF33"), Reach::default());
+            assert_eq!(book.last_contact("p1"), month("2025-06"));
+            assert_eq!(book.last_contact("p2"), None);
+            assert_eq!(book.last_contact("p3"), month("2024-12"));
+            assert!(book.opposed("p3") && book.opposed("p4"));
+            assert!(!book.opposed("p1") && !book.opposed("p2"));
+        }
     }
 
     #[test]
