@@ -120,8 +120,12 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
-/// Rows per row group of the files written in batches.
-const ROW_GROUP: usize = 1 << 19;
+/// Rows per row group of the files written in batches, and rows per batch. 65 536 rows of
+/// fifty numbers are 25 MB: the memory a batch takes is reused by the next (batches of
+/// 524 288 rows, 200 MB of fresh pages each, had the kernel zeroing pages for a third of the
+/// features stage; 1 M features written 1.4–1.6 → 0.75–0.8 s, run peak −0.13 GB). Files are
+/// 0.3 % larger.
+const ROW_GROUP: usize = 1 << 16;
 
 /// A table of `rows` rows written as Parquet in batches of rows, `frame(range)` giving each
 /// batch: the whole table is never converted to one DataFrame (at national scale that copy
