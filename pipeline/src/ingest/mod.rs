@@ -474,11 +474,15 @@ struct Targets<'a> {
     /// after the duplicate check): then a referring table written in the same order is
     /// checked by walking this list, with the map for the rows that leave the order.
     kept: Option<Vec<&'a str>>,
+    /// The heads (`frame::id_head`) of `kept`, side by side: the walk compares numbers in
+    /// one array and reads an id whole only when its head matches.
+    heads: Vec<u64>,
 }
 
-/// How far ahead of the last match the walk looks before asking the map (a person with no
-/// row in the referring table is skipped by a miss of the first byte or so).
-const WALK_AHEAD: usize = 4;
+/// How far ahead of the last match the walk looks before asking the map: the persons with
+/// no row in a referring table are skipped by comparing heads (rights, contacts and
+/// campaign outcomes skip dozens of persons at a time).
+const WALK_AHEAD: usize = 64;
 
 impl<'a> Targets<'a> {
     /// Status of every value of `column` in `t`; `unique_kept` when no two kept rows share a
@@ -486,18 +490,23 @@ impl<'a> Targets<'a> {
     fn new(t: &'a Loaded, column: &str, unique_kept: bool) -> Targets<'a> {
         let rejected = t.rejected_mask();
         let ids = t.text(column);
-        let kept = unique_kept.then(|| {
+        let kept: Option<Vec<&str>> = unique_kept.then(|| {
             ids.iter()
                 .zip(&rejected)
                 .filter(|(_, r)| !**r)
                 .map(|(id, _)| id.unwrap_or(""))
                 .collect()
         });
+        let heads = kept
+            .as_ref()
+            .map(|k| k.par_iter().map(|id| crate::frame::id_head(id)).collect())
+            .unwrap_or_default();
         let targets = Targets {
             ids,
             rejected,
             map: std::sync::OnceLock::new(),
             kept,
+            heads,
         };
         debug_assert!(
             targets.kept.as_ref().is_none_or(|kept| {
@@ -541,9 +550,10 @@ impl<'a> Targets<'a> {
     /// the map names.
     fn find(&self, id: &str, cursor: &mut usize) -> Option<Status> {
         if let Some(kept) = self.kept.as_ref().filter(|_| !id.is_empty()) {
+            let head = crate::frame::id_head(id);
             let end = (*cursor + WALK_AHEAD).min(kept.len());
-            for (c, k) in kept.iter().enumerate().take(end).skip(*cursor) {
-                if same_id(k, id) {
+            for c in *cursor..end {
+                if self.heads[c] == head && kept[c] == id {
                     *cursor = c;
                     return Some(Status::Kept(c as u32));
                 }
@@ -555,14 +565,6 @@ impl<'a> Targets<'a> {
         }
         found
     }
-}
-
-/// `a == b`, most unequal ids told apart by their first eight bytes without a call to
-/// `memcmp`.
-fn same_id(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let head = |s: &[u8]| u64::from_ne_bytes(s[..8].try_into().expect("eight bytes"));
-    a.len() == b.len() && (a.len() < 8 || head(a) == head(b)) && a == b
 }
 
 /// Flags the rows of `t` whose `column` names an id absent from `targets` (`unknown`) or
@@ -610,7 +612,7 @@ fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule)
     let dups = if let [column] = columns {
         // One column: its values are the keys.
         let values = t.text(column);
-        repeated(values.len(), || values.iter())
+        repeated(values.iter())
     } else {
         // Keys of up to four columns, held in place (no allocation per row).
         assert!(columns.len() <= 4, "unique keys have at most four columns");
@@ -622,31 +624,48 @@ fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule)
             }
         }
         let n = columns.len();
-        repeated(keys.len(), || {
+        repeated(
             keys.iter()
-                .map(|k| k[..n].iter().all(Option::is_some).then_some(k))
-        })
+                .map(|k| k[..n].iter().all(Option::is_some).then_some(k)),
+        )
     };
     for row in dups {
         t.push(row, flag_column, rule);
     }
 }
 
-/// Rows whose key (`None`: the row has none) occurs more than once; `keys` gives the
-/// `rows` keys in row order, each time it is called.
-fn repeated<K: std::hash::Hash + Eq, I: Iterator<Item = Option<K>>>(
-    rows: usize,
-    keys: impl Fn() -> I,
-) -> Vec<usize> {
-    let mut counts: HashMap<K, u32> = HashMap::with_capacity_and_hasher(rows, Default::default());
-    for k in keys().flatten() {
-        *counts.entry(k).or_default() += 1;
-    }
-    keys()
+/// Rows whose key (`None`: the row has none) occurs more than once, in row order; `keys`
+/// gives the keys in row order. By sorting the keys' hashes in parallel, then
+/// comparing the keys that share a hash (no map of millions of keys, looked up twice).
+fn repeated<K>(keys: impl Iterator<Item = Option<K>>) -> Vec<usize>
+where
+    K: std::hash::Hash + Ord + Sync,
+{
+    use std::hash::BuildHasher;
+    let keys: Vec<Option<K>> = keys.collect();
+    let mut hashed: Vec<(u64, u32)> = keys
+        .par_iter()
         .enumerate()
-        .filter(|(_, k)| k.as_ref().is_some_and(|k| counts[k] > 1))
-        .map(|(r, _)| r)
-        .collect()
+        .with_min_len(1 << 14)
+        .filter_map(|(r, k)| {
+            k.as_ref()
+                .map(|k| (rustc_hash::FxBuildHasher.hash_one(k), r as u32))
+        })
+        .collect();
+    hashed.par_sort_unstable();
+    let key = |r: u32| keys[r as usize].as_ref().expect("rows with a key only");
+    let mut dups = Vec::new();
+    for same_hash in hashed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        let mut rows: Vec<u32> = same_hash.iter().map(|&(_, r)| r).collect();
+        rows.sort_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+        for same_key in rows.chunk_by(|&a, &b| key(a) == key(b)) {
+            if same_key.len() > 1 {
+                dups.extend(same_key.iter().map(|&r| r as usize));
+            }
+        }
+    }
+    dups.sort_unstable();
+    dups
 }
 
 /// Rules between persons and households, in dependency order: unique persons, foyer
@@ -1465,14 +1484,15 @@ mod tests {
 
     #[test]
     fn a_table_in_the_persons_order_never_builds_the_map() {
-        let ids: Vec<String> = (0..40).map(|i| format!("{i:064x}")).collect();
+        // Ids that all share their head ("00000000"): found by comparing them whole.
+        let ids: Vec<String> = (0..200).map(|i| format!("{i:064x}")).collect();
         let column: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
         let t = personnes(&column, &[]);
         let walk = Targets::new(&t, "pseudo_id", true);
         let mut cursor = 0;
-        // In order, with gaps of up to two persons (the walk looks at the last match and
-        // the three ids after it).
-        for k in (0..40).step_by(3) {
+        // In order, with gaps of up to 62 persons (the walk looks at the last match and the
+        // 63 ids after it).
+        for k in [0, 1, 3, 40, 103, 104, 165] {
             assert!(walk.find(&ids[k], &mut cursor) == Some(Status::Kept(k as u32)));
         }
         assert!(walk.map.get().is_none());
@@ -1480,6 +1500,41 @@ mod tests {
         assert!(walk.find(&"f".repeat(64), &mut cursor).is_none());
         assert!(walk.map.get().is_some());
         assert!(walk.find(&ids[1], &mut cursor) == Some(Status::Kept(1)));
+    }
+
+    #[test]
+    fn repeated_keys_are_every_copy_in_row_order() {
+        let keys = [
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            None,
+            None,
+            Some("c"),
+            Some("b"),
+            Some("b"),
+        ];
+        assert_eq!(repeated(keys.iter().copied()), vec![0, 1, 2, 6, 7]);
+        assert!(repeated(std::iter::empty::<Option<&str>>()).is_empty());
+        // Against counting in a map, on keys drawn from a small set (many repeats).
+        let mut x = 88172645463325252u64;
+        let drawn: Vec<Option<String>> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 50 != 0).then(|| format!("{:064x}", x % 15_000))
+            })
+            .collect();
+        let mut counts = std::collections::HashMap::new();
+        for k in drawn.iter().flatten() {
+            *counts.entry(k).or_insert(0) += 1;
+        }
+        let expected: Vec<usize> = (0..drawn.len())
+            .filter(|&r| drawn[r].as_ref().is_some_and(|k| counts[k] > 1))
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < drawn.len());
+        assert_eq!(repeated(drawn.iter().map(|k| k.as_deref())), expected);
     }
 
     #[test]
@@ -1508,15 +1563,5 @@ mod tests {
         assert_ne!(hash(&a), hash(&other));
         assert_ne!(hash(&a), hash(&dir.join("missing.csv")));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn ids_compare_whole() {
-        assert!(same_id("abcdefgh1", "abcdefgh1"));
-        assert!(!same_id("abcdefgh1", "abcdefgh2"));
-        assert!(!same_id("abcdefgx1", "abcdefgh1"));
-        assert!(!same_id("abc", "abcd"));
-        assert!(same_id("", ""));
-        assert!(!same_id("ab", "ac"));
     }
 }
