@@ -266,6 +266,7 @@ fn formula_like_text_comes_back_as_text() {
         rang_priorite: 1,
         rang_liste: Some(1),
         canal: Some(Canal::Telephone),
+        person: 0,
     };
     let readme = recours::exports::ReadMe {
         caisse: "CAF33",

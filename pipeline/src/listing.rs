@@ -152,6 +152,7 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
             montant_estime: montant.get(i).unwrap_or(0.0),
             candidat_deterministe: candidat.get(i).unwrap_or(false),
             raisons,
+            person: None,
         });
     }
     Ok(rows)

@@ -30,6 +30,9 @@ pub struct ScoreRow {
     pub candidat_deterministe: bool,
     /// The largest positive contributions, largest first: feature name, contribution, reason.
     pub raisons: Reasons,
+    /// The person's row in the run's [`Households`] when scored in this run (from
+    /// [`FeatureTable::person`]); `None` when read back from `scores.parquet`.
+    pub person: Option<u32>,
 }
 
 /// A score's largest positive contributions, largest first, held in place: the feature (its
@@ -139,6 +142,7 @@ pub fn score_all(
                     }
                     r
                 },
+                person: t.person.as_ref().map(|p| p[row]),
             }
         }));
     }
@@ -438,6 +442,8 @@ pub struct ListEntry {
     /// 1-based rank in the contact list (listed people only).
     pub rang_liste: Option<usize>,
     pub canal: Option<Canal>,
+    /// The person's row in the run's [`Households`].
+    pub person: u32,
 }
 
 /// The caisse in charge of a benefit for a person: CAF or MSA for PPA/RSA; CARSAT, CNAV,
@@ -500,19 +506,30 @@ pub fn build(
     // Keys sorted by (caisse, id), then score order: each group's scores are merged in the
     // order they come in, and the entries come out grouped by caisse.
     // The id's head (`id_head`) before the id: the same order, fewer reads of the ids.
-    let mut keys: Vec<(&'static str, u64, &str, u32)> = scores
+    let mut keys: Vec<(&'static str, u64, &str, u32, u32)> = scores
         .par_iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let p = &h.persons[h.person(&s.pseudo_id).expect("a scored person is a person")];
+            // Scores of this run know their person's row; scores read back look it up.
+            let person = match s.person {
+                Some(p) => p as usize,
+                None => h.person(&s.pseudo_id).expect("a scored person is a person"),
+            };
+            let p = &h.persons[person];
             caisse_for(reference, s.prestation, p.departement, p.regime).map(|c| {
                 let id = s.pseudo_id.as_str();
-                (crate::frame::intern(&c), id_head(id), id, i as u32)
+                (
+                    crate::frame::intern(&c),
+                    id_head(id),
+                    id,
+                    i as u32,
+                    person as u32,
+                )
             })
         })
         .collect();
     keys.par_sort_unstable();
-    type Key<'k> = (&'static str, u64, &'k str, u32);
+    type Key<'k> = (&'static str, u64, &'k str, u32, u32);
     let same = |a: &Key, b: &Key| a.0 == b.0 && a.2 == b.2;
     // Groups merged in parallel, collected in key order.
     let groups: Vec<&[Key]> = keys.chunk_by(same).collect();
@@ -520,12 +537,9 @@ pub fn build(
         .par_iter()
         .with_min_len(1 << 10)
         .map(|group| {
-            merge(
-                group.iter().map(|k| &scores[k.3 as usize]),
-                group[0].0,
-                group[0].2,
-                rules,
-            )
+            let (caisse, _, id, _, person) = group[0];
+            let scores = group.iter().map(|k| &scores[k.3 as usize]);
+            merge(scores, caisse, id, person, rules)
         })
         .collect();
     drop(groups);
@@ -552,6 +566,7 @@ fn merge<'s>(
     scores: impl Iterator<Item = &'s ScoreRow>,
     caisse: &str,
     pseudo_id: &str,
+    person: u32,
     rules: &ListRules,
 ) -> ListEntry {
     let mut e = ListEntry {
@@ -568,6 +583,7 @@ fn merge<'s>(
         rang_priorite: 0,
         rang_liste: None,
         canal: None,
+        person,
     };
     for s in scores {
         let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
@@ -620,7 +636,7 @@ fn decide(entries: &mut [ListEntry], h: &Households, book: &ContactBook, rules: 
     let mut rank = 0;
     for (i, e) in entries.iter_mut().enumerate() {
         e.rang_priorite = i + 1;
-        let p = &h.persons[h.person(&e.pseudo_id).expect("a listed person is a person")];
+        let p = &h.persons[e.person as usize];
         let recent = book
             .last_contact(&e.pseudo_id)
             .is_some_and(|m| run.months_since(m) < rules.recent_contact_months);
