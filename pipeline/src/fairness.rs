@@ -203,9 +203,9 @@ pub fn audit(
         .map(|(id, b)| (id.as_str(), b.as_str()))
         .collect();
     let mut benefits = BTreeMap::new();
-    let mut names: Vec<&str> = features.prestation.clone();
-    names.sort_unstable();
-    names.dedup();
+    // The scored benefits, in order (the groups of the scored rows; not a sort of every
+    // row's benefit).
+    let names: Vec<&'static str> = scored.groups.iter().map(|(b, _)| *b).collect();
     for b in names {
         let elig_rows = elig.rows_of(b);
         // Slices of the scored rows counted in parallel, each walking the eligibility rows
@@ -214,7 +214,11 @@ pub fn audit(
             .rows_of(b)
             .par_chunks(AUDIT_SLICE)
             .map(|slice| {
-                let mut counts = Counts::new();
+                // Cells keyed by dimension and the group's text by address and length (codes are
+                // interned, labels are literals): no string compared per row. Equal texts
+                // at two addresses meet when the slice's cells are put in `Counts`.
+                let mut cells: rustc_hash::FxHashMap<(usize, usize, usize), Cell> =
+                    Default::default();
                 let mut totals = [0usize; 6];
                 let first = &features.pseudo_id[slice[0] as usize];
                 let start =
@@ -253,10 +257,18 @@ pub fn audit(
                         0,
                         0,
                     ];
-                    for (d, g) in groups_of(p, e, run) {
-                        add_counts(counts.entry(d).or_default().entry(g).or_default(), &row);
+                    for (k, (d, g)) in groups_of(p, e, run).into_iter().enumerate() {
+                        let cell = cells
+                            .entry((k, g.as_ptr() as usize, g.len()))
+                            .or_insert((d, g, [0; 6]));
+                        debug_assert_eq!(cell.1, g, "one address, one text");
+                        add_counts(&mut cell.2, &row);
                     }
                     add_counts(&mut totals, &row);
+                }
+                let mut counts = Counts::new();
+                for (d, g, c) in cells.into_values() {
+                    add_counts(counts.entry(d).or_default().entry(g).or_default(), &c);
                 }
                 (counts, totals)
             })
@@ -349,6 +361,9 @@ pub fn audit(
 /// contacted by the past campaign, rights opened after it).
 type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'static str, [usize; 6]>>;
 
+/// A group's counts while a slice of rows is counted: dimension, group, counts.
+type Cell = (&'static str, &'static str, [usize; 6]);
+
 /// `into += row`, count by count.
 fn add_counts(into: &mut [usize; 6], row: &[usize; 6]) {
     for (a, b) in into.iter_mut().zip(row) {
@@ -370,8 +385,7 @@ struct ByBenefitAndId {
 impl ByBenefitAndId {
     fn new<'a>(n: usize, key: impl Fn(usize) -> (&'static str, &'a str) + Sync) -> Self {
         let mut order: Vec<u32> = (0..n as u32).collect();
-        if !(1..n).all(|i| key(i - 1) <= key(i)) {
-            use rayon::prelude::*;
+        if !(1..n).into_par_iter().all(|i| key(i - 1) <= key(i)) {
             order.par_sort_by(|&a, &b| key(a as usize).cmp(&key(b as usize)));
         }
         let mut groups: Vec<(&'static str, Vec<u32>)> = Vec::new();
