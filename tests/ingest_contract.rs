@@ -165,6 +165,27 @@ fn every_contract_violation_gets_its_reason_code_and_rows_are_accounted_for() {
             .unwrap()
             .ends_with("ressources.csv")
     );
+    // Past the rejected rows the run goes on: rights and contacts name their person by the
+    // row the ingest walked to (debug assertions check each against its id), and give the
+    // same outputs as persons looked up by id (a run resumed after the ingest).
+    let through = dir.join("run-through");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            through.to_str().unwrap(),
+            "run",
+        ];
+        a.extend_from_slice(extra);
+        recours(&a)
+    };
+    let o = args(&[]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let in_memory = hash_tree(&through);
+    let o = args(&["--from", "eligibility"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert_eq!(hash_tree(&through), in_memory);
 }
 
 #[test]

@@ -535,11 +535,21 @@ pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>
     let col = |n: &str| crate::frame::bool_col(c, "contacts", n);
     let ids = crate::frame::str_col(c, "contacts", "pseudo_id")?;
     let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
+    // Each contact row's person: from the ingest of this run, or looked up by id.
+    let rows = x
+        .person_rows
+        .get("contacts")
+        .filter(|rows| rows.len() == c.height());
     let found: Vec<(u32, bool, bool)> = (0..c.height())
         .into_par_iter()
         .with_min_len(1 << 16)
         .filter_map(|i| {
-            let person = h.person(ids.get(i)?)?;
+            let id = ids.get(i)?;
+            let person = match rows {
+                Some(rows) => (rows[i] != crate::ingest::NO_ROW).then_some(rows[i] as usize)?,
+                None => h.person(id)?,
+            };
+            debug_assert_eq!(h.persons[person].pseudo_id, id, "the ingest's person row");
             let digital = mobile.get(i).unwrap_or(false) || email.get(i).unwrap_or(false);
             Some((person as u32, online.get(i).unwrap_or(false), digital))
         })

@@ -422,10 +422,23 @@ impl Households {
         let d_debut = str_col(droits, "droits", "debut")?;
         let d_fin = str_col(droits, "droits", "fin")?;
         let d_amount = f64_col(droits, "droits", "montant_mensuel")?;
+        // Each right's person: from the ingest of this run, or looked up by id.
+        let d_rows = x
+            .person_rows
+            .get("droits")
+            .filter(|rows| rows.len() == droits.height());
         for i in 0..droits.height() {
-            let Some(&p) = d_id.get(i).and_then(|id| index.get(id)) else {
+            let Some(id) = d_id.get(i) else {
                 continue;
             };
+            let found = match d_rows {
+                Some(rows) => (rows[i] != crate::ingest::NO_ROW).then_some(rows[i] as usize),
+                None => index.get(id).copied(),
+            };
+            let Some(p) = found else {
+                continue;
+            };
+            debug_assert_eq!(persons[p].pseudo_id, id, "the ingest's person row");
             let Some(debut) = month(d_debut.get(i)) else {
                 continue;
             };

@@ -39,6 +39,11 @@ pub struct Extracts {
     /// The persons' monthly histories added up as the ingest stage streamed `ressources`
     /// (taken by the households of the same run; absent when read back).
     pub histories: Option<ResourceHistories>,
+    /// Each kept row's person (its row in `ingest/personnes.parquet`, [`NO_ROW`] when the
+    /// row names none) for the tables whose references the ingest stage walked in this run
+    /// ([`PERSON_ROWS`]): households and features find persons without looking ids up.
+    /// Empty when the tables are read back.
+    pub person_rows: BTreeMap<&'static str, Vec<u32>>,
     /// Whether [`HOUSEHOLD_TABLES`] were dropped from memory.
     pub released: bool,
 }
@@ -66,6 +71,8 @@ impl Extracts {
             self.tables.remove(t);
         }
         self.histories = None;
+        self.person_rows
+            .retain(|t, _| !HOUSEHOLD_TABLES.contains(t));
         self.released = true;
     }
 
@@ -106,6 +113,7 @@ impl Extracts {
             rejected_oppositions,
             ressources,
             histories: None,
+            person_rows: BTreeMap::new(),
             released: false,
         })
     }
@@ -605,7 +613,10 @@ fn check_reference(
 }
 
 /// No kept row (see [`check_reference`]).
-const NO_ROW: u32 = u32::MAX;
+pub const NO_ROW: u32 = u32::MAX;
+
+/// The tables whose kept rows keep their person's row in memory ([`Extracts::person_rows`]).
+pub const PERSON_ROWS: [&str; 2] = ["droits", "contacts"];
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
@@ -741,11 +752,13 @@ fn household_rules(personnes: &mut Loaded, foyers: &mut Loaded) {
 
 /// References of the other tables (read whole) to persons and households, and their own
 /// rules.
+/// Returns, for the tables of [`PERSON_ROWS`], each row's person (see
+/// [`check_reference`]).
 fn reference_rules(
     tables: &mut BTreeMap<&'static str, Loaded>,
     persons: &Targets,
     households: &Targets,
-) {
+) -> BTreeMap<&'static str, Vec<u32>> {
     if let Some(t) = tables.get_mut("logements") {
         let _ = check_reference(
             t,
@@ -764,20 +777,26 @@ fn reference_rules(
         "apprentissage",
         "retours",
     ];
-    let mut referring: Vec<&mut Loaded> = tables
+    let mut referring: Vec<(&&'static str, &mut Loaded)> = tables
         .iter_mut()
         .filter(|(name, _)| by_person.contains(*name))
-        .map(|(_, t)| t)
         .collect();
-    referring.par_iter_mut().for_each(|t| {
-        let _ = check_reference(
-            t,
-            "pseudo_id",
-            persons,
-            Rule::UnknownPerson,
-            Rule::RejectedPerson,
-        );
-    });
+    let person_rows: BTreeMap<&'static str, Vec<u32>> = referring
+        .par_iter_mut()
+        .map(|(name, t)| {
+            let rows = check_reference(
+                t,
+                "pseudo_id",
+                persons,
+                Rule::UnknownPerson,
+                Rule::RejectedPerson,
+            );
+            (**name, rows)
+        })
+        .filter(|(name, _)| PERSON_ROWS.contains(name))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     if let Some(t) = tables.get_mut("droits") {
         let debut = t.text("debut").clone();
         let fin = t.text("fin").clone();
@@ -796,6 +815,7 @@ fn reference_rules(
             Rule::DuplicateLabel,
         );
     }
+    person_rows
 }
 
 /// What the ingest stage produces in memory.
@@ -880,7 +900,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     household_rules(&mut personnes, &mut foyers);
     // One view of the persons for every table that names one, the streamed table included.
     let persons = Targets::new(&personnes, "pseudo_id", true);
-    reference_rules(
+    let mut person_rows = reference_rules(
         &mut tables,
         &persons,
         &Targets::new(&foyers, "foyer_id", false),
@@ -935,6 +955,15 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                     extracts.rejected_oppositions.insert(id.to_string());
                 }
             }
+        }
+        if let Some(rows) = person_rows.remove(name) {
+            let kept = rows
+                .into_iter()
+                .zip(&mask)
+                .filter(|(_, rejected)| !**rejected)
+                .map(|(row, _)| row)
+                .collect();
+            extracts.person_rows.insert(name, kept);
         }
         if let (false, Some(source)) = (mask.contains(&true), t.as_read.take()) {
             copies.insert(name, source);
