@@ -87,6 +87,8 @@ pub struct Outcome {
     /// Contacted (any channel but `aucun`, the control group).
     pub contacte: bool,
     pub droit_ouvert: bool,
+    /// The person's row in the run's households, when the ingest of this run found it.
+    pub person: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,20 +186,29 @@ pub fn audit(
         (features.prestation[i], features.pseudo_id[i].as_str())
     });
     let run = households.run_month;
-    // The persons the past campaign contacted, found by one pass over the persons (a few
-    // hundred thousand ids: no index of every person needed).
+    // The persons the past campaign contacted: as the ingest of this run found them, the
+    // others by one pass over the persons (a few hundred thousand ids: no index of every
+    // person needed), skipped when there are none.
     let contacted: HashSet<&str> = outcomes
         .iter()
-        .filter(|o| o.contacte)
+        .filter(|o| o.contacte && o.person.is_none())
         .map(|o| o.pseudo_id.as_str())
         .collect();
-    let contacted_row: rustc_hash::FxHashMap<&str, usize> = households
-        .persons
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| contacted.contains(p.pseudo_id.as_str()))
-        .map(|(i, p)| (p.pseudo_id.as_str(), i))
-        .collect();
+    let contacted_row: rustc_hash::FxHashMap<&str, usize> = if contacted.is_empty() {
+        Default::default()
+    } else {
+        households
+            .persons
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| contacted.contains(p.pseudo_id.as_str()))
+            .map(|(i, p)| (p.pseudo_id.as_str(), i))
+            .collect()
+    };
+    let person_of = |o: &Outcome| match o.person {
+        Some(p) => Some(p as usize),
+        None => contacted_row.get(o.pseudo_id.as_str()).copied(),
+    };
     let listed: HashSet<(&str, &str)> = listed
         .iter()
         .map(|(id, b)| (id.as_str(), b.as_str()))
@@ -286,9 +297,10 @@ pub fn audit(
         // The past campaign's outcomes (production's measure of precision): everyone the
         // campaign contacted for this benefit, whether in today's scoring population or not.
         for o in outcomes.iter().filter(|o| o.prestation == b && o.contacte) {
-            let Some(&pi) = contacted_row.get(o.pseudo_id.as_str()) else {
+            let Some(pi) = person_of(o) else {
                 continue;
             };
+            debug_assert_eq!(households.persons[pi].pseudo_id, o.pseudo_id);
             let e = elig
                 .find(b, &o.pseudo_id, |r| eligibility[r].pseudo_id.as_str())
                 .map(|r| &eligibility[r]);

@@ -536,10 +536,7 @@ pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>
     let ids = crate::frame::str_col(c, "contacts", "pseudo_id")?;
     let (online, mobile, email) = (col("espace_en_ligne")?, col("mobile")?, col("email")?);
     // Each contact row's person: from the ingest of this run, or looked up by id.
-    let rows = x
-        .person_rows
-        .get("contacts")
-        .filter(|rows| rows.len() == c.height());
+    let rows = x.person_rows_of("contacts");
     let found: Vec<(u32, bool, bool)> = (0..c.height())
         .into_par_iter()
         .with_min_len(1 << 16)

@@ -86,6 +86,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
     let Some(r) = x.table("retours") else {
         return Ok(Vec::new());
     };
+    let rows = x.person_rows_of("retours");
     let s = |n: &str| crate::frame::str_col(r, "retours", n);
     let (ids, prest, canal) = (s("pseudo_id")?, s("prestation")?, s("canal")?);
     let ouvert = crate::frame::bool_col(r, "retours", "droit_ouvert")?;
@@ -96,15 +97,18 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
                 prestation: prest.get(i)?.to_string(),
                 contacte: canal.get(i)? != "aucun",
                 droit_ouvert: ouvert.get(i).unwrap_or(false),
+                person: rows.map(|r| r[i]).filter(|&p| p != crate::ingest::NO_ROW),
             })
         })
         .collect())
 }
 
+/// `persons(row, id)` gives the département and regime of the person named on row `row` of
+/// `retours`.
 pub fn summarise(
     x: &Extracts,
     reference: &Reference,
-    persons: &dyn Fn(&str) -> Option<(&'static str, &'static str)>,
+    persons: &dyn Fn(usize, &str) -> Option<(&'static str, &'static str)>,
 ) -> Result<Option<Feedback>> {
     let Some(r) = x.table("retours") else {
         return Ok(None);
@@ -119,7 +123,7 @@ pub fn summarise(
         let (Some(id), Some(p), Some(c)) = (ids.get(i), prest.get(i), canal.get(i)) else {
             continue;
         };
-        let Some(caisse) = persons(id).and_then(|(dep, reg)| caisse_for(reference, p, dep, reg))
+        let Some(caisse) = persons(i, id).and_then(|(dep, reg)| caisse_for(reference, p, dep, reg))
         else {
             fb.non_rattaches += 1;
             continue;

@@ -220,7 +220,7 @@ impl ResourceHistories {
         let n = self.by_person.len();
         if r_person.null_count() > 0 || r_person.into_no_null_iter().any(|p| p as usize >= n) {
             return Err(RecoursError::Internal(format!(
-                "ingest/ressources.parquet names a person row beyond the {n} persons of \
+                "ressources rows name a person row beyond the {n} persons of \
                  ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest \
                  again"
             )));
@@ -423,10 +423,7 @@ impl Households {
         let d_fin = str_col(droits, "droits", "fin")?;
         let d_amount = f64_col(droits, "droits", "montant_mensuel")?;
         // Each right's person: from the ingest of this run, or looked up by id.
-        let d_rows = x
-            .person_rows
-            .get("droits")
-            .filter(|rows| rows.len() == droits.height());
+        let d_rows = x.person_rows_of("droits");
         for i in 0..droits.height() {
             let Some(id) = d_id.get(i) else {
                 continue;

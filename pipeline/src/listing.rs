@@ -351,9 +351,16 @@ impl Stage for Lists {
 
         crate::ingest::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
-        let persons = |id: &str| {
-            households.person(id).map(|i| {
+        // The outcomes' persons as the ingest of this run found them, else by id.
+        let rows = extracts.person_rows_of("retours");
+        let persons = |row: usize, id: &str| {
+            let found = match rows {
+                Some(r) => (r[row] != crate::ingest::NO_ROW).then_some(r[row] as usize),
+                None => households.person(id),
+            };
+            found.map(|i| {
                 let p = &households.persons[i];
+                debug_assert_eq!(p.pseudo_id, id, "the ingest's person row");
                 (p.departement, p.regime)
             })
         };

@@ -30,8 +30,9 @@ pub struct ScoreRow {
     pub candidat_deterministe: bool,
     /// The largest positive contributions, largest first: feature name, contribution, reason.
     pub raisons: Reasons,
-    /// The person's row in the run's [`Households`] when scored in this run (from
-    /// [`FeatureTable::person`]); `None` when read back from `scores.parquet`.
+    /// The person's row in the run's [`Households`] when known (from
+    /// [`FeatureTable::person`] of a feature table computed in this run); `None` when read
+    /// back from `scores.parquet` or scored from a feature table read back.
     pub person: Option<u32>,
 }
 
@@ -515,6 +516,10 @@ pub fn build(
                 Some(p) => p as usize,
                 None => h.person(&s.pseudo_id).expect("a scored person is a person"),
             };
+            debug_assert_eq!(
+                h.persons[person].pseudo_id, s.pseudo_id,
+                "the score's person"
+            );
             let p = &h.persons[person];
             caisse_for(reference, s.prestation, p.departement, p.regime).map(|c| {
                 let id = s.pseudo_id.as_str();

@@ -215,8 +215,8 @@ impl ParquetStream {
                 )))?;
             self.writer = Some(w);
         }
-        // One row group per batch: a large batch is cut so that readers of slices
-        // (`ResourceSlices`) decode bounded row groups.
+        // One row group per batch: a large batch is cut into row groups of `ROW_GROUP` rows
+        // (bounded memory for the writer and for readers of row groups).
         let w = self.writer.as_mut().expect("writer created above");
         let mut offset = 0;
         while offset < df.height() {

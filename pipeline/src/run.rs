@@ -91,8 +91,12 @@ impl RunContext {
             }
             Need::Households if self.households.is_none() => {
                 self.ensure(Need::Extracts)?;
-                let x = Self::need(&self.extracts, "ingest")?;
-                self.households = Some(Households::assemble(x, self.config.month, None)?);
+                let x = self
+                    .extracts
+                    .as_mut()
+                    .ok_or_else(|| RecoursError::Internal("ingest was not read".into()))?;
+                let histories = x.histories.take();
+                self.households = Some(Households::assemble(x, self.config.month, histories)?);
                 self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {

@@ -32,9 +32,10 @@ pub struct Extracts {
     /// objection must not be lost to a bad value elsewhere on its row.
     pub rejected_oppositions: BTreeSet<String>,
     /// The kept rows of the streamed table ([`STREAMED`], the monthly resources: ten rows
-    /// per person and month of history), never held whole in memory: read back in slices
-    /// from this file (`ingest/ressources.parquet`, persons named by their row in
-    /// `ingest/personnes.parquet`: [`PERSON_ROW`]) when households are assembled.
+    /// per person and month of history), never held whole in memory: this file
+    /// (`ingest/ressources.parquet`, persons named by their row in
+    /// `ingest/personnes.parquet`: [`PERSON_ROW`]), read back in slices when households are
+    /// assembled without the ingest's `histories` (a resumed run, another learning month).
     pub ressources: Option<PathBuf>,
     /// The persons' monthly histories added up as the ingest stage streamed `ressources`
     /// (taken by the households of the same run; absent when read back).
@@ -63,6 +64,17 @@ pub const REJECTED_OPPOSITIONS: &str = "oppositions-lignes-rejetees.json";
 impl Extracts {
     pub fn table(&self, name: &str) -> Option<&DataFrame> {
         self.tables.get(name)
+    }
+
+    /// Each row's person in `table` as the ingest of this run walked to it (its row in
+    /// `ingest/personnes.parquet`, [`NO_ROW`] when the row names none); `None` when not
+    /// known (a table read back: look the ids up).
+    pub fn person_rows_of(&self, table: &str) -> Option<&[u32]> {
+        let height = self.table(table)?.height();
+        self.person_rows
+            .get(table)
+            .filter(|rows| rows.len() == height)
+            .map(Vec::as_slice)
     }
 
     /// Drops the tables only household assembly reads (see [`HOUSEHOLD_TABLES`]).
@@ -616,7 +628,7 @@ fn check_reference(
 pub const NO_ROW: u32 = u32::MAX;
 
 /// The tables whose kept rows keep their person's row in memory ([`Extracts::person_rows`]).
-pub const PERSON_ROWS: [&str; 2] = ["droits", "contacts"];
+pub const PERSON_ROWS: [&str; 3] = ["droits", "contacts", "retours"];
 
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
