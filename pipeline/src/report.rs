@@ -27,49 +27,52 @@ use crate::svg::{self, Series, esc};
 pub fn listed(run_dir: &Path) -> Result<HashSet<(String, String)>> {
     let d = Decisions::read(run_dir)?;
     let mut out = HashSet::default();
-    for i in 0..d.pseudo_id.len() {
-        if d.decision[i] == "liste" {
-            for b in d.prestations[i].split('+') {
-                out.insert((d.pseudo_id[i].clone(), b.to_string()));
-            }
+    for (i, id) in d.listed_ids.iter() {
+        for b in d.prestations[*i].split('+') {
+            out.insert((id.clone(), b.to_string()));
         }
     }
     Ok(out)
 }
 
-/// `lists/decisions.parquet`, the columns the report uses.
+/// `lists/decisions.parquet`, the columns the report uses: codes interned (a few hundred
+/// distinct values for millions of rows), ids of the listed rows only.
 pub struct Decisions {
-    pub caisse: Vec<String>,
-    pub pseudo_id: Vec<String>,
-    pub prestations: Vec<String>,
-    pub decision: Vec<String>,
-    pub canal: Vec<Option<String>>,
+    pub caisse: Vec<&'static str>,
+    pub prestations: Vec<&'static str>,
+    pub decision: Vec<&'static str>,
+    pub canal: Vec<Option<&'static str>>,
     pub montant_attendu: Vec<f64>,
+    /// (row, pseudo_id) of the rows whose decision is `liste`, in row order.
+    pub listed_ids: Vec<(usize, String)>,
 }
 
 impl Decisions {
     pub fn read(run_dir: &Path) -> Result<Decisions> {
         let df = read_parquet(&run_dir.join("lists").join("decisions.parquet"))?;
         const T: &str = "lists/decisions.parquet";
-        let text = |c: &str| -> Result<Vec<String>> {
+        let codes = |c: &str| -> Result<Vec<&'static str>> {
             let col = str_col(&df, T, c)?;
-            Ok((0..df.height())
-                .map(|i| col.get(i).unwrap_or_default().to_string())
+            Ok(col
+                .iter()
+                .map(|v| crate::frame::intern(v.unwrap_or_default()))
                 .collect())
         };
         let canal = str_col(&df, T, "canal")?;
         let amount = f64_col(&df, T, "montant_attendu")?;
+        let ids = str_col(&df, T, "pseudo_id")?;
+        let decision = codes("decision")?;
+        let listed_ids = (0..df.height())
+            .filter(|&i| decision[i] == "liste")
+            .map(|i| (i, ids.get(i).unwrap_or_default().to_string()))
+            .collect();
         Ok(Decisions {
-            caisse: text("caisse")?,
-            pseudo_id: text("pseudo_id")?,
-            prestations: text("prestations")?,
-            decision: text("decision")?,
-            canal: (0..df.height())
-                .map(|i| canal.get(i).map(str::to_string))
-                .collect(),
-            montant_attendu: (0..df.height())
-                .map(|i| amount.get(i).unwrap_or(0.0))
-                .collect(),
+            caisse: codes("caisse")?,
+            prestations: codes("prestations")?,
+            decision,
+            canal: canal.iter().map(|v| v.map(crate::frame::intern)).collect(),
+            montant_attendu: amount.iter().map(|v| v.unwrap_or(0.0)).collect(),
+            listed_ids,
         })
     }
 }
@@ -168,8 +171,8 @@ fn listed_per_caisse(d: &Decisions) -> BTreeMap<String, BTreeMap<String, usize>>
     let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for i in 0..d.caisse.len() {
         if d.decision[i] == "liste" {
-            let canal = d.canal[i].clone().unwrap_or_default();
-            *out.entry(d.caisse[i].clone())
+            let canal = d.canal[i].unwrap_or_default().to_string();
+            *out.entry(d.caisse[i].to_string())
                 .or_default()
                 .entry(canal)
                 .or_default() += 1;
@@ -183,15 +186,14 @@ impl Figures {
         let run = &ctx.run_dir;
         let cfg = &ctx.config;
         let d = Decisions::read(run)?;
-        let mut decisions = BTreeMap::new();
-        let mut channels = BTreeMap::new();
+        // Counted by the interned codes, named once at the end.
+        let mut decisions: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut channels: BTreeMap<&str, usize> = BTreeMap::new();
         let mut listed_by_benefit: BTreeMap<String, (usize, f64)> = BTreeMap::new();
         for i in 0..d.caisse.len() {
-            *decisions.entry(d.decision[i].clone()).or_default() += 1;
+            *decisions.entry(d.decision[i]).or_default() += 1;
             if d.decision[i] == "liste" {
-                *channels
-                    .entry(d.canal[i].clone().unwrap_or_default())
-                    .or_default() += 1;
+                *channels.entry(d.canal[i].unwrap_or_default()).or_default() += 1;
                 for b in d.prestations[i].split('+') {
                     let e = listed_by_benefit.entry(b.to_string()).or_default();
                     e.0 += 1;
@@ -232,8 +234,14 @@ impl Figures {
             },
             fairness: read_json(&run.join("fairness.json"))?,
             scores: score_summaries(run)?,
-            decisions,
-            channels,
+            decisions: decisions
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            channels: channels
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             per_caisse: listed_per_caisse(&d),
             listed_by_benefit,
             feedback: if feedback_path.exists() {
