@@ -17,7 +17,7 @@ use crate::error::{RecoursError, Result};
 use crate::evaluation::EvaluationReport;
 use crate::fairness::{self, FairnessReport, SuppressedRow};
 use crate::features;
-use crate::frame::{f64_col, read_parquet, str_col};
+use crate::frame::{f64_col, str_col};
 use crate::modelcard::{self, CardContext};
 use crate::output;
 use crate::run::{RunContext, Stage};
@@ -48,32 +48,59 @@ pub struct Decisions {
 }
 
 impl Decisions {
+    /// Reads the six columns it needs, a slice at a time (not the reasons' text).
     pub fn read(run_dir: &Path) -> Result<Decisions> {
-        let df = read_parquet(&run_dir.join("lists").join("decisions.parquet"))?;
         const T: &str = "lists/decisions.parquet";
-        let codes = |c: &str| -> Result<Vec<&'static str>> {
-            let col = str_col(&df, T, c)?;
-            Ok(col
-                .iter()
-                .map(|v| crate::frame::intern(v.unwrap_or_default()))
-                .collect())
+        const COLUMNS: [&str; 6] = [
+            "caisse",
+            "pseudo_id",
+            "prestations",
+            "decision",
+            "canal",
+            "montant_attendu",
+        ];
+        let slices = crate::frame::ParquetSlices::open(
+            &run_dir.join("lists").join("decisions.parquet"),
+            Some(&COLUMNS),
+            crate::frame::READ_SLICE_ROWS,
+        )?;
+        let mut d = Decisions {
+            caisse: Vec::with_capacity(slices.rows()),
+            prestations: Vec::with_capacity(slices.rows()),
+            decision: Vec::with_capacity(slices.rows()),
+            canal: Vec::with_capacity(slices.rows()),
+            montant_attendu: Vec::with_capacity(slices.rows()),
+            listed_ids: Vec::new(),
         };
-        let canal = str_col(&df, T, "canal")?;
-        let amount = f64_col(&df, T, "montant_attendu")?;
-        let ids = str_col(&df, T, "pseudo_id")?;
-        let decision = codes("decision")?;
-        let listed_ids = (0..df.height())
-            .filter(|&i| decision[i] == "liste")
-            .map(|i| (i, ids.get(i).unwrap_or_default().to_string()))
-            .collect();
-        Ok(Decisions {
-            caisse: codes("caisse")?,
-            prestations: codes("prestations")?,
-            decision,
-            canal: canal.iter().map(|v| v.map(crate::frame::intern)).collect(),
-            montant_attendu: amount.iter().map(|v| v.unwrap_or(0.0)).collect(),
-            listed_ids,
-        })
+        for df in slices {
+            let df = df?;
+            let code = |c: &str| -> Result<Vec<&'static str>> {
+                let col = str_col(&df, T, c)?;
+                Ok(col
+                    .iter()
+                    .map(|v| crate::frame::intern(v.unwrap_or_default()))
+                    .collect())
+            };
+            let start = d.decision.len();
+            let decision = code("decision")?;
+            let ids = str_col(&df, T, "pseudo_id")?;
+            for (k, id) in ids.iter().enumerate() {
+                if decision[k] == "liste" {
+                    d.listed_ids
+                        .push((start + k, id.unwrap_or_default().to_string()));
+                }
+            }
+            d.decision.extend(decision);
+            d.caisse.extend(code("caisse")?);
+            d.prestations.extend(code("prestations")?);
+            let canal = str_col(&df, T, "canal")?;
+            d.canal
+                .extend(canal.iter().map(|v| v.map(crate::frame::intern)));
+            let amount = f64_col(&df, T, "montant_attendu")?;
+            d.montant_attendu
+                .extend(amount.iter().map(|v| v.unwrap_or(0.0)));
+        }
+        Ok(d)
     }
 }
 
@@ -89,25 +116,34 @@ pub fn bin(p: f64) -> usize {
     ((p * 20.0).floor() as i64).clamp(0, 19) as usize
 }
 
+/// Reads the two columns it needs of `scores.parquet`, a slice at a time (not the reasons'
+/// text of millions of rows).
 pub fn score_summaries(run_dir: &Path) -> Result<BTreeMap<String, ScoreSummary>> {
-    let df = read_parquet(&run_dir.join("scores.parquet"))?;
-    let b = str_col(&df, "scores.parquet", "prestation")?;
-    let p = f64_col(&df, "scores.parquet", "probabilite")?;
-    let mut sums: BTreeMap<String, (ScoreSummary, f64)> = BTreeMap::new();
-    for i in 0..df.height() {
-        let (Some(b), Some(p)) = (b.get(i), p.get(i)) else {
-            continue;
-        };
-        let e = sums.entry(b.to_string()).or_default();
-        e.0.rows += 1;
-        e.1 += p;
-        e.0.bins[bin(p)] += 1;
+    let slices = crate::frame::ParquetSlices::open(
+        &run_dir.join("scores.parquet"),
+        Some(&["prestation", "probabilite"]),
+        crate::frame::READ_SLICE_ROWS,
+    )?;
+    let mut sums: BTreeMap<&'static str, (ScoreSummary, f64)> = BTreeMap::new();
+    for df in slices {
+        let df = df?;
+        let b = str_col(&df, "scores.parquet", "prestation")?;
+        let p = f64_col(&df, "scores.parquet", "probabilite")?;
+        for (b, p) in b.iter().zip(p.iter()) {
+            let (Some(b), Some(p)) = (b, p) else {
+                continue;
+            };
+            let e = sums.entry(crate::frame::intern(b)).or_default();
+            e.0.rows += 1;
+            e.1 += p;
+            e.0.bins[bin(p)] += 1;
+        }
     }
     Ok(sums
         .into_iter()
         .map(|(b, (mut s, total))| {
             s.mean = total / s.rows.max(1) as f64;
-            (b, s)
+            (b.to_string(), s)
         })
         .collect())
 }
