@@ -543,7 +543,7 @@ pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>
         .filter_map(|i| {
             let id = ids.get(i)?;
             let person = match rows {
-                Some(rows) => (rows[i] != crate::ingest::NO_ROW).then_some(rows[i] as usize)?,
+                Some(rows) => crate::ingest::person_at(rows, i)?,
                 None => h.person(id)?,
             };
             debug_assert_eq!(h.persons[person].pseudo_id, id, "the ingest's person row");

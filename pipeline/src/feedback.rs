@@ -97,7 +97,9 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::fairness::Outcome>> {
                 prestation: prest.get(i)?.to_string(),
                 contacte: canal.get(i)? != "aucun",
                 droit_ouvert: ouvert.get(i).unwrap_or(false),
-                person: rows.map(|r| r[i]).filter(|&p| p != crate::ingest::NO_ROW),
+                person: rows
+                    .and_then(|r| crate::ingest::person_at(r, i))
+                    .map(|p| p as u32),
             })
         })
         .collect())

@@ -429,7 +429,7 @@ impl Households {
                 continue;
             };
             let found = match d_rows {
-                Some(rows) => (rows[i] != crate::ingest::NO_ROW).then_some(rows[i] as usize),
+                Some(rows) => crate::ingest::person_at(rows, i),
                 None => index.get(id).copied(),
             };
             let Some(p) = found else {

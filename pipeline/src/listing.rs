@@ -355,7 +355,7 @@ impl Stage for Lists {
         let rows = extracts.person_rows_of("retours");
         let persons = |row: usize, id: &str| {
             let found = match rows {
-                Some(r) => (r[row] != crate::ingest::NO_ROW).then_some(r[row] as usize),
+                Some(r) => crate::ingest::person_at(r, row),
                 None => households.person(id),
             };
             found.map(|i| {

@@ -627,6 +627,11 @@ fn check_reference(
 /// No kept row (see [`check_reference`]).
 pub const NO_ROW: u32 = u32::MAX;
 
+/// Row `i`'s person in rows given by [`Extracts::person_rows_of`] (`None` for [`NO_ROW`]).
+pub fn person_at(rows: &[u32], i: usize) -> Option<usize> {
+    (rows[i] != NO_ROW).then_some(rows[i] as usize)
+}
+
 /// The tables whose kept rows keep their person's row in memory ([`Extracts::person_rows`]).
 pub const PERSON_ROWS: [&str; 3] = ["droits", "contacts", "retours"];
 
