@@ -17,21 +17,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's `purge_delay` option (the same index in its v2 and v3 headers).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How long freed memory stays with the process before it goes back to the system.
-const PURGE_DELAY_MS: std::os::raw::c_long = 10;
+const PURGE_DELAY_MS: std::os::raw::c_long = 1000;
 
 fn main() -> ExitCode {
-    // Freed memory goes back to the system 10 ms after it is freed (mimalloc v3 waits
-    // 1 s by default; this build used 0 before): stages free large tables that the next
-    // stage does not reuse, and the peak decides whether a national run fits; but at 0 the
-    // kernel re-zeroed every page a later allocation touched again — a quarter of a 1 M
-    // run's CPU in perf. Measured at 1 M people: 0 ms 23.8–24.0 s wall, 9.7–11.8 s system
-    // time, 1.90 GB peak; 10 ms 20.1–20.3 s, 6.5–7.2 s, 1.94 GB; 1 s 18.4–21.5 s, 5.4–5.6 s,
-    // 2.07–2.10 GB (BENCHMARKS.md). `MIMALLOC_PURGE_DELAY` (milliseconds, read by mimalloc
-    // itself) overrides it.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets a process-wide allocator option before any other thread exists.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
-    }
+    tune_memory();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // Polars reads its pool size from the environment, before its first use.
@@ -54,6 +43,34 @@ fn main() -> ExitCode {
             );
             ExitCode::from(exit::INTERNAL)
         }
+    }
+}
+
+/// How the process takes memory from the system; measured in BENCHMARKS.md ("Memory from
+/// the system", round 8).
+///
+/// - **No transparent huge pages.** mimalloc asks for them (`madvise(MADV_HUGEPAGE)`) on
+///   the arenas it maps; then the kernel zeroes 2 MiB the first time any byte of them is
+///   touched, and again each time a purged range is touched. A 1 M run faulted ~3 000
+///   huge pages (6 GB zeroed for a 1.5 GB peak): 30–45 % of the ingest's samples were
+///   `clear_page_erms`. Without them the peak is also lower (4 KiB pages are only backed
+///   where used). `MIMALLOC_ALLOW_THP`, when set, leaves the choice to mimalloc.
+/// - **Freed memory goes back to the system 1 s after it is freed** (mimalloc v3's own
+///   default; round 6 had chosen 10 ms because, with huge pages, a longer delay raised the
+///   10 M peak by 7 %). Without huge pages, 1 s gave the lowest 10 M peak measured
+///   (13.34 GB vs 13.64 GB for huge pages and 10 ms) and the shortest runs (1 M: 13.7–14.3 s
+///   vs 17.2–18.1 s, system time 6 s vs 9–11 s). `MIMALLOC_PURGE_DELAY` (ms, read by
+///   mimalloc itself) overrides it.
+fn tune_memory() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // The process-wide switch: applies to memory mapped before main (mimalloc's first
+        // arena) as well as later. An error (old kernel) leaves the system's setting.
+        // SAFETY: a plain system call with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a process-wide allocator option before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
 
