@@ -215,18 +215,17 @@ impl ParquetStream {
                 )))?;
             self.writer = Some(w);
         }
-        // One row group per batch: a large batch is cut into row groups of `ROW_GROUP` rows
-        // (bounded memory for the writer and for readers of row groups).
+        // One row group per batch: a large batch is cut into row groups of at most
+        // `ROW_GROUP` rows (bounded memory for the writer and for readers of row groups),
+        // cut again where any column's chunk ends, so that a frame whose columns come in
+        // different chunkings is written without being copied whole into one chunk.
         let w = self.writer.as_mut().expect("writer created above");
-        let mut offset = 0;
-        while offset < df.height() {
-            let len = ROW_GROUP.min(df.height() - offset);
+        for (offset, len) in aligned_ranges(df, ROW_GROUP) {
             w.write_batch(&df.slice(offset as i64, len))
                 .map_err(RecoursError::polars(format!(
                     "writing {}",
                     self.path.display()
                 )))?;
-            offset += len;
         }
         self.rows += df.height() as u64;
         Ok(())
@@ -257,6 +256,32 @@ impl ParquetStream {
     }
 }
 
+/// `(offset, length)` ranges covering `df`'s rows in order, each at most `max` rows long and
+/// within one chunk of every column.
+fn aligned_ranges(df: &DataFrame, max: usize) -> Vec<(usize, usize)> {
+    let mut cuts = vec![0, df.height()];
+    for c in df.columns() {
+        if let Some(s) = c.as_series().filter(|s| s.n_chunks() > 1) {
+            cuts.extend(s.chunk_lengths().scan(0, |end, len| {
+                *end += len;
+                Some(*end)
+            }));
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut ranges = Vec::new();
+    for pair in cuts.windows(2) {
+        let mut offset = pair[0];
+        while offset < pair[1] {
+            let len = max.min(pair[1] - offset);
+            ranges.push((offset, len));
+            offset += len;
+        }
+    }
+    ranges
+}
+
 impl Drop for ParquetStream {
     fn drop(&mut self) {
         self.writer.take();
@@ -278,6 +303,39 @@ mod tests {
     fn frame(n: i32) -> DataFrame {
         DataFrame::new_infer_height(vec![Column::new("x".into(), (0..n).collect::<Vec<_>>())])
             .unwrap()
+    }
+
+    #[test]
+    fn a_frame_is_cut_where_any_column_changes_chunk() {
+        let mut two = Series::new("a".into(), [1i32, 2, 3]);
+        two.append(&Series::new("a".into(), [4i32, 5, 6, 7]))
+            .unwrap();
+        let mut three = Series::new("b".into(), [1.0f64]);
+        three.append(&Series::new("b".into(), [2.0f64; 4])).unwrap();
+        three.append(&Series::new("b".into(), [3.0f64; 2])).unwrap();
+        let one = Series::new("c".into(), ["x"; 7]);
+        let df = DataFrame::new_infer_height(vec![two.into(), three.into(), one.into()]).unwrap();
+        assert_eq!(
+            aligned_ranges(&df, 2),
+            vec![(0, 1), (1, 2), (3, 2), (5, 2)],
+            "cuts at 1 (b), 3 (a), 5 (b) and every 2 rows"
+        );
+        assert_eq!(
+            aligned_ranges(&df, 100),
+            vec![(0, 1), (1, 2), (3, 2), (5, 2)]
+        );
+        assert_eq!(aligned_ranges(&frame(5), 2), vec![(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(aligned_ranges(&frame(0), 2), vec![]);
+
+        // Written as it is, read back whole.
+        let dir = std::env::temp_dir().join(format!("recours-aligned-{}", std::process::id()));
+        let path = dir.join("t.parquet");
+        let mut s = ParquetStream::create(&path).unwrap();
+        s.write(&df).unwrap();
+        assert_eq!(s.finish().unwrap(), 7);
+        let back = crate::frame::read_parquet(&path).unwrap();
+        assert!(back.equals(&df));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
