@@ -156,6 +156,49 @@ pub fn write_parquet_in_batches(
     stream.finish().map(|_| ())
 }
 
+/// Folders made for files about to be written (outermost first), removed again when the
+/// files are not kept: a run stopped by bad data leaves no empty folder behind.
+#[derive(Default)]
+pub struct MadeFolders(Vec<PathBuf>);
+
+impl MadeFolders {
+    /// Makes `dir` and those of its parents that are missing.
+    pub fn make(dir: &Path) -> Result<MadeFolders> {
+        let mut missing = vec![];
+        let mut d = Some(dir);
+        while let Some(m) = d.filter(|m| !m.as_os_str().is_empty() && !m.exists()) {
+            missing.push(m.to_path_buf());
+            d = m.parent();
+        }
+        missing.reverse();
+        let mut made = MadeFolders::default();
+        for m in missing {
+            match std::fs::create_dir(&m) {
+                Ok(()) => made.0.push(m),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    made.remove();
+                    return Err(RecoursError::io(format!("creating folder {}", m.display()))(e));
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// Removes the folders made, innermost first; a folder something else was written to
+    /// stays.
+    pub fn remove(&mut self) {
+        for d in self.0.drain(..).rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+
+    /// The folders stay.
+    pub fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// A Parquet file written in batches (a table too large to hold whole), under a temporary
 /// name until [`ParquetStream::finish`] syncs and renames it. Nothing is created before the
 /// first batch; dropped unfinished, the temporary file and the folders it created are
@@ -163,8 +206,8 @@ pub fn write_parquet_in_batches(
 pub struct ParquetStream {
     path: PathBuf,
     tmp: PathBuf,
-    /// Folders created for the file, outermost first.
-    created: Vec<PathBuf>,
+    /// Folders created for the file.
+    created: MadeFolders,
     file: Option<File>,
     writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
     rows: u64,
@@ -175,7 +218,7 @@ impl ParquetStream {
         Ok(ParquetStream {
             path: path.to_path_buf(),
             tmp: temp_name(path),
-            created: vec![],
+            created: MadeFolders::default(),
             file: None,
             writer: None,
             rows: 0,
@@ -185,17 +228,8 @@ impl ParquetStream {
     /// Appends a batch (the first one creates the file and fixes the schema).
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
         if self.writer.is_none() {
-            let mut missing = vec![];
-            let mut dir = self.path.parent();
-            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-                missing.push(d.to_path_buf());
-                dir = d.parent();
-            }
-            missing.reverse();
-            for d in &missing {
-                std::fs::create_dir(d)
-                    .map_err(RecoursError::io(format!("creating folder {}", d.display())))?;
-                self.created.push(d.clone());
+            if let Some(dir) = self.path.parent() {
+                self.created = MadeFolders::make(dir)?;
             }
             let file = File::create(&self.tmp)
                 .map_err(RecoursError::io(format!("creating {}", self.tmp.display())))?;
@@ -251,7 +285,7 @@ impl ParquetStream {
             self.tmp.display(),
             self.path.display()
         )))?;
-        self.created.clear();
+        self.created.keep();
         Ok(self.rows)
     }
 }
@@ -289,10 +323,7 @@ impl Drop for ParquetStream {
         if self.tmp.exists() {
             let _ = std::fs::remove_file(&self.tmp);
         }
-        // Innermost first; a folder something else was written to stays.
-        for d in self.created.iter().rev() {
-            let _ = std::fs::remove_dir(d);
-        }
+        self.created.remove();
     }
 }
 

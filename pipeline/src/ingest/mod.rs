@@ -189,6 +189,13 @@ impl Loaded {
             .expect("contract text column")
     }
 
+    /// The issues in row order, each once: done when no rule adds any more (before the
+    /// table is accounted for).
+    fn settle(&mut self) {
+        self.issues.sort();
+        self.issues.dedup();
+    }
+
     fn push(&mut self, row: usize, column: &str, rule: Rule) {
         let column = self.spec.column(column).map(|c| c as u16);
         self.issues.push(Issue {
@@ -914,10 +921,11 @@ pub struct Ingested {
     /// Tables whose kept rows are exactly their one source Parquet file (no row rejected,
     /// nothing retyped): `ingest/<table>.parquet` is a copy of that file's bytes.
     copies: BTreeMap<&'static str, SourceCopy>,
+    /// The kept tables (but the streamed one) are already in `DIR/ingest/`: they were
+    /// written while the streamed table was read.
+    tables_written: bool,
 }
 
-/// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
-/// NIR-like values (exit 4). Rejected rows are not errors here: see [`Ingested::quality`].
 /// Phase timings on stderr when `RECOURS_TRACE` is set (for profiling runs).
 pub fn trace(what: &str, since: std::time::Instant) {
     if std::env::var_os("RECOURS_TRACE").is_some() {
@@ -946,6 +954,10 @@ pub fn trace_memory(what: &str) {
     );
 }
 
+/// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
+/// NIR-like values (exit 4). Rejected rows are not errors here: see [`Ingested::quality`].
+/// The kept tables but the streamed one are written to `DIR/ingest/` while the streamed
+/// table is read when they are within tolerance; [`Ingested::write`] writes the rest.
 pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let t0 = std::time::Instant::now();
     let mut tables = BTreeMap::new();
@@ -980,6 +992,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut personnes = tables.remove("personnes").expect("personnes is required");
     let mut foyers = tables.remove("foyers").expect("foyers is required");
     household_rules(&mut personnes, &mut foyers);
+    personnes.settle();
+    foyers.settle();
     // One view of the persons for every table that names one, the streamed table included.
     let persons = Targets::new(&personnes, "pseudo_id", true);
     let mut person_rows = reference_rules(
@@ -987,9 +1001,11 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         &persons,
         &Targets::new(&foyers, "foyer_id", false),
     );
+    tables.values_mut().for_each(Loaded::settle);
     trace("ingest: rules between tables", t1);
-    let t2 = std::time::Instant::now();
 
+    // Every table but the streamed one is final: accounted for, its kept rows taken.
+    let t2 = std::time::Instant::now();
     let mut quality = QualityReport {
         schema_version: QUALITY_SCHEMA_VERSION,
         run_month: cfg.month.to_string(),
@@ -1000,26 +1016,13 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut extracts = Extracts::default();
     let mut rejects = BTreeMap::new();
     let mut examples = BTreeMap::new();
-    let mut stream = None;
     let mut copies = BTreeMap::new();
-    if let Some(input) = cfg.input(STREAMED) {
-        let (account, writer, histories) =
-            stream_table(cfg, input, dir, &persons, &mut quality.rules)?;
-        extracts.histories = Some(histories);
-        let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
-        quality.tables.insert(STREAMED, q);
-        rejects.insert(STREAMED, r);
-        examples.insert(STREAMED, e);
-        stream = Some(writer);
-        trace("ingest: streamed table", t2);
-    }
-    drop(persons);
-    tables.insert("personnes", personnes);
-    tables.insert("foyers", foyers);
-    let t3 = std::time::Instant::now();
-    for (name, mut t) in tables {
+    let mut all: Vec<(&'static str, &Loaded)> = tables.iter().map(|(n, t)| (*n, t)).collect();
+    all.extend([("personnes", &personnes), ("foyers", &foyers)]);
+    all.sort_by_key(|(name, _)| *name);
+    for (name, t) in all {
         let mut account = Account::new(t.spec);
-        let mask = account.add(&mut t, &mut quality.rules)?;
+        let mask = account.add(t, &mut quality.rules)?;
         let (q, r, e) = account.finish(cfg.max_rejected_share[name])?;
         quality.tables.insert(name, q);
         rejects.insert(name, r);
@@ -1047,16 +1050,63 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                 .collect();
             extracts.person_rows.insert(name, kept);
         }
-        if let (false, Some(source)) = (mask.contains(&true), t.as_read.take()) {
+        if let (false, Some(source)) = (mask.contains(&true), t.as_read.clone()) {
             copies.insert(name, source);
         }
-        extracts.tables.insert(name, kept_rows(&t, &mask)?);
+        extracts.tables.insert(name, kept_rows(t, &mask)?);
     }
-    quality.passed = quality
-        .tables
-        .values()
-        .all(|q| q.rejected_share <= q.max_rejected_share);
-    trace("ingest: quality, rejects, kept rows", t3);
+    drop(tables);
+    drop(foyers);
+    trace("ingest: quality, rejects, kept rows", t2);
+
+    // The streamed table; meanwhile, when the tables above are within tolerance, their
+    // `ingest/` files are written (removed again if the streamed table fails or is over
+    // its tolerance: nothing under ingest/ then).
+    let t3 = std::time::Instant::now();
+    let within = |quality: &QualityReport| {
+        quality
+            .tables
+            .values()
+            .all(|q| q.rejected_share <= q.max_rejected_share)
+    };
+    let write_early = within(&quality);
+    // Made before either side writes into it; removed again with what it holds if the
+    // ingest stops here.
+    let mut folders = output::MadeFolders::make(&dir.join("ingest"))?;
+    let (streamed, written) = rayon::join(
+        || {
+            cfg.input(STREAMED)
+                .map(|input| stream_table(cfg, input, dir, &persons, &mut quality.rules))
+                .transpose()
+        },
+        || {
+            write_early
+                .then(|| write_tables(dir, &mut extracts.tables, &copies))
+                .transpose()
+        },
+    );
+    let streamed = streamed.and_then(|s| written.map(|_| s));
+    let streamed = match streamed {
+        Ok(s) => s,
+        Err(e) => {
+            remove_ingest_folder(dir);
+            folders.remove();
+            return Err(e);
+        }
+    };
+    folders.keep();
+    let mut stream = None;
+    if let Some((account, writer, histories)) = streamed {
+        extracts.histories = Some(histories);
+        let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
+        quality.tables.insert(STREAMED, q);
+        rejects.insert(STREAMED, r);
+        examples.insert(STREAMED, e);
+        stream = Some(writer);
+    }
+    drop(persons);
+    quality.passed = within(&quality);
+    trace("ingest: streamed table", t3);
     Ok(Ingested {
         extracts,
         quality,
@@ -1065,7 +1115,33 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         dir: dir.to_path_buf(),
         stream,
         copies,
+        tables_written: write_early,
     })
+}
+
+/// `DIR/ingest/<table>.parquet` for each kept table but the streamed one: a copy of its
+/// source file when that is exactly the kept rows, else written.
+fn write_tables(
+    dir: &Path,
+    tables: &mut BTreeMap<&'static str, DataFrame>,
+    copies: &BTreeMap<&'static str, SourceCopy>,
+) -> Result<()> {
+    tables
+        .par_iter_mut()
+        .map(|(name, df)| {
+            let path = dir.join("ingest").join(format!("{name}.parquet"));
+            match copies.get(name) {
+                Some(source) if source.unchanged() => output::copy_file(&source.path, &path),
+                _ => output::write_parquet(&path, df),
+            }
+        })
+        .collect::<Result<Vec<()>>>()
+        .map(|_| ())
+}
+
+/// Removes `DIR/ingest/` and what is in it (a stage stopped by its data keeps nothing there).
+fn remove_ingest_folder(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir.join("ingest"));
 }
 
 fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
@@ -1140,7 +1216,8 @@ fn stream_table(
                 }
                 Err(e) => return Err(e),
             };
-            let mask = account.add(&mut t, rules)?;
+            t.settle();
+            let mask = account.add(&t, rules)?;
             pending.push(with_person_rows(kept_rows(&t, &mask)?, &rows, &mask)?);
         }
     }
@@ -1231,12 +1308,14 @@ impl Account {
     /// Accounts for a chunk; returns its rejected-row mask.
     fn add(
         &mut self,
-        t: &mut Loaded,
+        t: &Loaded,
         rules: &mut BTreeMap<&'static str, &'static str>,
     ) -> Result<Vec<bool>> {
         let name = self.spec.name;
-        t.issues.sort();
-        t.issues.dedup();
+        debug_assert!(
+            t.issues.windows(2).all(|w| w[0] < w[1]),
+            "{name}: issues settled before the table is accounted for"
+        );
         let mask = t.rejected_mask();
         self.rejected += mask.iter().filter(|m| **m).count() as u64;
         self.rows_in += t.typed.height() as u64;
@@ -1411,9 +1490,10 @@ impl Ingested {
                     )
                 })
                 .collect();
-            // The streamed table's rows are not kept: its file and the folders made for it
-            // are removed (nothing under ingest/).
+            // No table's rows are kept: the streamed table's file and the tables written
+            // while it was read are removed (nothing under ingest/).
             self.stream.take();
+            remove_ingest_folder(dir);
             return Err(RecoursError::Rejected(format!(
                 "{}\nfirst problems:\n{}\nsee {} and {}",
                 over.join("\n"),
@@ -1422,18 +1502,10 @@ impl Ingested {
                 run_dir.join("rejects").display()
             )));
         }
-        // In parallel: the largest table (ressources) overlaps with all the others.
-        self.extracts
-            .tables
-            .par_iter_mut()
-            .map(|(name, df)| {
-                let path = dir.join("ingest").join(format!("{name}.parquet"));
-                match self.copies.get(name) {
-                    Some(source) if source.unchanged() => output::copy_file(&source.path, &path),
-                    _ => output::write_parquet(&path, df),
-                }
-            })
-            .collect::<Result<Vec<()>>>()?;
+        if !self.tables_written {
+            write_tables(dir, &mut self.extracts.tables, &self.copies)?;
+            self.tables_written = true;
+        }
         output::write_json(
             &dir.join("ingest").join(REJECTED_OPPOSITIONS),
             &self.extracts.rejected_oppositions,
