@@ -1017,10 +1017,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut rejects = BTreeMap::new();
     let mut examples = BTreeMap::new();
     let mut copies = BTreeMap::new();
-    let mut all: Vec<(&'static str, &Loaded)> = tables.iter().map(|(n, t)| (*n, t)).collect();
-    all.extend([("personnes", &personnes), ("foyers", &foyers)]);
-    all.sort_by_key(|(name, _)| *name);
-    for (name, t) in all {
+    let mut account_for = |name: &'static str, t: &Loaded| -> Result<()> {
         let mut account = Account::new(t.spec);
         let mask = account.add(t, &mut quality.rules)?;
         let (q, r, e) = account.finish(cfg.max_rejected_share[name])?;
@@ -1054,9 +1051,15 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
             copies.insert(name, source);
         }
         extracts.tables.insert(name, kept_rows(t, &mask)?);
+        Ok(())
+    };
+    // The persons stay for the streamed table; every other table is dropped as soon as its
+    // kept rows are taken (a table with rejected rows is held twice only in its turn).
+    account_for("personnes", &personnes)?;
+    tables.insert("foyers", foyers);
+    for (name, t) in tables {
+        account_for(name, &t)?;
     }
-    drop(tables);
-    drop(foyers);
     trace("ingest: quality, rejects, kept rows", t2);
 
     // The streamed table; meanwhile, when the tables above are within tolerance, their
