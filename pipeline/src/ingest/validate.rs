@@ -82,18 +82,14 @@ pub fn count_nir_like(col: &Column) -> usize {
 }
 
 fn is_hex64(s: &str) -> bool {
-    // One table lookup per byte, folded without a branch per byte.
-    const HEX: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            t[b] = (b >= b'0' as usize && b <= b'9' as usize)
-                || (b >= b'a' as usize && b <= b'f' as usize);
-            b += 1;
-        }
-        t
+    // A fixed 64 bytes folded without a branch: the compiler checks them 32 or 64 at a time
+    // (a table lookup per byte did not vectorise: 4 % of the ingest's samples).
+    let Ok(bytes) = <&[u8; 64]>::try_from(s.as_bytes()) else {
+        return false;
     };
-    s.len() == 64 && s.bytes().fold(true, |ok, b| ok & HEX[b as usize])
+    bytes.iter().fold(true, |ok, &b| {
+        ok & ((b.wrapping_sub(b'0') < 10) | (b.wrapping_sub(b'a') < 6))
+    })
 }
 
 /// A source column as it arrived.
@@ -423,6 +419,18 @@ mod tests {
         assert!(!is_hex64(&"0123456789ABCDEF".repeat(4)));
         assert!(!is_hex64(&"0123456789abcdeg".repeat(4)));
         assert!(!is_hex64(&"a".repeat(63)));
+        assert!(!is_hex64(&"a".repeat(65)));
+        assert!(!is_hex64(&format!("{}é", "a".repeat(62))));
+        // Every ASCII character at every position, against the definition.
+        for p in 0..64 {
+            for c in 0u8..128 {
+                let mut id = vec![b'7'; 64];
+                id[p] = c;
+                let id = String::from_utf8(id).unwrap();
+                let hex = c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+                assert_eq!(is_hex64(&id), hex, "{p} {c}");
+            }
+        }
     }
 
     #[test]
