@@ -46,8 +46,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// How the process takes memory from the system; measured in BENCHMARKS.md ("Memory from
-/// the system", round 8).
+/// How the process takes memory from the system; measured in BENCHMARKS.md (round 8,
+/// "Transparent huge pages").
 ///
 /// - **No transparent huge pages.** mimalloc asks for them (`madvise(MADV_HUGEPAGE)`) on
 ///   the arenas it maps; then the kernel zeroes 2 MiB the first time any byte of them is

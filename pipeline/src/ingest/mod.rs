@@ -435,9 +435,14 @@ fn load_table(cfg: &RunConfig, spec: &'static TableSpec) -> Result<Option<Loaded
     stack(spec, loads.into_iter().collect::<Result<Vec<_>>>()?, true).map(Some)
 }
 
+/// Chunks a streamed file's columns may keep (a Parquet file's row groups); more (a CSV
+/// file's small batches) would be written as as many small row groups.
+const STREAMED_CHUNKS: usize = 16;
+
 /// The files of a table stacked in path order, rows renumbered across files; `contiguous`:
 /// each column copied into one chunk (a table kept for the later stages, read by row),
-/// else left in the chunks it was read in (a streamed file, written and added up once).
+/// else left in the chunks it was read in (a streamed file, written and added up once)
+/// unless they are more than [`STREAMED_CHUNKS`].
 fn stack(spec: &'static TableSpec, loads: Vec<FileLoad>, contiguous: bool) -> Result<Loaded> {
     let mut loaded = Loaded {
         spec,
@@ -478,7 +483,12 @@ fn stack(spec: &'static TableSpec, loads: Vec<FileLoad>, contiguous: bool) -> Re
                 spec.name
             )))?;
     }
-    if contiguous {
+    if contiguous
+        || typed
+            .columns()
+            .iter()
+            .any(|c| c.n_chunks() > STREAMED_CHUNKS)
+    {
         typed.rechunk_mut();
     }
     loaded.typed = typed;
