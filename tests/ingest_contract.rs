@@ -312,6 +312,10 @@ fn clean_parquet_tables_are_kept_as_their_files_and_others_rewritten() {
     let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
     assert_eq!(code(&o), OK, "{}", stderr(&o));
     let run = dir.join("run");
+    assert!(
+        !run.join(".partial").exists(),
+        "validate stages its outputs and moves them into place"
+    );
     let q = quality(&run);
     let mut copied = 0;
     for table in TABLES {

@@ -132,7 +132,18 @@ pub fn run(b: &BenchFit) -> Result<()> {
     write_npy(&yp, &[b.rows], y.iter().copied())?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python/fit_sklearn.py");
     for tol in [1e-4, 1e-8] {
-        let out = Command::new(python)
+        let mut command = Command::new(python);
+        // The child inherits this process's "no transparent huge pages" (main.rs); the
+        // scikit-learn side runs with the system's setting, as it would on its own.
+        // SAFETY: only a system call with integer arguments between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let out = command
             .arg(&script)
             .args([xp.as_os_str(), yp.as_os_str()])
             .arg(b.alpha.to_string())

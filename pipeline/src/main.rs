@@ -57,10 +57,11 @@ fn main() -> ExitCode {
 ///   where used). `MIMALLOC_ALLOW_THP`, when set, leaves the choice to mimalloc.
 /// - **Freed memory goes back to the system 1 s after it is freed** (mimalloc v3's own
 ///   default; round 6 had chosen 10 ms because, with huge pages, a longer delay raised the
-///   10 M peak by 7 %). Without huge pages, 1 s gave the lowest 10 M peak measured
-///   (13.34 GB vs 13.64 GB for huge pages and 10 ms) and the shortest runs (1 M: 13.7–14.3 s
-///   vs 17.2–18.1 s, system time 6 s vs 9–11 s). `MIMALLOC_PURGE_DELAY` (ms, read by
-///   mimalloc itself) overrides it.
+///   10 M peak by 7 %). Without huge pages, 1 s gave a 10 M peak of 13.34 GB (100 ms:
+///   13.31 GB, 25 s slower; huge pages and 10 ms: 13.64 GB) and the shortest runs (1 M:
+///   13.7–14.3 s vs 17.2–18.1 s, system time 6 s vs 9–11 s). `MIMALLOC_PURGE_DELAY` (ms,
+///   read by mimalloc itself) overrides it. Child processes inherit the huge pages
+///   setting: `bench-fit` restores it for the Python it runs.
 fn tune_memory() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // The process-wide switch: applies to memory mapped before main (mimalloc's first
@@ -124,13 +125,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Validate => {
             let cfg = load(&cli)?;
-            let run_dir = cfg.output.clone();
-            let mut ingested = recours::ingest::ingest(&cfg, &run_dir)?;
-            eprint!("{}", ingested.summary());
-            ingested.write(&run_dir)?;
+            run::validate(&cfg)?;
             eprintln!(
                 "all tables within tolerance; quality report in {}",
-                run_dir.join("quality.json").display()
+                cfg.output.join("quality.json").display()
             );
             Ok(())
         }

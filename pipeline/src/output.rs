@@ -255,11 +255,14 @@ impl ParquetStream {
         // different chunkings is written without being copied whole into one chunk.
         let w = self.writer.as_mut().expect("writer created above");
         for (offset, len) in aligned_ranges(df, ROW_GROUP) {
-            w.write_batch(&df.slice(offset as i64, len))
-                .map_err(RecoursError::polars(format!(
-                    "writing {}",
-                    self.path.display()
-                )))?;
+            // A range can still start on an empty chunk (a filter that kept no row of a
+            // chunk leaves one): polars' writer needs the columns' chunks aligned.
+            let mut batch = df.slice(offset as i64, len);
+            batch.align_chunks();
+            w.write_batch(&batch).map_err(RecoursError::polars(format!(
+                "writing {}",
+                self.path.display()
+            )))?;
         }
         self.rows += df.height() as u64;
         Ok(())
@@ -357,6 +360,39 @@ mod tests {
         );
         assert_eq!(aligned_ranges(&frame(5), 2), vec![(0, 2), (2, 2), (4, 1)]);
         assert_eq!(aligned_ranges(&frame(0), 2), vec![]);
+
+        // A filter that keeps no row of a chunk leaves an empty chunk behind.
+        let keep = BooleanChunked::from_iter_values(
+            "keep".into(),
+            [false, true, false, false, true, true, true].into_iter(),
+        );
+        let filtered = df.filter(&keep).unwrap();
+        let keep = BooleanChunked::from_iter_values(
+            "keep".into(),
+            [true, false, false, false, false, true, true].into_iter(),
+        );
+        let df2 = DataFrame::new_infer_height(vec![
+            {
+                let mut a = Series::new("a".into(), [1i32, 2, 3]);
+                a.append(&Series::new("a".into(), [4i32, 5, 6, 7])).unwrap();
+                a.filter(&keep).unwrap().into()
+            },
+            Series::new("c".into(), [1.0f64, 6.0, 7.0]).into(),
+        ])
+        .unwrap();
+
+        // Written as they are, read back whole.
+        for (i, frame) in [filtered, df2].into_iter().enumerate() {
+            let dir =
+                std::env::temp_dir().join(format!("recours-empty-{}-{i}", std::process::id()));
+            let path = dir.join("t.parquet");
+            let mut s = ParquetStream::create(&path).unwrap();
+            s.write(&frame).unwrap();
+            assert_eq!(s.finish().unwrap(), frame.height() as u64);
+            let back = crate::frame::read_parquet(&path).unwrap();
+            assert!(back.equals(&frame));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
 
         // Written as it is, read back whole.
         let dir = std::env::temp_dir().join(format!("recours-aligned-{}", std::process::id()));

@@ -1,7 +1,7 @@
 //! `recours run`: the stages, in order, into the run folder. A stage is a value of
 //! [`Stage`]; adding a stage is adding a module and a line to [`stages`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use std::collections::BTreeMap;
@@ -671,6 +671,51 @@ fn check_stage_name(name: &Option<String>, flag: &str) -> Result<Option<usize>> 
         })
 }
 
+/// Moves the `outputs` found in `staged` into `run_dir`, replacing what is there.
+fn move_staged(staged: &Path, run_dir: &Path, outputs: &[&str]) -> Result<()> {
+    for o in outputs {
+        let from = staged.join(o);
+        if from.exists() {
+            let dest = run_dir.join(o);
+            remove_path(&dest)?;
+            std::fs::rename(&from, &dest).map_err(RecoursError::io(format!(
+                "moving {} to {}",
+                from.display(),
+                dest.display()
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+/// `recours validate`: the ingest stage's checks and outputs (quality report, rejects,
+/// `ingest/`) without the rest of the run, staged like a stage of `run`: written under
+/// `RUN/.partial/validate/` and moved into the run folder when done (the quality report and
+/// rejects also when the data is rejected), so that a stopped or killed validation leaves
+/// no mix of this run's and an earlier run's files.
+pub fn validate(cfg: &RunConfig) -> Result<()> {
+    let run_dir = cfg.output.clone();
+    let staged = run_dir.join(".partial").join("validate");
+    remove_path(&staged)?;
+    let outcome = crate::ingest::ingest(cfg, &staged).and_then(|mut ingested| {
+        eprint!("{}", ingested.summary());
+        ingested.write(&run_dir)
+    });
+    let kept = match &outcome {
+        Ok(()) => move_staged(&staged, &run_dir, stage_outputs("ingest")),
+        Err(RecoursError::Rejected(_)) => {
+            move_staged(&staged, &run_dir, &["quality.json", "rejects"])
+        }
+        Err(_) => Ok(()),
+    };
+    remove_path(&staged)?;
+    let partial = run_dir.join(".partial");
+    if partial.read_dir().is_ok_and(|mut d| d.next().is_none()) {
+        let _ = std::fs::remove_dir(&partial);
+    }
+    outcome.and(kept)
+}
+
 fn remove_path(path: &std::path::Path) -> Result<()> {
     let removed = if path.is_dir() {
         std::fs::remove_dir_all(path)
@@ -939,18 +984,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             || (stage.name() == "ingest" && matches!(outcome, Err(RecoursError::Rejected(_))));
         let mut outputs = Vec::new();
         if keep_outputs {
-            for o in stage_outputs(stage.name()) {
-                let staged = ctx.out.join(o);
-                if staged.exists() {
-                    let dest = ctx.run_dir.join(o);
-                    remove_path(&dest)?;
-                    std::fs::rename(&staged, &dest).map_err(RecoursError::io(format!(
-                        "moving {} to {}",
-                        staged.display(),
-                        dest.display()
-                    )))?;
-                }
-            }
+            move_staged(&ctx.out, &ctx.run_dir, stage_outputs(stage.name()))?;
             if outcome.is_ok() {
                 for prefix in stage_outputs(stage.name()) {
                     for f in manifest::files_at(&ctx.run_dir.join(prefix)) {

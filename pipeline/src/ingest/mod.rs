@@ -592,8 +592,8 @@ impl<'a> Targets<'a> {
 
 /// The ids of a referenced table with their status, found by hash: one entry per row with
 /// an id, `(hash, row, kept row or REJECTED)` sorted (so rows sharing a hash follow in row
-/// order), and where each bucket of hashes (their top bits) starts. Built by one parallel
-/// sort into 16 bytes a row plus 4–8 for the buckets, where a hash map of `&str` took ~50
+/// order), and where each bucket of hashes (their top bits) starts. Built by one sort into
+/// 16 bytes a row plus 4–8 for the buckets, where a hash map of `&str` took ~50
 /// and was filled one id at a time (the map of 1 M persons was a tenth of the ingest's
 /// samples, mostly fresh memory).
 struct IdIndex {
@@ -622,15 +622,16 @@ impl IdIndex {
             kept_rows.push(if r { Self::REJECTED } else { kept });
             kept += u32::from(!r);
         }
-        let mut entries: Vec<(u64, u32, u32)> = (0..ids.len())
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .filter_map(|r| {
-                ids.get(r)
-                    .map(|id| (Self::hash(id), r as u32, kept_rows[r]))
-            })
+        // Built on the calling thread, without rayon: it is built inside rayon tasks (the
+        // first lookup the walk cannot answer, in `reference_rules` or a streamed file),
+        // and a worker waiting on its own parallel build could pick up another task that
+        // waits on this same `OnceLock`: a deadlock.
+        let mut entries: Vec<(u64, u32, u32)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(r, id)| id.map(|id| (Self::hash(id), r as u32, kept_rows[r])))
             .collect();
-        entries.par_sort_unstable();
+        entries.sort_unstable();
         let bits = (entries.len().max(2) as u64)
             .next_power_of_two()
             .trailing_zeros()
