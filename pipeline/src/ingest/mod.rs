@@ -1066,10 +1066,16 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     };
     // The persons stay for the streamed table; every other table is dropped as soon as its
     // kept rows are taken (a table with rejected rows is held twice only in its turn).
-    account_for("personnes", &personnes)?;
+    // An error from here to the stream still lets a privacy stop in the streamed table come
+    // first (as for the other tables' problems above).
+    let privacy_first_then = |e: RecoursError| match privacy_scan_streamed(cfg) {
+        Err(privacy) => privacy,
+        Ok(()) => e,
+    };
+    account_for("personnes", &personnes).map_err(privacy_first_then)?;
     tables.insert("foyers", foyers);
     for (name, t) in tables {
-        account_for(name, &t)?;
+        account_for(name, &t).map_err(privacy_first_then)?;
     }
     trace("ingest: quality, rejects, kept rows", t2);
 
@@ -1086,7 +1092,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let write_early = within(&quality);
     // Made before either side writes into it; removed again with what it holds if the
     // ingest stops here.
-    let mut folders = output::MadeFolders::make(&dir.join("ingest"))?;
+    let mut folders = output::MadeFolders::make(&dir.join("ingest")).map_err(privacy_first_then)?;
     let (streamed, written) = rayon::join(
         || {
             cfg.input(STREAMED)
