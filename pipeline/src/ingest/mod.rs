@@ -510,17 +510,17 @@ struct Targets<'a> {
     rejected: Vec<bool>,
     /// Every id with its status, built the first time the walk cannot answer (a table in
     /// the persons' order, with no unknown id, never needs it).
-    map: std::sync::OnceLock<IdIndex>,
+    index: std::sync::OnceLock<IdIndex>,
     /// The kept rows' ids in row order, when each kept id is unique (`personnes.pseudo_id`
     /// after the duplicate check): then a referring table written in the same order is
-    /// checked by walking this list, with the map for the rows that leave the order.
+    /// checked by walking this list, with the index for the rows that leave the order.
     kept: Option<Vec<&'a str>>,
     /// The heads (`frame::id_head`) of `kept`, side by side: the walk compares numbers in
     /// one array and reads an id whole only when its head matches.
     heads: Vec<u64>,
 }
 
-/// How far ahead of the last match the walk looks before asking the map: the persons with
+/// How far ahead of the last match the walk looks before asking the index: the persons with
 /// no row in a referring table are skipped by comparing heads (rights, contacts and
 /// campaign outcomes skip dozens of persons at a time).
 const WALK_AHEAD: usize = 64;
@@ -545,7 +545,7 @@ impl<'a> Targets<'a> {
         let targets = Targets {
             ids,
             rejected,
-            map: std::sync::OnceLock::new(),
+            index: std::sync::OnceLock::new(),
             kept,
             heads,
         };
@@ -563,14 +563,14 @@ impl<'a> Targets<'a> {
 
     /// Every id's status: kept (with its row among the kept rows) when one of its rows is
     /// kept, else rejected.
-    fn map(&self) -> &IdIndex {
-        self.map
+    fn index(&self) -> &IdIndex {
+        self.index
             .get_or_init(|| IdIndex::new(self.ids, &self.rejected))
     }
 
     /// The status of `id`; `cursor` is the kept row matched last (the walk's position).
-    /// Same answer as the map: a kept id is unique, so the kept row holding it is the one
-    /// the map names.
+    /// Same answer as the index: a kept id is unique, so the kept row holding it is the
+    /// one the index names.
     fn find(&self, id: &str, cursor: &mut usize) -> Option<Status> {
         if let Some(kept) = self.kept.as_ref().filter(|_| !id.is_empty()) {
             let head = crate::frame::id_head(id);
@@ -582,7 +582,7 @@ impl<'a> Targets<'a> {
                 }
             }
         }
-        let found = self.map().find(self.ids, id);
+        let found = self.index().find(self.ids, id);
         if let Some(Status::Kept(k)) = found {
             *cursor = k as usize;
         }
@@ -1654,7 +1654,7 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_answers_as_the_map_in_any_order() {
+    fn the_walk_answers_as_the_index_in_any_order() {
         let id = |i: usize| format!("{i:064x}");
         let ids: Vec<String> = (0..40).map(id).collect();
         let mut column: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
@@ -1663,7 +1663,7 @@ mod tests {
         // the kept.
         let t = personnes(&column, &[3, 20]);
         let walk = Targets::new(&t, "pseudo_id", true);
-        let map = Targets::new(&t, "pseudo_id", false);
+        let index_only = Targets::new(&t, "pseudo_id", false);
         let unknown = "f".repeat(64);
         // In order, with gaps, backwards, repeated, unknown and rejected ids.
         let mut queries: Vec<&str> = ids.iter().map(String::as_str).step_by(3).collect();
@@ -1678,7 +1678,7 @@ mod tests {
         queries.extend(ids.iter().map(String::as_str));
         let mut cursor = 0;
         for q in queries {
-            let (a, b) = (walk.find(q, &mut cursor), map.find(q, &mut 0));
+            let (a, b) = (walk.find(q, &mut cursor), index_only.find(q, &mut 0));
             assert!(a == b, "{q}");
         }
         assert!(walk.find(&ids[3], &mut 0) == Some(Status::Rejected));
@@ -1731,7 +1731,7 @@ mod tests {
     }
 
     #[test]
-    fn a_table_in_the_persons_order_never_builds_the_map() {
+    fn a_table_in_the_persons_order_never_builds_the_index() {
         // Ids that all share their head ("00000000"): found by comparing them whole.
         let ids: Vec<String> = (0..200).map(|i| format!("{i:064x}")).collect();
         let column: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
@@ -1743,10 +1743,10 @@ mod tests {
         for k in [0, 1, 3, 40, 103, 104, 165] {
             assert!(walk.find(&ids[k], &mut cursor) == Some(Status::Kept(k as u32)));
         }
-        assert!(walk.map.get().is_none());
+        assert!(walk.index.get().is_none());
         // An unknown id (or a row out of order) needs it, once.
         assert!(walk.find(&"f".repeat(64), &mut cursor).is_none());
-        assert!(walk.map.get().is_some());
+        assert!(walk.index.get().is_some());
         assert!(walk.find(&ids[1], &mut cursor) == Some(Status::Kept(1)));
     }
 
