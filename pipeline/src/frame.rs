@@ -83,6 +83,11 @@ pub fn column<T: ColumnValues>(name: &str, values: Vec<T>) -> Column {
     T::column(name, values)
 }
 
+/// A row filter for [`DataFrame::filter`]: the rows where `keep` is true.
+pub fn mask(keep: &[bool]) -> BooleanChunked {
+    BooleanChunked::from_slice("keep".into(), keep)
+}
+
 /// A whole parquet file written by an earlier stage.
 pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path)

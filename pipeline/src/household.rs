@@ -288,6 +288,48 @@ const RESOURCE_COLUMNS: [&str; 4] = [
     "montant_net_social",
 ];
 
+/// The rows of `ingest/ressources.parquet` (at `path`) whose person is kept, renumbered:
+/// `renumber[row]` is the new row of the person at `row` of `ingest/personnes.parquet`,
+/// [`crate::ingest::NO_ROW`] when left out. Read and filtered a slice at a time; rows stay in
+/// file order, so a person's amounts add up in the same order as from the whole file.
+pub fn resource_rows_of(
+    path: &std::path::Path,
+    renumber: &[u32],
+) -> Result<Vec<polars::prelude::DataFrame>> {
+    use crate::ingest::{NO_ROW, PERSON_ROW};
+    let mut out = Vec::new();
+    for slice in ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)? {
+        let slice = slice?;
+        let person = crate::frame::u32_col(&slice, "ressources", PERSON_ROW)?;
+        let mut keep = Vec::with_capacity(slice.height());
+        let mut rows = Vec::new();
+        for p in person.iter() {
+            let new = p.and_then(|p| renumber.get(p as usize)).ok_or_else(|| {
+                RecoursError::Internal(format!(
+                    "ressources rows name a person row beyond the {} persons of \
+                     ingest/personnes.parquet: the ingest folder is inconsistent, run the \
+                     ingest again",
+                    renumber.len()
+                ))
+            })?;
+            keep.push(*new != NO_ROW);
+            if *new != NO_ROW {
+                rows.push(*new);
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let mut kept = slice
+            .filter(&crate::frame::mask(&keep))
+            .map_err(RecoursError::polars("ressources: rows of labelled foyers"))?;
+        kept.with_column(crate::frame::column(PERSON_ROW, rows))
+            .map_err(RecoursError::polars("ressources: person rows"))?;
+        out.push(kept);
+    }
+    Ok(out)
+}
+
 impl Households {
     /// Households from their persons and foyers (foyers sorted by `foyer_id`).
     pub fn new(run_month: Month, persons: Vec<Person>, foyers: Vec<Foyer>) -> Households {

@@ -88,20 +88,6 @@ impl Extracts {
         self.released = true;
     }
 
-    /// Extracts that can assemble households: these, or when their household tables were
-    /// released, a fresh read of the ingest stage's outputs.
-    pub fn with_household_tables(&self) -> Result<std::borrow::Cow<'_, Extracts>> {
-        match (&self.released, &self.ressources) {
-            (false, _) => Ok(std::borrow::Cow::Borrowed(self)),
-            (true, Some(path)) => Ok(std::borrow::Cow::Owned(Extracts::load(
-                path.parent().unwrap_or(Path::new(".")),
-            )?)),
-            (true, None) => Err(RecoursError::Internal(
-                "the household tables were released and cannot be read back".into(),
-            )),
-        }
-    }
-
     /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
     /// after ingest).
     pub fn load(ingest_dir: &Path) -> Result<Extracts> {
