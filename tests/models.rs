@@ -162,3 +162,70 @@ fn reused_artefact_must_match_the_features() {
         stderr(&o)
     );
 }
+
+/// Labels at another month than the run month are featured at their month when the
+/// resources extract has the twelve months before it and a barème is in force then; the
+/// others are left out and counted in `models/learning-table-use.json`, and the run goes on.
+#[test]
+fn labels_at_other_months_are_used_or_counted_as_left_out() {
+    use polars::prelude::*;
+    let dir = scratch("learning_months");
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = repo();
+    let sample = repo.join("data-samples").join("apprentissage.parquet");
+    let labels = dir.join("apprentissage.parquet");
+    std::fs::copy(&sample, &labels).unwrap();
+    // The sample's resources run from 2024-06 to 2025-08, its run month is 2025-09, and
+    // some barème series start in 2024-01: 2025-07 is covered, 2025-03 lacks 2024-03 to
+    // 2024-05, 2023-06 has no barème.
+    let months = ["2025-09", "2025-07", "2025-03", "2023-06"];
+    let height = read_parquet(&labels).height();
+    let mois: Vec<&str> = (0..height).map(|i| months[i % 4]).collect();
+    replace_parquet_column(&labels, Column::new("mois_reference".into(), mois.clone()));
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        sample_config_absolute(None)
+            .replace(&sample.display().to_string(), &labels.display().to_string()),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let o = recours(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--output",
+        run.to_str().unwrap(),
+        "run",
+        "--to",
+        "train",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let at = |m: &str| mois.iter().filter(|x| **x == m).count() as u64;
+    assert!(
+        stderr(&o).contains(&format!(
+            "{} labels left out",
+            at("2025-03") + at("2023-06")
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let uses: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("models").join("learning-table-use.json")).unwrap(),
+    )
+    .unwrap();
+    let total = |key: &str| -> u64 {
+        ["PPA", "RSA", "ASPA"]
+            .iter()
+            .map(|b| uses[b][key].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("labels"), height as u64);
+    assert_eq!(total("outside_resource_history"), at("2025-03"));
+    assert_eq!(total("outside_baremes"), at("2023-06"));
+    assert_eq!(
+        total("used") + total("not_in_scoring_population"),
+        at("2025-09") + at("2025-07")
+    );
+    // Labels at 2025-07 are used: more than the run month's alone could give.
+    assert!(total("used") > at("2025-09"), "{uses}");
+}

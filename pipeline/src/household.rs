@@ -3,6 +3,8 @@
 //! housing, the rights its members hold and their monthly resources over the last year.
 //! Eligibility and features both start from here.
 
+use std::collections::BTreeSet;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::bareme::PpaMonthParams;
@@ -290,16 +292,26 @@ const RESOURCE_COLUMNS: [&str; 4] = [
 
 /// The rows of `ingest/ressources.parquet` (at `path`) whose person is kept, renumbered:
 /// `renumber[row]` is the new row of the person at `row` of `ingest/personnes.parquet`,
-/// [`crate::ingest::NO_ROW`] when left out. Read and filtered a slice at a time; rows stay in
-/// file order, so a person's amounts add up in the same order as from the whole file.
+/// [`crate::ingest::NO_ROW`] when left out; and every month the file has rows for (any
+/// person). Read and filtered a slice at a time; rows stay in file order, so a person's
+/// amounts add up in the same order as from the whole file.
 pub fn resource_rows_of(
     path: &std::path::Path,
     renumber: &[u32],
-) -> Result<Vec<polars::prelude::DataFrame>> {
+) -> Result<(Vec<polars::prelude::DataFrame>, BTreeSet<Month>)> {
     use crate::ingest::{NO_ROW, PERSON_ROW};
     let mut out = Vec::new();
+    let mut months = BTreeSet::new();
     for slice in ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)? {
         let slice = slice?;
+        // Rows come a month (a partition) at a time: parsed when the text changes.
+        let mut last = None;
+        for m in str_col(&slice, "ressources", "mois")?.iter().flatten() {
+            if last != Some(m) {
+                months.extend(month(Some(m)));
+                last = Some(m);
+            }
+        }
         let person = crate::frame::u32_col(&slice, "ressources", PERSON_ROW)?;
         let mut keep = Vec::with_capacity(slice.height());
         let mut rows = Vec::new();
@@ -327,7 +339,7 @@ pub fn resource_rows_of(
             .map_err(RecoursError::polars("ressources: person rows"))?;
         out.push(kept);
     }
-    Ok(out)
+    Ok((out, months))
 }
 
 impl Households {

@@ -298,6 +298,17 @@ impl Stage for Train {
                 ));
                 ctx.models.insert(b, a);
             }
+            let (history, baremes) = uses.values().fold((0, 0), |(h, b), u| {
+                (h + u.outside_resource_history, b + u.outside_baremes)
+            });
+            if history + baremes > 0 {
+                summary.push(format!(
+                    "{} labels left out ({history} at months whose twelve months before are not \
+                     all in the resources extract, {baremes} at months without barèmes): see \
+                     models/learning-table-use.json",
+                    history + baremes
+                ));
+            }
             learning = uses;
         }
         for (b, path) in reuse {

@@ -28,6 +28,20 @@ pub struct LearningUse {
     /// Labels whose person is not in the scoring population at the reference month
     /// (receives the benefit then, or fails its legal pre-filters).
     pub not_in_scoring_population: usize,
+    /// Labels left out because their `mois_reference` is not the run month and the
+    /// resources extract lacks one of the twelve months before it (its features would read
+    /// the missing months as months without income).
+    pub outside_resource_history: usize,
+    /// Labels left out because no barème of `config/baremes.toml` is in force at their
+    /// `mois_reference` (their entitlement cannot be estimated).
+    pub outside_baremes: usize,
+}
+
+/// Why the labels of a month are left out (see [`LearningUse`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LeftOut {
+    Baremes,
+    ResourceHistory,
 }
 
 /// What features at a reference month other than the run month need: the foyers of the
@@ -41,6 +55,8 @@ struct Labelled {
     x: Extracts,
     /// Their rows of `ingest/ressources.parquet`, persons numbered as in `x`'s `personnes`.
     resources: Vec<polars::prelude::DataFrame>,
+    /// Every month `ingest/ressources.parquet` has rows for (any person).
+    months: std::collections::BTreeSet<Month>,
 }
 
 impl Labelled {
@@ -125,13 +141,21 @@ impl Labelled {
             }
         }
         tables.insert("foyers", filter(&foyers, "foyers", &foyer_rows)?);
+        let (resources, months) = crate::household::resource_rows_of(resources, &renumber)?;
         Ok(Labelled {
-            resources: crate::household::resource_rows_of(resources, &renumber)?,
+            resources,
+            months,
             x: Extracts {
                 tables,
                 ..Extracts::default()
             },
         })
+    }
+
+    /// Whether the resources extract has every month of the history features read at
+    /// `month` (the twelve months before it).
+    fn covers(&self, month: Month) -> bool {
+        (1..=crate::household::HISTORY as i32).all(|k| self.months.contains(&month.plus(-k)))
     }
 
     /// The features of these households at `month`.
@@ -222,9 +246,27 @@ pub fn learning_sets(
         None
     };
     let mut tables: BTreeMap<Month, FeatureTable> = BTreeMap::new();
-    for m in months {
-        if let Some(l) = labelled.as_ref().filter(|_| m != current.month) {
-            tables.insert(m, l.features_at(cfg, m, &current.names)?);
+    let mut left_out: BTreeMap<Month, LeftOut> = BTreeMap::new();
+    for &m in months.iter().filter(|m| **m != current.month) {
+        let l = labelled
+            .as_ref()
+            .expect("built for the months other than the run month");
+        let q = cfg.quarters();
+        match cfg
+            .baremes
+            .in_force(m)
+            .and(cfg.baremes.ppa_quarter(m, q.rsa_ppa))
+        {
+            Err(RecoursError::Bareme(_)) => {
+                left_out.insert(m, LeftOut::Baremes);
+            }
+            Err(e) => return Err(e),
+            Ok(_) if !l.covers(m) => {
+                left_out.insert(m, LeftOut::ResourceHistory);
+            }
+            Ok(_) => {
+                tables.insert(m, l.features_at(cfg, m, &current.names)?);
+            }
         }
     }
     drop(labelled);
@@ -267,6 +309,14 @@ pub fn learning_sets(
         };
         let u = uses.get_mut(b).expect("scored benefit");
         u.labels += 1;
+        match left_out.get(&m) {
+            Some(LeftOut::Baremes) => u.outside_baremes += 1,
+            Some(LeftOut::ResourceHistory) => u.outside_resource_history += 1,
+            None => {}
+        }
+        if left_out.contains_key(&m) {
+            continue;
+        }
         let table = if m == current.month {
             current
         } else {
