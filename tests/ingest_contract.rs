@@ -422,6 +422,53 @@ fn sample_config_reads_parquet_hive_folders_and_french_csv() {
     );
 }
 
+/// A month of the twelve before the run month without any row of resources is a month
+/// missing from the extract: the ingest stops (exit 3), quality.json names the month, and
+/// nothing is kept under ingest/. A month older than that is not needed.
+#[test]
+fn a_month_missing_from_the_resources_stops_the_ingest() {
+    for (month, missing) in [("2025-03", true), ("2024-07", false)] {
+        let dir = scratch(&format!("missing_month_{month}"));
+        let data = dir.join("data");
+        copy_dir(&repo().join("data-samples"), &data);
+        std::fs::remove_dir_all(data.join("ressources").join(format!("mois={month}"))).unwrap();
+        let config = dir.join("config.toml");
+        let samples = format!("{}/", repo().join("data-samples").display());
+        std::fs::write(
+            &config,
+            sample_config_absolute(None).replace(&samples, &format!("{}/", data.display())),
+        )
+        .unwrap();
+        let run = dir.join("run");
+        let o = recours(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            run.to_str().unwrap(),
+            "validate",
+        ]);
+        let q = quality(&run);
+        if missing {
+            assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains(&format!(
+                    "table ressources, column mois: no kept row for {month}: the run month \
+                     2025-09 needs each of the twelve months before it (2024-09 to 2025-08"
+                )),
+                "{}",
+                stderr(&o)
+            );
+            assert_eq!(q["passed"], false);
+            assert_eq!(q["missing_resource_months"], serde_json::json!([month]));
+            assert!(!run.join("ingest").exists());
+        } else {
+            assert_eq!(code(&o), OK, "{}", stderr(&o));
+            assert_eq!(q["passed"], true);
+            assert_eq!(q["missing_resource_months"], serde_json::json!([]));
+        }
+    }
+}
+
 #[test]
 fn run_shows_its_plan_and_progress() {
     let dir = scratch("run_progress");

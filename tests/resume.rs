@@ -124,19 +124,6 @@ fn a_run_stopped_in_any_stage_leaves_no_partial_output_and_resumes_to_the_same_h
     assert_eq!(hash_tree(&run), hash_tree(sample_run()));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
     let dir = scratch("bareme_change");

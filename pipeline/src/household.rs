@@ -198,6 +198,8 @@ pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
 pub struct ResourceHistories {
     run: Month,
     by_person: Vec<NatureHistory>,
+    /// Months of the history with at least one row (any person).
+    seen: [bool; HISTORY],
 }
 
 impl ResourceHistories {
@@ -205,7 +207,18 @@ impl ResourceHistories {
         ResourceHistories {
             run,
             by_person: vec![Vec::new(); persons],
+            seen: [false; HISTORY],
         }
+    }
+
+    /// The months of the history (the twelve before the run month) no row was added for:
+    /// a month missing from the extract, not a month without income (that would take every
+    /// person of the population).
+    pub fn missing_months(&self) -> Vec<Month> {
+        (0..HISTORY)
+            .filter(|&k| !self.seen[k])
+            .map(|k| self.run.plus(k as i32 - HISTORY as i32))
+            .collect()
     }
 
     /// Adds a chunk of rows of the ingest stage's `ressources` (persons named by their row,
@@ -247,6 +260,7 @@ impl ResourceHistories {
                 continue;
             }
             let k = k as usize;
+            self.seen[k] = true;
             let amount = r_amount.get(i).unwrap_or(0.0);
             let nature = r_nature.get(i).unwrap_or_default();
             let history = &mut self.by_person[p as usize];

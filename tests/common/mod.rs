@@ -177,6 +177,20 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// A copy of the folder `from` (recursively) at `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
 /// The bundled sample run once per test binary (several tests read it).
 pub fn sample_run() -> &'static Path {
     static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

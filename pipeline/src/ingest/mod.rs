@@ -137,8 +137,14 @@ pub struct TableQuality {
 pub struct QualityReport {
     pub schema_version: u32,
     pub run_month: String,
-    /// Whether every table stayed within its rejected-rows tolerance.
+    /// Whether every table stayed within its rejected-rows tolerance and the resources
+    /// cover the twelve months before the run month.
     pub passed: bool,
+    /// Months of the twelve before the run month without any kept row of `ressources`: a
+    /// month missing from the extract (or all its rows rejected), not a month without
+    /// income (that would take the whole population). The entitlements read their reference
+    /// quarters and the features the whole year: the run stops (exit 3).
+    pub missing_resource_months: Vec<String>,
     pub tables: BTreeMap<&'static str, TableQuality>,
     /// The reason codes and what they mean.
     pub rules: BTreeMap<&'static str, &'static str>,
@@ -1007,6 +1013,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         schema_version: QUALITY_SCHEMA_VERSION,
         run_month: cfg.month.to_string(),
         passed: true,
+        missing_resource_months: Vec::new(),
         tables: BTreeMap::new(),
         rules: BTreeMap::new(),
     };
@@ -1103,6 +1110,11 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     folders.keep();
     let mut stream = None;
     if let Some((account, writer, histories)) = streamed {
+        quality.missing_resource_months = histories
+            .missing_months()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         extracts.histories = Some(histories);
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
@@ -1111,7 +1123,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         stream = Some(writer);
     }
     drop(persons);
-    quality.passed = within(&quality);
+    quality.passed = within(&quality) && quality.missing_resource_months.is_empty();
     trace("ingest: streamed table", t3);
     Ok(Ingested {
         extracts,
@@ -1481,7 +1493,7 @@ impl Ingested {
             .collect::<Result<Vec<()>>>()?;
         output::write_json(&dir.join("quality.json"), &self.quality)?;
         if !self.quality.passed {
-            let over: Vec<String> = self
+            let mut over: Vec<String> = self
                 .quality
                 .tables
                 .iter()
@@ -1496,14 +1508,36 @@ impl Ingested {
                     )
                 })
                 .collect();
+            let missing = &self.quality.missing_resource_months;
+            if !missing.is_empty() {
+                let run = self.quality.run_month.as_str();
+                let history = crate::month::Month::parse(run).map_or(String::new(), |m| {
+                    format!(
+                        " ({} to {})",
+                        m.plus(-(crate::household::HISTORY as i32)),
+                        m.plus(-1)
+                    )
+                });
+                over.push(format!(
+                    "table {STREAMED}, column mois: no kept row for {}: the run month {run} \
+                     needs each of the twelve months before it{history} (the entitlements \
+                     read their reference quarters, the features the whole year); a month \
+                     missing from the extract, or all its rows rejected",
+                    missing.join(", ")
+                ));
+            }
+            let examples = if self.examples.is_empty() {
+                String::new()
+            } else {
+                format!("\nfirst problems:\n{}", self.examples.join("\n"))
+            };
             // No table's rows are kept: the streamed table's file and the tables written
             // while it was read are removed (nothing under ingest/).
             self.stream.take();
             remove_ingest_folder(dir);
             return Err(RecoursError::Rejected(format!(
-                "{}\nfirst problems:\n{}\nsee {} and {}",
+                "{}{examples}\nsee {} and {}",
                 over.join("\n"),
-                self.examples.join("\n"),
                 run_dir.join("quality.json").display(),
                 run_dir.join("rejects").display()
             )));
