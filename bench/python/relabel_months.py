@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--months", required=True, type=int)
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
+    if args.out.resolve() == args.data.resolve():
+        raise SystemExit("--out must differ from --data (the copy replaces its folder)")
     months = months_back(args.month, max(1, args.months))
     single = args.data / "apprentissage.parquet"
     sources = [single] if single.exists() else sorted((args.data / "apprentissage").glob("*.parquet"))

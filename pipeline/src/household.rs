@@ -192,8 +192,9 @@ pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
 /// The persons' monthly resources by nature for a run month, by person row (the rows of
 /// `ingest/personnes.parquet`): added up from the kept rows of `ressources` chunk by chunk,
 /// in row order, either by the ingest stage as it streams the table (so that households
-/// assembled in the same run do not read the table back) or from
-/// `ingest/ressources.parquet` read back in slices.
+/// assembled in the same run do not read the table back), from
+/// `ingest/ressources.parquet` read back in slices, or from the rows of the labelled
+/// persons' foyers only (`training::Labelled`, persons renumbered, see [`resource_rows_of`]).
 #[derive(Clone, Debug)]
 pub struct ResourceHistories {
     run: Month,
@@ -318,7 +319,7 @@ pub fn resource_rows_of(
     let mut months = BTreeSet::new();
     for slice in ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)? {
         let slice = slice?;
-        // Rows come a month (a partition) at a time: parsed when the text changes.
+        // Parsed only when the text changes (rows usually come a month partition at a time).
         let mut last = None;
         for m in str_col(&slice, "ressources", "mois")?.iter().flatten() {
             if last != Some(m) {
@@ -332,7 +333,7 @@ pub fn resource_rows_of(
         for p in person.iter() {
             let new = p.and_then(|p| renumber.get(p as usize)).ok_or_else(|| {
                 RecoursError::Internal(format!(
-                    "ressources rows name a person row beyond the {} persons of \
+                    "ressources rows name no person row, or one beyond the {} persons of \
                      ingest/personnes.parquet: the ingest folder is inconsistent, run the \
                      ingest again",
                     renumber.len()
@@ -407,8 +408,9 @@ impl Households {
         }
     }
 
-    /// Households for the run month `run`; `resources` are the persons' histories when the
-    /// ingest stage added them up in this run (else `ingest/ressources.parquet` is read).
+    /// Households for the run month `run`; `resources` are the persons' histories when they
+    /// are already added up for `run` and these persons (by the ingest stage in this run, or
+    /// for the labelled persons' foyers), else `ingest/ressources.parquet` is read.
     pub fn assemble(
         x: &Extracts,
         run: Month,

@@ -304,7 +304,7 @@ impl Stage for Train {
             if history + baremes > 0 {
                 summary.push(format!(
                     "{} labels left out ({history} at months whose twelve months before are not \
-                     all in the resources extract, {baremes} at months without barèmes): see \
+                     all in the resources extract, {baremes} at months without barèmes in force): see \
                      models/learning-table-use.json",
                     history + baremes
                 ));

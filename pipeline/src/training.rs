@@ -32,13 +32,15 @@ pub struct LearningUse {
     /// resources extract lacks one of the twelve months before it (its features would read
     /// the missing months as months without income).
     pub outside_resource_history: usize,
-    /// Labels left out because no barème of `config/baremes.toml` is in force at their
-    /// `mois_reference` (their entitlement cannot be estimated).
+    /// Labels left out because `config/baremes.toml` has no barème in force at their
+    /// `mois_reference`, or none of the PPA or SMIC for the months of its reference quarter
+    /// (their entitlement cannot be estimated). Checked first: a month failing both counts
+    /// here.
     pub outside_baremes: usize,
 }
 
 /// Why the labels of a month are left out (see [`LearningUse`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 enum LeftOut {
     Baremes,
     ResourceHistory,
@@ -234,24 +236,13 @@ pub fn learning_sets(
     let mut months: Vec<Month> = mois.iter().flatten().filter_map(Month::parse).collect();
     months.sort();
     months.dedup();
-    // Persons labelled at another month than the run month: their households alone are
-    // assembled again, once per such month.
-    let others: HashSet<&str> = (0..a.height())
-        .filter(|&i| matches!(mois.get(i).and_then(Month::parse), Some(m) if m != current.month))
-        .filter_map(|i| ids.get(i))
-        .collect();
-    let labelled = if months.iter().any(|m| *m != current.month) {
-        Some(Labelled::of(x, &others)?)
-    } else {
-        None
-    };
-    let mut tables: BTreeMap<Month, FeatureTable> = BTreeMap::new();
+    // Months other than the run month: left out when no barème is in force for them (or
+    // for their reference quarter), or when the resources extract lacks one of their twelve
+    // months (checked in that order); the others are featured on the households of the
+    // persons labelled at them alone, assembled again once per month.
     let mut left_out: BTreeMap<Month, LeftOut> = BTreeMap::new();
+    let q = cfg.quarters();
     for &m in months.iter().filter(|m| **m != current.month) {
-        let l = labelled
-            .as_ref()
-            .expect("built for the months other than the run month");
-        let q = cfg.quarters();
         match cfg
             .baremes
             .in_force(m)
@@ -261,15 +252,33 @@ pub fn learning_sets(
                 left_out.insert(m, LeftOut::Baremes);
             }
             Err(e) => return Err(e),
-            Ok(_) if !l.covers(m) => {
+            Ok(_) => {}
+        }
+    }
+    let featured: Vec<Month> = months
+        .iter()
+        .copied()
+        .filter(|m| *m != current.month && !left_out.contains_key(m))
+        .collect();
+    let others: HashSet<&str> = (0..a.height())
+        .filter(|&i| {
+            mois.get(i)
+                .and_then(Month::parse)
+                .is_some_and(|m| featured.contains(&m))
+        })
+        .filter_map(|i| ids.get(i))
+        .collect();
+    let mut tables: BTreeMap<Month, FeatureTable> = BTreeMap::new();
+    if !featured.is_empty() {
+        let labelled = Labelled::of(x, &others)?;
+        for &m in &featured {
+            if labelled.covers(m) {
+                tables.insert(m, labelled.features_at(cfg, m, &current.names)?);
+            } else {
                 left_out.insert(m, LeftOut::ResourceHistory);
-            }
-            Ok(_) => {
-                tables.insert(m, l.features_at(cfg, m, &current.names)?);
             }
         }
     }
-    drop(labelled);
     let index = |t: &FeatureTable| -> HashMap<(String, &'static str), usize> {
         (0..t.len())
             .map(|i| ((t.pseudo_id[i].clone(), t.prestation[i]), i))
@@ -452,7 +461,8 @@ mod tests {
         let mut x = ingested.extracts;
         x.ressources = Some(dir.join("ingest").join("ressources.parquet"));
         let month = cfg.month.plus(-3);
-        let names = features::select(&[], &[]).active;
+        // Every feature, the protected ones too.
+        let names = features::select(&[], &["age".into(), "disability".into()]).active;
         let whole = features_at(&x, &cfg, month, &names, None).unwrap();
         let personnes = x.table("personnes").unwrap();
         let ids = crate::frame::str_col(personnes, "personnes", "pseudo_id").unwrap();

@@ -21,7 +21,7 @@ use crate::household::ResourceHistories;
 use crate::output;
 use validate::{Issue, RowCheck, count_nir_like};
 
-pub const QUALITY_SCHEMA_VERSION: u32 = 1;
+pub const QUALITY_SCHEMA_VERSION: u32 = 2;
 
 /// The validated extracts: for each table present, its kept rows with typed columns in
 /// contract order.
@@ -1476,8 +1476,9 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 }
 
 impl Ingested {
-    /// Writes `quality.json` and `rejects/`, and, when every table is within tolerance,
-    /// `ingest/<table>.parquet`. Returns an error (exit 3) when a tolerance is exceeded.
+    /// Writes `quality.json` and `rejects/`, and, when every table is within tolerance and
+    /// the resources cover the twelve months before the run month, `ingest/<table>.parquet`.
+    /// Returns an error (exit 3) otherwise.
     /// Writes quality.json, rejects/ and (when the quality gate passes) ingest/ into `dir`;
     /// `shown_dir` is where they will be found after the run (named in the error).
     pub fn write(&mut self, shown_dir: &Path) -> Result<()> {
