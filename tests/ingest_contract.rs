@@ -422,16 +422,49 @@ fn sample_config_reads_parquet_hive_folders_and_french_csv() {
     );
 }
 
-/// A month of the twelve before the run month without any row of resources is a month
-/// missing from the extract: the ingest stops (exit 3), quality.json names the month, and
-/// nothing is kept under ingest/. A month older than that is not needed.
+/// A month of the twelve before the run month without any row of resources, or without
+/// the rows of one source, is a month or a feed missing from the extract: the ingest stops
+/// (exit 3), quality.json names the month and the sources, and nothing is kept under
+/// ingest/. A month older than that is not needed.
 #[test]
-fn a_month_missing_from_the_resources_stops_the_ingest() {
-    for (month, missing) in [("2025-03", true), ("2024-07", false)] {
+fn a_month_or_a_feed_missing_from_the_resources_stops_the_ingest() {
+    use polars::prelude::*;
+    // (partition, sources removed from it, what quality.json then says is missing)
+    let cases: [(&str, Option<&str>, serde_json::Value); 3] = [
+        (
+            "2025-03",
+            None,
+            serde_json::json!([{"mois": "2025-03", "sources": ["DSN", "PASRAU"]}]),
+        ),
+        (
+            "2025-04",
+            Some("PASRAU"),
+            serde_json::json!([{"mois": "2025-04", "sources": ["PASRAU"]}]),
+        ),
+        ("2024-07", None, serde_json::json!([])),
+    ];
+    for (month, source, missing) in cases {
         let dir = scratch(&format!("missing_month_{month}"));
         let data = dir.join("data");
         copy_dir(&repo().join("data-samples"), &data);
-        std::fs::remove_dir_all(data.join("ressources").join(format!("mois={month}"))).unwrap();
+        let partition = data.join("ressources").join(format!("mois={month}"));
+        match source {
+            None => std::fs::remove_dir_all(&partition).unwrap(),
+            Some(source) => {
+                let file = partition.join("part-0.parquet");
+                let df = read_parquet(&file);
+                let keep = df
+                    .column("source")
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .not_equal(source);
+                let mut kept = df.filter(&keep).unwrap();
+                assert!(kept.height() < df.height());
+                let mut f = std::fs::File::create(&file).unwrap();
+                ParquetWriter::new(&mut f).finish(&mut kept).unwrap();
+            }
+        }
         let config = dir.join("config.toml");
         let samples = format!("{}/", repo().join("data-samples").display());
         std::fs::write(
@@ -448,24 +481,27 @@ fn a_month_missing_from_the_resources_stops_the_ingest() {
             "validate",
         ]);
         let q = quality(&run);
-        if missing {
-            assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
-            assert!(
-                stderr(&o).contains(&format!(
-                    "table ressources, column mois: no kept row for {month}: the run month \
-                     2025-09 needs each of the twelve months before it (2024-09 to 2025-08"
-                )),
-                "{}",
-                stderr(&o)
-            );
-            assert_eq!(q["passed"], false);
-            assert_eq!(q["missing_resource_months"], serde_json::json!([month]));
-            assert!(!run.join("ingest").exists());
-        } else {
+        assert_eq!(q["missing_resource_months"], missing, "{month}");
+        if missing.as_array().unwrap().is_empty() {
             assert_eq!(code(&o), OK, "{}", stderr(&o));
             assert_eq!(q["passed"], true);
-            assert_eq!(q["missing_resource_months"], serde_json::json!([]));
+            continue;
         }
+        assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+        let sources = missing[0]["sources"].as_array().unwrap();
+        let sources: Vec<&str> = sources.iter().map(|s| s.as_str().unwrap()).collect();
+        assert!(
+            stderr(&o).contains(&format!(
+                "table ressources, columns mois and source: no kept row for {month} ({}): the \
+                 run month 2025-09 needs each of the twelve months before it (2024-09 to \
+                 2025-08) from every source",
+                sources.join(", ")
+            )),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(q["passed"], false);
+        assert!(!run.join("ingest").exists());
     }
 }
 

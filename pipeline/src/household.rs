@@ -199,26 +199,52 @@ pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
 pub struct ResourceHistories {
     run: Month,
     by_person: Vec<NatureHistory>,
-    /// Months of the history with at least one row (any person).
-    seen: [bool; HISTORY],
+    /// Per month of the history: [`SEEN_ROW`] when it has a row (any person), and the bit
+    /// of each source of [`SOURCES`] it has a row from (when the rows name their source).
+    seen: [u8; HISTORY],
 }
+
+/// The sources of `ressources` (the contract's codes), bit `1 << i` in
+/// `ResourceHistories::seen`.
+pub const SOURCES: [&str; 2] = ["DSN", "PASRAU"];
+const SEEN_ROW: u8 = 0x80;
 
 impl ResourceHistories {
     pub fn new(run: Month, persons: usize) -> ResourceHistories {
         ResourceHistories {
             run,
             by_person: vec![Vec::new(); persons],
-            seen: [false; HISTORY],
+            seen: [0; HISTORY],
         }
     }
 
-    /// The months of the history (the twelve before the run month) no row was added for:
-    /// a month missing from the extract, not a month without income (that would take every
-    /// person of the population).
-    pub fn missing_months(&self) -> Vec<Month> {
+    /// The months of the history (the twelve before the run month) with a source missing:
+    /// each month without any row, with every source the history has (or all of
+    /// [`SOURCES`]), and each month without a row from a source other months have, with
+    /// that source. A month missing from the extract, or a feed missing for a month, not a
+    /// month without income: that would take every person of the population.
+    pub fn missing_months(&self) -> Vec<(Month, Vec<&'static str>)> {
+        let sources = self.seen.iter().fold(0, |a, s| a | s) & !SEEN_ROW;
+        let named = |bits: u8| -> Vec<&'static str> {
+            (0..SOURCES.len())
+                .filter(|i| bits & (1 << i) != 0)
+                .map(|i| SOURCES[i])
+                .collect()
+        };
         (0..HISTORY)
-            .filter(|&k| !self.seen[k])
-            .map(|k| self.run.plus(k as i32 - HISTORY as i32))
+            .filter_map(|k| {
+                let month = self.run.plus(k as i32 - HISTORY as i32);
+                if self.seen[k] & SEEN_ROW == 0 {
+                    let all = if sources == 0 {
+                        (1 << SOURCES.len()) - 1
+                    } else {
+                        sources
+                    };
+                    return Some((month, named(all)));
+                }
+                let lacking = sources & !self.seen[k];
+                (lacking != 0).then(|| (month, named(lacking)))
+            })
             .collect()
     }
 
@@ -241,27 +267,33 @@ impl ResourceHistories {
                  again"
             )));
         }
+        // The ingest's rows name their source; rows read back from its file do not.
+        let r_source = ressources.column("source").ok().and_then(|c| c.str().ok());
         let run = self.run;
-        const NONE: (u32, u8) = (u32::MAX, 0);
-        let targets: Vec<(u32, u8)> = (0..ressources.height())
+        const NONE: (u32, u8, u8) = (u32::MAX, 0, 0);
+        let targets: Vec<(u32, u8, u8)> = (0..ressources.height())
             .into_par_iter()
             .with_min_len(1 << 16)
             .map(|i| {
                 let (Some(p), Some(m)) = (r_person.get(i), month(r_mois.get(i))) else {
                     return NONE;
                 };
+                let source = r_source
+                    .and_then(|s| s.get(i))
+                    .and_then(|s| SOURCES.iter().position(|x| *x == s))
+                    .map_or(0, |i| 1 << i);
                 match Person::month_index(run, m) {
-                    Some(k) => (p, k as u8),
+                    Some(k) => (p, k as u8, SEEN_ROW | source),
                     None => NONE,
                 }
             })
             .collect();
-        for (i, &(p, k)) in targets.iter().enumerate() {
+        for (i, &(p, k, seen)) in targets.iter().enumerate() {
             if p == u32::MAX {
                 continue;
             }
             let k = k as usize;
-            self.seen[k] = true;
+            self.seen[k] |= seen;
             let amount = r_amount.get(i).unwrap_or(0.0);
             let nature = r_nature.get(i).unwrap_or_default();
             let history = &mut self.by_person[p as usize];

@@ -140,14 +140,23 @@ pub struct QualityReport {
     /// Whether every table stayed within its rejected-rows tolerance and the resources
     /// cover the twelve months before the run month.
     pub passed: bool,
-    /// Months of the twelve before the run month without any kept row of `ressources`: a
-    /// month missing from the extract (or all its rows rejected), not a month without
-    /// income (that would take the whole population). The entitlements read their reference
+    /// Months of the twelve before the run month without any kept row of `ressources`, or
+    /// without a row from a source (`DSN`, `PASRAU`) the other months have: a month or a
+    /// feed missing from the extract (or all its rows rejected), not a month without income
+    /// (that would take the whole population). The entitlements read their reference
     /// quarters and the features the whole year: the run stops (exit 3).
-    pub missing_resource_months: Vec<String>,
+    pub missing_resource_months: Vec<MissingMonth>,
     pub tables: BTreeMap<&'static str, TableQuality>,
     /// The reason codes and what they mean.
     pub rules: BTreeMap<&'static str, &'static str>,
+}
+
+/// A month of the resources' history with sources missing (see
+/// [`QualityReport::missing_resource_months`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct MissingMonth {
+    pub mois: String,
+    pub sources: Vec<&'static str>,
 }
 
 /// A table as read: every row, typed, with its issues.
@@ -1112,8 +1121,11 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     if let Some((account, writer, histories)) = streamed {
         quality.missing_resource_months = histories
             .missing_months()
-            .iter()
-            .map(|m| m.to_string())
+            .into_iter()
+            .map(|(m, sources)| MissingMonth {
+                mois: m.to_string(),
+                sources,
+            })
             .collect();
         extracts.histories = Some(histories);
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
@@ -1519,12 +1531,17 @@ impl Ingested {
                         m.plus(-1)
                     )
                 });
+                let months: Vec<String> = missing
+                    .iter()
+                    .map(|m| format!("{} ({})", m.mois, m.sources.join(", ")))
+                    .collect();
                 over.push(format!(
-                    "table {STREAMED}, column mois: no kept row for {}: the run month {run} \
-                     needs each of the twelve months before it{history} (the entitlements \
-                     read their reference quarters, the features the whole year); a month \
-                     missing from the extract, or all its rows rejected",
-                    missing.join(", ")
+                    "table {STREAMED}, columns mois and source: no kept row for {}: the run \
+                     month {run} needs each of the twelve months before it{history} from \
+                     every source the extract has (the entitlements read their reference \
+                     quarters, the features the whole year); a month or a feed missing from \
+                     the extract, or all its rows rejected",
+                    months.join(", ")
                 ));
             }
             let examples = if self.examples.is_empty() {
