@@ -465,21 +465,10 @@ fn a_month_or_a_feed_missing_from_the_resources_stops_the_ingest() {
                 ParquetWriter::new(&mut f).finish(&mut kept).unwrap();
             }
         }
-        let config = dir.join("config.toml");
         let samples = format!("{}/", repo().join("data-samples").display());
-        std::fs::write(
-            &config,
-            sample_config_absolute(None).replace(&samples, &format!("{}/", data.display())),
-        )
-        .unwrap();
-        let run = dir.join("run");
-        let o = recours(&[
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            run.to_str().unwrap(),
-            "validate",
-        ]);
+        let config =
+            sample_config_absolute(None).replace(&samples, &format!("{}/", data.display()));
+        let (run, o) = run_with_config(&dir, &config, &["validate"]);
         let q = quality(&run);
         assert_eq!(q["missing_resource_months"], missing, "{month}");
         if missing.as_array().unwrap().is_empty() {

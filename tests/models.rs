@@ -182,23 +182,9 @@ fn labels_at_other_months_are_used_or_counted_as_left_out() {
     let height = read_parquet(&labels).height();
     let mois: Vec<&str> = (0..height).map(|i| months[i % 4]).collect();
     replace_parquet_column(&labels, Column::new("mois_reference".into(), mois.clone()));
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        sample_config_absolute(None)
-            .replace(&sample.display().to_string(), &labels.display().to_string()),
-    )
-    .unwrap();
-    let run = dir.join("run");
-    let o = recours(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        run.to_str().unwrap(),
-        "run",
-        "--to",
-        "train",
-    ]);
+    let config = sample_config_absolute(None)
+        .replace(&sample.display().to_string(), &labels.display().to_string());
+    let (run, o) = run_with_config(&dir, &config, &["run", "--to", "train"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let at = |m: &str| mois.iter().filter(|x| **x == m).count() as u64;
     assert!(

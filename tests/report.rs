@@ -387,23 +387,11 @@ fn report_shows_what_changed_since_the_previous_run() {
     let dir = scratch("report_previous");
     // The sample configuration with a lower minimum score, compared with the sample run.
     let sample = sample_config_absolute(None).replace("min_score = 0.2", "min_score = 0.1");
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{sample}\n[report]\nprevious = \"{}\"\n",
-            sample_run().display()
-        ),
-    )
-    .unwrap();
-    let run = dir.join("run");
-    let o = recours(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--output",
-        run.to_str().unwrap(),
-        "run",
-    ]);
+    let config = format!(
+        "{sample}\n[report]\nprevious = \"{}\"\n",
+        sample_run().display()
+    );
+    let (run, o) = run_with_config(&dir, &config, &["run"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let csv = std::fs::read_to_string(run.join("report/evolution.csv")).unwrap();
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(split_quoted).collect();

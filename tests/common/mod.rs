@@ -177,6 +177,23 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// Writes `config` to `DIR/config.toml` and runs `recours --config DIR/config.toml --output
+/// DIR/run ARGS`: the run folder and what the process returned.
+pub fn run_with_config(dir: &Path, config: &str, args: &[&str]) -> (PathBuf, Output) {
+    let file = dir.join("config.toml");
+    std::fs::write(&file, config).unwrap();
+    let run = dir.join("run");
+    let mut all = vec![
+        "--config",
+        file.to_str().unwrap(),
+        "--output",
+        run.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let o = recours(&all);
+    (run, o)
+}
+
 /// A copy of the folder `from` (recursively) at `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
