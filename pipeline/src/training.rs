@@ -318,12 +318,11 @@ pub fn learning_sets(
         };
         let u = uses.get_mut(b).expect("scored benefit");
         u.labels += 1;
-        match left_out.get(&m) {
-            Some(LeftOut::Baremes) => u.outside_baremes += 1,
-            Some(LeftOut::ResourceHistory) => u.outside_resource_history += 1,
-            None => {}
-        }
-        if left_out.contains_key(&m) {
+        if let Some(reason) = left_out.get(&m) {
+            match reason {
+                LeftOut::Baremes => u.outside_baremes += 1,
+                LeftOut::ResourceHistory => u.outside_resource_history += 1,
+            }
             continue;
         }
         let table = if m == current.month {
