@@ -94,7 +94,7 @@ impl RunContext {
             Need::Households if self.households.is_none() => {
                 // Assembled again (a resumed run): the peak of such a run. What a stage can
                 // read back from its output is dropped first (the needs listed after the
-                // households read it back): 14.8 GiB instead of 12.5 at 10 M people.
+                // households read it back): 10.8 GiB instead of 14.8 at 10 M people.
                 self.eligibility = None;
                 self.features = None;
                 self.scores = None;

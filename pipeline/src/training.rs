@@ -279,14 +279,33 @@ pub fn learning_sets(
             }
         }
     }
-    let index = |t: &FeatureTable| -> HashMap<(String, &'static str), usize> {
-        (0..t.len())
-            .map(|i| ((t.pseudo_id[i].clone(), t.prestation[i]), i))
-            .collect()
+    // Each label's row in its month's table: the labels' (id, benefit) keys looked up in
+    // one pass over each table (a map of the labels, not of the millions of rows; the last
+    // row of a key wins, as a map of the rows would have it).
+    let key = |i: usize| -> Option<(Month, &str, &'static str)> {
+        let m = mois.get(i).and_then(Month::parse)?;
+        let p = prest.get(i)?;
+        let b = *SCORED.iter().find(|b| **b == p)?;
+        Some((m, ids.get(i)?, b))
     };
-    let mut indices: BTreeMap<Month, HashMap<(String, &'static str), usize>> =
-        tables.iter().map(|(m, t)| (*m, index(t))).collect();
-    indices.insert(current.month, index(current));
+    let mut found: BTreeMap<Month, HashMap<(&str, &'static str), usize>> = BTreeMap::new();
+    for i in 0..a.height() {
+        if let Some((m, id, b)) = key(i).filter(|k| !left_out.contains_key(&k.0)) {
+            found.entry(m).or_default().insert((id, b), usize::MAX);
+        }
+    }
+    for (m, wanted) in &mut found {
+        let table = if *m == current.month {
+            current
+        } else {
+            &tables[m]
+        };
+        for r in 0..table.len() {
+            if let Some(row) = wanted.get_mut(&(table.pseudo_id[r].as_str(), table.prestation[r])) {
+                *row = r;
+            }
+        }
+    }
     let mut sets: BTreeMap<&'static str, LearningSet> = SCORED
         .iter()
         .map(|b| {
@@ -305,15 +324,7 @@ pub fn learning_sets(
         .map(|b| (*b, LearningUse::default()))
         .collect();
     for i in 0..a.height() {
-        let (Some(id), Some(p), Some(m), Some(label)) = (
-            ids.get(i),
-            prest.get(i),
-            mois.get(i).and_then(Month::parse),
-            labels.get(i),
-        ) else {
-            continue;
-        };
-        let Some(&b) = SCORED.iter().find(|b| **b == p) else {
+        let (Some((m, id, b)), Some(label)) = (key(i), labels.get(i)) else {
             continue;
         };
         let u = uses.get_mut(b).expect("scored benefit");
@@ -330,7 +341,7 @@ pub fn learning_sets(
         } else {
             &tables[&m]
         };
-        match indices[&m].get(&(id.to_string(), b)) {
+        match found[&m].get(&(id, b)).filter(|r| **r != usize::MAX) {
             Some(&row) => {
                 let set = sets.get_mut(b).expect("scored benefit");
                 set.x.extend_from_slice(table.row(row));
