@@ -52,6 +52,10 @@ pub enum Need {
     Scores,
 }
 
+/// Bytes of feature values under which the feature table stays in memory through the
+/// stages that do not read it (see `RunContext::keep_only`).
+const KEEP_FEATURES_BELOW: usize = 1 << 30;
+
 impl RunContext {
     pub fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
         v.as_ref()
@@ -73,9 +77,16 @@ impl RunContext {
         if !needs.contains(&Need::Eligibility) {
             self.eligibility = None;
         }
-        // The models read back take the features' names; models in memory need nothing.
+        // The models read back take the features' names; models in memory need nothing. A
+        // small feature table is kept for the stages after (evaluate, report): reading it
+        // back cost 1 s of a 1 M run; a large one is not (2.5 GB at 10 M, the lists stage's
+        // peak: read back in 10-18 s).
         let models_to_read = needs.contains(&Need::Models) && self.models.is_empty();
-        if !needs.contains(&Need::Features) && !models_to_read {
+        let small = self
+            .features
+            .as_ref()
+            .is_some_and(|f| f.values.len() * std::mem::size_of::<f64>() < KEEP_FEATURES_BELOW);
+        if !needs.contains(&Need::Features) && !models_to_read && !small {
             self.features = None;
         }
         if !needs.contains(&Need::Scores) {
