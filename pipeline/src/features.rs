@@ -650,6 +650,51 @@ impl FeatureTable {
         Ok(table)
     }
 
+    /// Whether the values are in memory (see [`FeatureTable::release_values`]).
+    pub fn has_values(&self) -> bool {
+        self.values.len() == self.len() * self.names.len()
+    }
+
+    /// Drops the values (the bulk of the table), keeping the ids, benefits, amounts and
+    /// rows' persons; [`FeatureTable::read_values`] reads them back.
+    pub fn release_values(&mut self) {
+        self.values = Vec::new();
+    }
+
+    /// Reads the values back from `features.parquet` (the file this table was written to),
+    /// a slice of rows at a time.
+    pub fn read_values(&mut self, path: &std::path::Path) -> Result<()> {
+        self.read_values_by(path, crate::frame::READ_SLICE_ROWS)
+    }
+
+    fn read_values_by(&mut self, path: &std::path::Path, slice: usize) -> Result<()> {
+        let names: Vec<&str> = self.names.clone();
+        let slices = crate::frame::ParquetSlices::open(path, Some(&names), slice)?;
+        if slices.rows() != self.len() {
+            return Err(RecoursError::Internal(format!(
+                "{}: {} rows where the stage computed {}",
+                path.display(),
+                slices.rows(),
+                self.len()
+            )));
+        }
+        let p = names.len();
+        let mut values = Vec::with_capacity(self.len() * p);
+        for df in slices {
+            let df = df?;
+            let start = values.len();
+            values.resize(start + df.height() * p, 0.0);
+            for (j, name) in names.iter().enumerate() {
+                let c = crate::frame::f64_col(&df, "features.parquet", name)?;
+                for (i, v) in c.iter().enumerate() {
+                    values[start + i * p + j] = v.unwrap_or(f64::NAN);
+                }
+            }
+        }
+        self.values = values;
+        Ok(())
+    }
+
     pub fn from_frame(df: &DataFrame, month: Month) -> Result<FeatureTable> {
         use crate::frame::{bool_col, f64_col, intern, str_col};
         const T: &str = "features.parquet";
@@ -987,6 +1032,36 @@ pub fn dictionary_names() -> BTreeSet<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values released and read back, a few rows at a time, are the values written.
+    #[test]
+    fn released_values_read_back_are_the_values_written() {
+        let names = select(&[], &[]).active;
+        let n = 7;
+        let p = names.len();
+        let mut table = FeatureTable {
+            month: Month::parse("2025-09").unwrap(),
+            names,
+            pseudo_id: (0..n).map(|i| format!("{i:064x}")).collect(),
+            prestation: vec!["PPA"; n],
+            montant_estime: (0..n).map(|i| i as f64 * 10.5).collect(),
+            candidat_deterministe: (0..n).map(|i| i % 2 == 0).collect(),
+            values: (0..n * p).map(|k| (k as f64).sqrt() - 3.0).collect(),
+            person: Some((0..n as u32).collect()),
+        };
+        let dir = std::env::temp_dir().join(format!("recours-values-{}", std::process::id()));
+        let path = dir.join("features.parquet");
+        crate::output::write_parquet(&path, &mut table.to_frame(0..n).unwrap()).unwrap();
+        let written = table.values.clone();
+        table.release_values();
+        assert!(!table.has_values());
+        table.read_values_by(&path, 3).unwrap();
+        assert!(table.has_values());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&table.values), bits(&written));
+        assert_eq!(table.person, Some((0..n as u32).collect()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn protected_features_need_explicit_permission() {

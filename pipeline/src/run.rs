@@ -52,8 +52,8 @@ pub enum Need {
     Scores,
 }
 
-/// Bytes of feature values under which the feature table stays in memory through the
-/// stages that do not read it (see `RunContext::keep_only`).
+/// Bytes of feature values under which the feature table stays whole in memory through
+/// the stages that do not read it (see `RunContext::keep_only`).
 const KEEP_FEATURES_BELOW: usize = 1 << 30;
 
 impl RunContext {
@@ -78,16 +78,16 @@ impl RunContext {
             self.eligibility = None;
         }
         // The models read back take the features' names; models in memory need nothing. A
-        // small feature table is kept for the stages after (evaluate, report): reading it
-        // back cost 1 s of a 1 M run; a large one is not (2.5 GB at 10 M, the lists stage's
-        // peak: read back in 10-18 s).
+        // small feature table is kept whole for the stages after (evaluate, report: reading
+        // it back cost 1 s of a 1 M run); a large one keeps its ids and rows' persons but
+        // not its values (2.5 GB at 10 M, at the lists stage's peak), read back when needed.
         let models_to_read = needs.contains(&Need::Models) && self.models.is_empty();
-        let small = self
-            .features
-            .as_ref()
-            .is_some_and(|f| f.values.len() * std::mem::size_of::<f64>() < KEEP_FEATURES_BELOW);
-        if !needs.contains(&Need::Features) && !models_to_read && !small {
-            self.features = None;
+        if !needs.contains(&Need::Features) && !models_to_read {
+            if let Some(f) = self.features.as_mut() {
+                if f.values.len() * std::mem::size_of::<f64>() >= KEEP_FEATURES_BELOW {
+                    f.release_values();
+                }
+            }
         }
         if !needs.contains(&Need::Scores) {
             self.scores = None;
@@ -126,6 +126,11 @@ impl RunContext {
                     &dir.join("features.parquet"),
                     self.config.month,
                 )?);
+            }
+            Need::Features if self.features.as_ref().is_some_and(|f| !f.has_values()) => {
+                if let Some(f) = self.features.as_mut() {
+                    f.read_values(&dir.join("features.parquet"))?;
+                }
             }
             Need::Models if self.models.is_empty() => {
                 self.ensure(Need::Features)?;
