@@ -691,6 +691,14 @@ impl FeatureTable {
                 }
             }
         }
+        if values.len() != self.len() * p {
+            return Err(RecoursError::Internal(format!(
+                "{}: {} values read back where {} were written",
+                path.display(),
+                values.len(),
+                self.len() * p
+            )));
+        }
         self.values = values;
         Ok(())
     }

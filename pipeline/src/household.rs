@@ -268,7 +268,13 @@ impl ResourceHistories {
             )));
         }
         // The ingest's rows name their source; rows read back from its file do not.
-        let r_source = ressources.column("source").ok().and_then(|c| c.str().ok());
+        let r_source = match ressources.column("source") {
+            Ok(c) => Some(
+                c.str()
+                    .map_err(RecoursError::polars("ressources.source as text"))?,
+            ),
+            Err(_) => None,
+        };
         let run = self.run;
         const NONE: (u32, u8, u8) = (u32::MAX, 0, 0);
         let targets: Vec<(u32, u8, u8)> = (0..ressources.height())
@@ -708,6 +714,56 @@ mod tests {
             par_nature: vec![],
             droits: vec![],
         }
+    }
+
+    /// Months without rows, and months without a source the others have, are missing; a
+    /// source absent from the whole history is not.
+    #[test]
+    fn missing_months_are_those_without_rows_or_without_a_feed() {
+        let run = Month::parse("2025-09").unwrap();
+        let history = |rows: &[(&str, Option<&str>)]| {
+            let mut h = ResourceHistories::new(run, 1);
+            let mut cols = vec![
+                Column::new(crate::ingest::PERSON_ROW.into(), vec![0u32; rows.len()]),
+                Column::new("mois".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("nature".into(), vec!["salaire"; rows.len()]),
+                Column::new("montant_net_social".into(), vec![1.0; rows.len()]),
+            ];
+            if rows.iter().all(|r| r.1.is_some()) {
+                cols.push(Column::new(
+                    "source".into(),
+                    rows.iter().map(|r| r.1.unwrap()).collect::<Vec<_>>(),
+                ));
+            }
+            h.add(&DataFrame::new_infer_height(cols).unwrap()).unwrap();
+            h.missing_months()
+                .into_iter()
+                .map(|(m, s)| (m.to_string(), s))
+                .collect::<Vec<_>>()
+        };
+        let year: Vec<String> = (1..=12).map(|k| run.plus(-k).to_string()).collect();
+        // Every month, DSN only: nothing missing (PASRAU is in no month).
+        let dsn: Vec<(&str, Option<&str>)> =
+            year.iter().map(|m| (m.as_str(), Some("DSN"))).collect();
+        assert_eq!(history(&dsn), vec![]);
+        // PASRAU in one month only: missing from the eleven others.
+        let mut both = dsn.clone();
+        both.push((year[0].as_str(), Some("PASRAU")));
+        assert_eq!(history(&both).len(), 11);
+        assert!(history(&both).iter().all(|(_, s)| *s == vec!["PASRAU"]));
+        // A month without rows: missing, with the sources the others have.
+        let gap: Vec<(&str, Option<&str>)> = dsn[1..].to_vec();
+        assert_eq!(history(&gap), vec![(year[0].clone(), vec!["DSN"])]);
+        // Rows read back name no source: only months count; an older month does not.
+        let read_back: Vec<(&str, Option<&str>)> = year[1..]
+            .iter()
+            .map(|m| (m.as_str(), None))
+            .chain([("2024-01", None)])
+            .collect();
+        assert_eq!(
+            history(&read_back),
+            vec![(year[0].clone(), vec!["DSN", "PASRAU"])]
+        );
     }
 
     #[test]

@@ -97,35 +97,31 @@ struct HashCache {
     entries: BTreeMap<String, (u64, u128, String)>,
 }
 
-/// Hashes files, reusing earlier hashes of files whose path, size and mtime are unchanged.
 /// The blake3 hash of a file, read 16 MiB at a time and each block hashed in parallel: a
 /// memory map of the file counted its pages in the process's resident memory (a stage's
 /// outputs, hashed after it, added their size to the next stage's peak: 0.4 GB at 10 M).
 fn hash_file(path: &Path) -> std::io::Result<String> {
+    hash_file_by(path, 16 << 20)
+}
+
+fn hash_file_by(path: &Path, block: usize) -> std::io::Result<String> {
     use std::io::Read;
-    const BLOCK: usize = 16 << 20;
     let mut file = std::fs::File::open(path)?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; BLOCK];
+    let mut buf = Vec::with_capacity(block);
     loop {
-        let mut filled = 0;
-        while filled < BLOCK {
-            match file.read(&mut buf[filled..])? {
-                0 => break,
-                n => filled += n,
-            }
-        }
-        if filled == 0 {
-            break;
-        }
-        h.update_rayon(&buf[..filled]);
-        if filled < BLOCK {
+        buf.clear();
+        // Fills the block (short and interrupted reads retried), or reads to the end.
+        (&mut file).take(block as u64).read_to_end(&mut buf)?;
+        h.update_rayon(&buf);
+        if buf.len() < block {
             break;
         }
     }
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// Hashes files, reusing earlier hashes of files whose path, size and mtime are unchanged.
 pub struct Hasher {
     cache: HashCache,
     path: Option<PathBuf>,
@@ -274,4 +270,27 @@ pub fn config_hash(raw: &RawConfig) -> String {
     blake3::hash(&serde_json::to_vec(raw).unwrap_or_default())
         .to_hex()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read in blocks, a file hashes as it does whole: empty, one block exactly, and a
+    /// block and a byte.
+    #[test]
+    fn files_hashed_in_blocks_hash_as_whole() {
+        let dir = std::env::temp_dir().join(format!("recours-hash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let block = 4096;
+        for len in [0, 1, block - 1, block, block + 1, 3 * block + 17] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+            let path = dir.join(format!("f{len}"));
+            std::fs::write(&path, &bytes).unwrap();
+            let whole = blake3::hash(&bytes).to_hex().to_string();
+            assert_eq!(hash_file_by(&path, block).unwrap(), whole, "{len} bytes");
+            assert_eq!(hash_file(&path).unwrap(), whole, "{len} bytes");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

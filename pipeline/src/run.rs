@@ -71,8 +71,9 @@ impl RunContext {
     }
 
     /// Before a stage: drops the values it does not need that are cheap to read back
-    /// (eligibility rows, features, scores), so that peak memory is the largest stage's, not
-    /// the sum of all of them. A later stage that needs one reads it back from its output.
+    /// (eligibility rows, scores, a large feature table's values), so that peak memory is
+    /// the largest stage's, not the sum of all of them. A later stage that needs one reads
+    /// it back from its output.
     fn keep_only(&mut self, needs: &[Need]) {
         if !needs.contains(&Need::Eligibility) {
             self.eligibility = None;

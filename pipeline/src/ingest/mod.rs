@@ -138,7 +138,7 @@ pub struct QualityReport {
     pub schema_version: u32,
     pub run_month: String,
     /// Whether every table stayed within its rejected-rows tolerance and the resources
-    /// cover the twelve months before the run month.
+    /// cover the twelve months before the run month from every source they have.
     pub passed: bool,
     /// Months of the twelve before the run month without any kept row of `ressources`, or
     /// without a row from a source (`DSN`, `PASRAU`) the other months have: a month or a
@@ -1488,11 +1488,11 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 }
 
 impl Ingested {
-    /// Writes `quality.json` and `rejects/`, and, when every table is within tolerance and
-    /// the resources cover the twelve months before the run month, `ingest/<table>.parquet`.
-    /// Returns an error (exit 3) otherwise.
-    /// Writes quality.json, rejects/ and (when the quality gate passes) ingest/ into `dir`;
-    /// `shown_dir` is where they will be found after the run (named in the error).
+    /// Writes `quality.json` and `rejects/` into the stage's folder, and, when every table is
+    /// within tolerance and the resources cover the twelve months before the run month from
+    /// every source they have, `ingest/<table>.parquet`; returns an error (exit 3)
+    /// otherwise. `shown_dir` is where they will be found after the run (named in the
+    /// error).
     pub fn write(&mut self, shown_dir: &Path) -> Result<()> {
         let t0 = std::time::Instant::now();
         let dir = self.dir.clone();
