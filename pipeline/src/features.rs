@@ -559,6 +559,18 @@ pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>
     Ok(out)
 }
 
+/// The feature columns `names` of `df` into `values`, row-major (a missing value is NaN).
+fn fill_values(df: &DataFrame, names: &[&str], values: &mut [f64]) -> Result<()> {
+    let p = names.len();
+    for (j, name) in names.iter().enumerate() {
+        let c = crate::frame::f64_col(df, "features.parquet", name)?;
+        for (i, v) in c.iter().enumerate() {
+            values[i * p + j] = v.unwrap_or(f64::NAN);
+        }
+    }
+    Ok(())
+}
+
 /// The feature table: one row per (person, benefit), values in dictionary order of `names`.
 pub struct FeatureTable {
     pub month: Month,
@@ -684,12 +696,7 @@ impl FeatureTable {
             let df = df?;
             let start = values.len();
             values.resize(start + df.height() * p, 0.0);
-            for (j, name) in names.iter().enumerate() {
-                let c = crate::frame::f64_col(&df, "features.parquet", name)?;
-                for (i, v) in c.iter().enumerate() {
-                    values[start + i * p + j] = v.unwrap_or(f64::NAN);
-                }
-            }
+            fill_values(&df, &names, &mut values[start..])?;
         }
         if values.len() != self.len() * p {
             return Err(RecoursError::Internal(format!(
@@ -724,14 +731,8 @@ impl FeatureTable {
             names.push(f.name);
         }
         let n = df.height();
-        let p = names.len();
-        let mut values = vec![0.0; n * p];
-        for (j, name) in names.iter().enumerate() {
-            let c = f64_col(df, T, name)?;
-            for i in 0..n {
-                values[i * p + j] = c.get(i).unwrap_or(f64::NAN);
-            }
-        }
+        let mut values = vec![0.0; n * names.len()];
+        fill_values(df, &names, &mut values)?;
         Ok(FeatureTable {
             month,
             person: None,

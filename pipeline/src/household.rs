@@ -261,11 +261,7 @@ impl ResourceHistories {
         let r_amount = f64_col(ressources, "ressources", "montant_net_social")?;
         let n = self.by_person.len();
         if r_person.null_count() > 0 || r_person.into_no_null_iter().any(|p| p as usize >= n) {
-            return Err(RecoursError::Internal(format!(
-                "ressources rows name a person row beyond the {n} persons of \
-                 ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest \
-                 again"
-            )));
+            return Err(inconsistent_person_rows(n));
         }
         // The ingest's rows name their source; rows read back from its file do not.
         let r_source = match ressources.column("source") {
@@ -343,6 +339,15 @@ const RESOURCE_COLUMNS: [&str; 4] = [
     "montant_net_social",
 ];
 
+/// `ingest/ressources.parquet` naming no person row, or one beyond the `persons` rows of
+/// `ingest/personnes.parquet`.
+fn inconsistent_person_rows(persons: usize) -> RecoursError {
+    RecoursError::Internal(format!(
+        "ressources rows name no person row, or one beyond the {persons} persons of \
+         ingest/personnes.parquet: the ingest folder is inconsistent, run the ingest again"
+    ))
+}
+
 /// The rows of `ingest/ressources.parquet` (at `path`) whose person is kept, renumbered:
 /// `renumber[row]` is the new row of the person at `row` of `ingest/personnes.parquet`,
 /// [`crate::ingest::NO_ROW`] when left out; and every month the file has rows for (any
@@ -369,14 +374,9 @@ pub fn resource_rows_of(
         let mut keep = Vec::with_capacity(slice.height());
         let mut rows = Vec::new();
         for p in person.iter() {
-            let new = p.and_then(|p| renumber.get(p as usize)).ok_or_else(|| {
-                RecoursError::Internal(format!(
-                    "ressources rows name no person row, or one beyond the {} persons of \
-                     ingest/personnes.parquet: the ingest folder is inconsistent, run the \
-                     ingest again",
-                    renumber.len()
-                ))
-            })?;
+            let new = p
+                .and_then(|p| renumber.get(p as usize))
+                .ok_or_else(|| inconsistent_person_rows(renumber.len()))?;
             keep.push(*new != NO_ROW);
             if *new != NO_ROW {
                 rows.push(*new);
