@@ -151,9 +151,15 @@ def child(age, month):
 CASES = []
 
 
+def is_hosted(member):
+    """A hosted adult: an autre_adulte, or an enfant of 25 or more living with the parents.
+    In law each one is a foyer of its own for RSA / PPA and is assessed alone for ASPA."""
+    return member["role"] == "autre_adulte" or (member["role"] == "enfant" and member["age"] >= 25)
+
+
 def add(kind, month, statut, members, al=0.0, pf=0.0):
     assert statut in STATUTS
-    CASES.append({
+    case = {
         "id": "case-%04d" % (len(CASES) + 1),
         "kind": kind,
         "month": month,
@@ -161,7 +167,20 @@ def add(kind, month, statut, members, al=0.0, pf=0.0):
         "aide_logement": float(al),
         "prestations_familiales": float(pf),
         "members": members,
-    })
+    }
+    if any(is_hosted(mem) for mem in members):
+        # Benefit units (OpenFisca familles): 0 = the host unit (demandeur, conjoint,
+        # enfants under 25), then one unit per hosted adult, in member order. Cases
+        # without hosted adults keep the original shape (no `famille`, no `units`).
+        k = 0
+        for mem in members:
+            if is_hosted(mem):
+                k += 1
+                mem["famille"] = k
+            else:
+                mem["famille"] = 0
+        case["units"] = [{"famille": f} for f in range(k + 1)]
+    CASES.append(case)
 
 
 def W(x):
@@ -376,6 +395,98 @@ def build_cases():
                  child(13, m)], al=0, pf=pf)
 
 
+def build_hosted_cases():
+    """Households with hosted adults (an `autre_adulte`, or an `enfant` of 25 or more): each
+    one is a famille and a foyer fiscal of its own, in the host's menage. Appended after the
+    original cases so that their ids and values do not move."""
+    host_homes = [("locataire_prive", 0), ("proprietaire", 0), ("locataire_hlm", 280),
+                  ("locataire_prive", 240), ("locataire_hlm", 0), ("proprietaire", 0)]
+
+    # --- a single host and a hosted adult (friend, relative, lodger) with wages
+    k = 0
+    for w in [0, 500, 900, 1300, 1800]:
+        for host_w in [0, 1500]:
+            m = RUN_MONTHS[1 + (k * 3) % 9]
+            st, al = host_homes[k % len(host_homes)]
+            add("hosted_adult_wage", m, st,
+                [adult("demandeur", 45 + k % 7, m, W(host_w)),
+                 adult("autre_adulte", 28 + 3 * k % 25, m, W(w))],
+                al=al if host_w == 0 else 0)
+            k += 1
+
+    # --- hosted adult with unemployment benefit (with or without a small wage)
+    for i, (c, w) in enumerate([(450, 0), (800, 0), (1100, 0), (500, 400), (300, 700)]):
+        for j, m in enumerate(["2025-03", "2026-01"]):
+            st, al = host_homes[(i + 2 * j) % len(host_homes)]
+            add("hosted_adult_unemployment", m, st,
+                [adult("demandeur", 52, m, W(1200)), adult("conjoint", 50, m),
+                 adult("autre_adulte", 33 + 4 * i, m, {"chomage": c, "salaire": w})], al=al)
+
+    # --- adult child of 25 or more living with a couple (wages or none, younger siblings)
+    for i, (age, w) in enumerate([(25, 0), (26, 600), (27, 1100), (29, 0), (31, 1500), (25, 350)]):
+        for j, m in enumerate(["2024-12", "2025-09", "2026-07"]):
+            if (i + j) % 3 == 2:
+                continue
+            st, al = host_homes[(i + j) % len(host_homes)]
+            members = [adult("demandeur", age + 27, m, W([0, 1400, 2100][j])),
+                       adult("conjoint", age + 25, m, W([0, 0, 900][(i + j) % 3]))]
+            members.append(adult("enfant", age, m, W(w)))
+            if i % 2:
+                members.append(child(15 + i, m))
+            pf = 0.0
+            add("hosted_adult_child", m, st, members, al=al if j == 0 else 0, pf=pf)
+
+    # --- a hosted parent of 65 or more with a small pension (ASPA individual)
+    for i, (age, p) in enumerate([(66, 0), (68, 300), (71, 550), (74, 800), (79, 950), (83, 200),
+                                  (88, 650), (70, 1100)]):
+        m = ["2025-01", "2025-09", "2026-03", "2026-04"][i % 4]
+        st, al = host_homes[i % len(host_homes)]
+        members = [adult("demandeur", 45, m, W([0, 1700][i % 2])),
+                   adult("conjoint", 43, m, W([0, 800, 0][i % 3]))]
+        if i % 3 == 0:
+            members.append(child(9, m))
+        members.append(adult("autre_adulte", age, m, {"retraite": p}))
+        add("hosted_elder_pension", m, st, members, al=al if i % 2 == 0 else 0)
+    # a hosted pensioner living with a single pensioner (both alone for ASPA)
+    for i, m in enumerate(["2025-09", "2026-07"]):
+        add("hosted_elder_pension", m, ["proprietaire", "locataire_hlm"][i],
+            [adult("demandeur", 72, m, {"retraite": 700}),
+             adult("autre_adulte", 76 + i, m, {"retraite": 400 + 200 * i})], al=0)
+
+    # --- young hosted adult (18-24): no RSA, PPA from 18
+    for i, (age, w) in enumerate([(19, 700), (22, 1100), (24, 0)]):
+        m = ["2025-04", "2026-01", "2026-07"][i]
+        add("hosted_young_adult", m, host_homes[i + 1][0],
+            [adult("demandeur", 50, m, W(1600)), adult("autre_adulte", age, m, W(w))],
+            al=host_homes[i + 1][1])
+
+    # --- two hosted adults in one household, host housed free of charge itself or not
+    for i, m in enumerate(["2025-03", "2025-09", "2026-04", "2026-07"]):
+        st, al = [("locataire_prive", 300), ("proprietaire", 0), ("heberge_gratuit", 0),
+                  ("locataire_hlm", 0)][i]
+        add("two_hosted_adults", m, st,
+            [adult("demandeur", 55, m, W(1100)),
+             adult("enfant", 27 + i, m, W([0, 800, 400, 1300][i])),
+             adult("autre_adulte", 67 + 3 * i, m, {"retraite": [0, 350, 700, 900][i]}),
+             child(17, m)], al=al)
+
+    # --- a single parent host with young children and a hosted adult
+    for i, m in enumerate(["2025-01", "2025-09", "2026-03", "2026-07"]):
+        st, al = host_homes[(i + 3) % len(host_homes)]
+        add("hosted_adult_single_parent_host", m, st,
+            [adult("demandeur", 34, m, W([0, 900][i % 2])), child(2, m), child(6, m),
+             adult("autre_adulte", 40 + 5 * i, m, W([0, 650, 1000, 0][i]))],
+            al=al, pf=AF[2] if i % 2 else 0.0)
+
+    # --- variable wages of the hosted adult over the four months
+    for i, p in enumerate([(0, 400, 800, 600), (1200, 1200, 0, 0), (500, 700, 300, 900)]):
+        for j, m in enumerate(["2025-09", "2026-04"]):
+            st, al = host_homes[(i + j + 1) % len(host_homes)]
+            add("hosted_adult_variable_wage", m, st,
+                [adult("demandeur", 60, m, {"retraite": 0, "salaire": 1900}),
+                 adult("autre_adulte", 37 + i, m, *[W(x) for x in p])], al=al)
+
+
 # ---------------------------------------------------------------- OpenFisca run
 def birth_date(month, age):
     return shift(month, -12 * age - 6) + "-01"
@@ -410,6 +521,7 @@ def build_situation(cases):
         years = sorted({mo[:4] for mo in span})
         parents, enfants = [], []
         conjoint = []
+        hosted = []  # (famille id, individu id, menage role)
         for i, mem in enumerate(c["members"]):
             pid = "%s-p%d" % (c["id"], i)
             p = {"date_naissance": {"ETERNITY": birth_date(m, mem["age"])}}
@@ -421,7 +533,10 @@ def build_situation(cases):
                 p[var] = {mo: 0.0 for mo in span}
             p["asi_eligibilite"] = {mo: False for mo in span}
             indiv[pid] = p
-            if mem["role"] == "enfant":
+            if is_hosted(mem):
+                hosted.append(("%s-f%d" % (c["id"], mem["famille"]), pid,
+                               "enfants" if mem["role"] == "enfant" else "autres"))
+            elif mem["role"] == "enfant":
                 enfants.append(pid)
             else:
                 parents.append(pid)
@@ -441,9 +556,25 @@ def build_situation(cases):
         menages[c["id"]] = {
             "personne_de_reference": [parents[0]],
             "conjoint": conjoint,
-            "enfants": enfants,
+            "enfants": enfants + [pid for _, pid, r in hosted if r == "enfants"],
+            "autres": [pid for _, pid, r in hosted if r == "autres"],
             "statut_occupation_logement": {mo: STATUTS[c["statut"]] for mo in span},
         }
+        # Each hosted adult: a famille of their own (single parent-less adult, no
+        # housing aid, no family benefits) and a foyer fiscal of their own, in the
+        # host's menage. OpenFisca reads the forfait logement's housing status from
+        # famille.demandeur.menage, i.e. the host's statut (see the README).
+        for fid, pid, _ in hosted:
+            hfam = {"parents": [pid], "enfants": [],
+                    "departement_experimentation_rsa": {mo: True for mo in span},
+                    "aide_logement": {mo: 0.0 for mo in span},
+                    "af": {mo: 0.0 for mo in span},
+                    "af_base": {mo: 0.0 for mo in span},
+                    "ars": {y: 0.0 for y in years}}
+            for var in FAM_ZERO:
+                hfam[var] = {mo: 0.0 for mo in span}
+            fams[fid] = hfam
+            foyers[fid] = {"declarants": [pid], "personnes_a_charge": []}
     return {"individus": indiv, "familles": fams, "foyers_fiscaux": foyers, "menages": menages}
 
 
@@ -458,11 +589,16 @@ def compute(tbs, cases):
         for c in group:
             i = ids.index(c["id"])
             c["expected"] = {v: round(float(vals[v][i]), 2) for v in ("rsa", "ppa", "aspa")}
+            for u in c.get("units", []):
+                fid = c["id"] if u["famille"] == 0 else "%s-f%d" % (c["id"], u["famille"])
+                j = ids.index(fid)
+                u["expected"] = {v: round(float(vals[v][j]), 2) for v in ("rsa", "ppa", "aspa")}
 
 
 def main():
     t0 = time.time()
     build_cases()
+    build_hosted_cases()
     tbs = FranceTaxBenefitSystem()
     compute(tbs, CASES)
     doc = {
