@@ -399,8 +399,10 @@ def build_hosted_cases():
     """Households with hosted adults (an `autre_adulte`, or an `enfant` of 25 or more): each
     one is a famille and a foyer fiscal of its own, in the host's menage. Appended after the
     original cases so that their ids and values do not move."""
+    # Half the hosts own their home (OpenFisca then gives the hosted adult the forfait
+    # logement); in a tenant's home OpenFisca does not (see the README).
     host_homes = [("locataire_prive", 0), ("proprietaire", 0), ("locataire_hlm", 280),
-                  ("locataire_prive", 240), ("locataire_hlm", 0), ("proprietaire", 0)]
+                  ("proprietaire", 0), ("locataire_prive", 240), ("proprietaire", 0)]
 
     # --- a single host and a hosted adult (friend, relative, lodger) with wages
     k = 0
