@@ -59,6 +59,14 @@ Modelling choices (also listed in tests/oracle/README.md):
   asi, and asi_eligibilite = False (otherwise an invalidity pensioner under 65
   would get an ASI that leaks into RSA/PPA and changes the ASPA couple rules).
   ASPA itself is left computed: OpenFisca counts it as a resource of RSA and PPA.
+* Hosted adults (an `autre_adulte`, or an `enfant` of 25 or more): each is a famille
+  of its own (parents = that person, no enfants, aide_logement and family benefits
+  forced to 0, departement_experimentation_rsa True) and a foyer fiscal of its own,
+  in the host's menage (role enfants for an adult child, autres otherwise). Such
+  cases carry a `famille` index per member (0 = host) and `units` with the expected
+  values of every famille; `expected` stays the host's. OpenFisca's forfait logement
+  reads famille.demandeur.menage's statut_occupation_logement, i.e. the host's: a
+  hosted adult in a tenant's home gets no forfait (see tests/oracle/README.md).
 * Outputs: famille `rsa`, `ppa`, `aspa` for month M, rounded to 2 decimals
   (OpenFisca computes in float32, so expect +-1 cent against exact arithmetic).
 
