@@ -2,6 +2,7 @@
 //! and model artefacts.
 
 pub mod calibration;
+pub mod estimator;
 pub mod logistic;
 pub mod metrics;
 pub mod train;

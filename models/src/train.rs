@@ -11,6 +11,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use linfa::ParamGuard;
+use linfa::traits::Fit as _;
+
+use crate::estimator::{EstimatorError, LogisticParams};
 use crate::logistic::{self, Fit, FitError, SolverSettings};
 use crate::metrics::{self, Evaluation};
 
@@ -120,6 +124,8 @@ pub struct ModelArtefact {
 pub enum TrainError {
     #[error("{benefit}: {0}", benefit = .1)]
     Fit(FitError, String),
+    #[error("{benefit}: {0}", benefit = .1)]
+    Estimator(EstimatorError, String),
     #[error(
         "{benefit}: the learning table has {positives} positive and {negatives} negative labels; both classes need at least {min}"
     )]
@@ -361,7 +367,17 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     };
     let s = standardise(input, &cols, &train_rows, None);
     let y_train = labels_f64(input.y, &train_rows);
-    let fit = logistic::fit(s.x.view(), &y_train, &settings).map_err(fit_err)?;
+    // Through linfa's interface: checked parameters, a dataset with its feature names.
+    let estimator_err = |e| TrainError::Estimator(e, input.benefit.to_string());
+    let targets: ndarray::Array1<bool> = train_rows.iter().map(|&r| input.y[r]).collect();
+    let dataset = linfa::DatasetBase::new(s.x.view(), targets.view())
+        .with_feature_names(cols.iter().map(|&j| input.names[j].clone()).collect());
+    let fit = LogisticParams::from(settings.clone())
+        .check()
+        .map_err(estimator_err)?
+        .fit(&dataset)
+        .map_err(estimator_err)?
+        .fit;
     if !fit.converged && !cfg.allow_non_convergence {
         return Err(TrainError::NotConverged {
             benefit: input.benefit.into(),
