@@ -11,7 +11,7 @@ use crate::bareme::{Bareme, PpaMonthParams};
 use crate::entitlement::{self, Estimates, Role, round2};
 use crate::error::{RecoursError, Result};
 use crate::frame::id_head;
-use crate::household::{Households, Quarters};
+use crate::household::{Households, Quarters, Unit};
 
 /// One row of `eligibility.parquet`.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,8 +59,11 @@ pub struct EligibilityConfig {
 }
 
 /// Which of a foyer's members can be scored for which benefit (legal pre-filters), with
-/// their estimates. RSA: the household has no member aged 65+ (ASPA comes first) and meets
-/// the age condition. PPA: some activity income in the reference quarter. ASPA: each member
+/// their estimates, unit by unit ([`Households::units`]): the foyer's own, then each hosted
+/// adult's (a foyer of their own for RSA and PPA, housed free). RSA: the unit has no member
+/// aged 65+ (ASPA comes first) and meets the age condition. PPA: some activity income in
+/// the reference quarter, or an adult whose activity income BRM cannot see (régime
+/// `independant` or `agricole`: the model, not a pre-filter, weighs them). ASPA: each adult
 /// of the unit aged 65+.
 /// `foyer` is `f`'s row in `h.foyers`.
 pub fn foyer_rows(
@@ -70,11 +73,37 @@ pub fn foyer_rows(
     cfg: &EligibilityConfig,
 ) -> Vec<EligibilityRow> {
     let f = &h.foyers[foyer];
-    let s = h.situation(f, cfg.quarters, &cfg.ppa_params);
+    let mut rows = Vec::new();
+    for u in h.units(f) {
+        unit_rows(h, foyer, &u, b, cfg, &mut rows);
+    }
+    for r in &mut rows {
+        if r.montant_estime > 0.0 && !r.recoit && r.montant_estime >= cfg.deterministic_min_amount {
+            r.candidat_deterministe = true;
+            r.motif_deterministe =
+                Some(format!("droit estimé à {:.0} € par mois", r.montant_estime));
+        }
+    }
+    rows
+}
+
+/// Régimes whose members' activity income BRM does not see (no DSN wages).
+pub const NON_SALARIED_REGIMES: &[&str] = &["independant", "agricole"];
+
+fn unit_rows(
+    h: &Households,
+    foyer: usize,
+    u: &Unit,
+    b: &Bareme,
+    cfg: &EligibilityConfig,
+    rows: &mut Vec<EligibilityRow>,
+) {
+    let f = &h.foyers[foyer];
+    let s = h.unit_situation(u, cfg.quarters, &cfg.ppa_params);
     let e: Estimates = entitlement::estimate(b, &s);
     let run = h.run_month;
-    let statut = f.statut.map(|s| s.code());
-    let unit: Vec<usize> = f.unit().collect();
+    let statut = u.statut.map(|s| s.code());
+    let unit = &u.adults;
     let receives = |p: &[usize], prest: &str| p.iter().any(|&i| h.persons[i].receives(prest, run));
     let base = |prestation: &'static str, person: usize, role: &'static str| EligibilityRow {
         pseudo_id: h.persons[person].pseudo_id.clone(),
@@ -105,7 +134,7 @@ pub fn foyer_rows(
         motif_deterministe: None,
         at: Some((person as u32, foyer as u32)),
     };
-    let mut rows = Vec::new();
+    let carrier_role = u.carrier_role.code();
     let oldest = unit.iter().map(|&p| h.persons[p].age).max().unwrap_or(0);
     if oldest < 65 && e.rsa.age_ok {
         let r = &e.rsa;
@@ -118,11 +147,15 @@ pub fn foyer_rows(
             montant_calcule: round2(r.montant_calcule),
             atteint_minimum: r.atteint_minimum,
             montant_estime: round2(r.montant),
-            recoit: receives(&unit, "RSA"),
-            ..base("RSA", f.demandeur(), Role::Demandeur.code())
+            recoit: receives(unit, "RSA"),
+            ..base("RSA", u.carrier, carrier_role)
         });
     }
-    if e.ppa.revenus_activite > 0.0 {
+    let unseen_activity = unit.iter().any(|&p| {
+        let person = &h.persons[p];
+        person.age >= 18 && person.age < 65 && NON_SALARIED_REGIMES.contains(&person.regime)
+    });
+    if e.ppa.revenus_activite > 0.0 || unseen_activity {
         let p = &e.ppa;
         rows.push(EligibilityRow {
             majoration_isolement: p.majoration_isolement,
@@ -135,22 +168,17 @@ pub fn foyer_rows(
             montant_calcule: round2(p.montant_calcule),
             atteint_minimum: p.atteint_minimum,
             montant_estime: round2(p.montant),
-            recoit: receives(&unit, "PPA"),
-            ..base("PPA", f.demandeur(), Role::Demandeur.code())
+            recoit: receives(unit, "PPA"),
+            ..base("PPA", u.carrier, carrier_role)
         });
     }
-    let eligible_65: Vec<usize> = unit
-        .iter()
-        .copied()
-        .filter(|&p| h.persons[p].age >= 65)
-        .collect();
-    for &p in &eligible_65 {
+    for &p in unit.iter().filter(|&&p| h.persons[p].age >= 65) {
         let a = &e.aspa;
         let person = &h.persons[p];
         // A couple's household ASPA is shared between its eligible members.
         let share = a.montant / a.nb_eligibles.max(1) as f64;
-        let role = if p == f.demandeur() {
-            Role::Demandeur
+        let role = if p == u.carrier {
+            u.carrier_role
         } else {
             Role::Conjoint
         };
@@ -164,14 +192,6 @@ pub fn foyer_rows(
             ..base("ASPA", p, role.code())
         });
     }
-    for r in &mut rows {
-        if r.montant_estime > 0.0 && !r.recoit && r.montant_estime >= cfg.deterministic_min_amount {
-            r.candidat_deterministe = true;
-            r.motif_deterministe =
-                Some(format!("droit estimé à {:.0} € par mois", r.montant_estime));
-        }
-    }
-    rows
 }
 
 pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {

@@ -1,8 +1,9 @@
 //! The `features` stage: one row per person and benefit in the scoring population (people
 //! who pass the benefit's legal pre-filters and do not receive it), with the features of
-//! the dictionary below. The dictionary is printed in the model card: each feature's name,
-//! meaning, source tables and transformation, and the plain-French reason shown to a caisse
-//! when the feature pushes a score up.
+//! the dictionary below. Each feature is one entry of [`DICTIONARY`]: its name, meaning,
+//! sources, transformation, one-hot group, protection, the benefits whose model may use it,
+//! the plain-French reason shown to a caisse when it pushes a score up, and the function
+//! that computes it. The dictionary is printed in the model card.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::eligibility::EligibilityRow;
+use crate::eligibility::{EligibilityRow, NON_SALARIED_REGIMES};
 use crate::entitlement::Statut;
 use crate::error::{RecoursError, Result};
 use crate::household::{HISTORY, Households, Person};
@@ -29,6 +30,155 @@ pub enum Protected {
     Disability,
 }
 
+/// The benefits whose model may use a feature (a set of [`crate::contract::SCORED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Benefits(u8);
+
+impl Benefits {
+    pub const PPA: Benefits = Benefits(1);
+    pub const RSA: Benefits = Benefits(2);
+    pub const ASPA: Benefits = Benefits(4);
+    pub const ALL: Benefits = Benefits(7);
+    pub const RSA_PPA: Benefits = Benefits(3);
+
+    pub fn applies(self, prestation: &str) -> bool {
+        let bit = match prestation {
+            "PPA" => 1,
+            "RSA" => 2,
+            "ASPA" => 4,
+            _ => 0,
+        };
+        self.0 & bit != 0
+    }
+
+    /// The benefits' codes, in `SCORED` order.
+    pub fn codes(self) -> Vec<&'static str> {
+        crate::contract::SCORED
+            .iter()
+            .copied()
+            .filter(|b| self.applies(b))
+            .collect()
+    }
+}
+
+impl Serialize for Benefits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.codes().serialize(s)
+    }
+}
+
+/// What a feature's compute function sees of one row: the eligibility estimate, the
+/// person, the members of their benefit unit, the unit's wages and contact signals.
+pub struct FeatureInput<'a> {
+    pub row: &'a EligibilityRow,
+    pub run: Month,
+    pub person: &'a Person,
+    /// Adults of the row's benefit unit (the demandeur and conjoint, or a hosted adult).
+    pub unit: Vec<&'a Person>,
+    /// Ages of the unit's dependent children.
+    pub children: Vec<i32>,
+    pub statut: Option<Statut>,
+    /// The unit is a hosted adult's (see [`crate::household::is_hosted`]).
+    pub hosted: bool,
+    /// The unit's monthly wages, M-12..M-1.
+    pub wages: [f64; HISTORY],
+    /// Online account used, digital channel known (any caisse).
+    pub online: bool,
+    pub digital: bool,
+}
+
+impl FeatureInput<'_> {
+    fn age(&self) -> i32 {
+        self.person.age
+    }
+    fn age_in(&self, lo: i32, hi: i32) -> f64 {
+        flag(self.age() >= lo && self.age() <= hi)
+    }
+    fn statut_is(&self, s: Option<Statut>) -> f64 {
+        flag(self.statut == s)
+    }
+    /// The unit's average monthly amount of one resource nature over 12 months.
+    fn nature_mean(&self, nature: &str) -> f64 {
+        let by_month: [f64; HISTORY] =
+            std::array::from_fn(|k| self.unit.iter().map(|p| p.nature(nature)[k]).sum());
+        mean(&by_month)
+    }
+    fn wages_mean(&self) -> f64 {
+        mean(&self.wages)
+    }
+    /// The unit's average monthly wages over months M-`from`..M-`to` (1 ≤ to ≤ from ≤ 12).
+    fn wages_between(&self, from: usize, to: usize) -> f64 {
+        mean(&self.wages[HISTORY - from..=HISTORY - to])
+    }
+    fn wages_volatility(&self) -> f64 {
+        let m = self.wages_mean();
+        if m <= 0.0 {
+            return 0.0;
+        }
+        let var = self.wages.iter().map(|w| (w - m).powi(2)).sum::<f64>() / HISTORY as f64;
+        var.sqrt() / m
+    }
+    fn holds(&self, prestation: &str) -> bool {
+        self.unit.iter().any(|p| p.receives(prestation, self.run))
+    }
+    /// A right of the unit to `prestation` ended within the last `months` months and is not
+    /// held now.
+    fn ended_within(&self, prestation: &str, months: i32) -> bool {
+        self.unit.iter().any(|p| {
+            p.droits.iter().any(|d| {
+                d.prestation == prestation
+                    && d.fin
+                        .is_some_and(|f| f < self.run && f >= self.run.plus(-months))
+            }) && !p.receives(prestation, self.run)
+        })
+    }
+    /// A right of the unit to `prestation` that is held now started within the last
+    /// `months` months.
+    fn started_within(&self, prestation: &str, months: i32) -> bool {
+        self.unit.iter().any(|p| {
+            p.droits.iter().any(|d| {
+                d.prestation == prestation
+                    && d.covers(self.run)
+                    && d.debut >= self.run.plus(-months)
+            })
+        })
+    }
+    fn rights_held(&self) -> f64 {
+        let mut held: Vec<&str> = self
+            .unit
+            .iter()
+            .flat_map(|p| p.droits.iter().filter(|d| d.covers(self.run)))
+            .map(|d| d.prestation)
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        held.len() as f64
+    }
+    fn regime_is(&self, regime: &str) -> f64 {
+        flag(self.person.regime == regime)
+    }
+    fn non_salaried(&self) -> bool {
+        self.unit
+            .iter()
+            .any(|p| NON_SALARIED_REGIMES.contains(&p.regime))
+    }
+    fn montant(&self) -> f64 {
+        self.row.montant_estime
+    }
+    fn marge(&self) -> f64 {
+        self.row.montant_forfaitaire - self.row.ressources - self.row.forfait_logement
+    }
+}
+
+fn flag(x: bool) -> f64 {
+    f64::from(u8::from(x))
+}
+
+fn within(x: f64, lo: f64, hi: f64) -> f64 {
+    flag(x >= lo && x < hi)
+}
+
+/// One feature: everything about it in one place.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct FeatureDef {
     pub name: &'static str,
@@ -39,10 +189,23 @@ pub struct FeatureDef {
     /// drops its most frequent level as the reference.
     pub group: Option<&'static str>,
     pub protected: Protected,
+    /// The benefits whose model may use it.
+    pub benefits: Benefits,
     /// Reason shown when the feature raises the score through a high value…
     pub reason_high: &'static str,
     /// …and through a low value.
     pub reason_low: &'static str,
+    #[serde(skip)]
+    pub compute: fn(&FeatureInput) -> f64,
+}
+
+impl FeatureDef {
+    const fn protected(self, protected: Protected) -> FeatureDef {
+        FeatureDef { protected, ..self }
+    }
+    const fn only(self, benefits: Benefits) -> FeatureDef {
+        FeatureDef { benefits, ..self }
+    }
 }
 
 const fn def(
@@ -52,6 +215,7 @@ const fn def(
     transform: &'static str,
     reason_high: &'static str,
     reason_low: &'static str,
+    compute: fn(&FeatureInput) -> f64,
 ) -> FeatureDef {
     FeatureDef {
         name,
@@ -60,124 +224,111 @@ const fn def(
         transform,
         group: None,
         protected: Protected::No,
+        benefits: Benefits::ALL,
         reason_high,
         reason_low,
+        compute,
     }
 }
 
+/// A yes/no feature whose reason is shown when it is true.
+const fn yes(
+    name: &'static str,
+    meaning: &'static str,
+    sources: &'static str,
+    reason: &'static str,
+    compute: fn(&FeatureInput) -> f64,
+) -> FeatureDef {
+    def(
+        name,
+        meaning,
+        sources,
+        "1 if true, else 0",
+        reason,
+        "",
+        compute,
+    )
+}
+
+/// A level of a one-hot group.
 const fn level(
     name: &'static str,
     group: &'static str,
     meaning: &'static str,
     sources: &'static str,
     reason: &'static str,
-    protected: Protected,
+    compute: fn(&FeatureInput) -> f64,
 ) -> FeatureDef {
     FeatureDef {
-        name,
-        meaning,
-        sources,
-        transform: "1 if true, else 0",
         group: Some(group),
-        protected,
-        reason_high: reason,
-        reason_low: "",
+        ..def(
+            name,
+            meaning,
+            sources,
+            "1 if true, else 0",
+            reason,
+            "",
+            compute,
+        )
     }
 }
 
+const NAISSANCE: &str = "personnes.naissance";
+const ELIG: &str = "eligibility";
+const SALAIRES: &str = "ressources (salaire)";
+
 /// The feature dictionary. `sexe` is never a feature and is not listed.
 pub const DICTIONARY: &[FeatureDef] = &[
-    FeatureDef {
-        protected: Protected::Age,
-        ..def(
-            "age",
-            "âge de la personne en années révolues au mois de référence",
-            "personnes.naissance",
-            "years",
-            "âge avancé",
-            "jeune âge",
-        )
-    },
-    level(
-        "age_moins_25",
-        "tranche_age",
-        "moins de 25 ans",
-        "personnes.naissance",
-        "moins de 25 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_25_29",
-        "tranche_age",
-        "25 à 29 ans",
-        "personnes.naissance",
-        "25 à 29 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_30_39",
-        "tranche_age",
-        "30 à 39 ans",
-        "personnes.naissance",
-        "30 à 39 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_40_49",
-        "tranche_age",
-        "40 à 49 ans",
-        "personnes.naissance",
-        "40 à 49 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_50_59",
-        "tranche_age",
-        "50 à 59 ans",
-        "personnes.naissance",
-        "50 à 59 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_60_64",
-        "tranche_age",
-        "60 à 64 ans",
-        "personnes.naissance",
-        "60 à 64 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_65_69",
-        "tranche_age",
-        "65 à 69 ans",
-        "personnes.naissance",
-        "65 à 69 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_70_74",
-        "tranche_age",
-        "70 à 74 ans",
-        "personnes.naissance",
-        "70 à 74 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_75_84",
-        "tranche_age",
-        "75 à 84 ans",
-        "personnes.naissance",
-        "75 à 84 ans",
-        Protected::Age,
-    ),
-    level(
-        "age_85_plus",
-        "tranche_age",
-        "85 ans ou plus",
-        "personnes.naissance",
-        "85 ans ou plus",
-        Protected::Age,
-    ),
+    def(
+        "age",
+        "âge de la personne en années révolues au mois de référence",
+        NAISSANCE,
+        "years",
+        "âge avancé",
+        "jeune âge",
+        |c| c.age() as f64,
+    )
+    .protected(Protected::Age),
+    level("age_moins_25", "tranche_age", "moins de 25 ans", NAISSANCE, "moins de 25 ans", |c| {
+        c.age_in(0, 24)
+    })
+    .protected(Protected::Age),
+    level("age_25_29", "tranche_age", "25 à 29 ans", NAISSANCE, "25 à 29 ans", |c| {
+        c.age_in(25, 29)
+    })
+    .protected(Protected::Age),
+    level("age_30_39", "tranche_age", "30 à 39 ans", NAISSANCE, "30 à 39 ans", |c| {
+        c.age_in(30, 39)
+    })
+    .protected(Protected::Age),
+    level("age_40_49", "tranche_age", "40 à 49 ans", NAISSANCE, "40 à 49 ans", |c| {
+        c.age_in(40, 49)
+    })
+    .protected(Protected::Age),
+    level("age_50_59", "tranche_age", "50 à 59 ans", NAISSANCE, "50 à 59 ans", |c| {
+        c.age_in(50, 59)
+    })
+    .protected(Protected::Age),
+    level("age_60_64", "tranche_age", "60 à 64 ans", NAISSANCE, "60 à 64 ans", |c| {
+        c.age_in(60, 64)
+    })
+    .protected(Protected::Age),
+    level("age_65_69", "tranche_age", "65 à 69 ans", NAISSANCE, "65 à 69 ans", |c| {
+        c.age_in(65, 69)
+    })
+    .protected(Protected::Age),
+    level("age_70_74", "tranche_age", "70 à 74 ans", NAISSANCE, "70 à 74 ans", |c| {
+        c.age_in(70, 74)
+    })
+    .protected(Protected::Age),
+    level("age_75_84", "tranche_age", "75 à 84 ans", NAISSANCE, "75 à 84 ans", |c| {
+        c.age_in(75, 84)
+    })
+    .protected(Protected::Age),
+    level("age_85_plus", "tranche_age", "85 ans ou plus", NAISSANCE, "85 ans ou plus", |c| {
+        c.age_in(85, 200)
+    })
+    .protected(Protected::Age),
     def(
         "couple",
         "la personne vit en couple",
@@ -185,6 +336,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "1 if a conjoint, else 0",
         "vit en couple",
         "vit sans conjoint",
+        |c| flag(c.row.couple),
     ),
     def(
         "nb_enfants",
@@ -193,6 +345,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "count",
         "enfants à charge",
         "sans enfant à charge",
+        |c| c.children.len() as f64,
     ),
     def(
         "taille_foyer",
@@ -201,30 +354,28 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "count",
         "foyer nombreux",
         "foyer d'une personne",
+        |c| f64::from(c.row.taille_foyer),
     ),
-    def(
+    yes(
         "parent_isole",
         "adulte seul avec enfants à charge",
         "foyers",
-        "1 if true, else 0",
         "parent isolé",
-        "",
+        |c| flag(!c.row.couple && !c.children.is_empty()),
     ),
-    def(
+    yes(
         "enfant_moins_3_ans",
         "plus jeune enfant de moins de 3 ans",
         "foyers, personnes.naissance",
-        "1 if true, else 0",
         "jeune enfant de moins de 3 ans",
-        "",
+        |c| flag(c.children.iter().any(|a| *a < 3)),
     ),
-    def(
+    yes(
         "naissance_recente",
         "naissance d'un enfant dans les 12 derniers mois (événement de vie)",
         "foyers, personnes.naissance",
-        "1 if true, else 0",
         "naissance récente",
-        "",
+        |c| flag(c.children.contains(&0)),
     ),
     level(
         "logement_proprietaire",
@@ -232,7 +383,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "propriétaire de son logement",
         "logements.statut",
         "propriétaire de son logement",
-        Protected::No,
+        |c| c.statut_is(Some(Statut::Proprietaire)),
     ),
     level(
         "logement_locataire_prive",
@@ -240,7 +391,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "locataire du parc privé",
         "logements.statut",
         "locataire du parc privé",
-        Protected::No,
+        |c| c.statut_is(Some(Statut::LocatairePrive)),
     ),
     level(
         "logement_locataire_hlm",
@@ -248,15 +399,15 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "locataire du parc social (HLM)",
         "logements.statut",
         "locataire HLM",
-        Protected::No,
+        |c| c.statut_is(Some(Statut::LocataireHlm)),
     ),
     level(
         "logement_heberge_gratuit",
         "logement",
+        "hébergé gratuitement (par son foyer d'accueil pour un adulte hébergé)",
+        "logements.statut, foyers.role",
         "hébergé gratuitement",
-        "logements.statut",
-        "hébergé gratuitement",
-        Protected::No,
+        |c| c.statut_is(Some(Statut::HebergeGratuit)),
     ),
     level(
         "logement_sans_domicile",
@@ -264,7 +415,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "sans domicile",
         "logements.statut",
         "sans domicile",
-        Protected::No,
+        |c| c.statut_is(Some(Statut::SansDomicile)),
     ),
     level(
         "logement_inconnu",
@@ -272,39 +423,43 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "logement inconnu (pas de ligne logements)",
         "logements",
         "logement inconnu",
-        Protected::No,
+        |c| c.statut_is(None),
     ),
     def(
         "revenus_activite_12m",
         "salaires mensuels moyens du foyer sur les 12 derniers mois",
-        "ressources (salaire)",
+        SALAIRES,
         "euros per month",
         "revenus d'activité élevés",
         "revenus d'activité faibles",
+        |c| c.wages_mean(),
     ),
     def(
         "revenus_activite_trimestre",
         "salaires mensuels moyens du foyer sur le trimestre de référence",
-        "ressources (salaire)",
+        SALAIRES,
         "euros per month",
         "revenus d'activité récents élevés",
         "revenus d'activité récents faibles",
+        |c| c.row.revenus_activite,
     ),
     def(
         "volatilite_revenus",
         "irrégularité des salaires mensuels du foyer sur 12 mois (coefficient de variation)",
-        "ressources (salaire)",
+        SALAIRES,
         "standard deviation / mean, 0 without wages",
         "revenus d'activité irréguliers",
         "revenus d'activité stables",
+        |c| c.wages_volatility(),
     ),
     def(
         "mois_sans_salaire",
         "mois sans salaire parmi les 12 derniers",
-        "ressources (salaire)",
+        SALAIRES,
         "count 0–12",
         "mois sans salaire",
         "travail régulier",
+        |c| c.wages.iter().filter(|w| **w <= 0.0).count() as f64,
     ),
     def(
         "chomage_12m",
@@ -313,6 +468,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "euros per month",
         "indemnités chômage",
         "pas d'indemnités chômage",
+        |c| c.nature_mean("chomage"),
     ),
     def(
         "retraite_12m",
@@ -321,6 +477,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "euros per month",
         "pension de retraite élevée",
         "petite pension de retraite",
+        |c| c.nature_mean("retraite"),
     ),
     def(
         "ij_12m",
@@ -329,6 +486,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "euros per month",
         "indemnités journalières maladie",
         "",
+        |c| c.nature_mean("ij"),
     ),
     def(
         "invalidite_12m",
@@ -337,6 +495,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "euros per month",
         "pension d'invalidité",
         "",
+        |c| c.nature_mean("invalidite"),
     ),
     def(
         "droit_al",
@@ -345,22 +504,21 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "1 if true, else 0",
         "perçoit une aide au logement",
         "ne perçoit pas d'aide au logement",
+        |c| flag(c.holds("AL")),
     ),
-    def(
+    yes(
         "droit_af",
         "le foyer perçoit des allocations familiales",
         "droits",
-        "1 if true, else 0",
         "perçoit des allocations familiales",
-        "",
+        |c| flag(c.holds("AF")),
     ),
-    def(
+    yes(
         "droit_asf",
         "le foyer perçoit l'allocation de soutien familial",
         "droits",
-        "1 if true, else 0",
         "perçoit l'allocation de soutien familial",
-        "",
+        |c| flag(c.holds("ASF")),
     ),
     def(
         "droit_css",
@@ -369,97 +527,115 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "1 if true, else 0",
         "bénéficie de la complémentaire santé solidaire",
         "sans complémentaire santé solidaire",
+        |c| flag(c.holds("CSS")),
     ),
-    FeatureDef {
-        protected: Protected::Disability,
-        ..def(
-            "droit_aah",
-            "un membre du foyer perçoit l'allocation aux adultes handicapés",
-            "droits",
-            "1 if true, else 0",
-            "perçoit l'AAH",
-            "",
-        )
-    },
-    def(
+    yes(
+        "droit_rsa",
+        "le foyer perçoit le RSA",
+        "droits (RSA)",
+        "perçoit le RSA",
+        |c| flag(c.holds("RSA")),
+    )
+    .only(Benefits(Benefits::PPA.0 | Benefits::ASPA.0)),
+    yes(
+        "droit_ppa",
+        "le foyer perçoit la prime d'activité",
+        "droits (PPA)",
+        "perçoit la prime d'activité",
+        |c| flag(c.holds("PPA")),
+    )
+    .only(Benefits(Benefits::RSA.0 | Benefits::ASPA.0)),
+    yes(
+        "droit_aspa",
+        "un adulte du foyer perçoit l'ASPA",
+        "droits (ASPA)",
+        "un membre du foyer perçoit l'ASPA",
+        |c| flag(c.holds("ASPA")),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "droit_aah",
+        "un membre du foyer perçoit l'allocation aux adultes handicapés",
+        "droits",
+        "perçoit l'AAH",
+        |c| flag(c.holds("AAH")),
+    )
+    .protected(Protected::Disability),
+    yes(
         "droit_are",
         "un membre du foyer est indemnisé par l'assurance chômage",
         "droits",
-        "1 if true, else 0",
         "indemnisé par France Travail",
-        "",
+        |c| flag(c.holds("ARE")),
     ),
-    def(
+    yes(
         "droit_ass",
         "un membre du foyer perçoit l'allocation de solidarité spécifique",
         "droits",
-        "1 if true, else 0",
         "perçoit l'allocation de solidarité spécifique",
-        "",
+        |c| flag(c.holds("ASS")),
     ),
-    def(
+    yes(
         "droit_retraite",
         "un membre du foyer a un droit à pension de retraite",
         "droits",
-        "1 if true, else 0",
         "retraité",
-        "",
+        |c| flag(c.holds("RETRAITE")),
     ),
-    def(
+    yes(
         "droit_invalidite",
         "un membre du foyer a un droit à pension d'invalidité",
         "droits",
-        "1 if true, else 0",
         "pension d'invalidité",
-        "",
+        |c| flag(c.holds("INVALIDITE")),
     ),
-    def(
+    yes(
         "fin_droit_meme_prestation",
         "la même prestation a pris fin pour le foyer dans les 12 derniers mois",
         "droits",
-        "1 if true, else 0",
         "droit à cette prestation terminé récemment",
-        "",
+        |c| flag(c.ended_within(c.row.prestation, 12)),
     ),
-    def(
+    yes(
         "fin_are_6m",
         "fin des droits au chômage dans les 6 derniers mois (événement de vie)",
         "droits (ARE)",
-        "1 if true, else 0",
         "fin de droits au chômage récente",
-        "",
+        |c| flag(c.ended_within("ARE", 6)),
     ),
-    def(
+    yes(
         "atteint_65_ans",
         "a eu 65 ans dans les 12 derniers mois (événement de vie)",
-        "personnes.naissance",
-        "1 if true, else 0",
+        NAISSANCE,
         "a eu 65 ans cette année",
-        "",
+        |c| flag(c.age() == 65),
     ),
     def(
         "eligible_estime",
         "le calcul à partir des ressources connues estime un droit au moins égal au minimum versé",
-        "eligibility",
+        ELIG,
         "1 if the estimated amount is positive, else 0",
         "ressources sous le seuil de la prestation",
         "ressources au-dessus du seuil",
+        |c| flag(c.montant() > 0.0),
     ),
     def(
         "montant_estime",
         "droit mensuel estimé à partir des ressources connues",
-        "eligibility",
+        ELIG,
         "euros per month",
         "droit estimé élevé",
         "droit estimé faible",
+        |c| c.montant(),
     ),
     def(
         "marge_ressources",
         "écart au seuil : montant forfaitaire ou plafond ASPA − ressources − forfait logement",
-        "eligibility",
+        ELIG,
         "euros per month, negative above the threshold",
         "ressources sous le plafond",
         "ressources au-dessus du plafond",
+        |c| c.marge(),
     ),
     def(
         "espace_en_ligne",
@@ -468,6 +644,7 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "1 if any caisse says so, else 0",
         "utilise son espace en ligne",
         "n'utilise pas d'espace en ligne",
+        |c| flag(c.online),
     ),
     def(
         "canal_numerique_connu",
@@ -476,6 +653,384 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "1 if any, else 0",
         "joignable par SMS ou e-mail",
         "pas de mobile ni d'e-mail connu",
+        |c| flag(c.digital),
+    ),
+    // The amount at stake, in bands: claiming falls steeply for small amounts (DREES: 77 %
+    // of ASPA non-take-up under 100 €, 22 % at 500–600 €), which a linear term cannot bend.
+    level(
+        "montant_nul",
+        "tranche_montant",
+        "aucun droit estimé à partir des ressources connues",
+        ELIG,
+        "aucun droit estimé sur les ressources connues",
+        |c| flag(c.montant() <= 0.0),
+    ),
+    level(
+        "montant_moins_50",
+        "tranche_montant",
+        "droit estimé de moins de 50 € par mois",
+        ELIG,
+        "petit droit estimé (moins de 50 €)",
+        |c| within(c.montant(), 1e-9, 50.0),
+    ),
+    level(
+        "montant_50_100",
+        "tranche_montant",
+        "droit estimé de 50 à 100 € par mois",
+        ELIG,
+        "droit estimé de 50 à 100 €",
+        |c| within(c.montant(), 50.0, 100.0),
+    ),
+    level(
+        "montant_100_200",
+        "tranche_montant",
+        "droit estimé de 100 à 200 € par mois",
+        ELIG,
+        "droit estimé de 100 à 200 €",
+        |c| within(c.montant(), 100.0, 200.0),
+    ),
+    level(
+        "montant_200_350",
+        "tranche_montant",
+        "droit estimé de 200 à 350 € par mois",
+        ELIG,
+        "droit estimé de 200 à 350 €",
+        |c| within(c.montant(), 200.0, 350.0),
+    ),
+    level(
+        "montant_350_500",
+        "tranche_montant",
+        "droit estimé de 350 à 500 € par mois",
+        ELIG,
+        "droit estimé de 350 à 500 €",
+        |c| within(c.montant(), 350.0, 500.0),
+    ),
+    level(
+        "montant_500_plus",
+        "tranche_montant",
+        "droit estimé de 500 € par mois ou plus",
+        ELIG,
+        "droit estimé de 500 € ou plus",
+        |c| flag(c.montant() >= 500.0),
+    ),
+    def(
+        "log_montant_estime",
+        "logarithme du droit mensuel estimé plus un euro",
+        ELIG,
+        "ln(1 + euros per month)",
+        "droit estimé élevé",
+        "droit estimé faible",
+        |c| c.montant().max(0.0).ln_1p(),
+    ),
+    // The distance to the threshold, in bands: a household just above it may be entitled
+    // through a resource BRM overstates, one far above it rarely is.
+    level(
+        "marge_moins_300",
+        "tranche_marge",
+        "ressources connues dépassant le seuil de plus de 300 €",
+        ELIG,
+        "ressources nettement au-dessus du seuil",
+        |c| flag(c.marge() < -300.0),
+    ),
+    level(
+        "marge_300_100",
+        "tranche_marge",
+        "ressources connues dépassant le seuil de 100 à 300 €",
+        ELIG,
+        "ressources au-dessus du seuil de 100 à 300 €",
+        |c| within(c.marge(), -300.0, -100.0),
+    ),
+    level(
+        "marge_100_0",
+        "tranche_marge",
+        "ressources connues dépassant le seuil de moins de 100 €",
+        ELIG,
+        "ressources juste au-dessus du seuil",
+        |c| within(c.marge(), -100.0, 0.0),
+    ),
+    level(
+        "marge_0_150",
+        "tranche_marge",
+        "ressources connues sous le seuil de moins de 150 €",
+        ELIG,
+        "ressources juste sous le seuil",
+        |c| within(c.marge(), 0.0, 150.0),
+    ),
+    level(
+        "marge_150_400",
+        "tranche_marge",
+        "ressources connues sous le seuil de 150 à 400 €",
+        ELIG,
+        "ressources sous le seuil de 150 à 400 €",
+        |c| within(c.marge(), 150.0, 400.0),
+    ),
+    level(
+        "marge_400_plus",
+        "tranche_marge",
+        "ressources connues sous le seuil de 400 € ou plus",
+        ELIG,
+        "ressources très en dessous du seuil",
+        |c| flag(c.marge() >= 400.0),
+    ),
+    // Activity income in bands (RSA and PPA): the PPA rises then falls with earnings.
+    level(
+        "salaire_nul",
+        "tranche_salaire",
+        "aucun salaire sur le trimestre de référence",
+        SALAIRES,
+        "aucun salaire récent connu",
+        |c| flag(c.row.revenus_activite <= 0.0),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "salaire_moins_500",
+        "tranche_salaire",
+        "salaires du foyer de moins de 500 € par mois sur le trimestre",
+        SALAIRES,
+        "petits salaires (moins de 500 €)",
+        |c| within(c.row.revenus_activite, 1e-9, 500.0),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "salaire_500_1000",
+        "tranche_salaire",
+        "salaires du foyer de 500 à 1 000 € par mois sur le trimestre",
+        SALAIRES,
+        "salaires de 500 à 1 000 €",
+        |c| within(c.row.revenus_activite, 500.0, 1000.0),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "salaire_1000_1500",
+        "tranche_salaire",
+        "salaires du foyer de 1 000 à 1 500 € par mois sur le trimestre",
+        SALAIRES,
+        "salaires de 1 000 à 1 500 €",
+        |c| within(c.row.revenus_activite, 1000.0, 1500.0),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "salaire_1500_2000",
+        "tranche_salaire",
+        "salaires du foyer de 1 500 à 2 000 € par mois sur le trimestre",
+        SALAIRES,
+        "salaires de 1 500 à 2 000 €",
+        |c| within(c.row.revenus_activite, 1500.0, 2000.0),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "salaire_2000_plus",
+        "tranche_salaire",
+        "salaires du foyer de 2 000 € par mois ou plus sur le trimestre",
+        SALAIRES,
+        "salaires de 2 000 € ou plus",
+        |c| flag(c.row.revenus_activite >= 2000.0),
+    )
+    .only(Benefits::RSA_PPA),
+    // Pensions in bands (ASPA): small pensions are the ASPA's core population.
+    level(
+        "retraite_nulle",
+        "tranche_retraite",
+        "aucune pension de retraite connue",
+        "ressources (retraite)",
+        "aucune pension de retraite connue",
+        |c| flag(c.nature_mean("retraite") <= 0.0),
+    )
+    .only(Benefits::ASPA),
+    level(
+        "retraite_moins_300",
+        "tranche_retraite",
+        "pensions de retraite du foyer de moins de 300 € par mois",
+        "ressources (retraite)",
+        "très petite pension (moins de 300 €)",
+        |c| within(c.nature_mean("retraite"), 1e-9, 300.0),
+    )
+    .only(Benefits::ASPA),
+    level(
+        "retraite_300_600",
+        "tranche_retraite",
+        "pensions de retraite du foyer de 300 à 600 € par mois",
+        "ressources (retraite)",
+        "petite pension (300 à 600 €)",
+        |c| within(c.nature_mean("retraite"), 300.0, 600.0),
+    )
+    .only(Benefits::ASPA),
+    level(
+        "retraite_600_900",
+        "tranche_retraite",
+        "pensions de retraite du foyer de 600 à 900 € par mois",
+        "ressources (retraite)",
+        "pension de 600 à 900 €",
+        |c| within(c.nature_mean("retraite"), 600.0, 900.0),
+    )
+    .only(Benefits::ASPA),
+    level(
+        "retraite_900_plus",
+        "tranche_retraite",
+        "pensions de retraite du foyer de 900 € par mois ou plus",
+        "ressources (retraite)",
+        "pension de 900 € ou plus",
+        |c| flag(c.nature_mean("retraite") >= 900.0),
+    )
+    .only(Benefits::ASPA),
+    // Who the unit is.
+    yes(
+        "adulte_heberge",
+        "adulte hébergé par un autre foyer (autre adulte, ou enfant de 25 ans ou plus) : un foyer à lui seul pour le RSA et la prime d'activité",
+        "foyers.role, personnes.naissance",
+        "adulte hébergé par un proche",
+        |c| flag(c.hosted),
+    ),
+    yes(
+        "couple_sans_enfant",
+        "couple sans enfant à charge",
+        "foyers",
+        "couple sans enfant",
+        |c| flag(c.row.couple && c.children.is_empty()),
+    )
+    .only(Benefits::RSA_PPA),
+    level(
+        "regime_general",
+        "regime",
+        "régime général",
+        "personnes.regime",
+        "régime général",
+        |c| c.regime_is("general"),
+    ),
+    level(
+        "regime_agricole",
+        "regime",
+        "régime agricole (MSA)",
+        "personnes.regime",
+        "régime agricole",
+        |c| c.regime_is("agricole"),
+    ),
+    level(
+        "regime_independant",
+        "regime",
+        "travailleur indépendant",
+        "personnes.regime",
+        "travailleur indépendant",
+        |c| c.regime_is("independant"),
+    ),
+    yes(
+        "non_salarie_sans_salaire",
+        "un adulte non salarié (indépendant ou agricole) dont aucun salaire n'est connu sur 12 mois : revenus d'activité invisibles dans BRM",
+        "personnes.regime, ressources (salaire)",
+        "revenus d'activité non salariés non connus",
+        |c| flag(c.non_salaried() && c.wages_mean() <= 0.0),
+    )
+    .only(Benefits::RSA_PPA),
+    // Life events (DREES, IGAS: rights opened by an event people do not know of yet).
+    yes(
+        "perte_emploi_recente",
+        "salaires il y a 7 à 12 mois, aucun sur les 3 derniers mois (événement de vie)",
+        SALAIRES,
+        "perte d'emploi récente",
+        |c| flag(c.wages_between(12, 7) > 0.0 && c.wages_between(3, 1) <= 0.0),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "reprise_emploi_recente",
+        "aucun salaire il y a 7 à 12 mois, des salaires sur les 3 derniers mois (événement de vie)",
+        SALAIRES,
+        "reprise d'emploi récente",
+        |c| flag(c.wages_between(12, 7) <= 0.0 && c.wages_between(3, 1) > 0.0),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "baisse_salaires",
+        "salaires des 3 derniers mois inférieurs de moitié à ceux d'il y a 7 à 12 mois",
+        SALAIRES,
+        "baisse récente des salaires",
+        |c| {
+            let before = c.wages_between(12, 7);
+            flag(before > 0.0 && c.wages_between(3, 1) < 0.5 * before)
+        },
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "debut_al_6m",
+        "aide au logement ouverte dans les 6 derniers mois (déménagement, séparation)",
+        "droits (AL)",
+        "aide au logement ouverte récemment",
+        |c| flag(c.started_within("AL", 6)),
+    ),
+    yes(
+        "debut_asf_12m",
+        "allocation de soutien familial ouverte dans les 12 derniers mois (séparation)",
+        "droits (ASF)",
+        "séparation récente (soutien familial ouvert)",
+        |c| flag(c.started_within("ASF", 12)),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "debut_retraite_12m",
+        "pension de retraite ouverte dans les 12 derniers mois (départ à la retraite)",
+        "droits (RETRAITE)",
+        "départ à la retraite récent",
+        |c| flag(c.started_within("RETRAITE", 12)),
+    )
+    .only(Benefits::ASPA),
+    yes(
+        "fin_rsa_12m",
+        "un droit au RSA a pris fin dans les 12 derniers mois",
+        "droits (RSA)",
+        "RSA terminé récemment",
+        |c| flag(c.ended_within("RSA", 12)),
+    ),
+    yes(
+        "fin_ppa_12m",
+        "un droit à la prime d'activité a pris fin dans les 12 derniers mois",
+        "droits (PPA)",
+        "prime d'activité terminée récemment",
+        |c| flag(c.ended_within("PPA", 12)),
+    ),
+    def(
+        "nb_droits",
+        "nombre de prestations différentes perçues par le foyer (contact avec les caisses)",
+        "droits",
+        "count",
+        "déjà en contact avec plusieurs caisses",
+        "peu ou pas de prestations perçues",
+        |c| c.rights_held(),
+    ),
+    yes(
+        "locataire_sans_al",
+        "locataire sans aide au logement (aucun contact avec la CAF pour le logement)",
+        "logements.statut, droits (AL)",
+        "locataire sans aide au logement",
+        |c| {
+            flag(
+                matches!(c.statut, Some(Statut::LocatairePrive | Statut::LocataireHlm))
+                    && !c.holds("AL"),
+            )
+        },
+    ),
+    // Interactions with a published meaning.
+    yes(
+        "hors_ligne_60_plus",
+        "60 ans ou plus sans usage d'un espace en ligne (fracture numérique)",
+        "personnes.naissance, contacts",
+        "60 ans ou plus, sans usage en ligne",
+        |c| flag(c.age() >= 60 && !c.online),
+    )
+    .protected(Protected::Age),
+    yes(
+        "proprietaire_75_plus",
+        "propriétaire de 75 ans ou plus (récupération de l'ASPA sur la succession)",
+        "logements.statut, personnes.naissance",
+        "propriétaire de 75 ans ou plus",
+        |c| flag(c.age() >= 75 && c.statut == Some(Statut::Proprietaire)),
+    )
+    .protected(Protected::Age)
+    .only(Benefits::ASPA),
+    yes(
+        "petit_montant_hors_ligne",
+        "droit estimé de moins de 100 € et pas d'usage d'un espace en ligne",
+        "eligibility, contacts",
+        "petit droit, sans usage en ligne",
+        |c| flag(c.montant() > 0.0 && c.montant() < 100.0 && !c.online),
     ),
 ];
 
@@ -778,14 +1333,9 @@ pub fn compute(
     contacts: &[(bool, bool)],
     names: &[&'static str],
 ) -> FeatureTable {
-    // Each selected feature's position among those computed, resolved once.
-    let positions: Vec<usize> = names
+    let defs: Vec<&'static FeatureDef> = names
         .iter()
-        .map(|n| {
-            COMPUTED.iter().position(|c| c == n).unwrap_or_else(|| {
-                unreachable!("feature {n} is in the dictionary but not computed")
-            })
-        })
+        .map(|n| feature(n).unwrap_or_else(|| unreachable!("feature {n} is in the dictionary")))
         .collect();
     let run = h.run_month;
     let selected: Vec<&EligibilityRow> = rows.iter().filter(|r| !r.recoit).collect();
@@ -828,145 +1378,24 @@ pub fn compute(
                 person.pseudo_id == r.pseudo_id && foyer.foyer_id == r.foyer_id,
                 "an eligibility row is located in the households it was estimated from"
             );
-            let unit: Vec<&Person> = foyer.unit().map(|p| &h.persons[p]).collect();
-            let children: Vec<i32> = foyer
-                .children()
-                .map(|c| h.persons[c].age)
-                .filter(|a| *a < 25)
-                .collect();
-            let unit_wages: Vec<[f64; HISTORY]> = unit.iter().map(|p| p.activite()).collect();
-            let wages: [f64; HISTORY] =
-                std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum());
-            let nature = |n: &str| -> f64 {
-                mean(&std::array::from_fn::<f64, HISTORY, _>(|k| {
-                    unit.iter()
-                        .map(|p| {
-                            p.par_nature
-                                .iter()
-                                .find(|(x, _)| *x == n)
-                                .map_or(0.0, |(_, v)| v[k])
-                        })
-                        .sum()
-                }))
-            };
-            let holds = |prest: &str| unit.iter().any(|p| p.receives(prest, run));
-            let ended_within = |prest: &str, months: i32| {
-                unit.iter().any(|p| {
-                    p.droits.iter().any(|d| {
-                        d.prestation == prest
-                            && d.fin.is_some_and(|f| f < run && f >= run.plus(-months))
-                    }) && !p.receives(prest, run)
-                })
-            };
-            let w_mean = mean(&wages);
-            let w_sd =
-                (wages.iter().map(|w| (w - w_mean).powi(2)).sum::<f64>() / HISTORY as f64).sqrt();
+            let unit = h.unit_of(foyer, person_row);
+            let adults: Vec<&Person> = unit.adults.iter().map(|&p| &h.persons[p]).collect();
+            let unit_wages: Vec<[f64; HISTORY]> = adults.iter().map(|p| p.activite()).collect();
             let (online, digital) = contacts[person_row];
-            let age = person.age;
-            let band = |lo: i32, hi: i32| f64::from(u8::from(age >= lo && age <= hi));
-            let statut = |s: Option<Statut>| f64::from(u8::from(foyer.statut == s));
-            let quarter = &r.revenus_activite;
-            let b = |x: bool| f64::from(u8::from(x));
-            let all: [f64; COMPUTED.len()] = [
-                // age
-                age as f64,
-                // age_moins_25
-                band(0, 24),
-                // age_25_29
-                band(25, 29),
-                // age_30_39
-                band(30, 39),
-                // age_40_49
-                band(40, 49),
-                // age_50_59
-                band(50, 59),
-                // age_60_64
-                band(60, 64),
-                // age_65_69
-                band(65, 69),
-                // age_70_74
-                band(70, 74),
-                // age_75_84
-                band(75, 84),
-                // age_85_plus
-                band(85, 200),
-                // couple
-                b(r.couple),
-                // nb_enfants
-                children.len() as f64,
-                // taille_foyer
-                r.taille_foyer as f64,
-                // parent_isole
-                b(!r.couple && !children.is_empty()),
-                // enfant_moins_3_ans
-                b(children.iter().any(|a| *a < 3)),
-                // naissance_recente
-                b(children.contains(&0)),
-                // logement_proprietaire
-                statut(Some(Statut::Proprietaire)),
-                // logement_locataire_prive
-                statut(Some(Statut::LocatairePrive)),
-                // logement_locataire_hlm
-                statut(Some(Statut::LocataireHlm)),
-                // logement_heberge_gratuit
-                statut(Some(Statut::HebergeGratuit)),
-                // logement_sans_domicile
-                statut(Some(Statut::SansDomicile)),
-                // logement_inconnu
-                statut(None),
-                // revenus_activite_12m
-                w_mean,
-                // revenus_activite_trimestre
-                *quarter,
-                // volatilite_revenus
-                { if w_mean > 0.0 { w_sd / w_mean } else { 0.0 } },
-                // mois_sans_salaire
-                wages.iter().filter(|w| **w <= 0.0).count() as f64,
-                // chomage_12m
-                nature("chomage"),
-                // retraite_12m
-                nature("retraite"),
-                // ij_12m
-                nature("ij"),
-                // invalidite_12m
-                nature("invalidite"),
-                // droit_al
-                b(holds("AL")),
-                // droit_af
-                b(holds("AF")),
-                // droit_asf
-                b(holds("ASF")),
-                // droit_css
-                b(holds("CSS")),
-                // droit_aah
-                b(holds("AAH")),
-                // droit_are
-                b(holds("ARE")),
-                // droit_ass
-                b(holds("ASS")),
-                // droit_retraite
-                b(holds("RETRAITE")),
-                // droit_invalidite
-                b(holds("INVALIDITE")),
-                // fin_droit_meme_prestation
-                b(ended_within(r.prestation, 12)),
-                // fin_are_6m
-                b(ended_within("ARE", 6)),
-                // atteint_65_ans
-                b(age == 65),
-                // eligible_estime
-                b(r.montant_estime > 0.0),
-                // montant_estime
-                r.montant_estime,
-                // marge_ressources
-                r.montant_forfaitaire - r.ressources - r.forfait_logement,
-                // espace_en_ligne
-                b(online),
-                // canal_numerique_connu
-                b(digital),
-            ];
-            for (o, &j) in out.iter_mut().zip(&positions) {
-                *o = all[j];
+            let input = FeatureInput {
+                row: r,
+                run,
+                person,
+                children: unit.children.iter().map(|&c| h.persons[c].age).collect(),
+                statut: unit.statut,
+                hosted: unit.hosted,
+                wages: std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum()),
+                unit: adults,
+                online,
+                digital,
+            };
+            for (o, f) in out.iter_mut().zip(&defs) {
+                *o = (f.compute)(&input);
             }
         });
     FeatureTable {
@@ -981,61 +1410,20 @@ pub fn compute(
     }
 }
 
-/// Every feature `compute` knows, in the order it computes them.
-const COMPUTED: [&str; 48] = [
-    "age",
-    "age_moins_25",
-    "age_25_29",
-    "age_30_39",
-    "age_40_49",
-    "age_50_59",
-    "age_60_64",
-    "age_65_69",
-    "age_70_74",
-    "age_75_84",
-    "age_85_plus",
-    "couple",
-    "nb_enfants",
-    "taille_foyer",
-    "parent_isole",
-    "enfant_moins_3_ans",
-    "naissance_recente",
-    "logement_proprietaire",
-    "logement_locataire_prive",
-    "logement_locataire_hlm",
-    "logement_heberge_gratuit",
-    "logement_sans_domicile",
-    "logement_inconnu",
-    "revenus_activite_12m",
-    "revenus_activite_trimestre",
-    "volatilite_revenus",
-    "mois_sans_salaire",
-    "chomage_12m",
-    "retraite_12m",
-    "ij_12m",
-    "invalidite_12m",
-    "droit_al",
-    "droit_af",
-    "droit_asf",
-    "droit_css",
-    "droit_aah",
-    "droit_are",
-    "droit_ass",
-    "droit_retraite",
-    "droit_invalidite",
-    "fin_droit_meme_prestation",
-    "fin_are_6m",
-    "atteint_65_ans",
-    "eligible_estime",
-    "montant_estime",
-    "marge_ressources",
-    "espace_en_ligne",
-    "canal_numerique_connu",
-];
-
 /// Names of the dictionary, for checks.
 pub fn dictionary_names() -> BTreeSet<&'static str> {
     DICTIONARY.iter().map(|f| f.name).collect()
+}
+
+/// The features of `names` that `prestation`'s model may use, in `names`' order, with their
+/// positions in `names`.
+pub fn for_benefit(names: &[&'static str], prestation: &str) -> Vec<(usize, &'static str)> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| feature(n).is_some_and(|f| f.benefits.applies(prestation)))
+        .map(|(j, n)| (j, *n))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1070,6 +1458,116 @@ mod tests {
         assert_eq!(bits(&table.values), bits(&written));
         assert_eq!(table.person, Some((0..n as u32).collect()));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every entry documents itself, has a unique name, and computes a finite value on a
+    /// plain row; a group's levels are exclusive and exhaustive.
+    #[test]
+    fn every_feature_computes_and_documents() {
+        let mut seen = BTreeSet::new();
+        for f in DICTIONARY {
+            assert!(seen.insert(f.name), "{} is listed twice", f.name);
+            assert!(!f.meaning.is_empty() && !f.sources.is_empty() && !f.transform.is_empty());
+            assert!(!f.reason_high.is_empty(), "{} has no reason", f.name);
+            assert!(
+                !f.benefits.codes().is_empty(),
+                "{} applies to no benefit",
+                f.name
+            );
+        }
+        let person = |age: i32, regime: &'static str| Person {
+            pseudo_id: format!("{age:064x}"),
+            naissance: Month::parse("1970-01").unwrap(),
+            sexe: "F",
+            departement: "33",
+            regime,
+            age,
+            par_nature: vec![(
+                "salaire",
+                std::array::from_fn(|k| if k < 6 { 900.0 } else { 0.0 }),
+            )],
+            droits: vec![],
+        };
+        let row = |montant: f64, marge: f64| EligibilityRow {
+            pseudo_id: "0".repeat(64),
+            foyer_id: "1".repeat(64),
+            prestation: "RSA",
+            role_porteur: "demandeur",
+            taille_foyer: 1,
+            couple: false,
+            nb_enfants: 0,
+            majoration_isolement: false,
+            statut_logement: None,
+            aide_logement: 0.0,
+            prestations_comptees: 0.0,
+            revenus_activite: 0.0,
+            ressources: 0.0,
+            aspa_comptee: 0.0,
+            forfait_logement: 0.0,
+            montant_forfaitaire: marge,
+            part_revenus_activite: 0.0,
+            bonifications: 0.0,
+            montant_calcule: montant,
+            atteint_minimum: montant > 0.0,
+            montant_estime: montant,
+            recoit: false,
+            candidat_deterministe: false,
+            motif_deterministe: None,
+            at: None,
+        };
+        let people = [person(30, "general"), person(80, "independant")];
+        for (k, p) in people.iter().enumerate() {
+            for (montant, marge) in [(0.0, -500.0), (30.0, -50.0), (420.0, 420.0), (900.0, 80.0)] {
+                let r = row(montant, marge);
+                let input = FeatureInput {
+                    row: &r,
+                    run: Month::parse("2025-09").unwrap(),
+                    person: p,
+                    unit: vec![p],
+                    children: vec![],
+                    statut: [None, Some(Statut::Proprietaire)][k],
+                    hosted: k == 1,
+                    wages: p.activite(),
+                    online: false,
+                    digital: k == 0,
+                };
+                let mut groups: std::collections::BTreeMap<&str, f64> = Default::default();
+                for f in DICTIONARY {
+                    let v = (f.compute)(&input);
+                    assert!(v.is_finite(), "{} = {v}", f.name);
+                    if let Some(g) = f.group {
+                        *groups.entry(g).or_default() += v;
+                    }
+                }
+                for (g, total) in groups {
+                    assert_eq!(total, 1.0, "group {g}: levels add up to {total}");
+                }
+                let value = |n: &str| (feature(n).unwrap().compute)(&input);
+                assert_eq!(value("perte_emploi_recente"), 1.0);
+                assert_eq!(value("montant_estime"), montant);
+                assert_eq!(value("adulte_heberge"), k as f64);
+                assert_eq!(value("proprietaire_75_plus"), k as f64);
+                assert_eq!(value("non_salarie_sans_salaire"), 0.0);
+            }
+        }
+        assert!(!Benefits::ASPA.applies("PPA") && Benefits::RSA_PPA.applies("PPA"));
+        let names: Vec<&'static str> = DICTIONARY.iter().map(|f| f.name).collect();
+        let group = |n: &str| feature(n).and_then(|f| f.group);
+        assert!(
+            for_benefit(&names, "ASPA")
+                .iter()
+                .all(|(_, n)| group(n) != Some("tranche_salaire"))
+        );
+        assert!(
+            for_benefit(&names, "PPA")
+                .iter()
+                .all(|(_, n)| group(n) != Some("tranche_retraite"))
+        );
+        assert!(
+            for_benefit(&names, "PPA")
+                .iter()
+                .any(|(_, n)| group(n) == Some("tranche_salaire"))
+        );
     }
 
     #[test]

@@ -153,6 +153,50 @@ impl Foyer {
     }
 }
 
+/// Age from which a child of the foyer is no longer a dependant: an `enfant` of 25 or more
+/// is an adult of their own for RSA and PPA (art. L262-2 and R262-3 CASF).
+pub const DEPENDANT_CHILD_MAX_AGE: i32 = 24;
+
+/// Whether a foyer member is hosted: an `autre_adulte` (a relative, friend or lodger) or an
+/// `enfant` of 25 or more. Such a person is not part of the demandeur's RSA/PPA foyer but a
+/// foyer of their own, on their own resources, housed free by the household (art. R262-9
+/// CASF: forfait logement of a person housed free of charge); ASPA is individual anyway.
+pub fn is_hosted(role: Role, age: i32) -> bool {
+    role == Role::AutreAdulte || (role == Role::Enfant && age > DEPENDANT_CHILD_MAX_AGE)
+}
+
+/// A benefit unit within a foyer: the foyer's own (demandeur, conjoint, dependent children)
+/// or one hosted adult's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unit {
+    /// Who carries the unit's RSA/PPA: the demandeur, or the hosted adult.
+    pub carrier: usize,
+    pub carrier_role: Role,
+    /// Demandeur and conjoint, or the hosted adult alone.
+    pub adults: Vec<usize>,
+    /// Dependent children (under 25); none for a hosted adult.
+    pub children: Vec<usize>,
+    /// The foyer's housing, or for a hosted adult: housed free (or without a home when the
+    /// foyer is).
+    pub statut: Option<Statut>,
+    pub hosted: bool,
+}
+
+impl Unit {
+    /// Every member of the unit: adults, then children.
+    pub fn members(&self) -> impl Iterator<Item = usize> + '_ {
+        self.adults.iter().chain(&self.children).copied()
+    }
+}
+
+/// Housing status of a hosted adult's own unit.
+fn hosted_statut(foyer: Option<Statut>) -> Option<Statut> {
+    match foyer {
+        Some(Statut::SansDomicile) => Some(Statut::SansDomicile),
+        _ => Some(Statut::HebergeGratuit),
+    }
+}
+
 /// Reference quarters as month offsets from the run month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Quarters {
@@ -634,9 +678,60 @@ impl Households {
         Ok(Households::new(run, persons, foyers))
     }
 
-    /// The foyer's situation as BRM and RNCPS show it, over the reference quarters.
-    /// `ppa_params` holds the PPA parameters of each month of the RSA/PPA quarter.
+    /// The benefit units of a foyer: its own first, then one per hosted adult, in member
+    /// order.
+    pub fn units(&self, f: &Foyer) -> Vec<Unit> {
+        let age = |p: usize| self.persons[p].age;
+        let mut units = vec![Unit {
+            carrier: f.demandeur(),
+            carrier_role: Role::Demandeur,
+            adults: f.unit().collect(),
+            children: f
+                .children()
+                .filter(|&c| age(c) <= DEPENDANT_CHILD_MAX_AGE)
+                .collect(),
+            statut: f.statut,
+            hosted: false,
+        }];
+        units.extend(
+            f.members
+                .iter()
+                .filter(|&&(p, role)| is_hosted(role, age(p)))
+                .map(|&(p, role)| Unit {
+                    carrier: p,
+                    carrier_role: role,
+                    adults: vec![p],
+                    children: vec![],
+                    statut: hosted_statut(f.statut),
+                    hosted: true,
+                }),
+        );
+        units
+    }
+
+    /// The unit `person` belongs to in foyer `f`.
+    pub fn unit_of(&self, f: &Foyer, person: usize) -> Unit {
+        let mut units = self.units(f);
+        let at = units
+            .iter()
+            .position(|u| u.members().any(|p| p == person))
+            .unwrap_or(0);
+        units.swap_remove(at)
+    }
+
+    /// The foyer's own unit's situation as BRM and RNCPS show it (see [`Households::unit_situation`]).
     pub fn situation(&self, f: &Foyer, q: Quarters, ppa_params: &[PpaMonthParams]) -> Situation {
+        self.unit_situation(&self.units(f)[0], q, ppa_params)
+    }
+
+    /// A unit's situation as BRM and RNCPS show it, over the reference quarters.
+    /// `ppa_params` holds the PPA parameters of each month of the RSA/PPA quarter.
+    pub fn unit_situation(
+        &self,
+        u: &Unit,
+        q: Quarters,
+        ppa_params: &[PpaMonthParams],
+    ) -> Situation {
         let run = self.run_month;
         let member = |p: usize| {
             let person = &self.persons[p];
@@ -651,21 +746,15 @@ impl Households {
             }
         };
         let (a, b) = q.rsa_ppa;
-        let members: Vec<usize> = f
-            .members
-            .iter()
-            .filter(|m| m.1 != Role::AutreAdulte)
-            .map(|m| m.0)
-            .collect();
-        let aide_logement: f64 = members
-            .iter()
-            .map(|&p| self.persons[p].right_amount(&["AL"], run, a, b))
+        let aide_logement: f64 = u
+            .members()
+            .map(|p| self.persons[p].right_amount(&["AL"], run, a, b))
             .sum();
-        let prestations: f64 = members
-            .iter()
-            .map(|&p| self.persons[p].right_amount(COUNTED_AS_RESOURCES, run, a, b))
+        let prestations: f64 = u
+            .members()
+            .map(|p| self.persons[p].right_amount(COUNTED_AS_RESOURCES, run, a, b))
             .sum();
-        let unit: Vec<usize> = f.unit().collect();
+        let unit = &u.adults;
         let ppa_months = ppa_params
             .iter()
             .zip(run.window(a, b))
@@ -682,14 +771,10 @@ impl Households {
             })
             .collect();
         Situation {
-            demandeur: member(f.demandeur()),
-            conjoint: f.conjoint().map(member),
-            enfants: f
-                .children()
-                .map(|c| self.persons[c].age)
-                .filter(|a| *a < 25)
-                .collect(),
-            statut: f.statut,
+            demandeur: member(u.adults[0]),
+            conjoint: u.adults.get(1).map(|&p| member(p)),
+            enfants: u.children.iter().map(|&c| self.persons[c].age).collect(),
+            statut: u.statut,
             aide_logement,
             prestations_comptees: prestations,
             ppa_months,

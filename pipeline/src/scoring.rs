@@ -195,6 +195,13 @@ pub fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> V
         let size = |j: usize| a.coefficients[j].standardized.abs();
         size(y).total_cmp(&size(x)).then(x.cmp(&y))
     });
+    // A feature with no wording for a low value (a yes/no or a one-hot level: "locataire
+    // HLM") is never a reason through being low: that would name what the person is not.
+    let says_low: Vec<bool> = a
+        .features
+        .iter()
+        .map(|f| crate::features::feature(&f.name).is_some_and(|d| !d.reason_low.is_empty()))
+        .collect();
     let order: Vec<(usize, usize, f64, f64, bool)> = order
         .into_iter()
         .map(|j| {
@@ -208,6 +215,9 @@ pub fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> V
             let raw = t.row(i as usize);
             let mut top = TopK::EMPTY;
             for &(j, p, mean, w, high) in &order {
+                if raw[p] < mean && !says_low[j] {
+                    continue;
+                }
                 top.offer(j, w * (raw[p] - mean), high);
             }
             top.finish()

@@ -431,6 +431,15 @@ pub fn train_benefit(
     names: &[&'static str],
     cfg: &RunConfig,
 ) -> Result<ModelArtefact> {
+    // The benefit's own features: the columns of the learning set its model may use.
+    let cols = features::for_benefit(names, benefit);
+    let p = names.len();
+    let x: Vec<f64> = set
+        .x
+        .chunks(p.max(1))
+        .flat_map(|row| cols.iter().map(|&(j, _)| row[j]))
+        .collect();
+    let names: Vec<&'static str> = cols.iter().map(|&(_, n)| n).collect();
     let names_s: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let groups: Vec<Option<String>> = names
         .iter()
@@ -444,7 +453,7 @@ pub fn train_benefit(
         benefit,
         names: &names_s,
         groups: &groups,
-        x: &set.x,
+        x: &x,
         y: &set.y,
         baseline: &set.baseline,
     };
