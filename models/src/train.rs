@@ -42,6 +42,8 @@ pub struct TrainInput<'a> {
     pub x: &'a [f64],
     pub y: &'a [bool],
     pub baseline: &'a [f64],
+    /// Columns that enter only when cross-validation retains them (interactions).
+    pub candidates: &'a [bool],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +116,9 @@ pub struct ModelArtefact {
     pub standard_errors: String,
     pub alpha: f64,
     pub cross_validation: Vec<CvResult>,
+    /// Interactions retained by cross-validation, in the order they entered.
+    #[serde(default)]
+    pub interactions: Vec<Selected>,
     pub config: TrainConfig,
     pub convergence: Fit,
     pub training_data: TrainingData,
@@ -275,6 +280,103 @@ fn choose_columns(input: &TrainInput, train: &[usize]) -> (Vec<usize>, Vec<Dropp
     (keep, dropped)
 }
 
+/// At most this many interactions enter a model.
+pub const MAX_INTERACTIONS: usize = 6;
+/// Smallest fall of the mean cross-validated log-loss for an interaction to enter.
+pub const MIN_GAIN: f64 = 2e-4;
+
+/// An interaction retained by cross-validation, in the order they entered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Selected {
+    pub name: String,
+    pub mean_log_loss_before: f64,
+    pub mean_log_loss_after: f64,
+}
+
+/// Mean log-loss over the folds of a fit on columns `cols` with L2 strength `alpha`, and
+/// each fold's: every fold fit on the other folds, standardised within them.
+fn fold_losses(
+    input: &TrainInput,
+    cfg: &TrainConfig,
+    cols: &[usize],
+    fold_rows: &[(Vec<usize>, Vec<usize>)],
+    alpha: f64,
+) -> Result<Vec<f64>, TrainError> {
+    let fit_err = |e| TrainError::Fit(e, input.benefit.to_string());
+    // Every fold's fit is independent: they run in parallel and their log-losses are
+    // gathered in fold order, so nothing depends on scheduling.
+    fold_rows
+        .par_iter()
+        .map(|(fit_rows, val_rows)| -> Result<f64, TrainError> {
+            let settings = SolverSettings {
+                alpha,
+                ..cfg.solver.clone()
+            };
+            let s = standardise(input, cols, fit_rows, None);
+            // A column constant within a fold gets sd 0: leave it at 0 there.
+            let sd: Vec<f64> =
+                s.sd.iter()
+                    .map(|v| if *v > 0.0 { *v } else { 1.0 })
+                    .collect();
+            let s = standardise(input, cols, fit_rows, Some((&s.mean, &sd)));
+            let f = logistic::fit(s.x.view(), &labels_f64(input.y, fit_rows), &settings)
+                .map_err(fit_err)?;
+            let v = standardise(input, cols, val_rows, Some((&s.mean, &s.sd)));
+            let prob = logistic::predict(v.x.view(), f.intercept, &f.coef);
+            let labels: Vec<bool> = val_rows.iter().map(|&r| input.y[r]).collect();
+            Ok(metrics::log_loss(&prob, &labels))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        // The first failure in fold order, whichever thread met it first.
+        .collect()
+}
+
+fn cv_loss(
+    input: &TrainInput,
+    cfg: &TrainConfig,
+    cols: &[usize],
+    fold_rows: &[(Vec<usize>, Vec<usize>)],
+    alpha: f64,
+) -> Result<f64, TrainError> {
+    let l = fold_losses(input, cfg, cols, fold_rows, alpha)?;
+    Ok(l.iter().sum::<f64>() / l.len().max(1) as f64)
+}
+
+/// Cross-validation of every L2 strength of `alphas` on columns `cols`.
+fn cv_alphas(
+    input: &TrainInput,
+    cfg: &TrainConfig,
+    cols: &[usize],
+    fold_rows: &[(Vec<usize>, Vec<usize>)],
+    alphas: &[f64],
+) -> Result<Vec<CvResult>, TrainError> {
+    alphas
+        .iter()
+        .map(|&alpha| {
+            let fold_log_loss = fold_losses(input, cfg, cols, fold_rows, alpha)?;
+            Ok(CvResult {
+                alpha,
+                mean_log_loss: fold_log_loss.iter().sum::<f64>()
+                    / fold_log_loss.len().max(1) as f64,
+                fold_log_loss,
+            })
+        })
+        .collect()
+}
+
+/// The L2 strength with the lowest mean log-loss (the strongest on a tie).
+fn best_alpha(cv: &[CvResult], default: f64) -> f64 {
+    cv.iter()
+        .min_by(|a, b| {
+            a.mean_log_loss
+                .total_cmp(&b.mean_log_loss)
+                .then(b.alpha.total_cmp(&a.alpha))
+        })
+        .map(|c| c.alpha)
+        .unwrap_or(default)
+}
+
 pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, TrainError> {
     let n = input.y.len();
     let p_all = input.names.len();
@@ -290,7 +392,6 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     }
     let (train_rows, test_rows) = stratified_split(input.y, cfg.test_share, cfg.seed);
     let (cols, dropped) = choose_columns(input, &train_rows);
-    let fit_err = |e| TrainError::Fit(e, input.benefit.to_string());
 
     // Cross-validation on the training part, standardised within each fold.
     let folds = stratified_folds(&train_rows, input.y, cfg.folds, cfg.seed);
@@ -309,56 +410,91 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
             )
         })
         .collect();
-    let jobs: Vec<(f64, usize)> = cfg
-        .alphas
+    let (base, mut candidates): (Vec<usize>, Vec<usize>) = cols
         .iter()
-        .flat_map(|&alpha| (0..cfg.folds).map(move |k| (alpha, k)))
-        .collect();
-    let losses: Vec<f64> = jobs
-        .par_iter()
-        .map(|&(alpha, k)| -> Result<f64, TrainError> {
-            let settings = SolverSettings {
-                alpha,
-                ..cfg.solver.clone()
-            };
-            let (fit_rows, val_rows) = &fold_rows[k];
-            let s = standardise(input, &cols, fit_rows, None);
-            // A column constant within a fold gets sd 0: leave it at 0 there.
-            let sd: Vec<f64> =
-                s.sd.iter()
-                    .map(|v| if *v > 0.0 { *v } else { 1.0 })
-                    .collect();
-            let s = standardise(input, &cols, fit_rows, Some((&s.mean, &sd)));
-            let f = logistic::fit(s.x.view(), &labels_f64(input.y, fit_rows), &settings)
-                .map_err(fit_err)?;
-            let v = standardise(input, &cols, val_rows, Some((&s.mean, &s.sd)));
-            let prob = logistic::predict(v.x.view(), f.intercept, &f.coef);
-            let labels: Vec<bool> = val_rows.iter().map(|&r| input.y[r]).collect();
-            Ok(metrics::log_loss(&prob, &labels))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        // The first failure in (alpha, fold) order, whichever thread met it first.
-        .collect::<Result<_, _>>()?;
-    let cross_validation: Vec<CvResult> = cfg
-        .alphas
-        .iter()
-        .zip(losses.chunks(cfg.folds.max(1)))
-        .map(|(&alpha, fold_log_loss)| CvResult {
-            alpha,
-            mean_log_loss: fold_log_loss.iter().sum::<f64>() / fold_log_loss.len() as f64,
-            fold_log_loss: fold_log_loss.to_vec(),
-        })
-        .collect();
-    let alpha = cross_validation
-        .iter()
-        .min_by(|a, b| {
-            a.mean_log_loss
-                .total_cmp(&b.mean_log_loss)
-                .then(b.alpha.total_cmp(&a.alpha))
-        })
-        .map(|c| c.alpha)
-        .unwrap_or(cfg.solver.alpha);
+        .partition(|&&c| !input.candidates.get(c).copied().unwrap_or(false));
+    let mut dropped = dropped;
+    let mut cols = base;
+    let cross_validation = cv_alphas(input, cfg, &cols, &fold_rows, &cfg.alphas)?;
+    let mut alpha = best_alpha(&cross_validation, cfg.solver.alpha);
+
+    // Interactions: candidate columns enter one at a time, the one that lowers the mean
+    // cross-validated log-loss most first, while the gain is at least MIN_GAIN and at most
+    // MAX_INTERACTIONS are in.
+    let mut interactions = Vec::new();
+    let mut current = cv_loss(input, cfg, &cols, &fold_rows, alpha)?;
+    while interactions.len() < MAX_INTERACTIONS && !candidates.is_empty() {
+        let losses: Vec<f64> = candidates
+            .iter()
+            .map(|&c| {
+                let mut with = cols.clone();
+                with.push(c);
+                cv_loss(input, cfg, &with, &fold_rows, alpha)
+            })
+            .collect::<Result<_, _>>()?;
+        let (best, loss) = losses
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .expect("candidates left");
+        if current - loss < MIN_GAIN {
+            break;
+        }
+        if interactions.is_empty() {
+            // Later rounds weigh only the candidates that gained on their own: an
+            // interaction that does not help alone is not tried again with the others.
+            let alone: Vec<usize> = candidates
+                .iter()
+                .zip(&losses)
+                .filter(|(_, l)| current - **l >= MIN_GAIN)
+                .map(|(c, _)| *c)
+                .collect();
+            let chosen = candidates[best];
+            for &c in candidates.iter().filter(|c| !alone.contains(c)) {
+                dropped.push(Dropped {
+                    name: input.names[c].clone(),
+                    reason: "interaction not retained by cross-validation".to_string(),
+                });
+            }
+            candidates = alone;
+            let best = candidates
+                .iter()
+                .position(|&c| c == chosen)
+                .expect("the best gained");
+            let c = candidates.remove(best);
+            interactions.push(Selected {
+                name: input.names[c].clone(),
+                mean_log_loss_before: current,
+                mean_log_loss_after: loss,
+            });
+            cols.push(c);
+            current = loss;
+            continue;
+        }
+        let c = candidates.remove(best);
+        interactions.push(Selected {
+            name: input.names[c].clone(),
+            mean_log_loss_before: current,
+            mean_log_loss_after: loss,
+        });
+        cols.push(c);
+        current = loss;
+    }
+    for &c in &candidates {
+        dropped.push(Dropped {
+            name: input.names[c].clone(),
+            reason: "interaction not retained by cross-validation".to_string(),
+        });
+    }
+    let cross_validation = if interactions.is_empty() {
+        cross_validation
+    } else {
+        // The final columns' L2 strength.
+        let cv = cv_alphas(input, cfg, &cols, &fold_rows, &cfg.alphas)?;
+        alpha = best_alpha(&cv, cfg.solver.alpha);
+        cv
+    };
 
     // Final fit on the whole training part.
     let settings = SolverSettings {
@@ -366,7 +502,6 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         ..cfg.solver.clone()
     };
     let s = standardise(input, &cols, &train_rows, None);
-    let y_train = labels_f64(input.y, &train_rows);
     // Through linfa's interface: checked parameters, a dataset with its feature names.
     let estimator_err = |e| TrainError::Estimator(e, input.benefit.to_string());
     let targets: ndarray::Array1<bool> = train_rows.iter().map(|&r| input.y[r]).collect();
@@ -452,6 +587,7 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
             .to_string(),
         alpha,
         cross_validation,
+        interactions,
         config: cfg.clone(),
         convergence: fit,
         training_data: TrainingData {
@@ -521,5 +657,57 @@ mod tests {
                 .count();
             assert_eq!(pos, 15);
         }
+    }
+
+    /// An interaction the labels depend on is retained by cross-validation; one they do not
+    /// depend on is left out and said so.
+    #[test]
+    fn cross_validation_retains_a_real_interaction_and_not_noise() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let n = 4000;
+        let names: Vec<String> = ["a", "b", "a_x_b", "bruit"].map(String::from).to_vec();
+        let mut x = Vec::with_capacity(n * 4);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let a = f64::from(u8::from(rng.r#gen::<bool>()));
+            let b = f64::from(u8::from(rng.r#gen::<bool>()));
+            let noise = f64::from(u8::from(rng.r#gen::<bool>()));
+            x.extend([a, b, a * b, noise]);
+            let logit = -1.5 + 0.3 * a + 0.3 * b + 2.5 * a * b;
+            y.push(rng.r#gen::<f64>() < 1.0 / (1.0 + (-logit).exp()));
+        }
+        let baseline = vec![0.0; n];
+        let input = TrainInput {
+            benefit: "PPA",
+            names: &names,
+            groups: &[None, None, None, None],
+            x: &x,
+            y: &y,
+            baseline: &baseline,
+            candidates: &[false, false, true, true],
+        };
+        let cfg = TrainConfig {
+            seed: 1,
+            test_share: 0.25,
+            folds: 5,
+            alphas: vec![1.0],
+            solver: SolverSettings::default(),
+            allow_non_convergence: false,
+        };
+        let a = train(&input, &cfg).unwrap();
+        let retained: Vec<&str> = a.interactions.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(retained, ["a_x_b"]);
+        assert!(
+            a.interactions[0].mean_log_loss_before - a.interactions[0].mean_log_loss_after
+                >= MIN_GAIN
+        );
+        assert!(a.features.iter().any(|f| f.name == "a_x_b"));
+        assert!(a.features.iter().all(|f| f.name != "bruit"));
+        assert!(
+            a.dropped
+                .iter()
+                .any(|d| d.name == "bruit" && d.reason.contains("not retained"))
+        );
     }
 }

@@ -157,7 +157,12 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         .and_then(|c| c.get(0))
     {
         let members = rows_of(&ingest.join("foyers.parquet"), "foyer_id", f)?;
-        donnees.extend(items(&members, "RNCPS — membres du foyer", &["foyer_id"]));
+        // The other members' roles, never their ids: an explanation is about one person.
+        donnees.extend(items(
+            &members,
+            "RNCPS — membres du foyer",
+            &["foyer_id", "pseudo_id"],
+        ));
         donnees.extend(items(
             &rows_of(&ingest.join("logements.parquet"), "foyer_id", f)?,
             "logement du foyer",

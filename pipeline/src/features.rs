@@ -165,6 +165,22 @@ impl FeatureInput<'_> {
     fn montant(&self) -> f64 {
         self.row.montant_estime
     }
+    fn log_montant(&self) -> f64 {
+        self.montant().max(0.0).ln_1p()
+    }
+    /// Ceiling of the complémentaire santé solidaire with a contribution for the unit's
+    /// size (monthly; 13 724 € a year for one person in 2025, ×1.5 for two, ×1.8 for three,
+    /// ×2.1 for four, +0.4 per further person).
+    fn plafond_css(&self) -> f64 {
+        let n = f64::from(self.row.taille_foyer.max(1));
+        let scale = match n as u32 {
+            1 => 1.0,
+            2 => 1.5,
+            3 => 1.8,
+            _ => 2.1 + 0.4 * (n - 4.0),
+        };
+        13_724.0 / 12.0 * scale
+    }
     fn marge(&self) -> f64 {
         self.row.montant_forfaitaire - self.row.ressources - self.row.forfait_logement
     }
@@ -191,6 +207,8 @@ pub struct FeatureDef {
     pub protected: Protected,
     /// The benefits whose model may use it.
     pub benefits: Benefits,
+    /// An interaction: it enters a model only when cross-validation retains it.
+    pub interaction: bool,
     /// Reason shown when the feature raises the score through a high value…
     pub reason_high: &'static str,
     /// …and through a low value.
@@ -205,6 +223,12 @@ impl FeatureDef {
     }
     const fn only(self, benefits: Benefits) -> FeatureDef {
         FeatureDef { benefits, ..self }
+    }
+    const fn candidate(self) -> FeatureDef {
+        FeatureDef {
+            interaction: true,
+            ..self
+        }
     }
 }
 
@@ -225,6 +249,7 @@ const fn def(
         group: None,
         protected: Protected::No,
         benefits: Benefits::ALL,
+        interaction: false,
         reason_high,
         reason_low,
         compute,
@@ -1032,6 +1057,140 @@ pub const DICTIONARY: &[FeatureDef] = &[
         "petit droit, sans usage en ligne",
         |c| flag(c.montant() > 0.0 && c.montant() < 100.0 && !c.online),
     ),
+    yes(
+        "sans_css_sous_plafond",
+        "ressources connues sous le plafond de la complémentaire santé solidaire, sans la percevoir",
+        "eligibility, droits (CSS)",
+        "sans complémentaire santé solidaire malgré de faibles ressources",
+        |c| flag(c.row.ressources < c.plafond_css() && !c.holds("CSS")),
+    ),
+    // Interaction candidates: each enters a model only when cross-validation retains it
+    // (models::train::MAX_INTERACTIONS, MIN_GAIN). The estimated amount's weight may differ
+    // where BRM misses resources (non-salaried work, alimony) or where claiming is harder.
+    def(
+        "x_montant_non_salarie",
+        "droit estimé (logarithme) chez un non-salarié sans salaire connu",
+        "eligibility, personnes.regime, ressources (salaire)",
+        "ln(1 + euros per month) if non-salaried without wages, else 0",
+        "droit estimé élevé malgré des revenus non salariés inconnus",
+        "",
+        |c| c.log_montant() * flag(c.non_salaried() && c.wages_mean() <= 0.0),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
+    def(
+        "x_montant_heberge",
+        "droit estimé (logarithme) d'un adulte hébergé",
+        "eligibility, foyers.role",
+        "ln(1 + euros per month) if hosted, else 0",
+        "droit estimé élevé d'un adulte hébergé",
+        "",
+        |c| c.log_montant() * flag(c.hosted),
+    )
+    .candidate(),
+    def(
+        "x_montant_couple_sans_enfant",
+        "droit estimé (logarithme) d'un couple sans enfant",
+        "eligibility, foyers",
+        "ln(1 + euros per month) if a couple without children, else 0",
+        "droit estimé élevé d'un couple sans enfant",
+        "",
+        |c| c.log_montant() * flag(c.row.couple && c.children.is_empty()),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
+    def(
+        "x_montant_parent_isole",
+        "droit estimé (logarithme) d'un parent isolé",
+        "eligibility, foyers",
+        "ln(1 + euros per month) if a single parent, else 0",
+        "droit estimé élevé d'un parent isolé",
+        "",
+        |c| c.log_montant() * flag(!c.row.couple && !c.children.is_empty()),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
+    def(
+        "x_montant_proprietaire",
+        "droit estimé (logarithme) d'un propriétaire de son logement",
+        "eligibility, logements.statut",
+        "ln(1 + euros per month) if owner, else 0",
+        "droit estimé élevé d'un propriétaire",
+        "",
+        |c| c.log_montant() * c.statut_is(Some(Statut::Proprietaire)),
+    )
+    .candidate(),
+    def(
+        "x_montant_css",
+        "droit estimé (logarithme) d'un bénéficiaire de la complémentaire santé solidaire",
+        "eligibility, droits (CSS)",
+        "ln(1 + euros per month) if CSS, else 0",
+        "droit estimé élevé et complémentaire santé solidaire",
+        "",
+        |c| c.log_montant() * flag(c.holds("CSS")),
+    )
+    .candidate(),
+    def(
+        "x_montant_al",
+        "droit estimé (logarithme) d'un foyer qui perçoit une aide au logement",
+        "eligibility, droits (AL)",
+        "ln(1 + euros per month) if housing aid, else 0",
+        "droit estimé élevé et aide au logement",
+        "",
+        |c| c.log_montant() * flag(c.holds("AL")),
+    )
+    .candidate(),
+    def(
+        "x_montant_hors_ligne",
+        "droit estimé (logarithme) sans usage d'un espace en ligne",
+        "eligibility, contacts",
+        "ln(1 + euros per month) if no online account used, else 0",
+        "droit estimé élevé, sans usage en ligne",
+        "",
+        |c| c.log_montant() * flag(!c.online),
+    )
+    .candidate(),
+    def(
+        "x_montant_volatilite",
+        "droit estimé (logarithme) × irrégularité des salaires",
+        "eligibility, ressources (salaire)",
+        "ln(1 + euros per month) × coefficient of variation of wages",
+        "droit estimé élevé et revenus irréguliers",
+        "",
+        |c| c.log_montant() * c.wages_volatility(),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
+    def(
+        "x_montant_age",
+        "droit estimé (logarithme) × âge au-delà de 65 ans",
+        "eligibility, personnes.naissance",
+        "ln(1 + euros per month) × (age − 65, at least 0)",
+        "droit estimé élevé à un âge avancé",
+        "",
+        |c| c.log_montant() * f64::from((c.age() - 65).max(0)),
+    )
+    .protected(Protected::Age)
+    .only(Benefits::ASPA)
+    .candidate(),
+    yes(
+        "x_couple_debut_al",
+        "couple dont l'aide au logement vient d'être ouverte (séparation possible)",
+        "foyers, droits (AL)",
+        "aide au logement ouverte récemment pour un couple",
+        |c| flag(c.row.couple && c.started_within("AL", 6)),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
+    yes(
+        "x_parent_isole_sans_asf",
+        "parent isolé sans allocation de soutien familial (pension alimentaire possible)",
+        "foyers, droits (ASF)",
+        "parent isolé sans soutien familial",
+        |c| flag(!c.row.couple && !c.children.is_empty() && !c.holds("ASF")),
+    )
+    .only(Benefits::RSA_PPA)
+    .candidate(),
 ];
 
 pub fn feature(name: &str) -> Option<&'static FeatureDef> {

@@ -449,6 +449,10 @@ pub fn train_benefit(
                 .map(str::to_string)
         })
         .collect();
+    let candidates: Vec<bool> = names
+        .iter()
+        .map(|n| features::feature(n).is_some_and(|f| f.interaction))
+        .collect();
     let input = TrainInput {
         benefit,
         names: &names_s,
@@ -456,6 +460,7 @@ pub fn train_benefit(
         x: &x,
         y: &set.y,
         baseline: &set.baseline,
+        candidates: &candidates,
     };
     train::train(&input, &cfg.train_config()).map_err(|e| RecoursError::Model(e.to_string()))
 }
