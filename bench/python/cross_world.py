@@ -24,7 +24,8 @@ less every person of the learning table (any benefit)
 and every person with an opposition in `contacts`. Truth = eligible and not claiming.
 People that recours does not score (absent from `scores.parquet` for B, hence never
 listable) get the lowest score (below 0) for recours, gbm and logistic, which score the
-rows of `features.parquet` only; their number is reported, by role in the foyer.
+rows of `features.parquet` only; their number is reported, by role in the foyer
+(`foyers`) and by regime (`personnes`).
 
 Metrics per score: AUC (ties count one half) over the population, and over the people
 recours scores only (`auc_scored`); precision and lift (precision / prevalence)
@@ -281,7 +282,8 @@ def rounded(x):
 # ---------------------------------------------------------------------------------------
 def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
                      features: pl.DataFrame, scores: pl.DataFrame, learning_ids: set[str],
-                     opposed: set[str], roles: pl.DataFrame | None, run: Path,
+                     opposed: set[str], roles: pl.DataFrame | None,
+                     regimes: pl.DataFrame | None, run: Path,
                      log) -> dict:
     t0 = time.perf_counter()
     fb = features.filter(pl.col("prestation") == b).sort("pseudo_id")
@@ -355,16 +357,19 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
         "absent_from_features": int(absent_features.sum()),
         "scores_not_in_population": int(sb.height - (~absent).sum()),
     })
-    if roles is not None and absent.any():
+    # Who is never scored: by role in the foyer and by regime.
+    for key, table in (("role", roles), ("regime", regimes)):
+        if table is None or not absent.any():
+            continue
         ab = (ev.filter(pl.Series(absent)).select("pseudo_id", "y")
-              .join(roles, on="pseudo_id", how="left")
-              .with_columns(pl.col("role").fill_null("sans_foyer"))
-              .group_by("role").agg(pl.len().alias("absent"),
-                                    pl.col("y").sum().alias("absent_positive"))
-              .sort("role"))
-        counts["absent_by_role"] = {r["role"]: {"absent": r["absent"],
-                                                "absent_positive": r["absent_positive"]}
-                                    for r in ab.iter_rows(named=True)}
+              .join(table, on="pseudo_id", how="left")
+              .with_columns(pl.col(key).fill_null("inconnu"))
+              .group_by(key).agg(pl.len().alias("absent"),
+                                 pl.col("y").sum().alias("absent_positive"))
+              .sort(key))
+        counts[f"absent_by_{key}"] = {r[key]: {"absent": r["absent"],
+                                              "absent_positive": r["absent_positive"]}
+                                     for r in ab.iter_rows(named=True)}
 
     result = {"counts": counts, "training": info,
               "gbm_cv": gbm_info, "logistic_cv": logit_info, "scores": {}}
@@ -443,6 +448,8 @@ def main() -> None:
     opposed, contacts_source = read_contacts_opposition(args.data)
     foyers = read_table(args.data, "foyers", ["pseudo_id", "role"], required=False)
     roles = foyers.unique("pseudo_id", keep="first") if foyers is not None else None
+    personnes = read_table(args.data, "personnes", ["pseudo_id", "regime"], required=False)
+    regimes = personnes.unique("pseudo_id", keep="first") if personnes is not None else None
     features = pl.read_parquet(args.run / "features.parquet")
     scores = pl.read_parquet(args.run / "scores.parquet", columns=["pseudo_id", "prestation",
                                                                    "probabilite"])
@@ -453,7 +460,7 @@ def main() -> None:
     import sklearn
     res = {
         "label": args.label,
-        "data": str(args.data), "run": str(args.run), "run_month": month,
+        "data": args.data.resolve().name, "run": args.run.resolve().name, "run_month": month,
         "has_p_oracle": "p_oracle" in verite.columns,
         "contacts": contacts_source,
         "settings": {"seed": SEED, "folds": FOLDS, "tops": list(TOPS),
@@ -468,7 +475,8 @@ def main() -> None:
         if verite.filter(pl.col("prestation") == b).height == 0:
             continue
         res["benefits"][b] = evaluate_benefit(b, verite, labels_month, features, scores,
-                                              learning_ids, opposed, roles, args.run, log)
+                                              learning_ids, opposed, roles, regimes, args.run,
+                                              log)
     seconds = time.perf_counter() - t0
     for r in res["benefits"].values():
         r.pop("seconds", None)
