@@ -339,7 +339,8 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     }
     sb = (scores.filter(pl.col("prestation") == b).select("pseudo_id", "probabilite")
           .unique("pseudo_id", keep="first", maintain_order=True))
-    cols = ["pseudo_id", "eligible", "recourt"] + (["p_oracle"] if "p_oracle" in pop.columns else [])
+    extra = [c for c in ("p_oracle", "ressources_cachees") if c in pop.columns]
+    cols = ["pseudo_id", "eligible", "recourt"] + extra
     ev = (pop.select(cols)
           .join(sb, on="pseudo_id", how="left")
           .join(model_scores, on="pseudo_id", how="left")
@@ -357,6 +358,11 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
         "absent_from_features": int(absent_features.sum()),
         "scores_not_in_population": int(sb.height - (~absent).sum()),
     })
+    if "ressources_cachees" in ev.columns:
+        hidden = ev["ressources_cachees"].fill_null(False).to_numpy()
+        counts["absent_positive_ressources_cachees"] = int((absent & hidden & (y == 1)).sum())
+    if "p_oracle" in ev.columns:
+        counts["p_oracle_missing"] = int(ev["p_oracle"].is_null().sum())
     # Who is never scored: by role in the foyer and by regime.
     for key, table in (("role", roles), ("regime", regimes)):
         if table is None or not absent.any():
@@ -384,13 +390,31 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     return result
 
 
+def ordered(benefits: dict):
+    """PPA, RSA, ASPA first (the JSON file sorts its keys)."""
+    rank = lambda b: (BENEFITS.index(b) if b in BENEFITS else len(BENEFITS), b)
+    return sorted(benefits.items(), key=lambda kv: rank(kv[0]))
+
+
 def markdown(label: str, res: dict) -> str:
-    lines = [f"### {label}", ""]
     names = ["recours", "gbm", "logistic", "oracle"]
+    lines = [f"### {label}", "",
+             "AUC / precision in the top 3 %:", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for b, r in ordered(res["benefits"]):
+        if "scores" not in r:
+            continue
+        cells = []
+        for n in names:
+            m = r["scores"].get(n)
+            cells.append("–" if m is None else
+                         f"{m['auc']:.3f} / {m['top']['3%']['precision']:.3f}")
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    lines += ["", "Details (unscored: people recours does not score, at the lowest score):", ""]
     head = "| benefit | population | positives | unscored (positives) | score | AUC | " \
            "AUC scored | prec. 1 % | prec. 3 % | prec. 5 % | prec. 10 % | lift 3 % | Brier |"
     lines += [head, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for b, r in res["benefits"].items():
+    for b, r in ordered(res["benefits"]):
         if "scores" not in r:
             continue
         c = r["counts"]
@@ -412,7 +436,7 @@ def markdown(label: str, res: dict) -> str:
     lines.append("")
     lines.append("Calibration (top decile / decile 5 / bottom decile: expected → observed):")
     lines.append("")
-    for b, r in res["benefits"].items():
+    for b, r in ordered(res["benefits"]):
         if "scores" not in r:
             continue
         parts = []
