@@ -19,13 +19,14 @@ benefit (PPA, RSA, ASPA), compares on the same evaluation population:
 
 Evaluation population of benefit B: the people of `verite` for B who carry the benefit's
 unit (`porteur`: verite has a row per adult of the unit, with the unit's truth; recours
-scores the one who would claim) and do not receive it (`recourt` false, or not eligible),
+scores the one who would claim), are in its legal scope (`champ`, when verite has the
+column) and do not receive it (`recourt` false, or not eligible),
 less every person of the learning table (any benefit)
 and every person with an opposition in `contacts`. Truth = eligible and not claiming.
 People that recours does not score (absent from `scores.parquet` for B, hence never
 listable) get the lowest score (below 0) for recours, gbm and logistic, which score the
 rows of `features.parquet` only; their number is reported, by role in the foyer
-(`foyers`) and by regime (`personnes`).
+(`foyers`), by regime (`personnes`) and by kind of unit (`verite.unite`, when present).
 
 Metrics per score: AUC (ties count one half) over the population, and over the people
 recours scores only (`auc_scored`); precision and lift (precision / prevalence)
@@ -322,6 +323,13 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     # (claims) it: one row per unit, the person recours scores. Without the column, every
     # row counts.
     vb = vb_all.filter(pl.col("porteur")) if "porteur" in vb_all.columns else vb_all
+    # `champ` (when verite has it): the benefit's legal scope on observables.
+    n_out_of_scope = n_out_of_scope_positive = 0
+    if "champ" in vb.columns:
+        out = vb.filter(~pl.col("champ").fill_null(False))
+        n_out_of_scope = out.height
+        n_out_of_scope_positive = out.filter(pl.col("eligible") & ~pl.col("recourt")).height
+        vb = vb.filter(pl.col("champ").fill_null(False))
     not_receiving = vb.filter(~pl.col("recourt") | ~pl.col("eligible"))
     pop = not_receiving.unique("pseudo_id", keep="first", maintain_order=True)
     n_scope = pop.height
@@ -331,7 +339,9 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     counts = {
         "verite_rows": vb_all.height,
         "verite_rows_not_porteur": vb_all.height - vb.height,
-        "verite_rows_porteur": vb.height,
+        "verite_rows_porteur_in_scope": vb.height,
+        "left_out_not_in_champ": n_out_of_scope,
+        "left_out_not_in_champ_positive": n_out_of_scope_positive,
         "not_receiving": n_scope,
         "left_out_learning_table": int(in_learning.sum()),
         "left_out_opposition": int((opp & ~in_learning).sum()),
@@ -339,7 +349,7 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     }
     sb = (scores.filter(pl.col("prestation") == b).select("pseudo_id", "probabilite")
           .unique("pseudo_id", keep="first", maintain_order=True))
-    extra = [c for c in ("p_oracle", "ressources_cachees") if c in pop.columns]
+    extra = [c for c in ("p_oracle", "ressources_cachees", "unite") if c in pop.columns]
     cols = ["pseudo_id", "eligible", "recourt"] + extra
     ev = (pop.select(cols)
           .join(sb, on="pseudo_id", how="left")
@@ -363,8 +373,9 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
         counts["absent_positive_ressources_cachees"] = int((absent & hidden & (y == 1)).sum())
     if "p_oracle" in ev.columns:
         counts["p_oracle_missing"] = int(ev["p_oracle"].is_null().sum())
-    # Who is never scored: by role in the foyer and by regime.
-    for key, table in (("role", roles), ("regime", regimes)):
+    # Who is never scored: by role in the foyer, by regime, by verite's unit kind.
+    unites = ev.select("pseudo_id", "unite") if "unite" in ev.columns else None
+    for key, table in (("role", roles), ("regime", regimes), ("unite", unites)):
         if table is None or not absent.any():
             continue
         ab = (ev.filter(pl.Series(absent)).select("pseudo_id", "y")
