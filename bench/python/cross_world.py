@@ -123,6 +123,14 @@ def read_contacts_opposition(data: Path) -> tuple[set[str], str]:
     return set(opp["pseudo_id"].to_list()), source
 
 
+def recours_commit(run: Path) -> str | None:
+    """The commit recours was built from (manifest.json), for the record."""
+    manifest = run / "manifest.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text()).get("git_commit")
+    return None
+
+
 def run_month(run: Path, labels: pl.DataFrame) -> str:
     manifest = run / "manifest.json"
     if manifest.exists():
@@ -496,6 +504,7 @@ def main() -> None:
     res = {
         "label": args.label,
         "data": args.data.resolve().name, "run": args.run.resolve().name, "run_month": month,
+        "recours_git_commit": recours_commit(args.run),
         "has_p_oracle": "p_oracle" in verite.columns,
         "contacts": contacts_source,
         "settings": {"seed": SEED, "folds": FOLDS, "tops": list(TOPS),
