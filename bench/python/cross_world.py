@@ -14,6 +14,11 @@ benefit (PPA, RSA, ASPA), compares on the same evaluation population:
   logistic   scikit-learn LogisticRegression on the same features, standardised (median
              imputation with missing indicators if a column has nulls), C chosen by the
              same 5-fold CV on log-loss (a careful linear reference);
+  gbm_truth  a diagnostic, not a deployable model: the same GBM trained on verite's truth
+             for every feature row of the evaluation population, 2-fold cross-fitted by
+             pseudo_id (fixed parameters). What the feature table can tell at best with
+             plentiful labels: recours -> gbm_truth is model form and label scarcity,
+             gbm_truth -> oracle the information the feature table does not carry;
   oracle     `verite.p_oracle` when the world has it: the exact posterior
              P(entitled and not claiming | every observable), the ceiling.
 
@@ -227,6 +232,37 @@ def fit_logistic(x: np.ndarray, y: np.ndarray):
     return model, {"chosen": best, "grid": grid}
 
 
+def fit_feature_ceiling(fb: pl.DataFrame, x_all: np.ndarray, pop: pl.DataFrame,
+                        model_scores: pl.DataFrame):
+    """What the feature table can tell at best: a GBM trained on verite's truth (eligible and
+    not claiming) for every feature row in the population, 2-fold cross-fitted by pseudo_id
+    (each row is scored by the model of the other half: no row sees its own label). Fixed
+    parameters, no CV: the labels are plentiful. A diagnostic, not a deployable model: the gap
+    recours -> gbm_truth is the model form and the scarcity of labels, gbm_truth -> oracle
+    the information the feature table does not carry."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    truth = pop.select("pseudo_id", (pl.col("eligible") & ~pl.col("recourt"))
+                       .cast(pl.Int64).alias("t"))
+    rows = fb.select("pseudo_id").with_row_index("row").join(truth, on="pseudo_id",
+                                                              how="left")
+    half = (rows["pseudo_id"].str.slice(0, 8).str.to_integer(base=16, strict=False)
+            .fill_null(0) % 2).to_numpy()
+    labelled = rows["t"].is_not_null().to_numpy()
+    t = rows["t"].fill_null(0).to_numpy()
+    pred = np.zeros(len(rows))
+    for k in (0, 1):
+        train = labelled & (half != k)
+        m = HistGradientBoostingClassifier(
+            learning_rate=0.1, max_leaf_nodes=31, max_iter=300, min_samples_leaf=50,
+            l2_regularization=1.0, early_stopping=False, random_state=SEED)
+        m.fit(x_all[train], t[train])
+        pred[half == k] = m.predict_proba(x_all[half == k])[:, 1]
+    info = {"rows": int(labelled.sum()), "positives": int(t[labelled].sum()),
+            "params": "learning_rate 0.1, max_leaf_nodes 31, 300 trees, min_samples_leaf 50, "
+                      "l2 1.0, 2-fold cross-fit by pseudo_id"}
+    return model_scores.with_columns(pl.Series("gbm_truth", pred)), info
+
+
 # ---------------------------------------------------------------------------------------
 # Metrics
 # ---------------------------------------------------------------------------------------
@@ -293,7 +329,7 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
                      features: pl.DataFrame, scores: pl.DataFrame, learning_ids: set[str],
                      opposed: set[str], roles: pl.DataFrame | None,
                      regimes: pl.DataFrame | None, run: Path,
-                     log) -> dict:
+                     log, feature_ceiling: bool = True) -> dict:
     t0 = time.perf_counter()
     fb = features.filter(pl.col("prestation") == b).sort("pseudo_id")
     names = model_features(run, b, fb.columns)
@@ -341,6 +377,9 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
     not_receiving = vb.filter(~pl.col("recourt") | ~pl.col("eligible"))
     pop = not_receiving.unique("pseudo_id", keep="first", maintain_order=True)
     n_scope = pop.height
+    if feature_ceiling:
+        model_scores, ceiling_info = fit_feature_ceiling(fb, x_all, pop, model_scores)
+        log(f"{b}: feature-table ceiling {ceiling_info} ({time.perf_counter() - t0:.1f} s)")
     in_learning = pop["pseudo_id"].is_in(list(learning_ids))
     opp = pop["pseudo_id"].is_in(list(opposed))
     pop = pop.filter(~in_learning & ~opp).sort("pseudo_id")
@@ -396,9 +435,14 @@ def evaluate_benefit(b: str, verite: pl.DataFrame, labels: pl.DataFrame,
                                               "absent_positive": r["absent_positive"]}
                                      for r in ab.iter_rows(named=True)}
 
+    if feature_ceiling:
+        info["feature_ceiling"] = ceiling_info
     result = {"counts": counts, "training": info,
               "gbm_cv": gbm_info, "logistic_cv": logit_info, "scores": {}}
-    for name, col in (("recours", "probabilite"), ("gbm", "gbm"), ("logistic", "logistic")):
+    for name, col in (("recours", "probabilite"), ("gbm", "gbm"), ("logistic", "logistic"),
+                      ("gbm_truth", "gbm_truth")):
+        if col not in ev.columns:
+            continue
         p = ev[col].fill_null(0.0).to_numpy()
         s = ev[col].fill_null(-1.0).to_numpy()
         result["scores"][name] = metrics(y, s, ids, p, ~absent)
@@ -416,7 +460,7 @@ def ordered(benefits: dict):
 
 
 def markdown(label: str, res: dict) -> str:
-    names = ["recours", "gbm", "logistic", "oracle"]
+    names = ["recours", "gbm", "logistic", "gbm_truth", "oracle"]
     lines = [f"### {label}", "",
              "AUC / precision in the top 3 %:", "",
              "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -479,6 +523,8 @@ def main() -> None:
     ap.add_argument("--label", required=True, help="name of the world in the outputs")
     ap.add_argument("--out", required=True, type=Path, help="JSON file written")
     ap.add_argument("--benefits", default=",".join(BENEFITS))
+    ap.add_argument("--no-feature-ceiling", action="store_true",
+                    help="leave out gbm_truth (a GBM trained on verite's truth, cross-fitted)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr)
@@ -520,7 +566,7 @@ def main() -> None:
             continue
         res["benefits"][b] = evaluate_benefit(b, verite, labels_month, features, scores,
                                               learning_ids, opposed, roles, regimes, args.run,
-                                              log)
+                                              log, not args.no_feature_ceiling)
     seconds = time.perf_counter() - t0
     for r in res["benefits"].values():
         r.pop("seconds", None)
