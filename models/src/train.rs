@@ -422,6 +422,7 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     // cross-validated log-loss most first, while the gain is at least MIN_GAIN and at most
     // MAX_INTERACTIONS are in.
     let mut interactions = Vec::new();
+    let mut left_out: Vec<usize> = Vec::new();
     let mut current = cv_loss(input, cfg, &cols, &fold_rows, alpha)?;
     while interactions.len() < MAX_INTERACTIONS && !candidates.is_empty() {
         let losses: Vec<f64> = candidates
@@ -441,47 +442,29 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         if current - loss < MIN_GAIN {
             break;
         }
+        let chosen = candidates[best];
         if interactions.is_empty() {
             // Later rounds weigh only the candidates that gained on their own: an
             // interaction that does not help alone is not tried again with the others.
-            let alone: Vec<usize> = candidates
+            let (alone, not_alone): (Vec<(usize, f64)>, Vec<(usize, f64)>) = candidates
                 .iter()
-                .zip(&losses)
-                .filter(|(_, l)| current - **l >= MIN_GAIN)
-                .map(|(c, _)| *c)
-                .collect();
-            let chosen = candidates[best];
-            for &c in candidates.iter().filter(|c| !alone.contains(c)) {
-                dropped.push(Dropped {
-                    name: input.names[c].clone(),
-                    reason: "interaction not retained by cross-validation".to_string(),
-                });
-            }
-            candidates = alone;
-            let best = candidates
-                .iter()
-                .position(|&c| c == chosen)
-                .expect("the best gained");
-            let c = candidates.remove(best);
-            interactions.push(Selected {
-                name: input.names[c].clone(),
-                mean_log_loss_before: current,
-                mean_log_loss_after: loss,
-            });
-            cols.push(c);
-            current = loss;
-            continue;
+                .copied()
+                .zip(losses.iter().copied())
+                .partition(|(_, l)| current - *l >= MIN_GAIN);
+            left_out.extend(not_alone.into_iter().map(|(c, _)| c));
+            candidates = alone.into_iter().map(|(c, _)| c).collect();
         }
-        let c = candidates.remove(best);
+        candidates.retain(|&c| c != chosen);
         interactions.push(Selected {
-            name: input.names[c].clone(),
+            name: input.names[chosen].clone(),
             mean_log_loss_before: current,
             mean_log_loss_after: loss,
         });
-        cols.push(c);
+        cols.push(chosen);
         current = loss;
     }
-    for &c in &candidates {
+    left_out.extend(candidates);
+    for &c in &left_out {
         dropped.push(Dropped {
             name: input.names[c].clone(),
             reason: "interaction not retained by cross-validation".to_string(),
