@@ -82,6 +82,32 @@ pub fn model_card(
             );
         }
     }
+    let _ = writeln!(s, "\n## Interactions retained by cross-validation\n");
+    if a.interactions.is_empty() {
+        let _ = writeln!(
+            s,
+            "None: no candidate lowered the cross-validated log-loss enough."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Candidates enter one at a time while the mean cross-validated log-loss falls by at least {:e}.\n\n\
+             | interaction | log-loss before | after |\n|---|---|---|",
+            recours_models::train::MIN_GAIN
+        );
+        for i in &a.interactions {
+            let _ = writeln!(
+                s,
+                "| `{}` | {:.5} | {:.5} |",
+                i.name, i.mean_log_loss_before, i.mean_log_loss_after
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nHow this model compares with a gradient-boosting reference and the exact posterior on other \
+         synthetic worlds: `BENCHMARKS.md`, \"Model quality across worlds\"."
+    );
     let _ = writeln!(s, "\n## Variables left out\n");
     let _ = writeln!(s, "- `sexe`: never a feature (fairness audits only).");
     for (name, why) in &selection.excluded {
