@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::DEFAULT_CONFIG;
 use crate::generate::Format;
-use crate::month::Month;
+use crate::domain::month::Month;
 
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.

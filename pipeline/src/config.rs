@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bareme::{Bareme, Baremes};
-use crate::contract::{TABLES, TableSpec};
+use crate::domain::bareme::{Bareme, Baremes};
+use crate::domain::contract::{TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
-use crate::month::Month;
-use crate::reference::Reference;
+use crate::domain::month::Month;
+use crate::domain::reference::Reference;
 
 pub const DEFAULT_CONFIG: &str = "config/sample.toml";
 
@@ -110,8 +110,8 @@ impl Default for RawLists {
     }
 }
 
-fn canal(name: &str) -> Option<crate::lists::Canal> {
-    crate::lists::Canal::ALL
+fn canal(name: &str) -> Option<crate::stages::lists::select::Canal> {
+    crate::stages::lists::select::Canal::ALL
         .into_iter()
         .find(|c| c.code() == name)
 }
@@ -484,7 +484,7 @@ impl RunConfig {
                 .push("[training] alphas must be a non-empty list of non-negative numbers".into());
         }
         for (b, path) in &t.reuse {
-            if !crate::contract::SCORED.contains(&b.as_str()) {
+            if !crate::domain::contract::SCORED.contains(&b.as_str()) {
                 problems.push(format!(
                     "[training.reuse] {b}: not a scored benefit (PPA, RSA, ASPA)"
                 ));
@@ -578,9 +578,9 @@ impl RunConfig {
         Ok(run_config)
     }
 
-    pub fn quarters(&self) -> crate::household::Quarters {
+    pub fn quarters(&self) -> crate::stages::eligibility::household::Quarters {
         let e = &self.raw.eligibility;
-        crate::household::Quarters {
+        crate::stages::eligibility::household::Quarters {
             rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
             aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
         }
@@ -591,7 +591,7 @@ impl RunConfig {
         normalize(&base_dir(&self.file).join(path))
     }
 
-    pub fn list_rules(&self) -> Result<crate::lists::ListRules> {
+    pub fn list_rules(&self) -> Result<crate::stages::lists::select::ListRules> {
         let l = &self.raw.lists;
         let caps = |m: &BTreeMap<String, usize>| {
             m.iter()
@@ -606,11 +606,11 @@ impl RunConfig {
                 ));
             }
         }
-        Ok(crate::lists::ListRules {
+        Ok(crate::stages::lists::select::ListRules {
             priority: if l.priority == "probabilite" {
-                crate::lists::Priority::Probabilite
+                crate::stages::lists::select::Priority::Probabilite
             } else {
-                crate::lists::Priority::MontantAttendu
+                crate::stages::lists::select::Priority::MontantAttendu
             },
             min_score: l.min_score,
             recent_contact_months: l.recent_contact_months,

@@ -150,7 +150,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             run_folder,
             scratch,
         } => {
-            let v = recours::verify::verify(&run_folder, scratch)?;
+            let v = recours::audit::verify::verify(&run_folder, scratch)?;
             for l in &v.lines {
                 println!("{l}");
             }
@@ -170,7 +170,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             person,
             json,
         } => {
-            let e = recours::explain::explain(&run_folder, &person)?;
+            let e = recours::audit::explain::explain(&run_folder, &person)?;
             if json {
                 println!(
                     "{}",
@@ -183,8 +183,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BenchScore { run, repeat } => {
-            let m = recours::manifest::Manifest::read(&run)?;
-            let month = recours::month::Month::parse(&m.config.month).ok_or_else(|| {
+            let m = recours::tables::manifest::Manifest::read(&run)?;
+            let month = recours::domain::month::Month::parse(&m.config.month).ok_or_else(|| {
                 recours::error::RecoursError::Internal(format!(
                     "{}: run month {} unreadable",
                     run.display(),

@@ -10,16 +10,17 @@ use rayon::prelude::*;
 use recours_models::train::ModelArtefact;
 
 use crate::config::RunConfig;
-use crate::contract::SCORED;
-use crate::eligibility::EligibilityRow;
-use crate::eligibility::{self, EligibilityConfig};
+use crate::domain::contract::SCORED;
+use crate::stages::eligibility::estimate::EligibilityRow;
+use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfig};
 use crate::error::{RecoursError, Result};
-use crate::evaluation;
-use crate::features::{self, FeatureTable};
-use crate::household::Households;
-use crate::ingest::{self, Extracts};
-use crate::training;
-use crate::{manifest, output};
+use crate::stages::evaluate::truth as evaluation;
+use crate::stages::features::dictionary::{self as features, FeatureTable};
+use crate::stages::eligibility::household::Households;
+use crate::stages::ingest::{self, Extracts};
+use crate::stages::train::training;
+use crate::tables::manifest;
+use crate::io::output;
 
 /// What the stages share during a run.
 pub struct RunContext {
@@ -34,8 +35,8 @@ pub struct RunContext {
     pub eligibility: Option<Vec<EligibilityRow>>,
     pub features: Option<FeatureTable>,
     pub models: BTreeMap<&'static str, ModelArtefact>,
-    pub scores: Option<Vec<crate::lists::ScoreRow>>,
-    pub quality: Option<crate::ingest::QualityReport>,
+    pub scores: Option<Vec<crate::stages::lists::select::ScoreRow>>,
+    pub quality: Option<crate::stages::ingest::QualityReport>,
     /// Identifies the run in the lists' read-me: the run month and a digest of the config.
     pub run_id: String,
 }
@@ -145,8 +146,8 @@ impl RunContext {
                 }
             }
             Need::Scores if self.scores.is_none() => {
-                let df = crate::frame::read_parquet(&dir.join("scores.parquet"))?;
-                self.scores = Some(crate::listing::scores_from_frame(&df)?);
+                let df = crate::io::frame::read_parquet(&dir.join("scores.parquet"))?;
+                self.scores = Some(crate::stages::lists::scores_from_frame(&df)?);
             }
             _ => {}
         }
@@ -305,7 +306,7 @@ impl Stage for Train {
             let extracts = RunContext::need(&ctx.extracts, "ingest")?;
             let t0 = Instant::now();
             let (sets, uses) = training::learning_sets(extracts, cfg, table)?;
-            crate::ingest::trace("train: learning sets", t0);
+            crate::stages::ingest::trace("train: learning sets", t0);
             // The benefits' models are independent: trained side by side, looked at in
             // benefit order (the first failure in that order is the one reported).
             let trained: Vec<Result<_>> = to_train
@@ -374,7 +375,7 @@ impl Stage for Evaluate {
         let t0 = Instant::now();
         // Of the eligibility rows, only what the audit groups by (not every row whole).
         let rows = eligibility::read_foyer_facts(&ctx.run_dir.join("eligibility.parquet"))?;
-        let listed = crate::report::listed(&ctx.run_dir)?;
+        let listed = crate::stages::report::listed(&ctx.run_dir)?;
         // The only place `verite` is read.
         let truth = match &e.verite {
             Some(v) => Some((file_name(v), evaluation::read_verite(&cfg.resolve(v))?)),
@@ -397,8 +398,8 @@ impl Stage for Evaluate {
             }));
         }
         let extracts = RunContext::need(&ctx.extracts, "ingest")?;
-        let outcomes = crate::feedback::outcomes(extracts)?;
-        let audit = crate::fairness::audit(
+        let outcomes = crate::stages::lists::feedback::outcomes(extracts)?;
+        let audit = crate::stages::evaluate::fairness::audit(
             households,
             &rows,
             table,
@@ -434,10 +435,10 @@ pub fn stages() -> Vec<Box<dyn Stage>> {
         Box::new(Eligibility),
         Box::new(Features),
         Box::new(Train),
-        Box::new(crate::listing::Score),
-        Box::new(crate::listing::Lists),
+        Box::new(crate::stages::lists::Score),
+        Box::new(crate::stages::lists::Lists),
         Box::new(Evaluate),
-        Box::new(crate::report::Report),
+        Box::new(crate::stages::report::Report),
     ]
 }
 
@@ -570,8 +571,8 @@ fn own_inputs(
             });
         }
         let mut h = blake3::Hasher::new();
-        for f in crate::manifest::files_at(&full) {
-            let name = crate::manifest::relative(&f, &full);
+        for f in crate::tables::manifest::files_at(&full) {
+            let name = crate::tables::manifest::relative(&f, &full);
             h.update(name.as_bytes());
             h.update(hasher.record(&f, name.clone())?.blake3.as_bytes());
         }
@@ -733,7 +734,7 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
     let run_dir = cfg.output.clone();
     let staged = run_dir.join(".partial").join("validate");
     remove_path(&staged)?;
-    let outcome = crate::ingest::ingest(cfg, &staged).and_then(|mut ingested| {
+    let outcome = crate::stages::ingest::ingest(cfg, &staged).and_then(|mut ingested| {
         eprint!("{}", ingested.summary());
         ingested.write(&run_dir)
     });
@@ -1006,7 +1007,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         if outcome.is_ok() {
             outcome = stage.run(&mut ctx);
         }
-        crate::ingest::trace_memory(stage.name());
+        crate::stages::ingest::trace_memory(stage.name());
         if failpoint.as_deref() == Some(stage.name()) {
             eprintln!(
                 "{FAILPOINT_ENV}={}: stopping before its outputs are moved into place",

@@ -1,0 +1,3 @@
+//! The `features` stage: the feature dictionary, computed for each scoring population.
+
+pub mod dictionary;

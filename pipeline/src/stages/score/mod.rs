@@ -1,0 +1,3 @@
+//! The `score` stage: probabilities and reasons from the models.
+
+pub mod scoring;

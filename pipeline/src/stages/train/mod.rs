@@ -1,0 +1,3 @@
+//! The `train` stage: learning sets, one logistic model per benefit.
+
+pub mod training;
