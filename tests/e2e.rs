@@ -7,6 +7,7 @@ mod audit;
 
 mod eligibility;
 mod generator;
+mod layers;
 mod ingest_contract;
 mod lists;
 mod models;

@@ -246,7 +246,8 @@ fn exports_read_back_identically_in_every_format() {
 
 #[test]
 fn formula_like_text_comes_back_as_text() {
-    use recours::stages::lists::select::{Canal, Decision, ListEntry};
+    use recours::domain::codes::Canal;
+    use recours::stages::lists::select::{Decision, ListEntry};
     let dir = scratch("formula_injection");
     let entry = ListEntry {
         caisse: "CAF33".into(),

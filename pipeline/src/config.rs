@@ -8,10 +8,18 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::bareme::{Bareme, Baremes};
+use crate::domain::codes::Canal;
 use crate::domain::contract::{TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
 use crate::domain::month::Month;
 use crate::domain::reference::Reference;
+
+/// The file name of a configured path: what outputs print of it (never the folder).
+pub fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
 
 pub const DEFAULT_CONFIG: &str = "config/sample.toml";
 
@@ -110,8 +118,8 @@ impl Default for RawLists {
     }
 }
 
-fn canal(name: &str) -> Option<crate::stages::lists::select::Canal> {
-    crate::stages::lists::select::Canal::ALL
+fn canal(name: &str) -> Option<Canal> {
+    Canal::ALL
         .into_iter()
         .find(|c| c.code() == name)
 }
@@ -578,9 +586,9 @@ impl RunConfig {
         Ok(run_config)
     }
 
-    pub fn quarters(&self) -> crate::stages::eligibility::household::Quarters {
+    pub fn quarters(&self) -> Quarters {
         let e = &self.raw.eligibility;
-        crate::stages::eligibility::household::Quarters {
+        Quarters {
             rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
             aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
         }
@@ -591,7 +599,7 @@ impl RunConfig {
         normalize(&base_dir(&self.file).join(path))
     }
 
-    pub fn list_rules(&self) -> Result<crate::stages::lists::select::ListRules> {
+    pub fn list_rules(&self) -> Result<ListRules> {
         let l = &self.raw.lists;
         let caps = |m: &BTreeMap<String, usize>| {
             m.iter()
@@ -606,11 +614,11 @@ impl RunConfig {
                 ));
             }
         }
-        Ok(crate::stages::lists::select::ListRules {
+        Ok(ListRules {
             priority: if l.priority == "probabilite" {
-                crate::stages::lists::select::Priority::Probabilite
+                Priority::Probabilite
             } else {
-                crate::stages::lists::select::Priority::MontantAttendu
+                Priority::MontantAttendu
             },
             min_score: l.min_score,
             recent_contact_months: l.recent_contact_months,
@@ -684,4 +692,86 @@ fn resolve_input(dir: &Path, spec: &TableSpec, input: &RawInput) -> Result<Input
         separator,
         decimal_comma: input.decimal_comma,
     })
+}
+
+/// Reference quarters as month offsets from the run month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quarters {
+    pub rsa_ppa: (i32, i32),
+    pub aspa: (i32, i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// The probability of non-take-up.
+    Probabilite,
+    /// Probability × estimated monthly amount: euros a contact is expected to open.
+    MontantAttendu,
+}
+
+/// The list rules, from the config (printed in each list's read-me).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListRules {
+    pub priority: Priority,
+    pub min_score: f64,
+    pub recent_contact_months: i32,
+    pub control_share: f64,
+    pub seed: u64,
+    /// At or above this age, SMS and e-mail are never proposed.
+    pub offline_age: i32,
+    /// Monthly capacity per channel for every caisse…
+    pub capacity: BTreeMap<Canal, usize>,
+    /// …and per caisse where it differs.
+    pub capacity_by_caisse: BTreeMap<String, BTreeMap<Canal, usize>>,
+}
+
+impl ListRules {
+    pub fn capacity(&self, caisse: &str, canal: Canal) -> usize {
+        self.capacity_by_caisse
+            .get(caisse)
+            .and_then(|m| m.get(&canal))
+            .or_else(|| self.capacity.get(&canal))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The rules in plain French, for the read-me and the XLSX "Lisez-moi" sheet.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = vec![
+            match self.priority {
+                Priority::Probabilite => "Ordre de priorité : probabilité de non-recours, de la plus forte à la plus faible.".to_string(),
+                Priority::MontantAttendu => {
+                    "Ordre de priorité : montant attendu (probabilité de non-recours × droit mensuel estimé), du plus fort au plus faible.".to_string()
+                }
+            },
+            format!(
+                "Score minimal : {:.0} %. Les personnes dont le droit estimé dépasse le seuil du calcul déterministe sont listées quel que soit leur score.",
+                100.0 * self.min_score
+            ),
+            "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
+            format!("Non listées : les personnes contactées lors d'une campagne dans les {} derniers mois.", self.recent_contact_months),
+            format!(
+                "Groupe témoin : {:.0} % des personnes qui auraient été contactées (joignables, dans la capacité), tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
+                100.0 * self.control_share,
+                self.seed
+            ),
+            format!(
+                "Canal : SMS ou e-mail seulement pour les personnes qui utilisent leur espace en ligne et ont moins de {} ans ; sinon téléphone (si un mobile est connu) ou courrier. Ordre de préférence : SMS, e-mail, téléphone, courrier ; si la capacité d'un canal est atteinte, le suivant est proposé.",
+                self.offline_age
+            ),
+        ];
+        let caps: Vec<String> = Canal::ALL
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.code(),
+                    self.capacity.get(c).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        v.push(format!("Capacité mensuelle par caisse et par canal : {} (sauf mention contraire dans la configuration).", caps.join(", ")));
+        v
+    }
 }

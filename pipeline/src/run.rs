@@ -1,76 +1,29 @@
-//! `recours run`: the stages, in order, into the run folder. A stage is a value of
-//! [`Stage`]; adding a stage is adding a module and a line to [`stages`].
+//! `recours run`: the plan (which stage runs and why, from the fingerprints), the staging
+//! folder, each stage's outputs moved into place, and the manifest after each stage. The
+//! stages themselves are in [`crate::stages`], in the order of [`stages`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use std::collections::BTreeMap;
-
-use rayon::prelude::*;
-use recours_models::train::ModelArtefact;
-
 use crate::config::RunConfig;
 use crate::domain::contract::SCORED;
-use crate::stages::eligibility::estimate::EligibilityRow;
-use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfig};
 use crate::error::{RecoursError, Result};
-use crate::stages::evaluate::truth as evaluation;
-use crate::stages::features::dictionary::{self as features, FeatureTable};
-use crate::stages::eligibility::household::Households;
-use crate::stages::ingest::{self, Extracts};
-use crate::stages::train::training;
-use crate::tables::manifest;
 use crate::io::output;
-
-/// What the stages share during a run.
-pub struct RunContext {
-    pub config: RunConfig,
-    /// The run folder: outputs of finished stages, read by later stages.
-    pub run_dir: PathBuf,
-    /// Where the running stage writes: `RUN/.partial/<stage>/`, moved into the run folder
-    /// when the stage has finished.
-    pub out: PathBuf,
-    pub extracts: Option<Extracts>,
-    pub households: Option<Households>,
-    pub eligibility: Option<Vec<EligibilityRow>>,
-    pub features: Option<FeatureTable>,
-    pub models: BTreeMap<&'static str, ModelArtefact>,
-    pub scores: Option<Vec<crate::stages::lists::select::ScoreRow>>,
-    pub quality: Option<crate::stages::ingest::QualityReport>,
-    /// Identifies the run in the lists' read-me: the run month and a digest of the config.
-    pub run_id: String,
-}
-
-/// What a stage reads in memory; when the stage that makes it was skipped (up to date), it
-/// is read back from that stage's outputs in the run folder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Need {
-    Extracts,
-    Households,
-    Eligibility,
-    Features,
-    Models,
-    Scores,
-}
+use crate::stages::eligibility::estimate as eligibility_rows;
+use crate::stages::eligibility::household::Households;
+use crate::stages::features::dictionary::FeatureTable;
+use crate::stages::stage::{Fingerprint, InputRead, Need, RunContext, Stage};
+use crate::stages::train::training;
+use crate::stages::{eligibility, evaluate, features, ingest, lists, report, score, train};
+use crate::tables::extracts::Extracts;
+use crate::tables::manifest;
 
 /// Bytes of feature values under which the feature table stays whole in memory through
 /// the stages that do not read it (see `RunContext::keep_only`).
 const KEEP_FEATURES_BELOW: usize = 1 << 30;
 
 impl RunContext {
-    pub fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
-        v.as_ref()
-            .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
-    }
-
-    /// The tables read only to assemble the households are dropped from memory once they
-    /// are (the train stage reads them back for a learning month other than the run's).
-    fn release_household_tables(&mut self) {
-        if let Some(x) = &mut self.extracts {
-            x.release_household_tables();
-        }
-    }
-
     /// Before a stage: drops the values it does not need that are cheap to read back
     /// (eligibility rows, scores, a large feature table's values), so that peak memory is
     /// the largest stage's, not the sum of all of them. A later stage that needs one reads
@@ -116,12 +69,12 @@ impl RunContext {
                     .extracts
                     .as_mut()
                     .ok_or_else(|| RecoursError::Internal("ingest was not read".into()))?;
-                let histories = x.histories.take();
+                let histories = self.histories.take();
                 self.households = Some(Households::assemble(x, self.config.month, histories)?);
                 self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {
-                self.eligibility = Some(eligibility::read(&dir.join("eligibility.parquet"))?);
+                self.eligibility = Some(eligibility_rows::read(&dir.join("eligibility.parquet"))?);
             }
             Need::Features if self.features.is_none() => {
                 self.features = Some(FeatureTable::read(
@@ -147,7 +100,7 @@ impl RunContext {
             }
             Need::Scores if self.scores.is_none() => {
                 let df = crate::io::frame::read_parquet(&dir.join("scores.parquet"))?;
-                self.scores = Some(crate::stages::lists::scores_from_frame(&df)?);
+                self.scores = Some(score::scores_from_frame(&df)?);
             }
             _ => {}
         }
@@ -155,362 +108,19 @@ impl RunContext {
     }
 }
 
-pub trait Stage {
-    fn name(&self) -> &'static str;
-    fn describe(&self) -> &'static str;
-    /// Runs the stage; returns a one-line summary for the progress display.
-    fn run(&self, ctx: &mut RunContext) -> Result<String>;
-}
-
-pub struct Ingest;
-
-impl Stage for Ingest {
-    fn name(&self) -> &'static str {
-        "ingest"
-    }
-    fn describe(&self) -> &'static str {
-        "read and check every extract against the data contract"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let mut ingested = ingest::ingest(&ctx.config, &ctx.out)?;
-        eprint!("{}", ingested.summary());
-        ingested.write(&ctx.run_dir)?;
-        let q = &ingested.quality;
-        let (kept, rejected): (u64, u64) = q
-            .tables
-            .values()
-            .fold((0, 0), |(k, r), t| (k + t.rows_kept, r + t.rows_rejected));
-        let mut extracts = ingested.extracts;
-        // Read from where the stage's outputs are moved when it finishes.
-        extracts.ressources = Some(
-            ctx.run_dir
-                .join("ingest")
-                .join(format!("{}.parquet", ingest::STREAMED)),
-        );
-        ctx.extracts = Some(extracts);
-        ctx.quality = Some(ingested.quality);
-        Ok(format!("{kept} rows kept, {rejected} rejected"))
-    }
-}
-
-pub struct Eligibility;
-
-impl Stage for Eligibility {
-    fn name(&self) -> &'static str {
-        "eligibility"
-    }
-    fn describe(&self) -> &'static str {
-        "RSA, PPA and ASPA entitlements estimated from BRM, RNCPS and the barèmes in force"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let extracts = ctx
-            .extracts
-            .as_mut()
-            .ok_or_else(|| RecoursError::Internal("eligibility runs after ingest".into()))?;
-        // The resources the ingest stage added up in this run (none when it was skipped).
-        let histories = extracts.histories.take();
-        let households = Households::assemble(extracts, ctx.config.month, histories)?;
-        ctx.release_household_tables();
-        let cfg = &ctx.config;
-        let ecfg = EligibilityConfig {
-            quarters: cfg.quarters(),
-            ppa_params: cfg.baremes.ppa_quarter(cfg.month, cfg.quarters().rsa_ppa)?,
-            deterministic_min_amount: cfg.raw.eligibility.deterministic_min_amount,
-        };
-        let t0 = std::time::Instant::now();
-        let rows = eligibility::estimate_all(&households, &cfg.bareme, &ecfg);
-        ingest::trace("eligibility: estimates", t0);
-        let t0 = std::time::Instant::now();
-        output::write_parquet_in_batches(&ctx.out.join("eligibility.parquet"), rows.len(), |r| {
-            eligibility::to_frame(&rows[r])
-        })?;
-        ingest::trace("eligibility: written", t0);
-        let mut counts = std::collections::BTreeMap::new();
-        for r in &rows {
-            let c: &mut (usize, usize, usize) = counts.entry(r.prestation).or_default();
-            c.0 += 1;
-            c.1 += usize::from(r.montant_estime > 0.0 && !r.recoit);
-            c.2 += usize::from(r.candidat_deterministe);
-        }
-        ctx.households = Some(households);
-        ctx.eligibility = Some(rows);
-        Ok(counts
-            .iter()
-            .map(|(p, (n, e, d))| format!("{p}: {n} scorable, {e} estimated eligible not receiving, {d} deterministic candidates"))
-            .collect::<Vec<_>>()
-            .join("; "))
-    }
-}
-
-pub struct Features;
-
-impl Stage for Features {
-    fn name(&self) -> &'static str {
-        "features"
-    }
-    fn describe(&self) -> &'static str {
-        "features of everyone in a benefit's scoring population"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let f = &ctx.config.raw.features;
-        let selection = features::select(&f.exclude, &f.allow_protected);
-        let extracts = RunContext::need(&ctx.extracts, "ingest")?;
-        let households = RunContext::need(&ctx.households, "eligibility")?;
-        let rows = RunContext::need(&ctx.eligibility, "eligibility")?;
-        let t0 = Instant::now();
-        let table = features::compute(
-            households,
-            rows,
-            &features::contact_signals(extracts, households)?,
-            &selection.active,
-        );
-        ingest::trace("features: computed", t0);
-        let t0 = Instant::now();
-        output::write_parquet_in_batches(&ctx.out.join("features.parquet"), table.len(), |r| {
-            table.to_frame(r)
-        })?;
-        ingest::trace("features: written", t0);
-        output::write_json(&ctx.out.join("features-selection.json"), &selection)?;
-        let summary = format!(
-            "{} rows, {} features ({} left out)",
-            table.len(),
-            selection.active.len(),
-            selection.excluded.len()
-        );
-        ctx.features = Some(table);
-        Ok(summary)
-    }
-}
-
-pub struct Train;
-
-impl Stage for Train {
-    fn name(&self) -> &'static str {
-        "train"
-    }
-    fn describe(&self) -> &'static str {
-        "one logistic model per benefit on the learning table (or reuse of named artefacts)"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let table = RunContext::need(&ctx.features, "features")?;
-        let cfg = &ctx.config;
-        let reuse = &cfg.raw.training.reuse;
-        let to_train: Vec<&'static str> = SCORED
-            .iter()
-            .copied()
-            .filter(|b| !reuse.contains_key(*b))
-            .collect();
-        let mut summary = Vec::new();
-        let mut learning = BTreeMap::new();
-        if !to_train.is_empty() {
-            let extracts = RunContext::need(&ctx.extracts, "ingest")?;
-            let t0 = Instant::now();
-            let (sets, uses) = training::learning_sets(extracts, cfg, table)?;
-            crate::stages::ingest::trace("train: learning sets", t0);
-            // The benefits' models are independent: trained side by side, looked at in
-            // benefit order (the first failure in that order is the one reported).
-            let trained: Vec<Result<_>> = to_train
-                .par_iter()
-                .map(|b| training::train_benefit(b, &sets[b], &table.names, cfg))
-                .collect();
-            for (b, a) in to_train.iter().zip(trained) {
-                let a = a?;
-                summary.push(format!(
-                    "{b}: {} labels, alpha {}, test AUC {:.3} (entitlement alone {:.3})",
-                    a.training_data.rows,
-                    a.alpha,
-                    a.metrics.test.auc.unwrap_or(f64::NAN),
-                    a.metrics.test_auc_eligibility_only.unwrap_or(f64::NAN)
-                ));
-                ctx.models.insert(b, a);
-            }
-            let (history, baremes) = uses.values().fold((0, 0), |(h, b), u| {
-                (h + u.outside_resource_history, b + u.outside_baremes)
-            });
-            if history + baremes > 0 {
-                summary.push(format!(
-                    "{} labels left out ({history} at months whose twelve months before are not \
-                     all in the resources extract, {baremes} at months without barèmes in force): see \
-                     models/learning-table-use.json",
-                    history + baremes
-                ));
-            }
-            learning = uses;
-        }
-        for (b, path) in reuse {
-            let benefit = SCORED
-                .iter()
-                .copied()
-                .find(|s| s == b)
-                .expect("checked by the config");
-            let a = training::load_artefact(&cfg.resolve(path), benefit, &table.names)?;
-            summary.push(format!("{b}: reused {path}"));
-            ctx.models.insert(benefit, a);
-        }
-        for (b, a) in &ctx.models {
-            output::write_json(&ctx.out.join("models").join(format!("{b}.json")), a)?;
-        }
-        output::write_json(
-            &ctx.out.join("models").join("learning-table-use.json"),
-            &learning,
-        )?;
-        Ok(summary.join("; "))
-    }
-}
-
-pub struct Evaluate;
-
-impl Stage for Evaluate {
-    fn name(&self) -> &'static str {
-        "evaluate"
-    }
-    fn describe(&self) -> &'static str {
-        "fairness audit by group; scores and lists against the ground truth when one is named (synthetic data)"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let cfg = &ctx.config;
-        let e = &cfg.raw.evaluation;
-        let table = RunContext::need(&ctx.features, "features")?;
-        let households = RunContext::need(&ctx.households, "eligibility")?;
-        let t0 = Instant::now();
-        // Of the eligibility rows, only what the audit groups by (not every row whole).
-        let rows = eligibility::read_foyer_facts(&ctx.run_dir.join("eligibility.parquet"))?;
-        let listed = crate::stages::report::listed(&ctx.run_dir)?;
-        // The only place `verite` is read.
-        let truth = match &e.verite {
-            Some(v) => Some((file_name(v), evaluation::read_verite(&cfg.resolve(v))?)),
-            None => None,
-        };
-        ingest::trace("evaluate: eligibility facts, lists and truth read", t0);
-        let t0 = Instant::now();
-        let mut summary = Vec::new();
-        if let Some((label, truth)) = &truth {
-            let report = evaluation::evaluate(truth, label, table, &ctx.models);
-            output::write_json(&ctx.out.join("evaluation.json"), &report)?;
-            ingest::trace("evaluate: against the truth", t0);
-            summary.extend(report.benefits.iter().map(|(b, e)| {
-                format!(
-                    "{b}: AUC {:.3} (entitlement alone {:.3}), base rate {:.1} %",
-                    e.model.auc.unwrap_or(f64::NAN),
-                    e.auc_eligibility_only.unwrap_or(f64::NAN),
-                    100.0 * e.base_rate
-                )
-            }));
-        }
-        let extracts = RunContext::need(&ctx.extracts, "ingest")?;
-        let outcomes = crate::stages::lists::feedback::outcomes(extracts)?;
-        let audit = crate::stages::evaluate::fairness::audit(
-            households,
-            &rows,
-            table,
-            &listed,
-            truth.as_ref().map(|(l, t)| (l.as_str(), t)),
-            &outcomes,
-            e.recall_margin,
-            e.min_cell,
-        );
-        output::write_json(&ctx.out.join("fairness.json"), &audit)?;
-        ingest::trace("evaluate: fairness", t0);
-        let flags: usize = audit
-            .benefits
-            .values()
-            .map(|r| r.iter().filter(|g| g.alerte).count())
-            .sum();
-        summary.push(format!(
-            "fairness audit: {} groups, {flags} flagged{}",
-            audit.benefits.values().map(Vec::len).sum::<usize>(),
-            if truth.is_none() {
-                " (no ground truth: shares only)"
-            } else {
-                ""
-            }
-        ));
-        Ok(summary.join("; "))
-    }
-}
-
-pub fn stages() -> Vec<Box<dyn Stage>> {
-    vec![
-        Box::new(Ingest),
-        Box::new(Eligibility),
-        Box::new(Features),
-        Box::new(Train),
-        Box::new(crate::stages::lists::Score),
-        Box::new(crate::stages::lists::Lists),
-        Box::new(Evaluate),
-        Box::new(crate::stages::report::Report),
+/// The stages in the order they run. Adding a stage is adding its module (with its
+/// [`Declaration`](crate::stages::stage::Declaration)) and a line here.
+pub fn stages() -> [&'static dyn Stage; 8] {
+    [
+        &ingest::Ingest,
+        &eligibility::Eligibility,
+        &features::Features,
+        &train::Train,
+        &score::Score,
+        &lists::Lists,
+        &evaluate::Evaluate,
+        &report::Report,
     ]
-}
-
-/// What a stage reads and writes: the stages whose outputs it reads (their fingerprints
-/// are part of its own), what it needs in memory, and the files and folders of the run
-/// folder it writes.
-pub struct StageDeps {
-    pub upstream: &'static [&'static str],
-    pub needs: &'static [Need],
-    pub outputs: &'static [&'static str],
-}
-
-pub fn deps(name: &str) -> StageDeps {
-    use Need::*;
-    let (upstream, needs, outputs): (&[&str], &[Need], &[&str]) = match name {
-        "ingest" => (&[], &[], &["quality.json", "rejects", "ingest"]),
-        "eligibility" => (&["ingest"], &[Extracts], &["eligibility.parquet"]),
-        "features" => (
-            &["ingest", "eligibility"],
-            &[Extracts, Households, Eligibility],
-            &["features.parquet", "features-selection.json"],
-        ),
-        "train" => (&["ingest", "features"], &[Extracts, Features], &["models"]),
-        "evaluate" => (
-            &["ingest", "eligibility", "features", "train", "lists"],
-            &[Extracts, Households, Features, Models],
-            &["evaluation.json", "fairness.json"],
-        ),
-        "report" => (
-            &[
-                "ingest",
-                "eligibility",
-                "features",
-                "train",
-                "score",
-                "lists",
-                "evaluate",
-            ],
-            &[Features, Models],
-            &["report", "notebooks-export"],
-        ),
-        "score" => (
-            &["features", "train"],
-            &[Features, Models],
-            &["scores.parquet"],
-        ),
-        "lists" => (
-            &["ingest", "eligibility", "train", "score"],
-            &[Extracts, Households, Models, Scores],
-            &["lists"],
-        ),
-        _ => (&[], &[], &[]),
-    };
-    StageDeps {
-        upstream,
-        needs,
-        outputs,
-    }
-}
-
-/// Files and folders of the run folder each stage writes (for the manifest).
-pub fn stage_outputs(name: &str) -> &'static [&'static str] {
-    deps(name).outputs
-}
-
-/// An input table as read before any stage: its files with their hashes, each file's path
-/// inside the input (partitions), and its schema hash.
-pub struct InputRead {
-    pub table: String,
-    pub files: Vec<manifest::FileRecord>,
-    pub parts: Vec<String>,
-    pub schema_hash: String,
 }
 
 fn input_records(cfg: &RunConfig, hasher: &mut manifest::Hasher) -> Result<Vec<InputRead>> {
@@ -533,128 +143,6 @@ fn input_records(cfg: &RunConfig, hasher: &mut manifest::Hasher) -> Result<Vec<I
         });
     }
     Ok(out)
-}
-
-/// The file name of a configured path: what outputs print of it (never the folder).
-pub fn file_name(path: &str) -> String {
-    std::path::Path::new(path)
-        .file_name()
-        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-/// What, besides the stages it reads, a stage's result depends on: its section of the
-/// configuration and the content (not the path) of the files it reads directly. Paths and
-/// the run folder are left out, so that a run moved to another folder is still up to date.
-fn own_inputs(
-    name: &str,
-    cfg: &RunConfig,
-    inputs: &[InputRead],
-    reference: &BTreeMap<&str, String>,
-    hasher: &mut manifest::Hasher,
-) -> Result<serde_json::Value> {
-    use serde_json::json;
-    let raw = &cfg.raw;
-    // A file's BLAKE3; a folder (a sharded table): BLAKE3 of its files' names and hashes.
-    let mut file_hash = |path: &str| -> Result<String> {
-        let full = cfg.resolve(path);
-        if full.is_file() {
-            return Ok(hasher.record(&full, path.into())?.blake3);
-        }
-        if !full.is_dir() {
-            return Err(RecoursError::Config {
-                file: full,
-                message: "no such file or folder".into(),
-            });
-        }
-        let mut h = blake3::Hasher::new();
-        for f in crate::tables::manifest::files_at(&full) {
-            let name = crate::tables::manifest::relative(&f, &full);
-            h.update(name.as_bytes());
-            h.update(hasher.record(&f, name.clone())?.blake3.as_bytes());
-        }
-        Ok(h.finalize().to_hex().to_string())
-    };
-    Ok(match name {
-        "ingest" => {
-            let tables: BTreeMap<&str, serde_json::Value> = inputs
-                .iter()
-                .map(|i| {
-                    let spec = &raw.inputs[i.table.as_str()];
-                    let hashes: Vec<&str> = i.files.iter().map(|f| f.blake3.as_str()).collect();
-                    let v = json!({
-                        "format": spec.format,
-                        "separator": spec.separator,
-                        "decimal_comma": spec.decimal_comma,
-                        "files": i.parts,
-                        "blake3": hashes,
-                        "schema": i.schema_hash,
-                    });
-                    (i.table.as_str(), v)
-                })
-                .collect();
-            json!({
-                "month": raw.month,
-                "validation": value(&raw.validation),
-                "inputs": tables,
-                "departements": reference["departements"],
-                "caisses": reference["caisses"],
-            })
-        }
-        "eligibility" => json!({
-            "month": raw.month,
-            "eligibility": value(&raw.eligibility),
-            "baremes": reference["baremes"],
-        }),
-        "features" => json!({ "features": value(&raw.features) }),
-        "train" => {
-            let mut t = value(&raw.training);
-            let mut reused = BTreeMap::new();
-            for (b, path) in &raw.training.reuse {
-                reused.insert(b.clone(), file_hash(path)?);
-            }
-            t["reuse"] = json!(reused);
-            json!({ "training": t, "features": value(&raw.features) })
-        }
-        "evaluate" => {
-            let verite = match &raw.evaluation.verite {
-                Some(p) => Some(file_hash(p)?),
-                None => None,
-            };
-            json!({
-                "verite": verite,
-                "verite_name": raw.evaluation.verite.as_deref().map(file_name),
-                "recall_margin": raw.evaluation.recall_margin,
-                "min_cell": raw.evaluation.min_cell,
-            })
-        }
-        "report" => {
-            // The previous run as the report reads it: its id, models and list decisions
-            // (not its timings, which change when it is merely resumed).
-            let previous = match &raw.report.previous {
-                Some(p) => {
-                    let m = manifest::Manifest::read(&cfg.resolve(p))?;
-                    let lists: Vec<&manifest::FileRecord> = m
-                        .outputs()
-                        .into_iter()
-                        .filter(|o| o.path == "lists/decisions.parquet")
-                        .collect();
-                    Some(json!({ "run_id": m.run_id, "models": m.models, "lists": lists }))
-                }
-                None => None,
-            };
-            json!({ "previous": previous })
-        }
-        "lists" => json!({
-            "lists": value(&raw.lists),
-            "departements": reference["departements"],
-            "caisses": reference["caisses"],
-        }),
-        _ => serde_json::Value::Null,
-    })
 }
 
 /// The version of recours that a fingerprint includes: the package version and a hash of
@@ -739,7 +227,7 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
         ingested.write(&run_dir)
     });
     let kept = match &outcome {
-        Ok(()) => move_staged(&staged, &run_dir, stage_outputs("ingest")),
+        Ok(()) => move_staged(&staged, &run_dir, ingest::STAGE.outputs),
         Err(RecoursError::Rejected(_)) => {
             move_staged(&staged, &run_dir, &["quality.json", "rejects"])
         }
@@ -802,6 +290,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         out: run_dir.join(".partial"),
         run_dir,
         extracts: None,
+        histories: None,
         households: None,
         eligibility: None,
         features: None,
@@ -841,15 +330,14 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     let mut fingerprints: BTreeMap<&str, String> = BTreeMap::new();
     let mut plan = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
-        let d = deps(stage.name());
-        let own = own_inputs(
-            stage.name(),
-            &ctx.config,
-            &inputs,
-            &reference_hash,
-            &mut hasher,
-        )?;
-        let upstream: Vec<&String> = d.upstream.iter().map(|u| &fingerprints[u]).collect();
+        let d = stage.declaration();
+        let own = stage.own_inputs(&mut Fingerprint {
+            config: &ctx.config,
+            inputs: &inputs,
+            reference: &reference_hash,
+            hasher: &mut hasher,
+        })?;
+        let upstream: Vec<&String> = d.reads.iter().map(|u| &fingerprints[u.name]).collect();
         let fp = blake3::hash(
             &serde_json::to_vec(&serde_json::json!({
                 "recours": recours_version(),
@@ -883,9 +371,9 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                 Some(p) if p.status != "done" => format!("{} in the previous run", p.status),
                 Some(p) if p.fingerprint != fp => {
                     let changed: Vec<&str> = d
-                        .upstream
+                        .reads
                         .iter()
-                        .copied()
+                        .map(|u| u.name)
                         .filter(|u| {
                             previous
                                 .as_ref()
@@ -909,7 +397,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     // The run id printed in the lists' read-me, the report and the model cards: the run
     // month and the lists stage's fingerprint, which covers everything the lists depend on
     // (and no path), so a kept stage never carries another run's id.
-    ctx.run_id = format!("{}-{}", ctx.config.month, &fingerprints["lists"][..12]);
+    ctx.run_id = format!("{}-{}", ctx.config.month, &fingerprints[lists::STAGE.name][..12]);
     eprintln!("plan:");
     for (stage, p) in stages.iter().zip(&plan) {
         let line = match p {
@@ -978,7 +466,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     write_manifest(&ctx, &records)?;
     for (stage, p) in stages.iter().zip(&plan) {
         if !matches!(p, Plan::Keep | Plan::NotRun { stale: false }) {
-            for o in stage_outputs(stage.name()) {
+            for o in stage.declaration().outputs {
                 remove_path(&ctx.run_dir.join(o))?;
             }
         }
@@ -993,12 +481,12 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             continue;
         }
         done += 1;
-        eprintln!("[{done}/{total}] {}: {}", stage.name(), stage.describe());
+        eprintln!("[{done}/{total}] {}: {}", stage.name(), stage.declaration().describe);
         let t = Instant::now();
         ctx.out = partial.join(stage.name());
         let mut outcome = Ok(String::new());
-        ctx.keep_only(deps(stage.name()).needs);
-        for need in deps(stage.name()).needs {
+        ctx.keep_only(stage.declaration().needs);
+        for need in stage.declaration().needs {
             if let Err(e) = ctx.ensure(*need) {
                 outcome = Err(e);
                 break;
@@ -1007,7 +495,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         if outcome.is_ok() {
             outcome = stage.run(&mut ctx);
         }
-        crate::stages::ingest::trace_memory(stage.name());
+        crate::io::trace::trace_memory(stage.name());
         if failpoint.as_deref() == Some(stage.name()) {
             eprintln!(
                 "{FAILPOINT_ENV}={}: stopping before its outputs are moved into place",
@@ -1018,16 +506,16 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         // A stage's outputs reach their final names only when it has finished; the quality
         // report and rejects of an ingest stopped by bad data are kept for the user to read.
         let keep_outputs = outcome.is_ok()
-            || (stage.name() == "ingest" && matches!(outcome, Err(RecoursError::Rejected(_))));
+            || (stage.name() == ingest::STAGE.name && matches!(outcome, Err(RecoursError::Rejected(_))));
         let mut outputs = Vec::new();
         if keep_outputs {
-            move_staged(&ctx.out, &ctx.run_dir, stage_outputs(stage.name()))?;
+            move_staged(&ctx.out, &ctx.run_dir, stage.declaration().outputs)?;
             if outcome.is_ok() {
-                for prefix in stage_outputs(stage.name()) {
+                for prefix in stage.declaration().outputs {
                     for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
                         let rel = manifest::relative(&f, &ctx.run_dir);
                         let mut record = hasher.record(&f, rel)?;
-                        record.rows = manifest::parquet_rows(&f);
+                        record.rows = crate::io::frame::parquet_rows(&f);
                         outputs.push(record);
                     }
                 }
@@ -1083,7 +571,7 @@ fn manifest_of(
 ) -> manifest::Manifest {
     let q = ctx.quality.as_ref();
     // Row accounting comes from this run's ingest, or from the run whose ingest is kept.
-    let ingest_kept = records.iter().any(|r| r.name == "ingest" && r.reused);
+    let ingest_kept = records.iter().any(|r| r.name == ingest::STAGE.name && r.reused);
     manifest::Manifest {
         schema_version: manifest::MANIFEST_SCHEMA_VERSION,
         recours_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1136,5 +624,31 @@ fn manifest_of(
             "stages[].summary".into(),
             "config_file".into(),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_reads_only_stages_before_it_and_names_are_unique() {
+        let all = stages();
+        for (i, s) in all.iter().enumerate() {
+            let d = s.declaration();
+            assert!(
+                all[..i].iter().all(|e| e.name() != d.name),
+                "{} is declared twice",
+                d.name
+            );
+            for r in d.reads {
+                assert!(
+                    all[..i].iter().any(|e| e.name() == r.name),
+                    "{} reads {}, which does not run before it",
+                    d.name,
+                    r.name
+                );
+            }
+        }
     }
 }

@@ -175,11 +175,11 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     let by_row = std::fs::File::open(&ressources)
         .ok()
         .and_then(|f| ParquetReader::new(f).schema().ok())
-        .is_some_and(|schema| schema.contains(crate::stages::ingest::PERSON_ROW));
+        .is_some_and(|schema| schema.contains(crate::tables::extracts::PERSON_ROW));
     let resources = if by_row {
         rows_where(
             &ressources,
-            crate::stages::ingest::PERSON_ROW,
+            crate::tables::extracts::PERSON_ROW,
             lit(person_row(&ingest.join("personnes.parquet"), person)?),
         )?
     } else {
@@ -188,7 +188,7 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     donnees.extend(items(
         &resources,
         "BRM — ressources mensuelles (DSN, PASRAU)",
-        &[crate::stages::ingest::PERSON_ROW, "pseudo_id"],
+        &[crate::tables::extracts::PERSON_ROW, "pseudo_id"],
     ));
     donnees.extend(items(
         &rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?,

@@ -2,6 +2,7 @@
 //! formulas, the reference maps, the data contract.
 
 pub mod bareme;
+pub mod codes;
 pub mod contract;
 pub mod entitlement;
 pub mod month;

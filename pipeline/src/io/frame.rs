@@ -30,6 +30,16 @@ pub fn u32_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a UInt
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
+/// Rows of a Parquet file, read from its footer.
+pub fn parquet_rows(path: &Path) -> Option<u64> {
+    use polars::prelude::*;
+    if path.extension().is_none_or(|e| e != "parquet") {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    ParquetReader::new(file).num_rows().ok().map(|n| n as u64)
+}
+
 /// The first eight bytes of an id as a number ordered as the text is (big-endian, padded
 /// with zeros): sorting by `(id_head(id), id)` gives the order of `id` alone, and most
 /// comparisons end on the number, without reading the id behind its pointer (a cache
@@ -143,7 +153,7 @@ pub struct ParquetSlices {
 
 impl ParquetSlices {
     pub fn open(path: &Path, columns: Option<&[&str]>, slice: usize) -> Result<ParquetSlices> {
-        let rows = crate::tables::manifest::parquet_rows(path)
+        let rows = parquet_rows(path)
             .ok_or_else(|| RecoursError::Internal(format!("{} cannot be read", path.display())))?
             as usize;
         Ok(ParquetSlices {

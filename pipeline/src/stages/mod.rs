@@ -8,3 +8,4 @@ pub mod score;
 pub mod lists;
 pub mod evaluate;
 pub mod report;
+pub mod stage;

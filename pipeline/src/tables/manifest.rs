@@ -27,16 +27,6 @@ pub struct FileRecord {
     pub rows: Option<u64>,
 }
 
-/// Rows of a Parquet file, read from its footer.
-pub fn parquet_rows(path: &Path) -> Option<u64> {
-    use polars::prelude::*;
-    if path.extension().is_none_or(|e| e != "parquet") {
-        return None;
-    }
-    let file = std::fs::File::open(path).ok()?;
-    ParquetReader::new(file).num_rows().ok().map(|n| n as u64)
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputRecord {
     pub table: String,

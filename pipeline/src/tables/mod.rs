@@ -1,3 +1,5 @@
 //! The files of a run folder that more than one stage or command reads.
 
+pub mod extracts;
 pub mod manifest;
+pub mod quality;

@@ -11,7 +11,8 @@ use crate::domain::bareme::{Bareme, PpaMonthParams};
 use crate::domain::entitlement::{self, Estimates, Role, round2};
 use crate::error::{RecoursError, Result};
 use crate::io::frame::id_head;
-use crate::stages::eligibility::household::{Households, Quarters};
+use crate::config::Quarters;
+use crate::stages::eligibility::household::Households;
 
 /// One row of `eligibility.parquet`.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::config::Quarters;
 use crate::domain::bareme::PpaMonthParams;
 use crate::domain::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
 use crate::error::{RecoursError, Result};
 use crate::io::frame::{ParquetSlices, f64_col, id_head, intern, str_col};
-use crate::stages::ingest::Extracts;
+use crate::tables::extracts::Extracts;
 use crate::domain::month::Month;
 use rayon::prelude::*;
 
@@ -153,13 +154,6 @@ impl Foyer {
     }
 }
 
-/// Reference quarters as month offsets from the run month.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Quarters {
-    pub rsa_ppa: (i32, i32),
-    pub aspa: (i32, i32),
-}
-
 pub struct Households {
     pub run_month: Month,
     pub persons: Vec<Person>,
@@ -249,11 +243,11 @@ impl ResourceHistories {
     }
 
     /// Adds a chunk of rows of the ingest stage's `ressources` (persons named by their row,
-    /// see [`crate::stages::ingest::PERSON_ROW`]). Rows of the same person, month and nature add up
+    /// see [`crate::tables::extracts::PERSON_ROW`]). Rows of the same person, month and nature add up
     /// in row order, whatever the chunk they come in.
     pub fn add(&mut self, ressources: &polars::prelude::DataFrame) -> Result<()> {
         let r_person = ressources
-            .column(crate::stages::ingest::PERSON_ROW)
+            .column(crate::tables::extracts::PERSON_ROW)
             .and_then(|c| c.u32())
             .map_err(RecoursError::polars("ressources: person rows"))?;
         let r_mois = str_col(ressources, "ressources", "mois")?;
@@ -333,7 +327,7 @@ const SLICE_ROWS: usize = 2_000_000;
 
 /// The columns of `ingest/ressources.parquet` households read.
 const RESOURCE_COLUMNS: [&str; 4] = [
-    crate::stages::ingest::PERSON_ROW,
+    crate::tables::extracts::PERSON_ROW,
     "mois",
     "nature",
     "montant_net_social",
@@ -350,14 +344,14 @@ fn inconsistent_person_rows(persons: usize) -> RecoursError {
 
 /// The rows of `ingest/ressources.parquet` (at `path`) whose person is kept, renumbered:
 /// `renumber[row]` is the new row of the person at `row` of `ingest/personnes.parquet`,
-/// [`crate::stages::ingest::NO_ROW`] when left out; and every month the file has rows for (any
+/// [`crate::tables::extracts::NO_ROW`] when left out; and every month the file has rows for (any
 /// person). Read and filtered a slice at a time; rows stay in file order, so a person's
 /// amounts add up in the same order as from the whole file.
 pub fn resource_rows_of(
     path: &std::path::Path,
     renumber: &[u32],
 ) -> Result<(Vec<polars::prelude::DataFrame>, BTreeSet<Month>)> {
-    use crate::stages::ingest::{NO_ROW, PERSON_ROW};
+    use crate::tables::extracts::{NO_ROW, PERSON_ROW};
     let mut out = Vec::new();
     let mut months = BTreeSet::new();
     for slice in ParquetSlices::open(path, Some(&RESOURCE_COLUMNS), SLICE_ROWS)? {
@@ -491,7 +485,7 @@ impl Households {
             index.insert(ids.get(i).unwrap_or_default(), i);
         }
 
-        crate::stages::ingest::trace("households: persons", t0);
+        crate::io::trace::trace("households: persons", t0);
         let t0 = std::time::Instant::now();
         // The monthly resources: added up by the ingest stage in this run, or read back in
         // slices from its file (bounded memory: ten rows per person and month), the next
@@ -520,7 +514,7 @@ impl Households {
         for (p, h) in persons.iter_mut().zip(histories) {
             p.par_nature = h;
         }
-        crate::stages::ingest::trace("households: resources", t0);
+        crate::io::trace::trace("households: resources", t0);
         let t0 = std::time::Instant::now();
 
         let droits = table("droits")?;
@@ -537,7 +531,7 @@ impl Households {
                 continue;
             };
             let found = match d_rows {
-                Some(rows) => crate::stages::ingest::person_at(rows, i),
+                Some(rows) => crate::tables::extracts::person_at(rows, i),
                 None => index.get(id).copied(),
             };
             let Some(p) = found else {
@@ -558,7 +552,7 @@ impl Households {
             });
         }
 
-        crate::stages::ingest::trace("households: rights", t0);
+        crate::io::trace::trace("households: rights", t0);
         let t0 = std::time::Instant::now();
 
         let foyers_df = table("foyers")?;
@@ -630,7 +624,7 @@ impl Households {
                 loyer: found.1,
             });
         }
-        crate::stages::ingest::trace("households: foyers", t0);
+        crate::io::trace::trace("households: foyers", t0);
         Ok(Households::new(run, persons, foyers))
     }
 
@@ -724,7 +718,7 @@ mod tests {
         let history = |rows: &[(&str, Option<&str>)]| {
             let mut h = ResourceHistories::new(run, 1);
             let mut cols = vec![
-                Column::new(crate::stages::ingest::PERSON_ROW.into(), vec![0u32; rows.len()]),
+                Column::new(crate::tables::extracts::PERSON_ROW.into(), vec![0u32; rows.len()]),
                 Column::new("mois".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
                 Column::new("nature".into(), vec!["salaire"; rows.len()]),
                 Column::new("montant_net_social".into(), vec![1.0; rows.len()]),
@@ -779,7 +773,7 @@ mod tests {
         ];
         let amounts = [100.0, 20.0, 50.5, 7.0, 300.0, 1.0, 999.0];
         let mut df = DataFrame::new_infer_height(vec![
-            Column::new(crate::stages::ingest::PERSON_ROW.into(), rows.to_vec()),
+            Column::new(crate::tables::extracts::PERSON_ROW.into(), rows.to_vec()),
             Column::new("mois".into(), mois.to_vec()),
             Column::new("nature".into(), nature.to_vec()),
             Column::new("source".into(), vec!["DSN"; 7]),

@@ -16,7 +16,7 @@ use crate::stages::eligibility::estimate::EligibilityRow;
 use crate::domain::entitlement::Statut;
 use crate::error::{RecoursError, Result};
 use crate::stages::eligibility::household::{HISTORY, Households, Person};
-use crate::stages::ingest::Extracts;
+use crate::tables::extracts::Extracts;
 use crate::domain::month::Month;
 
 /// Why a feature is protected: used for fairness audits, a model feature only when the
@@ -543,7 +543,7 @@ pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>
         .filter_map(|i| {
             let id = ids.get(i)?;
             let person = match rows {
-                Some(rows) => crate::stages::ingest::person_at(rows, i)?,
+                Some(rows) => crate::tables::extracts::person_at(rows, i)?,
                 None => h.person(id)?,
             };
             debug_assert_eq!(h.persons[person].pseudo_id, id, "the ingest's person row");

@@ -12,152 +12,21 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::config::RunConfig;
 use crate::domain::contract::{Rule, TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
 use crate::stages::eligibility::household::ResourceHistories;
 use crate::io::output;
+use crate::io::trace::trace;
+use crate::tables::extracts::{
+    Extracts, NO_ROW, PERSON_ROW, PERSON_ROWS, REJECTED_OPPOSITIONS, STREAMED,
+};
+use crate::tables::quality::{MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, TableQuality};
+use crate::stages::stage::{Declaration, Fingerprint, RunContext, Stage, section};
+use serde_json::json;
 use validate::{Issue, RowCheck, count_nir_like};
 
-pub const QUALITY_SCHEMA_VERSION: u32 = 2;
-
-/// The validated extracts: for each table present, its kept rows with typed columns in
-/// contract order.
-#[derive(Clone, Debug, Default)]
-pub struct Extracts {
-    pub tables: BTreeMap<&'static str, DataFrame>,
-    /// Persons whose contact row was rejected while it may carry an opposition: an
-    /// objection must not be lost to a bad value elsewhere on its row.
-    pub rejected_oppositions: BTreeSet<String>,
-    /// The kept rows of the streamed table ([`STREAMED`], the monthly resources: ten rows
-    /// per person and month of history), never held whole in memory: this file
-    /// (`ingest/ressources.parquet`, persons named by their row in
-    /// `ingest/personnes.parquet`: [`PERSON_ROW`]), read back in slices when households are
-    /// assembled without the ingest's `histories` (a resumed run, another learning month).
-    pub ressources: Option<PathBuf>,
-    /// The persons' monthly histories added up as the ingest stage streamed `ressources`
-    /// (taken by the households of the same run; absent when read back).
-    pub histories: Option<ResourceHistories>,
-    /// Each kept row's person (its row in `ingest/personnes.parquet`, [`NO_ROW`] when the
-    /// row names none) for the tables whose references the ingest stage walked in this run
-    /// ([`PERSON_ROWS`]): households and features find persons without looking ids up.
-    /// Empty when the tables are read back.
-    pub person_rows: BTreeMap<&'static str, Vec<u32>>,
-    /// Whether [`HOUSEHOLD_TABLES`] were dropped from memory.
-    pub released: bool,
-}
-
-/// The tables only household assembly reads.
-pub const HOUSEHOLD_TABLES: [&str; 5] =
-    ["personnes", "foyers", "logements", "droits", "ressources"];
-
-/// The table checked and written one source file at a time (bounded memory): by far the
-/// largest, and the only one no rule needs whole (its only rule between tables is the
-/// reference to `personnes`).
-pub const STREAMED: &str = "ressources";
-
-/// Where the ingest stage keeps the objections of rejected contact rows.
-pub const REJECTED_OPPOSITIONS: &str = "oppositions-lignes-rejetees.json";
-
-impl Extracts {
-    pub fn table(&self, name: &str) -> Option<&DataFrame> {
-        self.tables.get(name)
-    }
-
-    /// Each row's person in `table` as the ingest of this run walked to it (its row in
-    /// `ingest/personnes.parquet`, [`NO_ROW`] when the row names none); `None` when not
-    /// known (a table read back: look the ids up).
-    pub fn person_rows_of(&self, table: &str) -> Option<&[u32]> {
-        let height = self.table(table)?.height();
-        self.person_rows
-            .get(table)
-            .filter(|rows| rows.len() == height)
-            .map(Vec::as_slice)
-    }
-
-    /// Drops the tables only household assembly reads (see [`HOUSEHOLD_TABLES`]).
-    pub fn release_household_tables(&mut self) {
-        for t in HOUSEHOLD_TABLES {
-            self.tables.remove(t);
-        }
-        self.histories = None;
-        self.person_rows
-            .retain(|t, _| !HOUSEHOLD_TABLES.contains(t));
-        self.released = true;
-    }
-
-    /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
-    /// after ingest).
-    pub fn load(ingest_dir: &Path) -> Result<Extracts> {
-        let mut tables = BTreeMap::new();
-        let mut ressources = None;
-        for spec in crate::domain::contract::TABLES {
-            let path = ingest_dir.join(format!("{}.parquet", spec.name));
-            if spec.name == STREAMED {
-                ressources = path.exists().then_some(path);
-            } else if path.exists() {
-                tables.insert(spec.name, crate::io::frame::read_parquet(&path)?);
-            }
-        }
-        let path = ingest_dir.join(REJECTED_OPPOSITIONS);
-        let text = std::fs::read_to_string(&path)
-            .map_err(RecoursError::io(format!("reading {}", path.display())))?;
-        let rejected_oppositions = serde_json::from_str(&text)
-            .map_err(|e| RecoursError::Internal(format!("{}: {e}", path.display())))?;
-        Ok(Extracts {
-            tables,
-            rejected_oppositions,
-            ressources,
-            histories: None,
-            person_rows: BTreeMap::new(),
-            released: false,
-        })
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct TableQuality {
-    pub sources: Vec<String>,
-    pub rows_in: u64,
-    pub rows_kept: u64,
-    pub rows_rejected: u64,
-    pub rejected_share: f64,
-    pub max_rejected_share: f64,
-    /// Issues by reason code (a row may count under several rules).
-    pub issues_by_rule: BTreeMap<&'static str, u64>,
-    /// Issues by column, then reason code.
-    pub issues_by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
-    /// Columns present in the files but not in the contract: ignored.
-    pub extra_columns: Vec<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct QualityReport {
-    pub schema_version: u32,
-    pub run_month: String,
-    /// Whether every table stayed within its rejected-rows tolerance and the resources
-    /// cover the twelve months before the run month from every source they have.
-    pub passed: bool,
-    /// Months of the twelve before the run month without any kept row of `ressources`, or
-    /// without a row from a source (`DSN`, `PASRAU`) the other months have: a month or a
-    /// feed missing from the extract (or all its rows rejected), not a month without income
-    /// (that would take the whole population). The entitlements read their reference
-    /// quarters and the features the whole year: the run stops (exit 3).
-    pub missing_resource_months: Vec<MissingMonth>,
-    pub tables: BTreeMap<&'static str, TableQuality>,
-    /// The reason codes and what they mean.
-    pub rules: BTreeMap<&'static str, &'static str>,
-}
-
-/// A month of the resources' history with sources missing (see
-/// [`QualityReport::missing_resource_months`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct MissingMonth {
-    pub mois: String,
-    pub sources: Vec<&'static str>,
-}
 
 /// A table as read: every row, typed, with its issues.
 struct Loaded {
@@ -708,17 +577,6 @@ fn check_reference(
     rows
 }
 
-/// No kept row (see [`check_reference`]).
-pub const NO_ROW: u32 = u32::MAX;
-
-/// Row `i`'s person in rows given by [`Extracts::person_rows_of`] (`None` for [`NO_ROW`]).
-pub fn person_at(rows: &[u32], i: usize) -> Option<usize> {
-    (rows[i] != NO_ROW).then_some(rows[i] as usize)
-}
-
-/// The tables whose kept rows keep their person's row in memory ([`Extracts::person_rows`]).
-pub const PERSON_ROWS: [&str; 3] = ["droits", "contacts", "retours"];
-
 /// Rows whose key (a tuple of text columns) appears more than once: every copy is flagged.
 fn check_unique(t: &mut Loaded, columns: &[&str], flag_column: &str, rule: Rule) {
     let dups = if let [column] = columns {
@@ -922,6 +780,9 @@ fn reference_rules(
 /// What the ingest stage produces in memory.
 pub struct Ingested {
     pub extracts: Extracts,
+    /// The persons' monthly histories added up as `ressources` was streamed (taken by the
+    /// households of the same run).
+    pub histories: Option<ResourceHistories>,
     pub quality: QualityReport,
     rejects: BTreeMap<&'static str, DataFrame>,
     examples: Vec<String>,
@@ -936,34 +797,6 @@ pub struct Ingested {
     /// The kept tables (but the streamed one) are already in `DIR/ingest/`: they were
     /// written while the streamed table was read.
     tables_written: bool,
-}
-
-/// Phase timings on stderr when `RECOURS_TRACE` is set (for profiling runs).
-pub fn trace(what: &str, since: std::time::Instant) {
-    if std::env::var_os("RECOURS_TRACE").is_some() {
-        eprintln!("  trace {what}: {:.2} s", since.elapsed().as_secs_f64());
-    }
-}
-
-/// Resident and peak memory of the process on stderr when `RECOURS_TRACE` is set (Linux).
-pub fn trace_memory(what: &str) {
-    if std::env::var_os("RECOURS_TRACE").is_none() {
-        return;
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0.0, |kb| kb as f64 / 1_048_576.0)
-    };
-    eprintln!(
-        "  trace {what}: resident {:.2} GiB, peak {:.2} GiB",
-        field("VmRSS:"),
-        field("VmHWM:")
-    );
 }
 
 /// Reads and checks every table. Errors: missing or unreadable files and columns (exit 3),
@@ -1118,6 +951,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     };
     folders.keep();
     let mut stream = None;
+    let mut streamed_histories = None;
     if let Some((account, writer, histories)) = streamed {
         quality.missing_resource_months = histories
             .missing_months()
@@ -1127,7 +961,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                 sources,
             })
             .collect();
-        extracts.histories = Some(histories);
+        streamed_histories = Some(histories);
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
         rejects.insert(STREAMED, r);
@@ -1139,6 +973,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     trace("ingest: streamed table", t3);
     Ok(Ingested {
         extracts,
+        histories: streamed_histories,
         quality,
         rejects,
         examples: examples.into_values().flatten().collect(),
@@ -1272,11 +1107,6 @@ fn write_and_add(
         || chunks.iter().try_for_each(|df| histories.add(df)),
     )
 }
-
-/// Column of `ingest/ressources.parquet` naming the person by its row (0-based) in
-/// `ingest/personnes.parquet`, in place of `pseudo_id`: a 4-byte number instead of a
-/// 64-character id, written, read back and looked up ten times per person and month.
-pub const PERSON_ROW: &str = "personne";
 
 /// The kept rows of a streamed chunk with `pseudo_id` replaced by [`PERSON_ROW`].
 fn with_person_rows(kept: DataFrame, rows: &[u32], rejected: &[bool]) -> Result<DataFrame> {
@@ -1660,6 +1490,72 @@ pub fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf
         h.update(b"\n");
     }
     h.finalize().to_hex().to_string()
+}
+
+/// The `ingest` stage.
+pub static STAGE: Declaration = Declaration {
+    name: "ingest",
+    describe: "read and check every extract against the data contract",
+    reads: &[],
+    needs: &[],
+    outputs: &["quality.json", "rejects", "ingest"],
+};
+
+pub struct Ingest;
+
+impl Stage for Ingest {
+    fn declaration(&self) -> &'static Declaration {
+        &STAGE
+    }
+    fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
+        let cfg: &RunConfig = f.config;
+        let raw = &cfg.raw;
+        let tables: BTreeMap<&str, serde_json::Value> = f
+            .inputs
+            .iter()
+            .map(|i| {
+                let spec = &raw.inputs[i.table.as_str()];
+                let hashes: Vec<&str> = i.files.iter().map(|f| f.blake3.as_str()).collect();
+                let v = json!({
+                    "format": spec.format,
+                    "separator": spec.separator,
+                    "decimal_comma": spec.decimal_comma,
+                    "files": i.parts,
+                    "blake3": hashes,
+                    "schema": i.schema_hash,
+                });
+                (i.table.as_str(), v)
+            })
+            .collect();
+        Ok(json!({
+            "month": raw.month,
+            "validation": section(&raw.validation),
+            "inputs": tables,
+            "departements": f.reference["departements"],
+            "caisses": f.reference["caisses"],
+        }))
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let mut ingested = ingest(&ctx.config, &ctx.out)?;
+        eprint!("{}", ingested.summary());
+        ingested.write(&ctx.run_dir)?;
+        let q = &ingested.quality;
+        let (kept, rejected): (u64, u64) = q
+            .tables
+            .values()
+            .fold((0, 0), |(k, r), t| (k + t.rows_kept, r + t.rows_rejected));
+        ctx.histories = ingested.histories.take();
+        let mut extracts = ingested.extracts;
+        // Read from where the stage's outputs are moved when it finishes.
+        extracts.ressources = Some(
+            ctx.run_dir
+                .join("ingest")
+                .join(format!("{}.parquet", STREAMED)),
+        );
+        ctx.extracts = Some(extracts);
+        ctx.quality = Some(ingested.quality);
+        Ok(format!("{kept} rows kept, {rejected} rejected"))
+    }
 }
 
 #[cfg(test)]

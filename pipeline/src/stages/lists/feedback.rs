@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::stages::ingest::Extracts;
+use crate::tables::extracts::Extracts;
 use crate::stages::lists::select::caisse_for;
 use crate::domain::reference::Reference;
 
@@ -98,7 +98,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::stages::evaluate::fairness::O
                 contacte: canal.get(i)? != "aucun",
                 droit_ouvert: ouvert.get(i).unwrap_or(false),
                 person: rows
-                    .and_then(|r| crate::stages::ingest::person_at(r, i))
+                    .and_then(|r| crate::tables::extracts::person_at(r, i))
                     .map(|p| p as u32),
             })
         })

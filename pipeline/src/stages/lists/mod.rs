@@ -1,6 +1,7 @@
-//! The `score` and `lists` stages as run steps: they call `lists`, `exports` and
-//! `feedback` and write the run folder's `scores.parquet` and `lists/`.
+//! The `lists` stage: contact lists per caisse (`select`), their exports (`exports`), the
+//! past campaign's feedback (`feedback`), and `lists/decisions.parquet` (`decisions`).
 
+pub mod decisions;
 pub mod exports;
 pub mod feedback;
 pub mod select;
@@ -12,154 +13,14 @@ use std::io::Write;
 use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
-use crate::stages::lists::select::{self as lists, ScoreRow};
+use crate::stages::lists::select as lists;
 use crate::io::output;
-use crate::run::{RunContext, Stage};
-
-pub struct Score;
-
-impl Stage for Score {
-    fn name(&self) -> &'static str {
-        "score"
-    }
-    fn describe(&self) -> &'static str {
-        "scores and reasons for everyone in a benefit's scoring population"
-    }
-    fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let table = RunContext::need(&ctx.features, "features")?;
-        let start = std::time::Instant::now();
-        let (scores, time) = lists::score_all(&ctx.models, table);
-        let secs = start.elapsed().as_secs_f64();
-        output::write_parquet_in_batches(&ctx.out.join("scores.parquet"), scores.len(), |r| {
-            scores_frame(&scores[r])
-        })?;
-        let rate = |s: f64| scores.len() as f64 / s.max(1e-9) / 1e6;
-        let summary = format!(
-            "{} rows scored: probabilities {:.1} M rows/s, top contributions {:.1} M rows/s, \
-             with ids, reasons and ordering {:.1} M rows/s",
-            scores.len(),
-            rate(time.probabilities),
-            rate(time.contributions),
-            rate(secs)
-        );
-        ctx.scores = Some(scores);
-        Ok(summary)
-    }
-}
-
-fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
-    let mut cols = vec![
-        crate::io::frame::column(
-            "pseudo_id",
-            scores
-                .iter()
-                .map(|s| s.pseudo_id.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        crate::io::frame::column(
-            "prestation",
-            scores.iter().map(|s| s.prestation).collect::<Vec<_>>(),
-        ),
-        crate::io::frame::column(
-            "probabilite",
-            scores.iter().map(|s| s.probabilite).collect::<Vec<_>>(),
-        ),
-        crate::io::frame::column(
-            "montant_estime",
-            scores.iter().map(|s| s.montant_estime).collect::<Vec<_>>(),
-        ),
-        crate::io::frame::column(
-            "montant_attendu",
-            scores
-                .iter()
-                .map(|s| s.probabilite * s.montant_estime)
-                .collect::<Vec<_>>(),
-        ),
-        crate::io::frame::column(
-            "candidat_deterministe",
-            scores
-                .iter()
-                .map(|s| s.candidat_deterministe)
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    for k in 0..crate::stages::score::scoring::TOP_REASONS {
-        let get = |s: &ScoreRow| s.raisons.get(k);
-        cols.push(crate::io::frame::column(
-            &format!("variable_{}", k + 1),
-            scores
-                .iter()
-                .map(|s| get(s).map(|r| r.0))
-                .collect::<Vec<_>>(),
-        ));
-        cols.push(crate::io::frame::column(
-            &format!("contribution_{}", k + 1),
-            scores
-                .iter()
-                .map(|s| get(s).map(|r| r.1))
-                .collect::<Vec<_>>(),
-        ));
-        cols.push(crate::io::frame::column(
-            &format!("raison_{}", k + 1),
-            scores
-                .iter()
-                .map(|s| get(s).map(|r| r.2))
-                .collect::<Vec<_>>(),
-        ));
-    }
-    DataFrame::new_infer_height(cols).map_err(RecoursError::polars("scores.parquet"))
-}
-
-/// Reads back `scores.parquet` (a run resumed after the score stage): reasons are the
-/// feature dictionary's phrases.
-pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
-    use crate::io::frame::{bool_col, f64_col, intern, str_col};
-    const T: &str = "scores.parquet";
-    let pseudo_id = str_col(df, T, "pseudo_id")?;
-    let prestation = str_col(df, T, "prestation")?;
-    let probabilite = f64_col(df, T, "probabilite")?;
-    let montant = f64_col(df, T, "montant_estime")?;
-    let candidat = bool_col(df, T, "candidat_deterministe")?;
-    let mut reasons = Vec::new();
-    for k in 1..=crate::stages::score::scoring::TOP_REASONS {
-        reasons.push((
-            str_col(df, T, &format!("variable_{k}"))?,
-            f64_col(df, T, &format!("contribution_{k}"))?,
-            str_col(df, T, &format!("raison_{k}"))?,
-        ));
-    }
-    let mut rows = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let mut raisons = crate::stages::lists::select::Reasons::default();
-        for (v, c, r) in &reasons {
-            if let (Some(v), Some(c), Some(r)) = (v.get(i), c.get(i), r.get(i)) {
-                let (index, f) = crate::stages::features::dictionary::DICTIONARY
-                    .iter()
-                    .enumerate()
-                    .find(|(_, d)| d.name == v)
-                    .ok_or_else(|| {
-                        RecoursError::Internal(format!("{T}: {v} is not in the feature dictionary"))
-                    })?;
-                if r != f.reason_high && r != f.reason_low {
-                    return Err(RecoursError::Internal(format!(
-                        "{T}: \"{r}\" is not a reason of {v} in the feature dictionary"
-                    )));
-                }
-                raisons.push(index, c, r != f.reason_high);
-            }
-        }
-        rows.push(ScoreRow {
-            pseudo_id: pseudo_id.get(i).unwrap_or_default().to_string(),
-            prestation: intern(prestation.get(i).unwrap_or_default()),
-            probabilite: probabilite.get(i).unwrap_or(0.0),
-            montant_estime: montant.get(i).unwrap_or(0.0),
-            candidat_deterministe: candidat.get(i).unwrap_or(false),
-            raisons,
-            person: None,
-        });
-    }
-    Ok(rows)
-}
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use serde_json::json;
+use crate::stages::ingest;
+use crate::stages::eligibility;
+use crate::stages::train;
+use crate::stages::score;
 
 /// Rows of `lists/decisions.parquet`: every (caisse, person) considered and its decision.
 fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
@@ -257,14 +118,27 @@ fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
     })
 }
 
+/// The `lists` stage.
+pub static STAGE: Declaration = Declaration {
+    name: "lists",
+    describe: "prioritised contact lists per caisse, control group, exports, campaign feedback",
+    reads: &[&ingest::STAGE, &eligibility::STAGE, &train::STAGE, &score::STAGE],
+    needs: &[Need::Extracts, Need::Households, Need::Models, Need::Scores],
+    outputs: &["lists"],
+};
+
 pub struct Lists;
 
 impl Stage for Lists {
-    fn name(&self) -> &'static str {
-        "lists"
+    fn declaration(&self) -> &'static Declaration {
+        &STAGE
     }
-    fn describe(&self) -> &'static str {
-        "prioritised contact lists per caisse, control group, exports, campaign feedback"
+    fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
+        Ok(json!({
+            "lists": section(&f.config.raw.lists),
+            "departements": f.reference["departements"],
+            "caisses": f.reference["caisses"],
+        }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let cfg = &ctx.config;
@@ -274,20 +148,20 @@ impl Stage for Lists {
         let scores = RunContext::need(&ctx.scores, "score")?;
         let t0 = std::time::Instant::now();
         let book = lists::ContactBook::from_extracts(extracts)?;
-        crate::stages::ingest::trace("lists: contact book", t0);
-        crate::stages::ingest::trace_memory("lists: contact book");
+        crate::io::trace::trace("lists: contact book", t0);
+        crate::io::trace::trace_memory("lists: contact book");
         let t0 = std::time::Instant::now();
         let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
-        crate::stages::ingest::trace("lists: entries", t0);
-        crate::stages::ingest::trace_memory("lists: entries");
+        crate::io::trace::trace("lists: entries", t0);
+        crate::io::trace::trace_memory("lists: entries");
         let t0 = std::time::Instant::now();
         let dir = ctx.out.join("lists");
 
         output::write_parquet_in_batches(&dir.join("decisions.parquet"), entries.len(), |r| {
             decisions_frame(&entries[r])
         })?;
-        crate::stages::ingest::trace("lists: decisions written", t0);
-        crate::stages::ingest::trace_memory("lists: decisions");
+        crate::io::trace::trace("lists: decisions written", t0);
+        crate::io::trace::trace_memory("lists: decisions");
         let t0 = std::time::Instant::now();
 
         let models: Vec<(String, String)> = ctx
@@ -332,7 +206,7 @@ impl Stage for Lists {
                 })
                 .collect::<Result<Vec<()>>>()?;
         }
-        crate::stages::ingest::trace("lists: exports per caisse", t0);
+        crate::io::trace::trace("lists: exports per caisse", t0);
         let t0 = std::time::Instant::now();
 
         // National summary: people per caisse, benefits and channel; the control group and
@@ -352,13 +226,13 @@ impl Stage for Lists {
         }
         write_text(&dir.join("summary.csv"), &csv)?;
 
-        crate::stages::ingest::trace("lists: summary", t0);
+        crate::io::trace::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
         // The outcomes' persons as the ingest of this run found them, else by id.
         let rows = extracts.person_rows_of("retours");
         let persons = |row: usize, id: &str| {
             let found = match rows {
-                Some(r) => crate::stages::ingest::person_at(r, row),
+                Some(r) => crate::tables::extracts::person_at(r, row),
                 None => households.person(id),
             };
             found.map(|i| {

@@ -11,6 +11,8 @@ use rustc_hash::FxHashMap as HashMap;
 use recours_models::train::ModelArtefact;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ListRules, Priority};
+use crate::domain::codes::Canal;
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::io::frame::id_head;
 use crate::stages::eligibility::household::Households;
@@ -156,105 +158,6 @@ pub fn score_all(
     (out, time)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Canal {
-    Telephone,
-    Sms,
-    Email,
-    Courrier,
-}
-
-impl Canal {
-    pub const ALL: [Canal; 4] = [Canal::Telephone, Canal::Sms, Canal::Email, Canal::Courrier];
-    pub fn code(self) -> &'static str {
-        match self {
-            Canal::Telephone => "telephone",
-            Canal::Sms => "sms",
-            Canal::Email => "email",
-            Canal::Courrier => "courrier",
-        }
-    }
-    pub fn digital(self) -> bool {
-        matches!(self, Canal::Sms | Canal::Email)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// The probability of non-take-up.
-    Probabilite,
-    /// Probability × estimated monthly amount: euros a contact is expected to open.
-    MontantAttendu,
-}
-
-/// The list rules, from the config (printed in each list's read-me).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ListRules {
-    pub priority: Priority,
-    pub min_score: f64,
-    pub recent_contact_months: i32,
-    pub control_share: f64,
-    pub seed: u64,
-    /// At or above this age, SMS and e-mail are never proposed.
-    pub offline_age: i32,
-    /// Monthly capacity per channel for every caisse…
-    pub capacity: BTreeMap<Canal, usize>,
-    /// …and per caisse where it differs.
-    pub capacity_by_caisse: BTreeMap<String, BTreeMap<Canal, usize>>,
-}
-
-impl ListRules {
-    pub fn capacity(&self, caisse: &str, canal: Canal) -> usize {
-        self.capacity_by_caisse
-            .get(caisse)
-            .and_then(|m| m.get(&canal))
-            .or_else(|| self.capacity.get(&canal))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// The rules in plain French, for the read-me and the XLSX "Lisez-moi" sheet.
-    pub fn describe(&self) -> Vec<String> {
-        let mut v = vec![
-            match self.priority {
-                Priority::Probabilite => "Ordre de priorité : probabilité de non-recours, de la plus forte à la plus faible.".to_string(),
-                Priority::MontantAttendu => {
-                    "Ordre de priorité : montant attendu (probabilité de non-recours × droit mensuel estimé), du plus fort au plus faible.".to_string()
-                }
-            },
-            format!(
-                "Score minimal : {:.0} %. Les personnes dont le droit estimé dépasse le seuil du calcul déterministe sont listées quel que soit leur score.",
-                100.0 * self.min_score
-            ),
-            "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
-            format!("Non listées : les personnes contactées lors d'une campagne dans les {} derniers mois.", self.recent_contact_months),
-            format!(
-                "Groupe témoin : {:.0} % des personnes qui auraient été contactées (joignables, dans la capacité), tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
-                100.0 * self.control_share,
-                self.seed
-            ),
-            format!(
-                "Canal : SMS ou e-mail seulement pour les personnes qui utilisent leur espace en ligne et ont moins de {} ans ; sinon téléphone (si un mobile est connu) ou courrier. Ordre de préférence : SMS, e-mail, téléphone, courrier ; si la capacité d'un canal est atteinte, le suivant est proposé.",
-                self.offline_age
-            ),
-        ];
-        let caps: Vec<String> = Canal::ALL
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c.code(),
-                    self.capacity.get(c).copied().unwrap_or(0)
-                )
-            })
-            .collect();
-        v.push(format!("Capacité mensuelle par caisse et par canal : {} (sauf mention contraire dans la configuration).", caps.join(", ")));
-        v
-    }
-}
-
 /// What a caisse knows about reaching a person.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reach {
@@ -284,7 +187,7 @@ struct BookShard<'a> {
 }
 
 impl<'a> ContactBook<'a> {
-    pub fn from_extracts(x: &'a crate::stages::ingest::Extracts) -> crate::error::Result<ContactBook<'a>> {
+    pub fn from_extracts(x: &'a crate::tables::extracts::Extracts) -> crate::error::Result<ContactBook<'a>> {
         let shards = rayon::current_num_threads().max(1);
         let mut book = ContactBook {
             shards: vec![BookShard::default(); shards],
@@ -724,7 +627,7 @@ mod tests {
 
     #[test]
     fn an_opposition_on_a_rejected_contact_row_still_counts() {
-        let x = crate::stages::ingest::Extracts {
+        let x = crate::tables::extracts::Extracts {
             tables: BTreeMap::new(),
             rejected_oppositions: ["ab".to_string()].into_iter().collect(),
             ..Default::default()
@@ -774,7 +677,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let x = crate::stages::ingest::Extracts {
+        let x = crate::tables::extracts::Extracts {
             tables: [("contacts", df)].into_iter().collect(),
             rejected_oppositions: ["p4".to_string()].into_iter().collect(),
             ..Default::default()

@@ -1,5 +1,18 @@
 //! `Figures`: everything the report and the notebooks show, gathered once from the run folder.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use recours_models::train::ModelArtefact;
+use serde_json::Value;
+
+use crate::error::{RecoursError, Result};
+use crate::io::frame::{f64_col, str_col};
+use crate::stages::stage::RunContext;
+use crate::stages::evaluate::fairness::{self, FairnessReport, SuppressedRow};
+use crate::stages::evaluate::truth::EvaluationReport;
+use crate::stages::lists::decisions::Decisions;
+
 /// Scores per benefit: count, mean probability, histogram in 20 bins of 0.05.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScoreSummary {

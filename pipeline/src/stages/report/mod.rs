@@ -4,13 +4,13 @@
 //! the run (`notebooks-export/`). Tables that leave the national team carry no cell under
 //! `[evaluation] min_cell` people.
 
+pub mod figures;
 pub mod modelcard;
 pub mod notebooks;
 pub mod svg;
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashSet as HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -18,290 +18,22 @@ use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
 use crate::error::{RecoursError, Result};
-use crate::stages::evaluate::truth::EvaluationReport;
-use crate::stages::evaluate::fairness::{self, FairnessReport, SuppressedRow};
+use crate::stages::evaluate::fairness::{self, SuppressedRow};
 use crate::stages::features::dictionary as features;
-use crate::io::frame::{f64_col, str_col};
 use crate::stages::report::modelcard::CardContext;
 use crate::io::output;
-use crate::run::{RunContext, Stage};
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
+use crate::stages::ingest;
+use crate::stages::eligibility;
+use crate::stages::train;
+use crate::stages::score;
+use crate::stages::lists;
+use crate::stages::evaluate;
+use crate::config::RunConfig;
+use crate::tables::manifest::{FileRecord, Manifest};
+use serde_json::json;
+use crate::stages::report::figures::{Chart, Figures};
 use crate::stages::report::svg::{Series, esc};
-
-/// (pseudo_id, benefit) of everyone on a contact list of the run in `run_dir`.
-pub fn listed(run_dir: &Path) -> Result<HashSet<(String, String)>> {
-    let d = Decisions::read(run_dir)?;
-    let mut out = HashSet::default();
-    for (i, id) in d.listed_ids.iter() {
-        for b in d.prestations[*i].split('+') {
-            out.insert((id.clone(), b.to_string()));
-        }
-    }
-    Ok(out)
-}
-
-/// `lists/decisions.parquet`, the columns the report uses: codes interned (a few hundred
-/// distinct values for millions of rows), ids of the listed rows only.
-pub struct Decisions {
-    pub caisse: Vec<&'static str>,
-    pub prestations: Vec<&'static str>,
-    pub decision: Vec<&'static str>,
-    pub canal: Vec<Option<&'static str>>,
-    pub montant_attendu: Vec<f64>,
-    /// (row, pseudo_id) of the rows whose decision is `liste`, in row order.
-    pub listed_ids: Vec<(usize, String)>,
-}
-
-impl Decisions {
-    /// Reads the six columns it needs, a slice at a time (not the reasons' text).
-    pub fn read(run_dir: &Path) -> Result<Decisions> {
-        const T: &str = "lists/decisions.parquet";
-        const COLUMNS: [&str; 6] = [
-            "caisse",
-            "pseudo_id",
-            "prestations",
-            "decision",
-            "canal",
-            "montant_attendu",
-        ];
-        let slices = crate::io::frame::ParquetSlices::open(
-            &run_dir.join("lists").join("decisions.parquet"),
-            Some(&COLUMNS),
-            crate::io::frame::READ_SLICE_ROWS,
-        )?;
-        let mut d = Decisions {
-            caisse: Vec::with_capacity(slices.rows()),
-            prestations: Vec::with_capacity(slices.rows()),
-            decision: Vec::with_capacity(slices.rows()),
-            canal: Vec::with_capacity(slices.rows()),
-            montant_attendu: Vec::with_capacity(slices.rows()),
-            listed_ids: Vec::new(),
-        };
-        for df in slices {
-            let df = df?;
-            let code = |c: &str| -> Result<Vec<&'static str>> {
-                let col = str_col(&df, T, c)?;
-                Ok(col
-                    .iter()
-                    .map(|v| crate::io::frame::intern(v.unwrap_or_default()))
-                    .collect())
-            };
-            let start = d.decision.len();
-            let decision = code("decision")?;
-            let ids = str_col(&df, T, "pseudo_id")?;
-            for (k, id) in ids.iter().enumerate() {
-                if decision[k] == "liste" {
-                    d.listed_ids
-                        .push((start + k, id.unwrap_or_default().to_string()));
-                }
-            }
-            d.decision.extend(decision);
-            d.caisse.extend(code("caisse")?);
-            d.prestations.extend(code("prestations")?);
-            let canal = str_col(&df, T, "canal")?;
-            d.canal
-                .extend(canal.iter().map(|v| v.map(crate::io::frame::intern)));
-            let amount = f64_col(&df, T, "montant_attendu")?;
-            d.montant_attendu
-                .extend(amount.iter().map(|v| v.unwrap_or(0.0)));
-        }
-        Ok(d)
-    }
-}
-
-/// Scores per benefit: count, mean probability, histogram in 20 bins of 0.05.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ScoreSummary {
-    pub rows: usize,
-    pub mean: f64,
-    pub bins: [usize; 20],
-}
-
-pub fn bin(p: f64) -> usize {
-    ((p * 20.0).floor() as i64).clamp(0, 19) as usize
-}
-
-/// Reads the two columns it needs of `scores.parquet`, a slice at a time (not the reasons'
-/// text of millions of rows).
-pub fn score_summaries(run_dir: &Path) -> Result<BTreeMap<String, ScoreSummary>> {
-    let slices = crate::io::frame::ParquetSlices::open(
-        &run_dir.join("scores.parquet"),
-        Some(&["prestation", "probabilite"]),
-        crate::io::frame::READ_SLICE_ROWS,
-    )?;
-    let mut sums: BTreeMap<&'static str, (ScoreSummary, f64)> = BTreeMap::new();
-    for df in slices {
-        let df = df?;
-        let b = str_col(&df, "scores.parquet", "prestation")?;
-        let p = f64_col(&df, "scores.parquet", "probabilite")?;
-        for (b, p) in b.iter().zip(p.iter()) {
-            let (Some(b), Some(p)) = (b, p) else {
-                continue;
-            };
-            let e = sums.entry(crate::io::frame::intern(b)).or_default();
-            e.0.rows += 1;
-            e.1 += p;
-            e.0.bins[bin(p)] += 1;
-        }
-    }
-    Ok(sums
-        .into_iter()
-        .map(|(b, (mut s, total))| {
-            s.mean = total / s.rows.max(1) as f64;
-            (b.to_string(), s)
-        })
-        .collect())
-}
-
-/// A chart: its SVG and the CSV of its data, written as `report/<id>.svg` and `.csv`.
-pub struct Chart {
-    pub id: String,
-    pub title: String,
-    pub svg: String,
-    pub csv: String,
-}
-
-/// Every figure of a run, computed once for the report and the notebooks.
-pub struct Figures {
-    pub run_id: String,
-    pub month: String,
-    pub quality: Value,
-    pub models: BTreeMap<String, ModelArtefact>,
-    pub evaluation: Option<EvaluationReport>,
-    pub fairness: FairnessReport,
-    pub scores: BTreeMap<String, ScoreSummary>,
-    /// Decision code → people × caisse.
-    pub decisions: BTreeMap<String, usize>,
-    /// Channel → people listed.
-    pub channels: BTreeMap<String, usize>,
-    /// Caisse → channel → people listed.
-    pub per_caisse: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Benefit → (people listed naming it, sum of their expected monthly amounts).
-    pub listed_by_benefit: BTreeMap<String, (usize, f64)>,
-    pub feedback: Option<Value>,
-    pub previous: Option<Previous>,
-    pub rules: Vec<String>,
-}
-
-/// What the report compares with: the previous run named by `[report] previous`.
-pub struct Previous {
-    pub run_id: String,
-    pub models: BTreeMap<String, ModelArtefact>,
-    pub per_caisse: BTreeMap<String, usize>,
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(RecoursError::io(format!("reading {}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| RecoursError::Internal(format!("{}: {e}", path.display())))
-}
-
-fn read_models(run_dir: &Path) -> BTreeMap<String, ModelArtefact> {
-    crate::domain::contract::SCORED
-        .iter()
-        .filter_map(|b| {
-            read_json(&run_dir.join("models").join(format!("{b}.json")))
-                .ok()
-                .map(|a| (b.to_string(), a))
-        })
-        .collect()
-}
-
-fn listed_per_caisse(d: &Decisions) -> BTreeMap<String, BTreeMap<String, usize>> {
-    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for i in 0..d.caisse.len() {
-        if d.decision[i] == "liste" {
-            let canal = d.canal[i].unwrap_or_default().to_string();
-            *out.entry(d.caisse[i].to_string())
-                .or_default()
-                .entry(canal)
-                .or_default() += 1;
-        }
-    }
-    out
-}
-
-impl Figures {
-    pub fn gather(ctx: &RunContext) -> Result<Figures> {
-        let run = &ctx.run_dir;
-        let cfg = &ctx.config;
-        let d = Decisions::read(run)?;
-        // Counted by the interned codes, named once at the end.
-        let mut decisions: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut channels: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut listed_by_benefit: BTreeMap<String, (usize, f64)> = BTreeMap::new();
-        for i in 0..d.caisse.len() {
-            *decisions.entry(d.decision[i]).or_default() += 1;
-            if d.decision[i] == "liste" {
-                *channels.entry(d.canal[i].unwrap_or_default()).or_default() += 1;
-                for b in d.prestations[i].split('+') {
-                    let e = listed_by_benefit.entry(b.to_string()).or_default();
-                    e.0 += 1;
-                    e.1 += d.montant_attendu[i];
-                }
-            }
-        }
-        let feedback_path = run.join("lists").join("campaign-feedback.json");
-        let previous = match &cfg.raw.report.previous {
-            Some(p) => {
-                let dir = cfg.resolve(p);
-                let m = crate::tables::manifest::Manifest::read(&dir)?;
-                Some(Previous {
-                    run_id: m.run_id,
-                    models: read_models(&dir),
-                    per_caisse: listed_per_caisse(&Decisions::read(&dir)?)
-                        .into_iter()
-                        .map(|(c, m)| (c, m.values().sum()))
-                        .collect(),
-                })
-            }
-            None => None,
-        };
-        let evaluation_path = run.join("evaluation.json");
-        Ok(Figures {
-            run_id: ctx.run_id.clone(),
-            month: cfg.month.to_string(),
-            quality: read_json(&run.join("quality.json"))?,
-            models: ctx
-                .models
-                .iter()
-                .map(|(b, a)| (b.to_string(), a.clone()))
-                .collect(),
-            evaluation: if evaluation_path.exists() {
-                Some(read_json(&evaluation_path)?)
-            } else {
-                None
-            },
-            fairness: read_json(&run.join("fairness.json"))?,
-            scores: score_summaries(run)?,
-            decisions: decisions
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            channels: channels
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            per_caisse: listed_per_caisse(&d),
-            listed_by_benefit,
-            feedback: if feedback_path.exists() {
-                Some(read_json(&feedback_path)?)
-            } else {
-                None
-            },
-            previous,
-            rules: cfg.list_rules()?.describe(),
-        })
-    }
-
-    pub fn suppressed(&self, benefit: &str) -> Vec<SuppressedRow> {
-        self.fairness
-            .benefits
-            .get(benefit)
-            .map(|rows| fairness::suppressed(rows, self.fairness.min_cell))
-            .unwrap_or_default()
-    }
-}
 
 fn csv_line(cells: &[String]) -> String {
     let mut s = cells
@@ -1035,14 +767,38 @@ fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
     Some((p.run_id.clone(), rows))
 }
 
+/// The `report` stage.
+pub static STAGE: Declaration = Declaration {
+    name: "report",
+    describe: "run report (HTML, charts and their data), model cards, notebooks",
+    reads: &[&ingest::STAGE, &eligibility::STAGE, &crate::stages::features::STAGE, &train::STAGE, &score::STAGE, &lists::STAGE, &evaluate::STAGE],
+    needs: &[Need::Features, Need::Models],
+    outputs: &["report", "notebooks-export"],
+};
+
 pub struct Report;
 
 impl Stage for Report {
-    fn name(&self) -> &'static str {
-        "report"
+    fn declaration(&self) -> &'static Declaration {
+        &STAGE
     }
-    fn describe(&self) -> &'static str {
-        "run report (HTML, charts and their data), model cards, notebooks"
+    fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
+        // The previous run as the report reads it: its id, models and list decisions
+        // (not its timings, which change when it is merely resumed).
+        let cfg: &RunConfig = f.config;
+        let previous = match &cfg.raw.report.previous {
+            Some(p) => {
+                let m = Manifest::read(&cfg.resolve(p))?;
+                let lists: Vec<&FileRecord> = m
+                    .outputs()
+                    .into_iter()
+                    .filter(|o| o.path == "lists/decisions.parquet")
+                    .collect();
+                Some(json!({ "run_id": m.run_id, "models": m.models, "lists": lists }))
+            }
+            None => None,
+        };
+        Ok(json!({ "previous": previous }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let fig = Figures::gather(ctx)?;
@@ -1400,6 +1156,7 @@ mod tests {
 
     #[test]
     fn score_bins() {
+        use crate::stages::report::figures::bin;
         assert_eq!(bin(0.0), 0);
         assert_eq!(bin(0.049), 0);
         assert_eq!(bin(0.05), 1);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::io::output;
-use crate::stages::report::Figures;
+use crate::stages::report::figures::Figures;
 
 const SETUP: &str = "import json\nimport os\nfrom pathlib import Path\n\nimport polars as pl\nfrom IPython.display import SVG, display\n\n# The run folder: this notebook's parent folder unless RECOURS_RUN says otherwise.\nRUN = Path(os.environ.get(\"RECOURS_RUN\", \"..\")).resolve()";
 

@@ -7,7 +7,6 @@ use rayon::prelude::*;
 use recours_models::train::ModelArtefact;
 
 use crate::stages::features::dictionary::FeatureTable;
-use crate::stages::train::training::feature_positions;
 
 /// Contributions kept per score: three are shown, the others stand in when a reason
 /// repeats what the entitlement estimate already says.
@@ -211,6 +210,19 @@ pub fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> V
                 top.offer(j, w * (raw[p] - mean), high);
             }
             top.finish()
+        })
+        .collect()
+}
+
+/// Column positions of an artefact's features in a feature table.
+pub fn feature_positions(a: &ModelArtefact, names: &[&'static str]) -> Vec<usize> {
+    a.features
+        .iter()
+        .map(|f| {
+            names
+                .iter()
+                .position(|n| *n == f.name)
+                .expect("signature checked")
         })
         .collect()
 }

@@ -17,7 +17,7 @@ use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfi
 use crate::error::{RecoursError, Result};
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::stages::eligibility::household::{Households, ResourceHistories};
-use crate::stages::ingest::Extracts;
+use crate::tables::extracts::Extracts;
 use crate::domain::month::Month;
 
 /// How the learning table was used, per benefit.
@@ -122,7 +122,7 @@ impl Labelled {
         let mut renumber = Vec::with_capacity(person_rows.len());
         let mut kept = 0u32;
         for &k in &person_rows {
-            renumber.push(if k { kept } else { crate::stages::ingest::NO_ROW });
+            renumber.push(if k { kept } else { crate::tables::extracts::NO_ROW });
             kept += u32::from(k);
         }
         tables.insert("personnes", filter(&personnes, "personnes", &person_rows)?);
@@ -410,19 +410,6 @@ pub fn check_signature(
         ));
     }
     Ok(())
-}
-
-/// Column positions of an artefact's features in a feature table.
-pub fn feature_positions(a: &ModelArtefact, names: &[&'static str]) -> Vec<usize> {
-    a.features
-        .iter()
-        .map(|f| {
-            names
-                .iter()
-                .position(|n| *n == f.name)
-                .expect("signature checked")
-        })
-        .collect()
 }
 
 pub fn train_benefit(
