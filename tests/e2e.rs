@@ -7,8 +7,8 @@ mod audit;
 
 mod eligibility;
 mod generator;
-mod layers;
 mod ingest_contract;
+mod layers;
 mod lists;
 mod models;
 mod oracle_openfisca;

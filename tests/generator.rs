@@ -101,7 +101,10 @@ fn generator_non_take_up_rates_follow_domain_md() {
                 .zip(texts(&personnes, "departement")),
         )
     {
-        age.insert(id, recours::domain::month::Month::parse(n).unwrap().age_at(run));
+        age.insert(
+            id,
+            recours::domain::month::Month::parse(n).unwrap().age_at(run),
+        );
         female.insert(id, s == "F");
         let dep = &reference.departements[reference.departement_index(d).unwrap()];
         rural.insert(id, dep.population < 500_000);
@@ -229,7 +232,12 @@ fn generator_contact_channels_follow_domain_md() {
     let age: HashMap<&str, i32> = texts(&personnes, "pseudo_id")
         .into_iter()
         .zip(texts(&personnes, "naissance"))
-        .map(|(id, n)| (id, recours::domain::month::Month::parse(n).unwrap().age_at(run)))
+        .map(|(id, n)| {
+            (
+                id,
+                recours::domain::month::Month::parse(n).unwrap().age_at(run),
+            )
+        })
         .collect();
     let org = texts(&contacts, "organisme");
     let ids = texts(&contacts, "pseudo_id");

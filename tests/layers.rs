@@ -85,7 +85,11 @@ fn paths_after(text: &str, root: &str, base: &[String], out: &mut Vec<Vec<String
     while let Some(i) = text[from..].find(root) {
         let at = from + i;
         from = at + root.len();
-        if text[..at].chars().last().is_some_and(|c| ident(c) || c == ':') {
+        if text[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| ident(c) || c == ':')
+        {
             continue;
         }
         let mut path = base.to_vec();
@@ -159,10 +163,11 @@ fn graph() -> Graph {
                 .rev()
                 .map(|n| path[..n].to_vec())
                 .find(|p| modules.contains(p));
-            if let Some(t) = target {
-                if t != module && !module.starts_with(&t) {
-                    to.insert((t, path.join("::")));
-                }
+            if let Some(t) = target
+                && t != module
+                && !module.starts_with(&t)
+            {
+                to.insert((t, path.join("::")));
             }
         }
         edges.insert(module, to);
@@ -192,14 +197,16 @@ fn no_module_imports_from_a_later_layer() {
     for (from, to) in &g.edges {
         let Some(lf) = layer_of(from) else { continue };
         for (t, written) in to {
-            if let Some(lt) = layer_of(t) {
-                if lt > lf {
-                    upward.push(format!("{} -> {written}", from.join("::")));
-                }
+            if layer_of(t).is_some_and(|lt| lt > lf) {
+                upward.push(format!("{} -> {written}", from.join("::")));
             }
         }
     }
-    assert!(upward.is_empty(), "imports from a later layer:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports from a later layer:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -243,7 +250,11 @@ fn the_layer_reader_resolves_paths_to_files() {
     let code = code_of(
         "use crate::io::frame::{self, id_head};\n// use crate::run::Nothing;\nuse crate::{config, domain::month::Month};\nlet x = super::sibling::f();\n",
     );
-    let module = vec!["stages".to_string(), "lists".to_string(), "select".to_string()];
+    let module = vec![
+        "stages".to_string(),
+        "lists".to_string(),
+        "select".to_string(),
+    ];
     let paths: Vec<String> = paths_in(&code, &module)
         .into_iter()
         .map(|p| p.join("::"))

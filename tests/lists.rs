@@ -44,10 +44,9 @@ fn lists_follow_the_contact_rules() {
         if c_opp[i] {
             opposed.insert(id.clone());
         }
-        if c_last[i]
-            .as_ref()
-            .is_some_and(|m| month.months_since(recours::domain::month::Month::parse(m).unwrap()) < 6)
-        {
+        if c_last[i].as_ref().is_some_and(|m| {
+            month.months_since(recours::domain::month::Month::parse(m).unwrap()) < 6
+        }) {
             recent.insert(id.clone());
         }
         if c_online[i] {

@@ -105,8 +105,7 @@ pub fn run(b: &BenchFit) -> Result<()> {
     let mut fit = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let f = logistic::fit(x.view(), &y, &settings)
-            .map_err(|e| RecoursError::Model(e.to_string()))?;
+        let f = logistic::fit(x.view(), &y, &settings).map_err(RecoursError::from)?;
         best = best.min(t.elapsed().as_secs_f64());
         fit = Some(f);
     }
@@ -185,12 +184,18 @@ pub fn run(b: &BenchFit) -> Result<()> {
 /// for the largest contributions (the reasons), and for everything `score_all` does (both,
 /// with ids, reasons and ordering). Best and median of `repeat` passes.
 pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) -> Result<()> {
-    let table = crate::stages::features::dictionary::FeatureTable::read(&run_dir.join("features.parquet"), month)?;
+    let table = crate::stages::features::dictionary::FeatureTable::read(
+        &run_dir.join("features.parquet"),
+        month,
+    )?;
     let mut models = std::collections::BTreeMap::new();
     for &b in crate::domain::contract::SCORED {
         let path = run_dir.join("models").join(format!("{b}.json"));
         if path.exists() {
-            models.insert(b, crate::stages::train::training::load_artefact(&path, b, &table.names)?);
+            models.insert(
+                b,
+                crate::stages::train::training::load_artefact(&path, b, &table.names)?,
+            );
         }
     }
     let n = table.len() as f64;
@@ -226,7 +231,9 @@ pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) 
     });
     report("top contributions", &mut || {
         per_benefit(&|a, r| {
-            std::hint::black_box(crate::stages::score::scoring::top_contributions(a, &table, r));
+            std::hint::black_box(crate::stages::score::scoring::top_contributions(
+                a, &table, r,
+            ));
         })
     });
     report("with ids, reasons and ordering", &mut || {

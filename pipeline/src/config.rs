@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::bareme::{Bareme, Baremes};
 use crate::domain::codes::Canal;
 use crate::domain::contract::{TABLES, TableSpec};
-use crate::error::{RecoursError, Result};
 use crate::domain::month::Month;
 use crate::domain::reference::Reference;
+use crate::error::{RecoursError, Result};
 
 /// The file name of a configured path: what outputs print of it (never the folder).
 pub fn file_name(path: &str) -> String {
@@ -119,9 +119,7 @@ impl Default for RawLists {
 }
 
 fn canal(name: &str) -> Option<Canal> {
-    Canal::ALL
-        .into_iter()
-        .find(|c| c.code() == name)
+    Canal::ALL.into_iter().find(|c| c.code() == name)
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -344,11 +342,22 @@ pub struct InputSpec {
     pub decimal_comma: bool,
 }
 
-/// The checked configuration.
+/// A path named in the config: as written (what outputs and the hash cache show) and
+/// resolved against the config file's folder.
+#[derive(Clone, Debug)]
+pub struct ConfigPath {
+    pub written: String,
+    pub path: PathBuf,
+}
+
+/// The checked configuration: every run parameter typed, every path resolved against the
+/// config file's folder.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub file: PathBuf,
-    pub raw: RawConfig,
+    /// The file as written: recorded in the manifest and in the stages' fingerprints
+    /// ([`RunConfig::as_written`]), never read for a run parameter.
+    raw: RawConfig,
     pub month: Month,
     pub output: PathBuf,
     pub reference: Reference,
@@ -357,6 +366,23 @@ pub struct RunConfig {
     /// Inputs in contract order; optional tables absent from the config are absent here.
     pub inputs: Vec<InputSpec>,
     pub max_rejected_share: BTreeMap<&'static str, f64>,
+    /// `[reference]`: the départements, caisses and barèmes files.
+    pub reference_files: Vec<(&'static str, ConfigPath)>,
+    /// `[eligibility]`
+    pub quarters: Quarters,
+    pub deterministic_min_amount: f64,
+    /// `[features]`
+    pub features: RawFeatures,
+    /// `[training.reuse]`: artefacts reused instead of trained, by benefit.
+    pub reuse: BTreeMap<&'static str, ConfigPath>,
+    /// `[evaluation]`
+    pub verite: Option<ConfigPath>,
+    pub recall_margin: f64,
+    pub min_cell: usize,
+    /// `[lists]`
+    pub lists: ListRules,
+    /// `[report] previous`: the run folder the report compares with.
+    pub previous: Option<ConfigPath>,
 }
 
 fn err(file: &Path, message: impl Into<String>) -> RecoursError {
@@ -491,16 +517,23 @@ impl RunConfig {
             problems
                 .push("[training] alphas must be a non-empty list of non-negative numbers".into());
         }
+        let path_of = |written: &String| ConfigPath {
+            written: written.clone(),
+            path: normalize(&dir.join(written)),
+        };
+        let mut reuse = BTreeMap::new();
         for (b, path) in &t.reuse {
-            if !crate::domain::contract::SCORED.contains(&b.as_str()) {
-                problems.push(format!(
+            match crate::domain::contract::SCORED.iter().find(|s| *s == b) {
+                None => problems.push(format!(
                     "[training.reuse] {b}: not a scored benefit (PPA, RSA, ASPA)"
-                ));
-            } else if !dir.join(path).exists() {
-                problems.push(format!(
+                )),
+                Some(_) if !dir.join(path).exists() => problems.push(format!(
                     "[training.reuse] {b}: {} does not exist",
                     dir.join(path).display()
-                ));
+                )),
+                Some(benefit) => {
+                    reuse.insert(*benefit, path_of(path));
+                }
             }
         }
         for a in &raw.features.allow_protected {
@@ -551,6 +584,13 @@ impl RunConfig {
                 l.control_share
             ));
         }
+        for c in l.capacity_by_caisse.keys() {
+            if !reference.is_caisse(c) {
+                problems.push(format!(
+                    "[lists.capacity_by_caisse.{c}]: not a caisse of the reference map"
+                ));
+            }
+        }
         for (where_, caps) in std::iter::once(("[lists.capacity]".to_string(), &l.capacity)).chain(
             l.capacity_by_caisse
                 .iter()
@@ -568,9 +608,10 @@ impl RunConfig {
             return Err(err(file, problems.join("\n  ")));
         }
         let output = normalize(&dir.join(&raw.output));
+        let e = &raw.eligibility;
+        let r = &raw.reference;
         let run_config = RunConfig {
             file: file.to_path_buf(),
-            raw,
             month,
             output,
             reference,
@@ -578,6 +619,24 @@ impl RunConfig {
             bareme,
             inputs,
             max_rejected_share,
+            reference_files: vec![
+                ("departements", path_of(&r.departements)),
+                ("caisses", path_of(&r.caisses)),
+                ("baremes", path_of(&r.baremes)),
+            ],
+            quarters: Quarters {
+                rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
+                aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
+            },
+            deterministic_min_amount: e.deterministic_min_amount,
+            features: raw.features.clone(),
+            reuse,
+            verite: raw.evaluation.verite.as_ref().map(path_of),
+            recall_margin: raw.evaluation.recall_margin,
+            min_cell: raw.evaluation.min_cell,
+            lists: list_rules(&raw.lists),
+            previous: raw.report.previous.as_ref().map(path_of),
+            raw,
         };
         // The PPA averages its reference quarter month by month: each month needs its barème.
         run_config
@@ -587,51 +646,18 @@ impl RunConfig {
     }
 
     pub fn quarters(&self) -> Quarters {
-        let e = &self.raw.eligibility;
-        Quarters {
-            rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
-            aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
-        }
+        self.quarters
     }
 
-    /// A path named in the config, resolved against its folder.
+    /// The config file as written: for the manifest and the stages' fingerprints.
+    pub fn as_written(&self) -> &RawConfig {
+        &self.raw
+    }
+
+    /// A path recorded relative to the config file's folder (the manifest's inputs),
+    /// resolved.
     pub fn resolve(&self, path: &str) -> PathBuf {
         normalize(&base_dir(&self.file).join(path))
-    }
-
-    pub fn list_rules(&self) -> Result<ListRules> {
-        let l = &self.raw.lists;
-        let caps = |m: &BTreeMap<String, usize>| {
-            m.iter()
-                .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
-                .collect()
-        };
-        for c in l.capacity_by_caisse.keys() {
-            if !self.reference.is_caisse(c) {
-                return Err(err(
-                    &self.file,
-                    format!("[lists.capacity_by_caisse.{c}]: not a caisse of the reference map"),
-                ));
-            }
-        }
-        Ok(ListRules {
-            priority: if l.priority == "probabilite" {
-                Priority::Probabilite
-            } else {
-                Priority::MontantAttendu
-            },
-            min_score: l.min_score,
-            recent_contact_months: l.recent_contact_months,
-            control_share: l.control_share,
-            seed: l.seed,
-            offline_age: l.offline_age,
-            capacity: caps(&l.capacity),
-            capacity_by_caisse: l
-                .capacity_by_caisse
-                .iter()
-                .map(|(c, m)| (c.clone(), caps(m)))
-                .collect(),
-        })
     }
 
     pub fn train_config(&self) -> recours_models::train::TrainConfig {
@@ -655,6 +681,33 @@ impl RunConfig {
 
     pub fn input(&self, table: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.table == table)
+    }
+}
+
+/// The list rules of a checked `[lists]` section (priority and channels already checked).
+fn list_rules(l: &RawLists) -> ListRules {
+    let caps = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
+            .collect()
+    };
+    ListRules {
+        priority: if l.priority == "probabilite" {
+            Priority::Probabilite
+        } else {
+            Priority::MontantAttendu
+        },
+        min_score: l.min_score,
+        recent_contact_months: l.recent_contact_months,
+        control_share: l.control_share,
+        seed: l.seed,
+        offline_age: l.offline_age,
+        capacity: caps(&l.capacity),
+        capacity_by_caisse: l
+            .capacity_by_caisse
+            .iter()
+            .map(|(c, m)| (c.clone(), caps(m)))
+            .collect(),
     }
 }
 

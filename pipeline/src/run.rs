@@ -3,7 +3,7 @@
 //! stages themselves are in [`crate::stages`], in the order of [`stages`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::RunConfig;
@@ -18,6 +18,7 @@ use crate::stages::train::training;
 use crate::stages::{eligibility, evaluate, features, ingest, lists, report, score, train};
 use crate::tables::extracts::Extracts;
 use crate::tables::manifest;
+use crate::tables::run_folder::{RunFolder, names};
 
 /// Bytes of feature values under which the feature table stays whole in memory through
 /// the stages that do not read it (see `RunContext::keep_only`).
@@ -34,15 +35,16 @@ impl RunContext {
         }
         // The models read back take the features' names; models in memory need nothing. A
         // small feature table is kept whole for the stages after (evaluate, report: reading
-        // it back cost 1 s of a 1 M run); a large one keeps its ids and rows' persons but
-        // not its values (2.5 GB at 10 M, at the lists stage's peak), read back when needed.
+        // it back costs about 1 s of a 1 M run); a large one keeps its ids and rows'
+        // persons but not its values (2.5 GB at 10 M, at the lists stage's peak), read back
+        // when needed.
         let models_to_read = needs.contains(&Need::Models) && self.models.is_empty();
-        if !needs.contains(&Need::Features) && !models_to_read {
-            if let Some(f) = self.features.as_mut() {
-                if f.values.len() * std::mem::size_of::<f64>() >= KEEP_FEATURES_BELOW {
-                    f.release_values();
-                }
-            }
+        if !needs.contains(&Need::Features)
+            && !models_to_read
+            && let Some(f) = self.features.as_mut()
+            && f.values.len() * std::mem::size_of::<f64>() >= KEEP_FEATURES_BELOW
+        {
+            f.release_values();
         }
         if !needs.contains(&Need::Scores) {
             self.scores = None;
@@ -52,15 +54,15 @@ impl RunContext {
     /// Makes `need` available, reading it back from the run folder when an earlier run
     /// produced it.
     pub fn ensure(&mut self, need: Need) -> Result<()> {
-        let dir = self.run_dir.clone();
+        let dir = self.run.clone();
         match need {
             Need::Extracts if self.extracts.is_none() => {
-                self.extracts = Some(Extracts::load(&dir.join("ingest"))?);
+                self.extracts = Some(Extracts::load(&dir)?);
             }
             Need::Households if self.households.is_none() => {
                 // Assembled again (a resumed run): the peak of such a run. What a stage can
                 // read back from its output is dropped first (the needs listed after the
-                // households read it back): 10.8 GiB instead of 14.8 at 10 M people.
+                // households read it back), so they are not in memory beside the households.
                 self.eligibility = None;
                 self.features = None;
                 self.scores = None;
@@ -74,24 +76,21 @@ impl RunContext {
                 self.release_household_tables();
             }
             Need::Eligibility if self.eligibility.is_none() => {
-                self.eligibility = Some(eligibility_rows::read(&dir.join("eligibility.parquet"))?);
+                self.eligibility = Some(eligibility_rows::read(&dir.eligibility())?);
             }
             Need::Features if self.features.is_none() => {
-                self.features = Some(FeatureTable::read(
-                    &dir.join("features.parquet"),
-                    self.config.month,
-                )?);
+                self.features = Some(FeatureTable::read(&dir.features(), self.config.month)?);
             }
             Need::Features if self.features.as_ref().is_some_and(|f| !f.has_values()) => {
                 if let Some(f) = self.features.as_mut() {
-                    f.read_values(&dir.join("features.parquet"))?;
+                    f.read_values(&dir.features())?;
                 }
             }
             Need::Models if self.models.is_empty() => {
                 self.ensure(Need::Features)?;
                 let names = Self::need(&self.features, "features")?.names.clone();
                 for b in SCORED {
-                    let path = dir.join("models").join(format!("{b}.json"));
+                    let path = dir.model(b);
                     if path.exists() {
                         self.models
                             .insert(b, training::load_artefact(&path, b, &names)?);
@@ -99,7 +98,7 @@ impl RunContext {
                 }
             }
             Need::Scores if self.scores.is_none() => {
-                let df = crate::io::frame::read_parquet(&dir.join("scores.parquet"))?;
+                let df = crate::io::frame::read_parquet(&dir.scores())?;
                 self.scores = Some(score::scores_from_frame(&df)?);
             }
             _ => {}
@@ -197,11 +196,11 @@ fn check_stage_name(name: &Option<String>, flag: &str) -> Result<Option<usize>> 
 }
 
 /// Moves the `outputs` found in `staged` into `run_dir`, replacing what is there.
-fn move_staged(staged: &Path, run_dir: &Path, outputs: &[&str]) -> Result<()> {
+fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<()> {
     for o in outputs {
-        let from = staged.join(o);
+        let from = staged.path(o);
         if from.exists() {
-            let dest = run_dir.join(o);
+            let dest = run.path(o);
             remove_path(&dest)?;
             std::fs::rename(&from, &dest).map_err(RecoursError::io(format!(
                 "moving {} to {}",
@@ -219,22 +218,22 @@ fn move_staged(staged: &Path, run_dir: &Path, outputs: &[&str]) -> Result<()> {
 /// rejects also when the data is rejected), so that a stopped or killed validation leaves
 /// no mix of this run's and an earlier run's files.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
-    let run_dir = cfg.output.clone();
-    let staged = run_dir.join(".partial").join("validate");
-    remove_path(&staged)?;
-    let outcome = crate::stages::ingest::ingest(cfg, &staged).and_then(|mut ingested| {
+    let run = RunFolder::new(&cfg.output);
+    let staged = run.staging_for("validate");
+    remove_path(staged.root())?;
+    let outcome = crate::stages::ingest::ingest(cfg, staged.root()).and_then(|mut ingested| {
         eprint!("{}", ingested.summary());
-        ingested.write(&run_dir)
+        ingested.write(run.root())
     });
     let kept = match &outcome {
-        Ok(()) => move_staged(&staged, &run_dir, ingest::STAGE.outputs),
+        Ok(()) => move_staged(&staged, &run, ingest::STAGE.outputs),
         Err(RecoursError::Rejected(_)) => {
-            move_staged(&staged, &run_dir, &["quality.json", "rejects"])
+            move_staged(&staged, &run, &[names::QUALITY, names::REJECTS])
         }
         Err(_) => Ok(()),
     };
-    remove_path(&staged)?;
-    let partial = run_dir.join(".partial");
+    remove_path(staged.root())?;
+    let partial = run.staging();
     if partial.read_dir().is_ok_and(|mut d| d.next().is_none()) {
         let _ = std::fs::remove_dir(&partial);
     }
@@ -258,13 +257,13 @@ fn remove_path(path: &std::path::Path) -> Result<()> {
 /// Whether the outputs an earlier run recorded for a stage are all still there, unchanged.
 fn outputs_intact(
     record: &manifest::StageRecord,
-    run_dir: &std::path::Path,
+    run: &RunFolder,
     hasher: &mut manifest::Hasher,
 ) -> bool {
     !record.outputs.is_empty()
         && record.outputs.iter().all(|o| {
             hasher
-                .record(&run_dir.join(&o.path), o.path.clone())
+                .record(&run.path(&o.path), o.path.clone())
                 .is_ok_and(|f| f.blake3 == o.blake3 && f.size == o.size)
         })
 }
@@ -284,11 +283,11 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             message: "--from names a stage after --to".into(),
         });
     }
-    let run_dir = config.output.clone();
+    let run = RunFolder::new(&config.output);
     let mut ctx = RunContext {
         config,
-        out: run_dir.join(".partial"),
-        run_dir,
+        out: RunFolder::new(run.staging()),
+        run,
         extracts: None,
         histories: None,
         households: None,
@@ -299,34 +298,29 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         quality: None,
         run_id: String::new(),
     };
-    let config_hash = manifest::config_hash(&ctx.config.raw);
+    let config_hash = manifest::config_hash(ctx.config.as_written());
     let stages = stages();
     eprintln!(
         "recours {} — run month {} — run folder {}",
         env!("CARGO_PKG_VERSION"),
         ctx.config.month,
-        ctx.run_dir.display()
+        ctx.run.root().display()
     );
     let start = Instant::now();
 
     // Inputs are hashed before any stage reads them.
-    let mut hasher = manifest::Hasher::new(Some(ctx.run_dir.join(manifest::HASH_CACHE)));
-    let r = &ctx.config.raw.reference;
+    let mut hasher = manifest::Hasher::new(Some(ctx.run.hash_cache()));
     let mut reference = Vec::new();
     let mut reference_hash = BTreeMap::new();
-    for (key, f) in [
-        ("departements", &r.departements),
-        ("caisses", &r.caisses),
-        ("baremes", &r.baremes),
-    ] {
-        let rec = hasher.record(&ctx.config.resolve(f), f.clone())?;
-        reference_hash.insert(key, rec.blake3.clone());
+    for (key, f) in &ctx.config.reference_files {
+        let rec = hasher.record(&f.path, f.written.clone())?;
+        reference_hash.insert(*key, rec.blake3.clone());
         reference.push(rec);
     }
     let inputs = input_records(&ctx.config, &mut hasher)?;
 
     // Fingerprints, and the plan against the previous run's manifest.
-    let previous = manifest::Manifest::read(&ctx.run_dir).ok();
+    let previous = manifest::Manifest::read(ctx.run.root()).ok();
     let mut fingerprints: BTreeMap<&str, String> = BTreeMap::new();
     let mut plan = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
@@ -353,9 +347,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             .as_ref()
             .and_then(|m| m.stages.iter().find(|s| s.name == stage.name()));
         let up_to_date = prev.is_some_and(|p| {
-            p.status == "done"
-                && p.fingerprint == fp
-                && outputs_intact(p, &ctx.run_dir, &mut hasher)
+            p.status == "done" && p.fingerprint == fp && outputs_intact(p, &ctx.run, &mut hasher)
         });
         let p = if to.is_some_and(|t| i > t) {
             Plan::NotRun { stale: !up_to_date }
@@ -397,7 +389,11 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     // The run id printed in the lists' read-me, the report and the model cards: the run
     // month and the lists stage's fingerprint, which covers everything the lists depend on
     // (and no path), so a kept stage never carries another run's id.
-    ctx.run_id = format!("{}-{}", ctx.config.month, &fingerprints[lists::STAGE.name][..12]);
+    ctx.run_id = format!(
+        "{}-{}",
+        ctx.config.month,
+        &fingerprints[lists::STAGE.name][..12]
+    );
     eprintln!("plan:");
     for (stage, p) in stages.iter().zip(&plan) {
         let line = match p {
@@ -414,13 +410,13 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         return Ok(());
     }
 
-    std::fs::create_dir_all(&ctx.run_dir).map_err(RecoursError::io(format!(
+    std::fs::create_dir_all(ctx.run.root()).map_err(RecoursError::io(format!(
         "creating {}",
-        ctx.run_dir.display()
+        ctx.run.root().display()
     )))?;
     // Stage outputs being replaced are no longer recorded as done before they are removed:
     // a run stopped at any point leaves a manifest that claims only finished outputs.
-    let partial = ctx.run_dir.join(".partial");
+    let partial = ctx.run.staging();
     remove_path(&partial)?;
     let mut records: Vec<manifest::StageRecord> = stages
         .iter()
@@ -461,13 +457,13 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             previous.as_ref(),
             records,
         );
-        output::write_json(&ctx.run_dir.join(manifest::MANIFEST), &m)
+        output::write_json(&ctx.run.manifest(), &m)
     };
     write_manifest(&ctx, &records)?;
     for (stage, p) in stages.iter().zip(&plan) {
         if !matches!(p, Plan::Keep | Plan::NotRun { stale: false }) {
             for o in stage.declaration().outputs {
-                remove_path(&ctx.run_dir.join(o))?;
+                remove_path(&ctx.run.path(o))?;
             }
         }
     }
@@ -481,9 +477,13 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             continue;
         }
         done += 1;
-        eprintln!("[{done}/{total}] {}: {}", stage.name(), stage.declaration().describe);
+        eprintln!(
+            "[{done}/{total}] {}: {}",
+            stage.name(),
+            stage.declaration().describe
+        );
         let t = Instant::now();
-        ctx.out = partial.join(stage.name());
+        ctx.out = ctx.run.staging_for(stage.name());
         let mut outcome = Ok(String::new());
         ctx.keep_only(stage.declaration().needs);
         for need in stage.declaration().needs {
@@ -506,14 +506,15 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         // A stage's outputs reach their final names only when it has finished; the quality
         // report and rejects of an ingest stopped by bad data are kept for the user to read.
         let keep_outputs = outcome.is_ok()
-            || (stage.name() == ingest::STAGE.name && matches!(outcome, Err(RecoursError::Rejected(_))));
+            || (stage.name() == ingest::STAGE.name
+                && matches!(outcome, Err(RecoursError::Rejected(_))));
         let mut outputs = Vec::new();
         if keep_outputs {
-            move_staged(&ctx.out, &ctx.run_dir, stage.declaration().outputs)?;
+            move_staged(&ctx.out, &ctx.run, stage.declaration().outputs)?;
             if outcome.is_ok() {
                 for prefix in stage.declaration().outputs {
-                    for f in manifest::files_at(&ctx.run_dir.join(prefix)) {
-                        let rel = manifest::relative(&f, &ctx.run_dir);
+                    for f in manifest::files_at(&ctx.run.path(prefix)) {
+                        let rel = manifest::relative(&f, ctx.run.root());
                         let mut record = hasher.record(&f, rel)?;
                         record.rows = crate::io::frame::parquet_rows(&f);
                         outputs.push(record);
@@ -521,7 +522,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                 }
             }
         }
-        remove_path(&ctx.out)?;
+        remove_path(ctx.out.root())?;
         let seconds = t.elapsed().as_secs_f64();
         let (status, summary) = match &outcome {
             Ok(s) => ("done", s.clone()),
@@ -556,7 +557,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     eprintln!(
         "run finished in {:.1} s; manifest in {}",
         start.elapsed().as_secs_f64(),
-        ctx.run_dir.join(manifest::MANIFEST).display()
+        ctx.run.manifest().display()
     );
     Ok(())
 }
@@ -571,7 +572,9 @@ fn manifest_of(
 ) -> manifest::Manifest {
     let q = ctx.quality.as_ref();
     // Row accounting comes from this run's ingest, or from the run whose ingest is kept.
-    let ingest_kept = records.iter().any(|r| r.name == ingest::STAGE.name && r.reused);
+    let ingest_kept = records
+        .iter()
+        .any(|r| r.name == ingest::STAGE.name && r.reused);
     manifest::Manifest {
         schema_version: manifest::MANIFEST_SCHEMA_VERSION,
         recours_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -583,7 +586,7 @@ fn manifest_of(
             .display()
             .to_string(),
         config_hash: config_hash.to_string(),
-        config: ctx.config.raw.clone(),
+        config: ctx.config.as_written().clone(),
         reference: reference.to_vec(),
         inputs: inputs
             .iter()
@@ -609,13 +612,13 @@ fn manifest_of(
             })
             .collect(),
         seeds: [
-            ("training".to_string(), ctx.config.raw.training.seed),
-            ("lists".to_string(), ctx.config.raw.lists.seed),
+            ("training".to_string(), ctx.config.train_config().seed),
+            ("lists".to_string(), ctx.config.lists.seed),
         ]
         .into(),
         models: SCORED
             .iter()
-            .filter_map(|b| manifest::model_digest(&ctx.run_dir, b).map(|d| (b.to_string(), d)))
+            .filter_map(|b| manifest::model_digest(&ctx.run, b).map(|d| (b.to_string(), d)))
             .collect(),
         stages: records.to_vec(),
         volatile_fields: vec![

@@ -97,7 +97,6 @@ fn person_row(path: &Path, person: &str) -> Result<u32> {
     df.column("row")
         .ok()
         .and_then(|c| c.idx().ok().and_then(|c| c.get(0)))
-        .map(|r| r as u32)
         .ok_or_else(|| RecoursError::Internal(format!("{person} is not in {}", path.display())))
 }
 

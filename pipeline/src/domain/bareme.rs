@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{RecoursError, Result};
 use crate::domain::month::Month;
+use crate::error::{RecoursError, Result};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

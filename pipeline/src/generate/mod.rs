@@ -12,10 +12,10 @@ use rayon::prelude::*;
 
 use crate::domain::bareme::Baremes;
 use crate::domain::entitlement::Role;
-use crate::error::{RecoursError, Result};
 use crate::domain::month::Month;
-use crate::io::output::{self, CsvDialect};
 use crate::domain::reference::Reference;
+use crate::error::{RecoursError, Result};
+use crate::io::output::{self, CsvDialect};
 use population::{HISTORY_MONTHS, Household, Regime, household_rng, round2, simulate_household};
 use truth::{HouseholdTruth, TARGET_ASPA, TARGET_PPA, TARGET_RSA};
 

@@ -66,8 +66,8 @@ pub fn copy_file(source: &Path, path: &Path) -> Result<()> {
     })
 }
 
-/// A stage output: zstd at level 1, the fastest level. (The default level was ~10 % of a
-/// 1 M run in perf; LZ4 cost about as much CPU here and wrote 80 % more bytes.)
+/// A stage output: zstd at level 1, the fastest level (higher levels cost a noticeable share
+/// of a run; LZ4 costs about as much CPU here and writes 80 % more bytes).
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let fast = polars_utils::compression::ZstdLevel::try_new(1)
         .map_err(RecoursError::polars("zstd level"))?;
@@ -121,15 +121,14 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Rows per row group of the files written in batches, and rows per batch. 65 536 rows of
-/// fifty numbers are 25 MB: the memory a batch takes is reused by the next (batches of
-/// 524 288 rows, 200 MB of fresh pages each, had the kernel zeroing pages for a third of the
-/// features stage; 1 M features written 1.4–1.6 → 0.75–0.8 s, run peak −0.13 GB). Files are
-/// 0.3 % larger.
+/// fifty numbers are 25 MB: the memory a batch takes is reused by the next, where larger
+/// batches would each take fresh pages for the kernel to zero. Files are 0.3 % larger than
+/// with one row group per 524 288 rows.
 const ROW_GROUP: usize = 1 << 16;
 
 /// A table of `rows` rows written as Parquet in batches of rows, `frame(range)` giving each
 /// batch: the whole table is never converted to one DataFrame (at national scale that copy
-/// was the peak of the stages writing millions of rows).
+/// would be the peak of the stages writing millions of rows).
 pub fn write_parquet_in_batches(
     path: &Path,
     rows: usize,

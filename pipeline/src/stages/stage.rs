@@ -4,7 +4,6 @@
 //! stage's own module; and what the stages share during a run ([`RunContext`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use recours_models::train::ModelArtefact;
 
@@ -17,6 +16,7 @@ use crate::stages::lists::select::ScoreRow;
 use crate::tables::extracts::Extracts;
 use crate::tables::manifest::{self, FileRecord, Hasher};
 use crate::tables::quality::QualityReport;
+use crate::tables::run_folder::RunFolder;
 
 /// A stage as the run plans it. The stages it reads are named by their declarations, so a
 /// renamed or removed stage is a compile error in every stage that reads it.
@@ -63,10 +63,10 @@ pub enum Need {
 pub struct RunContext {
     pub config: RunConfig,
     /// The run folder: outputs of finished stages, read by later stages.
-    pub run_dir: PathBuf,
+    pub run: RunFolder,
     /// Where the running stage writes: `RUN/.partial/<stage>/`, moved into the run folder
     /// when the stage has finished.
-    pub out: PathBuf,
+    pub out: RunFolder,
     pub extracts: Option<Extracts>,
     /// The persons' monthly histories the ingest stage added up in this run (taken by the
     /// households; absent when the ingest was skipped).

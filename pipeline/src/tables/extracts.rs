@@ -2,11 +2,12 @@
 //! wrote them and every later stage reads them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
+use crate::tables::run_folder::RunFolder;
 
 /// The validated extracts: for each table present, its kept rows with typed columns in
 /// contract order.
@@ -40,9 +41,6 @@ pub const HOUSEHOLD_TABLES: [&str; 5] =
 /// reference to `personnes`).
 pub const STREAMED: &str = "ressources";
 
-/// Where the ingest stage keeps the objections of rejected contact rows.
-pub const REJECTED_OPPOSITIONS: &str = "oppositions-lignes-rejetees.json";
-
 impl Extracts {
     pub fn table(&self, name: &str) -> Option<&DataFrame> {
         self.tables.get(name)
@@ -71,18 +69,18 @@ impl Extracts {
 
     /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
     /// after ingest).
-    pub fn load(ingest_dir: &Path) -> Result<Extracts> {
+    pub fn load(run: &RunFolder) -> Result<Extracts> {
         let mut tables = BTreeMap::new();
         let mut ressources = None;
         for spec in crate::domain::contract::TABLES {
-            let path = ingest_dir.join(format!("{}.parquet", spec.name));
+            let path = run.ingested(spec.name);
             if spec.name == STREAMED {
                 ressources = path.exists().then_some(path);
             } else if path.exists() {
                 tables.insert(spec.name, crate::io::frame::read_parquet(&path)?);
             }
         }
-        let path = ingest_dir.join(REJECTED_OPPOSITIONS);
+        let path = run.rejected_oppositions();
         let text = std::fs::read_to_string(&path)
             .map_err(RecoursError::io(format!("reading {}", path.display())))?;
         let rejected_oppositions = serde_json::from_str(&text)

@@ -3,3 +3,4 @@
 pub mod extracts;
 pub mod manifest;
 pub mod quality;
+pub mod run_folder;

@@ -7,11 +7,11 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use crate::config::Quarters;
 use crate::domain::bareme::{Bareme, PpaMonthParams};
 use crate::domain::entitlement::{self, Estimates, Role, round2};
 use crate::error::{RecoursError, Result};
 use crate::io::frame::id_head;
-use crate::config::Quarters;
 use crate::stages::eligibility::household::Households;
 
 /// One row of `eligibility.parquet`.
@@ -262,7 +262,8 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
 /// Reads `eligibility.parquet` a slice at a time (never the whole file decoded next to the
 /// rows built from it).
 pub fn read(path: &std::path::Path) -> Result<Vec<EligibilityRow>> {
-    let slices = crate::io::frame::ParquetSlices::open(path, None, crate::io::frame::READ_SLICE_ROWS)?;
+    let slices =
+        crate::io::frame::ParquetSlices::open(path, None, crate::io::frame::READ_SLICE_ROWS)?;
     let mut rows = Vec::with_capacity(slices.rows());
     for df in slices {
         rows.extend(from_frame(&df?)?);
@@ -366,8 +367,11 @@ pub fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
         "nb_enfants",
         "statut_logement",
     ];
-    let slices =
-        crate::io::frame::ParquetSlices::open(path, Some(&COLUMNS), crate::io::frame::READ_SLICE_ROWS)?;
+    let slices = crate::io::frame::ParquetSlices::open(
+        path,
+        Some(&COLUMNS),
+        crate::io::frame::READ_SLICE_ROWS,
+    )?;
     let mut rows = Vec::with_capacity(slices.rows());
     for df in slices {
         let df = df?;

@@ -10,10 +10,10 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::config::Quarters;
 use crate::domain::bareme::PpaMonthParams;
 use crate::domain::entitlement::{MemberResources, PpaMonth, Role, Situation, Statut};
+use crate::domain::month::Month;
 use crate::error::{RecoursError, Result};
 use crate::io::frame::{ParquetSlices, f64_col, id_head, intern, str_col};
 use crate::tables::extracts::Extracts;
-use crate::domain::month::Month;
 use rayon::prelude::*;
 
 /// Months of resources kept per person, ending at M-1.
@@ -718,7 +718,10 @@ mod tests {
         let history = |rows: &[(&str, Option<&str>)]| {
             let mut h = ResourceHistories::new(run, 1);
             let mut cols = vec![
-                Column::new(crate::tables::extracts::PERSON_ROW.into(), vec![0u32; rows.len()]),
+                Column::new(
+                    crate::tables::extracts::PERSON_ROW.into(),
+                    vec![0u32; rows.len()],
+                ),
                 Column::new("mois".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
                 Column::new("nature".into(), vec!["salaire"; rows.len()]),
                 Column::new("montant_net_social".into(), vec![1.0; rows.len()]),
@@ -789,7 +792,7 @@ mod tests {
                 histories.add(&chunk.unwrap()).unwrap();
                 slices += 1;
             }
-            let mut persons = vec![person("a"), person("b"), person("c")];
+            let mut persons = [person("a"), person("b"), person("c")];
             for (p, h) in persons.iter_mut().zip(histories.finish(run, 3).unwrap()) {
                 p.par_nature = h;
             }

@@ -7,8 +7,9 @@ use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::io::trace::trace;
 use crate::stages::eligibility::household::Households;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
 use crate::stages::ingest;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use crate::tables::run_folder::names;
 use serde_json::json;
 
 /// The `eligibility` stage.
@@ -17,7 +18,7 @@ pub static STAGE: Declaration = Declaration {
     describe: "RSA, PPA and ASPA entitlements estimated from BRM, RNCPS and the barèmes in force",
     reads: &[&ingest::STAGE],
     needs: &[Need::Extracts],
-    outputs: &["eligibility.parquet"],
+    outputs: &[names::ELIGIBILITY],
 };
 
 pub struct Eligibility;
@@ -27,7 +28,7 @@ impl Stage for Eligibility {
         &STAGE
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
-        let raw = &f.config.raw;
+        let raw = f.config.as_written();
         Ok(json!({
             "month": raw.month,
             "eligibility": section(&raw.eligibility),
@@ -47,13 +48,13 @@ impl Stage for Eligibility {
         let ecfg = estimate::EligibilityConfig {
             quarters: cfg.quarters(),
             ppa_params: cfg.baremes.ppa_quarter(cfg.month, cfg.quarters().rsa_ppa)?,
-            deterministic_min_amount: cfg.raw.eligibility.deterministic_min_amount,
+            deterministic_min_amount: cfg.deterministic_min_amount,
         };
         let t0 = std::time::Instant::now();
         let rows = estimate::estimate_all(&households, &cfg.bareme, &ecfg);
         trace("eligibility: estimates", t0);
         let t0 = std::time::Instant::now();
-        output::write_parquet_in_batches(&ctx.out.join("eligibility.parquet"), rows.len(), |r| {
+        output::write_parquet_in_batches(&ctx.out.eligibility(), rows.len(), |r| {
             estimate::to_frame(&rows[r])
         })?;
         trace("eligibility: written", t0);

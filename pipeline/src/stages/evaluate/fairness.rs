@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::stages::eligibility::estimate::FoyerFacts;
-use crate::stages::features::dictionary::FeatureTable;
 use crate::stages::eligibility::household::Households;
+use crate::stages::features::dictionary::FeatureTable;
 
 pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
 
@@ -258,8 +258,9 @@ pub fn audit(
                         }
                     };
                     let is_listed = listed.contains(&(id.as_str(), b));
-                    let positive =
-                        truth.is_some_and(|(_, t)| crate::stages::evaluate::truth::in_non_take_up(t, id, b));
+                    let positive = truth.is_some_and(|(_, t)| {
+                        crate::stages::evaluate::truth::in_non_take_up(t, id, b)
+                    });
                     let row = [
                         1,
                         usize::from(is_listed),

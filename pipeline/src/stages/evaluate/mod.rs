@@ -9,21 +9,33 @@ use crate::config::{RunConfig, file_name};
 use crate::error::Result;
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
-use crate::stages::ingest;
 use crate::stages::eligibility;
 use crate::stages::features;
-use crate::stages::train;
+use crate::stages::ingest;
 use crate::stages::lists;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
+use crate::stages::train;
+use crate::tables::run_folder::names;
 use serde_json::json;
 
 /// The `evaluate` stage.
 pub static STAGE: Declaration = Declaration {
     name: "evaluate",
     describe: "fairness audit by group; scores and lists against the ground truth when one is named (synthetic data)",
-    reads: &[&ingest::STAGE, &eligibility::STAGE, &features::STAGE, &train::STAGE, &lists::STAGE],
-    needs: &[Need::Extracts, Need::Households, Need::Features, Need::Models],
-    outputs: &["evaluation.json", "fairness.json"],
+    reads: &[
+        &ingest::STAGE,
+        &eligibility::STAGE,
+        &features::STAGE,
+        &train::STAGE,
+        &lists::STAGE,
+    ],
+    needs: &[
+        Need::Extracts,
+        Need::Households,
+        Need::Features,
+        Need::Models,
+    ],
+    outputs: &[names::EVALUATION, names::FAIRNESS],
 };
 
 pub struct Evaluate;
@@ -34,30 +46,28 @@ impl Stage for Evaluate {
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
         let cfg: &RunConfig = f.config;
-        let e = &cfg.raw.evaluation;
-        let verite = match &e.verite {
-            Some(p) => Some(f.file_hash(&cfg.resolve(p), p)?),
+        let verite = match &cfg.verite {
+            Some(p) => Some(f.file_hash(&p.path, &p.written)?),
             None => None,
         };
         Ok(json!({
             "verite": verite,
-            "verite_name": e.verite.as_deref().map(file_name),
-            "recall_margin": e.recall_margin,
-            "min_cell": e.min_cell,
+            "verite_name": cfg.verite.as_ref().map(|v| file_name(&v.written)),
+            "recall_margin": cfg.recall_margin,
+            "min_cell": cfg.min_cell,
         }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let cfg = &ctx.config;
-        let e = &cfg.raw.evaluation;
         let table = RunContext::need(&ctx.features, "features")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let t0 = Instant::now();
         // Of the eligibility rows, only what the audit groups by (not every row whole).
-        let rows = crate::stages::eligibility::estimate::read_foyer_facts(&ctx.run_dir.join("eligibility.parquet"))?;
-        let listed = crate::stages::lists::decisions::listed(&ctx.run_dir)?;
+        let rows = crate::stages::eligibility::estimate::read_foyer_facts(&ctx.run.eligibility())?;
+        let listed = crate::stages::lists::decisions::listed(&ctx.run)?;
         // The only place `verite` is read.
-        let truth = match &e.verite {
-            Some(v) => Some((file_name(v), truth::read_verite(&cfg.resolve(v))?)),
+        let truth = match &cfg.verite {
+            Some(v) => Some((file_name(&v.written), truth::read_verite(&v.path)?)),
             None => None,
         };
         trace("evaluate: eligibility facts, lists and truth read", t0);
@@ -65,7 +75,7 @@ impl Stage for Evaluate {
         let mut summary = Vec::new();
         if let Some((label, truth)) = &truth {
             let report = truth::evaluate(truth, label, table, &ctx.models);
-            output::write_json(&ctx.out.join("evaluation.json"), &report)?;
+            output::write_json(&ctx.out.evaluation(), &report)?;
             trace("evaluate: against the truth", t0);
             summary.extend(report.benefits.iter().map(|(b, e)| {
                 format!(
@@ -85,10 +95,10 @@ impl Stage for Evaluate {
             &listed,
             truth.as_ref().map(|(l, t)| (l.as_str(), t)),
             &outcomes,
-            e.recall_margin,
-            e.min_cell,
+            cfg.recall_margin,
+            cfg.min_cell,
         );
-        output::write_json(&ctx.out.join("fairness.json"), &audit)?;
+        output::write_json(&ctx.out.fairness(), &audit)?;
         trace("evaluate: fairness", t0);
         let flags: usize = audit
             .benefits

@@ -12,12 +12,12 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::stages::eligibility::estimate::EligibilityRow;
 use crate::domain::entitlement::Statut;
+use crate::domain::month::Month;
 use crate::error::{RecoursError, Result};
+use crate::stages::eligibility::estimate::EligibilityRow;
 use crate::stages::eligibility::household::{HISTORY, Households, Person};
 use crate::tables::extracts::Extracts;
-use crate::domain::month::Month;
 
 /// Why a feature is protected: used for fairness audits, a model feature only when the
 /// configuration allows it explicitly (and the model card then says so).

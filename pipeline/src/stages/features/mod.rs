@@ -7,9 +7,10 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
-use crate::stages::ingest;
 use crate::stages::eligibility;
+use crate::stages::ingest;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use crate::tables::run_folder::names;
 use serde_json::json;
 
 /// The `features` stage.
@@ -18,7 +19,7 @@ pub static STAGE: Declaration = Declaration {
     describe: "features of everyone in a benefit's scoring population",
     reads: &[&ingest::STAGE, &eligibility::STAGE],
     needs: &[Need::Extracts, Need::Households, Need::Eligibility],
-    outputs: &["features.parquet", "features-selection.json"],
+    outputs: &[names::FEATURES, names::FEATURES_SELECTION],
 };
 
 pub struct Features;
@@ -28,10 +29,10 @@ impl Stage for Features {
         &STAGE
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
-        Ok(json!({ "features": section(&f.config.raw.features) }))
+        Ok(json!({ "features": section(&f.config.as_written().features) }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let f = &ctx.config.raw.features;
+        let f = &ctx.config.features;
         let selection = dictionary::select(&f.exclude, &f.allow_protected);
         let extracts = RunContext::need(&ctx.extracts, "ingest")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
@@ -45,11 +46,9 @@ impl Stage for Features {
         );
         trace("features: computed", t0);
         let t0 = Instant::now();
-        output::write_parquet_in_batches(&ctx.out.join("features.parquet"), table.len(), |r| {
-            table.to_frame(r)
-        })?;
+        output::write_parquet_in_batches(&ctx.out.features(), table.len(), |r| table.to_frame(r))?;
         trace("features: written", t0);
-        output::write_json(&ctx.out.join("features-selection.json"), &selection)?;
+        output::write_json(&ctx.out.features_selection(), &selection)?;
         let summary = format!(
             "{} rows, {} features ({} left out)",
             table.len(),

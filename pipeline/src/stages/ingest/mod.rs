@@ -16,17 +16,16 @@ use rayon::prelude::*;
 use crate::config::RunConfig;
 use crate::domain::contract::{Rule, TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
-use crate::stages::eligibility::household::ResourceHistories;
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::tables::extracts::{
-    Extracts, NO_ROW, PERSON_ROW, PERSON_ROWS, REJECTED_OPPOSITIONS, STREAMED,
-};
-use crate::tables::quality::{MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, TableQuality};
+use crate::stages::eligibility::household::ResourceHistories;
 use crate::stages::stage::{Declaration, Fingerprint, RunContext, Stage, section};
+use crate::tables::extracts::{Extracts, NO_ROW, PERSON_ROW, PERSON_ROWS, STREAMED};
+use crate::tables::quality::{MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, TableQuality};
+use crate::tables::run_folder::RunFolder;
+use crate::tables::run_folder::names;
 use serde_json::json;
 use validate::{Issue, RowCheck, count_nir_like};
-
 
 /// A table as read: every row, typed, with its issues.
 struct Loaded {
@@ -410,7 +409,11 @@ impl<'a> Targets<'a> {
         });
         let heads = kept
             .as_ref()
-            .map(|k| k.par_iter().map(|id| crate::io::frame::id_head(id)).collect())
+            .map(|k| {
+                k.par_iter()
+                    .map(|id| crate::io::frame::id_head(id))
+                    .collect()
+            })
             .unwrap_or_default();
         let targets = Targets {
             ids,
@@ -463,9 +466,8 @@ impl<'a> Targets<'a> {
 /// The ids of a referenced table with their status, found by hash: one entry per row with
 /// an id, `(hash, row, kept row or REJECTED)` sorted (so rows sharing a hash follow in row
 /// order), and where each bucket of hashes (their top bits) starts. Built by one sort into
-/// 16 bytes a row plus 4–8 for the buckets, where a hash map of `&str` took ~50
-/// and was filled one id at a time (the map of 1 M persons was a tenth of the ingest's
-/// samples, mostly fresh memory).
+/// 16 bytes a row plus 4–8 for the buckets: a hash map of `&str` takes ~50 bytes a row and
+/// is filled one id at a time, mostly into fresh memory.
 struct IdIndex {
     entries: Vec<(u64, u32, u32)>,
     /// `entries[starts[b]..starts[b + 1]]` hold the hashes whose top bits are `b`.
@@ -927,7 +929,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let write_early = within(&quality);
     // Made before either side writes into it; removed again with what it holds if the
     // ingest stops here.
-    let mut folders = output::MadeFolders::make(&dir.join("ingest")).map_err(privacy_first_then)?;
+    let mut folders =
+        output::MadeFolders::make(&RunFolder::new(dir).ingest()).map_err(privacy_first_then)?;
     let (streamed, written) = rayon::join(
         || {
             cfg.input(STREAMED)
@@ -994,7 +997,7 @@ fn write_tables(
     tables
         .par_iter_mut()
         .map(|(name, df)| {
-            let path = dir.join("ingest").join(format!("{name}.parquet"));
+            let path = RunFolder::new(dir).ingested(name);
             match copies.get(name) {
                 Some(source) if source.unchanged() => output::copy_file(&source.path, &path),
                 _ => output::write_parquet(&path, df),
@@ -1006,7 +1009,7 @@ fn write_tables(
 
 /// Removes `DIR/ingest/` and what is in it (a stage stopped by its data keeps nothing there).
 fn remove_ingest_folder(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir.join("ingest"));
+    let _ = std::fs::remove_dir_all(RunFolder::new(dir).ingest());
 }
 
 fn kept_rows(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
@@ -1039,8 +1042,7 @@ fn stream_table(
         .find(|t| t.name == STREAMED)
         .expect("the streamed table is in the contract");
     let sources = read::list_sources(input).map_err(as_rejected)?;
-    let mut writer =
-        output::ParquetStream::create(&dir.join("ingest").join(format!("{STREAMED}.parquet")))?;
+    let mut writer = output::ParquetStream::create(&RunFolder::new(dir).ingested(STREAMED))?;
     let mut account = Account::new(spec);
     let mut problems = Vec::new();
     let kept_persons = persons.rejected.iter().filter(|r| !**r).count();
@@ -1330,11 +1332,9 @@ impl Ingested {
         let run_dir = shown_dir;
         self.rejects
             .par_iter_mut()
-            .map(|(name, df)| {
-                output::write_parquet(&dir.join("rejects").join(format!("{name}.parquet")), df)
-            })
+            .map(|(name, df)| output::write_parquet(&RunFolder::new(dir).rejects_of(name), df))
             .collect::<Result<Vec<()>>>()?;
-        output::write_json(&dir.join("quality.json"), &self.quality)?;
+        output::write_json(&RunFolder::new(dir).quality(), &self.quality)?;
         if !self.quality.passed {
             let mut over: Vec<String> = self
                 .quality
@@ -1386,8 +1386,8 @@ impl Ingested {
             return Err(RecoursError::Rejected(format!(
                 "{}{examples}\nsee {} and {}",
                 over.join("\n"),
-                run_dir.join("quality.json").display(),
-                run_dir.join("rejects").display()
+                RunFolder::new(run_dir).quality().display(),
+                RunFolder::new(run_dir).rejects().display()
             )));
         }
         if !self.tables_written {
@@ -1395,7 +1395,7 @@ impl Ingested {
             self.tables_written = true;
         }
         output::write_json(
-            &dir.join("ingest").join(REJECTED_OPPOSITIONS),
+            &RunFolder::new(dir).rejected_oppositions(),
             &self.extracts.rejected_oppositions,
         )?;
         if let Some(stream) = self.stream.take() {
@@ -1498,7 +1498,7 @@ pub static STAGE: Declaration = Declaration {
     describe: "read and check every extract against the data contract",
     reads: &[],
     needs: &[],
-    outputs: &["quality.json", "rejects", "ingest"],
+    outputs: &[names::QUALITY, names::REJECTS, names::INGEST],
 };
 
 pub struct Ingest;
@@ -1509,7 +1509,7 @@ impl Stage for Ingest {
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
         let cfg: &RunConfig = f.config;
-        let raw = &cfg.raw;
+        let raw = cfg.as_written();
         let tables: BTreeMap<&str, serde_json::Value> = f
             .inputs
             .iter()
@@ -1536,9 +1536,9 @@ impl Stage for Ingest {
         }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
-        let mut ingested = ingest(&ctx.config, &ctx.out)?;
+        let mut ingested = ingest(&ctx.config, ctx.out.root())?;
         eprint!("{}", ingested.summary());
-        ingested.write(&ctx.run_dir)?;
+        ingested.write(ctx.run.root())?;
         let q = &ingested.quality;
         let (kept, rejected): (u64, u64) = q
             .tables
@@ -1547,11 +1547,7 @@ impl Stage for Ingest {
         ctx.histories = ingested.histories.take();
         let mut extracts = ingested.extracts;
         // Read from where the stage's outputs are moved when it finishes.
-        extracts.ressources = Some(
-            ctx.run_dir
-                .join("ingest")
-                .join(format!("{}.parquet", STREAMED)),
-        );
+        extracts.ressources = Some(ctx.run.ingested(STREAMED));
         ctx.extracts = Some(extracts);
         ctx.quality = Some(ingested.quality);
         Ok(format!("{kept} rows kept, {rejected} rejected"))
@@ -1632,8 +1628,8 @@ mod tests {
         let rejected: Vec<usize> = (0..300).filter(|r| r % 7 == 0 || r % 97 == 5).collect();
         let t = personnes(&column, &rejected);
         let index = IdIndex::new(t.text("pseudo_id"), &t.rejected_mask());
-        // The map this index replaced: every id's first kept row among the kept, else
-        // rejected.
+        // The expected answer, from a plain map: every id's first kept row among the kept,
+        // else rejected.
         let mask = t.rejected_mask();
         let mut expected: std::collections::HashMap<&str, Status> = Default::default();
         let mut kept = 0u32;
@@ -1705,7 +1701,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x % 50 != 0).then(|| format!("{:064x}", x % 15_000))
+                (!x.is_multiple_of(50)).then(|| format!("{:064x}", x % 15_000))
             })
             .collect();
         let mut counts = std::collections::HashMap::new();

@@ -6,9 +6,9 @@
 use polars::prelude::*;
 
 use crate::domain::contract::{ColumnSpec, Kind, Rule, TableSpec};
-use crate::error::{RecoursError, Result};
 use crate::domain::month::Month;
 use crate::domain::reference::Reference;
+use crate::error::{RecoursError, Result};
 
 /// One problem found: the row (0-based; within its file until the table's files are stacked), the column
 /// (index in the contract; `None` for a rule on the whole row) and the rule.

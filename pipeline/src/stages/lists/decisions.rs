@@ -1,15 +1,14 @@
 //! Reading `lists/decisions.parquet` back: who was listed, and the columns the report uses.
 
-use std::path::Path;
-
 use rustc_hash::FxHashSet as HashSet;
 
 use crate::error::Result;
 use crate::io::frame::{f64_col, str_col};
+use crate::tables::run_folder::RunFolder;
 
 /// (pseudo_id, benefit) of everyone on a contact list of the run in `run_dir`.
-pub fn listed(run_dir: &Path) -> Result<HashSet<(String, String)>> {
-    let d = Decisions::read(run_dir)?;
+pub fn listed(run: &RunFolder) -> Result<HashSet<(String, String)>> {
+    let d = Decisions::read(run)?;
     let mut out = HashSet::default();
     for (i, id) in d.listed_ids.iter() {
         for b in d.prestations[*i].split('+') {
@@ -33,7 +32,7 @@ pub struct Decisions {
 
 impl Decisions {
     /// Reads the six columns it needs, a slice at a time (not the reasons' text).
-    pub fn read(run_dir: &Path) -> Result<Decisions> {
+    pub fn read(run: &RunFolder) -> Result<Decisions> {
         const T: &str = "lists/decisions.parquet";
         const COLUMNS: [&str; 6] = [
             "caisse",
@@ -44,7 +43,7 @@ impl Decisions {
             "montant_attendu",
         ];
         let slices = crate::io::frame::ParquetSlices::open(
-            &run_dir.join("lists").join("decisions.parquet"),
+            &run.decisions(),
             Some(&COLUMNS),
             crate::io::frame::READ_SLICE_ROWS,
         )?;

@@ -11,8 +11,8 @@ use polars::prelude::*;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
 
 use crate::error::{RecoursError, Result};
-use crate::stages::lists::select::ListEntry;
 use crate::io::output;
+use crate::stages::lists::select::ListEntry;
 
 /// The columns of a contact list and what they mean (the read-me prints this).
 pub const COLUMNS: &[(&str, &str)] = &[

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::tables::extracts::Extracts;
-use crate::stages::lists::select::caisse_for;
 use crate::domain::reference::Reference;
+use crate::error::Result;
+use crate::stages::lists::select::caisse_for;
+use crate::tables::extracts::Extracts;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcomes {

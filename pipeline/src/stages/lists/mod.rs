@@ -13,14 +13,15 @@ use std::io::Write;
 use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
-use crate::stages::lists::select as lists;
 use crate::io::output;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
-use serde_json::json;
-use crate::stages::ingest;
 use crate::stages::eligibility;
-use crate::stages::train;
+use crate::stages::ingest;
+use crate::stages::lists::select as lists;
 use crate::stages::score;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use crate::stages::train;
+use crate::tables::run_folder::names;
+use serde_json::json;
 
 /// Rows of `lists/decisions.parquet`: every (caisse, person) considered and its decision.
 fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
@@ -122,9 +123,14 @@ fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
 pub static STAGE: Declaration = Declaration {
     name: "lists",
     describe: "prioritised contact lists per caisse, control group, exports, campaign feedback",
-    reads: &[&ingest::STAGE, &eligibility::STAGE, &train::STAGE, &score::STAGE],
+    reads: &[
+        &ingest::STAGE,
+        &eligibility::STAGE,
+        &train::STAGE,
+        &score::STAGE,
+    ],
     needs: &[Need::Extracts, Need::Households, Need::Models, Need::Scores],
-    outputs: &["lists"],
+    outputs: &[names::LISTS],
 };
 
 pub struct Lists;
@@ -135,14 +141,14 @@ impl Stage for Lists {
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
         Ok(json!({
-            "lists": section(&f.config.raw.lists),
+            "lists": section(&f.config.as_written().lists),
             "departements": f.reference["departements"],
             "caisses": f.reference["caisses"],
         }))
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let cfg = &ctx.config;
-        let rules = cfg.list_rules()?;
+        let rules = &cfg.lists;
         let extracts = RunContext::need(&ctx.extracts, "ingest")?;
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let scores = RunContext::need(&ctx.scores, "score")?;
@@ -151,13 +157,13 @@ impl Stage for Lists {
         crate::io::trace::trace("lists: contact book", t0);
         crate::io::trace::trace_memory("lists: contact book");
         let t0 = std::time::Instant::now();
-        let entries = lists::build(scores, households, &cfg.reference, &book, &rules);
+        let entries = lists::build(scores, households, &cfg.reference, &book, rules);
         crate::io::trace::trace("lists: entries", t0);
         crate::io::trace::trace_memory("lists: entries");
         let t0 = std::time::Instant::now();
-        let dir = ctx.out.join("lists");
+        let out = &ctx.out;
 
-        output::write_parquet_in_batches(&dir.join("decisions.parquet"), entries.len(), |r| {
+        output::write_parquet_in_batches(&out.decisions(), entries.len(), |r| {
             decisions_frame(&entries[r])
         })?;
         crate::io::trace::trace("lists: decisions written", t0);
@@ -168,7 +174,7 @@ impl Stage for Lists {
             .models
             .keys()
             .map(|b| {
-                let digest = crate::tables::manifest::model_digest(&ctx.run_dir, b).unwrap_or_default();
+                let digest = crate::tables::manifest::model_digest(&ctx.run, b).unwrap_or_default();
                 (b.to_string(), digest.chars().take(16).collect())
             })
             .collect();
@@ -202,7 +208,7 @@ impl Stage for Lists {
                         rules: described.clone(),
                         listed: listed.len(),
                     };
-                    exports::write_caisse(&dir.join(caisse), listed, &readme)
+                    exports::write_caisse(&out.caisse(caisse), listed, &readme)
                 })
                 .collect::<Result<Vec<()>>>()?;
         }
@@ -224,7 +230,7 @@ impl Stage for Lists {
         for ((c, p, w), n) in &summary {
             csv.push_str(&format!("{c},{p},{w},{n}\r\n"));
         }
-        write_text(&dir.join("summary.csv"), &csv)?;
+        write_text(&out.lists_summary(), &csv)?;
 
         crate::io::trace::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
@@ -243,8 +249,8 @@ impl Stage for Lists {
         };
         let mut feedback_note = String::new();
         if let Some(fb) = feedback::summarise(extracts, &cfg.reference, &persons)? {
-            output::write_json(&dir.join("campaign-feedback.json"), &fb)?;
-            write_text(&dir.join("campaign-feedback.csv"), &feedback::to_csv(&fb))?;
+            output::write_json(&out.campaign_feedback_json(), &fb)?;
+            write_text(&out.campaign_feedback_csv(), &feedback::to_csv(&fb))?;
             if let Some(e) = &fb.national.effet {
                 feedback_note = format!(
                     "; past campaign: {:+.1} points of rights opened vs control (95 % CI {:.1} to {:.1})",

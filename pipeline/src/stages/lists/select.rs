@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ListRules, Priority};
 use crate::domain::codes::Canal;
-use crate::stages::features::dictionary::{self as features, FeatureTable};
+use crate::domain::reference::Reference;
 use crate::io::frame::id_head;
 use crate::stages::eligibility::household::Households;
-use crate::domain::reference::Reference;
+use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::stages::score::scoring;
 
 /// Features that restate the entitlement estimate.
@@ -187,7 +187,9 @@ struct BookShard<'a> {
 }
 
 impl<'a> ContactBook<'a> {
-    pub fn from_extracts(x: &'a crate::tables::extracts::Extracts) -> crate::error::Result<ContactBook<'a>> {
+    pub fn from_extracts(
+        x: &'a crate::tables::extracts::Extracts,
+    ) -> crate::error::Result<ContactBook<'a>> {
         let shards = rayon::current_num_threads().max(1);
         let mut book = ContactBook {
             shards: vec![BookShard::default(); shards],

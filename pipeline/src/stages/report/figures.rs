@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use crate::error::{RecoursError, Result};
 use crate::io::frame::{f64_col, str_col};
-use crate::stages::stage::RunContext;
 use crate::stages::evaluate::fairness::{self, FairnessReport, SuppressedRow};
 use crate::stages::evaluate::truth::EvaluationReport;
 use crate::stages::lists::decisions::Decisions;
+use crate::stages::stage::RunContext;
+use crate::tables::run_folder::RunFolder;
 
 /// Scores per benefit: count, mean probability, histogram in 20 bins of 0.05.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -27,9 +28,9 @@ pub fn bin(p: f64) -> usize {
 
 /// Reads the two columns it needs of `scores.parquet`, a slice at a time (not the reasons'
 /// text of millions of rows).
-pub fn score_summaries(run_dir: &Path) -> Result<BTreeMap<String, ScoreSummary>> {
+pub fn score_summaries(run: &RunFolder) -> Result<BTreeMap<String, ScoreSummary>> {
     let slices = crate::io::frame::ParquetSlices::open(
-        &run_dir.join("scores.parquet"),
+        &run.scores(),
         Some(&["prestation", "probabilite"]),
         crate::io::frame::READ_SLICE_ROWS,
     )?;
@@ -101,14 +102,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         .map_err(|e| RecoursError::Internal(format!("{}: {e}", path.display())))
 }
 
-fn read_models(run_dir: &Path) -> BTreeMap<String, ModelArtefact> {
+fn read_models(run: &RunFolder) -> BTreeMap<String, ModelArtefact> {
     crate::domain::contract::SCORED
         .iter()
-        .filter_map(|b| {
-            read_json(&run_dir.join("models").join(format!("{b}.json")))
-                .ok()
-                .map(|a| (b.to_string(), a))
-        })
+        .filter_map(|b| read_json(&run.model(b)).ok().map(|a| (b.to_string(), a)))
         .collect()
 }
 
@@ -128,7 +125,7 @@ fn listed_per_caisse(d: &Decisions) -> BTreeMap<String, BTreeMap<String, usize>>
 
 impl Figures {
     pub fn gather(ctx: &RunContext) -> Result<Figures> {
-        let run = &ctx.run_dir;
+        let run = &ctx.run;
         let cfg = &ctx.config;
         let d = Decisions::read(run)?;
         // Counted by the interned codes, named once at the end.
@@ -146,11 +143,11 @@ impl Figures {
                 }
             }
         }
-        let feedback_path = run.join("lists").join("campaign-feedback.json");
-        let previous = match &cfg.raw.report.previous {
+        let feedback_path = run.campaign_feedback_json();
+        let previous = match &cfg.previous {
             Some(p) => {
-                let dir = cfg.resolve(p);
-                let m = crate::tables::manifest::Manifest::read(&dir)?;
+                let dir = RunFolder::new(&p.path);
+                let m = crate::tables::manifest::Manifest::read(dir.root())?;
                 Some(Previous {
                     run_id: m.run_id,
                     models: read_models(&dir),
@@ -162,11 +159,11 @@ impl Figures {
             }
             None => None,
         };
-        let evaluation_path = run.join("evaluation.json");
+        let evaluation_path = run.evaluation();
         Ok(Figures {
             run_id: ctx.run_id.clone(),
             month: cfg.month.to_string(),
-            quality: read_json(&run.join("quality.json"))?,
+            quality: read_json(&run.quality())?,
             models: ctx
                 .models
                 .iter()
@@ -177,7 +174,7 @@ impl Figures {
             } else {
                 None
             },
-            fairness: read_json(&run.join("fairness.json"))?,
+            fairness: read_json(&run.fairness())?,
             scores: score_summaries(run)?,
             decisions: decisions
                 .into_iter()
@@ -195,7 +192,7 @@ impl Figures {
                 None
             },
             previous,
-            rules: cfg.list_rules()?.describe(),
+            rules: cfg.lists.describe(),
         })
     }
 

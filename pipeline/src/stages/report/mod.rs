@@ -17,23 +17,24 @@ use std::path::Path;
 use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
+use crate::config::RunConfig;
 use crate::error::{RecoursError, Result};
+use crate::io::output;
+use crate::stages::eligibility;
+use crate::stages::evaluate;
 use crate::stages::evaluate::fairness::{self, SuppressedRow};
 use crate::stages::features::dictionary as features;
-use crate::stages::report::modelcard::CardContext;
-use crate::io::output;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
 use crate::stages::ingest;
-use crate::stages::eligibility;
-use crate::stages::train;
-use crate::stages::score;
 use crate::stages::lists;
-use crate::stages::evaluate;
-use crate::config::RunConfig;
-use crate::tables::manifest::{FileRecord, Manifest};
-use serde_json::json;
 use crate::stages::report::figures::{Chart, Figures};
+use crate::stages::report::modelcard::CardContext;
 use crate::stages::report::svg::{Series, esc};
+use crate::stages::score;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
+use crate::stages::train;
+use crate::tables::manifest::{FileRecord, Manifest};
+use crate::tables::run_folder::names;
+use serde_json::json;
 
 fn csv_line(cells: &[String]) -> String {
     let mut s = cells
@@ -771,9 +772,17 @@ fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
 pub static STAGE: Declaration = Declaration {
     name: "report",
     describe: "run report (HTML, charts and their data), model cards, notebooks",
-    reads: &[&ingest::STAGE, &eligibility::STAGE, &crate::stages::features::STAGE, &train::STAGE, &score::STAGE, &lists::STAGE, &evaluate::STAGE],
+    reads: &[
+        &ingest::STAGE,
+        &eligibility::STAGE,
+        &crate::stages::features::STAGE,
+        &train::STAGE,
+        &score::STAGE,
+        &lists::STAGE,
+        &evaluate::STAGE,
+    ],
     needs: &[Need::Features, Need::Models],
-    outputs: &["report", "notebooks-export"],
+    outputs: &[names::REPORT, names::NOTEBOOKS],
 };
 
 pub struct Report;
@@ -786,9 +795,9 @@ impl Stage for Report {
         // The previous run as the report reads it: its id, models and list decisions
         // (not its timings, which change when it is merely resumed).
         let cfg: &RunConfig = f.config;
-        let previous = match &cfg.raw.report.previous {
+        let previous = match &cfg.previous {
             Some(p) => {
-                let m = Manifest::read(&cfg.resolve(p))?;
+                let m = Manifest::read(&p.path)?;
                 let lists: Vec<&FileRecord> = m
                     .outputs()
                     .into_iter()
@@ -802,8 +811,8 @@ impl Stage for Report {
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let fig = Figures::gather(ctx)?;
-        let dir = ctx.out.join("report");
-        let f = &ctx.config.raw.features;
+        let dir = ctx.out.report();
+        let f = &ctx.config.features;
         let selection = features::select(&f.exclude, &f.allow_protected);
 
         let mut html = String::new();
@@ -827,7 +836,7 @@ impl Stage for Report {
 
         html.push_str("<h2 id=\"qualite\">Qualité des données</h2>\n");
         if let Some(c) = chart("qualite-donnees") {
-            let rows: Vec<Vec<String>> = c.csv.lines().skip(1).map(|l| split_csv(l)).collect();
+            let rows: Vec<Vec<String>> = c.csv.lines().skip(1).map(split_csv).collect();
             html.push_str(&table_html(
                 &[
                     "table",
@@ -1041,9 +1050,9 @@ impl Stage for Report {
                     rules: &fig.rules,
                 },
             );
-            let _ = write!(
+            let _ = writeln!(
                 html,
-                "<section class=\"card\">{}</section>\n",
+                "<section class=\"card\">{}</section>",
                 markdown_html(&card)
             );
             cards.push((format!("model-card-{b}.md"), card));
@@ -1067,7 +1076,7 @@ impl Stage for Report {
             )?;
         }
         write_text(&dir.join("index.html"), &html)?;
-        let notebooks = crate::stages::report::notebooks::write(&ctx.out.join("notebooks-export"), &fig)?;
+        let notebooks = crate::stages::report::notebooks::write(&ctx.out.notebooks(), &fig)?;
         Ok(format!(
             "report/index.html with {} charts, {} model cards, {notebooks} notebooks",
             all_charts.len(),

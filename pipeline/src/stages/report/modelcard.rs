@@ -278,16 +278,18 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
     let p = |v: Option<f64>| v.map_or(hidden.clone(), pct);
     for r in ctx.fairness.iter().filter(|r| r.dimension != "departement") {
-        let rate = |x: &Option<crate::stages::evaluate::fairness::Rate>| match (x, ctx.fairness_reference) {
-            (_, None) => "n/a".to_string(),
-            (None, Some(_)) => hidden.clone(),
-            (Some(x), Some(_)) => format!(
-                "{} [{}–{}]",
-                pct(x.value),
-                pct(x.ci95_low),
-                pct(x.ci95_high)
-            ),
-        };
+        let rate =
+            |x: &Option<crate::stages::evaluate::fairness::Rate>| match (x, ctx.fairness_reference)
+            {
+                (_, None) => "n/a".to_string(),
+                (None, Some(_)) => hidden.clone(),
+                (Some(x), Some(_)) => format!(
+                    "{} [{}–{}]",
+                    pct(x.value),
+                    pct(x.ci95_low),
+                    pct(x.ci95_high)
+                ),
+            };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -7,10 +7,11 @@ use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
 use crate::io::output;
+use crate::stages::features;
 use crate::stages::lists::select::{self as lists, ScoreRow};
 use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
-use crate::stages::features;
 use crate::stages::train;
+use crate::tables::run_folder::names;
 
 /// The `score` stage.
 pub static STAGE: Declaration = Declaration {
@@ -18,7 +19,7 @@ pub static STAGE: Declaration = Declaration {
     describe: "scores and reasons for everyone in a benefit's scoring population",
     reads: &[&features::STAGE, &train::STAGE],
     needs: &[Need::Features, Need::Models],
-    outputs: &["scores.parquet"],
+    outputs: &[names::SCORES],
 };
 
 pub struct Score;
@@ -37,7 +38,7 @@ impl Stage for Score {
         let start = std::time::Instant::now();
         let (scores, time) = lists::score_all(&ctx.models, table);
         let secs = start.elapsed().as_secs_f64();
-        output::write_parquet_in_batches(&ctx.out.join("scores.parquet"), scores.len(), |r| {
+        output::write_parquet_in_batches(&ctx.out.scores(), scores.len(), |r| {
             scores_frame(&scores[r])
         })?;
         let rate = |s: f64| scores.len() as f64 / s.max(1e-9) / 1e6;

@@ -12,9 +12,10 @@ use crate::domain::contract::SCORED;
 use crate::error::Result;
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
-use crate::stages::ingest;
 use crate::stages::features;
+use crate::stages::ingest;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use crate::tables::run_folder::names;
 use serde_json::json;
 
 /// The `train` stage.
@@ -23,7 +24,7 @@ pub static STAGE: Declaration = Declaration {
     describe: "one logistic model per benefit on the learning table (or reuse of named artefacts)",
     reads: &[&ingest::STAGE, &features::STAGE],
     needs: &[Need::Extracts, Need::Features],
-    outputs: &["models"],
+    outputs: &[names::MODELS],
 };
 
 pub struct Train;
@@ -34,11 +35,11 @@ impl Stage for Train {
     }
     fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
         let cfg: &RunConfig = f.config;
-        let raw = &cfg.raw;
+        let raw = cfg.as_written();
         let mut t = section(&raw.training);
         let mut reused = BTreeMap::new();
-        for (b, path) in &raw.training.reuse {
-            reused.insert(b.clone(), f.file_hash(&cfg.resolve(path), path)?);
+        for (b, path) in &cfg.reuse {
+            reused.insert(b.to_string(), f.file_hash(&path.path, &path.written)?);
         }
         t["reuse"] = json!(reused);
         Ok(json!({ "training": t, "features": section(&raw.features) }))
@@ -46,7 +47,7 @@ impl Stage for Train {
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let table = RunContext::need(&ctx.features, "features")?;
         let cfg = &ctx.config;
-        let reuse = &cfg.raw.training.reuse;
+        let reuse = &cfg.reuse;
         let to_train: Vec<&'static str> = SCORED
             .iter()
             .copied()
@@ -89,23 +90,15 @@ impl Stage for Train {
             }
             learning = uses;
         }
-        for (b, path) in reuse {
-            let benefit = SCORED
-                .iter()
-                .copied()
-                .find(|s| s == b)
-                .expect("checked by the config");
-            let a = training::load_artefact(&cfg.resolve(path), benefit, &table.names)?;
-            summary.push(format!("{b}: reused {path}"));
+        for (&benefit, path) in reuse {
+            let a = training::load_artefact(&path.path, benefit, &table.names)?;
+            summary.push(format!("{benefit}: reused {}", path.written));
             ctx.models.insert(benefit, a);
         }
         for (b, a) in &ctx.models {
-            output::write_json(&ctx.out.join("models").join(format!("{b}.json")), a)?;
+            output::write_json(&ctx.out.model(b), a)?;
         }
-        output::write_json(
-            &ctx.out.join("models").join("learning-table-use.json"),
-            &learning,
-        )?;
+        output::write_json(&ctx.out.learning_table_use(), &learning)?;
         Ok(summary.join("; "))
     }
 }

@@ -13,12 +13,12 @@ use serde::Serialize;
 
 use crate::config::RunConfig;
 use crate::domain::contract::SCORED;
-use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfig};
-use crate::error::{RecoursError, Result};
-use crate::stages::features::dictionary::{self as features, FeatureTable};
-use crate::stages::eligibility::household::{Households, ResourceHistories};
-use crate::tables::extracts::Extracts;
 use crate::domain::month::Month;
+use crate::error::{RecoursError, Result};
+use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfig};
+use crate::stages::eligibility::household::{Households, ResourceHistories};
+use crate::stages::features::dictionary::{self as features, FeatureTable};
+use crate::tables::extracts::Extracts;
 
 /// How the learning table was used, per benefit.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -122,7 +122,11 @@ impl Labelled {
         let mut renumber = Vec::with_capacity(person_rows.len());
         let mut kept = 0u32;
         for &k in &person_rows {
-            renumber.push(if k { kept } else { crate::tables::extracts::NO_ROW });
+            renumber.push(if k {
+                kept
+            } else {
+                crate::tables::extracts::NO_ROW
+            });
             kept += u32::from(k);
         }
         tables.insert("personnes", filter(&personnes, "personnes", &person_rows)?);
@@ -143,7 +147,8 @@ impl Labelled {
             }
         }
         tables.insert("foyers", filter(&foyers, "foyers", &foyer_rows)?);
-        let (resources, months) = crate::stages::eligibility::household::resource_rows_of(resources, &renumber)?;
+        let (resources, months) =
+            crate::stages::eligibility::household::resource_rows_of(resources, &renumber)?;
         Ok(Labelled {
             resources,
             months,
@@ -157,7 +162,8 @@ impl Labelled {
     /// Whether the resources extract has every month of the history features read at
     /// `month` (the twelve months before it).
     fn covers(&self, month: Month) -> bool {
-        (1..=crate::stages::eligibility::household::HISTORY as i32).all(|k| self.months.contains(&month.plus(-k)))
+        (1..=crate::stages::eligibility::household::HISTORY as i32)
+            .all(|k| self.months.contains(&month.plus(-k)))
     }
 
     /// The features of these households at `month`.
@@ -191,7 +197,7 @@ fn features_at(
     let ecfg = EligibilityConfig {
         quarters: q,
         ppa_params: cfg.baremes.ppa_quarter(month, q.rsa_ppa)?,
-        deterministic_min_amount: cfg.raw.eligibility.deterministic_min_amount,
+        deterministic_min_amount: cfg.deterministic_min_amount,
     };
     let rows = eligibility::estimate_all(&h, &b, &ecfg);
     Ok(features::compute(
@@ -435,7 +441,7 @@ pub fn train_benefit(
         y: &set.y,
         baseline: &set.baseline,
     };
-    train::train(&input, &cfg.train_config()).map_err(|e| RecoursError::Model(e.to_string()))
+    train::train(&input, &cfg.train_config()).map_err(RecoursError::from)
 }
 
 #[cfg(test)]
