@@ -1,11 +1,11 @@
 //! One folder per stage, in the order they run.
 
 pub mod eligibility;
-pub mod evaluate;
+pub(crate) mod evaluate;
 pub mod features;
-pub mod ingest;
+pub(crate) mod ingest;
 pub mod lists;
-pub mod report;
+pub(crate) mod report;
 pub mod score;
 pub mod stage;
-pub mod train;
+pub(crate) mod train;

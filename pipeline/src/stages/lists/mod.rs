@@ -1,9 +1,9 @@
 //! The `lists` stage: contact lists per caisse (`select`), their exports (`exports`), the
 //! past campaign's feedback (`feedback`), and `lists/decisions.parquet` (`decisions`).
 
-pub mod decisions;
+pub(crate) mod decisions;
 pub mod exports;
-pub mod feedback;
+pub(crate) mod feedback;
 pub mod select;
 
 use std::collections::BTreeMap;
