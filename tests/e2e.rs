@@ -8,6 +8,7 @@ mod audit;
 mod eligibility;
 mod generator;
 mod ingest_contract;
+mod layers;
 mod lists;
 mod models;
 mod oracle_openfisca;

@@ -83,11 +83,11 @@ fn generator_non_take_up_rates_follow_domain_md() {
     let logements = read_parquet(&dir.join("logements.parquet"));
     let droits = read_parquet(&dir.join("droits.parquet"));
 
-    let run = recours::month::Month::parse(RUN_MONTH).unwrap();
+    let run = recours::domain::month::Month::parse(RUN_MONTH).unwrap();
     let mut age = HashMap::new();
     let mut female = HashMap::new();
     let mut rural = HashMap::new();
-    let reference = recours::reference::Reference::load(
+    let reference = recours::domain::reference::Reference::load(
         &repo().join("config/departements.csv"),
         &repo().join("config/caisses.csv"),
     )
@@ -101,7 +101,10 @@ fn generator_non_take_up_rates_follow_domain_md() {
                 .zip(texts(&personnes, "departement")),
         )
     {
-        age.insert(id, recours::month::Month::parse(n).unwrap().age_at(run));
+        age.insert(
+            id,
+            recours::domain::month::Month::parse(n).unwrap().age_at(run),
+        );
         female.insert(id, s == "F");
         let dep = &reference.departements[reference.departement_index(d).unwrap()];
         rural.insert(id, dep.population < 500_000);
@@ -225,11 +228,16 @@ fn generator_contact_channels_follow_domain_md() {
     generate(&dir, 20_000, 5, "parquet");
     let contacts = read_parquet(&dir.join("contacts.parquet"));
     let personnes = read_parquet(&dir.join("personnes.parquet"));
-    let run = recours::month::Month::parse(RUN_MONTH).unwrap();
+    let run = recours::domain::month::Month::parse(RUN_MONTH).unwrap();
     let age: HashMap<&str, i32> = texts(&personnes, "pseudo_id")
         .into_iter()
         .zip(texts(&personnes, "naissance"))
-        .map(|(id, n)| (id, recours::month::Month::parse(n).unwrap().age_at(run)))
+        .map(|(id, n)| {
+            (
+                id,
+                recours::domain::month::Month::parse(n).unwrap().age_at(run),
+            )
+        })
         .collect();
     let org = texts(&contacts, "organisme");
     let ids = texts(&contacts, "pseudo_id");

@@ -529,3 +529,26 @@ fn nir_in_the_streamed_table_comes_before_another_tables_problem() {
     assert!(stderr(&o).contains("table ressources"), "{}", stderr(&o));
     assert!(!dir.join("run").exists(), "nothing may be written");
 }
+
+#[test]
+fn an_unknown_caisse_in_capacity_by_caisse_stops_validate_with_exit_2_naming_the_key() {
+    let (dir, data) = csv_population("unknown_caisse");
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bad = dir.join("unknown_caisse.toml");
+    std::fs::write(
+        &bad,
+        format!("{text}\n[lists.capacity_by_caisse.CAF-INCONNUE]\nsms = 5\n"),
+    )
+    .unwrap();
+    let o = recours(&["--config", bad.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), USAGE);
+    assert!(
+        stderr(&o).contains("[lists.capacity_by_caisse.CAF-INCONNUE]")
+            && stderr(&o).contains("not a caisse of the reference map"),
+        "{}",
+        stderr(&o)
+    );
+    // Stopped by the config check: the ingest did not run.
+    assert!(!dir.join("run").join("quality.json").exists());
+}

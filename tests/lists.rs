@@ -14,14 +14,14 @@ fn lists_follow_the_contact_rules() {
     let d = read_parquet(&run.join("lists/decisions.parquet"));
     let contacts = read_parquet(&run.join("ingest/contacts.parquet"));
     let personnes = read_parquet(&run.join("ingest/personnes.parquet"));
-    let month = recours::month::Month::parse(RUN_MONTH).unwrap();
+    let month = recours::domain::month::Month::parse(RUN_MONTH).unwrap();
     let age: HashMap<String, i32> = opt_texts(&personnes, "pseudo_id")
         .into_iter()
         .zip(opt_texts(&personnes, "naissance"))
         .map(|(id, n)| {
             (
                 id.unwrap(),
-                recours::month::Month::parse(&n.unwrap())
+                recours::domain::month::Month::parse(&n.unwrap())
                     .unwrap()
                     .age_at(month),
             )
@@ -44,10 +44,9 @@ fn lists_follow_the_contact_rules() {
         if c_opp[i] {
             opposed.insert(id.clone());
         }
-        if c_last[i]
-            .as_ref()
-            .is_some_and(|m| month.months_since(recours::month::Month::parse(m).unwrap()) < 6)
-        {
+        if c_last[i].as_ref().is_some_and(|m| {
+            month.months_since(recours::domain::month::Month::parse(m).unwrap()) < 6
+        }) {
             recent.insert(id.clone());
         }
         if c_online[i] {
@@ -246,7 +245,8 @@ fn exports_read_back_identically_in_every_format() {
 
 #[test]
 fn formula_like_text_comes_back_as_text() {
-    use recours::lists::{Canal, Decision, ListEntry};
+    use recours::domain::codes::Canal;
+    use recours::stages::lists::select::{Decision, ListEntry};
     let dir = scratch("formula_injection");
     let entry = ListEntry {
         caisse: "CAF33".into(),
@@ -268,16 +268,16 @@ fn formula_like_text_comes_back_as_text() {
         canal: Some(Canal::Telephone),
         person: 0,
     };
-    let readme = recours::exports::ReadMe {
+    let readme = recours::stages::lists::exports::ReadMe {
         caisse: "CAF33",
         libelle: "CAF de la Gironde",
         run_id: "test",
-        month: recours::month::Month::parse(RUN_MONTH).unwrap(),
+        month: recours::domain::month::Month::parse(RUN_MONTH).unwrap(),
         models: vec![],
         rules: vec![],
         listed: 1,
     };
-    recours::exports::write_caisse(&dir, &[&entry], &readme).unwrap();
+    recours::stages::lists::exports::write_caisse(&dir, &[&entry], &readme).unwrap();
     let mut wb: Xlsx<_> = open_workbook(dir.join("contacts.xlsx")).unwrap();
     let range = wb.worksheet_range("Contacts").unwrap();
     assert_eq!(

@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use recours::bareme::Baremes;
-use recours::entitlement::{self, MemberResources, PpaMonth, Situation, Statut};
-use recours::month::Month;
+use recours::domain::bareme::Baremes;
+use recours::domain::entitlement::{self, MemberResources, PpaMonth, Situation, Statut};
+use recours::domain::month::Month;
 use serde::Deserialize;
 
 use crate::common::repo;

@@ -105,8 +105,7 @@ pub fn run(b: &BenchFit) -> Result<()> {
     let mut fit = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let f = logistic::fit(x.view(), &y, &settings)
-            .map_err(|e| RecoursError::Model(e.to_string()))?;
+        let f = logistic::fit(x.view(), &y, &settings).map_err(RecoursError::from)?;
         best = best.min(t.elapsed().as_secs_f64());
         fit = Some(f);
     }
@@ -184,13 +183,19 @@ pub fn run(b: &BenchFit) -> Result<()> {
 /// `features.parquet` and `models/` (no writing): rows per second for the probabilities,
 /// for the largest contributions (the reasons), and for everything `score_all` does (both,
 /// with ids, reasons and ordering). Best and median of `repeat` passes.
-pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Result<()> {
-    let table = crate::features::FeatureTable::read(&run_dir.join("features.parquet"), month)?;
+pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) -> Result<()> {
+    let table = crate::stages::features::dictionary::FeatureTable::read(
+        &run_dir.join("features.parquet"),
+        month,
+    )?;
     let mut models = std::collections::BTreeMap::new();
-    for &b in crate::contract::SCORED {
+    for &b in crate::domain::contract::SCORED {
         let path = run_dir.join("models").join(format!("{b}.json"));
         if path.exists() {
-            models.insert(b, crate::training::load_artefact(&path, b, &table.names)?);
+            models.insert(
+                b,
+                crate::stages::train::training::load_artefact(&path, b, &table.names)?,
+            );
         }
     }
     let n = table.len() as f64;
@@ -213,7 +218,7 @@ pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Resul
     // One pass over every benefit's rows (grouping included), timed.
     let per_benefit = |pass: &dyn Fn(&recours_models::train::ModelArtefact, &[u32])| {
         let t = Instant::now();
-        let rows = crate::scoring::benefit_rows(&table);
+        let rows = crate::stages::score::scoring::benefit_rows(&table);
         for (b, a) in &models {
             pass(a, rows.get(b).map(Vec::as_slice).unwrap_or_default());
         }
@@ -221,17 +226,19 @@ pub fn score(run_dir: &Path, month: crate::month::Month, repeat: usize) -> Resul
     };
     report("probabilities", &mut || {
         per_benefit(&|a, r| {
-            std::hint::black_box(crate::scoring::probabilities(a, &table, r));
+            std::hint::black_box(crate::stages::score::scoring::probabilities(a, &table, r));
         })
     });
     report("top contributions", &mut || {
         per_benefit(&|a, r| {
-            std::hint::black_box(crate::scoring::top_contributions(a, &table, r));
+            std::hint::black_box(crate::stages::score::scoring::top_contributions(
+                a, &table, r,
+            ));
         })
     });
     report("with ids, reasons and ordering", &mut || {
         let t = Instant::now();
-        std::hint::black_box(crate::lists::score_all(&models, &table));
+        std::hint::black_box(crate::stages::lists::select::score_all(&models, &table));
         t.elapsed().as_secs_f64()
     });
     Ok(())

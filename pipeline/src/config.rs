@@ -7,11 +7,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bareme::{Bareme, Baremes};
-use crate::contract::{TABLES, TableSpec};
+use crate::domain::bareme::{Bareme, Baremes};
+use crate::domain::codes::Canal;
+use crate::domain::contract::{TABLES, TableSpec};
+use crate::domain::month::Month;
+use crate::domain::reference::Reference;
 use crate::error::{RecoursError, Result};
-use crate::month::Month;
-use crate::reference::Reference;
+
+/// The file name of a configured path: what outputs print of it (never the folder).
+pub fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
 
 pub const DEFAULT_CONFIG: &str = "config/sample.toml";
 
@@ -110,10 +118,8 @@ impl Default for RawLists {
     }
 }
 
-fn canal(name: &str) -> Option<crate::lists::Canal> {
-    crate::lists::Canal::ALL
-        .into_iter()
-        .find(|c| c.code() == name)
+fn canal(name: &str) -> Option<Canal> {
+    Canal::ALL.into_iter().find(|c| c.code() == name)
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -336,11 +342,22 @@ pub struct InputSpec {
     pub decimal_comma: bool,
 }
 
-/// The checked configuration.
+/// A path named in the config: as written (what outputs and the hash cache show) and
+/// resolved against the config file's folder.
+#[derive(Clone, Debug)]
+pub struct ConfigPath {
+    pub written: String,
+    pub path: PathBuf,
+}
+
+/// The checked configuration: every run parameter typed, every path resolved against the
+/// config file's folder.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub file: PathBuf,
-    pub raw: RawConfig,
+    /// The file as written: recorded in the manifest and in the stages' fingerprints
+    /// ([`RunConfig::as_written`]), never read for a run parameter.
+    raw: RawConfig,
     pub month: Month,
     pub output: PathBuf,
     pub reference: Reference,
@@ -349,6 +366,23 @@ pub struct RunConfig {
     /// Inputs in contract order; optional tables absent from the config are absent here.
     pub inputs: Vec<InputSpec>,
     pub max_rejected_share: BTreeMap<&'static str, f64>,
+    /// `[reference]`: the départements, caisses and barèmes files.
+    pub reference_files: Vec<(&'static str, ConfigPath)>,
+    /// `[eligibility]`
+    pub quarters: Quarters,
+    pub deterministic_min_amount: f64,
+    /// `[features]`
+    pub features: RawFeatures,
+    /// `[training.reuse]`: artefacts reused instead of trained, by benefit.
+    pub reuse: BTreeMap<&'static str, ConfigPath>,
+    /// `[evaluation]`
+    pub verite: Option<ConfigPath>,
+    pub recall_margin: f64,
+    pub min_cell: usize,
+    /// `[lists]`
+    pub lists: ListRules,
+    /// `[report] previous`: the run folder the report compares with.
+    pub previous: Option<ConfigPath>,
 }
 
 fn err(file: &Path, message: impl Into<String>) -> RecoursError {
@@ -483,16 +517,23 @@ impl RunConfig {
             problems
                 .push("[training] alphas must be a non-empty list of non-negative numbers".into());
         }
+        let path_of = |written: &String| ConfigPath {
+            written: written.clone(),
+            path: normalize(&dir.join(written)),
+        };
+        let mut reuse = BTreeMap::new();
         for (b, path) in &t.reuse {
-            if !crate::contract::SCORED.contains(&b.as_str()) {
-                problems.push(format!(
+            match crate::domain::contract::SCORED.iter().find(|s| *s == b) {
+                None => problems.push(format!(
                     "[training.reuse] {b}: not a scored benefit (PPA, RSA, ASPA)"
-                ));
-            } else if !dir.join(path).exists() {
-                problems.push(format!(
+                )),
+                Some(_) if !dir.join(path).exists() => problems.push(format!(
                     "[training.reuse] {b}: {} does not exist",
                     dir.join(path).display()
-                ));
+                )),
+                Some(benefit) => {
+                    reuse.insert(*benefit, path_of(path));
+                }
             }
         }
         for a in &raw.features.allow_protected {
@@ -543,6 +584,13 @@ impl RunConfig {
                 l.control_share
             ));
         }
+        for c in l.capacity_by_caisse.keys() {
+            if !reference.is_caisse(c) {
+                problems.push(format!(
+                    "[lists.capacity_by_caisse.{c}]: not a caisse of the reference map"
+                ));
+            }
+        }
         for (where_, caps) in std::iter::once(("[lists.capacity]".to_string(), &l.capacity)).chain(
             l.capacity_by_caisse
                 .iter()
@@ -560,9 +608,10 @@ impl RunConfig {
             return Err(err(file, problems.join("\n  ")));
         }
         let output = normalize(&dir.join(&raw.output));
+        let e = &raw.eligibility;
+        let r = &raw.reference;
         let run_config = RunConfig {
             file: file.to_path_buf(),
-            raw,
             month,
             output,
             reference,
@@ -570,6 +619,24 @@ impl RunConfig {
             bareme,
             inputs,
             max_rejected_share,
+            reference_files: vec![
+                ("departements", path_of(&r.departements)),
+                ("caisses", path_of(&r.caisses)),
+                ("baremes", path_of(&r.baremes)),
+            ],
+            quarters: Quarters {
+                rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
+                aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
+            },
+            deterministic_min_amount: e.deterministic_min_amount,
+            features: raw.features.clone(),
+            reuse,
+            verite: raw.evaluation.verite.as_ref().map(path_of),
+            recall_margin: raw.evaluation.recall_margin,
+            min_cell: raw.evaluation.min_cell,
+            lists: list_rules(&raw.lists),
+            previous: raw.report.previous.as_ref().map(path_of),
+            raw,
         };
         // The PPA averages its reference quarter month by month: each month needs its barème.
         run_config
@@ -578,52 +645,19 @@ impl RunConfig {
         Ok(run_config)
     }
 
-    pub fn quarters(&self) -> crate::household::Quarters {
-        let e = &self.raw.eligibility;
-        crate::household::Quarters {
-            rsa_ppa: (e.rsa_ppa_quarter[0], e.rsa_ppa_quarter[1]),
-            aspa: (e.aspa_quarter[0], e.aspa_quarter[1]),
-        }
+    pub fn quarters(&self) -> Quarters {
+        self.quarters
     }
 
-    /// A path named in the config, resolved against its folder.
+    /// The config file as written: for the manifest and the stages' fingerprints.
+    pub fn as_written(&self) -> &RawConfig {
+        &self.raw
+    }
+
+    /// A path recorded relative to the config file's folder (the manifest's inputs),
+    /// resolved.
     pub fn resolve(&self, path: &str) -> PathBuf {
         normalize(&base_dir(&self.file).join(path))
-    }
-
-    pub fn list_rules(&self) -> Result<crate::lists::ListRules> {
-        let l = &self.raw.lists;
-        let caps = |m: &BTreeMap<String, usize>| {
-            m.iter()
-                .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
-                .collect()
-        };
-        for c in l.capacity_by_caisse.keys() {
-            if !self.reference.is_caisse(c) {
-                return Err(err(
-                    &self.file,
-                    format!("[lists.capacity_by_caisse.{c}]: not a caisse of the reference map"),
-                ));
-            }
-        }
-        Ok(crate::lists::ListRules {
-            priority: if l.priority == "probabilite" {
-                crate::lists::Priority::Probabilite
-            } else {
-                crate::lists::Priority::MontantAttendu
-            },
-            min_score: l.min_score,
-            recent_contact_months: l.recent_contact_months,
-            control_share: l.control_share,
-            seed: l.seed,
-            offline_age: l.offline_age,
-            capacity: caps(&l.capacity),
-            capacity_by_caisse: l
-                .capacity_by_caisse
-                .iter()
-                .map(|(c, m)| (c.clone(), caps(m)))
-                .collect(),
-        })
     }
 
     pub fn train_config(&self) -> recours_models::train::TrainConfig {
@@ -647,6 +681,33 @@ impl RunConfig {
 
     pub fn input(&self, table: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.table == table)
+    }
+}
+
+/// The list rules of a checked `[lists]` section (priority and channels already checked).
+fn list_rules(l: &RawLists) -> ListRules {
+    let caps = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
+            .collect()
+    };
+    ListRules {
+        priority: if l.priority == "probabilite" {
+            Priority::Probabilite
+        } else {
+            Priority::MontantAttendu
+        },
+        min_score: l.min_score,
+        recent_contact_months: l.recent_contact_months,
+        control_share: l.control_share,
+        seed: l.seed,
+        offline_age: l.offline_age,
+        capacity: caps(&l.capacity),
+        capacity_by_caisse: l
+            .capacity_by_caisse
+            .iter()
+            .map(|(c, m)| (c.clone(), caps(m)))
+            .collect(),
     }
 }
 
@@ -684,4 +745,86 @@ fn resolve_input(dir: &Path, spec: &TableSpec, input: &RawInput) -> Result<Input
         separator,
         decimal_comma: input.decimal_comma,
     })
+}
+
+/// Reference quarters as month offsets from the run month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quarters {
+    pub rsa_ppa: (i32, i32),
+    pub aspa: (i32, i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// The probability of non-take-up.
+    Probabilite,
+    /// Probability × estimated monthly amount: euros a contact is expected to open.
+    MontantAttendu,
+}
+
+/// The list rules, from the config (printed in each list's read-me).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListRules {
+    pub priority: Priority,
+    pub min_score: f64,
+    pub recent_contact_months: i32,
+    pub control_share: f64,
+    pub seed: u64,
+    /// At or above this age, SMS and e-mail are never proposed.
+    pub offline_age: i32,
+    /// Monthly capacity per channel for every caisse…
+    pub capacity: BTreeMap<Canal, usize>,
+    /// …and per caisse where it differs.
+    pub capacity_by_caisse: BTreeMap<String, BTreeMap<Canal, usize>>,
+}
+
+impl ListRules {
+    pub fn capacity(&self, caisse: &str, canal: Canal) -> usize {
+        self.capacity_by_caisse
+            .get(caisse)
+            .and_then(|m| m.get(&canal))
+            .or_else(|| self.capacity.get(&canal))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The rules in plain French, for the read-me and the XLSX "Lisez-moi" sheet.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = vec![
+            match self.priority {
+                Priority::Probabilite => "Ordre de priorité : probabilité de non-recours, de la plus forte à la plus faible.".to_string(),
+                Priority::MontantAttendu => {
+                    "Ordre de priorité : montant attendu (probabilité de non-recours × droit mensuel estimé), du plus fort au plus faible.".to_string()
+                }
+            },
+            format!(
+                "Score minimal : {:.0} %. Les personnes dont le droit estimé dépasse le seuil du calcul déterministe sont listées quel que soit leur score.",
+                100.0 * self.min_score
+            ),
+            "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
+            format!("Non listées : les personnes contactées lors d'une campagne dans les {} derniers mois.", self.recent_contact_months),
+            format!(
+                "Groupe témoin : {:.0} % des personnes qui auraient été contactées (joignables, dans la capacité), tirées au hasard (graine {}), ne sont pas contactées ; elles servent à mesurer l'effet des contacts.",
+                100.0 * self.control_share,
+                self.seed
+            ),
+            format!(
+                "Canal : SMS ou e-mail seulement pour les personnes qui utilisent leur espace en ligne et ont moins de {} ans ; sinon téléphone (si un mobile est connu) ou courrier. Ordre de préférence : SMS, e-mail, téléphone, courrier ; si la capacité d'un canal est atteinte, le suivant est proposé.",
+                self.offline_age
+            ),
+        ];
+        let caps: Vec<String> = Canal::ALL
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.code(),
+                    self.capacity.get(c).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        v.push(format!("Capacité mensuelle par caisse et par canal : {} (sauf mention contraire dans la configuration).", caps.join(", ")));
+        v
+    }
 }

@@ -8,14 +8,15 @@ use std::path::PathBuf;
 /// Exit codes of the `recours` binary (documented in README.md).
 pub mod exit {
     pub const SUCCESS: u8 = 0;
-    /// Bad command line or bad configuration.
+    /// Bad command line or bad configuration, including a reused model artefact whose
+    /// feature signature does not match the run's features.
     pub const USAGE: u8 = 2;
     /// Input data rejected: unreadable file, missing column, too many rejected rows.
     pub const DATA_REJECTED: u8 = 3;
     /// A NIR-like value was found in an extract: nothing was written downstream.
     pub const PRIVACY_STOP: u8 = 4;
-    /// A model could not be trained or used: too few labels, no convergence, an artefact
-    /// whose feature signature does not match.
+    /// A model could not be trained: too few labels, no convergence, a singular
+    /// information matrix.
     pub const MODEL: u8 = 5;
     /// `verify`: an input, an output or the replay does not match the manifest.
     pub const VERIFY_MISMATCH: u8 = 6;
@@ -64,7 +65,10 @@ pub enum RecoursError {
     Mismatch(usize),
 
     #[error("model: {0}")]
-    Model(String),
+    Train(#[from] recours_models::train::TrainError),
+
+    #[error("model: {0}")]
+    Fit(#[from] recours_models::logistic::FitError),
 
     #[error("internal error: {0}")]
     Internal(String),
@@ -77,7 +81,7 @@ impl RecoursError {
             RecoursError::Input { .. } | RecoursError::Rejected(_) => exit::DATA_REJECTED,
             // A model that cannot be fitted (too few labels, no convergence) comes from the
             // learning data or its settings, not from a bug.
-            RecoursError::Model(_) => exit::MODEL,
+            RecoursError::Train(_) | RecoursError::Fit(_) => exit::MODEL,
             RecoursError::Mismatch(_) => exit::VERIFY_MISMATCH,
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// How the process takes memory from the system; measured in BENCHMARKS.md (round 8,
+/// How the process takes memory from the system (measurements: BENCHMARKS.md,
 /// "Transparent huge pages").
 ///
 /// - **No transparent huge pages.** mimalloc asks for them (`madvise(MADV_HUGEPAGE)`) on
@@ -56,11 +56,8 @@ fn main() -> ExitCode {
 ///   `clear_page_erms`. Without them the peak is also lower (4 KiB pages are only backed
 ///   where used). `MIMALLOC_ALLOW_THP`, when set, leaves the choice to mimalloc.
 /// - **Freed memory goes back to the system 1 s after it is freed** (mimalloc v3's own
-///   default; round 6 had chosen 10 ms because, with huge pages, a longer delay raised the
-///   10 M peak by 7 %). Without huge pages, 1 s gave a 10 M peak of 13.34 GB (100 ms:
-///   13.31 GB, 25 s slower; huge pages and 10 ms: 13.64 GB) and the shortest runs (1 M:
-///   13.7–14.3 s vs 17.2–18.1 s, system time 6 s vs 9–11 s). `MIMALLOC_PURGE_DELAY` (ms,
-///   read by mimalloc itself) overrides it. Child processes inherit the huge pages
+///   default): without huge pages, a shorter delay lowers the peak by little and slows the
+///   run. `MIMALLOC_PURGE_DELAY` (ms, read by mimalloc itself) overrides it. Child processes inherit the huge pages
 ///   setting: `bench-fit` restores it for the Python it runs.
 fn tune_memory() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
@@ -150,7 +147,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             run_folder,
             scratch,
         } => {
-            let v = recours::verify::verify(&run_folder, scratch)?;
+            let v = recours::audit::verify::verify(&run_folder, scratch)?;
             for l in &v.lines {
                 println!("{l}");
             }
@@ -170,7 +167,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             person,
             json,
         } => {
-            let e = recours::explain::explain(&run_folder, &person)?;
+            let e = recours::audit::explain::explain(&run_folder, &person)?;
             if json {
                 println!(
                     "{}",
@@ -183,8 +180,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BenchScore { run, repeat } => {
-            let m = recours::manifest::Manifest::read(&run)?;
-            let month = recours::month::Month::parse(&m.config.month).ok_or_else(|| {
+            let m = recours::tables::manifest::Manifest::read(&run)?;
+            let month = recours::domain::month::Month::parse(&m.config.month).ok_or_else(|| {
                 recours::error::RecoursError::Internal(format!(
                     "{}: run month {} unreadable",
                     run.display(),

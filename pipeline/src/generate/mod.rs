@@ -10,12 +10,12 @@ use polars::prelude::*;
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::bareme::Baremes;
-use crate::entitlement::Role;
+use crate::domain::bareme::Baremes;
+use crate::domain::entitlement::Role;
+use crate::domain::month::Month;
+use crate::domain::reference::Reference;
 use crate::error::{RecoursError, Result};
-use crate::month::Month;
-use crate::output::{self, CsvDialect};
-use crate::reference::Reference;
+use crate::io::output::{self, CsvDialect};
 use population::{HISTORY_MONTHS, Household, Regime, household_rng, round2, simulate_household};
 use truth::{HouseholdTruth, TARGET_ASPA, TARGET_PPA, TARGET_RSA};
 

@@ -7,9 +7,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
-pub use crate::entitlement::round2;
-use crate::entitlement::{Role, Statut};
-use crate::month::Month;
+pub use crate::domain::entitlement::round2;
+use crate::domain::entitlement::{Role, Statut};
+use crate::domain::month::Month;
 
 /// How many months of BRM resources precede the run month.
 pub const HISTORY_MONTHS: i32 = 15;

@@ -8,8 +8,10 @@
 use rand::Rng;
 
 use super::population::{Household, HouseholdKind, Nature, household_rng, round2};
-use crate::bareme::{Bareme, PpaMonthParams};
-use crate::entitlement::{self, Estimates, MemberResources, PpaMonth, Role, Situation, Statut};
+use crate::domain::bareme::{Bareme, PpaMonthParams};
+use crate::domain::entitlement::{
+    self, Estimates, MemberResources, PpaMonth, Role, Situation, Statut,
+};
 
 /// Published non-take-up rates (domain.md): RSA 34 % per quarter, PPA about 26–30 %,
 /// ASPA for single people 50 %.

@@ -1,0 +1,28 @@
+//! Codes shared by the config, the lists and their exports.
+
+use serde::{Deserialize, Serialize};
+
+/// A contact channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Canal {
+    Telephone,
+    Sms,
+    Email,
+    Courrier,
+}
+
+impl Canal {
+    pub const ALL: [Canal; 4] = [Canal::Telephone, Canal::Sms, Canal::Email, Canal::Courrier];
+    pub fn code(self) -> &'static str {
+        match self {
+            Canal::Telephone => "telephone",
+            Canal::Sms => "sms",
+            Canal::Email => "email",
+            Canal::Courrier => "courrier",
+        }
+    }
+    pub fn digital(self) -> bool {
+        matches!(self, Canal::Sms | Canal::Email)
+    }
+}

@@ -1,0 +1,9 @@
+//! What recours knows without reading a file: months, the barèmes' shape, the entitlement
+//! formulas, the reference maps, the data contract.
+
+pub mod bareme;
+pub mod codes;
+pub mod contract;
+pub mod entitlement;
+pub mod month;
+pub mod reference;

@@ -1,0 +1,439 @@
+//! The `eligibility` stage: for each person who could be scored for a benefit, the
+//! entitlement estimated from BRM resources and RNCPS rights with the barème in force, every
+//! intermediate quantity an auditor needs to redo the sum, whether the person already
+//! receives the benefit, and the deterministic candidates (IGAS §250: "approches
+//! déterministes").
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::config::Quarters;
+use crate::domain::bareme::{Bareme, PpaMonthParams};
+use crate::domain::entitlement::{self, Estimates, Role, round2};
+use crate::error::{RecoursError, Result};
+use crate::io::frame::id_head;
+use crate::stages::eligibility::household::{Households, Unit};
+
+/// One row of `eligibility.parquet`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EligibilityRow {
+    pub pseudo_id: String,
+    pub foyer_id: String,
+    pub prestation: &'static str,
+    /// Role of the carrier in the foyer: RSA and PPA are household benefits carried by the
+    /// demandeur; ASPA is individual.
+    pub role_porteur: &'static str,
+    pub taille_foyer: u32,
+    pub couple: bool,
+    pub nb_enfants: u32,
+    pub majoration_isolement: bool,
+    pub statut_logement: Option<&'static str>,
+    pub aide_logement: f64,
+    pub prestations_comptees: f64,
+    pub revenus_activite: f64,
+    /// Household resources the formula subtracts (RSA/PPA: activity + other + counted
+    /// benefits + ASPA due; ASPA: the couple's or person's resources).
+    pub ressources: f64,
+    pub aspa_comptee: f64,
+    pub forfait_logement: f64,
+    /// RSA/PPA: household montant forfaitaire; ASPA: ceiling applied.
+    pub montant_forfaitaire: f64,
+    pub part_revenus_activite: f64,
+    pub bonifications: f64,
+    pub montant_calcule: f64,
+    pub atteint_minimum: bool,
+    pub montant_estime: f64,
+    pub recoit: bool,
+    pub candidat_deterministe: bool,
+    pub motif_deterministe: Option<String>,
+    /// Where the person and the foyer are in the [`Households`] the row was estimated
+    /// from (rows in `persons`, `foyers`), so that later stages find them without a map
+    /// of ids; `None` for rows read back from `eligibility.parquet`.
+    pub at: Option<(u32, u32)>,
+}
+
+pub struct EligibilityConfig {
+    pub quarters: Quarters,
+    /// PPA parameters of each month of the RSA/PPA reference quarter.
+    pub ppa_params: Vec<PpaMonthParams>,
+    pub deterministic_min_amount: f64,
+}
+
+/// Which of a foyer's members can be scored for which benefit (legal pre-filters), with
+/// their estimates, unit by unit ([`Households::units`]): the foyer's own, then each hosted
+/// adult's (a foyer of their own for RSA and PPA, housed free). RSA: the unit has no member
+/// aged 65+ (ASPA comes first) and meets the age condition. PPA: some activity income in
+/// the reference quarter, or an adult whose activity income BRM cannot see (régime
+/// `independant` or `agricole`: the model, not a pre-filter, weighs them). ASPA: each adult
+/// of the unit aged 65+.
+/// `foyer` is `f`'s row in `h.foyers`.
+pub fn foyer_rows(
+    h: &Households,
+    foyer: usize,
+    b: &Bareme,
+    cfg: &EligibilityConfig,
+) -> Vec<EligibilityRow> {
+    let f = &h.foyers[foyer];
+    let mut rows = Vec::new();
+    for u in h.units(f) {
+        unit_rows(h, foyer, &u, b, cfg, &mut rows);
+    }
+    for r in &mut rows {
+        if r.montant_estime > 0.0 && !r.recoit && r.montant_estime >= cfg.deterministic_min_amount {
+            r.candidat_deterministe = true;
+            r.motif_deterministe =
+                Some(format!("droit estimé à {:.0} € par mois", r.montant_estime));
+        }
+    }
+    rows
+}
+
+/// Régimes whose members' activity income BRM does not see (no DSN wages).
+pub const NON_SALARIED_REGIMES: &[&str] = &["independant", "agricole"];
+
+fn unit_rows(
+    h: &Households,
+    foyer: usize,
+    u: &Unit,
+    b: &Bareme,
+    cfg: &EligibilityConfig,
+    rows: &mut Vec<EligibilityRow>,
+) {
+    let f = &h.foyers[foyer];
+    let s = h.unit_situation(u, cfg.quarters, &cfg.ppa_params);
+    let e: Estimates = entitlement::estimate(b, &s);
+    let run = h.run_month;
+    let statut = u.statut.map(|s| s.code());
+    let unit = &u.adults;
+    let receives = |p: &[usize], prest: &str| p.iter().any(|&i| h.persons[i].receives(prest, run));
+    let base = |prestation: &'static str, person: usize, role: &'static str| EligibilityRow {
+        pseudo_id: h.persons[person].pseudo_id.clone(),
+        foyer_id: f.foyer_id.clone(),
+        prestation,
+        role_porteur: role,
+        taille_foyer: s.household_size() as u32,
+        couple: s.conjoint.is_some(),
+        nb_enfants: s.enfants.len() as u32,
+        majoration_isolement: false,
+        statut_logement: statut,
+        aide_logement: round2(s.aide_logement),
+        prestations_comptees: round2(s.prestations_comptees),
+        revenus_activite: round2(
+            s.demandeur.activite + s.conjoint.as_ref().map_or(0.0, |c| c.activite),
+        ),
+        ressources: 0.0,
+        aspa_comptee: 0.0,
+        forfait_logement: 0.0,
+        montant_forfaitaire: 0.0,
+        part_revenus_activite: 0.0,
+        bonifications: 0.0,
+        montant_calcule: 0.0,
+        atteint_minimum: false,
+        montant_estime: 0.0,
+        recoit: false,
+        candidat_deterministe: false,
+        motif_deterministe: None,
+        at: Some((person as u32, foyer as u32)),
+    };
+    let carrier_role = u.carrier_role.code();
+    let oldest = unit.iter().map(|&p| h.persons[p].age).max().unwrap_or(0);
+    if oldest < 65 && e.rsa.age_ok {
+        let r = &e.rsa;
+        rows.push(EligibilityRow {
+            majoration_isolement: r.majoration_isolement,
+            ressources: round2(r.ressources),
+            aspa_comptee: round2(e.aspa.montant),
+            forfait_logement: round2(r.forfait_logement),
+            montant_forfaitaire: round2(r.montant_forfaitaire),
+            montant_calcule: round2(r.montant_calcule),
+            atteint_minimum: r.atteint_minimum,
+            montant_estime: round2(r.montant),
+            recoit: receives(unit, "RSA"),
+            ..base("RSA", u.carrier, carrier_role)
+        });
+    }
+    let unseen_activity = unit.iter().any(|&p| {
+        let person = &h.persons[p];
+        person.age >= 18 && person.age < 65 && NON_SALARIED_REGIMES.contains(&person.regime)
+    });
+    if e.ppa.revenus_activite > 0.0 || unseen_activity {
+        let p = &e.ppa;
+        rows.push(EligibilityRow {
+            majoration_isolement: p.majoration_isolement,
+            ressources: round2(p.ressources),
+            aspa_comptee: round2(e.aspa.montant),
+            forfait_logement: round2(p.forfait_logement),
+            montant_forfaitaire: round2(p.montant_forfaitaire),
+            part_revenus_activite: round2(p.part_revenus_activite),
+            bonifications: round2(p.bonifications),
+            montant_calcule: round2(p.montant_calcule),
+            atteint_minimum: p.atteint_minimum,
+            montant_estime: round2(p.montant),
+            recoit: receives(unit, "PPA"),
+            ..base("PPA", u.carrier, carrier_role)
+        });
+    }
+    for &p in unit.iter().filter(|&&p| h.persons[p].age >= 65) {
+        let a = &e.aspa;
+        let person = &h.persons[p];
+        // A couple's household ASPA is shared between its eligible members.
+        let share = a.montant / a.nb_eligibles.max(1) as f64;
+        let role = if p == u.carrier {
+            u.carrier_role
+        } else {
+            Role::Conjoint
+        };
+        rows.push(EligibilityRow {
+            ressources: round2(a.ressources),
+            montant_forfaitaire: round2(a.plafond),
+            montant_calcule: round2(share),
+            atteint_minimum: share > 0.0,
+            montant_estime: round2(share),
+            recoit: person.receives("ASPA", run),
+            ..base("ASPA", p, role.code())
+        });
+    }
+}
+
+pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {
+    let mut rows: Vec<EligibilityRow> = h
+        .foyers
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, _)| foyer_rows(h, i, b, cfg))
+        .collect();
+    // In (benefit, id) order: small keys (the id's head inline) sorted in parallel, ties
+    // kept in their order as a stable sort would, then the rows moved into that order in
+    // place (a row is some 250 bytes: moved once rather than at every merge).
+    let mut keys: Vec<(&'static str, u64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.prestation, id_head(&r.pseudo_id), i as u32))
+        .collect();
+    keys.par_sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| {
+                rows[a.2 as usize]
+                    .pseudo_id
+                    .cmp(&rows[b.2 as usize].pseudo_id)
+            })
+            .then(a.2.cmp(&b.2))
+    });
+    let order: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
+    permute(&mut rows, &order);
+    rows
+}
+
+/// Puts `order[k]`'s element at position `k`, in place, following the permutation's cycles.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    debug_assert_eq!(items.len(), order.len());
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut at = start;
+        while !placed[at] {
+            placed[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
+    macro_rules! col {
+        ($name:literal, $f:expr) => {
+            crate::io::frame::column($name, rows.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    DataFrame::new_infer_height(vec![
+        col!("pseudo_id", |r| r.pseudo_id.as_str()),
+        col!("foyer_id", |r| r.foyer_id.as_str()),
+        col!("prestation", |r| r.prestation),
+        col!("role_porteur", |r| r.role_porteur),
+        col!("taille_foyer", |r| r.taille_foyer),
+        col!("couple", |r| r.couple),
+        col!("nb_enfants", |r| r.nb_enfants),
+        col!("majoration_isolement", |r| r.majoration_isolement),
+        col!("statut_logement", |r| r.statut_logement),
+        col!("aide_logement", |r| r.aide_logement),
+        col!("prestations_comptees", |r| r.prestations_comptees),
+        col!("revenus_activite", |r| r.revenus_activite),
+        col!("ressources", |r| r.ressources),
+        col!("aspa_comptee", |r| r.aspa_comptee),
+        col!("forfait_logement", |r| r.forfait_logement),
+        col!("montant_forfaitaire", |r| r.montant_forfaitaire),
+        col!("part_revenus_activite", |r| r.part_revenus_activite),
+        col!("bonifications", |r| r.bonifications),
+        col!("montant_calcule", |r| r.montant_calcule),
+        col!("atteint_minimum", |r| r.atteint_minimum),
+        col!("montant_estime", |r| r.montant_estime),
+        col!("recoit", |r| r.recoit),
+        col!("candidat_deterministe", |r| r.candidat_deterministe),
+        col!("motif_deterministe", |r| r.motif_deterministe.as_deref()),
+    ])
+    .map_err(RecoursError::polars("eligibility.parquet"))
+}
+
+/// Reads back `eligibility.parquet` (a run resumed after this stage).
+/// Reads `eligibility.parquet` a slice at a time (never the whole file decoded next to the
+/// rows built from it).
+pub fn read(path: &std::path::Path) -> Result<Vec<EligibilityRow>> {
+    let slices =
+        crate::io::frame::ParquetSlices::open(path, None, crate::io::frame::READ_SLICE_ROWS)?;
+    let mut rows = Vec::with_capacity(slices.rows());
+    for df in slices {
+        rows.extend(from_frame(&df?)?);
+    }
+    Ok(rows)
+}
+
+pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
+    use crate::io::frame::{bool_col, f64_col, intern, str_col, u32_col};
+    const T: &str = "eligibility.parquet";
+    let s = |c: &str| str_col(df, T, c);
+    let f = |c: &str| f64_col(df, T, c);
+    let b = |c: &str| bool_col(df, T, c);
+    let u = |c: &str| u32_col(df, T, c);
+    let (pseudo_id, foyer_id, prestation, role, statut, motif) = (
+        s("pseudo_id")?,
+        s("foyer_id")?,
+        s("prestation")?,
+        s("role_porteur")?,
+        s("statut_logement")?,
+        s("motif_deterministe")?,
+    );
+    let (taille, enfants) = (u("taille_foyer")?, u("nb_enfants")?);
+    let (couple, isolement, minimum, recoit, candidat) = (
+        b("couple")?,
+        b("majoration_isolement")?,
+        b("atteint_minimum")?,
+        b("recoit")?,
+        b("candidat_deterministe")?,
+    );
+    let floats = [
+        "aide_logement",
+        "prestations_comptees",
+        "revenus_activite",
+        "ressources",
+        "aspa_comptee",
+        "forfait_logement",
+        "montant_forfaitaire",
+        "part_revenus_activite",
+        "bonifications",
+        "montant_calcule",
+        "montant_estime",
+    ]
+    .map(f);
+    let mut fl = Vec::new();
+    for c in floats {
+        fl.push(c?);
+    }
+    let x = |k: usize, i: usize| fl[k].get(i).unwrap_or(0.0);
+    Ok((0..df.height())
+        .map(|i| EligibilityRow {
+            pseudo_id: pseudo_id.get(i).unwrap_or_default().to_string(),
+            foyer_id: foyer_id.get(i).unwrap_or_default().to_string(),
+            prestation: intern(prestation.get(i).unwrap_or_default()),
+            role_porteur: intern(role.get(i).unwrap_or_default()),
+            taille_foyer: taille.get(i).unwrap_or(0),
+            couple: couple.get(i).unwrap_or(false),
+            nb_enfants: enfants.get(i).unwrap_or(0),
+            majoration_isolement: isolement.get(i).unwrap_or(false),
+            statut_logement: statut.get(i).map(intern),
+            aide_logement: x(0, i),
+            prestations_comptees: x(1, i),
+            revenus_activite: x(2, i),
+            ressources: x(3, i),
+            aspa_comptee: x(4, i),
+            forfait_logement: x(5, i),
+            montant_forfaitaire: x(6, i),
+            part_revenus_activite: x(7, i),
+            bonifications: x(8, i),
+            montant_calcule: x(9, i),
+            atteint_minimum: minimum.get(i).unwrap_or(false),
+            montant_estime: x(10, i),
+            recoit: recoit.get(i).unwrap_or(false),
+            candidat_deterministe: candidat.get(i).unwrap_or(false),
+            motif_deterministe: motif.get(i).map(str::to_string),
+            at: None,
+        })
+        .collect())
+}
+
+/// What the fairness audit needs of a (person, benefit) eligibility row: its key and the
+/// foyer's type and housing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoyerFacts {
+    pub pseudo_id: String,
+    pub prestation: &'static str,
+    pub couple: bool,
+    pub nb_enfants: u32,
+    pub statut_logement: Option<&'static str>,
+}
+
+/// Reads the [`FoyerFacts`] of every row of `eligibility.parquet` (five of its columns, a
+/// slice at a time), in the file's (benefit, id) order.
+pub fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
+    use crate::io::frame::{bool_col, intern, str_col, u32_col};
+    const T: &str = "eligibility.parquet";
+    const COLUMNS: [&str; 5] = [
+        "pseudo_id",
+        "prestation",
+        "couple",
+        "nb_enfants",
+        "statut_logement",
+    ];
+    let slices = crate::io::frame::ParquetSlices::open(
+        path,
+        Some(&COLUMNS),
+        crate::io::frame::READ_SLICE_ROWS,
+    )?;
+    let mut rows = Vec::with_capacity(slices.rows());
+    for df in slices {
+        let df = df?;
+        let (id, prestation, statut) = (
+            str_col(&df, T, "pseudo_id")?,
+            str_col(&df, T, "prestation")?,
+            str_col(&df, T, "statut_logement")?,
+        );
+        let (couple, enfants) = (bool_col(&df, T, "couple")?, u32_col(&df, T, "nb_enfants")?);
+        rows.extend((0..df.height()).map(|i| FoyerFacts {
+            pseudo_id: id.get(i).unwrap_or_default().to_string(),
+            prestation: intern(prestation.get(i).unwrap_or_default()),
+            couple: couple.get(i).unwrap_or(false),
+            nb_enfants: enfants.get(i).unwrap_or(0),
+            statut_logement: statut.get(i).map(intern),
+        }));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_are_moved_into_the_order_given() {
+        // Every permutation of five items, applied in place, gives what indexing gives.
+        let items = ["a", "b", "c", "d", "e"];
+        let mut order: Vec<u32> = (0..5).collect();
+        let mut count = 0;
+        loop {
+            let mut moved = items.to_vec();
+            super::permute(&mut moved, &order);
+            let expected: Vec<&str> = order.iter().map(|&i| items[i as usize]).collect();
+            assert_eq!(moved, expected, "{order:?}");
+            count += 1;
+            // The next permutation in lexicographic order.
+            let Some(i) = (0..4).rev().find(|&i| order[i] < order[i + 1]) else {
+                break;
+            };
+            let j = (i + 1..5).rev().find(|&j| order[j] > order[i]).unwrap();
+            order.swap(i, j);
+            order[i + 1..].reverse();
+        }
+        assert_eq!(count, 120);
+    }
+}

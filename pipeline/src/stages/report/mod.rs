@@ -1,0 +1,1175 @@
+//! The `report` stage: `report/index.html` (one self-contained file: inline SVG, no script,
+//! no network), each chart's data as CSV and its SVG beside it, the model card of each
+//! benefit with its fairness findings and the contact rules, and the Jupyter notebooks of
+//! the run (`notebooks-export/`). Tables that leave the national team carry no cell under
+//! `[evaluation] min_cell` people.
+
+pub mod figures;
+pub mod modelcard;
+pub mod notebooks;
+pub mod svg;
+
+use std::collections::BTreeMap;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use recours_models::train::ModelArtefact;
+use serde_json::Value;
+
+use crate::config::RunConfig;
+use crate::error::{RecoursError, Result};
+use crate::io::output;
+use crate::stages::eligibility;
+use crate::stages::evaluate;
+use crate::stages::evaluate::fairness::{self, SuppressedRow};
+use crate::stages::features::dictionary as features;
+use crate::stages::ingest;
+use crate::stages::lists;
+use crate::stages::report::figures::{Chart, Figures};
+use crate::stages::report::modelcard::CardContext;
+use crate::stages::report::svg::{Series, esc};
+use crate::stages::score;
+use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
+use crate::stages::train;
+use crate::tables::manifest::{FileRecord, Manifest};
+use crate::tables::run_folder::names;
+use serde_json::json;
+
+fn csv_line(cells: &[String]) -> String {
+    let mut s = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push_str("\r\n");
+    s
+}
+
+fn csv_of(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = csv_line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for r in rows {
+        s.push_str(&csv_line(r));
+    }
+    s
+}
+
+/// A count as it may leave the national team (`None`: suppressed).
+fn shown(v: Option<usize>) -> String {
+    v.map_or(fairness::HIDDEN.to_string(), |v| v.to_string())
+}
+
+fn f4(v: f64) -> String {
+    format!("{v:.4}")
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1} %", 100.0 * v)
+}
+
+/// The charts of one benefit.
+fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    let held = &a.metrics.test;
+    let truth = fig
+        .evaluation
+        .as_ref()
+        .and_then(|e| e.benefits.get(b))
+        .map(|e| &e.model);
+    let min = fig.fairness.min_cell;
+    let held_curve = coarsen(held, min);
+    let truth_curve = truth.map(|t| coarsen(t, min));
+    let curves: Vec<(&str, &Vec<recours_models::metrics::CurvePoint>)> =
+        std::iter::once(("apprentissage (test)", &held_curve))
+            .chain(
+                truth_curve
+                    .as_ref()
+                    .map(|c| ("population contre verite", c)),
+            )
+            .collect();
+    let curve_csv = |f: &dyn Fn(&recours_models::metrics::CurvePoint) -> Vec<String>| {
+        let mut rows = Vec::new();
+        for (name, c) in &curves {
+            for p in c.iter() {
+                let mut r = vec![name.to_string()];
+                r.extend(f(p));
+                rows.push(r);
+            }
+        }
+        rows
+    };
+    let series = |f: &dyn Fn(&recours_models::metrics::CurvePoint) -> (f64, f64)| -> Vec<Series> {
+        curves
+            .iter()
+            .map(|(name, c)| Series {
+                name: name.to_string(),
+                points: c.iter().map(f).collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    // ROC
+    let mut roc = series(&|p| (p.fpr, p.tpr));
+    roc.push(diagonal_series());
+    charts.push(Chart {
+        id: format!("{b}-roc"),
+        title: format!(
+            "{b} — courbe ROC (AUC {})",
+            held.auc.map_or("n/a".into(), f4)
+        ),
+        svg: svg::lines(
+            &format!(
+                "{b} — courbe ROC (AUC {})",
+                held.auc.map_or("n/a".into(), f4)
+            ),
+            "taux de faux positifs",
+            "taux de vrais positifs (rappel)",
+            (0.0, 1.0),
+            (0.0, 1.0),
+            &roc,
+            &[],
+        ),
+        csv: csv_of(
+            &["donnees", "part_contactee", "taux_faux_positifs", "rappel"],
+            &curve_csv(&|p| vec![f4(p.share), f4(p.fpr), f4(p.tpr)]),
+        ),
+    });
+    // Precision-recall
+    let pr = series(&|p| (p.tpr, p.precision));
+    charts.push(Chart {
+        id: format!("{b}-precision-rappel"),
+        title: format!("{b} — précision et rappel"),
+        svg: svg::lines(
+            &format!(
+                "{b} — précision-rappel (PR-AUC {})",
+                held.pr_auc.map_or("n/a".into(), f4)
+            ),
+            "rappel",
+            "précision",
+            (0.0, 1.0),
+            (0.0, 1.0),
+            &pr,
+            &[],
+        ),
+        csv: csv_of(
+            &["donnees", "part_contactee", "rappel", "precision"],
+            &curve_csv(&|p| vec![f4(p.share), f4(p.tpr), f4(p.precision)]),
+        ),
+    });
+    // Cumulative gain and lift, top 3 % marked.
+    let mut gain = series(&|p| (p.share, p.tpr));
+    gain.push(diagonal_series());
+    let top3 = vec![(0.03, "top 3 %".to_string())];
+    charts.push(Chart {
+        id: format!("{b}-gain"),
+        title: format!("{b} — gain cumulé"),
+        svg: svg::lines(
+            &format!("{b} — gain cumulé"),
+            "part de la population contactée (par score décroissant)",
+            "part des non-recourants atteints",
+            (0.0, 1.0),
+            (0.0, 1.0),
+            &gain,
+            &top3,
+        ),
+        csv: csv_of(
+            &["donnees", "part_contactee", "part_non_recourants_atteints"],
+            &curve_csv(&|p| vec![f4(p.share), f4(p.tpr)]),
+        ),
+    });
+    let base = |c: &Vec<recours_models::metrics::CurvePoint>| c.last().map_or(0.0, |p| p.precision);
+    let lift: Vec<Series> = curves
+        .iter()
+        .map(|(name, c)| Series {
+            name: name.to_string(),
+            points: c
+                .iter()
+                .filter(|p| p.share > 0.0)
+                .map(|p| (p.share, p.precision / base(c).max(1e-12)))
+                .collect(),
+            dashed: false,
+        })
+        .collect();
+    let max_lift = lift
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    charts.push(Chart {
+        id: format!("{b}-lift"),
+        title: format!("{b} — lift"),
+        svg: svg::lines(
+            &format!("{b} — lift (précision / taux de base)"),
+            "part de la population contactée",
+            "lift",
+            (0.0, 1.0),
+            (0.0, max_lift * 1.05),
+            &lift,
+            &top3,
+        ),
+        csv: csv_of(
+            &["donnees", "part_contactee", "lift"],
+            &curves
+                .iter()
+                .flat_map(|(name, c)| {
+                    c.iter().filter(|p| p.share > 0.0).map(move |p| {
+                        vec![
+                            name.to_string(),
+                            f4(p.share),
+                            f4(p.precision / base(c).max(1e-12)),
+                        ]
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+    });
+    // Calibration by decile: the observed rate reveals the positives of the decile, which
+    // are suppressed like any count.
+    let cal = &held.calibration;
+    let min = fig.fairness.min_cell;
+    let positives: Vec<usize> = cal
+        .iter()
+        .map(|c| (c.observed_rate * c.count as f64).round() as usize)
+        .collect();
+    let shown_pos = fairness::suppress_counts(&positives, min);
+    charts.push(Chart {
+        id: format!("{b}-calibration"),
+        title: format!("{b} — calibration par décile"),
+        svg: svg::columns(
+            &format!("{b} — calibration par décile (échantillon de test)"),
+            "décile de probabilité prédite (taux observés masqués sous 11 positifs)",
+            "taux",
+            &cal.iter().map(|c| c.decile.to_string()).collect::<Vec<_>>(),
+            &[
+                (
+                    "prédit".into(),
+                    cal.iter().map(|c| c.mean_predicted).collect(),
+                ),
+                (
+                    "observé".into(),
+                    cal.iter()
+                        .zip(&shown_pos)
+                        .map(|(c, p)| if p.is_some() { c.observed_rate } else { 0.0 })
+                        .collect(),
+                ),
+            ],
+        ),
+        csv: csv_of(
+            &["decile", "lignes", "predit_moyen", "positifs", "observe"],
+            &cal.iter()
+                .zip(&shown_pos)
+                .map(|(c, p)| {
+                    vec![
+                        c.decile.to_string(),
+                        c.count.to_string(),
+                        f4(c.mean_predicted),
+                        shown(*p),
+                        p.map_or(String::new(), |_| f4(c.observed_rate)),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    });
+    // Score distribution over the scoring population.
+    if let Some(s) = fig.scores.get(b) {
+        let labels: Vec<String> = (0..20).map(|i| format!("{:.2}", i as f64 * 0.05)).collect();
+        let bins = fairness::suppress_counts(&s.bins, fig.fairness.min_cell);
+        charts.push(Chart {
+            id: format!("{b}-distribution-scores"),
+            title: format!("{b} — distribution des scores"),
+            svg: svg::columns(
+                &format!("{b} — distribution des scores ({} personnes)", s.rows),
+                "probabilité de non-recours (borne basse de la classe ; classes de moins de 11 non dessinées)",
+                "personnes",
+                &labels,
+                &[(
+                    "personnes".into(),
+                    bins.iter().map(|n| n.unwrap_or(0) as f64).collect(),
+                )],
+            ),
+            csv: csv_of(
+                &["classe_basse", "classe_haute", "personnes"],
+                &(0..20)
+                    .map(|i| {
+                        vec![
+                            format!("{:.2}", i as f64 * 0.05),
+                            format!("{:.2}", (i + 1) as f64 * 0.05),
+                            shown(bins[i]),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        });
+    }
+    // Coefficients with their 95 % intervals.
+    let coefs = a.coefficients_by_weight();
+    charts.push(Chart {
+        id: format!("{b}-coefficients"),
+        title: format!("{b} — coefficients"),
+        svg: svg::intervals(
+            &format!("{b} — coefficients par écart-type, intervalle à 95 %"),
+            "log-odds par écart-type de la variable",
+            &coefs.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            &coefs
+                .iter()
+                .map(|c| (c.standardized, c.ci95_low, c.ci95_high))
+                .collect::<Vec<_>>(),
+            0.0,
+        ),
+        csv: csv_of(
+            &[
+                "variable",
+                "coefficient",
+                "ic95_bas",
+                "ic95_haut",
+                "erreur_type",
+                "odds_ratio",
+            ],
+            &coefs
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        f4(c.standardized),
+                        f4(c.ci95_low),
+                        f4(c.ci95_high),
+                        f4(c.std_error),
+                        f4(c.odds_ratio_per_sd),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    });
+    // Recall by group (suppressed cells left out).
+    let rows: Vec<SuppressedRow> = fig
+        .suppressed(b)
+        .into_iter()
+        .filter(|r| r.dimension != "departement" && r.rappel.is_some())
+        .collect();
+    if fig.fairness.reference.is_some() && !rows.is_empty() {
+        let overall = fig
+            .evaluation
+            .as_ref()
+            .map(|_| {
+                let g = &fig.fairness.benefits[b];
+                let (tp, pos) =
+                    g.iter()
+                        .filter(|r| r.dimension == "sexe")
+                        .fold((0, 0), |(t, p), r| {
+                            (
+                                t + r.vrais_positifs.unwrap_or(0),
+                                p + r.non_recours.unwrap_or(0),
+                            )
+                        });
+                tp as f64 / pos.max(1) as f64
+            })
+            .unwrap_or(0.0);
+        charts.push(Chart {
+            id: format!("{b}-rappel-par-groupe"),
+            title: format!("{b} — rappel par groupe"),
+            svg: svg::intervals(
+                &format!(
+                    "{b} — rappel par groupe (IC 95 %), trait : ensemble {}",
+                    pct(overall)
+                ),
+                "part des non-recourants du groupe qui sont sur une liste",
+                &rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}{} : {}",
+                            if r.alerte { "⚠ " } else { "" },
+                            r.dimension,
+                            r.groupe
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                &rows
+                    .iter()
+                    .filter_map(|r| {
+                        r.rappel
+                            .as_ref()
+                            .map(|x| (x.value, x.ci95_low, x.ci95_high))
+                    })
+                    .collect::<Vec<_>>(),
+                overall,
+            ),
+            csv: fairness::to_csv(b, &rows),
+        });
+    }
+    charts
+}
+
+/// The curve points that may leave the national team: from one kept point to the next,
+/// at least `min_cell` more positives and `min_cell` more negatives, so that no step
+/// reveals a small count (the last step is merged into the one before when it is small).
+pub fn coarsen(
+    e: &recours_models::metrics::Evaluation,
+    min_cell: usize,
+) -> Vec<recours_models::metrics::CurvePoint> {
+    let pos = e.positives as f64;
+    let neg = (e.rows - e.positives) as f64;
+    let counts = |p: &recours_models::metrics::CurvePoint| {
+        (
+            (p.tpr * pos).round() as usize,
+            (p.fpr * neg).round() as usize,
+        )
+    };
+    let mut kept: Vec<recours_models::metrics::CurvePoint> = Vec::new();
+    let mut last = (0usize, 0usize);
+    for p in &e.curve {
+        let (tp, fp) = counts(p);
+        if kept.is_empty() {
+            kept.push(p.clone());
+            last = (tp, fp);
+        } else if tp >= last.0 + min_cell && fp >= last.1 + min_cell {
+            kept.push(p.clone());
+            last = (tp, fp);
+        }
+    }
+    if let (Some(end), Some(back)) = (e.curve.last(), kept.last())
+        && back != end
+    {
+        if kept.len() > 1 {
+            kept.pop();
+        }
+        kept.push(end.clone());
+    }
+    kept
+}
+
+fn diagonal_series() -> Series {
+    Series {
+        name: "hasard".into(),
+        points: vec![(0.0, 0.0), (1.0, 1.0)],
+        dashed: true,
+    }
+}
+
+/// Charts of the whole run: quality, lists, campaign feedback.
+fn run_charts(fig: &Figures) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    if let Some(tables) = fig.quality["tables"].as_object() {
+        let names: Vec<String> = tables.keys().cloned().collect();
+        let get = |t: &Value, k: &str| t[k].as_u64().unwrap_or(0);
+        let kept: Vec<f64> = tables
+            .values()
+            .map(|t| get(t, "rows_kept") as f64)
+            .collect();
+        let rejected: Vec<f64> = tables
+            .values()
+            .map(|t| get(t, "rows_rejected") as f64)
+            .collect();
+        let mut rows = Vec::new();
+        for (n, t) in tables {
+            let rules = t["issues_by_rule"].as_object();
+            let by_rule = rules
+                .map(|r| {
+                    r.iter()
+                        .map(|(k, v)| format!("{k}: {}", v.as_u64().unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            rows.push(vec![
+                n.clone(),
+                get(t, "rows_in").to_string(),
+                get(t, "rows_kept").to_string(),
+                get(t, "rows_rejected").to_string(),
+                by_rule,
+            ]);
+        }
+        charts.push(Chart {
+            id: "qualite-donnees".into(),
+            title: "Qualité des données".into(),
+            svg: svg::bars(
+                "Lignes gardées et rejetées par table",
+                "lignes",
+                &names,
+                &[("gardées".into(), kept), ("rejetées".into(), rejected)],
+            ),
+            csv: csv_of(
+                &[
+                    "table",
+                    "lignes_lues",
+                    "gardees",
+                    "rejetees",
+                    "problemes_par_regle",
+                ],
+                &rows,
+            ),
+        });
+    }
+    // List sizes per caisse and channel: the 30 longest lists drawn, every caisse in the CSV.
+    let channels: Vec<String> = fig.channels.keys().cloned().collect();
+    let mut caisses: Vec<(&String, usize)> = fig
+        .per_caisse
+        .iter()
+        .map(|(c, m)| (c, m.values().sum()))
+        .collect();
+    caisses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let min = fig.fairness.min_cell;
+    // Caisses × (channels, total): rows add up to each caisse's total and columns to the
+    // national channel totals, both published: suppressed on both margins.
+    let matrix: Vec<Vec<usize>> = fig
+        .per_caisse
+        .values()
+        .map(|m| {
+            let mut v: Vec<usize> = channels
+                .iter()
+                .map(|ch| m.get(ch).copied().unwrap_or(0))
+                .collect();
+            v.push(v.iter().sum());
+            v
+        })
+        .collect();
+    let cells: BTreeMap<&String, Vec<Option<usize>>> = fig
+        .per_caisse
+        .keys()
+        .zip(fairness::suppress_table(&matrix, min))
+        .collect();
+    let top: Vec<&String> = caisses.iter().take(30).map(|(c, _)| *c).collect();
+    charts.push(Chart {
+        id: "listes-par-caisse".into(),
+        title: "Taille des listes par caisse et canal".into(),
+        svg: svg::bars_labelled(
+            &format!(
+                "Personnes à contacter par caisse et canal ({} caisses les plus chargées sur {})",
+                top.len(),
+                caisses.len()
+            ),
+            "personnes (cellules de moins de 11 non dessinées)",
+            &top.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            &channels
+                .iter()
+                .enumerate()
+                .map(|(k, ch)| {
+                    (
+                        ch.clone(),
+                        top.iter()
+                            .map(|c| cells[*c][k].unwrap_or(0) as f64)
+                            .collect(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            Some(
+                &top.iter()
+                    .map(|c| shown(cells[*c][channels.len()]))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        csv: csv_of(
+            &["caisse", "canal", "personnes"],
+            &cells
+                .iter()
+                .flat_map(|(c, v)| {
+                    channels
+                        .iter()
+                        .map(String::as_str)
+                        .chain(std::iter::once("total"))
+                        .zip(v)
+                        .map(move |(ch, n)| vec![c.to_string(), ch.to_string(), shown(*n)])
+                })
+                .collect::<Vec<_>>(),
+        ),
+    });
+    // Campaign feedback: rights opened by channel, against the control group.
+    if let Some(fb) = &fig.feedback {
+        let national = &fb["national"];
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        let mut rows = Vec::new();
+        let outcome = |o: &Value| {
+            (
+                o["personnes"].as_u64().unwrap_or(0) as usize,
+                o["droits_ouverts"].as_u64().unwrap_or(0) as usize,
+            )
+        };
+        let mut groups: Vec<(String, usize, usize)> = Vec::new();
+        if let Some(m) = national["par_canal"].as_object() {
+            for (canal, o) in m {
+                if canal != "aucun" {
+                    let (n, k) = outcome(o);
+                    groups.push((canal.clone(), n, k));
+                }
+            }
+        }
+        let (n, k) = outcome(&national["temoins"]);
+        groups.push(("groupe témoin".into(), n, k));
+        let min = fig.fairness.min_cell;
+        let people =
+            fairness::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
+        let opened =
+            fairness::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
+        let mut control = f64::NAN;
+        for (i, (name, n, k)) in groups.iter().enumerate() {
+            let r = fairness::wilson(*k, *n).filter(|_| people[i].is_some() && opened[i].is_some());
+            rows.push(vec![
+                name.clone(),
+                shown(people[i]),
+                shown(opened[i]),
+                r.as_ref().map_or(String::new(), |r| f4(r.value)),
+                r.as_ref().map_or(String::new(), |r| f4(r.ci95_low)),
+                r.as_ref().map_or(String::new(), |r| f4(r.ci95_high)),
+            ]);
+            if let Some(r) = r {
+                if name == "groupe témoin" {
+                    control = r.value;
+                }
+                names.push(name.clone());
+                values.push((r.value, r.ci95_low, r.ci95_high));
+            }
+        }
+        // The effect against the control group is shown only when no arm has a hidden cell
+        // (it would give the hidden counts back).
+        let effect = national["effet"]["difference"]
+            .as_f64()
+            .filter(|_| people.iter().chain(&opened).all(Option::is_some));
+        charts.push(Chart {
+            id: "campagne-retours".into(),
+            title:
+                "Campagne précédente : droits ouverts par canal (trait vertical : groupe témoin)"
+                    .into(),
+            svg: svg::intervals(
+                &format!(
+                    "Droits ouverts par canal, IC 95 %{}",
+                    effect.map_or(String::new(), |e| format!(
+                        " — effet du contact {:+.1} points",
+                        100.0 * e
+                    ))
+                ),
+                "part des personnes avec un droit ouvert",
+                &names,
+                &values,
+                control,
+            ),
+            csv: csv_of(
+                &[
+                    "canal",
+                    "personnes",
+                    "droits_ouverts",
+                    "taux",
+                    "ic95_bas",
+                    "ic95_haut",
+                ],
+                &rows,
+            ),
+        });
+    }
+    charts
+}
+
+fn table_html(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in header {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            let _ = write!(s, "<td>{}</td>", esc(c));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn markdown_html(md: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let mut out = String::new();
+    html::push_html(&mut out, Parser::new_ext(md, Options::ENABLE_TABLES));
+    out
+}
+
+fn figure(c: &Chart) -> String {
+    format!(
+        "<figure id=\"{id}\">{svg}<figcaption>{t} — données : <a href=\"{id}.csv\">{id}.csv</a></figcaption></figure>\n",
+        id = esc(&c.id),
+        svg = c.svg,
+        t = esc(&c.title)
+    )
+}
+
+/// What changed since the previous run: held-out AUC, list sizes, coefficients.
+fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
+    let p = fig.previous.as_ref()?;
+    let mut rows = Vec::new();
+    for (b, a) in &fig.models {
+        if let Some(old) = p.models.get(b) {
+            let (n, o) = (a.metrics.test.auc, old.metrics.test.auc);
+            rows.push(vec![
+                format!("{b} : AUC (test)"),
+                o.map_or("n/a".into(), f4),
+                n.map_or("n/a".into(), f4),
+                match (n, o) {
+                    (Some(n), Some(o)) => format!("{:+.4}", n - o),
+                    _ => String::new(),
+                },
+            ]);
+            let olds: BTreeMap<&str, f64> = old
+                .coefficients
+                .iter()
+                .map(|c| (c.name.as_str(), c.standardized))
+                .collect();
+            for c in &a.coefficients {
+                let before = olds.get(c.name.as_str()).copied();
+                rows.push(vec![
+                    format!("{b} : coefficient {}", c.name),
+                    before.map_or("absent".into(), f4),
+                    f4(c.standardized),
+                    before.map_or(String::new(), |o| format!("{:+.4}", c.standardized - o)),
+                ]);
+            }
+        }
+    }
+    let now: BTreeMap<&String, usize> = fig
+        .per_caisse
+        .iter()
+        .map(|(c, m)| (c, m.values().sum()))
+        .collect();
+    let all: Vec<&String> = now
+        .keys()
+        .copied()
+        .chain(p.per_caisse.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let min = fig.fairness.min_cell;
+    let before: Vec<usize> = all
+        .iter()
+        .map(|c| p.per_caisse.get(*c).copied().unwrap_or(0))
+        .collect();
+    let after: Vec<usize> = all
+        .iter()
+        .map(|c| now.get(*c).copied().unwrap_or(0))
+        .collect();
+    let (sb, sa) = (
+        fairness::suppress_counts(&before, min),
+        fairness::suppress_counts(&after, min),
+    );
+    for (i, c) in all.iter().enumerate() {
+        rows.push(vec![
+            format!("liste {c}"),
+            shown(sb[i]),
+            shown(sa[i]),
+            match (sb[i], sa[i]) {
+                (Some(o), Some(n)) => format!("{:+}", n as i64 - o as i64),
+                _ => String::new(),
+            },
+        ]);
+    }
+    Some((p.run_id.clone(), rows))
+}
+
+/// The `report` stage.
+pub static STAGE: Declaration = Declaration {
+    name: "report",
+    describe: "run report (HTML, charts and their data), model cards, notebooks",
+    reads: &[
+        &ingest::STAGE,
+        &eligibility::STAGE,
+        &crate::stages::features::STAGE,
+        &train::STAGE,
+        &score::STAGE,
+        &lists::STAGE,
+        &evaluate::STAGE,
+    ],
+    needs: &[Need::Features, Need::Models],
+    outputs: &[names::REPORT, names::NOTEBOOKS],
+};
+
+pub struct Report;
+
+impl Stage for Report {
+    fn declaration(&self) -> &'static Declaration {
+        &STAGE
+    }
+    fn own_inputs(&self, f: &mut Fingerprint<'_>) -> Result<serde_json::Value> {
+        // The previous run as the report reads it: its id, models and list decisions
+        // (not its timings, which change when it is merely resumed).
+        let cfg: &RunConfig = f.config;
+        let previous = match &cfg.previous {
+            Some(p) => {
+                let m = Manifest::read(&p.path)?;
+                let lists: Vec<&FileRecord> = m
+                    .outputs()
+                    .into_iter()
+                    .filter(|o| o.path == "lists/decisions.parquet")
+                    .collect();
+                Some(json!({ "run_id": m.run_id, "models": m.models, "lists": lists }))
+            }
+            None => None,
+        };
+        Ok(json!({ "previous": previous }))
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<String> {
+        let fig = Figures::gather(ctx)?;
+        let dir = ctx.out.report();
+        let f = &ctx.config.features;
+        let selection = features::select(&f.exclude, &f.allow_protected);
+
+        let mut html = String::new();
+        let _ = write!(
+            html,
+            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>recours — rapport {id}</title><style>{CSS}</style></head><body>\n<h1>recours — rapport de la campagne {month}</h1>\n<p>Exécution <code>{id}</code>, recours {v}. Fichier autonome : aucun script, aucune ressource externe. Les données de chaque graphique sont dans le fichier CSV nommé sous le graphique. Les cellules de moins de {min} personnes, et celles qui permettraient de les retrouver par différence, sont masquées (« n.d. »).</p>\n",
+            id = esc(&fig.run_id),
+            month = esc(&fig.month),
+            v = env!("CARGO_PKG_VERSION"),
+            min = fig.fairness.min_cell,
+        );
+        html.push_str("<nav><a href=\"#qualite\">Qualité des données</a>");
+        for b in fig.models.keys() {
+            let _ = write!(html, " · <a href=\"#{b}\">{b}</a>");
+        }
+        html.push_str(" · <a href=\"#listes\">Listes</a> · <a href=\"#campagne\">Campagne précédente</a> · <a href=\"#equite\">Équité</a> · <a href=\"#evolution\">Évolution</a> · <a href=\"#fiches\">Fiches modèles</a></nav>\n");
+
+        let run_charts = run_charts(&fig);
+        let mut all_charts: Vec<&Chart> = Vec::new();
+        let chart = |id: &str| run_charts.iter().find(|c| c.id == id);
+
+        html.push_str("<h2 id=\"qualite\">Qualité des données</h2>\n");
+        if let Some(c) = chart("qualite-donnees") {
+            let rows: Vec<Vec<String>> = c.csv.lines().skip(1).map(split_csv).collect();
+            html.push_str(&table_html(
+                &[
+                    "table",
+                    "lignes lues",
+                    "gardées",
+                    "rejetées",
+                    "problèmes par règle",
+                ],
+                &rows,
+            ));
+            html.push_str(&figure(c));
+        }
+
+        let mut per_benefit = BTreeMap::new();
+        for (b, a) in &fig.models {
+            per_benefit.insert(b.clone(), benefit_charts(b, a, &fig));
+        }
+        for (b, a) in &fig.models {
+            let _ = writeln!(html, "<h2 id=\"{b}\">{b}</h2>");
+            let m = &a.metrics.test;
+            let mut rows = vec![metric_row(
+                "échantillon de test (table d'apprentissage)",
+                m,
+                a.metrics.test_auc_eligibility_only,
+                fig.fairness.min_cell,
+            )];
+            if let Some(e) = fig.evaluation.as_ref().and_then(|e| e.benefits.get(b)) {
+                rows.push(metric_row(
+                    "population à scorer, contre verite (synthétique)",
+                    &e.model,
+                    e.auc_eligibility_only,
+                    fig.fairness.min_cell,
+                ));
+            }
+            html.push_str(&table_html(
+                &[
+                    "mesuré sur",
+                    "lignes",
+                    "positifs",
+                    "AUC",
+                    "AUC du droit estimé seul",
+                    "PR-AUC",
+                    "log-loss",
+                    "Brier",
+                    "précision top 3 %",
+                    "lift top 3 %",
+                ],
+                &rows,
+            ));
+            if let Some((n, amount)) = fig.listed_by_benefit.get(b)
+                && fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0].is_some()
+            {
+                let _ = writeln!(
+                    html,
+                    "<p>{n} personnes sur les listes pour {b} ; montant mensuel attendu cumulé {amount:.2} €.</p>"
+                );
+            }
+            html.push_str("<div class=\"grid\">");
+            for c in &per_benefit[b] {
+                if !c.id.ends_with("rappel-par-groupe") {
+                    html.push_str(&figure(c));
+                }
+            }
+            html.push_str("</div>\n");
+        }
+
+        html.push_str("<h2 id=\"listes\">Listes de contact</h2>\n");
+        let min = fig.fairness.min_cell;
+        let counts = |m: &BTreeMap<String, usize>| -> Vec<Vec<String>> {
+            let shown_counts =
+                fairness::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
+            m.keys()
+                .zip(shown_counts)
+                .map(|(k, n)| vec![k.clone(), shown(n)])
+                .collect()
+        };
+        let rows = counts(&fig.decisions);
+        html.push_str("<p>Décisions par personne et caisse :</p>");
+        html.push_str(&table_html(&["décision", "personnes × caisse"], &rows));
+        let rows = counts(&fig.channels);
+        html.push_str(&table_html(&["canal", "personnes listées"], &rows));
+        html.push_str("<p>Règles appliquées :</p><ul>");
+        for r in &fig.rules {
+            let _ = write!(html, "<li>{}</li>", esc(r));
+        }
+        html.push_str("</ul>");
+        if let Some(c) = chart("listes-par-caisse") {
+            html.push_str(&figure(c));
+        }
+
+        html.push_str("<h2 id=\"campagne\">Campagne précédente : retours</h2>\n");
+        match chart("campagne-retours") {
+            Some(c) => html.push_str(&figure(c)),
+            None => html.push_str("<p>Pas de table <code>retours</code> dans cette exécution.</p>"),
+        }
+
+        html.push_str("<h2 id=\"equite\">Audit d'équité</h2>\n");
+        let _ = writeln!(
+            html,
+            "<p>Par prestation et par groupe : part de la population à scorer, part des listes{}. Un groupe est signalé (⚠) quand son rappel est inférieur de plus de {:.0} points à celui du reste de la population. Cellules de moins de {} personnes masquées.</p>",
+            match &fig.fairness.reference {
+                Some(r) => format!(", précision et rappel mesurés contre <code>{}</code> avec intervalles de Wilson à 95 %, et taux de droits ouverts après contact lors de la campagne précédente (<code>retours</code>)", esc(r)),
+                None => " et taux de droits ouverts après contact lors de la campagne précédente (<code>retours</code>, la mesure de précision en production ; pas de vérité terrain pour le rappel)".into(),
+            },
+            100.0 * fig.fairness.recall_margin,
+            fig.fairness.min_cell
+        );
+        let mut fairness_csv: Vec<(String, String)> = Vec::new();
+        for b in fig.fairness.benefits.keys() {
+            let rows = fig.suppressed(b);
+            fairness_csv.push((format!("fairness-{b}.csv"), fairness::to_csv(b, &rows)));
+            let _ = writeln!(html, "<h3>{b}</h3>");
+            if let Some(n) = fig.fairness.non_recours_hors_population.get(b.as_str()) {
+                let _ = writeln!(
+                    html,
+                    "<p>Hors de la population à scorer (filtres légaux) : {} personnes en non-recours, qu'aucune liste ne peut atteindre.</p>",
+                    fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0]
+                        .map_or(format!("moins de {}", fig.fairness.min_cell), |n| n
+                            .to_string())
+                );
+            }
+            let flagged: Vec<&SuppressedRow> = rows.iter().filter(|r| r.alerte).collect();
+            if fig.fairness.reference.is_some() {
+                if flagged.is_empty() {
+                    html.push_str("<p>Aucun groupe signalé.</p>");
+                } else {
+                    html.push_str("<ul>");
+                    for r in flagged {
+                        let _ = write!(
+                            html,
+                            "<li>⚠ {} = {}</li>",
+                            esc(&r.dimension),
+                            esc(&r.groupe)
+                        );
+                    }
+                    html.push_str("</ul>");
+                }
+            }
+            let table: Vec<Vec<String>> = fairness::to_csv(b, &rows)
+                .lines()
+                .skip(1)
+                .map(split_csv)
+                .filter(|r| r.get(1).is_some_and(|d| d != "departement"))
+                .map(|r| r[1..].to_vec())
+                .collect();
+            html.push_str(&table_html(
+                &[
+                    "dimension",
+                    "groupe",
+                    "population",
+                    "part",
+                    "listés",
+                    "part des listes",
+                    "non-recours",
+                    "précision",
+                    "IC bas",
+                    "IC haut",
+                    "rappel",
+                    "IC bas",
+                    "IC haut",
+                    "rappel des autres",
+                    "alerte",
+                    "campagne : contactés",
+                    "campagne : droits ouverts",
+                    "IC bas",
+                    "IC haut",
+                ],
+                &table,
+            ));
+            let _ = writeln!(
+                html,
+                "<p>Par département : <a href=\"fairness-{b}.csv\">fairness-{b}.csv</a>.</p>"
+            );
+            if let Some(c) = per_benefit[b.as_str()]
+                .iter()
+                .find(|c| c.id.ends_with("rappel-par-groupe"))
+            {
+                html.push_str(&figure(c));
+            }
+        }
+
+        html.push_str("<h2 id=\"evolution\">Évolution depuis l'exécution précédente</h2>\n");
+        let change = changes(&fig);
+        match &change {
+            Some((prev, rows)) => {
+                let _ = writeln!(
+                    html,
+                    "<p>Comparée à l'exécution <code>{}</code>.</p>",
+                    esc(prev)
+                );
+                html.push_str(&table_html(&["quoi", "avant", "maintenant", "écart"], rows));
+            }
+            None => html.push_str(
+                "<p>Aucune exécution précédente nommée (<code>[report] previous</code>).</p>",
+            ),
+        }
+
+        html.push_str("<h2 id=\"fiches\">Fiches modèles</h2>\n");
+        let mut cards = Vec::new();
+        for (b, a) in &fig.models {
+            let rows = fig.suppressed(b);
+            let card = modelcard::model_card(
+                a,
+                &selection,
+                &fig.run_id,
+                &CardContext {
+                    fairness: &rows,
+                    fairness_reference: fig.fairness.reference.as_deref(),
+                    recall_margin: fig.fairness.recall_margin,
+                    min_cell: fig.fairness.min_cell,
+                    rules: &fig.rules,
+                },
+            );
+            let _ = writeln!(
+                html,
+                "<section class=\"card\">{}</section>",
+                markdown_html(&card)
+            );
+            cards.push((format!("model-card-{b}.md"), card));
+        }
+        html.push_str("</body></html>\n");
+
+        for c in run_charts.iter().chain(per_benefit.values().flatten()) {
+            all_charts.push(c);
+        }
+        for c in &all_charts {
+            write_text(&dir.join(format!("{}.svg", c.id)), &c.svg)?;
+            write_text(&dir.join(format!("{}.csv", c.id)), &c.csv)?;
+        }
+        for (name, text) in fairness_csv.iter().chain(&cards) {
+            write_text(&dir.join(name), text)?;
+        }
+        if let Some((_, rows)) = &change {
+            write_text(
+                &dir.join("evolution.csv"),
+                &csv_of(&["quoi", "avant", "maintenant", "ecart"], rows),
+            )?;
+        }
+        write_text(&dir.join("index.html"), &html)?;
+        let notebooks = crate::stages::report::notebooks::write(&ctx.out.notebooks(), &fig)?;
+        Ok(format!(
+            "report/index.html with {} charts, {} model cards, {notebooks} notebooks",
+            all_charts.len(),
+            cards.len()
+        ))
+    }
+}
+
+fn metric_row(
+    what: &str,
+    m: &recours_models::metrics::Evaluation,
+    eligibility_only: Option<f64>,
+    min_cell: usize,
+) -> Vec<String> {
+    // Precision and lift at the top 3 % reveal the people in non-take-up among those
+    // contacted: shown only when that count and the contacted are not small.
+    let top3 = m.top.iter().find(|t| {
+        let tp = (t.precision * t.contacted as f64).round() as usize;
+        (t.share - 0.03).abs() < 1e-9 && t.contacted >= min_cell && (tp == 0 || tp >= min_cell)
+    });
+    vec![
+        what.to_string(),
+        m.rows.to_string(),
+        m.positives.to_string(),
+        m.auc.map_or("n/a".into(), f4),
+        eligibility_only.map_or("n/a".into(), f4),
+        m.pr_auc.map_or("n/a".into(), f4),
+        f4(m.log_loss),
+        f4(m.brier),
+        top3.map_or(fairness::HIDDEN.into(), |t| pct(t.precision)),
+        top3.map_or(fairness::HIDDEN.into(), |t| format!("{:.2}", t.lift)),
+    ]
+}
+
+/// Splits one line of the CSV this module writes (quoted cells may hold commas).
+pub fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    output::write_atomic(path, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())
+            .map_err(RecoursError::io(format!("writing {}", path.display())))
+    })
+}
+
+const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}\
+nav{background:#f3f5f8;padding:.6em;border-radius:4px}\
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
+th{background:#eef2f7}td:first-child,th:first-child{text-align:left}\
+.grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0 0 1em 0}figcaption{font-size:.8em;color:#555}\
+.card{border:1px solid #ddd;padding:0 1em;margin:1em 0;border-radius:4px}code{background:#f3f3f3;padding:0 .2em}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_lines_round_trip() {
+        let cells = vec![
+            "a".to_string(),
+            "b, c".into(),
+            "d \"e\"".into(),
+            String::new(),
+        ];
+        assert_eq!(split_csv(csv_line(&cells).trim_end()), cells);
+    }
+
+    #[test]
+    fn score_bins() {
+        use crate::stages::report::figures::bin;
+        assert_eq!(bin(0.0), 0);
+        assert_eq!(bin(0.049), 0);
+        assert_eq!(bin(0.05), 1);
+        assert_eq!(bin(0.999), 19);
+        assert_eq!(bin(1.0), 19);
+    }
+}

@@ -1,0 +1,6 @@
+//! The files of a run folder that more than one stage or command reads.
+
+pub mod extracts;
+pub mod manifest;
+pub mod quality;
+pub mod run_folder;

@@ -1,0 +1,49 @@
+//! `quality.json`: what the ingest stage kept and rejected, table by table.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub const QUALITY_SCHEMA_VERSION: u32 = 2;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TableQuality {
+    pub sources: Vec<String>,
+    pub rows_in: u64,
+    pub rows_kept: u64,
+    pub rows_rejected: u64,
+    pub rejected_share: f64,
+    pub max_rejected_share: f64,
+    /// Issues by reason code (a row may count under several rules).
+    pub issues_by_rule: BTreeMap<&'static str, u64>,
+    /// Issues by column, then reason code.
+    pub issues_by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// Columns present in the files but not in the contract: ignored.
+    pub extra_columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QualityReport {
+    pub schema_version: u32,
+    pub run_month: String,
+    /// Whether every table stayed within its rejected-rows tolerance and the resources
+    /// cover the twelve months before the run month from every source they have.
+    pub passed: bool,
+    /// Months of the twelve before the run month without any kept row of `ressources`, or
+    /// without a row from a source (`DSN`, `PASRAU`) the other months have: a month or a
+    /// feed missing from the extract (or all its rows rejected), not a month without income
+    /// (that would take the whole population). The entitlements read their reference
+    /// quarters and the features the whole year: the run stops (exit 3).
+    pub missing_resource_months: Vec<MissingMonth>,
+    pub tables: BTreeMap<&'static str, TableQuality>,
+    /// The reason codes and what they mean.
+    pub rules: BTreeMap<&'static str, &'static str>,
+}
+
+/// A month of the resources' history with sources missing (see
+/// [`QualityReport::missing_resource_months`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct MissingMonth {
+    pub mois: String,
+    pub sources: Vec<&'static str>,
+}
