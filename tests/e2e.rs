@@ -11,5 +11,6 @@ mod ingest_contract;
 mod lists;
 mod models;
 mod oracle_openfisca;
+mod realiste;
 mod report;
 mod resume;
