@@ -11,7 +11,7 @@
 use super::population::{AAH_FULL, ASF_PER_CHILD, Household, Unit};
 use crate::bareme::{Bareme, PpaMonthParams};
 use crate::entitlement::{self, MemberResources, PpaMonth, Situation, Statut};
-use crate::generate::population::Nature;
+use crate::generate::population::{Nature, Regime};
 
 pub const PPA: usize = 0;
 pub const RSA: usize = 1;
@@ -116,6 +116,8 @@ pub struct UnitObs {
     pub rural: bool,
     pub self_employed: bool,
     pub kind: HiddenKind,
+    /// The hidden resource's holder is a farmer (smaller farm incomes than other self-employed).
+    pub agricole: bool,
     /// Adult (index in the unit) the hidden resource belongs to.
     pub holder: usize,
     pub job_loss_recent: bool,
@@ -188,6 +190,7 @@ pub fn unit_obs(h: &Household, u: &Unit, rural: bool) -> UnitObs {
         rural,
         self_employed: self_employed_at.is_some(),
         kind,
+        agricole: p(u.adults[self_employed_at.unwrap_or(0)]).regime == Regime::Agricole,
         holder: self_employed_at.unwrap_or(0),
         job_loss_recent: any(&|q| matches!(q.are_spell, Some((s, _)) if s >= -6)),
         are_end_recent: any(&|q| matches!(q.are_spell, Some((_, e)) if (-6..=-1).contains(&e))),
@@ -229,12 +232,13 @@ impl Prior {
         let stigma = softmax([0.0, a1, a2]);
         let offline = sigmoid(-2.6 + 0.075 * (o.age as f64 - 40.0) + 0.3 * b(o.rural));
         let resource = match o.kind {
-            HiddenKind::SelfEmployment => [0.08, 0.32, 0.35, 0.25],
+            HiddenKind::SelfEmployment if o.agricole => [0.06, 0.50, 0.32, 0.12],
+            HiddenKind::SelfEmployment => [0.06, 0.22, 0.32, 0.40],
             HiddenKind::Alimony => [0.55, 0.17, 0.17, 0.11],
             HiddenKind::Capital if o.owner => [0.55, 0.17, 0.16, 0.12],
             HiddenKind::Capital => [0.80, 0.09, 0.07, 0.04],
-            HiddenKind::Informal if o.couple => [0.84, 0.08, 0.05, 0.03],
-            HiddenKind::Informal => [0.76, 0.10, 0.08, 0.06],
+            HiddenKind::Informal if o.couple || o.hosted => [0.88, 0.06, 0.04, 0.02],
+            HiddenKind::Informal => [0.82, 0.08, 0.06, 0.04],
         };
         let separation = if o.separable {
             0.06 + 0.04 * b(o.age < 35)
@@ -242,7 +246,7 @@ impl Prior {
             0.0
         };
         let away = if o.hosted && o.age < 30 {
-            0.15
+            0.08
         } else if o.age >= 65 {
             0.04
         } else {
