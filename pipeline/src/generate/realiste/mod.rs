@@ -228,10 +228,10 @@ pub fn generate_shard(
     // opens some rights), then one Bernoulli draw per entitled unit and benefit.
     let base: [f64; 3] = [0, 1, 2].map(|b| calibrate(&units, b, TARGETS[b] + 0.01));
     for u in units.iter_mut() {
-        for b in 0..3 {
+        for (b, intercept) in base.iter().enumerate() {
             let a = u.amount(b);
             let claimed =
-                a > 0.0 && u.claim_uniform[b] < behaviour::sigmoid(base[b] + u.claim_logit[b]);
+                a > 0.0 && u.claim_uniform[b] < behaviour::sigmoid(intercept + u.claim_logit[b]);
             u.claimed[b] = claimed;
             if claimed {
                 u.receipts[b] = Receipt::Claimed { amount: round2(a) };
@@ -559,13 +559,11 @@ impl Tables<'_> {
         let months: Vec<String> = (-HISTORY_MONTHS..0)
             .map(|k| run.plus(k).to_string())
             .collect();
-        let (mut r_id, mut r_mois, mut r_nat, mut r_src, mut r_amt): (
-            Vec<&str>,
-            Vec<&str>,
-            Vec<&str>,
-            Vec<&str>,
-            Vec<f64>,
-        ) = Default::default();
+        let mut r_id: Vec<&str> = Vec::new();
+        let mut r_mois: Vec<&str> = Vec::new();
+        let mut r_nat: Vec<&str> = Vec::new();
+        let mut r_src: Vec<&str> = Vec::new();
+        let mut r_amt: Vec<f64> = Vec::new();
         for (hi, h) in self.households.iter().enumerate() {
             for (pi, p) in h.persons.iter().enumerate() {
                 for r in &p.brm {
