@@ -885,6 +885,10 @@ impl Verite {
 #[cfg(test)]
 mod tests {
     use super::behaviour::*;
+    use super::oracle::{self, OracleInput, Receipt};
+    use super::*;
+    use crate::month::Month;
+    use std::path::Path;
 
     #[test]
     fn grid_index_round_trips() {
@@ -892,5 +896,106 @@ mod tests {
             assert_eq!(Hidden::from_index(i).index(), i);
         }
         assert_eq!(Hidden::from_index(GRID - 1).law(), LAWS - 1);
+    }
+
+    /// Units of a few simulated households, with their draws, and the claim intercepts.
+    fn units(n: usize) -> Vec<UnitState> {
+        let baremes =
+            Baremes::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/baremes.toml"))
+                .unwrap();
+        let run = Month::parse("2026-09").unwrap();
+        let bareme = baremes.in_force(run).unwrap();
+        let ppa = baremes.ppa_quarter(run, (-4, -2)).unwrap();
+        (0..n)
+            .flat_map(|i| {
+                let hh = population::simulate_household(5, i, run, &[1.0, 1.0]);
+                (0..hh.units.len())
+                    .map(|j| draw_unit(5, &hh, j, false, &bareme, &ppa))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn input<'a>(u: &'a UnitState, receipts: [Receipt; 3]) -> OracleInput<'a> {
+        OracleInput {
+            obs: &u.obs,
+            laws: &u.laws,
+            signals: &u.signals,
+            ended_seen: false,
+            receipts,
+            base: [1.0, 1.0, 1.0],
+        }
+    }
+
+    /// The self-check fails loudly when the files contradict the true state (an amount
+    /// received that no state gives), and passes on what the true state produces; a benefit
+    /// received has a posterior of 0; without any signal or receipt information the
+    /// posterior of an unreceived benefit is the prior share of entitled non-claimers.
+    #[test]
+    fn oracle_self_check_and_known_answers() {
+        let all = units(400);
+        let no = Receipt::No { opening: 0.0 };
+        let mut checked = 0;
+        for u in &all {
+            let p = oracle::posterior(&input(u, [no; 3]), u.truth).unwrap();
+            assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));
+            for b in 0..3 {
+                let a = u.amount(b);
+                if a <= 0.0 {
+                    continue;
+                }
+                let mut r = [no; 3];
+                r[b] = Receipt::Claimed { amount: round2(a) };
+                assert_eq!(oracle::posterior(&input(u, r), u.truth).unwrap()[b], 0.0);
+                r[b] = Receipt::Claimed {
+                    amount: round2(a) + 1.0,
+                };
+                assert!(oracle::posterior(&input(u, r), u.truth).is_err());
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "{checked} entitled units");
+        // With a signal-free likelihood, the posterior is a plain prior expectation: check it
+        // against a direct sum for one unit with an unreceived benefit.
+        let u = all.iter().find(|u| u.amount(PPA) > 0.0).unwrap();
+        let inp = input(u, [no; 3]);
+        let prior = Prior::of(&u.obs);
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..GRID {
+            let h = Hidden::from_index(i);
+            let w = prior.p(h) * signals_likelihood(&u.obs, h, &u.signals, false);
+            let mut l = w;
+            let mut target = 0.0;
+            for b in 0..3 {
+                let a = u.laws[h.law()][b];
+                let c = if a > 0.0 {
+                    oracle::p_claim(&inp, b, h, a)
+                } else {
+                    0.0
+                };
+                let e = if a > 0.0 { 1.0 } else { 0.0 };
+                if b == PPA {
+                    target = e * (1.0 - c);
+                }
+                l *= 1.0 - e * c;
+            }
+            den += l;
+            num += w
+                * target
+                * (0..3)
+                    .filter(|&b| b != PPA)
+                    .map(|b| {
+                        let a = u.laws[h.law()][b];
+                        let c = if a > 0.0 {
+                            oracle::p_claim(&inp, b, h, a)
+                        } else {
+                            0.0
+                        };
+                        1.0 - if a > 0.0 { c } else { 0.0 }
+                    })
+                    .product::<f64>();
+        }
+        let p = oracle::posterior(&inp, u.truth).unwrap()[PPA];
+        assert!((p - num / den).abs() < 1e-12, "{p} vs {}", num / den);
     }
 }
