@@ -3,7 +3,10 @@
 benefit (the learning sample and oppositions left out, as in issue 20's measure), with the
 realised non-take-up rates and the oracle's calibration.
 
-    python3 bench/python/oracle_auc.py /work/worlds/realiste-200k
+    python3 bench/python/oracle_auc.py /work/worlds/realiste-200k [RUN_FOLDER]
+
+With a run folder of `recours run` on that world, its scores (`scores.parquet`,
+`probabilite`) are measured on the same people, 0 for people it did not score.
 
 Needs pandas, pyarrow and scikit-learn.
 """
@@ -15,7 +18,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 
-def main(folder: Path) -> None:
+def auc_and_precision(pool: pd.DataFrame, score: str) -> tuple[float, float]:
+    k = max(1, int(round(0.03 * len(pool))))
+    top = pool.sort_values(score, ascending=False, kind="mergesort").head(k)
+    return roc_auc_score(pool["eligible"].astype(int), pool[score]), top["eligible"].mean()
+
+
+def main(folder: Path, run: Path | None) -> None:
     verite = pd.read_parquet(folder / "verite.parquet")
     learning = pd.read_parquet(folder / "apprentissage.parquet")
     contacts = pd.read_parquet(folder / "contacts.parquet")
@@ -35,14 +44,20 @@ def main(folder: Path) -> None:
         pool = pool[~pool["pseudo_id"].isin(learned | opposed)]
         y = pool["eligible"].astype(int)
         p = pool["p_oracle"]
-        auc = roc_auc_score(y, p)
-        k = max(1, int(round(0.03 * len(pool))))
-        top = pool.sort_values("p_oracle", ascending=False, kind="mergesort").head(k)
-        precision = top["eligible"].mean()
-        print(
+        auc, precision = auc_and_precision(pool, "p_oracle")
+        line = (
             f"{benefit:<8} {len(entitled):>8}  {rate:>10.1%}  {len(pool):>19}  "
             f"{y.sum():>9}  {p.mean():.4f}  {y.mean():.4f}  {auc:.4f}  {precision:.3f}"
         )
+        if run is not None:
+            scores = pd.read_parquet(run / "scores.parquet", columns=["pseudo_id", "prestation", "probabilite"])
+            scores = scores[scores["prestation"] == benefit].drop(columns="prestation")
+            scored = pool.merge(scores, on="pseudo_id", how="left")
+            share_scored = scored["probabilite"].notna().mean()
+            scored["probabilite"] = scored["probabilite"].fillna(0.0)
+            r_auc, r_precision = auc_and_precision(scored, "probabilite")
+            line += f"   recours {r_auc:.4f} / {r_precision:.3f} ({share_scored:.0%} scored)"
+        print(line)
     hosted = verite[(verite["unite"] == "hebergee") & verite["porteur"] & verite["eligible"]]
     share = hosted.groupby("prestation")["recourt"].apply(lambda r: (~r).sum())
     total = verite[verite["porteur"] & verite["eligible"] & ~verite["recourt"]]
@@ -51,4 +66,7 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/worlds/realiste-200k"))
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "/work/worlds/realiste-200k"),
+        Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+    )

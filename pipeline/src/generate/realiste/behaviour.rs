@@ -457,7 +457,7 @@ pub fn entitlements(
 pub fn claim_logit(benefit: usize, o: &UnitObs, h: Hidden, s: &Signals, amount: f64) -> f64 {
     // Steep fall of claiming for small amounts (the first reason given for PPA; ASPA 77 %
     // non-take-up under 100 € vs 22 % at 500-600 €).
-    let (depth, scale) = [(2.6, 70.0), (2.2, 110.0), (2.8, 110.0)][benefit];
+    let (depth, scale) = [(2.6, 70.0), (2.2, 110.0), (3.8, 160.0)][benefit];
     let mut x = -depth * (-amount / scale).exp();
     let stigma = [0.0, -0.9, -2.0][h.stigma as usize];
     // Stigma weighs more on couples without children (RSA 49 % non-take-up).
