@@ -12,5 +12,6 @@ mod layers;
 mod lists;
 mod models;
 mod oracle_openfisca;
+mod realiste;
 mod report;
 mod resume;

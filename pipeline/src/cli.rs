@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::DEFAULT_CONFIG;
 use crate::domain::month::Month;
-use crate::generate::Format;
+use crate::generate::{Format, World};
 
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.
@@ -36,6 +36,10 @@ pub struct Cli {
 pub enum Command {
     /// Write a synthetic population with every table of the data contract, plus `verite`.
     Generate {
+        /// Which world: `simple` (the bundled sample's) or `realiste` (hidden states and
+        /// the exact posterior `verite.p_oracle`; see data-samples/README.md).
+        #[arg(long, value_enum, default_value = "simple")]
+        world: World,
         /// Number of people.
         #[arg(long)]
         people: usize,

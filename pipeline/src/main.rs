@@ -75,6 +75,7 @@ fn tune_memory() {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate {
+            world,
             people,
             month,
             seed,
@@ -87,6 +88,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let raw = config::read_raw(&cli.config)?;
             let (reference, baremes) = config::load_reference(&cli.config, &raw)?;
             let opts = GenerateOptions {
+                world,
                 people,
                 month,
                 seed,

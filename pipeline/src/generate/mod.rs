@@ -2,6 +2,7 @@
 //! its ground truth (`verite`). See data-samples/README.md for what each table holds.
 
 mod population;
+mod realiste;
 mod truth;
 
 use std::path::{Path, PathBuf};
@@ -27,8 +28,21 @@ pub enum Format {
     Csv,
 }
 
+/// Which synthetic world `generate` writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum World {
+    /// The bundled sample's world: take-up from a logistic law on the published
+    /// determinants (easy: it shares the models' assumptions).
+    #[default]
+    Simple,
+    /// A harder world: hidden states on a finite grid, non-linear interacting take-up
+    /// laws, signals of the hidden state, and the exact posterior `verite.p_oracle`.
+    Realiste,
+}
+
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
+    pub world: World,
     pub people: usize,
     pub month: Month,
     pub seed: u64,
@@ -154,6 +168,9 @@ fn generate_shard(
     baremes: &Baremes,
     part: Option<usize>,
 ) -> Result<GenerateSummary> {
+    if opts.world == World::Realiste {
+        return realiste::generate_shard(opts, reference, baremes, part);
+    }
     if opts.people == 0 {
         return Err(RecoursError::Config {
             file: PathBuf::from("--people"),
