@@ -552,3 +552,471 @@ fn an_unknown_caisse_in_capacity_by_caisse_stops_validate_with_exit_2_naming_the
     // Stopped by the config check: the ingest did not run.
     assert!(!dir.join("run").join("quality.json").exists());
 }
+
+/// Digits of the NIR the privacy tests plant, as they could be written out.
+const NIR_TRACES: [&str; 6] = [
+    "0608436",
+    "006084",
+    "006 084",
+    "006.084",
+    "006-084",
+    "006\u{a0}084",
+];
+
+/// Nothing under `dir` (hidden files, names and Parquet values included) holds a trace of
+/// the planted NIR.
+fn assert_no_nir_written(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let shown = p.display().to_string();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let mut texts = vec![name];
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_some_and(|e| e == "parquet") {
+                let df = read_parquet(&p);
+                for c in df.columns() {
+                    texts.push(c.name().to_string());
+                    let c = c.cast(&polars::prelude::DataType::String).unwrap();
+                    texts.extend(c.str().unwrap().iter().flatten().map(str::to_string));
+                }
+            } else {
+                texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned());
+            }
+            for t in &texts {
+                for n in NIR_TRACES {
+                    assert!(!t.contains(n), "{shown} holds a NIR ({n})");
+                }
+            }
+        }
+    }
+}
+
+/// A NIR however it is written (dots, dashes, blanks around it, a tab, a line end,
+/// non-breaking spaces, inside free text), in any column, in a column's name or in a file
+/// or partition folder's name, is a privacy stop (exit 4) naming the table and where,
+/// never the value; nothing holding it is written (no rejects, no manifest, no hash cache).
+#[test]
+fn nir_written_any_way_anywhere_is_a_privacy_stop_and_never_written() {
+    let base = scratch("privacy_any_way");
+    let generated = base.join("generated");
+    generate(&generated, 600, 5, "csv");
+    let nbsp = "1\u{a0}85\u{a0}05\u{a0}78\u{a0}006\u{a0}084\u{a0}36";
+    type Edit = Box<dyn Fn(&Path)>;
+    let value = |table: &'static str, column: &'static str, v: String| -> Edit {
+        Box::new(move |data: &Path| {
+            edit_csv(&data.join(format!("{table}.csv")), |r| {
+                set(r, 2, column, &v)
+            })
+        })
+    };
+    let cases: Vec<(&str, &str, &str, Edit)> = vec![
+        (
+            "dots",
+            "personnes",
+            "column pseudo_id",
+            value("personnes", "pseudo_id", "1.85.05.78.006.084.36".into()),
+        ),
+        (
+            "leading_space",
+            "contacts",
+            "column pseudo_id",
+            value("contacts", "pseudo_id", " 185057800608436".into()),
+        ),
+        (
+            "tab",
+            "droits",
+            "column organisme",
+            value("droits", "organisme", "185057800608436\t".into()),
+        ),
+        (
+            "line_end",
+            "foyers",
+            "column role",
+            value("foyers", "role", "\"185057800608436\n\"".into()),
+        ),
+        (
+            "nbsp",
+            "ressources",
+            "column nature",
+            value("ressources", "nature", nbsp.into()),
+        ),
+        (
+            "dashes",
+            "retours",
+            "column canal",
+            value("retours", "canal", "1-85-05-78-006-084-36".into()),
+        ),
+        (
+            "free_text",
+            "logements",
+            "column commentaire",
+            Box::new(|data: &Path| {
+                edit_csv(&data.join("logements.csv"), |r| {
+                    r[0].push("commentaire".into());
+                    for (i, row) in r.iter_mut().enumerate().skip(1) {
+                        row.push(if i == 4 {
+                            "rappeler; NIR 2-85-05-2A-006-084 avant lundi".into()
+                        } else {
+                            "rien a signaler".into()
+                        });
+                    }
+                })
+            }),
+        ),
+        (
+            "column_name",
+            "apprentissage",
+            "column names (a column name)",
+            Box::new(|data: &Path| {
+                edit_csv(&data.join("apprentissage.csv"), |r| {
+                    r[0].push("nir_185057800608436".into());
+                    for row in r.iter_mut().skip(1) {
+                        row.push("x".into());
+                    }
+                })
+            }),
+        ),
+        (
+            "partition_folder",
+            "ressources",
+            "names (a file or folder name)",
+            Box::new(|data: &Path| {
+                let folder = data.join("ressources").join("lot=185057800608436");
+                std::fs::create_dir_all(&folder).unwrap();
+                std::fs::rename(data.join("ressources.csv"), folder.join("part-0.csv")).unwrap();
+            }),
+        ),
+        (
+            "file_name",
+            "droits",
+            "names (a file or folder name)",
+            Box::new(|data: &Path| {
+                let folder = data.join("droits");
+                std::fs::create_dir_all(&folder).unwrap();
+                std::fs::rename(
+                    data.join("droits.csv"),
+                    folder.join("1.85.05.78.006.084.36.csv"),
+                )
+                .unwrap();
+            }),
+        ),
+    ];
+    for (name, table, column, edit) in cases {
+        let dir = base.join(name);
+        let data = dir.join("data");
+        copy_dir(&generated, &data);
+        edit(&data);
+        let cfg = write_config(&dir, &data, "csv", 0.5);
+        // A table moved into a folder: its files are CSV.
+        for table in TABLES {
+            let folder = format!("path = \"{}\"\n", data.join(table).display());
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            std::fs::write(
+                &cfg,
+                text.replace(&folder, &format!("{folder}format = \"csv\"\n")),
+            )
+            .unwrap();
+        }
+        for command in ["validate", "run"] {
+            let o = recours(&["--config", cfg.to_str().unwrap(), command]);
+            let err = stderr(&o);
+            assert_eq!(code(&o), PRIVACY_STOP, "{name} {command}: {err}");
+            assert!(
+                err.contains(&format!("table {table}")) && err.contains(column),
+                "{name} {command}: {err}"
+            );
+            for n in NIR_TRACES {
+                assert!(
+                    !err.contains(n),
+                    "{name} {command}: the value is shown: {err}"
+                );
+            }
+            assert_no_nir_written(&dir.join("run"));
+            assert!(
+                !dir.join("run").join("rejects").exists(),
+                "{name} {command}: no rejects after a privacy stop"
+            );
+        }
+    }
+}
+
+/// Parquet columns of every type that can hold a NIR (categorical, list, binary, decimal,
+/// struct, integer) are scanned; a column of a type the scan cannot read would be refused,
+/// never let through.
+#[test]
+fn nir_in_parquet_columns_of_any_type_is_a_privacy_stop() {
+    use polars::prelude::*;
+    let base = scratch("privacy_parquet_types");
+    let generated = base.join("generated");
+    generate(&generated, 600, 5, "parquet");
+    let n = read_parquet(&generated.join("personnes.parquet")).height();
+    let texts: Vec<String> = (0..n)
+        .map(|i| {
+            if i == 3 {
+                "1 85 05 78 006 084 36".into()
+            } else {
+                "rien".into()
+            }
+        })
+        .collect();
+    let text = Series::new("note".into(), texts.clone());
+    let numbers = Series::new(
+        "note".into(),
+        (0..n)
+            .map(|i| if i == 3 { 185057800608436i64 } else { i as i64 })
+            .collect::<Vec<_>>(),
+    );
+    let list = Series::new(
+        "note".into(),
+        texts
+            .iter()
+            .map(|t| Series::new("".into(), [t.as_str(), "autre"]))
+            .collect::<Vec<_>>(),
+    );
+    let structs = StructChunked::from_series(
+        "note".into(),
+        n,
+        [text.clone(), numbers.clone().with_name("n".into())].iter(),
+    )
+    .unwrap()
+    .into_series();
+    let cases: [(&str, Series); 6] = [
+        (
+            "categorical",
+            text.cast(&DataType::from_categories(Categories::global()))
+                .unwrap(),
+        ),
+        ("list", list),
+        ("binary", text.cast(&DataType::Binary).unwrap()),
+        ("decimal", numbers.cast(&DataType::Decimal(18, 0)).unwrap()),
+        ("struct", structs),
+        ("integer", numbers.clone()),
+    ];
+    for (name, column) in cases {
+        let dir = base.join(name);
+        let data = dir.join("data");
+        copy_dir(&generated, &data);
+        let path = data.join("personnes.parquet");
+        let mut df = read_parquet(&path);
+        df.with_column(column.with_name("note".into()).into_column())
+            .unwrap();
+        let mut f = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+        let cfg = write_config(&dir, &data, "parquet", 0.5);
+        let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+        let err = stderr(&o);
+        assert_eq!(code(&o), PRIVACY_STOP, "{name}: {err}");
+        assert!(
+            err.contains("table personnes, column note"),
+            "{name}: {err}"
+        );
+        assert!(!dir.join("run").exists(), "{name}: nothing written");
+    }
+}
+
+/// Amounts shipped as Parquet decimals (`Decimal(12,2)`, an ordinary way to send money)
+/// are read as euros; an amount beyond the contract's bound (100 000 € a month) or
+/// non-finite is rejected with its reason code, so it can never reach the features.
+#[test]
+fn decimal_amounts_are_read_as_money_and_amounts_are_bounded() {
+    use polars::prelude::*;
+    let dir = scratch("decimal_amounts");
+    let data = dir.join("data");
+    generate(&data, 600, 7, "parquet");
+    let path = data.join("droits.parquet");
+    let original = read_parquet(&path);
+    let amounts: Vec<Option<f64>> = original
+        .column("montant_mensuel")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    let with_amount = amounts.iter().position(Option::is_some).unwrap();
+    // Rounded to the cent, as a decimal of two places holds them.
+    let cents: Vec<Option<f64>> = amounts
+        .iter()
+        .map(|v| v.map(|x| (x * 100.0).round() / 100.0))
+        .collect();
+    let decimal = Column::new("montant_mensuel".into(), cents.clone())
+        .cast(&DataType::Decimal(12, 2))
+        .unwrap();
+    replace_parquet_column(&path, decimal);
+    assert!(
+        read_parquet(&path)
+            .column("montant_mensuel")
+            .unwrap()
+            .dtype()
+            .is_decimal()
+    );
+    // A rent and a resource beyond the bound, and an infinite one.
+    let logements = data.join("logements.parquet");
+    let mut loyers: Vec<Option<f64>> = read_parquet(&logements)
+        .column("loyer_mensuel")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    loyers[1] = Some(1e308);
+    loyers[2] = Some(f64::INFINITY);
+    replace_parquet_column(&logements, Column::new("loyer_mensuel".into(), loyers));
+    let cfg = write_config(&dir, &data, "parquet", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let run = dir.join("run");
+    let q = quality(&run);
+    assert_eq!(
+        q["tables"]["droits"]["rows_rejected"], 0,
+        "{}",
+        q["tables"]["droits"]
+    );
+    let kept = read_parquet(&run.join("ingest/droits.parquet"));
+    let read: Vec<Option<f64>> = kept
+        .column("montant_mensuel")
+        .unwrap()
+        .f64()
+        .expect("read as euros (f64)")
+        .iter()
+        .collect();
+    assert_eq!(read.len(), cents.len());
+    for (r, c) in read.iter().zip(&cents) {
+        match (r, c) {
+            (Some(r), Some(c)) => assert!((r - c).abs() < 1e-9, "{r} {c}"),
+            _ => assert_eq!(r.is_some(), c.is_some()),
+        }
+    }
+    assert!(read[with_amount].is_some());
+    assert_eq!(rejected_with(&run, "logements", "montant_hors_bornes"), 1);
+    assert_eq!(rejected_with(&run, "logements", "montant_invalide"), 1);
+    assert!(q["rules"]["montant_hors_bornes"].is_string());
+
+    // The same bound in CSV text, on the resources (negative regularisations included).
+    let (dir, data) = csv_population("amount_bound_csv");
+    edit_csv(&data.join("ressources.csv"), |r| {
+        set(r, 1, "montant_net_social", &format!("1{}", "0".repeat(308)));
+        set(r, 2, "montant_net_social", "-250000.00");
+        set(r, 3, "montant_net_social", "99999.99");
+    });
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let run = dir.join("run");
+    assert_eq!(rejected_with(&run, "ressources", "montant_hors_bornes"), 2);
+}
+
+/// A required table with no kept row (an empty delivery, or every row rejected) stops the
+/// run (exit 3) naming it, instead of listing every current beneficiary.
+#[test]
+fn an_empty_required_table_stops_the_run() {
+    let (dir, data) = csv_population("empty_required");
+    edit_csv(&data.join("droits.csv"), |r| r.truncate(1));
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("table droits: the extract holds no row; a required table cannot be empty"),
+        "{}",
+        stderr(&o)
+    );
+    let run = dir.join("run");
+    let q = quality(&run);
+    assert_eq!(q["passed"], false);
+    assert_eq!(q["empty_required_tables"], serde_json::json!(["droits"]));
+    assert!(!run.join("ingest").exists());
+    assert!(!run.join("lists").exists());
+    // An optional table may be empty.
+    let (dir, data) = csv_population("empty_optional");
+    edit_csv(&data.join("retours.csv"), |r| r.truncate(1));
+    let cfg = write_config(&dir, &data, "csv", 0.5);
+    let o = recours(&["--config", cfg.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert_eq!(
+        quality(&dir.join("run"))["empty_required_tables"],
+        serde_json::json!([])
+    );
+}
+
+/// A contact row with `opposition = true` whose id is rejected (upper case, blanks around
+/// it) still protects its person: matched by the id as it was meant, the person is not
+/// listed. An objection that matches no person is counted in quality.json.
+#[test]
+fn an_objection_is_kept_whatever_else_is_wrong_with_its_row() {
+    let sample = sample_run();
+    let decisions = read_parquet(&sample.join("lists/decisions.parquet"));
+    let ids = opt_texts(&decisions, "pseudo_id");
+    let listed: Vec<String> = opt_texts(&decisions, "decision")
+        .iter()
+        .zip(&ids)
+        .filter(|(d, _)| d.as_deref() == Some("liste"))
+        .map(|(_, id)| id.clone().unwrap())
+        .collect();
+    let dir = scratch("objection_kept");
+    let data = dir.join("data");
+    copy_dir(&repo().join("data-samples"), &data);
+    let contacts = data.join("csv/contacts.csv");
+    let text = std::fs::read_to_string(&contacts).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(';').collect();
+    let (c_id, c_opp) = (
+        header.iter().position(|h| *h == "pseudo_id").unwrap(),
+        header.iter().position(|h| *h == "opposition").unwrap(),
+    );
+    // The first listed person with a contact row: every row of theirs objects, with the id
+    // in upper case and followed by a blank.
+    let person = listed
+        .iter()
+        .find(|p| {
+            lines
+                .iter()
+                .any(|l| l.split(';').nth(c_id) == Some(p.as_str()))
+        })
+        .expect("a listed person with a contact row")
+        .clone();
+    let template = lines[1].clone();
+    for line in lines.iter_mut().skip(1) {
+        let mut cells: Vec<String> = line.split(';').map(str::to_string).collect();
+        if cells[c_id] == person {
+            cells[c_id] = format!("{} ", person.to_uppercase());
+            cells[c_opp] = "true".into();
+            *line = cells.join(";");
+        }
+    }
+    // Two objections of no known person.
+    for unknown in ["f".repeat(64), "pas-un-identifiant".to_string()] {
+        let mut cells: Vec<String> = template.split(';').map(str::to_string).collect();
+        cells[c_id] = unknown;
+        cells[c_opp] = "true".into();
+        lines.push(cells.join(";"));
+    }
+    std::fs::write(&contacts, lines.join("\n") + "\n").unwrap();
+    let samples = format!("{}/", repo().join("data-samples").display());
+    let config = sample_config_absolute(None).replace(&samples, &format!("{}/", data.display()));
+    let (run, o) = run_with_config(&dir, &config, &["run"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let q = quality(&run);
+    assert_eq!(q["schema_version"], 3);
+    assert_eq!(q["unmatched_oppositions"], 2);
+    assert!(q["tables"]["contacts"]["rows_rejected"].as_u64().unwrap() >= 3);
+    let decisions = read_parquet(&run.join("lists/decisions.parquet"));
+    let theirs: Vec<Option<String>> = opt_texts(&decisions, "decision")
+        .into_iter()
+        .zip(opt_texts(&decisions, "pseudo_id"))
+        .filter(|(_, id)| id.as_deref() == Some(person.as_str()))
+        .map(|(d, _)| d)
+        .collect();
+    assert!(!theirs.is_empty(), "the person is still a candidate");
+    assert!(
+        theirs.iter().all(|d| d.as_deref() == Some("opposition")),
+        "{theirs:?}"
+    );
+}

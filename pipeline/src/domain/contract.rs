@@ -216,6 +216,7 @@ pub enum Rule {
     UnknownDepartement,
     UnknownCaisse,
     InvalidAmount,
+    AmountOutOfBounds,
     NegativeAmount,
     InvalidBool,
     InvalidZeroOne,
@@ -245,6 +246,7 @@ impl Rule {
             Rule::UnknownDepartement => "departement_inconnu",
             Rule::UnknownCaisse => "caisse_inconnue",
             Rule::InvalidAmount => "montant_invalide",
+            Rule::AmountOutOfBounds => "montant_hors_bornes",
             Rule::NegativeAmount => "montant_negatif",
             Rule::InvalidBool => "booleen_invalide",
             Rule::InvalidZeroOne => "valeur_0_1_invalide",
@@ -274,6 +276,9 @@ impl Rule {
             Rule::UnknownDepartement => "not a département of the reference map",
             Rule::UnknownCaisse => "not a caisse of the reference map",
             Rule::InvalidAmount => "not a decimal amount",
+            Rule::AmountOutOfBounds => {
+                "above 100 000 euros a month in absolute value, the contract's bound"
+            }
             Rule::NegativeAmount => "negative where the contract requires >= 0",
             Rule::InvalidBool => "not a boolean (true/false)",
             Rule::InvalidZeroOne => "not 0 or 1",

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub const QUALITY_SCHEMA_VERSION: u32 = 2;
+pub const QUALITY_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TableQuality {
@@ -35,6 +35,14 @@ pub struct QualityReport {
     /// (that would take the whole population). The entitlements read their reference
     /// quarters and the features the whole year: the run stops (exit 3).
     pub missing_resource_months: Vec<MissingMonth>,
+    /// Required tables (`personnes`, `foyers`, `droits`, `ressources`) without any kept row:
+    /// an empty delivery, or every row rejected. The run stops (exit 3).
+    pub empty_required_tables: Vec<&'static str>,
+    /// Objections (`contacts.opposition` true, or unreadable, on a rejected row) whose id,
+    /// blanks removed and in lower case, names no kept person: no one they could protect
+    /// is listed, but the producer should know (their rows are in `rejects/contacts.parquet`).
+    /// The objections that match a person are kept, whatever else is wrong with their row.
+    pub unmatched_oppositions: u64,
     pub tables: BTreeMap<&'static str, TableQuality>,
     /// The reason codes and what they mean.
     pub rules: BTreeMap<&'static str, &'static str>,

@@ -252,11 +252,31 @@ fn privacy_first<T>(results: Vec<Result<T>>) -> Result<Vec<Result<T>>> {
     }
 }
 
-/// A NIR-like value in any column of `df` is a privacy stop (exit 4), named by table and
-/// column, never by value.
+/// A NIR-like value in any column of `df`, or in a column's name, is a privacy stop (exit
+/// 4), named by table and column (by "column names" for a name), never by value. Names
+/// first: a column is named in the messages only once no name looks like a NIR. A column
+/// of a type the scan cannot read is refused (exit 3) rather than let through unscanned.
 fn privacy_scan(spec: &TableSpec, df: &DataFrame) -> Result<()> {
+    let names = df
+        .get_column_names()
+        .iter()
+        .filter(|n| validate::is_nir_like_name(n))
+        .count();
+    if names > 0 {
+        return Err(RecoursError::Privacy {
+            table: spec.name.into(),
+            column: NAMES_SCANNED.into(),
+            count: names,
+        });
+    }
     for col in df.columns() {
-        let count = count_nir_like(col);
+        let count = count_nir_like(col).map_err(|e| RecoursError::Input {
+            table: spec.name.into(),
+            message: format!(
+                "column {}: {e}; send it as text or numbers, or leave it out",
+                col.name()
+            ),
+        })?;
         if count > 0 {
             return Err(RecoursError::Privacy {
                 table: spec.name.into(),
@@ -268,6 +288,16 @@ fn privacy_scan(spec: &TableSpec, df: &DataFrame) -> Result<()> {
     Ok(())
 }
 
+/// How a privacy stop on a column's name is reported (the name itself is never shown).
+const NAMES_SCANNED: &str = "names (a column name)";
+
+/// An id as its producer may have meant it: blanks around it removed, lower case (a
+/// contact row's objection is matched to a person by it even when the row is rejected for
+/// its id).
+fn lenient_id(id: &str) -> String {
+    id.trim().to_lowercase()
+}
+
 /// The streamed table's privacy scan alone, for when another table's problems stop the
 /// ingest before it is streamed: a privacy stop still comes first.
 fn privacy_scan_streamed(cfg: &RunConfig) -> Result<()> {
@@ -277,15 +307,21 @@ fn privacy_scan_streamed(cfg: &RunConfig) -> Result<()> {
     ) else {
         return Ok(());
     };
-    let Ok(sources) = read::list_sources(input) else {
-        return Ok(());
+    // Only a privacy stop is reported here: a file that cannot be listed, read or scanned
+    // is reported when the other problems are fixed.
+    let privacy_only = |r: Result<()>| match r {
+        Err(e @ RecoursError::Privacy { .. }) => Err(e),
+        _ => Ok(()),
+    };
+    let sources = match read::list_sources(input) {
+        Ok(sources) => sources,
+        Err(e) => return privacy_only(Err(e)),
     };
     sources
         .par_iter()
         .try_for_each(|source| match read::read_source(input, source) {
-            Ok(df) => privacy_scan(spec, &df),
-            // Unreadable: reported when the other problems are fixed.
-            Err(_) => Ok(()),
+            Ok(df) => privacy_only(privacy_scan(spec, &df)),
+            Err(e) => privacy_only(Err(e)),
         })
 }
 
@@ -858,6 +894,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         run_month: cfg.month.to_string(),
         passed: true,
         missing_resource_months: Vec::new(),
+        empty_required_tables: Vec::new(),
+        unmatched_oppositions: 0,
         tables: BTreeMap::new(),
         rules: BTreeMap::new(),
     };
@@ -881,8 +919,20 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
                 .map_err(RecoursError::polars("contacts.opposition"))?;
             for row in (0..mask.len()).filter(|&r| mask[r]) {
                 // Unreadable counts as an objection: privacy first.
-                if let (Some(id), true) = (ids.get(row), opp.get(row).unwrap_or(true)) {
-                    extracts.rejected_oppositions.insert(id.to_string());
+                if !opp.get(row).unwrap_or(true) {
+                    continue;
+                }
+                // Kept whatever else is wrong with the row: matched to a person by its id
+                // as it was meant (see `lenient_id`); counted when it matches no kept one.
+                let matched = ids
+                    .get(row)
+                    .map(lenient_id)
+                    .filter(|id| matches!(persons.find(id, &mut 0), Some(Status::Kept(_))));
+                match matched {
+                    Some(id) => {
+                        extracts.rejected_oppositions.insert(id);
+                    }
+                    None => quality.unmatched_oppositions += 1,
                 }
             }
         }
@@ -972,7 +1022,20 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         stream = Some(writer);
     }
     drop(persons);
-    quality.passed = within(&quality) && quality.missing_resource_months.is_empty();
+    quality.empty_required_tables = TABLES
+        .iter()
+        .filter(|spec| spec.required)
+        .filter(|spec| {
+            quality
+                .tables
+                .get(spec.name)
+                .is_some_and(|q| q.rows_kept == 0)
+        })
+        .map(|spec| spec.name)
+        .collect();
+    quality.passed = within(&quality)
+        && quality.missing_resource_months.is_empty()
+        && quality.empty_required_tables.is_empty();
     trace("ingest: streamed table", t3);
     Ok(Ingested {
         extracts,
@@ -1351,6 +1414,21 @@ impl Ingested {
                     )
                 })
                 .collect();
+            for name in &self.quality.empty_required_tables {
+                let q = &self.quality.tables[name];
+                over.push(if q.rows_in == 0 {
+                    format!(
+                        "table {name}: the extract holds no row; a required table cannot be \
+                         empty (a delivery cut short?)"
+                    )
+                } else {
+                    format!(
+                        "table {name}: none of its {} rows is kept (all rejected); a required \
+                         table cannot be empty",
+                        q.rows_in
+                    )
+                });
+            }
             let missing = &self.quality.missing_resource_months;
             if !missing.is_empty() {
                 let run = self.quality.run_month.as_str();

@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use crate::config::{InputFormat, InputSpec};
 use crate::error::{RecoursError, Result};
+use crate::stages::ingest::validate::is_nir_like_name;
 
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -16,8 +17,24 @@ pub struct SourceFile {
 }
 
 /// The files of a table, in byte order of their paths (so row numbers are reproducible).
+/// A NIR-like file or folder name (the input's own name, or any name below it: partition
+/// folders `key=value`, files) is a privacy stop, found as the names are listed, before
+/// any is shown in a message or recorded anywhere (the manifest and its hash cache list
+/// the files by name).
 pub fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
+    let private = |path: &Path| {
+        let name = path.file_name().map(|n| n.to_string_lossy());
+        match name {
+            Some(name) if is_nir_like_name(&name) => Err(RecoursError::Privacy {
+                table: input.table.into(),
+                column: "names (a file or folder name)".into(),
+                count: 1,
+            }),
+            _ => Ok(()),
+        }
+    };
     let root = &input.path;
+    private(root)?;
     if root.is_file() {
         return Ok(vec![SourceFile {
             path: root.clone(),
@@ -49,8 +66,10 @@ pub fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
                 continue;
             }
             if path.is_dir() {
+                private(&path)?;
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == ext) {
+                private(&path)?;
                 files.push(path);
             }
         }
@@ -126,6 +145,18 @@ pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> 
             .map_err(fail)?,
     };
     let mut df = lf.collect().map_err(fail)?;
+    // Categories (a Parquet dictionary column, pandas' `category`) are their text: scanned
+    // and checked as such.
+    let categorical: Vec<Column> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype().is_categorical() || c.dtype().is_enum())
+        .map(|c| c.cast(&DataType::String))
+        .collect::<PolarsResult<_>>()
+        .map_err(fail)?;
+    for c in categorical {
+        df.with_column(c).map_err(fail)?;
+    }
     let height = df.height();
     for (key, value) in &source.partitions {
         if df.column(key).is_err() {

@@ -19,34 +19,137 @@ pub struct Issue {
     pub rule: Rule,
 }
 
-/// A NIR (13 digits, or 15 with its key), possibly written with spaces between groups,
-/// first digit 1, 2, 7 or 8; `2A`/`2B` allowed as the département of persons born in
-/// Corsica. Checked without allocating: it runs on every text value of every extract.
+/// What a character is to the NIR scan: a digit (ASCII or full-width), a letter (any
+/// alphabet: it ends a number), or a separator (anything else: spaces of every kind, tabs,
+/// line ends, dots, dashes, slashes, punctuation), which a NIR written by hand may carry
+/// between its groups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NirChar {
+    Digit(u8),
+    Letter(char),
+    Separator,
+}
+
+fn nir_char(c: char) -> NirChar {
+    match c {
+        '0'..='9' => NirChar::Digit(c as u8),
+        '\u{FF10}'..='\u{FF19}' => NirChar::Digit(b'0' + (c as u32 - 0xFF10) as u8),
+        c if c.is_alphanumeric() => NirChar::Letter(c),
+        _ => NirChar::Separator,
+    }
+}
+
+/// The characters a hex id is made of besides digits: a run of digits next to one of them
+/// may be the middle of an id, not a number of its own.
+fn is_hex_letter(c: char) -> bool {
+    matches!(c, 'a'..='f' | 'A'..='F')
+}
+
+/// A NIR as normalised (13 or 15 characters, separators removed): first digit 1, 2, 7 or 8,
+/// then digits, but `2A`/`2B` as the département of persons born in Corsica (positions 5
+/// and 6).
+fn is_nir(chars: &[u8]) -> bool {
+    matches!(chars.len(), 13 | 15)
+        && matches!(chars[0], b'1' | b'2' | b'7' | b'8')
+        && chars.iter().enumerate().skip(1).all(|(k, &b)| {
+            b.is_ascii_digit() || (k == 6 && chars[5] == b'2' && matches!(b, b'A' | b'B'))
+        })
+}
+
+/// Whether `s` holds a NIR (13 digits, or 15 with its key, first digit 1, 2, 7 or 8;
+/// `2A`/`2B` allowed as the département), anywhere in it and however it is written:
+/// groups separated by spaces, non-breaking spaces, tabs, line ends, dots or dashes,
+/// leading or trailing blanks, inside a longer free text.
+///
+/// The text is cut into runs of digits; a candidate is one run or several in a row with
+/// only separators between them (no letter), 13 or 15 characters in all, that is not glued
+/// to a hexadecimal letter on either side (a run of digits inside a pseudonymised id is
+/// not a number of its own: ids never match, lower or upper case). A number glued to
+/// another letter (`NIR185…`) is caught.
+///
+/// Runs on every text value of every extract: values that cannot hold one (shorter than
+/// 13 bytes, fewer than 12 digits, a well-formed id) are answered without a scan.
 fn is_nir_like(s: &str) -> bool {
-    // Fewer than 13 bytes cannot hold 13 digits; codes are rejected on length alone, ids
-    // (64 characters) at their first letter or 16th digit.
-    if s.len() < 13 || s.starts_with(' ') {
+    if s.len() < 13 || is_hex64(s) {
         return false;
     }
-    let mut n = 0usize;
-    let mut previous = 0u8;
-    for b in s.bytes() {
-        if b == b' ' {
+    // Full-width digits take 3 bytes: only ASCII text is rejected on its digit count.
+    if s.is_ascii() && s.bytes().filter(u8::is_ascii_digit).count() < 12 {
+        return false;
+    }
+    // Runs of digits (with a Corsican `A`/`B` right after a `2`): their characters, their
+    // ends in `chars`, whether a letter separates each from the previous one, and whether
+    // a hex letter touches each end.
+    struct Run {
+        start: usize,
+        end: usize,
+        linked: bool,
+        glued_left: bool,
+        glued_right: bool,
+    }
+    let mut chars: Vec<u8> = Vec::with_capacity(s.len());
+    let mut runs: Vec<Run> = Vec::new();
+    let mut open = false;
+    let mut letter_since_run = true;
+    let mut previous: Option<char> = None;
+    for c in s.chars() {
+        let kind = nir_char(c);
+        let corsica = open && chars.last() == Some(&b'2') && matches!(c, 'A' | 'B' | 'a' | 'b');
+        match kind {
+            NirChar::Digit(d) => {
+                if !open {
+                    runs.push(Run {
+                        start: chars.len(),
+                        end: chars.len(),
+                        linked: !letter_since_run,
+                        glued_left: previous.is_some_and(is_hex_letter),
+                        glued_right: false,
+                    });
+                    open = true;
+                }
+                chars.push(d);
+            }
+            NirChar::Letter(c) if corsica => chars.push(c.to_ascii_uppercase() as u8),
+            NirChar::Letter(c) => {
+                if open {
+                    let run = runs.last_mut().expect("an open run");
+                    run.end = chars.len();
+                    run.glued_right = is_hex_letter(c);
+                    open = false;
+                }
+                letter_since_run = true;
+            }
+            NirChar::Separator => {
+                if open {
+                    runs.last_mut().expect("an open run").end = chars.len();
+                    open = false;
+                    letter_since_run = false;
+                }
+            }
+        }
+        previous = Some(c);
+    }
+    if open {
+        runs.last_mut().expect("an open run").end = chars.len();
+    }
+    for (i, first) in runs.iter().enumerate() {
+        if first.glued_left {
             continue;
         }
-        let ok = match n {
-            0 => matches!(b, b'1' | b'2' | b'7' | b'8'),
-            // Persons born in Corsica have 2A or 2B as département (positions 6 and 7).
-            6 => b.is_ascii_digit() || (previous == b'2' && matches!(b, b'A' | b'B' | b'a' | b'b')),
-            _ => b.is_ascii_digit(),
-        };
-        if !ok || n == 15 {
-            return false;
+        for (j, last) in runs.iter().enumerate().skip(i) {
+            if j > i && !last.linked {
+                break;
+            }
+            let len = last.end - first.start;
+            if len > 15 {
+                break;
+            }
+            if !last.glued_right && is_nir(&chars[first.start..last.end]) {
+                return true;
+            }
         }
-        previous = b;
-        n += 1;
     }
-    n == 13 || n == 15
+    false
 }
 
 /// A whole positive number of 13 or 15 digits whose first digit is 1, 2, 7 or 8.
@@ -58,27 +161,58 @@ fn is_nir_like_number(x: f64) -> bool {
     }
 }
 
-/// Counts the NIR-like values of a column (text or integer or float), whatever the column.
-pub fn count_nir_like(col: &Column) -> usize {
-    match col.dtype() {
-        DataType::String => col
-            .str()
-            .map(|ca| ca.iter().flatten().filter(|s| is_nir_like(s)).count())
-            .unwrap_or(0),
-        dt if dt.is_integer() || dt.is_float() => col
-            .cast(&DataType::Float64)
-            .ok()
-            .and_then(|c| {
-                c.f64().ok().map(|ca| {
-                    ca.iter()
-                        .flatten()
-                        .filter(|x| is_nir_like_number(*x))
-                        .count()
-                })
-            })
-            .unwrap_or(0),
-        _ => 0,
-    }
+/// Counts the NIR-like values of a column, whatever its type: text and binary values
+/// (binary read as UTF-8, invalid bytes as separators), whole numbers (integers, floats,
+/// decimals), categories (their text), lists and structs (every value inside). Booleans,
+/// nulls and dates (numbers of days or time units, not written by a person) hold none.
+/// An error for a type the scan cannot read: such a column is refused rather than let
+/// through unscanned.
+pub fn count_nir_like(col: &Column) -> PolarsResult<usize> {
+    count_series(col.as_materialized_series())
+}
+
+fn count_series(s: &Series) -> PolarsResult<usize> {
+    let dt = s.dtype();
+    Ok(match dt {
+        DataType::String => s.str()?.iter().flatten().filter(|v| is_nir_like(v)).count(),
+        DataType::Binary => count_binary(s.binary()?),
+        DataType::BinaryOffset => count_binary(s.cast(&DataType::Binary)?.binary()?),
+        DataType::Boolean | DataType::Null => 0,
+        dt if dt.is_temporal() => 0,
+        dt if dt.is_primitive_numeric() || dt.is_decimal() => s
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .flatten()
+            .filter(|x| is_nir_like_number(*x))
+            .count(),
+        DataType::List(_) => count_series(&s.explode(ExplodeOptions {
+            empty_as_null: false,
+            keep_nulls: false,
+        })?)?,
+        DataType::Struct(_) => {
+            let mut n = 0;
+            for field in s.struct_()?.fields_as_series() {
+                n += count_series(&field)?;
+            }
+            n
+        }
+        dt if dt.is_categorical() || dt.is_enum() => count_series(&s.cast(&DataType::String)?)?,
+        dt => polars_bail!(ComputeError: "type {dt} cannot be checked for NIR-like values"),
+    })
+}
+
+fn count_binary(ca: &BinaryChunked) -> usize {
+    ca.iter()
+        .flatten()
+        .filter(|b| is_nir_like(&String::from_utf8_lossy(b)))
+        .count()
+}
+
+/// Whether a name (a column, a file, a folder, a partition `key=value`) looks like it
+/// holds a NIR.
+pub fn is_nir_like_name(name: &str) -> bool {
+    is_nir_like(name)
 }
 
 fn is_hex64(s: &str) -> bool {
@@ -91,6 +225,13 @@ fn is_hex64(s: &str) -> bool {
         ok & ((b.wrapping_sub(b'0') < 10) | (b.wrapping_sub(b'a') < 6))
     })
 }
+
+/// The largest amount, in euros a month, any `montant_*` or `loyer_*` value may have (in
+/// absolute value: regularisations are negative). Far above any benefit, wage or rent of
+/// the population served, and far below what could overflow when a person's rows of a
+/// month are added up: a value beyond it is a unit or encoding error upstream, and its row
+/// is rejected (`montant_hors_bornes`) instead of reaching the features.
+pub const MAX_MONTHLY_AMOUNT: f64 = 100_000.0;
 
 /// A source column as it arrived.
 enum Raw<'a> {
@@ -243,6 +384,9 @@ impl RowCheck<'_> {
                                 match v {
                                     None if !spec.nullable => issue(row, Rule::MissingValue),
                                     Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
+                                    Some(x) if x.abs() > MAX_MONTHLY_AMOUNT => {
+                                        issue(row, Rule::AmountOutOfBounds)
+                                    }
                                     Some(x) if min.is_some_and(|m| x < m) => {
                                         issue(row, Rule::NegativeAmount)
                                     }
@@ -275,6 +419,9 @@ impl RowCheck<'_> {
                                 issue(row, Rule::MissingValue)
                             }
                             Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
+                            Some(x) if x.abs() > MAX_MONTHLY_AMOUNT => {
+                                issue(row, Rule::AmountOutOfBounds)
+                            }
                             Some(x) if min.is_some_and(|m| *x < m) => {
                                 issue(row, Rule::NegativeAmount)
                             }
@@ -460,5 +607,116 @@ mod tests {
         assert!(!is_nir_like(&"1".repeat(16)));
         assert!(is_nir_like("1 8 5 0 5 7 8 0 0 6 0 8 4 3 6"));
         assert!(!is_nir_like_number(1234.56));
+    }
+
+    #[test]
+    fn nir_written_any_way_or_inside_text_is_caught() {
+        for v in [
+            "1.85.05.78.006.084.36",
+            " 185057800608436",
+            "185057800608436 ",
+            "\t1850578006084",
+            "185057800608436\n",
+            "\r\n185057800608436\r\n",
+            "1\u{a0}85\u{a0}05\u{a0}78\u{a0}006\u{a0}084\u{a0}36",
+            "1\u{202f}85\u{202f}05\u{202f}78\u{202f}006\u{202f}084\u{202f}36",
+            "1-85-05-78-006-084-36",
+            "1/85/05/78/006/084",
+            "rappeler, NIR 2-85-05-2A-006-084 avant lundi",
+            "né(e) : 1 85 05 78 006 084 36.",
+            "NIR185057800608436",
+            "nir_185057800608436",
+            "voir dossier 12 puis 185057800608436",
+            "\u{FF11}\u{FF18}\u{FF15}\u{FF10}\u{FF15}\u{FF17}\u{FF18}\u{FF10}\u{FF10}\u{FF16}\u{FF10}\u{FF18}\u{FF14}",
+            "185052b006084",
+            "departement=185057800608436",
+        ] {
+            assert!(is_nir_like(v), "{v:?}");
+        }
+        for v in [
+            // Amounts, months, dates, phone-like groups, counts, too many digits.
+            "2025-09",
+            "1234,56",
+            "-120.50",
+            "2025-09-01 12:30:00.123",
+            "06 12 34 56 78",
+            "06 12 34 56 78 06 12 34 56 79",
+            "1850578006084361",
+            "0185057800608436",
+            "3 85 05 78 006 084 36",
+            "185057800608A36",
+            "locataire_prive",
+            "CARSAT-AQUITAINE",
+            "",
+        ] {
+            assert!(!is_nir_like(v), "{v:?}");
+        }
+        // Pseudonymised ids never match, whatever digits they hold, lower or upper case,
+        // with blanks around them.
+        let ids = [
+            format!("{}{}", "1850578006084", "f".repeat(51)),
+            format!("{}{}", "e".repeat(49), "185057800608436"),
+            format!("{}185057800608436{}", "a".repeat(20), "b".repeat(29)),
+            format!("{}1850522a0060843{}", "c".repeat(20), "d".repeat(29)),
+            "7".repeat(64),
+        ];
+        for id in &ids {
+            assert_eq!(id.len(), 64);
+            for v in [
+                id.clone(),
+                id.to_uppercase(),
+                format!("{id} "),
+                format!(" {}", id.to_uppercase()),
+            ] {
+                assert!(!is_nir_like(&v), "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_column_type_that_can_hold_a_nir_is_scanned() {
+        let nir = "1 85 05 78 006 084 36";
+        let count = |c: Column| count_nir_like(&c).unwrap();
+        let text = Column::new("t".into(), [Some("ok"), Some(nir), None]);
+        assert_eq!(count(text.clone()), 1);
+        assert_eq!(
+            count(
+                text.cast(&DataType::from_categories(Categories::global()))
+                    .unwrap()
+            ),
+            1
+        );
+        assert_eq!(count(text.cast(&DataType::Binary).unwrap()), 1);
+        let binary = Column::new(
+            "b".into(),
+            [
+                Some(b"\xff185057800608436\xfe".as_slice()),
+                Some(b"ok".as_slice()),
+            ],
+        );
+        assert_eq!(count(binary), 1);
+        let list = Series::new("l".into(), [Some("a"), Some(nir)])
+            .implode()
+            .unwrap()
+            .into_column();
+        assert_eq!(count(list), 1);
+        let whole = Column::new("n".into(), [185057800608436i64, 12]);
+        assert_eq!(count(whole.clone()), 1);
+        assert_eq!(count(whole.cast(&DataType::Decimal(18, 2)).unwrap()), 1);
+        assert_eq!(count(whole.cast(&DataType::Float64).unwrap()), 1);
+        let fields = [
+            Series::new("x".into(), ["ok", nir]),
+            Series::new("y".into(), [1i32, 2]),
+        ];
+        let structs = StructChunked::from_series("s".into(), 2, fields.iter())
+            .unwrap()
+            .into_column();
+        assert_eq!(count(structs), 1);
+        // Dates and booleans hold none (a date in milliseconds has 13 digits).
+        let dates = Column::new("d".into(), [1_733_000_000_000i64])
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        assert_eq!(count(dates), 0);
+        assert_eq!(count(Column::new("f".into(), [true, false])), 0);
     }
 }
