@@ -844,80 +844,154 @@ impl Tables<'_> {
             }
         }
 
+        let verite = Cols::default()
+            .s("pseudo_id", v_id)
+            .s("prestation", v_prest)
+            .b("eligible", v_elig)
+            .f("montant_droit", v_amt)
+            .b("recourt", v_rec)
+            .b("porteur", v_porteur)
+            .b("ressources_cachees", v_hidden)
+            .df()?;
+        ContractRows {
+            p_id,
+            p_naiss,
+            p_sexe,
+            p_dep,
+            p_reg,
+            f_foyer,
+            f_id,
+            f_role,
+            l_foyer,
+            l_statut,
+            l_loyer,
+            r_id,
+            r_mois,
+            r_nat,
+            r_src,
+            r_amt,
+            a_id,
+            a_prest,
+            a_mois,
+            a_label,
+            a_orig,
+            rt_id,
+            rt_prest,
+            rt_mois,
+            rt_canal,
+            rt_joint,
+            rt_dem,
+            rt_ouv,
+            rt_amt,
+        }
+        .tables(d.df()?, c.df()?, verite)
+    }
+}
+
+/// The contract tables every world fills row by row (column vectors named after the
+/// tables' columns), turned into the tables in the order they are written.
+pub(crate) struct ContractRows<'a> {
+    pub(crate) p_id: Vec<String>,
+    pub(crate) p_naiss: Vec<String>,
+    pub(crate) p_sexe: Vec<String>,
+    pub(crate) p_dep: Vec<String>,
+    pub(crate) p_reg: Vec<String>,
+    pub(crate) f_foyer: Vec<String>,
+    pub(crate) f_id: Vec<String>,
+    pub(crate) f_role: Vec<String>,
+    pub(crate) l_foyer: Vec<String>,
+    pub(crate) l_statut: Vec<String>,
+    pub(crate) l_loyer: Vec<Option<f64>>,
+    pub(crate) r_id: Vec<&'a str>,
+    pub(crate) r_mois: Vec<&'a str>,
+    pub(crate) r_nat: Vec<&'a str>,
+    pub(crate) r_src: Vec<&'a str>,
+    pub(crate) r_amt: Vec<f64>,
+    pub(crate) a_id: Vec<String>,
+    pub(crate) a_prest: Vec<String>,
+    pub(crate) a_mois: Vec<String>,
+    pub(crate) a_label: Vec<i32>,
+    pub(crate) a_orig: Vec<String>,
+    pub(crate) rt_id: Vec<String>,
+    pub(crate) rt_prest: Vec<String>,
+    pub(crate) rt_mois: Vec<String>,
+    pub(crate) rt_canal: Vec<String>,
+    pub(crate) rt_joint: Vec<bool>,
+    pub(crate) rt_dem: Vec<bool>,
+    pub(crate) rt_ouv: Vec<bool>,
+    pub(crate) rt_amt: Vec<Option<f64>>,
+}
+
+impl ContractRows<'_> {
+    pub(crate) fn tables(
+        self,
+        droits: DataFrame,
+        contacts: DataFrame,
+        verite: DataFrame,
+    ) -> Result<Vec<(&'static str, DataFrame)>> {
         Ok(vec![
             (
                 "personnes",
                 Cols::default()
-                    .s("pseudo_id", p_id)
-                    .s("naissance", p_naiss)
-                    .s("sexe", p_sexe)
-                    .s("departement", p_dep)
-                    .s("regime", p_reg)
+                    .s("pseudo_id", self.p_id)
+                    .s("naissance", self.p_naiss)
+                    .s("sexe", self.p_sexe)
+                    .s("departement", self.p_dep)
+                    .s("regime", self.p_reg)
                     .df()?,
             ),
             (
                 "foyers",
                 Cols::default()
-                    .s("foyer_id", f_foyer)
-                    .s("pseudo_id", f_id)
-                    .s("role", f_role)
+                    .s("foyer_id", self.f_foyer)
+                    .s("pseudo_id", self.f_id)
+                    .s("role", self.f_role)
                     .df()?,
             ),
             (
                 "logements",
                 Cols::default()
-                    .s("foyer_id", l_foyer)
-                    .s("statut", l_statut)
-                    .of("loyer_mensuel", l_loyer)
+                    .s("foyer_id", self.l_foyer)
+                    .s("statut", self.l_statut)
+                    .of("loyer_mensuel", self.l_loyer)
                     .df()?,
             ),
-            ("droits", d.df()?),
+            ("droits", droits),
             (
                 "ressources",
                 Cols::default()
-                    .sr("pseudo_id", r_id)
-                    .sr("mois", r_mois)
-                    .sr("nature", r_nat)
-                    .sr("source", r_src)
-                    .f("montant_net_social", r_amt)
+                    .sr("pseudo_id", self.r_id)
+                    .sr("mois", self.r_mois)
+                    .sr("nature", self.r_nat)
+                    .sr("source", self.r_src)
+                    .f("montant_net_social", self.r_amt)
                     .df()?,
             ),
-            ("contacts", c.df()?),
+            ("contacts", contacts),
             (
                 "apprentissage",
                 Cols::default()
-                    .s("pseudo_id", a_id)
-                    .s("prestation", a_prest)
-                    .s("mois_reference", a_mois)
-                    .i("non_recours", a_label)
-                    .s("origine", a_orig)
+                    .s("pseudo_id", self.a_id)
+                    .s("prestation", self.a_prest)
+                    .s("mois_reference", self.a_mois)
+                    .i("non_recours", self.a_label)
+                    .s("origine", self.a_orig)
                     .df()?,
             ),
             (
                 "retours",
                 Cols::default()
-                    .s("pseudo_id", rt_id)
-                    .s("prestation", rt_prest)
-                    .s("mois_contact", rt_mois)
-                    .s("canal", rt_canal)
-                    .b("joint", rt_joint)
-                    .b("demande", rt_dem)
-                    .b("droit_ouvert", rt_ouv)
-                    .of("montant_mensuel", rt_amt)
+                    .s("pseudo_id", self.rt_id)
+                    .s("prestation", self.rt_prest)
+                    .s("mois_contact", self.rt_mois)
+                    .s("canal", self.rt_canal)
+                    .b("joint", self.rt_joint)
+                    .b("demande", self.rt_dem)
+                    .b("droit_ouvert", self.rt_ouv)
+                    .of("montant_mensuel", self.rt_amt)
                     .df()?,
             ),
-            (
-                "verite",
-                Cols::default()
-                    .s("pseudo_id", v_id)
-                    .s("prestation", v_prest)
-                    .b("eligible", v_elig)
-                    .f("montant_droit", v_amt)
-                    .b("recourt", v_rec)
-                    .b("porteur", v_porteur)
-                    .b("ressources_cachees", v_hidden)
-                    .df()?,
-            ),
+            ("verite", verite),
         ])
     }
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::population::{HISTORY_MONTHS, Regime, household_rng, pick_weighted, round2};
 use super::{
-    BENEFITS, CAMPAIGN_OFFSET, Cols, ContactsBuilder, DroitsBuilder, GenerateOptions,
+    BENEFITS, CAMPAIGN_OFFSET, Cols, ContactsBuilder, ContractRows, DroitsBuilder, GenerateOptions,
     GenerateSummary, hex_id, write_tables,
 };
 use crate::domain::bareme::Baremes;
@@ -776,70 +776,39 @@ impl Tables<'_> {
             }
         }
 
-        Ok(vec![
-            (
-                "personnes",
-                Cols::default()
-                    .s("pseudo_id", p_id)
-                    .s("naissance", p_naiss)
-                    .s("sexe", p_sexe)
-                    .s("departement", p_dep)
-                    .s("regime", p_reg)
-                    .df()?,
-            ),
-            (
-                "foyers",
-                Cols::default()
-                    .s("foyer_id", f_foyer)
-                    .s("pseudo_id", f_id)
-                    .s("role", f_role)
-                    .df()?,
-            ),
-            (
-                "logements",
-                Cols::default()
-                    .s("foyer_id", l_foyer)
-                    .s("statut", l_statut)
-                    .of("loyer_mensuel", l_loyer)
-                    .df()?,
-            ),
-            ("droits", d.df()?),
-            (
-                "ressources",
-                Cols::default()
-                    .sr("pseudo_id", r_id)
-                    .sr("mois", r_mois)
-                    .sr("nature", r_nat)
-                    .sr("source", r_src)
-                    .f("montant_net_social", r_amt)
-                    .df()?,
-            ),
-            ("contacts", c.df()?),
-            (
-                "apprentissage",
-                Cols::default()
-                    .s("pseudo_id", a_id)
-                    .s("prestation", a_prest)
-                    .s("mois_reference", a_mois)
-                    .i("non_recours", a_label)
-                    .s("origine", a_orig)
-                    .df()?,
-            ),
-            (
-                "retours",
-                Cols::default()
-                    .s("pseudo_id", rt_id)
-                    .s("prestation", rt_prest)
-                    .s("mois_contact", rt_mois)
-                    .s("canal", rt_canal)
-                    .b("joint", rt_joint)
-                    .b("demande", rt_dem)
-                    .b("droit_ouvert", rt_ouv)
-                    .of("montant_mensuel", rt_amt)
-                    .df()?,
-            ),
-            ("verite", v.df()?),
-        ])
+        let verite = v.df()?;
+        ContractRows {
+            p_id,
+            p_naiss,
+            p_sexe,
+            p_dep,
+            p_reg,
+            f_foyer,
+            f_id,
+            f_role,
+            l_foyer,
+            l_statut,
+            l_loyer,
+            r_id,
+            r_mois,
+            r_nat,
+            r_src,
+            r_amt,
+            a_id,
+            a_prest,
+            a_mois,
+            a_label,
+            a_orig,
+            rt_id,
+            rt_prest,
+            rt_mois,
+            rt_canal,
+            rt_joint,
+            rt_dem,
+            rt_ouv,
+            rt_amt,
+        }
+        .tables(d.df()?, c.df()?, verite)
     }
 }
 
