@@ -439,7 +439,8 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
             .expect("candidates left");
-        if current - loss < MIN_GAIN {
+        // Written so that a NaN log-loss never lets a candidate in.
+        if !(current - loss >= MIN_GAIN) {
             break;
         }
         let chosen = candidates[best];

@@ -709,7 +709,7 @@ impl Households {
         let at = units
             .iter()
             .position(|u| u.members().any(|p| p == person))
-            .unwrap_or(0);
+            .expect("every member of a foyer is in one of its units");
         units.swap_remove(at)
     }
 

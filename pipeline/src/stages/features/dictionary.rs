@@ -635,7 +635,8 @@ pub const DICTIONARY: &[FeatureDef] = &[
         NAISSANCE,
         "a eu 65 ans cette année",
         |c| flag(c.age() == 65),
-    ),
+    )
+    .protected(Protected::Age),
     def(
         "eligible_estime",
         "le calcul à partir des ressources connues estime un droit au moins égal au minimum versé",
