@@ -182,32 +182,16 @@ fn generate_shard(
     let ppa_params = baremes.ppa_quarter(opts.month, truth::DEFAULT_QUARTERS.rsa_ppa)?;
     let seed = opts.seed;
     let run = opts.month;
-    let dep_weights: Vec<f64> = reference
-        .departements
-        .iter()
-        .map(|d| d.population as f64)
-        .collect();
-
-    // Households, simulated in parallel blocks until the population is reached.
-    let mut households: Vec<Household> = Vec::new();
-    let mut people = 0usize;
-    while people < opts.people {
-        let start = households.len();
-        let block = ((opts.people - people) / 2).max(64);
-        let sims: Vec<Household> = (start..start + block)
-            .into_par_iter()
-            .map(|i| simulate_household(seed, i, run, &dep_weights))
-            .collect();
-        for mut h in sims {
-            if people >= opts.people {
-                break;
-            }
-            // The last household is cut so that the population is exact; the demandeur stays.
-            h.members.truncate(opts.people - people);
-            people += h.members.len();
-            households.push(h);
-        }
-    }
+    let dep_weights = departement_weights(reference);
+    let households = simulate_until(
+        opts.people,
+        |i| simulate_household(seed, i, run, &dep_weights),
+        // The last household is cut so that the population is exact; the demandeur stays.
+        |h: &mut Household, left| {
+            h.members.truncate(left);
+            h.members.len()
+        },
+    );
 
     eprintln!(
         "  households simulated in {:.1} s",
@@ -321,7 +305,7 @@ fn generate_shard(
     let mut frames = ctx.build()?;
 
     let mut summary = GenerateSummary {
-        people,
+        people: opts.people,
         households: households.len(),
         rows: Default::default(),
         non_take_up: Default::default(),
@@ -994,6 +978,43 @@ impl ContractRows<'_> {
             ("verite", verite),
         ])
     }
+}
+
+/// Départements weighted by their population, for drawing where a household lives.
+pub(crate) fn departement_weights(reference: &Reference) -> Vec<f64> {
+    reference
+        .departements
+        .iter()
+        .map(|d| d.population as f64)
+        .collect()
+}
+
+/// Households simulated in parallel blocks (household `i` by `simulate(i)`) until the
+/// population has `people` persons; `cut(h, left)` keeps at most `left` of a household's
+/// persons and returns how many it has, so that the last one makes the population exact.
+pub(crate) fn simulate_until<H: Send>(
+    people: usize,
+    simulate: impl Fn(usize) -> H + Sync,
+    cut: impl Fn(&mut H, usize) -> usize,
+) -> Vec<H> {
+    let mut households: Vec<H> = Vec::new();
+    let mut count = 0usize;
+    while count < people {
+        let start = households.len();
+        let block = ((people - count) / 2).max(64);
+        let sims: Vec<H> = (start..start + block)
+            .into_par_iter()
+            .map(&simulate)
+            .collect();
+        for mut h in sims {
+            if count >= people {
+                break;
+            }
+            count += cut(&mut h, people - count);
+            households.push(h);
+        }
+    }
+    households
 }
 
 #[derive(Default)]

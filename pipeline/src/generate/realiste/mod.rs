@@ -179,34 +179,19 @@ pub fn generate_shard(
     let seed = opts.seed;
     let bareme = baremes.in_force(run)?;
     let ppa_params = baremes.ppa_quarter(run, (-4, -2))?;
-    let dep_weights: Vec<f64> = reference
-        .departements
-        .iter()
-        .map(|d| d.population as f64)
-        .collect();
-
-    let mut households: Vec<Household> = Vec::new();
-    let mut people = 0usize;
-    while people < opts.people {
-        let start = households.len();
-        let block = ((opts.people - people) / 2).max(64);
-        let sims: Vec<Household> = (start..start + block)
-            .into_par_iter()
-            .map(|i| population::simulate_household(seed, i, run, &dep_weights))
-            .collect();
-        for mut h in sims {
-            if people >= opts.people {
-                break;
-            }
-            if h.persons.len() > opts.people - people {
-                // The last household is cut so that the population is exact.
-                h.persons.truncate(opts.people - people);
+    let dep_weights = super::departement_weights(reference);
+    let households = super::simulate_until(
+        opts.people,
+        |i| population::simulate_household(seed, i, run, &dep_weights),
+        // The last household is cut so that the population is exact.
+        |h: &mut Household, left| {
+            if h.persons.len() > left {
+                h.persons.truncate(left);
                 h.finish();
             }
-            people += h.persons.len();
-            households.push(h);
-        }
-    }
+            h.persons.len()
+        },
+    );
 
     // Hidden states, signals, entitlements per unit.
     let rural_cut = 500_000;
@@ -322,7 +307,7 @@ pub fn generate_shard(
     );
 
     let mut summary = GenerateSummary {
-        people,
+        people: opts.people,
         households: households.len(),
         rows: Default::default(),
         non_take_up: Default::default(),
