@@ -15,3 +15,4 @@ mod oracle_openfisca;
 mod realiste;
 mod report;
 mod resume;
+mod run_folder;

@@ -4,21 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::DEFAULT_CONFIG;
 use crate::domain::month::Month;
 use crate::generate::{Format, World};
 
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.
 ///
-/// Exit codes: 0 success, 2 usage or configuration error, 3 input data rejected,
-/// 4 privacy stop (NIR-like value in an extract), 70 internal error.
+/// Exit codes: 0 success, 2 usage or configuration error (also a run folder that is not
+/// recours' or cannot be written), 3 input data rejected, 4 privacy stop (NIR-like value in
+/// an extract), 5 model not trained, 6 verify found a difference, 70 internal error,
+/// 75 run folder in use by another run or validate.
 #[derive(Debug, Parser)]
 #[command(name = "recours", version)]
 pub struct Cli {
-    /// Run configuration (TOML); paths inside it are relative to its folder.
-    #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
+    /// Run configuration (TOML); paths inside it are relative to its folder
+    /// [default: config/sample.toml; for verify: the one the manifest recorded].
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
 
     /// Run folder, instead of the one the configuration names.
     #[arg(long, global = true)]
@@ -87,12 +89,20 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Check a run folder against its manifest and replay it into a scratch folder;
-    /// prints match or mismatch per file (exit code 6 on any mismatch).
+    /// Check a run folder against its manifest (configuration, reference files, inputs,
+    /// outputs, no file added) and replay it into a scratch folder; prints each file that
+    /// does not match and a count per check (exit code 6 on any difference). Writes nothing
+    /// into the run folder. A run folder moved or copied elsewhere: `--config` names the
+    /// configuration in its new place (reference files found beside it) and `--inputs` the
+    /// folder now holding the inputs.
     Verify {
         /// The run folder (holding manifest.json).
         run_folder: PathBuf,
-        /// Where to replay (default: RUN_FOLDER/.verify).
+        /// The folder now holding the inputs: it stands for the deepest folder that held
+        /// them all when the run was made, each input keeping its path under it.
+        #[arg(long, value_name = "DIR")]
+        inputs: Option<PathBuf>,
+        /// Where to replay, kept afterwards (default: a temporary folder, removed).
         #[arg(long)]
         scratch: Option<PathBuf>,
     },

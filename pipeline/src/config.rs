@@ -275,10 +275,18 @@ pub struct RawValidation {
     /// Per-table overrides of `max_rejected_share`.
     #[serde(default)]
     pub max_rejected_share_by_table: BTreeMap<String, f64>,
+    /// Largest share by which a required table's kept rows may fall against the last
+    /// ingest that passed in the same run folder before the run stops.
+    #[serde(default = "default_max_row_drop")]
+    pub max_row_drop_share: f64,
 }
 
 fn default_max_rejected() -> f64 {
     0.01
+}
+
+fn default_max_row_drop() -> f64 {
+    0.2
 }
 
 impl Default for RawValidation {
@@ -286,6 +294,7 @@ impl Default for RawValidation {
         RawValidation {
             max_rejected_share: default_max_rejected(),
             max_rejected_share_by_table: BTreeMap::new(),
+            max_row_drop_share: default_max_row_drop(),
         }
     }
 }
@@ -366,6 +375,8 @@ pub struct RunConfig {
     /// Inputs in contract order; optional tables absent from the config are absent here.
     pub inputs: Vec<InputSpec>,
     pub max_rejected_share: BTreeMap<&'static str, f64>,
+    /// `[validation] max_row_drop_share`, within 0..1.
+    pub max_row_drop_share: f64,
     /// `[reference]`: the départements, caisses and barèmes files.
     pub reference_files: Vec<(&'static str, ConfigPath)>,
     /// `[eligibility]`
@@ -399,7 +410,7 @@ pub fn read_raw(file: &Path) -> Result<RawConfig> {
 }
 
 /// Removes `.` and `a/..` pairs without touching the file system (for messages and outputs).
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -486,6 +497,12 @@ impl RunConfig {
                     "[validation]: max rejected share for {t} must be within 0..1, found {share}"
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&v.max_row_drop_share) {
+            problems.push(format!(
+                "[validation] max_row_drop_share must be within 0..1, found {}",
+                v.max_row_drop_share
+            ));
         }
         for (key, q) in [
             ("rsa_ppa_quarter", raw.eligibility.rsa_ppa_quarter),
@@ -619,6 +636,7 @@ impl RunConfig {
             bareme,
             inputs,
             max_rejected_share,
+            max_row_drop_share: v.max_row_drop_share,
             reference_files: vec![
                 ("departements", path_of(&r.departements)),
                 ("caisses", path_of(&r.caisses)),

@@ -18,8 +18,12 @@ pub mod exit {
     /// A model could not be trained: too few labels, no convergence, a singular
     /// information matrix.
     pub const MODEL: u8 = 5;
-    /// `verify`: an input, an output or the replay does not match the manifest.
+    /// `verify`: an input, an output or the replay does not match the manifest, or the run
+    /// folder holds a file its manifest does not list.
     pub const VERIFY_MISMATCH: u8 = 6;
+    /// Another `recours run` or `validate` holds the run folder's lock: nothing was done;
+    /// try again when it has finished (sysexits' `EX_TEMPFAIL`).
+    pub const BUSY: u8 = 75;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }
@@ -28,6 +32,16 @@ pub mod exit {
 pub enum RecoursError {
     #[error("configuration {file}: {message}")]
     Config { file: PathBuf, message: String },
+
+    /// The run folder cannot be used: not empty and not made by recours, or not writable.
+    #[error("run folder {folder}: {message}")]
+    RunFolder { folder: PathBuf, message: String },
+
+    #[error(
+        "run folder {folder} is in use by another recours run or validate (its lock is held); \
+         nothing was done: run again when it has finished"
+    )]
+    Busy { folder: PathBuf },
 
     #[error("barème: {0}")]
     Bareme(String),
@@ -77,7 +91,10 @@ pub enum RecoursError {
 impl RecoursError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            RecoursError::Config { .. } | RecoursError::Bareme(_) => exit::USAGE,
+            RecoursError::Config { .. }
+            | RecoursError::Bareme(_)
+            | RecoursError::RunFolder { .. } => exit::USAGE,
+            RecoursError::Busy { .. } => exit::BUSY,
             RecoursError::Input { .. } | RecoursError::Rejected(_) => exit::DATA_REJECTED,
             // A model that cannot be fitted (too few labels, no convergence) comes from the
             // learning data or its settings, not from a bug.

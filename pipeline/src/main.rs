@@ -85,8 +85,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             csv_copies,
             shards,
         } => {
-            let raw = config::read_raw(&cli.config)?;
-            let (reference, baremes) = config::load_reference(&cli.config, &raw)?;
+            let file = config_file(&cli.config);
+            let raw = config::read_raw(&file)?;
+            let (reference, baremes) = config::load_reference(&file, &raw)?;
             let opts = GenerateOptions {
                 world,
                 people,
@@ -147,21 +148,32 @@ fn dispatch(cli: Cli) -> Result<()> {
         ),
         Command::Verify {
             run_folder,
+            inputs,
             scratch,
         } => {
-            let v = recours::audit::verify::verify(&run_folder, scratch)?;
-            for l in &v.lines {
+            let opts = recours::audit::verify::VerifyOptions {
+                config: cli.config.clone(),
+                inputs,
+                scratch,
+            };
+            let v = recours::audit::verify::verify(&run_folder, &opts)?;
+            for (_, l) in &v.problems {
                 println!("{l}");
             }
-            if v.mismatches > 0 {
+            for l in v.summary() {
+                println!("{l}");
+            }
+            if v.mismatches() > 0 {
                 eprintln!(
-                    "verify: {} mismatch(es) in {}",
-                    v.mismatches,
+                    "verify: {} difference(s) in {}",
+                    v.mismatches(),
                     run_folder.display()
                 );
-                return Err(recours::error::RecoursError::Mismatch(v.mismatches));
+                return Err(recours::error::RecoursError::Mismatch(v.mismatches()));
             }
-            eprintln!("verify: every input, output and the replay match the manifest");
+            eprintln!(
+                "verify: the configuration, every input, output and the replay match the manifest"
+            );
             Ok(())
         }
         Command::Explain {
@@ -210,9 +222,16 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
+/// `--config`, or the bundled sample's.
+fn config_file(config: &Option<std::path::PathBuf>) -> std::path::PathBuf {
+    config
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_CONFIG.into())
+}
+
 /// The checked configuration, with the run folder overridden by `--output`.
 fn load(cli: &Cli) -> Result<RunConfig> {
-    let mut cfg = RunConfig::load(&cli.config)?;
+    let mut cfg = RunConfig::load(&config_file(&cli.config))?;
     if let Some(out) = &cli.output {
         cfg.output = out.clone();
     }

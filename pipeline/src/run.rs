@@ -18,6 +18,7 @@ use crate::stages::train::training;
 use crate::stages::{eligibility, evaluate, features, ingest, lists, report, score, train};
 use crate::tables::extracts::Extracts;
 use crate::tables::manifest;
+use crate::tables::ownership;
 use crate::tables::run_folder::{RunFolder, names};
 
 /// Bytes of feature values under which the feature table stays whole in memory through
@@ -129,7 +130,7 @@ fn input_records(cfg: &RunConfig, hasher: &mut manifest::Hasher) -> Result<Vec<I
         let files = ingest::source_files(input)?;
         let mut records = Vec::new();
         for f in &files {
-            records.push(hasher.record(f, manifest::relative(f, base))?);
+            records.push(hasher.record(f, manifest::relative_to(f, base))?);
         }
         out.push(InputRead {
             table: input.table.to_string(),
@@ -217,20 +218,31 @@ fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<
 /// `RUN/.partial/validate/` and moved into the run folder when done (the quality report and
 /// rejects also when the data is rejected), so that a stopped or killed validation leaves
 /// no mix of this run's and an earlier run's files.
+///
+/// A validation that fails leaves none of an earlier run's ingest outputs (a `quality.json`
+/// saying passed, an `ingest/` of other data): only the quality report and rejects of the
+/// data it rejected, or nothing.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
     let run = RunFolder::new(&cfg.output);
+    let _lock = ownership::claim(&run)?;
     let staged = run.staging_for("validate");
     remove_path(staged.root())?;
+    let previous_rows_kept = manifest::Manifest::read(run.root())
+        .map(|m| m.rows_kept_baseline())
+        .unwrap_or_default();
     let outcome = crate::stages::ingest::ingest(cfg, staged.root()).and_then(|mut ingested| {
+        ingested.check_row_drops(&previous_rows_kept, cfg.max_row_drop_share);
         eprint!("{}", ingested.summary());
         ingested.write(run.root())
     });
     let kept = match &outcome {
         Ok(()) => move_staged(&staged, &run, ingest::STAGE.outputs),
-        Err(RecoursError::Rejected(_)) => {
-            move_staged(&staged, &run, &[names::QUALITY, names::REJECTS])
-        }
-        Err(_) => Ok(()),
+        Err(RecoursError::Rejected(_)) => remove_path(&run.ingest())
+            .and_then(|()| move_staged(&staged, &run, &[names::QUALITY, names::REJECTS])),
+        Err(_) => ingest::STAGE
+            .outputs
+            .iter()
+            .try_for_each(|o| remove_path(&run.path(o))),
     };
     remove_path(staged.root())?;
     let partial = run.staging();
@@ -284,6 +296,13 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         });
     }
     let run = RunFolder::new(&config.output);
+    // Taken before the previous manifest is read, held until the run returns; a dry run
+    // writes nothing and takes no lock.
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(ownership::claim(&run)?)
+    };
     let mut ctx = RunContext {
         config,
         out: RunFolder::new(run.staging()),
@@ -296,6 +315,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         models: BTreeMap::new(),
         scores: None,
         quality: None,
+        previous_rows_kept: BTreeMap::new(),
         run_id: String::new(),
     };
     let config_hash = manifest::config_hash(ctx.config.as_written());
@@ -310,10 +330,11 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
 
     // Inputs are hashed before any stage reads them.
     let mut hasher = manifest::Hasher::new(Some(ctx.run.hash_cache()));
+    let base = ctx.config.file.parent().unwrap_or(std::path::Path::new(""));
     let mut reference = Vec::new();
     let mut reference_hash = BTreeMap::new();
     for (key, f) in &ctx.config.reference_files {
-        let rec = hasher.record(&f.path, f.written.clone())?;
+        let rec = hasher.record(&f.path, manifest::relative_to(&f.path, &base))?;
         reference_hash.insert(*key, rec.blake3.clone());
         reference.push(rec);
     }
@@ -321,6 +342,10 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
 
     // Fingerprints, and the plan against the previous run's manifest.
     let previous = manifest::Manifest::read(ctx.run.root()).ok();
+    ctx.previous_rows_kept = previous
+        .as_ref()
+        .map(manifest::Manifest::rows_kept_baseline)
+        .unwrap_or_default();
     let mut fingerprints: BTreeMap<&str, String> = BTreeMap::new();
     let mut plan = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
@@ -410,10 +435,6 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         return Ok(());
     }
 
-    std::fs::create_dir_all(ctx.run.root()).map_err(RecoursError::io(format!(
-        "creating {}",
-        ctx.run.root().display()
-    )))?;
     // Stage outputs being replaced are no longer recorded as done before they are removed:
     // a run stopped at any point leaves a manifest that claims only finished outputs.
     let partial = ctx.run.staging();
@@ -575,7 +596,10 @@ fn manifest_of(
     let ingest_kept = records
         .iter()
         .any(|r| r.name == ingest::STAGE.name && r.reused);
-    manifest::Manifest {
+    let ingest_done = records
+        .iter()
+        .any(|r| r.name == ingest::STAGE.name && r.status == "done");
+    let mut m = manifest::Manifest {
         schema_version: manifest::MANIFEST_SCHEMA_VERSION,
         recours_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: option_env!("RECOURS_GIT_COMMIT").map(str::to_string),
@@ -607,6 +631,7 @@ fn manifest_of(
                     rows_rejected: counts.2,
                     table: table.clone(),
                     files: i.files.clone(),
+                    parts: i.parts.clone(),
                     schema_hash: i.schema_hash.clone(),
                 }
             })
@@ -621,13 +646,26 @@ fn manifest_of(
             .filter_map(|b| manifest::model_digest(&ctx.run, b).map(|d| (b.to_string(), d)))
             .collect(),
         stages: records.to_vec(),
+        rows_kept_baseline: BTreeMap::new(),
         volatile_fields: vec![
             "stages[].seconds".into(),
             "stages[].reused".into(),
             "stages[].summary".into(),
             "config_file".into(),
         ],
-    }
+    };
+    // The baseline moves only with an ingest that passed.
+    m.rows_kept_baseline = if ingest_done {
+        m.inputs
+            .iter()
+            .map(|i| (i.table.clone(), i.rows_kept))
+            .collect()
+    } else {
+        previous
+            .map(manifest::Manifest::rows_kept_baseline)
+            .unwrap_or_default()
+    };
+    m
 }
 
 #[cfg(test)]

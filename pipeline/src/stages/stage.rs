@@ -77,6 +77,9 @@ pub struct RunContext {
     pub models: BTreeMap<&'static str, ModelArtefact>,
     pub scores: Option<Vec<ScoreRow>>,
     pub quality: Option<QualityReport>,
+    /// Rows kept per table by the last ingest that passed in this run folder (the
+    /// manifest's `rows_kept_baseline`): what a required table's rows are compared with.
+    pub previous_rows_kept: BTreeMap<String, u64>,
     /// Identifies the run in the lists' read-me: the run month and a digest of the config.
     pub run_id: String,
 }

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RawConfig, RunConfig};
+use crate::config::{RawConfig, RunConfig, normalize};
 use crate::error::{RecoursError, Result};
 
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
 pub const MANIFEST: &str = "manifest.json";
-/// Hash cache (path, size, mtime → BLAKE3) kept in the run folder; not an output.
+/// Hash cache (path and stamp → BLAKE3, see [`Hasher`]) kept in the run folder; not an output.
 pub const HASH_CACHE: &str = ".hash-cache.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +30,13 @@ pub struct FileRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputRecord {
     pub table: String,
+    /// The table's files, named relative to the configuration's folder.
     pub files: Vec<FileRecord>,
+    /// Each file's path inside the table's input as the configuration names it (empty: the
+    /// input is that one file), in the order of `files`: how `verify --inputs` finds them
+    /// in another place.
+    #[serde(default)]
+    pub parts: Vec<String>,
     pub rows_in: u64,
     pub rows_kept: u64,
     pub rows_rejected: u64,
@@ -72,19 +78,66 @@ pub struct Manifest {
     pub config_file: String,
     pub config_hash: String,
     pub config: RawConfig,
+    /// The reference files, named relative to the configuration's folder.
     pub reference: Vec<FileRecord>,
     pub inputs: Vec<InputRecord>,
     pub seeds: BTreeMap<String, u64>,
     /// BLAKE3 of each model artefact file.
     pub models: BTreeMap<String, String>,
     pub stages: Vec<StageRecord>,
+    /// Rows kept per table by the last ingest that passed in this run folder (this run's,
+    /// or carried from an earlier run when this one's ingest failed): a required table
+    /// falling by more than `[validation] max_row_drop_share` from it stops the next run.
+    #[serde(default)]
+    pub rows_kept_baseline: BTreeMap<String, u64>,
     /// Fields that differ between identical runs and that `verify` ignores.
     pub volatile_fields: Vec<String>,
 }
 
+/// What the hash cache knows of a file when it hashed it. Size and modification time
+/// alone can be put back after an edit (`touch -d`, a copy keeping times); the change time
+/// (`ctime`) cannot without changing the system clock, and the inode and device change
+/// when a file is replaced by another, so a file whose stamp is unchanged holds the same
+/// bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    /// Seconds and nanoseconds since the epoch.
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+        }
+    }
+
+    /// Whether a hash taken now can be kept for this stamp: the file's last change is at
+    /// least [`SETTLED_SECONDS`] old. A change within the file system's timestamp
+    /// granularity of the hashing would otherwise leave the same stamp on other bytes.
+    fn settled(&self) -> bool {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .is_ok_and(|now| now.as_secs() as i64 >= self.ctime.0 + SETTLED_SECONDS)
+    }
+}
+
+/// How old a file's last change must be for its hash to be cached (see [`Stamp::settled`]).
+const SETTLED_SECONDS: i64 = 2;
+
 #[derive(Default, Serialize, Deserialize)]
 struct HashCache {
-    entries: BTreeMap<String, (u64, u128, String)>,
+    /// Absolute path → the file's stamp and BLAKE3 when it was hashed.
+    entries: BTreeMap<String, (Stamp, String)>,
 }
 
 /// The blake3 hash of a file, read 16 MiB at a time and each block hashed in parallel: a
@@ -111,7 +164,9 @@ fn hash_file_by(path: &Path, block: usize) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-/// Hashes files, reusing earlier hashes of files whose path, size and mtime are unchanged.
+/// Hashes files, reusing an earlier hash only for a file whose whole [`Stamp`] (size,
+/// modification and change times, inode, device) is unchanged: a file edited in place,
+/// even with its size and modification time put back, is hashed again.
 pub struct Hasher {
     cache: HashCache,
     path: Option<PathBuf>,
@@ -133,23 +188,21 @@ impl Hasher {
     pub fn record(&mut self, path: &Path, shown_as: String) -> Result<FileRecord> {
         let meta = std::fs::metadata(path)
             .map_err(RecoursError::io(format!("reading {}", path.display())))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let stamp = Stamp::of(&meta);
         let key = std::path::absolute(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .to_string_lossy()
             .into_owned();
         let hash = match self.cache.entries.get(&key) {
-            Some((size, m, h)) if *size == meta.len() && *m == mtime => h.clone(),
+            Some((s, h)) if *s == stamp => h.clone(),
             _ => {
                 let h = hash_file(path)
                     .map_err(RecoursError::io(format!("hashing {}", path.display())))?;
-                self.cache
-                    .entries
-                    .insert(key, (meta.len(), mtime, h.clone()));
+                if stamp.settled() {
+                    self.cache.entries.insert(key, (stamp, h.clone()));
+                } else {
+                    self.cache.entries.remove(&key);
+                }
                 h
             }
         };
@@ -219,6 +272,32 @@ pub fn relative(path: &Path, base: &Path) -> String {
         .into_owned()
 }
 
+/// `path` as seen from the folder `base`, with `..` where it is outside it (both made
+/// absolute and normalised without touching the file system): how the manifest names the
+/// inputs and reference files, relative to the configuration's folder, so that a run
+/// folder checked elsewhere finds them beside the configuration in its new place.
+pub fn relative_to(path: &Path, base: &Path) -> String {
+    let absolute = |p: &Path| {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        normalize(&std::path::absolute(p).unwrap_or_else(|_| p.into()))
+    };
+    let (path, base) = (absolute(path), absolute(base));
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    out.to_string_lossy().into_owned()
+}
+
 impl Manifest {
     pub fn read(run_dir: &Path) -> Result<Manifest> {
         let path = run_dir.join(MANIFEST);
@@ -247,6 +326,26 @@ impl Manifest {
         RunConfig::check(Path::new(&self.config_file), self.config.clone())
     }
 
+    /// Rows kept per table by the last ingest that passed in this folder: the recorded
+    /// baseline, or for a manifest written before it existed, its own counts when its
+    /// ingest is done.
+    pub fn rows_kept_baseline(&self) -> BTreeMap<String, u64> {
+        if !self.rows_kept_baseline.is_empty() {
+            return self.rows_kept_baseline.clone();
+        }
+        let ingest_done = self
+            .stages
+            .iter()
+            .any(|s| s.name == "ingest" && s.status == "done");
+        if !ingest_done {
+            return BTreeMap::new();
+        }
+        self.inputs
+            .iter()
+            .map(|i| (i.table.clone(), i.rows_kept))
+            .collect()
+    }
+
     /// Every output file with its hash, in path order.
     pub fn outputs(&self) -> Vec<&FileRecord> {
         let mut v: Vec<&FileRecord> = self.stages.iter().flat_map(|s| &s.outputs).collect();
@@ -265,6 +364,25 @@ pub fn config_hash(raw: &RawConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Paths outside the base folder get `..`; inside it, none; `.` and `..` in either are
+    /// resolved first.
+    #[test]
+    fn paths_are_named_relative_to_the_config_folder() {
+        let cases = [
+            ("/a/data/x.parquet", "/a/config", "../data/x.parquet"),
+            ("/a/config/caisses.csv", "/a/config", "caisses.csv"),
+            (
+                "/a/config/../data/r/m=1/p.parquet",
+                "/a/./config",
+                "../data/r/m=1/p.parquet",
+            ),
+            ("/b/x.csv", "/a/config", "../../b/x.csv"),
+        ];
+        for (path, base, expected) in cases {
+            assert_eq!(relative_to(Path::new(path), Path::new(base)), expected);
+        }
+    }
 
     /// Read in blocks, a file hashes as it does whole: empty, one block exactly, and a
     /// block and a byte.

@@ -2,5 +2,6 @@
 
 pub mod extracts;
 pub mod manifest;
+pub mod ownership;
 pub mod quality;
 pub mod run_folder;

@@ -43,6 +43,11 @@ pub struct QualityReport {
     /// is listed, but the producer should know (their rows are in `rejects/contacts.parquet`).
     /// The objections that match a person are kept, whatever else is wrong with their row.
     pub unmatched_oppositions: u64,
+    /// Required tables whose kept rows fell by more than `[validation]
+    /// max_row_drop_share` against the last ingest that passed in the same run folder: a
+    /// delivery cut short (a month or a département missing). The run stops (exit 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_drops: Vec<RowDrop>,
     pub tables: BTreeMap<&'static str, TableQuality>,
     /// The reason codes and what they mean.
     pub rules: BTreeMap<&'static str, &'static str>,
@@ -54,4 +59,16 @@ pub struct QualityReport {
 pub struct MissingMonth {
     pub mois: String,
     pub sources: Vec<&'static str>,
+}
+
+/// A required table's kept rows against the previous run's (see
+/// [`QualityReport::row_drops`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RowDrop {
+    pub table: &'static str,
+    pub previous_rows_kept: u64,
+    pub rows_kept: u64,
+    /// Share of the previous rows no longer there.
+    pub drop_share: f64,
+    pub max_row_drop_share: f64,
 }

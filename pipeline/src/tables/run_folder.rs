@@ -25,6 +25,8 @@ pub mod names {
     pub const MANIFEST: &str = "manifest.json";
     pub const HASH_CACHE: &str = ".hash-cache.json";
     pub const STAGING: &str = ".partial";
+    /// Marks the folder as made by recours and is the lock a run holds on it.
+    pub const MARKER: &str = ".recours-run";
 }
 
 /// A run folder, or a stage's staging folder laid out the same way.
@@ -60,6 +62,11 @@ impl RunFolder {
 
     pub fn manifest(&self) -> PathBuf {
         self.root.join(names::MANIFEST)
+    }
+
+    /// `RUN/.recours-run`: the run folder's mark and lock (`tables::ownership`).
+    pub fn marker(&self) -> PathBuf {
+        self.root.join(names::MARKER)
     }
 
     pub fn hash_cache(&self) -> PathBuf {

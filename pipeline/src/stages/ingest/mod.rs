@@ -21,7 +21,9 @@ use crate::io::trace::trace;
 use crate::stages::eligibility::household::ResourceHistories;
 use crate::stages::stage::{Declaration, Fingerprint, RunContext, Stage, section};
 use crate::tables::extracts::{Extracts, NO_ROW, PERSON_ROW, PERSON_ROWS, STREAMED};
-use crate::tables::quality::{MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, TableQuality};
+use crate::tables::quality::{
+    MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, RowDrop, TableQuality,
+};
 use crate::tables::run_folder::RunFolder;
 use crate::tables::run_folder::names;
 use serde_json::json;
@@ -896,6 +898,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         missing_resource_months: Vec::new(),
         empty_required_tables: Vec::new(),
         unmatched_oppositions: 0,
+        row_drops: Vec::new(),
         tables: BTreeMap::new(),
         rules: BTreeMap::new(),
     };
@@ -1383,6 +1386,36 @@ fn rejects_frame(t: &Loaded, mask: &[bool]) -> Result<DataFrame> {
 }
 
 impl Ingested {
+    /// Compares each required table's kept rows with `previous` (the last ingest that
+    /// passed in the same run folder, by table; empty for a new folder): a fall by more
+    /// than `max_share` of the previous rows is recorded in the quality report, which then
+    /// does not pass.
+    pub fn check_row_drops(&mut self, previous: &BTreeMap<String, u64>, max_share: f64) {
+        let q = &mut self.quality;
+        for spec in TABLES.iter().filter(|s| s.required) {
+            let (Some(&before), Some(now)) = (previous.get(spec.name), q.tables.get(spec.name))
+            else {
+                continue;
+            };
+            if before == 0 || now.rows_kept >= before {
+                continue;
+            }
+            let drop_share = (before - now.rows_kept) as f64 / before as f64;
+            if drop_share > max_share {
+                q.row_drops.push(RowDrop {
+                    table: spec.name,
+                    previous_rows_kept: before,
+                    rows_kept: now.rows_kept,
+                    drop_share,
+                    max_row_drop_share: max_share,
+                });
+            }
+        }
+        if !q.row_drops.is_empty() {
+            q.passed = false;
+        }
+    }
+
     /// Writes `quality.json` and `rejects/` into the stage's folder, and, when every table is
     /// within tolerance and the resources cover the twelve months before the run month from
     /// every source they have, `ingest/<table>.parquet`; returns an error (exit 3)
@@ -1428,6 +1461,19 @@ impl Ingested {
                         q.rows_in
                     )
                 });
+            }
+            for d in &self.quality.row_drops {
+                over.push(format!(
+                    "table {}: {} rows kept, {} in the previous run of this folder: {:.1} % \
+                     fewer, above the {:.1} % allowed ([validation] max_row_drop_share); a \
+                     delivery cut short? If the drop is real, run once with a higher \
+                     max_row_drop_share",
+                    d.table,
+                    d.rows_kept,
+                    d.previous_rows_kept,
+                    100.0 * d.drop_share,
+                    100.0 * d.max_row_drop_share
+                ));
             }
             let missing = &self.quality.missing_resource_months;
             if !missing.is_empty() {
@@ -1615,6 +1661,7 @@ impl Stage for Ingest {
     }
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let mut ingested = ingest(&ctx.config, ctx.out.root())?;
+        ingested.check_row_drops(&ctx.previous_rows_kept, ctx.config.max_row_drop_share);
         eprint!("{}", ingested.summary());
         ingested.write(ctx.run.root())?;
         let q = &ingested.quality;

@@ -1,0 +1,127 @@
+//! Who may write a run folder: recours only in a folder it made (or a new or empty one),
+//! and one process at a time. The mark is the file `RUN/.recours-run`; it is also the file
+//! an exclusive OS lock (`flock`) is taken on for as long as a `run` or `validate` writes
+//! the folder, and a shared one while `verify` reads it. The lock goes with the process:
+//! a killed run leaves no lock behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Write};
+
+use crate::error::{RecoursError, Result};
+use crate::tables::manifest::Manifest;
+use crate::tables::run_folder::RunFolder;
+
+/// What the mark says to someone who opens it.
+const MARK_TEXT: &str = "recours run folder: recours made this folder, removes and replaces \
+its outputs here, and locks this file while a run or a validation writes it.\n";
+
+/// A lock held on a run folder until it is dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+fn folder_error(run: &RunFolder, message: String) -> RecoursError {
+    RecoursError::RunFolder {
+        folder: run.root().to_path_buf(),
+        message,
+    }
+}
+
+/// Whether recours may write into `run`: it does not exist, is empty, carries the mark, or
+/// holds a manifest recours can read (a run folder made before the mark existed).
+fn is_recours_or_empty(run: &RunFolder) -> Result<bool> {
+    let root = run.root();
+    if !root.exists() || run.marker().is_file() {
+        return Ok(true);
+    }
+    if !root.is_dir() {
+        return Err(folder_error(run, "exists and is not a folder".into()));
+    }
+    let mut entries = root.read_dir().map_err(|e| {
+        folder_error(
+            run,
+            format!("cannot be read ({e}); give another folder with --output"),
+        )
+    })?;
+    Ok(entries.next().is_none() || Manifest::read(root).is_ok())
+}
+
+/// Takes `run` for writing: refuses a folder that is not empty and was not made by recours
+/// (nothing in it is written or removed), creates it and its mark if needed, and takes the
+/// exclusive lock, or fails at once when another process holds it.
+pub fn claim(run: &RunFolder) -> Result<RunLock> {
+    if !is_recours_or_empty(run)? {
+        return Err(folder_error(
+            run,
+            format!(
+                "is not empty and was not made by recours (no {} mark, no manifest.json): a \
+                 run removes and replaces its outputs (models/, lists/, report/, …) in its run \
+                 folder, so it writes only into a new or empty folder or one it made. Nothing \
+                 was written or removed; give a new folder with --output or `output` in the \
+                 configuration",
+                crate::tables::run_folder::names::MARKER
+            ),
+        ));
+    }
+    std::fs::create_dir_all(run.root()).map_err(|e| not_writable(run, &e))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(run.marker())
+        .map_err(|e| not_writable(run, &e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(RecoursError::Busy {
+                folder: run.root().to_path_buf(),
+            });
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(folder_error(
+                run,
+                format!("cannot be locked ({e}): recours needs a file system with file locks"),
+            ));
+        }
+    }
+    if file.metadata().is_ok_and(|m| m.len() == 0) {
+        file.write_all(MARK_TEXT.as_bytes())
+            .map_err(|e| not_writable(run, &e))?;
+    }
+    Ok(RunLock { _file: file })
+}
+
+/// A shared lock on `run` while it is read (`verify`): fails at once when a run or a
+/// validation writes it. A folder without the mark (copied without its hidden files) or
+/// whose mark cannot be opened is read without a lock.
+pub fn share(run: &RunFolder) -> Result<Option<RunLock>> {
+    let Ok(file) = File::open(run.marker()) else {
+        return Ok(None);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(RunLock { _file: file })),
+        Err(TryLockError::WouldBlock) => Err(RecoursError::Busy {
+            folder: run.root().to_path_buf(),
+        }),
+        Err(TryLockError::Error(_)) => Ok(None),
+    }
+}
+
+fn not_writable(run: &RunFolder, e: &std::io::Error) -> RecoursError {
+    let why = match e.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            "cannot be written (read-only or permission denied)".to_string()
+        }
+        _ => format!("cannot be written ({e})"),
+    };
+    folder_error(
+        run,
+        format!(
+            "{why}: `run` and `validate` write their manifest and outputs there even when \
+             every stage is up to date; give a writable folder with --output (`recours verify` \
+             checks a folder it cannot write)"
+        ),
+    )
+}
