@@ -224,7 +224,7 @@ fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<
 /// data it rejected, or nothing.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
     let run = RunFolder::new(&cfg.output);
-    let _lock = ownership::claim(&run)?;
+    let lock = ownership::claim(&run)?;
     let staged = run.staging_for("validate");
     remove_path(staged.root())?;
     let previous_rows_kept = manifest::Manifest::read(run.root())
@@ -248,6 +248,9 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
     let partial = run.staging();
     if partial.read_dir().is_ok_and(|mut d| d.next().is_none()) {
         let _ = std::fs::remove_dir(&partial);
+    }
+    if outcome.is_err() {
+        lock.remove_if_unused(&run);
     }
     outcome.and(kept)
 }
@@ -334,7 +337,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     let mut reference = Vec::new();
     let mut reference_hash = BTreeMap::new();
     for (key, f) in &ctx.config.reference_files {
-        let rec = hasher.record(&f.path, manifest::relative_to(&f.path, &base))?;
+        let rec = hasher.record(&f.path, manifest::relative_to(&f.path, base))?;
         reference_hash.insert(*key, rec.blake3.clone());
         reference.push(rec);
     }

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Write};
 
 use crate::error::{RecoursError, Result};
 use crate::tables::manifest::Manifest;
-use crate::tables::run_folder::RunFolder;
+use crate::tables::run_folder::{RunFolder, names};
 
 /// What the mark says to someone who opens it.
 const MARK_TEXT: &str = "recours run folder: recours made this folder, removes and replaces \
@@ -19,6 +19,27 @@ its outputs here, and locks this file while a run or a validation writes it.\n";
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    /// The folder did not exist before this claim.
+    created: bool,
+}
+
+impl RunLock {
+    /// Removes the run folder when this claim created it and nothing but the mark is in
+    /// it: a validation stopped (a privacy stop) in a new folder leaves nothing behind.
+    pub fn remove_if_unused(self, run: &RunFolder) {
+        if !self.created {
+            return;
+        }
+        let only_mark = run
+            .root()
+            .read_dir()
+            .is_ok_and(|d| d.flatten().all(|e| e.file_name() == names::MARKER));
+        drop(self);
+        if only_mark {
+            let _ = std::fs::remove_file(run.marker());
+            let _ = std::fs::remove_dir(run.root());
+        }
+    }
 }
 
 fn folder_error(run: &RunFolder, message: String) -> RecoursError {
@@ -60,10 +81,11 @@ pub fn claim(run: &RunFolder) -> Result<RunLock> {
                  folder, so it writes only into a new or empty folder or one it made. Nothing \
                  was written or removed; give a new folder with --output or `output` in the \
                  configuration",
-                crate::tables::run_folder::names::MARKER
+                names::MARKER
             ),
         ));
     }
+    let created = !run.root().exists();
     std::fs::create_dir_all(run.root()).map_err(|e| not_writable(run, &e))?;
     let mut file = OpenOptions::new()
         .read(true)
@@ -90,7 +112,10 @@ pub fn claim(run: &RunFolder) -> Result<RunLock> {
         file.write_all(MARK_TEXT.as_bytes())
             .map_err(|e| not_writable(run, &e))?;
     }
-    Ok(RunLock { _file: file })
+    Ok(RunLock {
+        _file: file,
+        created,
+    })
 }
 
 /// A shared lock on `run` while it is read (`verify`): fails at once when a run or a
@@ -101,7 +126,10 @@ pub fn share(run: &RunFolder) -> Result<Option<RunLock>> {
         return Ok(None);
     };
     match file.try_lock_shared() {
-        Ok(()) => Ok(Some(RunLock { _file: file })),
+        Ok(()) => Ok(Some(RunLock {
+            _file: file,
+            created: false,
+        })),
         Err(TryLockError::WouldBlock) => Err(RecoursError::Busy {
             folder: run.root().to_path_buf(),
         }),
