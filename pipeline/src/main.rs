@@ -214,6 +214,12 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn load(cli: &Cli) -> Result<RunConfig> {
     let mut cfg = RunConfig::load(&cli.config)?;
     if let Some(out) = &cli.output {
+        if let Some(problem) = config::output_problem(&out.to_string_lossy(), out, &cli.config) {
+            return Err(recours::error::RecoursError::Config {
+                file: cli.config.clone(),
+                message: format!("--output: {problem}"),
+            });
+        }
         cfg.output = out.clone();
     }
     Ok(cfg)
