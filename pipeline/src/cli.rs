@@ -26,12 +26,20 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub output: Option<PathBuf>,
 
-    /// Worker threads (default: every core).
-    #[arg(long, global = true)]
+    /// Worker threads, 1 to 1024 (default: every core).
+    #[arg(long, global = true, value_parser = threads)]
     pub threads: Option<usize>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--threads`: at least one worker, at most 1024.
+fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a number of threads from 1 to 1024")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

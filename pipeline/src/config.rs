@@ -279,6 +279,14 @@ pub struct RawValidation {
     /// ingest that passed in the same run folder before the run stops.
     #[serde(default = "default_max_row_drop")]
     pub max_row_drop_share: f64,
+    /// Largest monthly amount in euros (absolute value) an amount of the extracts may
+    /// have; a row beyond it is rejected (`montant_hors_bornes`).
+    #[serde(default = "default_max_monthly_amount")]
+    pub max_monthly_amount: f64,
+    /// Per-nature overrides of `max_monthly_amount`: a `ressources` nature (`salaire`, …),
+    /// a prestation code (the `droits` and `retours` amounts) or `loyer`.
+    #[serde(default)]
+    pub max_monthly_amount_by_nature: BTreeMap<String, f64>,
 }
 
 fn default_max_rejected() -> f64 {
@@ -289,13 +297,52 @@ fn default_max_row_drop() -> f64 {
     0.2
 }
 
+fn default_max_monthly_amount() -> f64 {
+    DEFAULT_MAX_MONTHLY_AMOUNT
+}
+
+/// The default of `[validation] max_monthly_amount`: far above any benefit, wage or rent of
+/// the population served, and far below what could overflow when a person's rows of a
+/// month are added up: a value beyond it is a unit or encoding error upstream.
+pub const DEFAULT_MAX_MONTHLY_AMOUNT: f64 = 100_000.0;
+
+/// The largest `max_monthly_amount` a config may set: the features add up a person's and a
+/// unit's amounts over months, which stays far from overflowing at this bound.
+pub const MAX_MONTHLY_AMOUNT_LIMIT: f64 = 1e9;
+
 impl Default for RawValidation {
     fn default() -> Self {
         RawValidation {
             max_rejected_share: default_max_rejected(),
             max_rejected_share_by_table: BTreeMap::new(),
             max_row_drop_share: default_max_row_drop(),
+            max_monthly_amount: default_max_monthly_amount(),
+            max_monthly_amount_by_nature: BTreeMap::new(),
         }
+    }
+}
+
+/// The checked `[validation]` amount bounds: the largest monthly amount, in absolute
+/// value, of an amount of each nature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmountBounds {
+    pub default: f64,
+    pub by_nature: BTreeMap<String, f64>,
+}
+
+impl AmountBounds {
+    /// The bound of an amount of this nature (`None`: the nature is not known, or the
+    /// table has none).
+    pub fn of(&self, nature: Option<&str>) -> f64 {
+        nature
+            .and_then(|n| self.by_nature.get(n))
+            .copied()
+            .unwrap_or(self.default)
+    }
+
+    /// Whether every nature has the default bound (no per-row lookup needed).
+    pub fn is_uniform(&self) -> bool {
+        self.by_nature.values().all(|b| *b == self.default)
     }
 }
 
@@ -377,6 +424,8 @@ pub struct RunConfig {
     pub max_rejected_share: BTreeMap<&'static str, f64>,
     /// `[validation] max_row_drop_share`, within 0..1.
     pub max_row_drop_share: f64,
+    /// `[validation]`: the largest monthly amount of each nature.
+    pub amount_bounds: AmountBounds,
     /// `[reference]`: the départements, caisses and barèmes files.
     pub reference_files: Vec<(&'static str, ConfigPath)>,
     /// `[eligibility]`
@@ -492,18 +541,48 @@ impl RunConfig {
             }
         }
         for (t, share) in &max_rejected_share {
-            if !(0.0..=1.0).contains(share) {
+            let key = if v.max_rejected_share_by_table.contains_key(*t) {
+                format!("[validation.max_rejected_share_by_table] {t}")
+            } else {
+                format!("[validation] max_rejected_share (for {t})")
+            };
+            in_range(
+                &mut problems,
+                &key,
+                share,
+                (0.0..=1.0).contains(share),
+                "within [0, 1]",
+            );
+        }
+        let amount_range =
+            format!("a finite amount within (0, {MAX_MONTHLY_AMOUNT_LIMIT:e}] euros");
+        let amount_ok = |x: f64| x > 0.0 && x <= MAX_MONTHLY_AMOUNT_LIMIT;
+        in_range(
+            &mut problems,
+            "[validation] max_monthly_amount",
+            v.max_monthly_amount,
+            amount_ok(v.max_monthly_amount),
+            &amount_range,
+        );
+        for (nature, bound) in &v.max_monthly_amount_by_nature {
+            let key = format!("[validation.max_monthly_amount_by_nature] {nature}");
+            if !crate::domain::contract::is_amount_nature(nature) {
                 problems.push(format!(
-                    "[validation]: max rejected share for {t} must be within 0..1, found {share}"
+                    "{key}: unknown nature (a ressources nature: {}; a prestation: {}; or {})",
+                    crate::domain::contract::NATURES.join(", "),
+                    crate::domain::contract::PRESTATIONS.join(", "),
+                    crate::domain::contract::LOYER
                 ));
             }
+            in_range(&mut problems, &key, bound, amount_ok(*bound), &amount_range);
         }
-        if !(0.0..=1.0).contains(&v.max_row_drop_share) {
-            problems.push(format!(
-                "[validation] max_row_drop_share must be within 0..1, found {}",
-                v.max_row_drop_share
-            ));
-        }
+        in_range(
+            &mut problems,
+            "[validation] max_row_drop_share",
+            v.max_row_drop_share,
+            (0.0..=1.0).contains(&v.max_row_drop_share),
+            "within [0, 1]",
+        );
         for (key, q) in [
             ("rsa_ppa_quarter", raw.eligibility.rsa_ppa_quarter),
             ("aspa_quarter", raw.eligibility.aspa_quarter),
@@ -512,28 +591,68 @@ impl RunConfig {
                 problems.push(format!("[eligibility] {key}: {q:?} must be two month offsets from..to, with -12 <= from <= to <= -1"));
             }
         }
-        if !(raw.eligibility.deterministic_min_amount >= 0.0) {
-            problems.push(
-                "[eligibility] deterministic_min_amount must be a non-negative amount".into(),
+        let amount = raw.eligibility.deterministic_min_amount;
+        in_range(
+            &mut problems,
+            "[eligibility] deterministic_min_amount",
+            amount,
+            (0.0..=MAX_MONTHLY_AMOUNT_LIMIT).contains(&amount),
+            &format!("a finite amount within [0, {MAX_MONTHLY_AMOUNT_LIMIT:e}] euros"),
+        );
+        let t = &raw.training;
+        in_range(
+            &mut problems,
+            "[training] test_share",
+            t.test_share,
+            t.test_share > 0.0 && t.test_share < 1.0,
+            "within (0, 1)",
+        );
+        in_range(
+            &mut problems,
+            "[training] folds",
+            t.folds,
+            (2..=MAX_FOLDS).contains(&t.folds),
+            &format!("within [2, {MAX_FOLDS}]"),
+        );
+        if t.alphas.is_empty() {
+            problems
+                .push("[training] alphas: the list is empty; give at least one L2 strength".into());
+        }
+        for a in &t.alphas {
+            in_range(
+                &mut problems,
+                "[training] alphas",
+                a,
+                *a > 0.0 && *a <= MAX_ALPHA,
+                &format!("finite numbers within (0, {MAX_ALPHA:e}]"),
             );
         }
-        let t = &raw.training;
-        if !(t.test_share > 0.0 && t.test_share < 1.0) {
-            problems.push(format!(
-                "[training] test_share must be within (0, 1), found {}",
-                t.test_share
-            ));
+        in_range(
+            &mut problems,
+            "[training] max_iterations",
+            t.max_iterations,
+            (1..=MAX_ITERATIONS).contains(&t.max_iterations),
+            &format!("within [1, {MAX_ITERATIONS}]"),
+        );
+        for (key, tol) in [
+            ("gradient_tolerance", t.gradient_tolerance),
+            ("convergence_tolerance", t.convergence_tolerance),
+        ] {
+            in_range(
+                &mut problems,
+                &format!("[training] {key}"),
+                tol,
+                tol > 0.0 && tol < 1.0,
+                "within (0, 1)",
+            );
         }
-        if t.folds < 2 {
-            problems.push(format!(
-                "[training] folds must be at least 2, found {}",
-                t.folds
-            ));
-        }
-        if t.alphas.is_empty() || t.alphas.iter().any(|a| !(*a >= 0.0)) {
-            problems
-                .push("[training] alphas must be a non-empty list of non-negative numbers".into());
-        }
+        in_range(
+            &mut problems,
+            "[training] newton_steps",
+            t.newton_steps,
+            t.newton_steps <= MAX_NEWTON_STEPS,
+            &format!("within [0, {MAX_NEWTON_STEPS}]"),
+        );
         let path_of = |written: &String| ConfigPath {
             written: written.clone(),
             path: normalize(&dir.join(written)),
@@ -560,13 +679,20 @@ impl RunConfig {
                 ));
             }
         }
-        if let Some(v) = &raw.evaluation.verite
-            && !dir.join(v).exists()
-        {
-            problems.push(format!(
-                "[evaluation] verite: {} does not exist",
-                dir.join(v).display()
-            ));
+        if let Some(v) = &raw.evaluation.verite {
+            let path = dir.join(v);
+            if !path.exists() {
+                problems.push(format!(
+                    "[evaluation] verite: {} does not exist",
+                    path.display()
+                ));
+            } else if path.is_file() && !is_parquet(&path) {
+                problems.push(format!(
+                    "[evaluation] verite: {} is not a Parquet file (the ground truth is read \
+                     as Parquet only)",
+                    path.display()
+                ));
+            }
         }
         if raw.evaluation.min_cell < 11 {
             problems.push(format!(
@@ -574,12 +700,13 @@ impl RunConfig {
                 raw.evaluation.min_cell
             ));
         }
-        if !(0.0..1.0).contains(&raw.evaluation.recall_margin) {
-            problems.push(format!(
-                "[evaluation] recall_margin must be within [0, 1), found {}",
-                raw.evaluation.recall_margin
-            ));
-        }
+        in_range(
+            &mut problems,
+            "[evaluation] recall_margin",
+            raw.evaluation.recall_margin,
+            (0.0..1.0).contains(&raw.evaluation.recall_margin),
+            "within [0, 1)",
+        );
         if let Some(p) = &raw.report.previous
             && !dir.join(p).join("manifest.json").exists()
         {
@@ -595,12 +722,38 @@ impl RunConfig {
                 l.priority
             ));
         }
-        if !(0.0..1.0).contains(&l.control_share) {
-            problems.push(format!(
-                "[lists] control_share must be within [0, 1), found {}",
-                l.control_share
-            ));
-        }
+        in_range(
+            &mut problems,
+            "[lists] min_score",
+            l.min_score,
+            (0.0..=1.0).contains(&l.min_score),
+            "a probability within [0, 1]",
+        );
+        in_range(
+            &mut problems,
+            "[lists] recent_contact_months",
+            l.recent_contact_months,
+            (0..=MAX_RECENT_CONTACT_MONTHS).contains(&l.recent_contact_months),
+            &format!("a number of months within [0, {MAX_RECENT_CONTACT_MONTHS}]"),
+        );
+        in_range(
+            &mut problems,
+            "[lists] control_share",
+            l.control_share,
+            (0.0..1.0).contains(&l.control_share),
+            "within [0, 1)",
+        );
+        in_range(
+            &mut problems,
+            "[lists] offline_age",
+            l.offline_age,
+            OFFLINE_AGES.contains(&l.offline_age),
+            &format!(
+                "an age within [{}, {}]",
+                OFFLINE_AGES.start(),
+                OFFLINE_AGES.end()
+            ),
+        );
         for c in l.capacity_by_caisse.keys() {
             if !reference.is_caisse(c) {
                 problems.push(format!(
@@ -621,10 +774,13 @@ impl RunConfig {
                 }
             }
         }
+        let output = normalize(&dir.join(&raw.output));
+        if let Some(p) = output_problem(&raw.output, &output, file) {
+            problems.push(format!("output: {p}"));
+        }
         if !problems.is_empty() {
             return Err(err(file, problems.join("\n  ")));
         }
-        let output = normalize(&dir.join(&raw.output));
         let e = &raw.eligibility;
         let r = &raw.reference;
         let run_config = RunConfig {
@@ -637,6 +793,10 @@ impl RunConfig {
             inputs,
             max_rejected_share,
             max_row_drop_share: v.max_row_drop_share,
+            amount_bounds: AmountBounds {
+                default: raw.validation.max_monthly_amount,
+                by_nature: raw.validation.max_monthly_amount_by_nature.clone(),
+            },
             reference_files: vec![
                 ("departements", path_of(&r.departements)),
                 ("caisses", path_of(&r.caisses)),
@@ -727,6 +887,71 @@ fn list_rules(l: &RawLists) -> ListRules {
             .map(|(c, m)| (c.clone(), caps(m)))
             .collect(),
     }
+}
+
+/// Records a problem when a numeric setting is outside its range. `ok` is a comparison of
+/// the value with finite bounds, so NaN and infinities fail it.
+fn in_range(
+    problems: &mut Vec<String>,
+    key: &str,
+    value: impl std::fmt::Display,
+    ok: bool,
+    range: &str,
+) {
+    if !ok {
+        problems.push(format!("{key}: {value} is out of range, must be {range}"));
+    }
+}
+
+/// Cross-validation folds at most (each fold is one more fit per alpha and benefit).
+const MAX_FOLDS: usize = 100;
+/// The strongest L2 penalty tried: beyond it every coefficient is zero to the solver's
+/// precision, and an infinite one never converges.
+const MAX_ALPHA: f64 = 1e6;
+/// Solver iterations at most (each is a pass over the learning set).
+const MAX_ITERATIONS: u64 = 100_000;
+/// Newton polishing steps at most (each builds and factors the Hessian).
+const MAX_NEWTON_STEPS: u64 = 100;
+/// Months a campaign contact keeps a person off the lists, at most (ten years).
+const MAX_RECENT_CONTACT_MONTHS: i32 = 120;
+/// The ages `offline_age` may take: from adulthood to beyond any living person.
+const OFFLINE_AGES: std::ops::RangeInclusive<i32> = 18..=130;
+
+/// Why a run folder cannot be used (`None` when it can): `written` is the setting as
+/// written (`output` or `--output`), `resolved` the folder it names. The run folder must be
+/// named, and must not be the configuration's folder or hold it (a run writes and replaces
+/// files in its folder).
+pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Option<String> {
+    if written.trim().is_empty() {
+        return Some("the run folder is empty; name a folder for the run".into());
+    }
+    let absolute = |p: &Path| {
+        std::path::absolute(p)
+            .map(|p| normalize(&p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    // Compared through the real paths when they exist (symbolic links, `..`).
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| absolute(p));
+    let folder = real(resolved);
+    let config_dir = real(&base_dir(&absolute(config_file)));
+    if config_dir.starts_with(&folder) {
+        return Some(format!(
+            "'{written}' is the configuration's folder or holds it ({}); name a folder of \
+             its own for the run",
+            config_dir.display()
+        ));
+    }
+    None
+}
+
+/// Whether `path` begins with the Parquet magic bytes.
+fn is_parquet(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
 }
 
 fn resolve_input(dir: &Path, spec: &TableSpec, input: &RawInput) -> Result<InputSpec, String> {
@@ -844,5 +1069,88 @@ impl ListRules {
             .collect();
         v.push(format!("Capacité mensuelle par caisse et par canal : {} (sauf mention contraire dans la configuration).", caps.join(", ")));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (PathBuf, RawConfig) {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sample.toml");
+        let raw = read_raw(&file).unwrap();
+        (file, raw)
+    }
+
+    fn problems(file: &Path, raw: RawConfig) -> String {
+        match RunConfig::check(file, raw) {
+            Err(RecoursError::Config { message, .. }) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    /// Every numeric setting out of its range (NaN and infinities included) is named, with
+    /// its range, in one error listing them all.
+    #[test]
+    fn every_numeric_setting_out_of_range_is_named_at_once() {
+        let (file, mut raw) = sample();
+        assert!(RunConfig::check(&file, raw.clone()).is_ok());
+        raw.validation.max_rejected_share = f64::NAN;
+        raw.validation.max_monthly_amount = f64::INFINITY;
+        raw.validation
+            .max_monthly_amount_by_nature
+            .insert("salaire".into(), -1.0);
+        raw.eligibility.deterministic_min_amount = f64::INFINITY;
+        let t = &mut raw.training;
+        t.test_share = 1.0;
+        t.folds = 1;
+        t.alphas = vec![1.0, f64::INFINITY, 0.0];
+        t.max_iterations = 0;
+        t.gradient_tolerance = -1.0;
+        t.convergence_tolerance = f64::NAN;
+        t.newton_steps = 1_000;
+        raw.evaluation.recall_margin = f64::NAN;
+        let l = &mut raw.lists;
+        l.min_score = f64::NAN;
+        l.recent_contact_months = -5;
+        l.control_share = 1.0;
+        l.offline_age = -1;
+        let message = problems(&file, raw);
+        for key in [
+            "[validation] max_rejected_share (for personnes): NaN",
+            "[validation] max_monthly_amount: inf",
+            "[validation.max_monthly_amount_by_nature] salaire: -1",
+            "[eligibility] deterministic_min_amount: inf",
+            "[training] test_share: 1",
+            "[training] folds: 1",
+            "[training] alphas: inf",
+            "[training] alphas: 0",
+            "[training] max_iterations: 0",
+            "[training] gradient_tolerance: -1",
+            "[training] convergence_tolerance: NaN",
+            "[training] newton_steps: 1000",
+            "[evaluation] recall_margin: NaN",
+            "[lists] min_score: NaN is out of range, must be a probability within [0, 1]",
+            "[lists] recent_contact_months: -5",
+            "[lists] control_share: 1",
+            "[lists] offline_age: -1 is out of range, must be an age within [18, 130]",
+        ] {
+            assert!(message.contains(key), "{key} not in:\n{message}");
+        }
+    }
+
+    /// The run folder is named, and is neither the config's folder nor one that holds it.
+    #[test]
+    fn a_run_folder_that_is_empty_or_holds_the_config_is_refused() {
+        let (file, raw) = sample();
+        for output in ["", " ", ".", "..", "../.."] {
+            let mut bad = raw.clone();
+            bad.output = output.into();
+            let message = problems(&file, bad);
+            assert!(message.contains("output: "), "{output:?}: {message}");
+        }
+        let config_dir = file.parent().unwrap();
+        assert!(output_problem("runs", &config_dir.join("runs"), &file).is_none());
+        assert!(output_problem("x", config_dir, &file).is_some());
     }
 }

@@ -233,6 +233,12 @@ fn config_file(config: &Option<std::path::PathBuf>) -> std::path::PathBuf {
 fn load(cli: &Cli) -> Result<RunConfig> {
     let mut cfg = RunConfig::load(&config_file(&cli.config))?;
     if let Some(out) = &cli.output {
+        if let Some(problem) = config::output_problem(&out.to_string_lossy(), out, &cli.config) {
+            return Err(recours::error::RecoursError::Config {
+                file: cli.config.clone(),
+                message: format!("--output: {problem}"),
+            });
+        }
         cfg.output = out.clone();
     }
     Ok(cfg)

@@ -75,6 +75,45 @@ pub const PRESTATIONS: &[&str] = &[
 ];
 pub const SCORED: &[&str] = &["PPA", "RSA", "ASPA"];
 
+/// The natures of a `ressources` row.
+pub const NATURES: &[&str] = &[
+    "salaire",
+    "chomage",
+    "ij",
+    "retraite",
+    "invalidite",
+    "autre",
+];
+
+/// The nature of the `logements` amount (the rent), for its bound.
+pub const LOYER: &str = "loyer";
+
+/// Where the nature of a table's amounts comes from, for their configured bound
+/// (`[validation] max_monthly_amount_by_nature`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmountNature {
+    /// The row's value in this column: `ressources.nature`, the `prestation` of `droits`
+    /// and `retours`.
+    Column(&'static str),
+    /// One nature for every row: the rent of `logements`.
+    Fixed(&'static str),
+}
+
+/// The nature of the amounts of `table` (`None`: the table has no amount).
+pub fn amount_nature(table: &str) -> Option<AmountNature> {
+    match table {
+        "ressources" => Some(AmountNature::Column("nature")),
+        "droits" | "retours" => Some(AmountNature::Column("prestation")),
+        "logements" => Some(AmountNature::Fixed(LOYER)),
+        _ => None,
+    }
+}
+
+/// Whether `key` names a nature of amounts: a `ressources` nature, a prestation or `loyer`.
+pub fn is_amount_nature(key: &str) -> bool {
+    key == LOYER || NATURES.contains(&key) || PRESTATIONS.contains(&key)
+}
+
 /// Tables in the order the ingest stage checks them (references point backwards).
 pub const TABLES: &[TableSpec] = &[
     TableSpec {
@@ -139,17 +178,7 @@ pub const TABLES: &[TableSpec] = &[
         columns: &[
             col("pseudo_id", Kind::Hex64),
             col("mois", Kind::Month),
-            col(
-                "nature",
-                Kind::Code(&[
-                    "salaire",
-                    "chomage",
-                    "ij",
-                    "retraite",
-                    "invalidite",
-                    "autre",
-                ]),
-            ),
+            col("nature", Kind::Code(NATURES)),
             col("source", Kind::Code(&["DSN", "PASRAU"])),
             // Negative values are regularisations and are allowed.
             col("montant_net_social", Kind::Decimal { min: None }),
@@ -237,6 +266,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Whether the rule may follow from another row's rejection (a person or a foyer row
+    /// rejected for its own values): listed after the root causes.
+    pub fn may_be_a_consequence(self) -> bool {
+        matches!(
+            self,
+            Rule::RejectedPerson
+                | Rule::RejectedHousehold
+                | Rule::PersonWithoutHousehold
+                | Rule::HouseholdWithoutDemandeur
+        )
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Rule::MissingValue => "valeur_manquante",
@@ -277,7 +318,8 @@ impl Rule {
             Rule::UnknownCaisse => "not a caisse of the reference map",
             Rule::InvalidAmount => "not a decimal amount",
             Rule::AmountOutOfBounds => {
-                "above 100 000 euros a month in absolute value, the contract's bound"
+                "beyond the largest monthly amount of its nature in absolute value \
+                 ([validation] max_monthly_amount, 100 000 euros unless configured)"
             }
             Rule::NegativeAmount => "negative where the contract requires >= 0",
             Rule::InvalidBool => "not a boolean (true/false)",

@@ -72,6 +72,22 @@ fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>> {
     Ok(rows)
 }
 
+/// The longest caisse code accepted.
+const MAX_CAISSE_CODE: usize = 64;
+
+/// Whether `code` is a caisse code: capital letters, digits and dashes, starting with a
+/// letter or a digit (`CAF33`, `CARSAT-AQUITAINE`). A code becomes a folder and file name
+/// (`lists/<code>/`) and a cell of the national files: nothing else may reach them (no
+/// `/`, `.`, `..`, nor a leading `=`, `+`, `-`, `@` a spreadsheet would read as a formula).
+pub fn is_caisse_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_CAISSE_CODE
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'-')
+}
+
 impl Reference {
     pub fn load(departements: &Path, caisses: &Path) -> Result<Reference> {
         let mut deps = Vec::new();
@@ -99,7 +115,26 @@ impl Reference {
         }
         deps.sort_by(|a, b| a.code.cmp(&b.code));
         let mut map = BTreeMap::new();
-        for f in read_csv(caisses, "code,branche,libelle,departements")? {
+        let rows = read_csv(caisses, "code,branche,libelle,departements")?;
+        let bad: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !is_caisse_code(&f[0]))
+            .map(|(i, f)| format!("line {}: '{}'", i + 2, f[0].escape_default()))
+            .collect();
+        if !bad.is_empty() {
+            return Err(RecoursError::Config {
+                file: caisses.to_path_buf(),
+                message: format!(
+                    "column code: {} caisse code(s) not made of capital letters, digits and \
+                     dashes (starting with a letter or digit, at most {MAX_CAISSE_CODE} \
+                     characters; a code names the caisse's list folder and files): {}",
+                    bad.len(),
+                    bad.join(", ")
+                ),
+            });
+        }
+        for f in rows {
             let departements = f[3].split_whitespace().map(str::to_string).collect();
             map.insert(
                 f[0].clone(),
@@ -142,6 +177,35 @@ impl Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caisse_codes_that_could_become_paths_or_formulas_are_refused() {
+        for good in ["CAF33", "CAF2A", "CARSAT-AQUITAINE", "CNAV", "FT", "1"] {
+            assert!(is_caisse_code(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../../x",
+            "/abs",
+            "CAF33/..",
+            "=1+2",
+            "+1",
+            "-CAF",
+            "@SUM",
+            "caf33",
+            "CAF 33",
+            "CAF\t33",
+            "CAF33\n",
+            "CAF.33",
+            "CAF\\33",
+            "CAFÉ",
+            &"A".repeat(65),
+        ] {
+            assert!(!is_caisse_code(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn shipped_reference_map_is_complete() {

@@ -85,10 +85,15 @@ pub fn read_verite(path: &Path) -> Result<Truth> {
                 ])
                 .collect()
         })
-        .map_err(RecoursError::polars(format!(
-            "reading verite {}",
-            path.display()
-        )))?;
+        // A file that is not the ground truth's table is a configuration mistake (the
+        // wrong file named), not a bug.
+        .map_err(|e| RecoursError::Config {
+            file: path.to_path_buf(),
+            message: format!(
+                "[evaluation] verite: not a readable ground-truth table (Parquet with \
+                 pseudo_id, prestation, eligible, recourt): {e}"
+            ),
+        })?;
     let s = |c: &str| crate::io::frame::str_col(&lf, "verite", c);
     let b = |c: &str| crate::io::frame::bool_col(&lf, "verite", c);
     let (ids, prest, elig, rec) = (

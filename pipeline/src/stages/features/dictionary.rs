@@ -1488,12 +1488,16 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// Features of every eligibility row whose person does not receive the benefit.
+///
+/// Every value is finite: the extracts' amounts are bounded at the ingest, so a value that
+/// is not is a data error, named by person, feature and the tables it is computed from
+/// (exit 3), before it can reach a model.
 pub fn compute(
     h: &Households,
     rows: &[EligibilityRow],
     contacts: &[(bool, bool)],
     names: &[&'static str],
-) -> FeatureTable {
+) -> Result<FeatureTable> {
     let defs: Vec<&'static FeatureDef> = names
         .iter()
         .map(|n| feature(n).unwrap_or_else(|| unreachable!("feature {n} is in the dictionary")))
@@ -1559,7 +1563,11 @@ pub fn compute(
                 *o = (f.compute)(&input);
             }
         });
-    FeatureTable {
+    if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+        let (row, f) = (selected[at / p], defs[at % p]);
+        return Err(not_finite(row, f, values[at], run));
+    }
+    Ok(FeatureTable {
         month: run,
         names: names.to_vec(),
         pseudo_id: selected.iter().map(|r| r.pseudo_id.clone()).collect(),
@@ -1568,6 +1576,20 @@ pub fn compute(
         candidat_deterministe: selected.iter().map(|r| r.candidat_deterministe).collect(),
         values,
         person: Some(located.into_iter().map(|(person, _)| person).collect()),
+    })
+}
+
+/// The data error of a feature that is not finite: the person (pseudonymised id), the
+/// benefit, the feature and the tables it is computed from.
+fn not_finite(row: &EligibilityRow, f: &FeatureDef, value: f64, month: Month) -> RecoursError {
+    RecoursError::Input {
+        table: f.sources.to_string(),
+        message: format!(
+            "feature {} of person {} ({}, month {month}) is {value}, not a finite number: \
+             amounts of these tables add up beyond what can be computed; check them for \
+             this person (the bounds are [validation] max_monthly_amount)",
+            f.name, row.pseudo_id, row.prestation
+        ),
     }
 }
 

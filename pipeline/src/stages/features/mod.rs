@@ -43,7 +43,7 @@ impl Stage for Features {
             rows,
             &dictionary::contact_signals(extracts, households)?,
             &selection.active,
-        );
+        )?;
         trace("features: computed", t0);
         let t0 = Instant::now();
         output::write_parquet_in_batches(&ctx.out.features(), table.len(), |r| table.to_frame(r))?;

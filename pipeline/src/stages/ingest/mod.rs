@@ -166,10 +166,19 @@ fn load_file(
         .filter(|c| !names.iter().any(|n| n == c))
         .collect();
     if !missing.is_empty() {
+        // A header read as one column holding the other separator: the separator is wrong.
+        let hint = if input.format == crate::config::InputFormat::Csv
+            && names.len() == 1
+            && names[0].contains([',', ';'])
+        {
+            format!(". {}", read::separator_hint(input))
+        } else {
+            String::new()
+        };
         return Err(RecoursError::Input {
             table: spec.name.into(),
             message: format!(
-                "file {file}: required column(s) missing: {}",
+                "file {file}: required column(s) missing: {}{hint}",
                 missing.join(", ")
             ),
         });
@@ -184,6 +193,7 @@ fn load_file(
         run_month: cfg.month,
         decimal_comma: input.decimal_comma,
         file: &file,
+        amount_bounds: &cfg.amount_bounds,
     };
     let mut issues = Vec::new();
     let typed = check.check(&df, &mut issues)?;
@@ -904,7 +914,8 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     };
     let mut extracts = Extracts::default();
     let mut rejects = BTreeMap::new();
-    let mut examples = BTreeMap::new();
+    let mut examples = Vec::new();
+    let table_index = |name: &str| TABLES.iter().position(|t| t.name == name).unwrap_or(0);
     let mut copies = BTreeMap::new();
     let mut account_for = |name: &'static str, t: &Loaded| -> Result<()> {
         let mut account = Account::new(t.spec);
@@ -912,7 +923,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         let (q, r, e) = account.finish(cfg.max_rejected_share[name])?;
         quality.tables.insert(name, q);
         rejects.insert(name, r);
-        examples.insert(name, e);
+        examples.push((table_index(name), e));
         if name == "contacts" {
             let ids = t.text("pseudo_id");
             let opp = t
@@ -1021,7 +1032,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         let (q, r, e) = account.finish(cfg.max_rejected_share[STREAMED])?;
         quality.tables.insert(STREAMED, q);
         rejects.insert(STREAMED, r);
-        examples.insert(STREAMED, e);
+        examples.push((table_index(STREAMED), e));
         stream = Some(writer);
     }
     drop(persons);
@@ -1045,7 +1056,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         histories: streamed_histories,
         quality,
         rejects,
-        examples: examples.into_values().flatten().collect(),
+        examples: first_problems(examples),
         dir: dir.to_path_buf(),
         stream,
         copies,
@@ -1215,7 +1226,37 @@ struct Account {
     by_column: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     extra_columns: BTreeSet<String>,
     rejects: Vec<DataFrame>,
-    examples: Vec<String>,
+    examples: Vec<Example>,
+}
+
+/// One problem shown on the terminal and in the error ("first problems").
+struct Example {
+    /// The rule may follow from another row's rejection: shown after the root causes.
+    consequence: bool,
+    text: String,
+}
+
+/// Problems shown per table: root causes, and problems that may follow from them.
+const EXAMPLES: usize = 5;
+const CONSEQUENCES: usize = 2;
+
+/// The problems to show of every table, tables in contract order: first every table's
+/// root causes, then the problems that may follow from them ([`EXAMPLES`] and
+/// [`CONSEQUENCES`] at most per table).
+fn first_problems(mut by_table: Vec<(usize, Vec<Example>)>) -> Vec<String> {
+    by_table.sort_by_key(|(table, _)| *table);
+    let (mut roots, mut consequences) = (Vec::new(), Vec::new());
+    for (_, examples) in by_table {
+        for e in examples {
+            if e.consequence {
+                consequences.push(e.text);
+            } else {
+                roots.push(e.text);
+            }
+        }
+    }
+    roots.extend(consequences);
+    roots
 }
 
 impl Account {
@@ -1263,23 +1304,38 @@ impl Account {
                 .or_default() += 1;
             rules.insert(i.rule.code(), i.rule.describe());
         }
-        for i in t.issues.iter().take(5 - self.examples.len().min(5)) {
-            let (file, line) = t.locate(i.row);
-            let col = i
-                .column
-                .map(|c| t.spec.columns[c as usize].name)
-                .unwrap_or("-");
-            self.examples.push(format!(
-                "  {name}: file {file}, row {line}, column {col}: {} ({})",
-                i.rule.code(),
-                i.rule.describe()
-            ));
+        for consequence in [false, true] {
+            let shown = self
+                .examples
+                .iter()
+                .filter(|e| e.consequence == consequence)
+                .count();
+            let issues = t
+                .issues
+                .iter()
+                .filter(|i| i.rule.may_be_a_consequence() == consequence);
+            let most = if consequence { CONSEQUENCES } else { EXAMPLES };
+            for i in issues.take(most.saturating_sub(shown)) {
+                let (file, line) = t.locate(i.row);
+                let col = i
+                    .column
+                    .map(|c| t.spec.columns[c as usize].name)
+                    .unwrap_or("-");
+                self.examples.push(Example {
+                    consequence,
+                    text: format!(
+                        "  {name}: file {file}, row {line}, column {col}: {} ({})",
+                        i.rule.code(),
+                        i.rule.describe()
+                    ),
+                });
+            }
         }
         self.rejects.push(rejects_frame(t, &mask)?);
         Ok(mask)
     }
 
-    fn finish(self, max: f64) -> Result<(TableQuality, DataFrame, Vec<String>)> {
+    fn finish(self, max: f64) -> Result<(TableQuality, DataFrame, Vec<Example>)> {
         let share = if self.rows_in == 0 {
             0.0
         } else {

@@ -103,6 +103,23 @@ fn partitions_of(root: &Path, file: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first line of a reader's message, without the hints that follow it.
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or_default().trim()
+}
+
+/// What to check when a CSV file does not split into the contract's columns, in French and
+/// English (the people who edit the config may read either).
+pub fn separator_hint(input: &InputSpec) -> String {
+    let sep = input.separator as char;
+    format!(
+        "Vérifiez `separator` dans [inputs.{t}] de la configuration (lu avec '{sep}' ; \
+         ',' ou ';') / check `separator` in [inputs.{t}] of the configuration (read with \
+         '{sep}'; ',' or ';')",
+        t = input.table
+    )
+}
+
 fn path_ref(path: &Path) -> PlRefPath {
     PlRefPath::new(path.to_string_lossy().as_ref())
 }
@@ -112,14 +129,22 @@ fn path_ref(path: &Path) -> PlRefPath {
 pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
     let fail = |e: PolarsError| RecoursError::Input {
         table: input.table.into(),
-        message: format!(
-            "file {} cannot be read as {}: {e}",
-            source.path.display(),
-            match input.format {
-                InputFormat::Parquet => "Parquet",
-                InputFormat::Csv => "CSV",
+        message: match input.format {
+            InputFormat::Parquet => {
+                format!(
+                    "file {} cannot be read as Parquet: {e}",
+                    source.path.display()
+                )
             }
-        ),
+            // Polars' own hints name its reader's options, which recours does not have:
+            // the likely cause is the configured separator.
+            InputFormat::Csv => format!(
+                "file {} cannot be read as CSV ({}). {}",
+                source.path.display(),
+                first_line(&e.to_string()),
+                separator_hint(input)
+            ),
+        },
     };
     let lf = match input.format {
         InputFormat::Parquet => {

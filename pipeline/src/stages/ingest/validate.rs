@@ -5,7 +5,8 @@
 
 use polars::prelude::*;
 
-use crate::domain::contract::{ColumnSpec, Kind, Rule, TableSpec};
+use crate::config::AmountBounds;
+use crate::domain::contract::{AmountNature, ColumnSpec, Kind, Rule, TableSpec, amount_nature};
 use crate::domain::month::Month;
 use crate::domain::reference::Reference;
 use crate::error::{RecoursError, Result};
@@ -226,13 +227,6 @@ fn is_hex64(s: &str) -> bool {
     })
 }
 
-/// The largest amount, in euros a month, any `montant_*` or `loyer_*` value may have (in
-/// absolute value: regularisations are negative). Far above any benefit, wage or rent of
-/// the population served, and far below what could overflow when a person's rows of a
-/// month are added up: a value beyond it is a unit or encoding error upstream, and its row
-/// is rejected (`montant_hors_bornes`) instead of reaching the features.
-pub const MAX_MONTHLY_AMOUNT: f64 = 100_000.0;
-
 /// A source column as it arrived.
 enum Raw<'a> {
     Text(&'a StringChunked),
@@ -317,12 +311,39 @@ pub struct RowCheck<'a> {
     pub run_month: Month,
     pub decimal_comma: bool,
     pub file: &'a str,
+    /// The largest monthly amount of each nature (in absolute value: regularisations are
+    /// negative); a row beyond it is rejected (`montant_hors_bornes`) instead of reaching
+    /// the features, where sums of such amounts could overflow.
+    pub amount_bounds: &'a AmountBounds,
 }
 
 impl RowCheck<'_> {
+    /// The largest monthly amount of each row of `df`'s amounts: one value when every
+    /// row has the same (`None`), else one per row, by the row's nature as it came (an
+    /// unreadable nature takes the default bound; its row is rejected for it anyway).
+    fn amount_bounds(&self, df: &DataFrame) -> (f64, Option<Vec<f64>>) {
+        let bounds = self.amount_bounds;
+        match amount_nature(self.table.name) {
+            Some(AmountNature::Fixed(nature)) => (bounds.of(Some(nature)), None),
+            Some(AmountNature::Column(column)) if !bounds.is_uniform() => {
+                let per_row = match df.column(column).ok().and_then(|c| c.str().ok()) {
+                    Some(natures) => natures
+                        .iter()
+                        .map(|n| bounds.of(n.map(str::trim)))
+                        .collect(),
+                    None => vec![bounds.default; df.height()],
+                };
+                (bounds.default, Some(per_row))
+            }
+            _ => (bounds.default, None),
+        }
+    }
+
     /// Parses every contract column of `df` into its typed column, recording issues.
     pub fn check(&self, df: &DataFrame, issues: &mut Vec<Issue>) -> Result<Vec<Column>> {
         let mut typed = Vec::with_capacity(self.table.columns.len());
+        let (uniform_bound, row_bounds) = self.amount_bounds(df);
+        let bound = |row: usize| row_bounds.as_ref().map_or(uniform_bound, |b| b[row]);
         for (ci, spec) in self.table.columns.iter().enumerate() {
             let col = df
                 .column(spec.name)
@@ -384,7 +405,7 @@ impl RowCheck<'_> {
                                 match v {
                                     None if !spec.nullable => issue(row, Rule::MissingValue),
                                     Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
-                                    Some(x) if x.abs() > MAX_MONTHLY_AMOUNT => {
+                                    Some(x) if x.abs() > bound(row) => {
                                         issue(row, Rule::AmountOutOfBounds)
                                     }
                                     Some(x) if min.is_some_and(|m| x < m) => {
@@ -419,9 +440,7 @@ impl RowCheck<'_> {
                                 issue(row, Rule::MissingValue)
                             }
                             Some(x) if !x.is_finite() => issue(row, Rule::InvalidAmount),
-                            Some(x) if x.abs() > MAX_MONTHLY_AMOUNT => {
-                                issue(row, Rule::AmountOutOfBounds)
-                            }
+                            Some(x) if x.abs() > bound(row) => issue(row, Rule::AmountOutOfBounds),
                             Some(x) if min.is_some_and(|m| *x < m) => {
                                 issue(row, Rule::NegativeAmount)
                             }

@@ -200,12 +200,7 @@ fn features_at(
         deterministic_min_amount: cfg.deterministic_min_amount,
     };
     let rows = eligibility::estimate_all(&h, &b, &ecfg);
-    Ok(features::compute(
-        &h,
-        &rows,
-        &features::contact_signals(x, &h)?,
-        names,
-    ))
+    features::compute(&h, &rows, &features::contact_signals(x, &h)?, names)
 }
 
 pub struct LearningSet {
