@@ -19,8 +19,11 @@ use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::stages::score::scoring;
 
-/// Features that restate the entitlement estimate.
-const ENTITLEMENT_FEATURES: &[&str] = &["eligible_estime", "montant_estime", "marge_ressources"];
+/// Whether a feature only restates the entitlement estimate (computed from the
+/// `eligibility` rows alone: the amount, its bands, the margin under the threshold).
+fn restates_estimate(f: &features::FeatureDef) -> bool {
+    f.sources == "eligibility"
+}
 
 /// One scored (person, benefit) with its reasons.
 #[derive(Clone, Debug, PartialEq)]
@@ -679,7 +682,7 @@ fn merge<'s>(
             let Some((f, low)) = s.raisons.feature(k) else {
                 continue;
             };
-            if (candidat_deterministe && ENTITLEMENT_FEATURES.contains(&f.name))
+            if (candidat_deterministe && restates_estimate(f))
                 || (!low && REACHABILITY_FEATURES.contains(&f.name))
             {
                 continue;
@@ -728,7 +731,7 @@ const REACHABILITY_FEATURES: &[&str] = &["espace_en_ligne", "canal_numerique_con
 fn reason_topic(f: &features::FeatureDef) -> &'static str {
     match f.name {
         "age" => "tranche_age",
-        n if ENTITLEMENT_FEATURES.contains(&n) => "tranche_montant",
+        _ if restates_estimate(f) => "estimation",
         n => f.group.unwrap_or(n),
     }
 }
@@ -928,9 +931,20 @@ mod tests {
                 .position(|f| f.name == n)
                 .unwrap_or_else(|| panic!("{n} is in the dictionary"))
         };
-        for n in REACHABILITY_FEATURES.iter().chain(ENTITLEMENT_FEATURES) {
+        for n in REACHABILITY_FEATURES {
             index(n);
         }
+        for n in [
+            "montant_estime",
+            "marge_ressources",
+            "log_montant_estime",
+            "marge_100_0",
+        ] {
+            assert!(restates_estimate(&features::DICTIONARY[index(n)]), "{n}");
+        }
+        assert!(!restates_estimate(
+            &features::DICTIONARY[index("x_montant_hors_ligne")]
+        ));
         assert_eq!(
             features::DICTIONARY[index("age_85_plus")].group,
             Some("tranche_age")
@@ -944,6 +958,19 @@ mod tests {
         assert_eq!(
             e.raisons,
             vec!["âge avancé", "n'utilise pas d'espace en ligne"]
+        );
+        // One reason about the estimate, none beside the amount of a deterministic one.
+        let mut s = score("PPA", 0.9, 758.23, false);
+        s.raisons.push(index("montant_estime"), 0.9, false);
+        s.raisons.push(index("marge_100_0"), 0.5, false);
+        s.raisons.push(index("parent_isole"), 0.4, false);
+        let e = merge([&s].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(e.raisons, vec!["droit estimé élevé", "parent isolé"]);
+        s.candidat_deterministe = true;
+        let e = merge([&s].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(
+            e.raisons,
+            vec!["droit PPA estimé à 758\u{a0}€ par mois", "parent isolé"]
         );
     }
 
