@@ -61,6 +61,11 @@ fn lists_follow_the_contact_rules() {
         opt_texts(&d, "prestations"),
     );
     let deterministic = bools(&d, "candidat_deterministe");
+    let (amount, expected, prob) = (
+        floats(&d, "montant_estime"),
+        floats(&d, "montant_attendu"),
+        floats(&d, "probabilite"),
+    );
     let mut per_channel: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut seen = HashSet::new();
     let (mut listed, mut control, mut merged, mut drawn) = (0, 0, 0, 0);
@@ -88,10 +93,18 @@ fn lists_follow_the_contact_rules() {
                 "deterministic candidates are listed whatever the score"
             );
         }
+        if dec == "droit_estime_nul" {
+            assert_eq!(amount[i], 0.0, "only a nil estimate is droit_estime_nul");
+        }
         if dec != "liste" {
             assert!(canal[i].is_none());
             continue;
         }
+        assert!(amount[i] > 0.0, "nobody is listed on a nil estimate");
+        assert!(
+            (prob[i] * amount[i] - expected[i]).abs() < 1e-6,
+            "montant_attendu = probabilite × montant_estime"
+        );
         listed += 1;
         assert!(!opposed.contains(&p), "an opposition is never listed");
         assert!(!recent.contains(&p), "a recent contact is not listed again");
@@ -119,120 +132,162 @@ fn lists_follow_the_contact_rules() {
     assert!(listed > 300);
 }
 
-fn number(text: &str) -> f64 {
-    text.replace(',', ".").parse().unwrap()
+use recours::stages::lists::exports::{self, A_JOINDRE, CONTACTS, Kind};
+
+/// The caisse with the longest list, and every caisse's count of each decision.
+fn decisions_per_caisse(
+    run: &std::path::Path,
+) -> (String, BTreeMap<String, BTreeMap<String, usize>>) {
+    let d = read_parquet(&run.join("lists/decisions.parquet"));
+    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (c, dec) in opt_texts(&d, "caisse")
+        .into_iter()
+        .zip(opt_texts(&d, "decision"))
+    {
+        *counts
+            .entry(c.unwrap())
+            .or_default()
+            .entry(dec.unwrap())
+            .or_default() += 1;
+    }
+    let listed = |c: &BTreeMap<String, usize>| c.get("liste").copied().unwrap_or(0);
+    let caisse = counts
+        .iter()
+        .max_by_key(|(c, n)| (listed(n), std::cmp::Reverse((*c).clone())))
+        .unwrap()
+        .0
+        .clone();
+    (caisse, counts)
+}
+
+/// A Parquet export's rows as text: numbers to four decimals, nulls empty.
+fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let pq = read_parquet(path);
+    (0..pq.height())
+        .map(|i| {
+            pq.columns()
+                .iter()
+                .map(|c| match c.dtype() {
+                    DataType::String => c.str().unwrap().get(i).unwrap_or("").to_string(),
+                    DataType::UInt32 => c
+                        .u32()
+                        .unwrap()
+                        .get(i)
+                        .map_or(String::new(), |n| n.to_string()),
+                    DataType::Float64 => c
+                        .f64()
+                        .unwrap()
+                        .get(i)
+                        .map_or(String::new(), |x| format!("{x:.4}")),
+                    DataType::Boolean => c
+                        .bool()
+                        .unwrap()
+                        .get(i)
+                        .map_or(String::new(), |b| b.to_string()),
+                    other => panic!("unexpected column type {other}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A CSV export's rows, numbers normalised as in [`parquet_rows`]; its header apart.
+fn csv_rows(bytes: &[u8], sep: u8, names: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::ReaderBuilder::new().delimiter(sep).from_reader(bytes);
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|x| {
+            x.unwrap()
+                .iter()
+                .zip(names)
+                .map(|(v, n)| match exports::column(n).kind {
+                    Kind::Euros | Kind::Percent | Kind::Points if !v.is_empty() => {
+                        format!("{:.4}", v.replace(',', ".").parse::<f64>().unwrap())
+                    }
+                    _ => v.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+fn xlsx_rows(
+    wb: &mut Xlsx<std::io::BufReader<std::fs::File>>,
+    sheet: &str,
+    names: &[&str],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let range = wb.worksheet_range(sheet).unwrap();
+    let mut rows = range.rows();
+    let header = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+    let rows = rows
+        .map(|row| {
+            row.iter()
+                .zip(names)
+                .map(|(cell, n)| {
+                    let kind = exports::column(n).kind;
+                    match cell {
+                        Data::String(v) => {
+                            assert!(matches!(kind, Kind::Text), "{n} must not be text");
+                            v.clone()
+                        }
+                        Data::Float(f) if kind == Kind::Int => format!("{f}"),
+                        Data::Float(f) => format!("{f:.4}"),
+                        Data::Empty => String::new(),
+                        other => panic!("unexpected cell {other:?}"),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (header, rows)
 }
 
 #[test]
 fn exports_read_back_identically_in_every_format() {
     let run = sample_run();
-    let summary = std::fs::read_to_string(run.join("lists/summary.csv")).unwrap();
-    assert!(summary.starts_with("caisse,prestations,canal_ou_decision,personnes\r\n"));
-    assert!(summary.contains(",groupe_temoin,"));
-    // The caisse with the longest list.
-    let d = read_parquet(&run.join("lists/decisions.parquet"));
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (c, dec) in opt_texts(&d, "caisse")
-        .into_iter()
-        .zip(opt_texts(&d, "decision"))
-    {
-        if dec.as_deref() == Some("liste") {
-            *counts.entry(c.unwrap()).or_default() += 1;
-        }
-    }
-    let caisse = counts
-        .iter()
-        .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())))
-        .unwrap()
-        .0
-        .clone();
+    let (caisse, _) = decisions_per_caisse(run);
     let dir = run.join("lists").join(&caisse);
-    let pq = read_parquet(&dir.join("contacts.parquet"));
-    let expected: Vec<Vec<String>> = (0..pq.height())
-        .map(|i| {
-            pq.columns()
-                .iter()
-                .map(|c| match c.dtype() {
-                    DataType::String => c.str().unwrap().get(i).unwrap().to_string(),
-                    DataType::UInt32 => c.u32().unwrap().get(i).unwrap().to_string(),
-                    _ => format!("{:.4}", c.f64().unwrap().get(i).unwrap()),
-                })
-                .collect()
-        })
+    let french: Vec<String> = CONTACTS
+        .iter()
+        .map(|n| exports::column(n).header.to_string())
         .collect();
+    let technical: Vec<String> = CONTACTS.iter().map(|n| n.to_string()).collect();
+    let expected = parquet_rows(&dir.join("contacts.parquet"));
     assert!(!expected.is_empty());
-    let normalise = |row: Vec<String>| -> Vec<String> {
-        row.into_iter()
-            .enumerate()
-            .map(|(j, v)| {
-                if (4..=6).contains(&j) {
-                    format!("{:.4}", number(&v))
-                } else {
-                    v
-                }
-            })
-            .collect()
-    };
 
-    // French Excel CSV: BOM, ';', decimal comma, CRLF.
+    // French Excel CSV: BOM, ';', decimal comma, CRLF, French headers.
     let bytes = std::fs::read(dir.join("contacts.csv")).unwrap();
     assert!(bytes.starts_with("\u{feff}".as_bytes()));
-    assert!(
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .next()
-            .unwrap()
-            .ends_with('\r')
-            || bytes.windows(2).any(|w| w == b"\r\n")
-    );
-    let mut r = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_reader(&bytes[3..]);
-    let fr: Vec<Vec<String>> = r
-        .records()
-        .map(|x| normalise(x.unwrap().iter().map(str::to_string).collect()))
-        .collect();
+    assert!(bytes.windows(2).filter(|w| w == b"\r\n").count() == expected.len() + 1);
+    let (header, fr) = csv_rows(&bytes[3..], b';', CONTACTS);
+    assert_eq!(header, french, "excel-fr CSV header");
     assert_eq!(fr, expected, "excel-fr CSV");
     assert!(
         String::from_utf8_lossy(&bytes).contains(','),
         "decimal comma"
     );
+    for h in &header {
+        assert!(exports::technical_name(h).is_some(), "{h} reads back");
+    }
 
-    let mut r = csv::Reader::from_path(dir.join("contacts-rfc4180.csv")).unwrap();
-    let rfc: Vec<Vec<String>> = r
-        .records()
-        .map(|x| normalise(x.unwrap().iter().map(str::to_string).collect()))
-        .collect();
+    let bytes = std::fs::read(dir.join("contacts-rfc4180.csv")).unwrap();
+    let (header, rfc) = csv_rows(&bytes, b',', CONTACTS);
+    assert_eq!(header, technical, "RFC 4180 header");
     assert_eq!(rfc, expected, "RFC 4180 CSV");
 
     let mut wb: Xlsx<_> = open_workbook(dir.join("contacts.xlsx")).unwrap();
-    let sheets = wb.sheet_names();
     assert_eq!(
-        sheets,
-        vec!["Contacts".to_string(), "Lisez-moi".to_string()]
+        wb.sheet_names(),
+        vec![
+            "Contacts".to_string(),
+            "À joindre autrement".to_string(),
+            "Lisez-moi".to_string()
+        ]
     );
-    let range = wb.worksheet_range("Contacts").unwrap();
-    let rows: Vec<Vec<String>> = range
-        .rows()
-        .skip(1)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .map(|(j, cell)| match cell {
-                    Data::String(v) => {
-                        assert!(
-                            j != 0 && !(4..=6).contains(&j),
-                            "column {j} must be a number"
-                        );
-                        v.clone()
-                    }
-                    Data::Float(f) if j == 0 => format!("{f}"),
-                    Data::Float(f) => format!("{f:.4}"),
-                    other => panic!("unexpected cell {other:?}"),
-                })
-                .collect()
-        })
-        .collect();
+    let (header, rows) = xlsx_rows(&mut wb, "Contacts", CONTACTS);
+    assert_eq!(header, french, "XLSX header");
     assert_eq!(rows, expected, "XLSX");
     let readme = wb.worksheet_range("Lisez-moi").unwrap();
     let text: Vec<String> = readme.rows().map(|r| r[0].to_string()).collect();
@@ -241,6 +296,195 @@ fn exports_read_back_identically_in_every_format() {
             .any(|l| l.contains("Identifiant de l'exécution"))
     );
     assert!(text.iter().any(|l| l.contains("Groupe témoin")));
+
+    // Every row adds up as printed: the benefits' amounts to the total, the probability
+    // shown times the total to the expected amount.
+    let at = |n: &str| CONTACTS.iter().position(|c| *c == n).unwrap();
+    let num = |v: &str| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.parse::<f64>().unwrap()
+        }
+    };
+    for r in &expected {
+        let parts =
+            num(&r[at("montant_ppa")]) + num(&r[at("montant_rsa")]) + num(&r[at("montant_aspa")]);
+        let total = num(&r[at("montant_estime")]);
+        assert!((parts - total).abs() < 0.005, "{r:?}");
+        assert!(total > 0.0, "nobody is listed on a nil amount: {r:?}");
+        let expected_amount = num(&r[at("probabilite")]) / 100.0 * total;
+        assert!(
+            (expected_amount - num(&r[at("montant_attendu")])).abs() <= 0.005 + 1e-9,
+            "{r:?}"
+        );
+        assert!(OUTCOMES_EMPTY(r), "outcome columns are empty: {r:?}");
+        assert!(
+            !r[at("raison_1")].contains("espace en ligne")
+                || r[at("raison_1")].contains("n'utilise pas"),
+            "being online is no reason to call: {r:?}"
+        );
+    }
+
+    // Every file meant for Excel in the same dialect, French headers.
+    for file in ["summary.csv", "campaign-feedback.csv"] {
+        let bytes = std::fs::read(run.join("lists").join(file)).unwrap();
+        assert!(bytes.starts_with("\u{feff}".as_bytes()), "{file} BOM");
+        let text = String::from_utf8_lossy(&bytes[3..]).to_string();
+        let header = text.lines().next().unwrap();
+        assert!(
+            header.contains(';') && !header.contains(','),
+            "{file}: {header}"
+        );
+        for h in header.split(';') {
+            assert!(exports::technical_name(h).is_some(), "{file}: {h}");
+        }
+    }
+    let summary = std::fs::read_to_string(run.join("lists/summary.csv")).unwrap();
+    assert!(summary.starts_with(
+        "\u{feff}Caisse;Prestations;Décision;Canal;Personnes;Montant attendu (€/mois)\r\n"
+    ));
+    assert!(summary.contains(";groupe témoin;"));
+    assert!(summary.contains(";à joindre par un autre moyen;"));
+    let json = std::fs::read_to_string(run.join("lists/campaign-feedback.json")).unwrap();
+    for number in json.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        if let Some((_, decimals)) = number.split_once('.') {
+            assert!(decimals.len() <= 6, "campaign-feedback.json: {number}");
+        }
+    }
+}
+
+#[allow(non_snake_case)]
+fn OUTCOMES_EMPTY(r: &[String]) -> bool {
+    exports::OUTCOMES
+        .iter()
+        .all(|n| r[CONTACTS.iter().position(|c| c == n).unwrap()].is_empty())
+}
+
+/// The sheet XML of a workbook, read from the zip.
+fn sheet_xml(path: &std::path::Path, part: &str) -> String {
+    use std::io::Read;
+    let mut zip = ::zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut s = String::new();
+    zip.by_name(part).unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+#[test]
+fn xlsx_sheets_are_set_up_for_printing_on_a4() {
+    let run = sample_run();
+    let (caisse, _) = decisions_per_caisse(run);
+    let path = run.join("lists").join(&caisse).join("contacts.xlsx");
+    let element = |xml: &str, tag: &str| -> String {
+        let start = xml
+            .find(&format!("<{tag}"))
+            .unwrap_or_else(|| panic!("no <{tag}> in {xml}"));
+        xml[start..start + xml[start..].find('>').unwrap() + 1].to_string()
+    };
+    for (part, orientation) in [
+        ("xl/worksheets/sheet1.xml", "landscape"),
+        ("xl/worksheets/sheet2.xml", "landscape"),
+        ("xl/worksheets/sheet3.xml", "portrait"),
+    ] {
+        let xml = sheet_xml(&path, part);
+        let setup = element(&xml, "pageSetup ");
+        assert!(setup.contains("paperSize=\"9\""), "{part} A4: {setup}");
+        assert!(
+            setup.contains("fitToHeight=\"0\""),
+            "{part} as long as needed: {setup}"
+        );
+        if orientation == "landscape" {
+            assert!(
+                setup.contains("orientation=\"landscape\""),
+                "{part}: {setup}"
+            );
+        } else {
+            assert!(!setup.contains("landscape"), "{part}: {setup}");
+        }
+        assert!(
+            xml.contains("<pageSetUpPr fitToPage=\"1\"/>"),
+            "{part} fit to width"
+        );
+        assert!(xml.contains("&amp;P / &amp;N"), "{part} page numbers");
+        assert!(xml.contains("<col "), "{part} column widths");
+        if part != "xl/worksheets/sheet3.xml" {
+            let pane = element(&xml, "pane ");
+            assert!(
+                pane.contains("ySplit=\"1\"") && pane.contains("state=\"frozen\""),
+                "{part}: {pane}"
+            );
+        }
+    }
+    let workbook = sheet_xml(&path, "xl/workbook.xml");
+    for sheet in ["Contacts", "'À joindre autrement'"] {
+        assert!(
+            workbook.contains(&format!("{sheet}!$1:$1</definedName>")),
+            "header row repeated on every page of {sheet}: {workbook}"
+        );
+    }
+    assert!(
+        sheet_xml(&path, "xl/styles.xml").contains("wrapText=\"1\""),
+        "wrapped text"
+    );
+}
+
+#[test]
+fn people_without_a_channel_are_listed_to_reach_by_other_means() {
+    let run = sample_run();
+    let (_, counts) = decisions_per_caisse(run);
+    let (mut unreached, mut empty_lists) = (0, 0);
+    for (caisse, decisions) in &counts {
+        let dir = run.join("lists").join(caisse);
+        let n = decisions.get("aucun_canal").copied().unwrap_or(0);
+        let rows = parquet_rows(&dir.join("a-joindre.parquet"));
+        assert_eq!(
+            rows.len(),
+            n,
+            "{caisse}: every aucun_canal person is in a-joindre"
+        );
+        let at = |c: &str| A_JOINDRE.iter().position(|x| *x == c).unwrap();
+        for r in &rows {
+            assert!(
+                !r[at("canaux_ailleurs")].is_empty() && !r[at("motif_sans_canal")].is_empty(),
+                "{r:?}"
+            );
+            assert!(r[at("montant_estime")].parse::<f64>().unwrap() > 0.0);
+        }
+        let bytes = std::fs::read(dir.join("a-joindre.csv")).unwrap();
+        assert_eq!(
+            csv_rows(&bytes[3..], b';', A_JOINDRE).1,
+            rows,
+            "{caisse} a-joindre.csv"
+        );
+        let readme = std::fs::read_to_string(dir.join("LISEZ-MOI.txt")).unwrap();
+        assert!(readme.contains(&format!("Personnes à joindre par un autre moyen (feuille « À joindre autrement », fichier a-joindre.csv) : {n}\r\n")), "{caisse}");
+        for name in CONTACTS.iter().chain(A_JOINDRE) {
+            let c = exports::column(name);
+            assert!(
+                readme.contains(&format!("  {} — {name} : ", c.header)),
+                "{caisse} glossary: {name}"
+            );
+        }
+        if decisions.get("liste").copied().unwrap_or(0) == 0 {
+            empty_lists += 1;
+            assert!(
+                readme.contains("Aucune personne à contacter ce mois-ci"),
+                "{caisse} says why its list is empty"
+            );
+        }
+        assert!(!readme.contains("CNAV (CNAV"), "{caisse}");
+        unreached += n;
+    }
+    assert!(
+        unreached > 0 && empty_lists > 0,
+        "the sample has both: {unreached}, {empty_lists}"
+    );
+    if let Ok(cnav) = std::fs::read_to_string(run.join("lists/CNAV/LISEZ-MOI.txt")) {
+        assert!(
+            cnav.starts_with("Listes de contacts : CNAV (Île-de-France)\r\n"),
+            "{cnav}"
+        );
+    }
 }
 
 #[test]
@@ -252,6 +496,7 @@ fn formula_like_text_comes_back_as_text() {
         caisse: "CAF33".into(),
         pseudo_id: "a".repeat(64),
         prestations: vec!["RSA"],
+        montants: vec![100.0],
         probabilite: 0.5,
         montant_estime: 100.0,
         montant_attendu: 50.0,
@@ -268,32 +513,57 @@ fn formula_like_text_comes_back_as_text() {
         canal: Some(Canal::Telephone),
         person: 0,
     };
-    let readme = recours::stages::lists::exports::ReadMe {
+    let unreached = exports::Unreached {
+        entry: &entry,
+        motif: "-".into(),
+        ailleurs: "=1+1".into(),
+    };
+    let readme = exports::ReadMe {
         caisse: "CAF33",
         libelle: "CAF de la Gironde",
         run_id: "test",
         month: recours::domain::month::Month::parse(RUN_MONTH).unwrap(),
         models: vec![],
         rules: vec![],
-        listed: 1,
+        decisions: vec![(Decision::Liste, 1), (Decision::AucunCanal, 1)],
     };
-    recours::stages::lists::exports::write_caisse(&dir, &[&entry], &readme).unwrap();
+    exports::write_caisse(&dir, &[&entry], &[unreached], &readme).unwrap();
     let mut wb: Xlsx<_> = open_workbook(dir.join("contacts.xlsx")).unwrap();
     let range = wb.worksheet_range("Contacts").unwrap();
+    let at = |n: &str| CONTACTS.iter().position(|c| *c == n).unwrap() as u32;
     assert_eq!(
-        range.get((1, 7)),
+        range.get((1, at("raison_1") as usize)),
         Some(&Data::String("'=HYPERLINK(\"http://x\";\"clic\")".into()))
     );
-    assert_eq!(range.get((1, 8)), Some(&Data::String("'+33 6".into())));
-    let formulas = wb.worksheet_formula("Contacts").unwrap();
-    assert!(
-        formulas.used_cells().all(|(_, _, f)| f.is_empty()),
-        "no formula in the workbook"
+    assert_eq!(
+        range.get((1, at("raison_2") as usize)),
+        Some(&Data::String("'+33 6".into()))
     );
+    let other = wb.worksheet_range("À joindre autrement").unwrap();
+    let ailleurs = A_JOINDRE
+        .iter()
+        .position(|c| *c == "canaux_ailleurs")
+        .unwrap();
+    assert_eq!(
+        other.get((1, ailleurs)),
+        Some(&Data::String("'=1+1".into()))
+    );
+    for sheet in ["Contacts", "À joindre autrement"] {
+        let formulas = wb.worksheet_formula(sheet).unwrap();
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "no formula in the workbook"
+        );
+    }
     let mut r = csv::Reader::from_path(dir.join("contacts-rfc4180.csv")).unwrap();
     let row = r.records().next().unwrap().unwrap();
-    assert_eq!(&row[7], "'=HYPERLINK(\"http://x\";\"clic\")");
-    assert_eq!(&row[9], "'@SUM(A1)");
+    assert_eq!(
+        &row[at("raison_1") as usize],
+        "'=HYPERLINK(\"http://x\";\"clic\")"
+    );
+    assert_eq!(&row[at("raison_3") as usize], "'@SUM(A1)");
+    let text = std::fs::read_to_string(dir.join("a-joindre.csv")).unwrap();
+    assert!(text.contains(";'-;'=1+1;"), "{text}");
 }
 
 #[test]

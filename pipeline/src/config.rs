@@ -1042,7 +1042,7 @@ impl ListRules {
                 }
             },
             format!(
-                "Score minimal : {:.0} %. Les personnes dont le droit estimé dépasse le seuil du calcul déterministe sont listées quel que soit leur score.",
+                "Score minimal : {:.0} % de probabilité de non-recours (sauf droit calculé, ci-dessous).",
                 100.0 * self.min_score
             ),
             "Jamais listées : les personnes qui se sont opposées au contact à partir de l'exploitation de données, celles qui perçoivent déjà la prestation.".to_string(),
@@ -1062,7 +1062,7 @@ impl ListRules {
             .map(|c| {
                 format!(
                     "{} {}",
-                    c.code(),
+                    c.label(),
                     self.capacity.get(c).copied().unwrap_or(0)
                 )
             })

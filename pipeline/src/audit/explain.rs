@@ -292,17 +292,7 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     let decisions = (0..d.height())
         .map(|k| {
             let code = text("decision", k).unwrap_or_default();
-            let decision = [
-                Decision::Liste,
-                Decision::GroupeTemoin,
-                Decision::Opposition,
-                Decision::ContactRecent,
-                Decision::ScoreInsuffisant,
-                Decision::AucunCanal,
-                Decision::CapaciteAtteinte,
-            ]
-            .into_iter()
-            .find(|x| x.code() == code);
+            let decision = Decision::from_code(&code);
             DecisionExplanation {
                 caisse: text("caisse", k).unwrap_or_default(),
                 prestations: text("prestations", k).unwrap_or_default(),

@@ -22,6 +22,15 @@ impl Canal {
             Canal::Courrier => "courrier",
         }
     }
+    /// The channel in words, as a caisse agent reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Canal::Telephone => "téléphone",
+            Canal::Sms => "SMS",
+            Canal::Email => "e-mail",
+            Canal::Courrier => "courrier",
+        }
+    }
     pub fn digital(self) -> bool {
         matches!(self, Canal::Sms | Canal::Email)
     }

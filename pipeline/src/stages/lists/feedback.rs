@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::codes::Canal;
 use crate::domain::reference::Reference;
 use crate::error::Result;
+use crate::stages::lists::exports::{FEEDBACK, Table, Value};
 use crate::stages::lists::select::caisse_for;
 use crate::tables::extracts::Extracts;
 
@@ -18,7 +20,18 @@ pub struct Outcomes {
     pub joints: usize,
     pub demandes: usize,
     pub droits_ouverts: usize,
+    #[serde(serialize_with = "cents")]
     pub montant_total: f64,
+}
+
+/// Euros written to the cent (a sum of amounts carries binary noise: `4380.610000000001`).
+fn cents<S: serde::Serializer>(x: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64((x * 100.0).round() / 100.0)
+}
+
+/// Rates and their differences written to six decimals.
+fn six_decimals<S: serde::Serializer>(x: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64((x * 1e6).round() / 1e6)
 }
 
 impl Outcomes {
@@ -43,8 +56,11 @@ impl Outcomes {
 #[derive(Clone, Debug, Serialize)]
 pub struct Effect {
     /// Rate of rights opened among the contacted minus among the control group.
+    #[serde(serialize_with = "six_decimals")]
     pub difference: f64,
+    #[serde(serialize_with = "six_decimals")]
     pub ci95_low: f64,
+    #[serde(serialize_with = "six_decimals")]
     pub ci95_high: f64,
 }
 
@@ -156,45 +172,52 @@ pub fn summarise(
     Ok(Some(fb))
 }
 
-/// The feedback as a CSV table (RFC 4180): one line per caisse and channel, national first.
-pub fn to_csv(fb: &Feedback) -> String {
-    let mut s = String::from(
-        "caisse,canal,personnes,joints,demandes,droits_ouverts,taux_droits_ouverts,montant_moyen,effet_vs_temoin,effet_ic95_bas,effet_ic95_haut\r\n",
-    );
+/// The feedback as a table for `campaign-feedback.csv`: one line per caisse and channel,
+/// all caisses first; rates and effects in percentage points.
+pub fn table(fb: &Feedback) -> Table {
+    let mut rows = Vec::new();
     let mut block = |name: &str, f: &CaisseFeedback| {
         for (canal, o) in &f.par_canal {
             let mean = if o.droits_ouverts > 0 {
-                o.montant_total / o.droits_ouverts as f64
+                Value::Num((o.montant_total / o.droits_ouverts as f64 * 100.0).round() / 100.0)
             } else {
-                0.0
+                Value::Empty
             };
-            let (d, lo, hi) = match (&f.effet, canal.as_str()) {
-                (Some(_), c) if c != "aucun" => match effect(o, &f.temoins) {
-                    Some(e) => (
-                        format!("{:.4}", e.difference),
-                        format!("{:.4}", e.ci95_low),
-                        format!("{:.4}", e.ci95_high),
-                    ),
-                    None => (String::new(), String::new(), String::new()),
-                },
-                _ => (String::new(), String::new(), String::new()),
+            let effect = match (&f.effet, canal.as_str()) {
+                (Some(_), c) if c != "aucun" => effect(o, &f.temoins),
+                _ => None,
             };
-            s.push_str(&format!(
-                "{name},{canal},{},{},{},{},{:.4},{:.2},{d},{lo},{hi}\r\n",
-                o.personnes,
-                o.joints,
-                o.demandes,
-                o.droits_ouverts,
-                o.rate(),
-                mean
-            ));
+            let points = |x: Option<f64>| {
+                x.map_or(Value::Empty, |x| Value::Num((1000.0 * x).round() / 10.0))
+            };
+            let canal = if canal == "aucun" {
+                "aucun (groupe témoin)".to_string()
+            } else {
+                Canal::ALL
+                    .iter()
+                    .find(|c| c.code() == canal)
+                    .map_or_else(|| canal.clone(), |c| c.label().to_string())
+            };
+            rows.push(vec![
+                Value::Text(name.to_string()),
+                Value::Text(canal),
+                Value::Int(o.personnes as u64),
+                Value::Int(o.joints as u64),
+                Value::Int(o.demandes as u64),
+                Value::Int(o.droits_ouverts as u64),
+                points(Some(o.rate())),
+                mean,
+                points(effect.as_ref().map(|e| e.difference)),
+                points(effect.as_ref().map(|e| e.ci95_low)),
+                points(effect.as_ref().map(|e| e.ci95_high)),
+            ]);
         }
     };
-    block("NATIONAL", &fb.national);
+    block("toutes caisses", &fb.national);
     for (c, f) in &fb.par_caisse {
         block(c, f);
     }
-    s
+    Table::new(FEEDBACK, rows)
 }
 
 #[cfg(test)]
@@ -217,5 +240,28 @@ mod tests {
         assert!((e.difference - 0.15).abs() < 1e-12);
         let se = (0.2f64 * 0.8 / 1000.0 + 0.05 * 0.95 / 100.0).sqrt();
         assert!((e.ci95_low - (0.15 - 1.959_963_984_540_054 * se)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn amounts_and_rates_are_written_rounded() {
+        let o = Outcomes {
+            personnes: 3,
+            droits_ouverts: 2,
+            montant_total: 4380.610000000001,
+            ..Default::default()
+        };
+        let e = effect(&o, &o).unwrap();
+        let json = serde_json::to_string(&(
+            o,
+            Effect {
+                difference: 1.0 / 3.0,
+                ..e
+            },
+        ))
+        .unwrap();
+        assert!(
+            json.contains("4380.61}") && json.contains("0.333333,"),
+            "{json}"
+        );
     }
 }

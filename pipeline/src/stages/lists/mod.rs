@@ -8,10 +8,9 @@ pub mod select;
 
 use std::collections::BTreeMap;
 
-use std::io::Write;
-
 use polars::prelude::*;
 
+use crate::domain::codes::Canal;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::stages::eligibility;
@@ -112,11 +111,12 @@ fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
     .map_err(RecoursError::polars("lists/decisions.parquet"))
 }
 
-fn write_text(path: &std::path::Path, text: &str) -> Result<()> {
-    output::write_atomic(path, |w| {
-        w.write_all(text.as_bytes())
-            .map_err(RecoursError::io(format!("writing {}", path.display())))
-    })
+/// One caisse's people, as its exports show them.
+#[derive(Default)]
+struct CaisseLists<'e> {
+    listed: Vec<&'e lists::ListEntry>,
+    unreached: Vec<&'e lists::ListEntry>,
+    decisions: BTreeMap<lists::Decision, usize>,
 }
 
 /// The `lists` stage.
@@ -157,7 +157,8 @@ impl Stage for Lists {
         crate::io::trace::trace("lists: contact book", t0);
         crate::io::trace::trace_memory("lists: contact book");
         let t0 = std::time::Instant::now();
-        let entries = lists::build(scores, households, &cfg.reference, &book, rules);
+        let homeless = lists::homeless(households);
+        let entries = lists::build(scores, households, &cfg.reference, &book, &homeless, rules);
         crate::io::trace::trace("lists: entries", t0);
         crate::io::trace::trace_memory("lists: entries");
         let t0 = std::time::Instant::now();
@@ -178,13 +179,25 @@ impl Stage for Lists {
                 (b.to_string(), digest.chars().take(16).collect())
             })
             .collect();
-        let described = rules.describe();
-        let mut caisses: BTreeMap<&str, Vec<&lists::ListEntry>> = BTreeMap::new();
+        let mut described = rules.describe();
+        described.insert(
+            2,
+            format!(
+                "Droit calculé : les personnes dont le droit calculé à partir des ressources connues atteint {} par mois (et qui ne perçoivent pas la prestation) sont listées quel que soit leur score (colonne « Droit calculé »).",
+                crate::io::excel::fr_euros(cfg.deterministic_min_amount, 0)
+            ),
+        );
+        // Every caisse with someone considered: its listed people (in list order), the
+        // people it cannot reach (in priority order), and everyone by decision.
+        let mut caisses: BTreeMap<&str, CaisseLists> = BTreeMap::new();
         for e in &entries {
-            let v = caisses.entry(e.caisse.as_str()).or_default();
-            if e.decision == lists::Decision::Liste {
-                v.push(e);
+            let c = caisses.entry(e.caisse.as_str()).or_default();
+            match e.decision {
+                lists::Decision::Liste => c.listed.push(e),
+                lists::Decision::AucunCanal => c.unreached.push(e),
+                _ => {}
             }
+            *c.decisions.entry(e.decision).or_default() += 1;
         }
         // Each caisse's exports are independent files: written in parallel.
         {
@@ -192,8 +205,28 @@ impl Stage for Lists {
             let run_id = &ctx.run_id;
             caisses
                 .par_iter_mut()
-                .map(|(caisse, listed)| {
-                    listed.sort_by_key(|e| e.rang_liste);
+                .map(|(caisse, people)| {
+                    people.listed.sort_by_key(|e| e.rang_liste);
+                    people.unreached.sort_by_key(|e| e.rang_priorite);
+                    let unreached: Vec<exports::Unreached> = people
+                        .unreached
+                        .iter()
+                        .map(|e| {
+                            let (motif, ailleurs) = lists::no_channel(
+                                e,
+                                &book,
+                                households,
+                                &homeless,
+                                &cfg.reference,
+                                rules,
+                            );
+                            exports::Unreached {
+                                entry: e,
+                                motif,
+                                ailleurs,
+                            }
+                        })
+                        .collect();
                     let libelle = cfg
                         .reference
                         .caisses
@@ -206,31 +239,50 @@ impl Stage for Lists {
                         month: cfg.month,
                         models: models.clone(),
                         rules: described.clone(),
-                        listed: listed.len(),
+                        decisions: lists::Decision::ALL
+                            .iter()
+                            .map(|d| (*d, people.decisions.get(d).copied().unwrap_or(0)))
+                            .collect(),
                     };
-                    exports::write_caisse(&out.caisse(caisse), listed, &readme)
+                    exports::write_caisse(&out.caisse(caisse), &people.listed, &unreached, &readme)
                 })
                 .collect::<Result<Vec<()>>>()?;
         }
         crate::io::trace::trace("lists: exports per caisse", t0);
         let t0 = std::time::Instant::now();
 
-        // National summary: people per caisse, benefits and channel; the control group and
-        // the other decisions on lines of their own.
-        let mut summary: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        // National summary: people and expected amount per caisse, benefits, decision and
+        // channel (the people to reach by other means on lines of their own).
+        let mut summary: BTreeMap<(&str, String, lists::Decision, Option<Canal>), (u64, f64)> =
+            BTreeMap::new();
         for e in &entries {
-            let what = e
-                .canal
-                .map_or_else(|| e.decision.code().to_string(), |c| c.code().to_string());
-            *summary
-                .entry((e.caisse.clone(), e.prestations.join("+"), what))
-                .or_default() += 1;
+            let line = summary
+                .entry((
+                    e.caisse.as_str(),
+                    e.prestations.join("+"),
+                    e.decision,
+                    e.canal,
+                ))
+                .or_default();
+            line.0 += 1;
+            line.1 += e.montant_attendu;
         }
-        let mut csv = String::from("caisse,prestations,canal_ou_decision,personnes\r\n");
-        for ((c, p, w), n) in &summary {
-            csv.push_str(&format!("{c},{p},{w},{n}\r\n"));
-        }
-        write_text(&out.lists_summary(), &csv)?;
+        let rows = summary
+            .into_iter()
+            .map(|((c, p, d, canal), (n, amount))| {
+                use exports::Value;
+                vec![
+                    Value::Text(c.to_string()),
+                    Value::Text(p),
+                    Value::Text(d.label().to_string()),
+                    canal.map_or(Value::Empty, |c| Value::Text(c.label().to_string())),
+                    Value::Int(n),
+                    Value::Num((amount * 100.0).round() / 100.0),
+                ]
+            })
+            .collect();
+        exports::Table::new(exports::SUMMARY, rows)
+            .write_csv(&out.lists_summary(), crate::io::excel::EXCEL_FR)?;
 
         crate::io::trace::trace("lists: summary", t0);
         // Campaign feedback from the outcomes the caisses sent back.
@@ -250,7 +302,8 @@ impl Stage for Lists {
         let mut feedback_note = String::new();
         if let Some(fb) = feedback::summarise(extracts, &cfg.reference, &persons)? {
             output::write_json(&out.campaign_feedback_json(), &fb)?;
-            write_text(&out.campaign_feedback_csv(), &feedback::to_csv(&fb))?;
+            feedback::table(&fb)
+                .write_csv(&out.campaign_feedback_csv(), crate::io::excel::EXCEL_FR)?;
             if let Some(e) = &fb.national.effet {
                 feedback_note = format!(
                     "; past campaign: {:+.1} points of rights opened vs control (95 % CI {:.1} to {:.1})",
@@ -268,9 +321,13 @@ impl Stage for Lists {
             .iter()
             .filter(|e| e.decision == lists::Decision::GroupeTemoin)
             .count();
+        let unreached = entries
+            .iter()
+            .filter(|e| e.decision == lists::Decision::AucunCanal)
+            .count();
         let summary = format!(
-            "{listed} people listed in {} caisses, {control} in the control group{feedback_note}",
-            caisses.len()
+            "{listed} people listed in {} caisses, {unreached} to reach by other means, {control} in the control group{feedback_note}",
+            caisses.values().filter(|c| !c.listed.is_empty()).count()
         );
         // Not kept for the next stage (hundreds of MB at national scale, at the run's peak).
         if let Some(h) = ctx.households.as_mut() {

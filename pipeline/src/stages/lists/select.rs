@@ -19,8 +19,11 @@ use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::stages::score::scoring;
 
-/// Features that restate the entitlement estimate.
-const ENTITLEMENT_FEATURES: &[&str] = &["eligible_estime", "montant_estime", "marge_ressources"];
+/// Whether a feature only restates the entitlement estimate (computed from the
+/// `eligibility` rows alone: the amount, its bands, the margin under the threshold).
+fn restates_estimate(f: &features::FeatureDef) -> bool {
+    f.sources == "eligibility"
+}
 
 /// One scored (person, benefit) with its reasons.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +75,15 @@ impl Reasons {
             let (i, low, c) = self.items[k];
             let f = &features::DICTIONARY[i as usize];
             (f.name, c, if low { f.reason_low } else { f.reason_high })
+        })
+    }
+
+    /// The dictionary's feature of the `k`-th largest, and whether its "low value" phrase
+    /// applies.
+    pub fn feature(&self, k: usize) -> Option<(&'static features::FeatureDef, bool)> {
+        (k < self.len()).then(|| {
+            let (i, low, _) = self.items[k];
+            (&features::DICTIONARY[i as usize], low)
         })
     }
 
@@ -178,8 +190,9 @@ pub struct ContactBook<'a> {
 
 #[derive(Clone, Debug, Default)]
 struct BookShard<'a> {
-    /// (pseudo_id, caisse) → channels that caisse knows.
-    reach: HashMap<(&'a str, &'a str), Reach>,
+    /// pseudo_id → the caisses with a contact row for the person and the channels each
+    /// knows, in the order of the rows (a person has a few: a list is searched in place).
+    reach: HashMap<&'a str, Vec<(&'a str, Reach)>>,
     /// Persons who objected to being contacted from data mining (at any caisse).
     opposition: rustc_hash::FxHashSet<&'a str>,
     /// Last proactive contact, any caisse.
@@ -227,7 +240,14 @@ impl<'a> ContactBook<'a> {
                         if Self::shard(id, shards) != k {
                             continue;
                         }
-                        let r = shard.reach.entry((id, org)).or_default();
+                        let known = shard.reach.entry(id).or_default();
+                        let r = match known.iter().position(|(c, _)| *c == org) {
+                            Some(k) => &mut known[k].1,
+                            None => {
+                                known.push((org, Reach::default()));
+                                &mut known.last_mut().expect("just pushed").1
+                            }
+                        };
                         r.mobile |= mobile.unwrap_or(false);
                         r.email |= email.unwrap_or(false);
                         r.adresse |= adresse.unwrap_or(false);
@@ -266,10 +286,18 @@ impl<'a> ContactBook<'a> {
 
     /// The channels `caisse` knows for the person (none when it has no contact row).
     pub fn reach(&self, pseudo_id: &str, caisse: &str) -> Reach {
+        self.known_at(pseudo_id)
+            .iter()
+            .find(|(c, _)| *c == caisse)
+            .map_or_else(Reach::default, |(_, r)| *r)
+    }
+
+    /// Every caisse with a contact row for the person and what it knows, in row order.
+    pub fn known_at(&self, pseudo_id: &str) -> &[(&'a str, Reach)] {
         self.of(pseudo_id)
             .reach
-            .get(&(pseudo_id, caisse))
-            .copied()
+            .get(pseudo_id)
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
@@ -296,9 +324,26 @@ pub enum Decision {
     ScoreInsuffisant,
     AucunCanal,
     CapaciteAtteinte,
+    DroitEstimeNul,
 }
 
 impl Decision {
+    pub const ALL: [Decision; 8] = [
+        Decision::Liste,
+        Decision::GroupeTemoin,
+        Decision::Opposition,
+        Decision::ContactRecent,
+        Decision::ScoreInsuffisant,
+        Decision::DroitEstimeNul,
+        Decision::AucunCanal,
+        Decision::CapaciteAtteinte,
+    ];
+
+    /// The decision written as `code` in `lists/decisions.parquet`.
+    pub fn from_code(code: &str) -> Option<Decision> {
+        Decision::ALL.into_iter().find(|d| d.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Decision::Liste => "liste",
@@ -308,6 +353,20 @@ impl Decision {
             Decision::ScoreInsuffisant => "score_insuffisant",
             Decision::AucunCanal => "aucun_canal",
             Decision::CapaciteAtteinte => "capacite_atteinte",
+            Decision::DroitEstimeNul => "droit_estime_nul",
+        }
+    }
+    /// The decision in a few words, as the summary and the read-me count them.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Liste => "listée",
+            Decision::GroupeTemoin => "groupe témoin",
+            Decision::Opposition => "opposition au contact",
+            Decision::ContactRecent => "contactée récemment",
+            Decision::ScoreInsuffisant => "score sous le minimum",
+            Decision::AucunCanal => "à joindre par un autre moyen",
+            Decision::CapaciteAtteinte => "capacité de contact atteinte",
+            Decision::DroitEstimeNul => "droit estimé nul",
         }
     }
     pub fn explain(self) -> &'static str {
@@ -321,8 +380,13 @@ impl Decision {
             }
             Decision::ContactRecent => "déjà contactée lors d'une campagne récente",
             Decision::ScoreInsuffisant => "score sous le minimum retenu",
-            Decision::AucunCanal => "aucun canal de contact utilisable connu de la caisse",
+            Decision::AucunCanal => {
+                "aucun canal de contact utilisable connu de la caisse : à joindre par un autre moyen"
+            }
             Decision::CapaciteAtteinte => "capacité de contact de la caisse atteinte ce mois-ci",
+            Decision::DroitEstimeNul => {
+                "droit estimé nul à partir des ressources connues : pas de contact sur un montant nul"
+            }
         }
     }
 }
@@ -334,8 +398,15 @@ pub struct ListEntry {
     pub pseudo_id: String,
     /// Benefits named in the contact, e.g. ["PPA", "RSA"].
     pub prestations: Vec<&'static str>,
+    /// The estimated monthly amount of each benefit of `prestations`, in the same order.
+    pub montants: Vec<f64>,
+    /// The probability of non-take-up; for several benefits their mean weighted by the
+    /// amounts, so that `montant_attendu = probabilite × montant_estime` (the largest when
+    /// every amount is nil).
     pub probabilite: f64,
+    /// The sum of `montants`.
     pub montant_estime: f64,
+    /// The sum over the benefits of probability × amount.
     pub montant_attendu: f64,
     pub priorite: f64,
     pub candidat_deterministe: bool,
@@ -381,8 +452,14 @@ pub fn control_draw(seed: u64, caisse: &str, pseudo_id: &str) -> f64 {
     (v >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Channels a person may be offered, in order of preference.
-pub fn allowed_channels(reach: Reach, age: i32, rules: &ListRules) -> Vec<Canal> {
+/// Channels a person may be offered, in order of preference. No letter for a person without
+/// a home: an address on file is not where they live.
+pub fn allowed_channels(
+    reach: Reach,
+    age: i32,
+    sans_domicile: bool,
+    rules: &ListRules,
+) -> Vec<Canal> {
     let digital_ok = reach.en_ligne && age < rules.offline_age;
     let mut v = Vec::new();
     if digital_ok && reach.mobile {
@@ -394,10 +471,102 @@ pub fn allowed_channels(reach: Reach, age: i32, rules: &ListRules) -> Vec<Canal>
     if reach.mobile {
         v.push(Canal::Telephone);
     }
-    if reach.adresse {
+    if reach.adresse && !sans_domicile {
         v.push(Canal::Courrier);
     }
     v
+}
+
+/// The persons whose foyer has no home (`logements.statut = sans_domicile`), every member
+/// (a hosted adult of such a foyer too).
+pub fn homeless(h: &Households) -> rustc_hash::FxHashSet<u32> {
+    h.foyers
+        .iter()
+        .filter(|f| f.statut == Some(crate::domain::entitlement::Statut::SansDomicile))
+        .flat_map(|f| f.members.iter().map(|(p, _)| *p as u32))
+        .collect()
+}
+
+/// Why a person has no usable channel at `caisse`, and what the other caisses of the
+/// RNCPS know (which channels, never their values): what the "à joindre par un autre
+/// moyen" sheet shows.
+pub fn no_channel(
+    e: &ListEntry,
+    book: &ContactBook,
+    h: &Households,
+    homeless: &rustc_hash::FxHashSet<u32>,
+    reference: &Reference,
+    rules: &ListRules,
+) -> (String, String) {
+    let here = book.reach(&e.pseudo_id, &e.caisse);
+    let age = h.persons[e.person as usize].age;
+    let sdf = homeless.contains(&e.person);
+    let mut why = Vec::new();
+    if here == Reach::default() {
+        why.push("aucune coordonnée connue de la caisse".to_string());
+    } else {
+        if here.adresse && sdf {
+            why.push("sans domicile : pas de courrier à l'adresse connue".to_string());
+        }
+        if here.email && !here.mobile {
+            why.push(if age >= rules.offline_age {
+                format!(
+                    "seul un e-mail est connu, pas d'e-mail à partir de {} ans",
+                    rules.offline_age
+                )
+            } else {
+                "seul un e-mail est connu, sans usage de l'espace en ligne".to_string()
+            });
+        }
+        if !here.adresse && !here.mobile && !here.email {
+            why.push("aucun mobile, e-mail ni adresse connu de la caisse".to_string());
+        }
+    }
+    let elsewhere: Vec<String> = {
+        let mut known: Vec<(&str, Reach)> = book
+            .known_at(&e.pseudo_id)
+            .iter()
+            .filter(|(c, r)| *c != e.caisse && (r.mobile || r.email || r.adresse))
+            .copied()
+            .collect();
+        known.sort_by(|a, b| a.0.cmp(b.0));
+        known
+            .into_iter()
+            .map(|(c, r)| {
+                let channels: Vec<&str> = [
+                    (r.adresse, "adresse"),
+                    (r.mobile, "mobile"),
+                    (r.email, "e-mail"),
+                ]
+                .into_iter()
+                .filter_map(|(k, name)| k.then_some(name))
+                .collect();
+                let name = reference
+                    .caisses
+                    .get(c)
+                    .map_or_else(|| c.to_string(), |x| caisse_name(c, &x.libelle));
+                format!("{name} : {}", channels.join(", "))
+            })
+            .collect()
+    };
+    let elsewhere = if elsewhere.is_empty() {
+        "aucun autre organisme du RNCPS".to_string()
+    } else {
+        elsewhere.join(" ; ")
+    };
+    (why.join(" ; "), elsewhere)
+}
+
+/// A caisse as people name it: its label, with its code when the label does not hold it
+/// (`CAF du Nord (CAF59)`, `CNAV (Île-de-France)`).
+pub fn caisse_name(code: &str, libelle: &str) -> String {
+    if libelle.is_empty() {
+        code.to_string()
+    } else if libelle.contains(code) {
+        libelle.to_string()
+    } else {
+        format!("{libelle} ({code})")
+    }
 }
 
 /// Builds every caisse's entries, in caisse order then priority order.
@@ -406,6 +575,7 @@ pub fn build(
     h: &Households,
     reference: &Reference,
     book: &ContactBook,
+    homeless: &rustc_hash::FxHashSet<u32>,
     rules: &ListRules,
 ) -> Vec<ListEntry> {
     // Merge per (caisse, person): PPA and RSA for the same person go to the same caisse.
@@ -466,7 +636,7 @@ pub fn build(
     }
     by_caisse
         .into_par_iter()
-        .for_each(|entries| decide(entries, h, book, rules));
+        .for_each(|entries| decide(entries, h, book, homeless, rules));
     out
 }
 
@@ -479,50 +649,72 @@ fn merge<'s>(
     person: u32,
     rules: &ListRules,
 ) -> ListEntry {
+    let scores: Vec<&ScoreRow> = scores.collect();
+    // A benefit estimated at nothing is not named beside one estimated at some amount: the
+    // caisse would call about a nil amount.
+    let any_amount = scores.iter().any(|s| s.montant_estime > 0.0);
+    let mut scores: Vec<&ScoreRow> = scores
+        .into_iter()
+        .filter(|s| !any_amount || s.montant_estime > 0.0)
+        .collect();
+    scores.sort_by_key(|s| s.prestation);
+    let montant_estime: f64 = scores.iter().map(|s| s.montant_estime).sum();
+    let montant_attendu: f64 = scores
+        .iter()
+        .map(|s| s.probabilite * s.montant_estime)
+        .sum();
+    let probabilite = if montant_estime > 0.0 {
+        montant_attendu / montant_estime
+    } else {
+        scores.iter().map(|s| s.probabilite).fold(0.0, f64::max)
+    };
+    let candidat_deterministe = scores.iter().any(|s| s.candidat_deterministe);
+    let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    if candidat_deterministe {
+        raisons.push(amount_reason(&scores).into());
+    }
+    // The model's reasons, each benefit's in its order: none that restates the estimate
+    // when the amount is the first reason, none that only says the person is reachable,
+    // one per topic (an age band after "âge avancé" repeats it).
+    let mut topics: Vec<&'static str> = Vec::new();
+    for s in &scores {
+        for k in 0..s.raisons.len() {
+            let Some((f, low)) = s.raisons.feature(k) else {
+                continue;
+            };
+            if (candidat_deterministe && restates_estimate(f))
+                || (!low && REACHABILITY_FEATURES.contains(&f.name))
+            {
+                continue;
+            }
+            let topic = reason_topic(f);
+            let phrase = if low { f.reason_low } else { f.reason_high };
+            if topics.contains(&topic) || raisons.iter().any(|r| r == phrase) {
+                continue;
+            }
+            topics.push(topic);
+            raisons.push(phrase.into());
+        }
+    }
+    raisons.truncate(3);
+    raisons.shrink_to_fit();
     let mut e = ListEntry {
         caisse: caisse.to_string(),
         pseudo_id: pseudo_id.to_string(),
-        prestations: vec![],
-        probabilite: 0.0,
-        montant_estime: 0.0,
-        montant_attendu: 0.0,
+        prestations: scores.iter().map(|s| s.prestation).collect(),
+        montants: scores.iter().map(|s| s.montant_estime).collect(),
+        probabilite,
+        montant_estime,
+        montant_attendu,
         priorite: 0.0,
-        candidat_deterministe: false,
-        raisons: vec![],
+        candidat_deterministe,
+        raisons,
         decision: Decision::ScoreInsuffisant,
         rang_priorite: 0,
         rang_liste: None,
         canal: None,
         person,
     };
-    for s in scores {
-        let mut raisons: Vec<std::borrow::Cow<'static, str>> = Vec::new();
-        if s.candidat_deterministe {
-            raisons.push(format!("droit estimé à {:.0} € par mois", s.montant_estime).into());
-        }
-        // With a deterministic reason, the model's reasons about the estimate repeat it.
-        raisons.extend(
-            s.raisons
-                .iter()
-                .filter(|r| !(s.candidat_deterministe && ENTITLEMENT_FEATURES.contains(&r.0)))
-                .map(|r| r.2.into()),
-        );
-        e.prestations.push(s.prestation);
-        e.probabilite = e.probabilite.max(s.probabilite);
-        e.montant_estime += s.montant_estime;
-        e.montant_attendu += s.probabilite * s.montant_estime;
-        e.candidat_deterministe |= s.candidat_deterministe;
-        for r in raisons {
-            if !e.raisons.contains(&r) {
-                e.raisons.push(r);
-            }
-        }
-    }
-    e.prestations.sort();
-    // Deterministic reasons first, then the model's, three at most.
-    e.raisons.truncate(3);
-    e.raisons.shrink_to_fit();
-    e.prestations.shrink_to_fit();
     e.priorite = match rules.priority {
         Priority::Probabilite => e.probabilite,
         Priority::MontantAttendu => e.montant_attendu,
@@ -530,9 +722,49 @@ fn merge<'s>(
     e
 }
 
+/// Features whose high value says only that the person can be reached, not why they may
+/// be entitled: never a reason to contact them.
+const REACHABILITY_FEATURES: &[&str] = &["espace_en_ligne", "canal_numerique_connu"];
+
+/// The topic a reason speaks of: a one-hot level's group, the continuous feature its
+/// levels cut in bands, else the feature itself.
+fn reason_topic(f: &features::FeatureDef) -> &'static str {
+    match f.name {
+        "age" => "tranche_age",
+        _ if restates_estimate(f) => "estimation",
+        n => f.group.unwrap_or(n),
+    }
+}
+
+/// The estimated amount as a reason, with each benefit's part when there are several; the
+/// same rounding as the lists' amounts (cents, added up), shown in whole euros.
+fn amount_reason(scores: &[&ScoreRow]) -> String {
+    let cents = |x: f64| (x * 100.0).round() / 100.0;
+    let total: f64 = scores.iter().map(|s| cents(s.montant_estime)).sum();
+    let fr = |x: f64| crate::io::excel::fr_euros(x, 0);
+    match scores {
+        [one] => format!("droit {} estimé à {} par mois", one.prestation, fr(total)),
+        several => format!(
+            "droits estimés à {} par mois ({})",
+            fr(total),
+            several
+                .iter()
+                .map(|s| format!("{} {}", s.prestation, fr(cents(s.montant_estime))))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
+    }
+}
+
 /// One caisse's entries put in priority order, ranked, and decided: exclusions first, then
 /// a channel within the caisse's capacity, the control group drawn among those reached.
-fn decide(entries: &mut [ListEntry], h: &Households, book: &ContactBook, rules: &ListRules) {
+fn decide(
+    entries: &mut [ListEntry],
+    h: &Households,
+    book: &ContactBook,
+    homeless: &rustc_hash::FxHashSet<u32>,
+    rules: &ListRules,
+) {
     let run = h.run_month;
     let Some(caisse) = entries.first().map(|e| e.caisse.clone()) else {
         return;
@@ -556,9 +788,12 @@ fn decide(entries: &mut [ListEntry], h: &Households, book: &ContactBook, rules: 
             Decision::ContactRecent
         } else if e.probabilite < rules.min_score && !e.candidat_deterministe {
             Decision::ScoreInsuffisant
+        } else if e.montant_estime <= 0.0 {
+            // Nothing to tell the person about: a list is worked by amount.
+            Decision::DroitEstimeNul
         } else {
             let reach = book.reach(&e.pseudo_id, &caisse);
-            let allowed = allowed_channels(reach, p.age, rules);
+            let allowed = allowed_channels(reach, p.age, homeless.contains(&e.person), rules);
             if allowed.is_empty() {
                 Decision::AucunCanal
             } else if let Some(c) = allowed
@@ -609,11 +844,11 @@ mod tests {
             en_ligne: true,
         };
         assert_eq!(
-            allowed_channels(all, 40, &rules()),
+            allowed_channels(all, 40, false, &rules()),
             vec![Canal::Sms, Canal::Email, Canal::Telephone, Canal::Courrier]
         );
         assert_eq!(
-            allowed_channels(all, 80, &rules()),
+            allowed_channels(all, 80, false, &rules()),
             vec![Canal::Telephone, Canal::Courrier]
         );
         let offline = Reach {
@@ -621,10 +856,122 @@ mod tests {
             ..all
         };
         assert_eq!(
-            allowed_channels(offline, 30, &rules()),
+            allowed_channels(offline, 30, false, &rules()),
             vec![Canal::Telephone, Canal::Courrier]
         );
-        assert!(allowed_channels(Reach::default(), 30, &rules()).is_empty());
+        assert!(allowed_channels(Reach::default(), 30, false, &rules()).is_empty());
+    }
+
+    #[test]
+    fn no_letter_for_a_person_without_a_home() {
+        let letter_only = Reach {
+            adresse: true,
+            ..Reach::default()
+        };
+        assert_eq!(
+            allowed_channels(letter_only, 40, false, &rules()),
+            vec![Canal::Courrier]
+        );
+        assert!(allowed_channels(letter_only, 40, true, &rules()).is_empty());
+        let phone = Reach {
+            mobile: true,
+            ..letter_only
+        };
+        assert_eq!(
+            allowed_channels(phone, 40, true, &rules()),
+            vec![Canal::Telephone]
+        );
+    }
+
+    fn score(prestation: &'static str, p: f64, montant: f64, deterministic: bool) -> ScoreRow {
+        ScoreRow {
+            pseudo_id: "p1".into(),
+            prestation,
+            probabilite: p,
+            montant_estime: montant,
+            candidat_deterministe: deterministic,
+            raisons: Reasons::default(),
+            person: Some(0),
+        }
+    }
+
+    #[test]
+    fn merged_amounts_add_up_with_the_probability_shown() {
+        let (ppa, rsa) = (
+            score("PPA", 0.98, 588.69, true),
+            score("RSA", 0.9, 82.06, false),
+        );
+        let e = merge([&rsa, &ppa].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(e.prestations, vec!["PPA", "RSA"]);
+        assert_eq!(e.montants, vec![588.69, 82.06]);
+        assert!((e.montant_estime - 670.75).abs() < 1e-9);
+        assert!((e.montant_attendu - (0.98 * 588.69 + 0.9 * 82.06)).abs() < 1e-9);
+        assert!((e.probabilite * e.montant_estime - e.montant_attendu).abs() < 1e-9);
+        assert_eq!(
+            e.raisons[0],
+            "droits estimés à 671\u{a0}€ par mois (PPA 589\u{a0}€ + RSA 82\u{a0}€)"
+        );
+        // A benefit estimated at nothing is left out beside one with an amount.
+        let nil = score("RSA", 0.99, 0.0, false);
+        let e = merge([&ppa, &nil].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(
+            (e.prestations.clone(), e.montants.clone()),
+            (vec!["PPA"], vec![588.69])
+        );
+        assert_eq!(e.raisons[0], "droit PPA estimé à 589\u{a0}€ par mois");
+        let e = merge([&nil].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!((e.montant_estime, e.probabilite), (0.0, 0.99));
+    }
+
+    #[test]
+    fn reasons_skip_reachability_and_repeated_topics() {
+        let index = |n: &str| {
+            features::DICTIONARY
+                .iter()
+                .position(|f| f.name == n)
+                .unwrap_or_else(|| panic!("{n} is in the dictionary"))
+        };
+        for n in REACHABILITY_FEATURES {
+            index(n);
+        }
+        for n in [
+            "montant_estime",
+            "marge_ressources",
+            "log_montant_estime",
+            "marge_100_0",
+        ] {
+            assert!(restates_estimate(&features::DICTIONARY[index(n)]), "{n}");
+        }
+        assert!(!restates_estimate(
+            &features::DICTIONARY[index("x_montant_hors_ligne")]
+        ));
+        assert_eq!(
+            features::DICTIONARY[index("age_85_plus")].group,
+            Some("tranche_age")
+        );
+        let mut s = score("ASPA", 0.5, 300.0, false);
+        s.raisons.push(index("age"), 0.9, false);
+        s.raisons.push(index("espace_en_ligne"), 0.5, false);
+        s.raisons.push(index("age_85_plus"), 0.4, false);
+        s.raisons.push(index("espace_en_ligne"), 0.3, true);
+        let e = merge([&s].into_iter(), "CARSAT-NORD", "p1", 0, &rules());
+        assert_eq!(
+            e.raisons,
+            vec!["âge avancé", "n'utilise pas d'espace en ligne"]
+        );
+        // One reason about the estimate, none beside the amount of a deterministic one.
+        let mut s = score("PPA", 0.9, 758.23, false);
+        s.raisons.push(index("montant_estime"), 0.9, false);
+        s.raisons.push(index("marge_100_0"), 0.5, false);
+        s.raisons.push(index("parent_isole"), 0.4, false);
+        let e = merge([&s].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(e.raisons, vec!["droit estimé élevé", "parent isolé"]);
+        s.candidat_deterministe = true;
+        let e = merge([&s].into_iter(), "CAF59", "p1", 0, &rules());
+        assert_eq!(
+            e.raisons,
+            vec!["droit PPA estimé à 758\u{a0}€ par mois", "parent isolé"]
+        );
     }
 
     #[test]
@@ -709,6 +1056,16 @@ mod tests {
             assert!(book.opposed("p3") && book.opposed("p4"));
             assert!(!book.opposed("p1") && !book.opposed("p2"));
         }
+    }
+
+    #[test]
+    fn a_caisse_is_named_once() {
+        assert_eq!(
+            caisse_name("CNAV", "CNAV (Île-de-France)"),
+            "CNAV (Île-de-France)"
+        );
+        assert_eq!(caisse_name("CAF59", "CAF du Nord"), "CAF du Nord (CAF59)");
+        assert_eq!(caisse_name("CAF59", ""), "CAF59");
     }
 
     #[test]
