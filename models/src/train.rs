@@ -192,7 +192,25 @@ struct Standardised {
     sd: Vec<f64>,
 }
 
-/// Standardises columns `cols` of the rows `rows` with the statistics of `stats_rows`.
+/// Mean and standard deviation (population) of columns `cols` over the rows `rows`.
+fn column_stats(input: &TrainInput, cols: &[usize], rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let p_all = input.names.len();
+    cols.iter()
+        .map(|&c| {
+            let n = rows.len() as f64;
+            let m = rows.iter().map(|&r| input.x[r * p_all + c]).sum::<f64>() / n;
+            let v = rows
+                .iter()
+                .map(|&r| (input.x[r * p_all + c] - m).powi(2))
+                .sum::<f64>()
+                / n;
+            (m, v.sqrt())
+        })
+        .unzip()
+}
+
+/// Standardises columns `cols` of the rows `rows` with the given statistics, or with the
+/// rows' own.
 fn standardise(
     input: &TrainInput,
     cols: &[usize],
@@ -202,24 +220,16 @@ fn standardise(
     let p_all = input.names.len();
     let (mean, sd): (Vec<f64>, Vec<f64>) = match stats {
         Some((m, s)) => (m.to_vec(), s.to_vec()),
-        None => cols
-            .iter()
-            .map(|&c| {
-                let n = rows.len() as f64;
-                let m = rows.iter().map(|&r| input.x[r * p_all + c]).sum::<f64>() / n;
-                let v = rows
-                    .iter()
-                    .map(|&r| (input.x[r * p_all + c] - m).powi(2))
-                    .sum::<f64>()
-                    / n;
-                (m, v.sqrt())
-            })
-            .unzip(),
+        None => column_stats(input, cols, rows),
     };
     let mut x = Array2::zeros((rows.len(), cols.len()));
-    for (i, &r) in rows.iter().enumerate() {
-        for (j, &c) in cols.iter().enumerate() {
-            x[[i, j]] = (input.x[r * p_all + c] - mean[j]) / sd[j];
+    if !cols.is_empty() {
+        let out = x.as_slice_mut().expect("a new array is in standard layout");
+        for (o, &r) in out.chunks_exact_mut(cols.len()).zip(rows) {
+            let raw = &input.x[r * p_all..(r + 1) * p_all];
+            for (((o, &c), m), s) in o.iter_mut().zip(cols).zip(&mean).zip(&sd) {
+                *o = (raw[c] - m) / s;
+            }
         }
     }
     Standardised { x, mean, sd }
@@ -293,38 +303,65 @@ pub struct Selected {
     pub mean_log_loss_after: f64,
 }
 
-/// Mean log-loss over the folds of a fit on columns `cols` with L2 strength `alpha`, and
-/// each fold's: every fold fit on the other folds, standardised within them.
-fn fold_losses(
+/// One fold fit of the cross-validation: its validation log-loss and its parameters
+/// (`[w, b]` on the fold's standardised columns), the warm start of nearby fits.
+struct FoldFit {
+    log_loss: f64,
+    params: Vec<f64>,
+}
+
+/// Each fold's log-loss of a fit on columns `cols` with L2 strength `alpha`, every fold fit
+/// on the other folds, standardised within them. `starts` (one per fold) are the optima of
+/// nearby fits on the same folds: the same columns at another strength, or the first
+/// columns of `cols` with 0 for the others (a column's standardisation does not depend on
+/// the others, so these are exact starting points). The fits are strictly convex: a start
+/// changes the path to the optimum, not the optimum.
+fn fold_fits(
     input: &TrainInput,
     cfg: &TrainConfig,
     cols: &[usize],
     fold_rows: &[(Vec<usize>, Vec<usize>)],
     alpha: f64,
-) -> Result<Vec<f64>, TrainError> {
+    starts: Option<&[Vec<f64>]>,
+) -> Result<Vec<FoldFit>, TrainError> {
     let fit_err = |e| TrainError::Fit(e, input.benefit.to_string());
     // Every fold's fit is independent: they run in parallel and their log-losses are
     // gathered in fold order, so nothing depends on scheduling.
     fold_rows
         .par_iter()
-        .map(|(fit_rows, val_rows)| -> Result<f64, TrainError> {
+        .enumerate()
+        .map(|(k, (fit_rows, val_rows))| -> Result<FoldFit, TrainError> {
             let settings = SolverSettings {
                 alpha,
                 ..cfg.solver.clone()
             };
-            let s = standardise(input, cols, fit_rows, None);
+            let (mean, sd) = column_stats(input, cols, fit_rows);
             // A column constant within a fold gets sd 0: leave it at 0 there.
-            let sd: Vec<f64> =
-                s.sd.iter()
-                    .map(|v| if *v > 0.0 { *v } else { 1.0 })
-                    .collect();
-            let s = standardise(input, cols, fit_rows, Some((&s.mean, &sd)));
-            let f = logistic::fit(s.x.view(), &labels_f64(input.y, fit_rows), &settings)
-                .map_err(fit_err)?;
+            let sd: Vec<f64> = sd.iter().map(|v| if *v > 0.0 { *v } else { 1.0 }).collect();
+            let s = standardise(input, cols, fit_rows, Some((&mean, &sd)));
+            let start = starts.map(|starts| {
+                let (w, b) = starts[k].split_at(starts[k].len() - 1);
+                let mut start = w.to_vec();
+                start.resize(cols.len(), 0.0);
+                start.push(b[0]);
+                start
+            });
+            let f = logistic::fit_from(
+                s.x.view(),
+                &labels_f64(input.y, fit_rows),
+                &settings,
+                start.as_deref(),
+            )
+            .map_err(fit_err)?;
             let v = standardise(input, cols, val_rows, Some((&s.mean, &s.sd)));
             let prob = logistic::predict(v.x.view(), f.intercept, &f.coef);
             let labels: Vec<bool> = val_rows.iter().map(|&r| input.y[r]).collect();
-            Ok(metrics::log_loss(&prob, &labels))
+            let mut params = f.coef;
+            params.push(f.intercept);
+            Ok(FoldFit {
+                log_loss: metrics::log_loss(&prob, &labels),
+                params,
+            })
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -332,37 +369,40 @@ fn fold_losses(
         .collect()
 }
 
-fn cv_loss(
-    input: &TrainInput,
-    cfg: &TrainConfig,
-    cols: &[usize],
-    fold_rows: &[(Vec<usize>, Vec<usize>)],
-    alpha: f64,
-) -> Result<f64, TrainError> {
-    let l = fold_losses(input, cfg, cols, fold_rows, alpha)?;
-    Ok(l.iter().sum::<f64>() / l.len().max(1) as f64)
+fn mean_loss(fits: &[FoldFit]) -> f64 {
+    fits.iter().map(|f| f.log_loss).sum::<f64>() / fits.len().max(1) as f64
 }
 
-/// Cross-validation of every L2 strength of `alphas` on columns `cols`.
+fn fold_params(fits: &[FoldFit]) -> Vec<Vec<f64>> {
+    fits.iter().map(|f| f.params.clone()).collect()
+}
+
+/// Cross-validation of every L2 strength of `alphas` on columns `cols`, with the fold fits
+/// of each. Each strength's fits start from the previous strength's optima (the first
+/// from `start`, or from zero).
 fn cv_alphas(
     input: &TrainInput,
     cfg: &TrainConfig,
     cols: &[usize],
     fold_rows: &[(Vec<usize>, Vec<usize>)],
     alphas: &[f64],
-) -> Result<Vec<CvResult>, TrainError> {
-    alphas
-        .iter()
-        .map(|&alpha| {
-            let fold_log_loss = fold_losses(input, cfg, cols, fold_rows, alpha)?;
-            Ok(CvResult {
+    start: Option<Vec<Vec<f64>>>,
+) -> Result<Vec<(CvResult, Vec<FoldFit>)>, TrainError> {
+    let mut start = start;
+    let mut out = Vec::with_capacity(alphas.len());
+    for &alpha in alphas {
+        let fits = fold_fits(input, cfg, cols, fold_rows, alpha, start.as_deref())?;
+        start = Some(fold_params(&fits));
+        out.push((
+            CvResult {
                 alpha,
-                mean_log_loss: fold_log_loss.iter().sum::<f64>()
-                    / fold_log_loss.len().max(1) as f64,
-                fold_log_loss,
-            })
-        })
-        .collect()
+                mean_log_loss: mean_loss(&fits),
+                fold_log_loss: fits.iter().map(|f| f.log_loss).collect(),
+            },
+            fits,
+        ));
+    }
+    Ok(out)
 }
 
 /// The L2 strength with the lowest mean log-loss (the strongest on a tie).
@@ -415,24 +455,42 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         .partition(|&&c| !input.candidates.get(c).copied().unwrap_or(false));
     let mut dropped = dropped;
     let mut cols = base;
-    let cross_validation = cv_alphas(input, cfg, &cols, &fold_rows, &cfg.alphas)?;
+    let cv = cv_alphas(input, cfg, &cols, &fold_rows, &cfg.alphas, None)?;
+    let cross_validation: Vec<CvResult> = cv.iter().map(|(c, _)| c.clone()).collect();
     let mut alpha = best_alpha(&cross_validation, cfg.solver.alpha);
 
     // Interactions: candidate columns enter one at a time, the one that lowers the mean
     // cross-validated log-loss most first, while the gain is at least MIN_GAIN and at most
-    // MAX_INTERACTIONS are in.
+    // MAX_INTERACTIONS are in. Each candidate's fold fits start from the current model's
+    // (the candidate's weight at 0), and the candidates are weighed in parallel; their
+    // losses are gathered in candidate order.
     let mut interactions = Vec::new();
     let mut left_out: Vec<usize> = Vec::new();
-    let mut current = cv_loss(input, cfg, &cols, &fold_rows, alpha)?;
+    let (mut current, mut current_fits) = cv
+        .into_iter()
+        .find(|(c, _)| c.alpha == alpha)
+        .map(|(c, fits)| (c.mean_log_loss, fits))
+        .expect("the chosen strength was cross-validated");
     while interactions.len() < MAX_INTERACTIONS && !candidates.is_empty() {
-        let losses: Vec<f64> = candidates
-            .iter()
+        let starts = fold_params(&current_fits);
+        let mut fits: Vec<Vec<FoldFit>> = candidates
+            .par_iter()
             .map(|&c| {
                 let mut with = cols.clone();
                 with.push(c);
-                cv_loss(input, cfg, &with, &fold_rows, alpha)
+                fold_fits(
+                    input,
+                    cfg,
+                    &with,
+                    &fold_rows,
+                    alpha,
+                    Some(starts.as_slice()),
+                )
             })
+            .collect::<Vec<_>>()
+            .into_iter()
             .collect::<Result<_, _>>()?;
+        let losses: Vec<f64> = fits.iter().map(Vec::as_slice).map(mean_loss).collect();
         let (best, loss) = losses
             .iter()
             .copied()
@@ -463,6 +521,7 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         });
         cols.push(chosen);
         current = loss;
+        current_fits = fits.swap_remove(best);
     }
     left_out.extend(candidates);
     for &c in &left_out {
@@ -474,8 +533,16 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     let cross_validation = if interactions.is_empty() {
         cross_validation
     } else {
-        // The final columns' L2 strength.
-        let cv = cv_alphas(input, cfg, &cols, &fold_rows, &cfg.alphas)?;
+        // The final columns' L2 strength, from the search's last fold fits.
+        let cv = cv_alphas(
+            input,
+            cfg,
+            &cols,
+            &fold_rows,
+            &cfg.alphas,
+            Some(fold_params(&current_fits)),
+        )?;
+        let cv: Vec<CvResult> = cv.into_iter().map(|(c, _)| c).collect();
         alpha = best_alpha(&cv, cfg.solver.alpha);
         cv
     };

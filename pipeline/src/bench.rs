@@ -224,6 +224,26 @@ pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) 
         }
         t.elapsed().as_secs_f64()
     };
+    // The memory floor of a scoring pass: every value of every row read once, folded by an
+    // exclusive or of its bits (vectorised, no dependency on the float additions). The
+    // probabilities read most of each row, so they cannot go much faster than this.
+    report("reading every value of the rows (floor)", &mut || {
+        per_benefit(&|_, r| {
+            use rayon::prelude::*;
+            let bits: u64 = r
+                .par_chunks(4096)
+                .map(|rows| {
+                    rows.iter().fold(0u64, |acc, &i| {
+                        table
+                            .row(i as usize)
+                            .iter()
+                            .fold(acc, |a, v| a ^ v.to_bits())
+                    })
+                })
+                .reduce(|| 0, |a, b| a ^ b);
+            std::hint::black_box(bits);
+        })
+    });
     report("probabilities", &mut || {
         per_benefit(&|a, r| {
             std::hint::black_box(crate::stages::score::scoring::probabilities(a, &table, r));
