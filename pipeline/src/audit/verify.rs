@@ -30,6 +30,19 @@ impl Verification {
     }
 }
 
+/// The outputs as they are in the run folder, each hashed afresh against the manifest (also
+/// what the portal checks before it serves a run).
+pub fn check_outputs(run_dir: &Path, m: &Manifest, v: &mut Verification) {
+    let mut fresh = Hasher::new(None);
+    for o in m.outputs() {
+        let found = fresh
+            .record(&run_dir.join(&o.path), String::new())
+            .ok()
+            .map(|r| r.blake3);
+        v.check("output", &o.path, &o.blake3, found.as_deref());
+    }
+}
+
 pub fn verify(run_dir: &Path, scratch: Option<PathBuf>) -> Result<Verification> {
     let m = Manifest::read(run_dir)?;
     let cfg = m.config()?;
@@ -83,11 +96,7 @@ pub fn verify(run_dir: &Path, scratch: Option<PathBuf>) -> Result<Verification> 
             );
         }
     }
-    // Outputs as they are in the run folder.
-    for o in m.outputs() {
-        let found = hash(&mut fresh, &run_dir.join(&o.path));
-        v.check("output", &o.path, &o.blake3, found.as_deref());
-    }
+    check_outputs(run_dir, &m, &mut v);
     // A replay into a scratch folder.
     let scratch = scratch.unwrap_or_else(|| run_dir.join(".verify"));
     if scratch.exists() {
