@@ -412,7 +412,7 @@ fn portal_caisse_gets_its_own_list_and_no_other_by_any_route() {
     let text = page.text();
     for needle in [
         "Liste de septembre 2025",
-        "telephone",
+        "Téléphone",
         "Total à contacter",
         "Excel (XLSX)",
         "CSV standard (RFC 4180)",

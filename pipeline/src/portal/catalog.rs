@@ -191,7 +191,11 @@ pub fn load_run(root: &Path) -> Result<Run> {
     let date = std::fs::metadata(folder.manifest())
         .ok()
         .and_then(|md| md.modified().ok())
-        .map(|t| crate::portal::auditlog::utc_time(t)[..10].to_string())
+        .map(|t| {
+            // `JJ/MM/AAAA`.
+            let day = crate::portal::auditlog::utc_time(t);
+            format!("{}/{}/{}", &day[8..10], &day[5..7], &day[..4])
+        })
         .unwrap_or_default();
     let mut files = Vec::new();
     let lists = format!("{}/", names::LISTS);

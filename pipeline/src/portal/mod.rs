@@ -757,9 +757,7 @@ fn caisse_runs<'a>(
                             .replace('T', " à ")
                             .replace('Z', " UTC")
                     });
-            let mine = just_uploaded
-                .as_ref()
-                .is_some_and(|(id, _)| *id == run.id);
+            let mine = just_uploaded.as_ref().is_some_and(|(id, _)| *id == run.id);
             let this_upload = if mine {
                 just_uploaded.take().map(|(_, r)| r)
             } else {

@@ -152,9 +152,14 @@ fn counts_table(run: &Run, caisse: &str) -> String {
     for canal in Canal::ALL {
         let n = counts.get(canal.code()).copied().unwrap_or(0);
         listed += n;
+        let label = match canal {
+            Canal::Telephone => "Téléphone",
+            Canal::Sms => "SMS",
+            Canal::Email => "Courriel",
+            Canal::Courrier => "Courrier",
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-            canal.code(),
+            "<tr><td>{label}</td><td class=\"n\">{}</td></tr>",
             fr_int(n)
         ));
     }
@@ -219,7 +224,15 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
                 "<p>Liste servie jusqu'à fin {} ; ensuite, travaillez la liste du mois suivant.</p><h3>Télécharger</h3><ul>",
                 fr_month(r.until)
             ));
-            for f in run.files_of(&Access::Caisse(caisse.to_string())) {
+            let mut files: Vec<&CatalogFile> =
+                run.files_of(&Access::Caisse(caisse.to_string())).collect();
+            // The workbook first, the read-me last.
+            files.sort_by_key(|f| {
+                ["xlsx", "contacts.csv", "rfc4180.csv", "parquet", "txt"]
+                    .iter()
+                    .position(|end| f.name.ends_with(end))
+            });
+            for f in files {
                 body.push_str(&download_link(run, f));
             }
             body.push_str("</ul>");
