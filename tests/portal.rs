@@ -387,7 +387,11 @@ fn portal_login_is_throttled_and_csrf_checked() {
             "refuse", "echec", "echec", "echec", "echec", "echec", "bloque"
         ]
     );
+    // The client address is throttled too: another account from it waits as well.
+    let r = Client::anonymous(&s).try_login("national", PASSWORD);
+    assert_eq!(r.status, 429);
     // Logout needs the session's CSRF token.
+    let s = start("portal_logout", None, "2025-09");
     let c = Client::login(&s, "national");
     assert_eq!(c.post_form("/deconnexion", &[("csrf", "faux")]).status, 403);
     let page = c.get("/accueil").text();

@@ -211,14 +211,14 @@ impl Portal {
 
     /// Appends to the audit log; a log that cannot be written stops the request (no
     /// access goes unrecorded).
-    fn record(&self, entry: Entry) -> std::result::Result<(), Response> {
+    fn record(&self, entry: Entry) -> std::result::Result<(), Box<Response>> {
         self.log.append(entry).map_err(|e| {
             eprintln!("portal: audit log: {e}");
-            error_page(
+            Box::new(error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
                 "Le journal d'audit ne peut pas être écrit : le service est suspendu.",
-            )
+            ))
         })
     }
 }
@@ -553,7 +553,7 @@ async fn not_found(
     let mut e = entry_for(&s, "acces_refuse", "refuse", client(&app, peer, &headers));
     e.detail = "page inconnue".into();
     if let Err(r) = app.record(e) {
-        return r;
+        return *r;
     }
     error_page(StatusCode::NOT_FOUND, Some(&s), "Cette page n'existe pas.")
 }
@@ -612,7 +612,7 @@ async fn login(
         entry.outcome = "refuse".into();
         entry.detail = "jeton de formulaire absent ou invalide".into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return retry(
             "Le formulaire a expiré : saisissez à nouveau vos identifiants.",
@@ -624,7 +624,7 @@ async fn login(
         entry.outcome = "bloque".into();
         entry.detail = "trop d'échecs récents".into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return retry(
             "Trop de tentatives échouées : réessayez dans 15 minutes.",
@@ -644,7 +644,7 @@ async fn login(
             app.throttle.succeeded(&keys[..1]);
             entry.outcome = "ok".into();
             if let Err(r) = app.record(entry) {
-                return r;
+                return *r;
             }
             let token = app.sessions.open(&account);
             let mut res = Redirect::to("/accueil").into_response();
@@ -669,7 +669,7 @@ async fn login(
             entry.outcome = "echec".into();
             entry.detail = "identifiant ou mot de passe incorrect".into();
             if let Err(r) = app.record(entry) {
-                return r;
+                return *r;
             }
             retry(
                 "Identifiant ou mot de passe incorrect.",
@@ -705,7 +705,7 @@ async fn logout(
         "ok",
         client(&app, peer, &headers),
     )) {
-        return r;
+        return *r;
     }
     let mut res = to_login();
     res.headers_mut()
@@ -794,7 +794,7 @@ async fn caisse_page(
         let mut e = entry_for(&s, "acces_refuse", "refuse", client(&app, peer, &headers));
         e.detail = format!("page de la caisse {}", loggable(&caisse));
         if let Err(r) = app.record(e) {
-            return r;
+            return *r;
         }
         return error_page(StatusCode::NOT_FOUND, Some(&s), "Cette page n'existe pas.");
     }
@@ -821,7 +821,7 @@ async fn audit_page(
             e.run = loggable(&run);
             e.detail = "page d'audit".into();
             if let Err(r) = app.record(e) {
-                return r;
+                return *r;
             }
             error_page(StatusCode::NOT_FOUND, Some(&s), "Cette page n'existe pas.")
         }
@@ -891,7 +891,7 @@ async fn download(
         entry.file = loggable(&file_id);
         entry.detail = "fichier inconnu".into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return error_page(StatusCode::NOT_FOUND, Some(&s), "Ce fichier n'existe pas.");
     };
@@ -900,7 +900,7 @@ async fn download(
     if let Err((status, text)) = may_download(&app, &s, run, &f.access) {
         entry.detail = text.into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return error_page(status, Some(&s), text);
     }
@@ -918,7 +918,7 @@ async fn download(
             eprintln!("portal: {}: {e}", f.name);
             entry.detail = "le fichier ne correspond plus au manifeste".into();
             if let Err(r) = app.record(entry) {
-                return r;
+                return *r;
             }
             return error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -940,7 +940,7 @@ async fn download(
     };
     entry.outcome = "ok".into();
     if let Err(r) = app.record(entry) {
-        return r;
+        return *r;
     }
     let base = f.name.rsplit('/').next().unwrap_or("fichier");
     let shown = match &f.access {
@@ -1004,7 +1004,7 @@ async fn upload_outcomes(
     if !csrf.is_some_and(|c| same(&c, &s.csrf)) {
         entry.detail = "jeton de formulaire absent ou invalide".into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return error_page(
             StatusCode::FORBIDDEN,
@@ -1019,14 +1019,14 @@ async fn upload_outcomes(
     let Some(run) = run.filter(|_| allowed) else {
         entry.detail = format!("dépôt pour la caisse {}", loggable(&caisse));
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return error_page(StatusCode::NOT_FOUND, Some(&s), "Cette page n'existe pas.");
     };
     if !app.list_served(run) {
         entry.detail = "liste expirée ou non servie".into();
         if let Err(r) = app.record(entry) {
-            return r;
+            return *r;
         }
         return error_page(
             StatusCode::GONE,
@@ -1076,7 +1076,7 @@ async fn upload_outcomes(
         }
     };
     if let Err(r) = app.record(entry) {
-        return r;
+        return *r;
     }
     let runs = caisse_runs(&app, &caisse, Some((run.id.as_str(), outcome)));
     html(
