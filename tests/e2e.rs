@@ -13,6 +13,7 @@ mod layers;
 mod lists;
 mod models;
 mod oracle_openfisca;
+mod portal;
 mod realiste;
 mod report;
 mod resume;

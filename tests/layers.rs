@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["stages"],
     &["run"],
     &["audit", "generate", "bench"],
+    &["portal"],
     &["cli"],
 ];
 

@@ -6,14 +6,16 @@ use clap::{Parser, Subcommand};
 
 use crate::domain::month::Month;
 use crate::generate::{Format, World};
+use crate::portal::DEFAULT_PORTAL_CONFIG;
+use crate::portal::accounts::Role;
 
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.
 ///
 /// Exit codes: 0 success, 2 usage or configuration error (also a run folder that is not
 /// recours' or cannot be written), 3 input data rejected, 4 privacy stop (NIR-like value in
-/// an extract), 5 model not trained, 6 verify found a difference, 70 internal error,
-/// 75 run folder in use by another run or validate.
+/// an extract), 5 model not trained, 6 verify found a difference (also a broken audit log
+/// chain), 70 internal error, 75 run folder in use by another run or validate.
 #[derive(Debug, Parser)]
 #[command(name = "recours", version)]
 pub struct Cli {
@@ -125,6 +127,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve finished run folders to the caisses, the national team and the auditors (the
+    /// caisse portal; see README, "The caisse portal").
+    Serve {
+        /// Portal configuration (TOML): address, run folders, accounts, audit log, outcome
+        /// store, months a list is served, TLS.
+        #[arg(long, default_value = DEFAULT_PORTAL_CONFIG)]
+        portal: PathBuf,
+    },
+    /// The portal's accounts.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// The portal's audit log.
+    AuditLog {
+        #[command(subcommand)]
+        action: AuditLogCommand,
+    },
     /// Benchmark the scoring pass on a finished run's features and models (rows per
     /// second; nothing is written)
     BenchScore {
@@ -154,5 +174,34 @@ pub enum Command {
         /// Folder for the design matrix handed to Python.
         #[arg(long, default_value = "target/bench-fit")]
         work_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account to the accounts file; the password is read from standard input (one
+    /// line, at least 12 characters) and only its argon2id hash is written.
+    Add {
+        /// Accounts file.
+        #[arg(long, default_value = "config/acces.toml")]
+        accounts: PathBuf,
+        /// Login name (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The caisse of a `caisse` account (a code of config/caisses.csv).
+        #[arg(long)]
+        caisse: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditLogCommand {
+    /// Recompute the log's hash chain: exit 0 when intact, 6 when an entry was changed,
+    /// removed or moved (the first broken line is named), 70 when the file is unreadable.
+    Verify {
+        /// The audit log (JSON lines).
+        file: PathBuf,
     },
 }

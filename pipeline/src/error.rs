@@ -19,7 +19,8 @@ pub mod exit {
     /// information matrix.
     pub const MODEL: u8 = 5;
     /// `verify`: an input, an output or the replay does not match the manifest, or the run
-    /// folder holds a file its manifest does not list.
+    /// folder holds a file its manifest does not list; `audit-log verify` (and `serve` at
+    /// start): the audit log's chain is broken.
     pub const VERIFY_MISMATCH: u8 = 6;
     /// Another `recours run` or `validate` holds the run folder's lock: nothing was done;
     /// try again when it has finished (sysexits' `EX_TEMPFAIL`).
@@ -78,6 +79,14 @@ pub enum RecoursError {
     #[error("{0} file(s) do not match the manifest")]
     Mismatch(usize),
 
+    /// The portal's audit log: an entry changed, removed or moved (`recours audit-log verify`).
+    #[error("audit log {file}: chain broken at line {line}: {why}")]
+    AuditLogBroken {
+        file: PathBuf,
+        line: u64,
+        why: String,
+    },
+
     #[error("model: {0}")]
     Train(#[from] recours_models::train::TrainError),
 
@@ -99,7 +108,9 @@ impl RecoursError {
             // A model that cannot be fitted (too few labels, no convergence) comes from the
             // learning data or its settings, not from a bug.
             RecoursError::Train(_) | RecoursError::Fit(_) => exit::MODEL,
-            RecoursError::Mismatch(_) => exit::VERIFY_MISMATCH,
+            RecoursError::Mismatch(_) | RecoursError::AuditLogBroken { .. } => {
+                exit::VERIFY_MISMATCH
+            }
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
                 exit::INTERNAL

@@ -22,5 +22,7 @@ pub mod run;
 pub mod audit;
 pub mod bench;
 pub mod generate;
-// 9. The command line.
+// 9. The caisse portal (`recours serve`): serves finished runs, built on the commands below it.
+pub mod portal;
+// 10. The command line.
 pub mod cli;

@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use clap::Parser;
 
-use recours::cli::{Cli, Command};
+use recours::cli::{AuditLogCommand, Cli, Command, UserCommand};
 use recours::config::{self, RunConfig};
 use recours::error::{Result, exit};
 use recours::generate::{self, GenerateOptions};
@@ -192,6 +192,56 @@ fn dispatch(cli: Cli) -> Result<()> {
                 print!("{}", e.to_text());
             }
             Ok(())
+        }
+        Command::Serve { portal } => {
+            recours::portal::serve(recours::portal::PortalConfig::load(&portal)?)
+        }
+        Command::User {
+            action:
+                UserCommand::Add {
+                    accounts,
+                    name,
+                    role,
+                    caisse,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(recours::error::RecoursError::io("reading the password"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            recours::portal::accounts::add_user(
+                &accounts,
+                &name,
+                role,
+                caisse.as_deref(),
+                password,
+            )?;
+            eprintln!("account {name} added to {}", accounts.display());
+            Ok(())
+        }
+        Command::AuditLog {
+            action: AuditLogCommand::Verify { file },
+        } => {
+            let check = recours::portal::auditlog::verify(&file)?;
+            match check.broken {
+                None => {
+                    println!(
+                        "audit log {}: {} entries, chain intact",
+                        file.display(),
+                        check.entries
+                    );
+                    Ok(())
+                }
+                Some((line, why)) => {
+                    println!(
+                        "audit log {}: {} entries intact before line {line}",
+                        file.display(),
+                        check.entries
+                    );
+                    Err(recours::error::RecoursError::AuditLogBroken { file, line, why })
+                }
+            }
         }
         Command::BenchScore { run, repeat } => {
             let m = recours::tables::manifest::Manifest::read(&run)?;

@@ -153,6 +153,27 @@ fn inputs_moved(raw: &mut RawConfig, config_file: &Path, dir: &Path) {
     }
 }
 
+/// The outputs as they are in the run folder, each hashed afresh against the manifest, and
+/// any file there the manifest does not list (also what the portal checks before it serves
+/// a run).
+pub fn check_outputs(run_dir: &Path, m: &Manifest, v: &mut Verification) {
+    let mut fresh = Hasher::new(None);
+    let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();
+    for o in m.outputs() {
+        let found = fresh
+            .record(&run_dir.join(&o.path), String::new())
+            .ok()
+            .map(|r| r.blake3);
+        v.check("output", "output", &o.path, &o.blake3, found.as_deref());
+    }
+    for f in manifest::files_under(run_dir) {
+        let rel = manifest::relative(&f, run_dir);
+        if !recorded.contains(rel.as_str()) {
+            v.extra("output", "file", &rel);
+        }
+    }
+}
+
 pub fn verify(run_dir: &Path, opts: &VerifyOptions) -> Result<Verification> {
     let run = RunFolder::new(run_dir);
     let _lock = ownership::share(&run)?;
@@ -243,18 +264,7 @@ pub fn verify(run_dir: &Path, opts: &VerifyOptions) -> Result<Verification> {
         }
     }
 
-    // Outputs as they are in the run folder, and nothing else there.
-    let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();
-    for o in m.outputs() {
-        let found = hash(&mut fresh, &run_dir.join(&o.path));
-        v.check("output", "output", &o.path, &o.blake3, found.as_deref());
-    }
-    for f in manifest::files_under(run_dir) {
-        let rel = manifest::relative(&f, run_dir);
-        if !recorded.contains(rel.as_str()) {
-            v.extra("output", "file", &rel);
-        }
-    }
+    check_outputs(run_dir, &m, &mut v);
 
     // A replay of every stage into a scratch folder outside the run folder.
     let scratch = Scratch {
