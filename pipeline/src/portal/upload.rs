@@ -16,40 +16,18 @@ use crate::domain::month::Month;
 use crate::domain::reference::Reference;
 use crate::error::Result;
 use crate::stages::ingest::validate::RowCheck;
+use crate::stages::lists::exports;
 
-/// The technical name of a column header: the name itself, or a French label of it.
-/// One small lookup, so that the exports' own header mapping can replace it.
+/// The technical name of a column header: the exports' own mapping (technical name or
+/// French header, whatever the case, accents and spaces), plus the `retours` contract's
+/// `mois_contact`, which the exports do not carry.
 pub fn technical_name(header: &str) -> Option<&'static str> {
-    let h: String = header
-        .trim()
-        .trim_start_matches('\u{feff}')
-        .to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'é' | 'è' | 'ê' => 'e',
-            'à' | 'â' => 'a',
-            'ô' => 'o',
-            'î' | 'ï' => 'i',
-            'û' | 'ù' => 'u',
-            'ç' => 'c',
-            ' ' | '\'' | '’' | '-' => '_',
-            c => c,
-        })
-        .collect();
-    Some(match h.as_str() {
-        "pseudo_id" | "identifiant" | "identifiant_pseudonymise" => "pseudo_id",
-        "prestation" => "prestation",
-        "prestations" => "prestations",
-        "canal" | "canal_de_contact" => "canal",
-        "mois_contact" | "mois_de_contact" => "mois_contact",
-        "date_contact" | "date_de_contact" => "date_contact",
-        "joint" | "jointe" | "personne_jointe" | "joint(e)" => "joint",
-        "demande" | "demande_deposee" => "demande",
-        "droit_ouvert" => "droit_ouvert",
-        "montant_mensuel" | "montant_mensuel_du_droit" | "montant_du_droit_ouvert" => {
-            "montant_mensuel"
-        }
-        _ => return None,
+    exports::technical_name(header).or_else(|| {
+        matches!(
+            crate::io::excel::fold(header).as_str(),
+            "mois_contact" | "mois de contact"
+        )
+        .then_some("mois_contact")
     })
 }
 
@@ -159,13 +137,21 @@ pub fn read_upload(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
     }
 }
 
-/// `oui`/`non` and the like as the contract's booleans; anything else is left for the
-/// contract check to name.
+/// `oui`/`non` and the like as the contract's booleans (the exports' reading of an outcome
+/// cell); anything else is left for the contract check to name.
 fn normalise_bool(s: &str) -> String {
-    match s.trim().to_lowercase().as_str() {
-        "oui" | "o" | "vrai" | "true" | "1" | "x" => "true".into(),
-        "non" | "n" | "faux" | "false" | "0" => "false".into(),
-        other => other.to_string(),
+    match exports::flag_from_text(s) {
+        Some(b) => b.to_string(),
+        None => s.trim().to_lowercase(),
+    }
+}
+
+/// A channel as the lists write it (`téléphone`, `SMS`, …) as its contract code; anything
+/// else is left for the contract check to name.
+fn normalise_canal(s: &str) -> String {
+    match exports::canal_from_text(s) {
+        Some(c) => c.code().to_string(),
+        None => s.trim().to_string(),
     }
 }
 
@@ -287,6 +273,7 @@ pub fn check(table: &Table, ctx: &Context) -> std::result::Result<DataFrame, Rej
                     "prestation" => benefit.to_string(),
                     "mois_contact" => month.clone(),
                     "joint" | "demande" | "droit_ouvert" => normalise_bool(&cell(row, c.name)),
+                    "canal" => normalise_canal(&cell(row, c.name)),
                     name => cell(row, name),
                 };
                 columns[ci].push(v);
@@ -359,10 +346,16 @@ mod tests {
 
     #[test]
     fn headers_and_answers_are_normalised() {
-        assert_eq!(technical_name("Droit ouvert"), Some("droit_ouvert"));
+        assert_eq!(
+            technical_name("Droit ouvert (oui/non)"),
+            Some("droit_ouvert")
+        );
         assert_eq!(technical_name("\u{feff}pseudo_id"), Some("pseudo_id"));
-        assert_eq!(technical_name("Date de contact"), Some("date_contact"));
-        assert_eq!(technical_name("raison_1"), None);
+        assert_eq!(technical_name(" DATE DU CONTACT "), Some("date_contact"));
+        assert_eq!(technical_name("Mois de contact"), Some("mois_contact"));
+        assert_eq!(technical_name("colonne inconnue"), None);
+        assert_eq!(normalise_canal("Téléphone"), "telephone");
+        assert_eq!(normalise_canal("aucun"), "aucun");
         assert_eq!(normalise_bool(" Oui "), "true");
         assert_eq!(normalise_bool("NON"), "false");
         assert_eq!(normalise_bool("peut-être"), "peut-être");
