@@ -282,6 +282,19 @@ fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
     assert!(small_groups > 0, "the sample has small groups to suppress");
 }
 
+/// The text a notebook prints, as stored in it.
+fn stored_text(path: &Path) -> String {
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    nb["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| o["text"].as_str().map(str::to_string))
+        .collect()
+}
+
 fn check_notebook(path: &Path) -> usize {
     let nb: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -357,16 +370,7 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
         found.push(name);
     }
     // The overview's stored figures are those of the run's files.
-    let nb: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("overview.ipynb")).unwrap())
-            .unwrap();
-    let all: String = nb["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
-        .filter_map(|o| o["text"].as_str().map(str::to_string))
-        .collect();
+    let all = stored_text(&dir.join("overview.ipynb"));
     let decisions = read_parquet(&run.join("lists/decisions.parquet"));
     let listed = texts(&decisions, "decision")
         .iter()
@@ -383,16 +387,7 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
     // The benefit notebooks' figures are the report's: AUC, log-loss, Brier of the model
     // file within the printed precision, and the score classes as the report's CSV has them.
     for b in ["PPA", "RSA", "ASPA"] {
-        let nb: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{b}.ipynb"))).unwrap())
-                .unwrap();
-        let text: String = nb["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
-            .filter_map(|o| o["text"].as_str().map(str::to_string))
-            .collect();
+        let text = stored_text(&dir.join(format!("{b}.ipynb")));
         let model: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(run.join(format!("models/{b}.json"))).unwrap(),
         )
