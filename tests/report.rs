@@ -143,7 +143,7 @@ fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
     let neg = model["metrics"]["test"]["rows"].as_f64().unwrap() - pos;
     for w in held.windows(2) {
         let (dfp, dtp) = ((w[1].0 - w[0].0) * neg, (w[1].1 - w[0].1) * pos);
-        let publishable = |n: f64| n < 0.5 || n >= 10.5;
+        let publishable = |n: f64| !(0.5..10.5).contains(&n);
         assert!(
             publishable(dtp) && publishable(dfp) && dtp + dfp >= 10.5,
             "a step of {dtp:.1} positives and {dfp:.1} negatives"
