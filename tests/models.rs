@@ -77,12 +77,12 @@ fn sample_models_beat_the_entitlement_estimate_alone() {
         let card =
             std::fs::read_to_string(run.join("report").join(format!("model-card-{b}.md"))).unwrap();
         for needle in [
-            "## Features used",
-            "## Variables left out",
-            "`sexe`: never a feature",
-            "`droit_aah`: protected attribute",
-            "## Scorecard",
-            "## Held-out metrics",
+            "## Variables utilisées",
+            "## Variables écartées",
+            "`sexe` : jamais une variable",
+            "`droit_aah` : attribut protégé",
+            "## Grille de score",
+            "## Mesures sur l'échantillon de test",
         ] {
             assert!(card.contains(needle), "{b}: model card lacks «{needle}»");
         }

@@ -100,11 +100,25 @@ fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
         "id=\"equite\"",
         "id=\"evolution\"",
         "id=\"fiches\"",
-        "Fairness findings",
-        "Contact rules",
+        "<h2>Équité</h2>",
+        "Règles de contact",
+        "@media print",
+        "@page{size:A4",
+        "thead{display:table-header-group}",
     ] {
         assert!(html.contains(section), "report lacks {section}");
     }
+    // One convention for missing values, French numbers (decimal comma, a no-break space
+    // before % and €).
+    assert!(!html.contains("n/a"), "missing values read n.d.");
+    assert!(html.contains("n.d. : non diffusé"), "n.d. is explained");
+    assert!(html.contains("courbe ROC (AUC 0,"), "decimal comma");
+    assert!(html.contains("\u{a0}%") && html.contains("\u{a0}€"));
+    assert!(html.contains("contre la vérité"));
+    // Coefficient charts name the features by their meaning and say what colours mean.
+    let coefs = std::fs::read_to_string(report.join("PPA-coefficients.svg")).unwrap();
+    assert!(coefs.contains("augmente la probabilité de non-recours"));
+    assert!(!coefs.contains(">canal_numerique_connu<"));
     // The ROC data: from (0, 0) to (1, 1), recall never decreasing.
     let roc = std::fs::read_to_string(report.join("PPA-roc.csv")).unwrap();
     let held: Vec<(f64, f64)> = roc
@@ -119,8 +133,8 @@ fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
     assert!(held.len() >= 5, "{held:?}");
     assert_eq!(held[0], (0.0, 0.0));
     assert_eq!(held[held.len() - 1], (1.0, 1.0));
-    // Coarsened for the small-cell rule: each step adds at least 11 positives and 11
-    // negatives of the held-out set, so no step reveals a small count.
+    // Coarsened for the small-cell rule: each step adds 0 or at least 11 positives and 0 or
+    // at least 11 negatives of the held-out set, so no step reveals a small count.
     let model: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(sample_run().join("models/PPA.json")).unwrap(),
     )
@@ -129,8 +143,9 @@ fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
     let neg = model["metrics"]["test"]["rows"].as_f64().unwrap() - pos;
     for w in held.windows(2) {
         let (dfp, dtp) = ((w[1].0 - w[0].0) * neg, (w[1].1 - w[0].1) * pos);
+        let publishable = |n: f64| !(0.5..10.5).contains(&n);
         assert!(
-            dtp >= 10.5 && dfp >= 10.5,
+            publishable(dtp) && publishable(dfp) && dtp + dfp >= 10.5,
             "a step of {dtp:.1} positives and {dfp:.1} negatives"
         );
     }
@@ -138,6 +153,11 @@ fn report_is_one_self_contained_file_with_every_chart_and_its_data() {
         held.windows(2)
             .all(|w| w[1].1 >= w[0].1 && w[1].0 >= w[0].0)
     );
+}
+
+/// A table cell as a plain number when it is one French formatted (`1 234` → `1234`).
+fn french_number(cell: &str) -> String {
+    cell.trim().replace(['\u{202f}', '\u{a0}'], "")
 }
 
 /// Count columns of the fairness CSV: population, listes, non_recours.
@@ -202,14 +222,14 @@ fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
             }
         }
         let card = std::fs::read_to_string(report.join(format!("model-card-{b}.md"))).unwrap();
-        let section = &card
-            [card.find("## Fairness findings").unwrap()..card.find("## Contact rules").unwrap()];
+        let section =
+            &card[card.find("## Équité").unwrap()..card.find("## Règles de contact").unwrap()];
         for row in section
             .lines()
             .filter(|l| l.starts_with("| ") && !l.starts_with("| dimension"))
         {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            for i in [3, 5] {
+            let cells: Vec<String> = row.split('|').map(french_number).collect();
+            for i in [3, 5, 9] {
                 if let Ok(n) = cells[i].parse::<u64>() {
                     assert!(
                         n == 0 || n >= 11,
@@ -222,12 +242,12 @@ fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
     for b in ["PPA", "RSA", "ASPA"] {
         // Held-out tables: people contacted at the top shares, rows per decile.
         let card = std::fs::read_to_string(report.join(format!("model-card-{b}.md"))).unwrap();
-        let held = &card
-            [card.find("## Held-out metrics").unwrap()..card.find("## Fairness findings").unwrap()];
+        let held = &card[card.find("## Mesures sur l'échantillon de test").unwrap()
+            ..card.find("## Équité").unwrap()];
         for row in held.lines().filter(|l| {
-            l.starts_with("| ") && !l.starts_with("| top") && !l.starts_with("| decile")
+            l.starts_with("| ") && !l.starts_with("| part") && !l.starts_with("| décile")
         }) {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let cells: Vec<String> = row.split('|').map(french_number).collect();
             if let Ok(n) = cells[2].parse::<u64>() {
                 assert!(
                     n == 0 || n >= 11,
@@ -262,6 +282,19 @@ fn no_cell_under_eleven_people_leaves_in_the_fairness_tables_or_model_cards() {
     assert!(small_groups > 0, "the sample has small groups to suppress");
 }
 
+/// The text a notebook prints, as stored in it.
+fn stored_text(path: &Path) -> String {
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    nb["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| o["text"].as_str().map(str::to_string))
+        .collect()
+}
+
 fn check_notebook(path: &Path) -> usize {
     let nb: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -289,8 +322,10 @@ fn check_notebook(path: &Path) -> usize {
             "markdown" => assert!(c.get("outputs").is_none()),
             "code" => {
                 assert!(c["execution_count"].is_u64());
-                parquet_reads +=
-                    usize::from(c["source"].as_str().unwrap().contains("pl.read_parquet"));
+                let source = c["source"].as_str().unwrap();
+                parquet_reads += usize::from(source.contains("pl.read_parquet"));
+                // Figures are drawn again from the data, not reloaded from the report.
+                assert!(!source.contains(".svg"), "{name}: {source}");
                 for o in c["outputs"].as_array().unwrap() {
                     outputs += 1;
                     match o["output_type"].as_str().unwrap() {
@@ -335,16 +370,7 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
         found.push(name);
     }
     // The overview's stored figures are those of the run's files.
-    let nb: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("overview.ipynb")).unwrap())
-            .unwrap();
-    let all: String = nb["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["outputs"].as_array().cloned().unwrap_or_default())
-        .filter_map(|o| o["text"].as_str().map(str::to_string))
-        .collect();
+    let all = stored_text(&dir.join("overview.ipynb"));
     let decisions = read_parquet(&run.join("lists/decisions.parquet"));
     let listed = texts(&decisions, "decision")
         .iter()
@@ -357,6 +383,53 @@ fn notebooks_are_valid_nbformat_4_with_rendered_outputs_and_reproduce_their_figu
         .filter(|p| **p == "PPA")
         .count();
     assert!(all.contains(&format!("PPA: {ppa} personnes scorées")));
+
+    // The benefit notebooks' figures are the report's: AUC, log-loss, Brier of the model
+    // file within the printed precision, and the score classes as the report's CSV has them.
+    for b in ["PPA", "RSA", "ASPA"] {
+        let text = stored_text(&dir.join(format!("{b}.ipynb")));
+        let model: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join(format!("models/{b}.json"))).unwrap(),
+        )
+        .unwrap();
+        let after = |label: &str| -> f64 {
+            let at = text
+                .find(label)
+                .unwrap_or_else(|| panic!("{b}: {label} in {text}"))
+                + label.len();
+            text[at..]
+                .trim_start()
+                .split([',', ' ', '\n'])
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let test = &model["metrics"]["test"];
+        for (label, key) in [
+            ("AUC (test)", "auc"),
+            ("log-loss", "log_loss"),
+            ("Brier", "brier"),
+        ] {
+            let v = test[key].as_f64().unwrap();
+            assert!(
+                (after(label) - v).abs() <= 5e-5,
+                "{b}: {label} {} against {v}",
+                after(label)
+            );
+        }
+        let csv = std::fs::read_to_string(run.join(format!("report/{b}-distribution-scores.csv")))
+            .unwrap();
+        let classes: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_string())
+            .collect();
+        assert!(
+            text.contains(&format!("par classe de 0,05 : {}", classes.join(" "))),
+            "{b}: {text}"
+        );
+    }
 
     // Re-execution where Jupyter is installed (tests/notebooks/requirements.txt).
     if let Some(python) = std::env::var_os("RECOURS_JUPYTER_PYTHON") {
@@ -398,25 +471,46 @@ fn report_shows_what_changed_since_the_previous_run() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let csv = std::fs::read_to_string(run.join("report/evolution.csv")).unwrap();
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(split_quoted).collect();
-    // Same learning data: same AUC and coefficients, difference 0.
-    let auc = rows.iter().find(|r| r[0] == "PPA : AUC (test)").unwrap();
-    assert_eq!(auc[1], auc[2]);
-    assert_eq!(auc[3], "+0.0000");
-    // No control group: longer lists somewhere, never shorter.
+    // The setting that changed is named, with its values before and now; nothing else of
+    // the configuration or the inputs changed.
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "configuration : lists.control_share" && r[1] == "0,1" && r[2] == "0"),
+        "{csv}"
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r[0].starts_with("configuration") || r[0].starts_with("entrée"))
+            .count(),
+        1,
+        "{csv}"
+    );
+    // Same learning data: same AUC and coefficients, not shown since they did not change.
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r[0].contains("AUC") || r[0].contains("coefficient")),
+        "{csv}"
+    );
+    // No control group: longer lists somewhere, never shorter; only lists that changed.
     let lists: Vec<i64> = rows
         .iter()
-        .filter(|r| r[0].starts_with("liste ") && !r[3].is_empty())
-        .map(|r| r[3].parse().unwrap())
+        .filter(|r| r[0].starts_with("liste ") && r[3] != "n.d.")
+        .map(|r| french_number(&r[3]).parse().unwrap())
         .collect();
+    assert!(!lists.contains(&0), "{lists:?}");
     assert!(
         lists.iter().any(|d| *d > 0) && lists.iter().all(|d| *d >= 0),
         "{lists:?}"
     );
-    // Lists of fewer than 11 people on either side show no sizes and no difference.
-    assert!(
-        rows.iter()
-            .any(|r| r[0].starts_with("liste ") && r[2] == "n.d." && r[3].is_empty())
-    );
+    // Lists of fewer than 11 people on either side show no difference.
+    for r in rows
+        .iter()
+        .filter(|r| r[0].starts_with("liste ") && (r[1] == "n.d." || r[2] == "n.d."))
+    {
+        assert_eq!(r[3], "n.d.", "{r:?}");
+    }
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     assert!(html.contains("Comparée à l'exécution"));
+    assert!(html.contains("comparaisons sans changement ne sont pas montrées"));
 }

@@ -250,7 +250,7 @@ fn choose_columns(input: &TrainInput, train: &[usize]) -> (Vec<usize>, Vec<Dropp
         if train.iter().all(|&r| input.x[r * p + c] == first) {
             dropped.push(Dropped {
                 name: input.names[c].clone(),
-                reason: format!("constant ({first}) on the training rows"),
+                reason: format!("constante ({first}) sur les lignes d'apprentissage"),
             });
         } else {
             keep.push(c);
@@ -283,7 +283,7 @@ fn choose_columns(input: &TrainInput, train: &[usize]) -> (Vec<usize>, Vec<Dropp
             keep.retain(|&c| c != reference);
             dropped.push(Dropped {
                 name: input.names[reference].clone(),
-                reason: format!("reference level of {g}"),
+                reason: format!("niveau de référence de {g}"),
             });
         }
     }
@@ -527,7 +527,7 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     for &c in &left_out {
         dropped.push(Dropped {
             name: input.names[c].clone(),
-            reason: "interaction not retained by cross-validation".to_string(),
+            reason: "interaction non retenue par la validation croisée".to_string(),
         });
     }
     let cross_validation = if interactions.is_empty() {
@@ -631,10 +631,10 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         intercept: fit.intercept,
         intercept_std_error: cov[[k, k]].sqrt(),
         coefficients,
-        standard_errors: "square roots of the diagonal of (X̃ᵀWX̃ + alpha·P)⁻¹ at the optimum, on the standardised \
-                          training rows: the inverse of the penalised information matrix (Laplace approximation); \
-                          the intercept is not penalised; with alpha = 0 these are the usual maximum-likelihood \
-                          standard errors"
+        standard_errors: "racines carrées de la diagonale de (X̃ᵀWX̃ + alpha·P)⁻¹ à l'optimum, sur les lignes \
+                          d'apprentissage standardisées : l'inverse de la matrice d'information pénalisée \
+                          (approximation de Laplace) ; la constante n'est pas pénalisée ; avec alpha = 0 ce sont \
+                          les erreurs types usuelles du maximum de vraisemblance"
             .to_string(),
         alpha,
         cross_validation,
@@ -758,7 +758,7 @@ mod tests {
         assert!(
             a.dropped
                 .iter()
-                .any(|d| d.name == "bruit" && d.reason.contains("not retained"))
+                .any(|d| d.name == "bruit" && d.reason.contains("non retenue"))
         );
     }
 }

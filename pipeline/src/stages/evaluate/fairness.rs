@@ -22,7 +22,7 @@ pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
 /// How a suppressed cell reads in every table that leaves the national team ("non
 /// diffusé"): fewer than `min_cell` people, or hidden so that such a cell cannot be
 /// recovered by subtraction.
-pub const HIDDEN: &str = "n.d.";
+pub const HIDDEN: &str = crate::domain::fr::ND;
 
 /// A proportion with its Wilson 95 % interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

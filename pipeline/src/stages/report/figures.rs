@@ -93,6 +93,153 @@ pub struct Previous {
     pub run_id: String,
     pub models: BTreeMap<String, ModelArtefact>,
     pub per_caisse: BTreeMap<String, usize>,
+    /// What changed in the configuration, the reference files and the inputs: (what,
+    /// before, now), French formatted.
+    pub settings: Vec<[String; 3]>,
+}
+
+/// A configuration as dotted keys (`lists.capacity.telephone`) and their values, French
+/// formatted. Paths are left out (the same file may be named differently; the inputs'
+/// contents are compared by hash instead), and so are the run folder and the previous run.
+fn flat_config(v: &Value, key: &str, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                flat_config(v, &key, out);
+            }
+        }
+        _ if key == "output"
+            || key == "report.previous"
+            || key == "evaluation.verite"
+            || key.starts_with("reference.")
+            || key.ends_with(".path") => {}
+        Value::Null => {}
+        Value::Number(n) => {
+            let text = match n.as_u64() {
+                Some(u) => crate::domain::fr::count(u as usize),
+                None => n.to_string().replace('.', ","),
+            };
+            out.insert(key.to_string(), text);
+        }
+        Value::String(t) => {
+            out.insert(key.to_string(), t.clone());
+        }
+        Value::Bool(b) => {
+            out.insert(key.to_string(), if *b { "oui" } else { "non" }.into());
+        }
+        Value::Array(a) => {
+            let mut items = BTreeMap::new();
+            let parts: Vec<String> = a
+                .iter()
+                .map(|x| {
+                    items.clear();
+                    flat_config(x, "x", &mut items);
+                    items.values().cloned().collect::<Vec<_>>().join(" ")
+                })
+                .collect();
+            out.insert(key.to_string(), format!("[{}]", parts.join(" ; ")));
+        }
+    }
+}
+
+/// What differs between two runs' manifests: configuration keys, reference files (by
+/// content) and input tables (by content and rows read).
+pub fn setting_changes(
+    before: &crate::tables::manifest::Manifest,
+    now: &crate::tables::manifest::Manifest,
+) -> Vec<[String; 3]> {
+    use crate::domain::fr;
+    let mut out = Vec::new();
+    let config = |m: &crate::tables::manifest::Manifest| {
+        let mut flat = BTreeMap::new();
+        if let Ok(v) = serde_json::to_value(&m.config) {
+            flat_config(&v, "", &mut flat);
+        }
+        flat
+    };
+    let (b, n) = (config(before), config(now));
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(n.keys()).collect();
+    let absent = || "non renseigné".to_string();
+    for k in keys {
+        let (x, y) = (b.get(k), n.get(k));
+        if x != y {
+            out.push([
+                format!("configuration : {k}"),
+                x.cloned().unwrap_or_else(absent),
+                y.cloned().unwrap_or_else(absent),
+            ]);
+        }
+    }
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map_or(p.to_string(), |f| f.to_string_lossy().into_owned())
+    };
+    let refs = |m: &crate::tables::manifest::Manifest| -> BTreeMap<String, String> {
+        m.reference
+            .iter()
+            .map(|f| (name(&f.path), f.blake3.clone()))
+            .collect()
+    };
+    let (rb, rn) = (refs(before), refs(now));
+    for (f, h) in &rn {
+        if rb.get(f) != Some(h) {
+            out.push([
+                format!("référence : {f}"),
+                if rb.contains_key(f) {
+                    "version précédente"
+                } else {
+                    "absent"
+                }
+                .into(),
+                "contenu modifié".into(),
+            ]);
+        }
+    }
+    let inputs = |m: &crate::tables::manifest::Manifest| -> BTreeMap<String, (Vec<String>, u64)> {
+        m.inputs
+            .iter()
+            .map(|i| {
+                (
+                    i.table.clone(),
+                    (
+                        i.files.iter().map(|f| f.blake3.clone()).collect(),
+                        i.rows_in,
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (ib, in_) = (inputs(before), inputs(now));
+    let tables: std::collections::BTreeSet<&String> = ib.keys().chain(in_.keys()).collect();
+    for t in tables {
+        match (ib.get(t), in_.get(t)) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => out.push([
+                format!(
+                    "entrée {t} : lignes lues{}",
+                    if x.0 == y.0 {
+                        ""
+                    } else {
+                        " (fichiers modifiés)"
+                    }
+                ),
+                fr::count(x.1 as usize),
+                fr::count(y.1 as usize),
+            ]),
+            (x, y) => out.push([
+                format!("entrée {t} : lignes lues"),
+                x.map_or("absente".into(), |x| fr::count(x.1 as usize)),
+                y.map_or("absente".into(), |y| fr::count(y.1 as usize)),
+            ]),
+        }
+    }
+    out
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -148,7 +295,9 @@ impl Figures {
             Some(p) => {
                 let dir = RunFolder::new(&p.path);
                 let m = crate::tables::manifest::Manifest::read(dir.root())?;
+                let now = crate::tables::manifest::Manifest::read(run.root())?;
                 Some(Previous {
+                    settings: setting_changes(&m, &now),
                     run_id: m.run_id,
                     models: read_models(&dir),
                     per_caisse: listed_per_caisse(&Decisions::read(&dir)?)

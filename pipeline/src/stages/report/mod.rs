@@ -18,6 +18,7 @@ use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
 use crate::config::RunConfig;
+use crate::domain::fr;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::stages::eligibility;
@@ -27,7 +28,7 @@ use crate::stages::features::dictionary as features;
 use crate::stages::ingest;
 use crate::stages::lists;
 use crate::stages::report::figures::{Chart, Figures};
-use crate::stages::report::modelcard::CardContext;
+use crate::stages::report::modelcard::{CardContext, rate_fr};
 use crate::stages::report::svg::{Series, esc};
 use crate::stages::score;
 use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
@@ -69,8 +70,14 @@ fn f4(v: f64) -> String {
     format!("{v:.4}")
 }
 
-fn pct(v: f64) -> String {
-    format!("{:.1} %", 100.0 * v)
+/// A count as it may leave the national team, French formatted.
+fn shown_fr(v: Option<usize>) -> String {
+    v.map_or(fairness::HIDDEN.to_string(), fr::count)
+}
+
+/// A feature's label in charts: its French meaning from the dictionary.
+fn feature_label(name: &str) -> String {
+    features::feature(name).map_or_else(|| name.to_string(), |d| d.meaning.to_string())
 }
 
 /// The charts of one benefit.
@@ -90,7 +97,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
             .chain(
                 truth_curve
                     .as_ref()
-                    .map(|c| ("population contre verite", c)),
+                    .map(|c| ("population, contre la vérité", c)),
             )
             .collect();
     let curve_csv = |f: &dyn Fn(&recours_models::metrics::CurvePoint) -> Vec<String>| {
@@ -121,12 +128,12 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         id: format!("{b}-roc"),
         title: format!(
             "{b} — courbe ROC (AUC {})",
-            held.auc.map_or("n/a".into(), f4)
+            fr::or_nd(held.auc, |v| fr::number(v, 4))
         ),
         svg: svg::lines(
             &format!(
                 "{b} — courbe ROC (AUC {})",
-                held.auc.map_or("n/a".into(), f4)
+                fr::or_nd(held.auc, |v| fr::number(v, 4))
             ),
             "taux de faux positifs",
             "taux de vrais positifs (rappel)",
@@ -148,7 +155,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         svg: svg::lines(
             &format!(
                 "{b} — précision-rappel (PR-AUC {})",
-                held.pr_auc.map_or("n/a".into(), f4)
+                fr::or_nd(held.pr_auc, |v| fr::number(v, 4))
             ),
             "rappel",
             "précision",
@@ -165,7 +172,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
     // Cumulative gain and lift, top 3 % marked.
     let mut gain = series(&|p| (p.share, p.tpr));
     gain.push(diagonal_series());
-    let top3 = vec![(0.03, "top 3 %".to_string())];
+    let top3 = vec![(0.03, format!("top 3{}%", fr::UNIT_SPACE))];
     charts.push(Chart {
         id: format!("{b}-gain"),
         title: format!("{b} — gain cumulé"),
@@ -184,16 +191,26 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         ),
     });
     let base = |c: &Vec<recours_models::metrics::CurvePoint>| c.last().map_or(0.0, |p| p.precision);
+    // Before the first published point the curve holds that point's value: the lift of
+    // the first published group as a whole (finer points would reveal small counts).
     let lift: Vec<Series> = curves
         .iter()
-        .map(|(name, c)| Series {
-            name: name.to_string(),
-            points: c
+        .map(|(name, c)| {
+            let points: Vec<(f64, f64)> = c
                 .iter()
                 .filter(|p| p.share > 0.0)
                 .map(|p| (p.share, p.precision / base(c).max(1e-12)))
-                .collect(),
-            dashed: false,
+                .collect();
+            Series {
+                name: name.to_string(),
+                points: points
+                    .first()
+                    .map(|&(_, l)| (0.0, l))
+                    .into_iter()
+                    .chain(points)
+                    .collect(),
+                dashed: false,
+            }
         })
         .collect();
     let max_lift = lift
@@ -205,7 +222,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         title: format!("{b} — lift"),
         svg: svg::lines(
             &format!("{b} — lift (précision / taux de base)"),
-            "part de la population contactée",
+            "part de la population contactée (palier : premier groupe publié)",
             "lift",
             (0.0, 1.0),
             (0.0, max_lift * 1.05),
@@ -277,13 +294,13 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
     });
     // Score distribution over the scoring population.
     if let Some(s) = fig.scores.get(b) {
-        let labels: Vec<String> = (0..20).map(|i| format!("{:.2}", i as f64 * 0.05)).collect();
+        let labels: Vec<String> = (0..20).map(|i| fr::number(i as f64 * 0.05, 2)).collect();
         let bins = fairness::suppress_counts(&s.bins, fig.fairness.min_cell);
         charts.push(Chart {
             id: format!("{b}-distribution-scores"),
             title: format!("{b} — distribution des scores"),
             svg: svg::columns(
-                &format!("{b} — distribution des scores ({} personnes)", s.rows),
+                &format!("{b} — distribution des scores ({} personnes)", fr::count(s.rows)),
                 "probabilité de non-recours (borne basse de la classe ; classes de moins de 11 non dessinées)",
                 "personnes",
                 &labels,
@@ -314,16 +331,21 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         svg: svg::intervals(
             &format!("{b} — coefficients par écart-type, intervalle à 95 %"),
             "log-odds par écart-type de la variable",
-            &coefs.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            &coefs
+                .iter()
+                .map(|c| feature_label(&c.name))
+                .collect::<Vec<_>>(),
             &coefs
                 .iter()
                 .map(|c| (c.standardized, c.ci95_low, c.ci95_high))
                 .collect::<Vec<_>>(),
             0.0,
+            ["augmente la probabilité de non-recours", "la diminue"],
         ),
         csv: csv_of(
             &[
                 "variable",
+                "signification",
                 "coefficient",
                 "ic95_bas",
                 "ic95_haut",
@@ -335,6 +357,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                 .map(|c| {
                     vec![
                         c.name.clone(),
+                        feature_label(&c.name),
                         f4(c.standardized),
                         f4(c.ci95_low),
                         f4(c.ci95_high),
@@ -375,7 +398,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
             svg: svg::intervals(
                 &format!(
                     "{b} — rappel par groupe (IC 95 %), trait : ensemble {}",
-                    pct(overall)
+                    fr::percent(overall)
                 ),
                 "part des non-recourants du groupe qui sont sur une liste",
                 &rows
@@ -398,6 +421,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                     })
                     .collect::<Vec<_>>(),
                 overall,
+                ["rappel au moins égal à l'ensemble", "rappel inférieur"],
             ),
             csv: fairness::to_csv(b, &rows),
         });
@@ -406,8 +430,9 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
 }
 
 /// The curve points that may leave the national team: from one kept point to the next,
-/// at least `min_cell` more positives and `min_cell` more negatives, so that no step
-/// reveals a small count (the last step is merged into the one before when it is small).
+/// the positives and the negatives added are each 0 or at least `min_cell` (a step adds
+/// some), so that no step reveals a small count (the last step is merged into the one
+/// before when it is small).
 pub fn coarsen(
     e: &recours_models::metrics::Evaluation,
     min_cell: usize,
@@ -420,6 +445,7 @@ pub fn coarsen(
             (p.fpr * neg).round() as usize,
         )
     };
+    let publishable = |n: usize| n == 0 || n >= min_cell;
     let mut kept: Vec<recours_models::metrics::CurvePoint> = Vec::new();
     let mut last = (0usize, 0usize);
     for p in &e.curve {
@@ -427,7 +453,10 @@ pub fn coarsen(
         if kept.is_empty() {
             kept.push(p.clone());
             last = (tp, fp);
-        } else if tp >= last.0 + min_cell && fp >= last.1 + min_cell {
+        } else if publishable(tp.saturating_sub(last.0))
+            && publishable(fp.saturating_sub(last.1))
+            && (tp, fp) != last
+        {
             kept.push(p.clone());
             last = (tp, fp);
         }
@@ -435,7 +464,12 @@ pub fn coarsen(
     if let (Some(end), Some(back)) = (e.curve.last(), kept.last())
         && back != end
     {
-        if kept.len() > 1 {
+        let (tp, fp) = counts(end);
+        while kept.len() > 1 {
+            let (ktp, kfp) = counts(&kept[kept.len() - 1]);
+            if publishable(tp - ktp) && publishable(fp - kfp) {
+                break;
+            }
             kept.pop();
         }
         kept.push(end.clone());
@@ -507,12 +541,12 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
     }
     // List sizes per caisse and channel: the 30 longest lists drawn, every caisse in the CSV.
     let channels: Vec<String> = fig.channels.keys().cloned().collect();
-    let mut caisses: Vec<(&String, usize)> = fig
+    // Caisses with at least one person listed.
+    let listing = fig
         .per_caisse
-        .iter()
-        .map(|(c, m)| (c, m.values().sum()))
-        .collect();
-    caisses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        .values()
+        .filter(|m| m.values().sum::<usize>() > 0)
+        .count();
     let min = fig.fairness.min_cell;
     // Caisses × (channels, total): rows add up to each caisse's total and columns to the
     // national channel totals, both published: suppressed on both margins.
@@ -533,35 +567,76 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         .keys()
         .zip(fairness::suppress_table(&matrix, min))
         .collect();
-    let top: Vec<&String> = caisses.iter().take(30).map(|(c, _)| *c).collect();
+    // Drawn: the 30 longest lists whose total is published, ranked by that total; a bar's
+    // channels whose counts are hidden are one grey segment (their sum is the total less
+    // the shown channels, both published), so every bar has its number and every number
+    // its bar.
+    let total_col = channels.len();
+    let mut drawn: Vec<(&String, usize)> = cells
+        .iter()
+        .filter_map(|(c, v)| v[total_col].filter(|t| *t > 0).map(|t| (*c, t)))
+        .collect();
+    drawn.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let not_drawn = listing - drawn.len();
+    let top: Vec<&String> = drawn.iter().take(30).map(|(c, _)| *c).collect();
+    let mut series: Vec<(String, Vec<f64>)> = channels
+        .iter()
+        .enumerate()
+        .map(|(k, ch)| {
+            (
+                ch.clone(),
+                top.iter()
+                    .map(|c| cells[*c][k].unwrap_or(0) as f64)
+                    .collect(),
+            )
+        })
+        .collect();
+    let hidden: Vec<f64> = top
+        .iter()
+        .map(|c| {
+            let v = &cells[*c];
+            let shown: usize = v[..total_col].iter().flatten().sum();
+            v[total_col].unwrap_or(0).saturating_sub(shown) as f64
+        })
+        .collect();
+    // The palette's last colour is grey: kept for the hidden segment.
+    let mut colors: Vec<&str> = (0..channels.len())
+        .map(|k| svg::COLORS[k % (svg::COLORS.len() - 1)])
+        .collect();
+    if hidden.iter().any(|h| *h > 0.0) {
+        series.push(("canal non diffusé".into(), hidden));
+        colors.push(svg::HIDDEN_COLOR);
+    }
     charts.push(Chart {
         id: "listes-par-caisse".into(),
-        title: "Taille des listes par caisse et canal".into(),
+        title: format!(
+            "Taille des listes par caisse et canal : les {} plus longues listes publiées{}",
+            top.len(),
+            if not_drawn > 0 {
+                format!(
+                    " ; {not_drawn} caisses dont la liste compte moins de {min} personnes (ou est masquée) ne sont pas dessinées"
+                )
+            } else {
+                String::new()
+            }
+        ),
         svg: svg::bars_labelled(
             &format!(
-                "Personnes à contacter par caisse et canal ({} caisses les plus chargées sur {})",
+                "Personnes à contacter par caisse et canal ({} listes sur {})",
                 top.len(),
-                caisses.len()
+                listing
             ),
-            "personnes (cellules de moins de 11 non dessinées)",
+            &format!(
+                "personnes (en gris : canaux de moins de {min} personnes, non détaillés)"
+            ),
             &top.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            &channels
-                .iter()
-                .enumerate()
-                .map(|(k, ch)| {
-                    (
-                        ch.clone(),
-                        top.iter()
-                            .map(|c| cells[*c][k].unwrap_or(0) as f64)
-                            .collect(),
-                    )
-                })
-                .collect::<Vec<_>>(),
+            &series,
             Some(
                 &top.iter()
-                    .map(|c| shown(cells[*c][channels.len()]))
+                    .map(|c| shown_fr(cells[*c][total_col]))
                     .collect::<Vec<_>>(),
             ),
+            &colors,
         ),
         csv: csv_of(
             &["caisse", "canal", "personnes"],
@@ -599,14 +674,28 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                 }
             }
         }
+        let arms = groups.len();
         let (n, k) = outcome(&national["temoins"]);
         groups.push(("groupe témoin".into(), n, k));
         let min = fig.fairness.min_cell;
-        let people =
+        let mut people =
             fairness::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
-        let opened =
+        let mut opened =
             fairness::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
+        // All the people contacted, whatever the channel: published when it is not small
+        // and does not give back a single hidden arm by difference.
+        let (n, k) = outcome(&national["contactes"]);
+        let one_hidden =
+            |v: &[Option<usize>]| v[..arms].iter().filter(|x| x.is_none()).count() == 1;
+        let all_shown = fairness::suppress_counts(&[n], min)[0].is_some()
+            && fairness::suppress_counts(&[k], min)[0].is_some()
+            && !one_hidden(&people)
+            && !one_hidden(&opened);
+        groups.push(("ensemble des contactés".into(), n, k));
+        people.push(all_shown.then_some(n));
+        opened.push(all_shown.then_some(k));
         let mut control = f64::NAN;
+        let control_at = arms;
         for (i, (name, n, k)) in groups.iter().enumerate() {
             let r = fairness::wilson(*k, *n).filter(|_| people[i].is_some() && opened[i].is_some());
             rows.push(vec![
@@ -618,7 +707,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
                 r.as_ref().map_or(String::new(), |r| f4(r.ci95_high)),
             ]);
             if let Some(r) = r {
-                if name == "groupe témoin" {
+                if i == control_at {
                     control = r.value;
                 }
                 names.push(name.clone());
@@ -630,23 +719,54 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         let effect = national["effet"]["difference"]
             .as_f64()
             .filter(|_| people.iter().chain(&opened).all(Option::is_some));
+        let hidden_arms: Vec<&str> = groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| people[*i].is_none() || opened[*i].is_none())
+            .map(|(_, g)| g.0.as_str())
+            .collect();
+        let caption = format!(
+            "Campagne précédente : part des personnes contactées dont le droit a été ouvert, par canal{}{}{}",
+            if control.is_finite() {
+                " ; trait vertical : taux du groupe témoin (non contacté)"
+            } else {
+                " ; groupe témoin non dessiné : moins de 11 droits ouverts ou personnes"
+            },
+            match effect {
+                Some(e) => format!(" ; effet du contact {} points", fr::signed(100.0 * e, 1)),
+                None =>
+                    " ; effet du contact non diffusé (il permettrait de retrouver un nombre masqué)"
+                        .into(),
+            },
+            if hidden_arms.is_empty() {
+                String::new()
+            } else {
+                format!(" ; non dessinés (n.d.) : {}", hidden_arms.join(", "))
+            }
+        );
         charts.push(Chart {
             id: "campagne-retours".into(),
-            title:
-                "Campagne précédente : droits ouverts par canal (trait vertical : groupe témoin)"
-                    .into(),
+            title: caption,
             svg: svg::intervals(
                 &format!(
                     "Droits ouverts par canal, IC 95 %{}",
                     effect.map_or(String::new(), |e| format!(
-                        " — effet du contact {:+.1} points",
-                        100.0 * e
+                        " — effet du contact {} points",
+                        fr::signed(100.0 * e, 1)
                     ))
                 ),
                 "part des personnes avec un droit ouvert",
                 &names,
                 &values,
                 control,
+                if control.is_finite() {
+                    [
+                        "au moins le taux du groupe témoin",
+                        "moins que le groupe témoin",
+                    ]
+                } else {
+                    ["taux de droits ouverts", ""]
+                },
             ),
             csv: csv_of(
                 &[
@@ -664,21 +784,99 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
     charts
 }
 
+/// The fairness table as the report shows it (the département rows are in the CSV).
+fn fairness_rows(rows: &[SuppressedRow]) -> Vec<Vec<String>> {
+    let share = |v: Option<f64>| fr::or_nd(v, fr::percent);
+    rows.iter()
+        .filter(|r| r.dimension != "departement")
+        .map(|r| {
+            vec![
+                r.dimension.clone(),
+                r.groupe.clone(),
+                shown_fr(r.population),
+                share(r.part_population),
+                shown_fr(r.listes),
+                share(r.part_liste),
+                r.non_recours.map_or(fr::ND.to_string(), shown_fr),
+                rate_fr(r.precision.as_ref()),
+                rate_fr(r.rappel.as_ref()),
+                share(r.rappel_autres),
+                if r.alerte {
+                    "⚠ oui".into()
+                } else {
+                    "non".into()
+                },
+                shown_fr(r.campagne_contactes),
+                rate_fr(r.campagne_taux.as_ref()),
+            ]
+        })
+        .collect()
+}
+
+/// A number, a percentage, an amount or `n.d.`: right-aligned in tables (text is left).
+fn is_number_cell(c: &str) -> bool {
+    c == fr::ND
+        || c.strip_prefix(['+', '-'])
+            .unwrap_or(c)
+            .starts_with(|ch: char| ch.is_ascii_digit())
+            && c.chars().all(|ch| {
+                ch.is_ascii_digit()
+                    || matches!(
+                        ch,
+                        ',' | '+' | '-' | '%' | '€' | '[' | ']' | ';' | '–' | ' '
+                    )
+                    || ch == fr::UNIT_SPACE
+                    || ch == '\u{202f}'
+            })
+}
+
+/// A table whose number cells are right-aligned (`class="n"`); the header row repeats on
+/// each printed page (`thead`).
 fn table_html(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::from("<table><thead><tr>");
-    for h in header {
-        let _ = write!(s, "<th>{}</th>", esc(h));
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|k| {
+            let cells: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r.get(k).map(String::as_str))
+                .filter(|c| !c.is_empty())
+                .collect();
+            !cells.is_empty() && cells.iter().all(|c| is_number_cell(c))
+        })
+        .collect();
+    for (k, h) in header.iter().enumerate() {
+        let class = if numeric[k] { " class=\"n\"" } else { "" };
+        let _ = write!(s, "<th{class}>{}</th>", esc(h));
     }
     s.push_str("</tr></thead><tbody>");
     for r in rows {
         s.push_str("<tr>");
-        for c in r {
-            let _ = write!(s, "<td>{}</td>", esc(c));
+        for (k, c) in r.iter().enumerate() {
+            let class = if numeric.get(k).copied().unwrap_or(false) {
+                " class=\"n\""
+            } else {
+                ""
+            };
+            let _ = write!(s, "<td{class}>{}</td>", esc(c));
         }
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
     s
+}
+
+/// A cell of a CSV this module wrote, as people read it: counts grouped by thousands,
+/// decimal comma.
+fn fr_cell(c: &str) -> String {
+    if let Ok(n) = c.parse::<usize>() {
+        fr::count(n)
+    } else if let Ok(v) = c.parse::<f64>()
+        && let Some((_, frac)) = c.split_once('.')
+    {
+        fr::number(v, frac.len())
+    } else {
+        c.to_string()
+    }
 }
 
 fn markdown_html(md: &str) -> String {
@@ -690,41 +888,76 @@ fn markdown_html(md: &str) -> String {
 
 fn figure(c: &Chart) -> String {
     format!(
-        "<figure id=\"{id}\">{svg}<figcaption>{t} — données : <a href=\"{id}.csv\">{id}.csv</a></figcaption></figure>\n",
+        "<figure id=\"{id}\">{svg}<figcaption>{t}. Données : <a href=\"{id}.csv\">{id}.csv</a>.</figcaption></figure>\n",
         id = esc(&c.id),
         svg = c.svg,
         t = esc(&c.title)
     )
 }
 
-/// What changed since the previous run: held-out AUC, list sizes, coefficients.
-fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
+/// What changed since the previous run, and only that: the configuration, the reference
+/// files and the inputs, then the held-out AUC, coefficients and list sizes that moved
+/// (at the precision shown). The rows are French formatted; `unchanged` counts the
+/// comparisons left out because nothing moved.
+struct Changes {
+    previous: String,
+    settings: Vec<[String; 3]>,
+    rows: Vec<[String; 4]>,
+    unchanged: usize,
+}
+
+fn changes(fig: &Figures) -> Option<Changes> {
     let p = fig.previous.as_ref()?;
     let mut rows = Vec::new();
+    let mut unchanged = 0;
+    let f4 = |v: f64| fr::number(v, 4);
+    // Moved at the 4 decimals shown.
+    let moved = |a: f64, b: f64| f4(a) != f4(b);
     for (b, a) in &fig.models {
         if let Some(old) = p.models.get(b) {
             let (n, o) = (a.metrics.test.auc, old.metrics.test.auc);
-            rows.push(vec![
-                format!("{b} : AUC (test)"),
-                o.map_or("n/a".into(), f4),
-                n.map_or("n/a".into(), f4),
-                match (n, o) {
-                    (Some(n), Some(o)) => format!("{:+.4}", n - o),
-                    _ => String::new(),
-                },
-            ]);
+            match (n, o) {
+                (Some(n), Some(o)) if !moved(n, o) => unchanged += 1,
+                _ => rows.push([
+                    format!("{b} : AUC (test)"),
+                    fr::or_nd(o, f4),
+                    fr::or_nd(n, f4),
+                    match (n, o) {
+                        (Some(n), Some(o)) => fr::signed(n - o, 4),
+                        _ => fr::ND.into(),
+                    },
+                ]),
+            }
             let olds: BTreeMap<&str, f64> = old
                 .coefficients
                 .iter()
                 .map(|c| (c.name.as_str(), c.standardized))
                 .collect();
+            let news: std::collections::BTreeSet<&str> =
+                a.coefficients.iter().map(|c| c.name.as_str()).collect();
             for c in &a.coefficients {
-                let before = olds.get(c.name.as_str()).copied();
-                rows.push(vec![
-                    format!("{b} : coefficient {}", c.name),
-                    before.map_or("absent".into(), f4),
+                let label = format!("{b} : coefficient « {} »", feature_label(&c.name));
+                match olds.get(c.name.as_str()).copied() {
+                    Some(o) if !moved(o, c.standardized) => unchanged += 1,
+                    Some(o) => rows.push([
+                        label,
+                        f4(o),
+                        f4(c.standardized),
+                        fr::signed(c.standardized - o, 4),
+                    ]),
+                    None => rows.push([label, "absent".into(), f4(c.standardized), fr::ND.into()]),
+                }
+            }
+            for c in old
+                .coefficients
+                .iter()
+                .filter(|c| !news.contains(c.name.as_str()))
+            {
+                rows.push([
+                    format!("{b} : coefficient « {} »", feature_label(&c.name)),
                     f4(c.standardized),
-                    before.map_or(String::new(), |o| format!("{:+.4}", c.standardized - o)),
+                    "absent".into(),
+                    fr::ND.into(),
                 ]);
             }
         }
@@ -755,17 +988,27 @@ fn changes(fig: &Figures) -> Option<(String, Vec<Vec<String>>)> {
         fairness::suppress_counts(&after, min),
     );
     for (i, c) in all.iter().enumerate() {
-        rows.push(vec![
-            format!("liste {c}"),
-            shown(sb[i]),
-            shown(sa[i]),
-            match (sb[i], sa[i]) {
-                (Some(o), Some(n)) => format!("{:+}", n as i64 - o as i64),
-                _ => String::new(),
-            },
-        ]);
+        match (sb[i], sa[i]) {
+            (Some(o), Some(n)) if o == n => unchanged += 1,
+            // Both hidden: whether it moved is not published either.
+            (None, None) => unchanged += 1,
+            (o, n) => rows.push([
+                format!("liste {c}"),
+                shown_fr(o),
+                shown_fr(n),
+                match (o, n) {
+                    (Some(o), Some(n)) => fr::signed(n as f64 - o as f64, 0),
+                    _ => fr::ND.into(),
+                },
+            ]),
+        }
     }
-    Some((p.run_id.clone(), rows))
+    Some(Changes {
+        previous: p.run_id.clone(),
+        settings: p.settings.clone(),
+        rows,
+        unchanged,
+    })
 }
 
 /// The `report` stage.
@@ -818,11 +1061,12 @@ impl Stage for Report {
         let mut html = String::new();
         let _ = write!(
             html,
-            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>recours — rapport {id}</title><style>{CSS}</style></head><body>\n<h1>recours — rapport de la campagne {month}</h1>\n<p>Exécution <code>{id}</code>, recours {v}. Fichier autonome : aucun script, aucune ressource externe. Les données de chaque graphique sont dans le fichier CSV nommé sous le graphique. Les cellules de moins de {min} personnes, et celles qui permettraient de les retrouver par différence, sont masquées (« n.d. »).</p>\n",
+            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>recours — rapport {id}</title><style>{CSS}</style></head><body>\n<h1>recours — rapport de la campagne {month}</h1>\n<p>Exécution <code>{id}</code>, recours {v}. Fichier autonome : aucun script, aucune ressource externe. Les données de chaque graphique sont dans le fichier CSV nommé sous le graphique (séparateur virgule, point décimal, pour être relues par un programme). Les cellules de moins de {min} personnes, et celles qui permettraient de les retrouver par différence, sont masquées.</p>\n<p class=\"note\">{nd}.</p>\n",
             id = esc(&fig.run_id),
             month = esc(&fig.month),
             v = env!("CARGO_PKG_VERSION"),
             min = fig.fairness.min_cell,
+            nd = esc(fr::ND_NOTE),
         );
         html.push_str("<nav><a href=\"#qualite\">Qualité des données</a>");
         for b in fig.models.keys() {
@@ -836,7 +1080,12 @@ impl Stage for Report {
 
         html.push_str("<h2 id=\"qualite\">Qualité des données</h2>\n");
         if let Some(c) = chart("qualite-donnees") {
-            let rows: Vec<Vec<String>> = c.csv.lines().skip(1).map(split_csv).collect();
+            let rows: Vec<Vec<String>> = c
+                .csv
+                .lines()
+                .skip(1)
+                .map(|l| split_csv(l).iter().map(|c| fr_cell(c)).collect())
+                .collect();
             html.push_str(&table_html(
                 &[
                     "table",
@@ -865,7 +1114,7 @@ impl Stage for Report {
             )];
             if let Some(e) = fig.evaluation.as_ref().and_then(|e| e.benefits.get(b)) {
                 rows.push(metric_row(
-                    "population à scorer, contre verite (synthétique)",
+                    "population à scorer, contre la vérité (synthétique)",
                     &e.model,
                     e.auc_eligibility_only,
                     fig.fairness.min_cell,
@@ -891,7 +1140,9 @@ impl Stage for Report {
             {
                 let _ = writeln!(
                     html,
-                    "<p>{n} personnes sur les listes pour {b} ; montant mensuel attendu cumulé {amount:.2} €.</p>"
+                    "<p>{} personnes sur les listes pour {b} ; montant mensuel attendu cumulé {}.</p>",
+                    fr::count(*n),
+                    fr::euros(*amount)
                 );
             }
             html.push_str("<div class=\"grid\">");
@@ -910,7 +1161,7 @@ impl Stage for Report {
                 fairness::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
             m.keys()
                 .zip(shown_counts)
-                .map(|(k, n)| vec![k.clone(), shown(n)])
+                .map(|(k, n)| vec![k.clone(), shown_fr(n)])
                 .collect()
         };
         let rows = counts(&fig.decisions);
@@ -967,21 +1218,15 @@ impl Stage for Report {
                     for r in flagged {
                         let _ = write!(
                             html,
-                            "<li>⚠ {} = {}</li>",
+                            "<li>⚠ {} = {} : {}.</li>",
                             esc(&r.dimension),
-                            esc(&r.groupe)
+                            esc(&r.groupe),
+                            esc(&modelcard::flag_evidence(r))
                         );
                     }
                     html.push_str("</ul>");
                 }
             }
-            let table: Vec<Vec<String>> = fairness::to_csv(b, &rows)
-                .lines()
-                .skip(1)
-                .map(split_csv)
-                .filter(|r| r.get(1).is_some_and(|d| d != "departement"))
-                .map(|r| r[1..].to_vec())
-                .collect();
             html.push_str(&table_html(
                 &[
                     "dimension",
@@ -991,20 +1236,14 @@ impl Stage for Report {
                     "listés",
                     "part des listes",
                     "non-recours",
-                    "précision",
-                    "IC bas",
-                    "IC haut",
-                    "rappel",
-                    "IC bas",
-                    "IC haut",
+                    "précision [IC 95 %]",
+                    "rappel [IC 95 %]",
                     "rappel des autres",
                     "alerte",
                     "campagne : contactés",
-                    "campagne : droits ouverts",
-                    "IC bas",
-                    "IC haut",
+                    "campagne : droits ouverts [IC 95 %]",
                 ],
-                &table,
+                &fairness_rows(&rows),
             ));
             let _ = writeln!(
                 html,
@@ -1021,13 +1260,39 @@ impl Stage for Report {
         html.push_str("<h2 id=\"evolution\">Évolution depuis l'exécution précédente</h2>\n");
         let change = changes(&fig);
         match &change {
-            Some((prev, rows)) => {
+            Some(c) => {
                 let _ = writeln!(
                     html,
-                    "<p>Comparée à l'exécution <code>{}</code>.</p>",
-                    esc(prev)
+                    "<p>Comparée à l'exécution <code>{}</code>. Seul ce qui a changé est montré.</p>",
+                    esc(&c.previous)
                 );
-                html.push_str(&table_html(&["quoi", "avant", "maintenant", "écart"], rows));
+                if c.settings.is_empty() {
+                    html.push_str(
+                        "<p>Configuration, fichiers de référence et entrées : inchangés.</p>",
+                    );
+                } else {
+                    html.push_str("<p>Ce qui a changé dans la configuration, les fichiers de référence et les entrées :</p>");
+                    html.push_str(&table_html(
+                        &["paramètre ou fichier", "avant", "maintenant"],
+                        &c.settings.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+                    ));
+                }
+                if c.rows.is_empty() {
+                    html.push_str(
+                        "<p>Aucun résultat n'a changé (AUC, coefficients, tailles des listes).</p>",
+                    );
+                } else {
+                    html.push_str("<p>Résultats qui ont changé :</p>");
+                    html.push_str(&table_html(
+                        &["quoi", "avant", "maintenant", "écart"],
+                        &c.rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+                    ));
+                }
+                let _ = writeln!(
+                    html,
+                    "<p>{} comparaisons sans changement ne sont pas montrées (valeurs égales aux décimales affichées, ou masquées des deux côtés).</p>",
+                    fr::count(c.unchanged)
+                );
             }
             None => html.push_str(
                 "<p>Aucune exécution précédente nommée (<code>[report] previous</code>).</p>",
@@ -1069,14 +1334,21 @@ impl Stage for Report {
         for (name, text) in fairness_csv.iter().chain(&cards) {
             write_text(&dir.join(name), text)?;
         }
-        if let Some((_, rows)) = &change {
+        if let Some(c) = &change {
+            let rows: Vec<Vec<String>> = c
+                .settings
+                .iter()
+                .map(|r| vec![r[0].clone(), r[1].clone(), r[2].clone(), String::new()])
+                .chain(c.rows.iter().map(|r| r.to_vec()))
+                .collect();
             write_text(
                 &dir.join("evolution.csv"),
-                &csv_of(&["quoi", "avant", "maintenant", "ecart"], rows),
+                &csv_of(&["quoi", "avant", "maintenant", "ecart"], &rows),
             )?;
         }
         write_text(&dir.join("index.html"), &html)?;
-        let notebooks = crate::stages::report::notebooks::write(&ctx.out.notebooks(), &fig)?;
+        let notebooks =
+            crate::stages::report::notebooks::write(&ctx.out.notebooks(), &fig, &all_charts)?;
         Ok(format!(
             "report/index.html with {} charts, {} model cards, {notebooks} notebooks",
             all_charts.len(),
@@ -1097,17 +1369,18 @@ fn metric_row(
         let tp = (t.precision * t.contacted as f64).round() as usize;
         (t.share - 0.03).abs() < 1e-9 && t.contacted >= min_cell && (tp == 0 || tp >= min_cell)
     });
+    let f4 = |v: f64| fr::number(v, 4);
     vec![
         what.to_string(),
-        m.rows.to_string(),
-        m.positives.to_string(),
-        m.auc.map_or("n/a".into(), f4),
-        eligibility_only.map_or("n/a".into(), f4),
-        m.pr_auc.map_or("n/a".into(), f4),
+        fr::count(m.rows),
+        fr::count(m.positives),
+        fr::or_nd(m.auc, f4),
+        fr::or_nd(eligibility_only, f4),
+        fr::or_nd(m.pr_auc, f4),
         f4(m.log_loss),
         f4(m.brier),
-        top3.map_or(fairness::HIDDEN.into(), |t| pct(t.precision)),
-        top3.map_or(fairness::HIDDEN.into(), |t| format!("{:.2}", t.lift)),
+        top3.map_or(fairness::HIDDEN.into(), |t| fr::percent(t.precision)),
+        top3.map_or(fairness::HIDDEN.into(), |t| fr::number(t.lift, 2)),
     ]
 }
 
@@ -1140,13 +1413,24 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     })
 }
 
-const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
+/// Screen and print: on A4 each section starts a page, tables split between pages with
+/// their header row repeated, rows, charts and model cards' tables are not cut, wide tables
+/// wrap their cells and charts shrink to the page width.
+pub const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}\
-nav{background:#f3f5f8;padding:.6em;border-radius:4px}\
-table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
-th{background:#eef2f7}td:first-child,th:first-child{text-align:left}\
-.grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0 0 1em 0}figcaption{font-size:.8em;color:#555}\
-.card{border:1px solid #ddd;padding:0 1em;margin:1em 0;border-radius:4px}code{background:#f3f3f3;padding:0 .2em}";
+nav{background:#f3f5f8;padding:.6em;border-radius:4px}.note{font-size:.85em;color:#555}\
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
+th{background:#eef2f7}td.n,th.n{text-align:right;white-space:nowrap}\
+.grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0 0 1em 0}figcaption{font-size:.8em;color:#555;max-width:640px}\
+.card{border:1px solid #ddd;padding:0 1em;margin:1em 0;border-radius:4px}code{background:#f3f3f3;padding:0 .2em;overflow-wrap:anywhere}\
+@page{size:A4;margin:12mm}\
+@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}nav{display:none}\
+h2{break-before:page;margin-top:0}h2,h3{break-after:avoid}\
+table{width:100%;font-size:7.5pt;page-break-inside:auto}thead{display:table-header-group}\
+tr,figure,svg{break-inside:avoid;page-break-inside:avoid}td,th{overflow-wrap:anywhere;padding:.15em .3em}td.n{overflow-wrap:normal}th.n{white-space:normal;overflow-wrap:normal}\
+svg{max-width:100%;height:auto}\
+.grid{display:flex;flex-wrap:wrap;gap:0 2%}.grid figure{width:49%}figure{margin:0 0 .6em 0}.card{border:none;padding:0;break-before:page}.card h2{break-before:auto;margin-top:1em}\
+a{color:inherit;text-decoration:none}}";
 
 #[cfg(test)]
 mod tests {

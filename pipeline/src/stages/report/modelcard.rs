@@ -1,18 +1,46 @@
-//! `models/model-card-<BENEFIT>.md`: what an auditor reads first — intended use, learning
-//! data, the feature dictionary of the features used, the variables left out and why, the
-//! scorecard, held-out metrics, fairness findings, the contact rules, solver and known
-//! limits. Written by the report stage (`report/model-card-<BENEFIT>.md`, also shown in
+//! `models/model-card-<BENEFIT>.md`, in French: what an auditor reads first — intended use,
+//! learning data, the feature dictionary of the features used, the variables left out and
+//! why, the scorecard, held-out metrics, fairness findings, the contact rules, solver and
+//! known limits. Numbers are French formatted (`domain::fr`); a value not published or not
+//! defined reads `n.d.`, explained once at the end. Written by the report stage (`report/model-card-<BENEFIT>.md`, also shown in
 //! `report/index.html`).
 
 use std::fmt::Write;
 
 use recours_models::train::ModelArtefact;
 
-use crate::stages::evaluate::fairness::SuppressedRow;
+use crate::stages::evaluate::fairness::{Rate, SuppressedRow};
 use crate::stages::features::dictionary::{self as features, FeatureSelection, Protected};
 
+use crate::domain::fr;
+
 fn pct(x: f64) -> String {
-    format!("{:.1} %", 100.0 * x)
+    fr::percent(x)
+}
+
+/// A rate with its 95 % interval, `n.d.` when not published or not defined.
+pub fn rate_fr(r: Option<&Rate>) -> String {
+    r.map_or(fr::ND.to_string(), |r| {
+        format!(
+            "{} [{}–{}]",
+            fr::percent(r.value),
+            fr::number(100.0 * r.ci95_low, 1),
+            fr::number(100.0 * r.ci95_high, 1)
+        )
+    })
+}
+
+/// What a flagged group's recall is measured as: its recall against everyone else's, or,
+/// where the audit's numbers may not be published, that they are not.
+pub fn flag_evidence(r: &SuppressedRow) -> String {
+    match (&r.rappel, r.rappel_autres) {
+        (Some(x), Some(o)) => format!(
+            "rappel {} contre {} pour les autres groupes",
+            pct(x.value),
+            pct(o)
+        ),
+        _ => "rappel inférieur à celui des autres groupes selon l'audit national ; les deux rappels ne sont pas diffusés (ils permettraient de retrouver un nombre de moins de 11 personnes)".into(),
+    }
 }
 
 /// What the model card says of the fairness audit and the contact rules (the report stage
@@ -36,44 +64,47 @@ pub fn model_card(
 ) -> String {
     let mut s = String::new();
     let b = &a.benefit;
-    let _ = writeln!(s, "# Model card — non-take-up of {b}\n");
+    let f4 = |v: f64| fr::number(v, 4);
+    let (the, to) = articles(b);
+    let _ = writeln!(s, "# Fiche modèle — non-recours {to}{b}\n");
     let _ = writeln!(
         s,
-        "Run `{run_id}`; artefact `models/{b}.json` (schema version {}).\n",
+        "Exécution `{run_id}` ; modèle `models/{b}.json` (version de schéma {}).\n",
         a.schema_version
     );
-    let _ = writeln!(s, "## Intended use\n");
+    let _ = writeln!(s, "## Usage prévu\n");
     let _ = writeln!(
         s,
-        "Ranks people who do not receive {b} and pass its legal pre-filters by their probability of being \
-         entitled without claiming (non-take-up), so that a caisse contacts the most likely first. It informs a \
-         contact; it never decides a right: the caisse checks the entitlement with the person. Users: national \
-         data teams (scoring), local caisses (contact lists), auditors.\n"
+        "Classe les personnes qui ne perçoivent pas {the}{b} et passent ses filtres légaux par leur probabilité d'y \
+         avoir droit sans le demander (non-recours), pour qu'une caisse contacte d'abord les plus probables. Le \
+         score motive un contact ; il ne décide jamais d'un droit : la caisse vérifie le droit avec la personne. \
+         Utilisateurs : équipes nationales de données (score), caisses locales (listes de contact), auditeurs.\n"
     );
     let t = &a.training_data;
-    let _ = writeln!(s, "## Learning data\n");
+    let _ = writeln!(s, "## Données d'apprentissage\n");
     let _ = writeln!(
         s,
-        "{} labelled rows from the learning table (`apprentissage`), {} in non-take-up ({}); seeded stratified \
-         split: {} for training, {} held out. Digest (BLAKE3 of features and labels): `{}`.\n",
-        t.rows,
-        t.positives,
+        "{} lignes étiquetées de la table d'apprentissage (`apprentissage`), dont {} en non-recours ({}) ; \
+         partage stratifié à graine fixe : {} pour l'apprentissage, {} mises de côté pour le test. Empreinte \
+         (BLAKE3 des variables et des étiquettes) : `{}`.\n",
+        fr::count(t.rows),
+        fr::count(t.positives),
         pct(t.label_rate),
-        t.train_rows,
-        t.test_rows,
+        fr::count(t.train_rows),
+        fr::count(t.test_rows),
         t.digest
     );
-    let _ = writeln!(s, "## Features used\n");
+    let _ = writeln!(s, "## Variables utilisées\n");
     let _ = writeln!(
         s,
-        "| feature | meaning | source | transformation | protected |\n|---|---|---|---|---|"
+        "| variable | signification | source | transformation | attribut protégé |\n|:---|:---|:---|:---|:---|"
     );
     for f in &a.features {
         if let Some(d) = features::feature(&f.name) {
             let p = match d.protected {
-                Protected::No => "",
-                Protected::Age => "age (allowed by config)",
-                Protected::Disability => "disability (allowed by config)",
+                Protected::No => "non",
+                Protected::Age => "âge (autorisé par la configuration)",
+                Protected::Disability => "handicap (autorisé par la configuration)",
             };
             let _ = writeln!(
                 s,
@@ -82,92 +113,109 @@ pub fn model_card(
             );
         }
     }
-    let _ = writeln!(s, "\n## Interactions retained by cross-validation\n");
+    let _ = writeln!(s, "\n## Interactions retenues par validation croisée\n");
     if a.interactions.is_empty() {
         let _ = writeln!(
             s,
-            "None: no candidate lowered the cross-validated log-loss enough."
+            "Aucune : aucun candidat n'a assez fait baisser la log-loss de validation croisée."
         );
     } else {
         let _ = writeln!(
             s,
-            "Candidates enter one at a time while the mean cross-validated log-loss falls by at least {:e}.\n\n\
-             | interaction | log-loss before | after |\n|---|---|---|",
-            recours_models::train::MIN_GAIN
+            "Les candidats entrent un par un tant que la log-loss moyenne de validation croisée baisse d'au moins {}.\n\n\
+             | interaction | signification | log-loss avant | après |\n|:---|:---|---:|---:|",
+            fr::number(recours_models::train::MIN_GAIN, 4)
         );
         for i in &a.interactions {
             let _ = writeln!(
                 s,
-                "| `{}` | {:.5} | {:.5} |",
-                i.name, i.mean_log_loss_before, i.mean_log_loss_after
+                "| `{}` | {} | {} | {} |",
+                i.name,
+                features::feature(&i.name).map_or("", |d| d.meaning),
+                fr::number(i.mean_log_loss_before, 5),
+                fr::number(i.mean_log_loss_after, 5)
             );
         }
     }
     let _ = writeln!(
         s,
-        "\nHow this model compares with a gradient-boosting reference and the exact posterior on other \
-         synthetic worlds: `BENCHMARKS.md`, \"Model quality across worlds\"."
+        "\nComparaison de ce modèle avec une référence par gradient boosting et avec la probabilité exacte sur \
+         d'autres mondes synthétiques : `BENCHMARKS.md`, « Model quality across worlds »."
     );
-    let _ = writeln!(s, "\n## Variables left out\n");
-    let _ = writeln!(s, "- `sexe`: never a feature (fairness audits only).");
+    let _ = writeln!(s, "\n## Variables écartées\n");
+    let _ = writeln!(
+        s,
+        "- `sexe` : jamais une variable du modèle (seulement pour l'audit d'équité)."
+    );
     for (name, why) in &selection.excluded {
-        let _ = writeln!(s, "- `{name}`: {why}.");
+        let _ = writeln!(s, "- `{name}` : {why}.");
     }
     for d in &a.dropped {
-        let _ = writeln!(s, "- `{}`: {} (dropped in training).", d.name, d.reason);
+        let _ = writeln!(
+            s,
+            "- `{}` : {} (écartée à l'apprentissage).",
+            d.name, d.reason
+        );
     }
-    let _ = writeln!(s, "\n## Scorecard\n");
+    let _ = writeln!(s, "\n## Grille de score\n");
+    let alphas: Vec<String> = a.config.alphas.iter().map(|x| fr::tick(*x)).collect();
     let _ = writeln!(
         s,
-        "Logistic regression, L2 strength alpha = {} (chosen by {}-fold cross-validation among {:?}). \
-         Coefficients per standard deviation of the feature; standard errors: {}.\n",
-        a.alpha, a.config.folds, a.config.alphas, a.standard_errors
+        "Régression logistique, pénalité L2 alpha = {} (choisie par validation croisée en {} plis parmi {}). \
+         Coefficients par écart-type de la variable ; erreurs types : {}.\n",
+        fr::tick(a.alpha),
+        a.config.folds,
+        alphas.join(" ; "),
+        a.standard_errors
     );
     let _ = writeln!(
         s,
-        "Intercept {:+.4} (s.e. {:.4}).\n",
-        a.intercept, a.intercept_std_error
+        "Constante {} (erreur type {}).\n",
+        fr::signed(a.intercept, 4),
+        f4(a.intercept_std_error)
     );
     let _ = writeln!(
         s,
-        "| feature | coef (per sd) | s.e. | z | 95 % interval | odds ratio per sd | coef per unit |\n|---|---|---|---|---|---|---|"
+        "| variable | signification | coef. (par écart-type) | erreur type | z | intervalle à 95 % | odds ratio par écart-type | coef. par unité |\n|:---|:---|---:|---:|---:|---:|---:|---:|"
     );
     let coefs = a.coefficients_by_weight();
     for c in coefs {
         let _ = writeln!(
             s,
-            "| `{}` | {:+.4} | {:.4} | {:+.2} | [{:+.4}, {:+.4}] | {:.3} | {:+.6} |",
+            "| `{}` | {} | {} | {} | {} | [{} ; {}] | {} | {} |",
             c.name,
-            c.standardized,
-            c.std_error,
-            c.z,
-            c.ci95_low,
-            c.ci95_high,
-            c.odds_ratio_per_sd,
-            c.original
+            features::feature(&c.name).map_or("", |d| d.meaning),
+            fr::signed(c.standardized, 4),
+            f4(c.std_error),
+            fr::signed(c.z, 2),
+            fr::signed(c.ci95_low, 4),
+            fr::signed(c.ci95_high, 4),
+            fr::number(c.odds_ratio_per_sd, 3),
+            fr::signed(c.original, 6)
         );
     }
     let m = &a.metrics;
     let e = &m.test;
-    let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let f = |x: Option<f64>| fr::or_nd(x, f4);
     let _ = writeln!(
         s,
-        "\n## Held-out metrics ({} rows, {} positives)\n",
-        e.rows, e.positives
+        "\n## Mesures sur l'échantillon de test ({} lignes, {} positifs)\n",
+        fr::count(e.rows),
+        fr::count(e.positives)
     );
     let _ = writeln!(
         s,
-        "AUC {} (estimated entitlement alone: {}), PR-AUC {}, log-loss {:.4}, Brier {:.4}; training AUC {}.\n",
+        "AUC {} (droit estimé seul : {}), PR-AUC {}, log-loss {}, Brier {} ; AUC sur l'apprentissage {}.\n",
         f(e.auc),
         f(m.test_auc_eligibility_only),
         f(e.pr_auc),
-        e.log_loss,
-        e.brier,
+        f4(e.log_loss),
+        f4(e.brier),
         f(m.train_auc)
     );
     let _ = writeln!(
         s,
-        "| top share | contacted | precision | recall | lift |\n|---|---|---|---|---|"
+        "| part contactée | contactés | précision | rappel | lift |\n|---:|---:|---:|---:|---:|"
     );
     // Rows of fewer than `min_cell` people are suppressed like every table that leaves
     // the national team.
@@ -177,22 +225,26 @@ pub fn model_card(
         // The people in non-take-up among those contacted are a count too.
         let tp = (k.precision * k.contacted as f64).round() as usize;
         if small(k.contacted) || small(tp) {
-            let _ = writeln!(s, "| {} | {hidden} | | | |", pct(k.share));
+            let _ = writeln!(
+                s,
+                "| {} | {hidden} | {hidden} | {hidden} | {hidden} |",
+                pct(k.share)
+            );
             continue;
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} |",
             pct(k.share),
-            k.contacted,
+            fr::count(k.contacted),
             pct(k.precision),
             pct(k.recall),
-            k.lift
+            fr::number(k.lift, 2)
         );
     }
     let _ = writeln!(
         s,
-        "\n| decile | rows | mean predicted | observed |\n|---|---|---|---|"
+        "\n| décile | lignes | probabilité prédite moyenne | taux observé |\n|---:|---:|---:|---:|"
     );
     // The observed rate reveals the decile's positives: suppressed like any count.
     let positives: Vec<usize> = e
@@ -203,78 +255,88 @@ pub fn model_card(
     let shown_pos = crate::stages::evaluate::fairness::suppress_counts(&positives, ctx.min_cell);
     for (c, p) in e.calibration.iter().zip(&shown_pos) {
         if small(c.count) {
-            let _ = writeln!(s, "| {} | {hidden} | | |", c.decile);
-            continue;
-        }
-        if p.is_none() {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {hidden} positives |",
-                c.decile,
-                c.count,
-                pct(c.mean_predicted)
-            );
+            let _ = writeln!(s, "| {} | {hidden} | {hidden} | {hidden} |", c.decile);
             continue;
         }
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} |",
             c.decile,
-            c.count,
+            fr::count(c.count),
             pct(c.mean_predicted),
-            pct(c.observed_rate)
+            if p.is_none() {
+                hidden.clone()
+            } else {
+                pct(c.observed_rate)
+            }
         );
     }
     fairness_section(&mut s, ctx);
-    let _ = writeln!(s, "## Contact rules\n");
+    let _ = writeln!(s, "## Règles de contact\n");
     for r in ctx.rules {
         let _ = writeln!(s, "- {r}");
     }
     let c = &a.convergence;
     let _ = writeln!(
         s,
-        "\n## Solver\n\nL-BFGS (argmin) on a fused cost/gradient, then Newton polishing: {} iterations + {} Newton \
-         step(s), gradient norm of the mean objective {:.2e} (converged: {}; tolerance {:.0e}). Seed {}.\n",
+        "\n## Solveur\n\nL-BFGS (argmin) sur un calcul conjoint du coût et du gradient, puis pas de Newton : {} itérations + \
+         {} pas de Newton, norme du gradient de l'objectif moyen {} (convergence : {} ; tolérance {}). Graine {}.\n",
         c.iterations,
         c.newton_steps,
-        c.gradient_norm,
-        c.converged,
-        a.config.solver.convergence_tolerance,
+        sci(c.gradient_norm),
+        if c.converged { "oui" } else { "non" },
+        sci(a.config.solver.convergence_tolerance),
         a.config.seed
     );
     let _ = writeln!(
         s,
-        "## Known limits\n\n\
-         - BRM does not see every resource (self-employment, alimony, capital income): the entitlement estimate \
-         and the score are wrong for people who have them.\n\
-         - The learning table's labels come from a survey and past campaigns; they carry noise and their own \
-         selection.\n\
-         - ASPA: recovery on the estate deters claims; the earnings allowance of the ASPA is not modelled.\n\
-         - A high score is a reason to offer help, not evidence about a person.\n"
+        "## Limites connues\n\n\
+         - Le BRM ne voit pas toutes les ressources (revenus d'indépendant, pensions alimentaires, revenus du \
+         capital) : l'estimation du droit et le score sont faux pour les personnes qui en ont.\n\
+         - Les étiquettes de la table d'apprentissage viennent d'une enquête et des campagnes passées : elles \
+         ont leur bruit et leur propre sélection.\n\
+         - ASPA : la récupération sur succession dissuade de demander ; l'abattement sur les revenus \
+         d'activité de l'ASPA n'est pas modélisé.\n\
+         - Un score élevé est une raison de proposer de l'aide, pas une information sur une personne.\n"
     );
+    let _ = writeln!(s, "---\n\n{}.", fr::ND_NOTE);
     s
 }
 
+/// The benefit with its article: (`la `, `à la `) for PPA, (`le `, `au `) for RSA, (`l'`,
+/// `à l'`) for ASPA.
+fn articles(b: &str) -> (&'static str, &'static str) {
+    match b {
+        "PPA" => ("la ", "à la "),
+        "RSA" => ("le ", "au "),
+        _ => ("l'", "à l'"),
+    }
+}
+
+/// `2,3e-9` style: a small number in scientific notation, decimal comma.
+fn sci(v: f64) -> String {
+    format!("{v:.1e}").replace('.', ",")
+}
+
 fn fairness_section(s: &mut String, ctx: &CardContext) {
-    let _ = writeln!(s, "\n## Fairness findings\n");
-    let hidden = crate::stages::evaluate::fairness::HIDDEN.to_string();
+    let _ = writeln!(s, "\n## Équité\n");
     match ctx.fairness_reference {
         Some(r) => {
             let _ = writeln!(
                 s,
-                "Precision and recall of the contact lists by group, measured against `{r}`. A group is flagged when \
-                 its recall falls more than {:.0} points below everyone else's. Cells under {} people are suppressed.\n",
-                100.0 * ctx.recall_margin,
+                "Précision et rappel des listes de contact par groupe, mesurés contre `{r}`. Un groupe est signalé \
+                 quand son rappel est inférieur de plus de {} points à celui du reste de la population. Cellules de moins de {} personnes masquées.\n",
+                fr::number(100.0 * ctx.recall_margin, 0),
                 ctx.min_cell
             );
         }
         None => {
             let _ = writeln!(
                 s,
-                "No ground truth in this run: the table shows each group's share of the scoring population and of \
-                 the lists, and the share of the people the past campaign contacted whose right was opened (the \
-                 measure of precision in production; recall needs a ground truth). Cells under {} people are \
-                 suppressed.\n",
+                "Pas de vérité terrain dans cette exécution : le tableau donne la part de chaque groupe dans la \
+                 population à scorer et dans les listes, et la part des personnes contactées lors de la campagne \
+                 précédente dont le droit a été ouvert (la mesure de la précision en production ; le rappel demande \
+                 une vérité terrain). Cellules de moins de {} personnes masquées.\n",
                 ctx.min_cell
             );
         }
@@ -282,16 +344,15 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
     let flagged: Vec<&SuppressedRow> = ctx.fairness.iter().filter(|r| r.alerte).collect();
     if ctx.fairness_reference.is_some() {
         if flagged.is_empty() {
-            let _ = writeln!(s, "No group flagged.\n");
+            let _ = writeln!(s, "Aucun groupe signalé.\n");
         } else {
             for r in &flagged {
                 let _ = writeln!(
                     s,
-                    "- **Flag**: {} = {}: recall {} against {} for everyone else.",
+                    "- **Signalé** : {} = {} : {}.",
                     r.dimension,
                     r.groupe,
-                    r.rappel.as_ref().map_or(hidden.clone(), |x| pct(x.value)),
-                    r.rappel_autres.map_or("n/a".into(), pct)
+                    flag_evidence(r)
                 );
             }
             let _ = writeln!(s);
@@ -299,23 +360,13 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
     }
     let _ = writeln!(
         s,
-        "| dimension | group | scoring population | share | listed | share of list | precision | recall | past campaign: contacted | rights opened |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| dimension | groupe | population à scorer | part | listés | part des listes | précision [IC 95 %] | rappel [IC 95 %] | campagne précédente : contactés | droits ouverts [IC 95 %] |\n|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
+    let hidden = crate::stages::evaluate::fairness::HIDDEN.to_string();
+    let n = |v: Option<usize>| v.map_or(hidden.clone(), fr::count);
     let p = |v: Option<f64>| v.map_or(hidden.clone(), pct);
+    let rate = |x: &Option<Rate>| rate_fr(x.as_ref());
     for r in ctx.fairness.iter().filter(|r| r.dimension != "departement") {
-        let rate =
-            |x: &Option<crate::stages::evaluate::fairness::Rate>| match (x, ctx.fairness_reference)
-            {
-                (_, None) => "n/a".to_string(),
-                (None, Some(_)) => hidden.clone(),
-                (Some(x), Some(_)) => format!(
-                    "{} [{}–{}]",
-                    pct(x.value),
-                    pct(x.ci95_low),
-                    pct(x.ci95_high)
-                ),
-            };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -328,20 +379,11 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
             rate(&r.precision),
             rate(&r.rappel),
             n(r.campagne_contactes),
-            r.campagne_taux.as_ref().map_or(
-                if r.campagne_contactes == Some(0) {
-                    "n/a".to_string()
-                } else {
-                    hidden.clone()
-                },
-                |x| format!(
-                    "{} [{}–{}]",
-                    pct(x.value),
-                    pct(x.ci95_low),
-                    pct(x.ci95_high)
-                )
-            )
+            rate(&r.campagne_taux)
         );
     }
-    let _ = writeln!(s, "\nBy département: `report/fairness-<BENEFIT>.csv`.\n");
+    let _ = writeln!(
+        s,
+        "\nPar département : `report/fairness-<PRESTATION>.csv`.\n"
+    );
 }

@@ -1,7 +1,9 @@
 //! `notebooks-export/`: Jupyter notebooks (nbformat 4.5) of a run — an overview and one per
-//! benefit — with their outputs already rendered (the figures recours computed and the
-//! report's SVG charts), and code cells that reload the run's files with polars and print
-//! the same lines: executing a notebook reproduces its stored outputs.
+//! benefit — with their outputs already rendered (the figures recours computed, and the
+//! report's chart of the same data), and code cells that recompute them from the run's
+//! Parquet and model files with polars and draw them again with matplotlib: executing a
+//! notebook reproduces the values of its stored outputs (`tests/notebooks/check_notebooks.py`
+//! compares them number by number).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,9 +12,11 @@ use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::io::output;
-use crate::stages::report::figures::Figures;
+use crate::stages::evaluate::fairness;
+use crate::stages::features::dictionary;
+use crate::stages::report::figures::{Chart, Figures};
 
-const SETUP: &str = "import json\nimport os\nfrom pathlib import Path\n\nimport polars as pl\nfrom IPython.display import SVG, display\n\n# The run folder: this notebook's parent folder unless RECOURS_RUN says otherwise.\nRUN = Path(os.environ.get(\"RECOURS_RUN\", \"..\")).resolve()";
+const SETUP: &str = "import json\nimport os\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\nimport polars as pl\n\n# The run folder: this notebook's parent folder unless RECOURS_RUN says otherwise.\nRUN = Path(os.environ.get(\"RECOURS_RUN\", \"..\")).resolve()\nMIN_CELL = 11\n\n\ndef suppress(values, min_cell=MIN_CELL):\n    \"\"\"The report's small-cell rule: counts of 1 to min_cell - 1 hidden (None), and when only\n    one is hidden, the smallest other non-zero count too.\"\"\"\n    shown = [None if 0 < v < min_cell else v for v in values]\n    if sum(v is None for v in shown) == 1:\n        others = [(v, i) for i, v in enumerate(values) if shown[i] is not None and v > 0]\n        if others:\n            shown[min(others)[1]] = None\n    return shown\n\n\ndef shown(v):\n    return \"n.d.\" if v is None else str(v)";
 
 struct Notebook {
     cells: Vec<Value>,
@@ -77,19 +81,19 @@ fn svg(svg: &str) -> Value {
     })
 }
 
-fn show_chart(nb: &mut Notebook, run: &Path, id: &str) {
-    let path = run.join("report").join(format!("{id}.svg"));
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        nb.code(
-            &format!("display(SVG(filename=str(RUN / \"report\" / \"{id}.svg\")))"),
-            vec![svg(&text)],
-        );
-    }
+/// The report's chart `id`, shown as the stored output of the cell that redraws it.
+fn chart_output(charts: &[&Chart], id: &str) -> Vec<Value> {
+    charts
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| svg(&c.svg))
+        .into_iter()
+        .collect()
 }
 
-/// Writes the notebooks into `dir`; the report's SVG files are read from `report_root`
-/// (the folder holding `report/`, written just before). Returns how many were written.
-pub fn write_with(dir: &Path, report_root: &Path, fig: &Figures) -> Result<usize> {
+/// Writes the notebooks into `dir`, with `charts` (the report's) as the stored pictures of
+/// the cells that redraw them. Returns how many were written.
+pub fn write(dir: &Path, fig: &Figures, charts: &[&Chart]) -> Result<usize> {
     let mut written = 0;
     // Overview.
     let mut nb = Notebook::new();
@@ -140,8 +144,20 @@ pub fn write_with(dir: &Path, report_root: &Path, fig: &Figures) -> Result<usize
         "decisions = pl.read_parquet(RUN / \"lists\" / \"decisions.parquet\")\nfor r in decisions.group_by(\"decision\").len().sort(\"decision\").iter_rows(named=True):\n    print(f\"{r['decision']}: {r['len']}\")\nlisted = decisions.filter(pl.col(\"decision\") == \"liste\")\nfor r in listed.group_by(\"canal\").len().sort(\"canal\").iter_rows(named=True):\n    print(f\"canal {r['canal']}: {r['len']}\")",
         vec![stdout(&d)],
     );
-    show_chart(&mut nb, report_root, "listes-par-caisse");
-    show_chart(&mut nb, report_root, "campagne-retours");
+    let channels: Vec<usize> = fig.channels.values().copied().collect();
+    let shown_channels = fairness::suppress_counts(&channels, fig.fairness.min_cell);
+    let mut c = String::new();
+    for ((canal, _), n) in fig.channels.iter().zip(&shown_channels) {
+        let _ = writeln!(
+            c,
+            "{canal}: {}",
+            n.map_or(fairness::HIDDEN.to_string(), |n| n.to_string())
+        );
+    }
+    nb.code(
+        "listed = pl.read_parquet(RUN / \"lists\" / \"decisions.parquet\").filter(pl.col(\"decision\") == \"liste\")\nby_channel = listed.group_by(\"canal\").len().sort(\"canal\")\nnames = by_channel[\"canal\"].to_list()\ncounts = suppress(by_channel[\"len\"].to_list())\nfor name, n in zip(names, counts):\n    print(f\"{name}: {shown(n)}\")\nfig, ax = plt.subplots(figsize=(7, 2.5))\nax.barh(names, [n or 0 for n in counts], color=\"#1f5fa8\")\nax.set_xlabel(\"personnes listées (canaux de moins de 11 non dessinés)\")\nax.set_title(\"Personnes listées par canal\")\nplt.show()",
+        vec![stdout(&c)],
+    );
     write_notebook(
         &dir.join("overview.ipynb"),
         nb.value("vue d'ensemble", &fig.run_id),
@@ -177,24 +193,44 @@ pub fn write_with(dir: &Path, report_root: &Path, fig: &Figures) -> Result<usize
                 k.name, k.standardized, k.ci95_low, k.ci95_high
             );
         }
+        // The features' meanings, from the dictionary, label the chart.
+        let meanings: serde_json::Map<String, Value> = coefs
+            .iter()
+            .map(|k| {
+                (
+                    k.name.clone(),
+                    Value::from(
+                        dictionary::feature(&k.name).map_or(k.name.as_str(), |d| d.meaning),
+                    ),
+                )
+            })
+            .collect();
+        let mut outputs = vec![stdout(&c)];
+        outputs.extend(chart_output(charts, &format!("{b}-coefficients")));
         nb.code(
             &format!(
-                "model = json.loads((RUN / \"models\" / \"{b}.json\").read_text(encoding=\"utf-8\"))\ncoefs = sorted(model[\"coefficients\"], key=lambda c: (-abs(c[\"standardized\"]), c[\"name\"]))[:10]\nfor c in coefs:\n    print(f\"{{c['name']}}: {{c['standardized']:+.4f}} [{{c['ci95_low']:+.4f}} ; {{c['ci95_high']:+.4f}}]\")"
+                "MEANING = {meaning}\nmodel = json.loads((RUN / \"models\" / \"{b}.json\").read_text(encoding=\"utf-8\"))\ncoefs = sorted(model[\"coefficients\"], key=lambda c: (-abs(c[\"standardized\"]), c[\"name\"]))\nfor c in coefs[:10]:\n    print(f\"{{c['name']}}: {{c['standardized']:+.4f}} [{{c['ci95_low']:+.4f}} ; {{c['ci95_high']:+.4f}}]\")\nfig, ax = plt.subplots(figsize=(8, 0.3 * len(coefs) + 1))\nfor i, c in enumerate(coefs):\n    color = \"#1f5fa8\" if c[\"standardized\"] >= 0 else \"#d1495b\"\n    ax.plot([c[\"ci95_low\"], c[\"ci95_high\"]], [i, i], color=color)\n    ax.plot([c[\"standardized\"]], [i], \"o\", color=color)\nax.set_yticks(range(len(coefs)), [MEANING.get(c[\"name\"], c[\"name\"])[:52] for c in coefs], fontsize=8)\nax.invert_yaxis()\nax.axvline(0, color=\"#333\")\nax.set_xlabel(\"log-odds par écart-type (bleu : augmente la probabilité de non-recours, rouge : la diminue)\")\nax.set_title(\"{b} — coefficients, intervalle à 95 %\")\nplt.show()",
+                meaning = Value::Object(meanings)
             ),
-            vec![stdout(&c)],
+            outputs,
         );
         if let Some(sc) = fig.scores.get(b) {
-            let bins: Vec<String> = sc.bins.iter().map(usize::to_string).collect();
+            let bins: Vec<String> = fairness::suppress_counts(&sc.bins, fig.fairness.min_cell)
+                .iter()
+                .map(|n| n.map_or(fairness::HIDDEN.to_string(), |n| n.to_string()))
+                .collect();
+            let mut outputs = vec![stdout(&format!(
+                "{} personnes scorées, probabilité moyenne {:.4}\npar classe de 0,05 : {}\n",
+                sc.rows,
+                sc.mean,
+                bins.join(" ")
+            ))];
+            outputs.extend(chart_output(charts, &format!("{b}-distribution-scores")));
             nb.code(
                 &format!(
-                    "s = pl.read_parquet(RUN / \"scores.parquet\").filter(pl.col(\"prestation\") == \"{b}\")\nclasses = (\n    s.select((pl.col(\"probabilite\") * 20).floor().clip(0, 19).cast(pl.Int64).alias(\"classe\"))\n    .group_by(\"classe\").len().sort(\"classe\")\n)\ncounts = dict(classes.iter_rows())\nprint(f\"{{s.height}} personnes scorées, probabilité moyenne {{s['probabilite'].mean():.4f}}\")\nprint(\"par classe de 0,05 :\", \" \".join(str(counts.get(i, 0)) for i in range(20)))"
+                    "s = pl.read_parquet(RUN / \"scores.parquet\").filter(pl.col(\"prestation\") == \"{b}\")\nclasses = (\n    s.select((pl.col(\"probabilite\") * 20).floor().clip(0, 19).cast(pl.Int64).alias(\"classe\"))\n    .group_by(\"classe\").len().sort(\"classe\")\n)\ncounts = dict(classes.iter_rows())\nbins = suppress([counts.get(i, 0) for i in range(20)])\nprint(f\"{{s.height}} personnes scorées, probabilité moyenne {{s['probabilite'].mean():.4f}}\")\nprint(\"par classe de 0,05 :\", \" \".join(shown(n) for n in bins))\nfig, ax = plt.subplots(figsize=(8, 3))\nax.bar([i * 0.05 for i in range(20)], [n or 0 for n in bins], width=0.045, align=\"edge\", color=\"#1f5fa8\")\nax.set_xlabel(\"probabilité de non-recours (classes de moins de 11 non dessinées)\")\nax.set_ylabel(\"personnes\")\nax.set_title(\"{b} — distribution des scores\")\nplt.show()"
                 ),
-                vec![stdout(&format!(
-                    "{} personnes scorées, probabilité moyenne {:.4}\npar classe de 0,05 : {}\n",
-                    sc.rows,
-                    sc.mean,
-                    bins.join(" ")
-                ))],
+                outputs,
             );
         }
         let (n, amount) = fig.listed_by_benefit.get(b).copied().unwrap_or((0, 0.0));
@@ -206,25 +242,10 @@ pub fn write_with(dir: &Path, report_root: &Path, fig: &Figures) -> Result<usize
                 "{n} personnes sur les listes, montant mensuel attendu cumulé {amount:.2} €\n"
             ))],
         );
-        for id in [
-            "roc",
-            "gain",
-            "distribution-scores",
-            "coefficients",
-            "rappel-par-groupe",
-        ] {
-            show_chart(&mut nb, report_root, &format!("{b}-{id}"));
-        }
         write_notebook(&dir.join(format!("{b}.ipynb")), nb.value(b, &fig.run_id))?;
         written += 1;
     }
     Ok(written)
-}
-
-/// Notebooks of the stage being written: `dir` is `<stage folder>/notebooks-export`.
-pub fn write(dir: &Path, fig: &Figures) -> Result<usize> {
-    let root = dir.parent().unwrap_or(Path::new("."));
-    write_with(dir, root, fig)
 }
 
 fn write_notebook(path: &Path, nb: Value) -> Result<()> {

@@ -41,17 +41,7 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
 }
 
 fn label(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1000.0 {
-        format!("{v:.0}")
-    } else if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else if (v * 10.0 - (v * 10.0).round()).abs() < 1e-9 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+    crate::domain::fr::tick(v)
 }
 
 fn open(s: &mut String, h: f64, title: &str) {
@@ -115,9 +105,17 @@ impl Frame {
 }
 
 fn legend(s: &mut String, names: &[&str], y: f64) {
+    let entries: Vec<(&str, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, COLORS[i % COLORS.len()]))
+        .collect();
+    legend_colored(s, &entries, y);
+}
+
+fn legend_colored(s: &mut String, entries: &[(&str, &str)], y: f64) {
     let mut x = LEFT + 8.0;
-    for (i, n) in names.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
+    for (n, c) in entries {
         let _ = write!(
             s,
             r##"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{c}"/><text x="{:.1}" y="{:.1}">{}</text>"##,
@@ -126,7 +124,7 @@ fn legend(s: &mut String, names: &[&str], y: f64) {
             y,
             esc(n)
         );
-        x += 24.0 + 7.0 * n.chars().count() as f64;
+        x += 24.0 + 6.5 * n.chars().count() as f64;
     }
 }
 
@@ -282,16 +280,22 @@ pub fn bars(
     categories: &[String],
     series: &[(String, Vec<f64>)],
 ) -> String {
-    bars_labelled(title, x_label, categories, series, None)
+    bars_labelled(title, x_label, categories, series, None, &COLORS)
 }
 
+/// Grey: the part of a bar whose breakdown is not published (suppressed cells).
+pub const HIDDEN_COLOR: &str = "#b8b8b8";
+
+/// `bars` with each series' colour given (`colors[k]` for series `k`, cycling).
 pub fn bars_labelled(
     title: &str,
     x_label: &str,
     categories: &[String],
     series: &[(String, Vec<f64>)],
     row_labels: Option<&[String]>,
+    colors: &[&str],
 ) -> String {
+    let color = |k: usize| colors[k % colors.len().max(1)];
     let row = 18.0;
     let h = TOP + 24.0 + row * categories.len() as f64 + BOTTOM;
     let totals: Vec<f64> = (0..categories.len())
@@ -307,9 +311,13 @@ pub fn bars_labelled(
     let scale = (W - left - RIGHT - 40.0) / max;
     let mut s = String::new();
     open(&mut s, h, title);
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
     if series.len() > 1 {
-        legend(&mut s, &names, LEGEND_Y);
+        let entries: Vec<(&str, &str)> = series
+            .iter()
+            .enumerate()
+            .map(|(k, (n, _))| (n.as_str(), color(k)))
+            .collect();
+        legend_colored(&mut s, &entries, LEGEND_Y);
     }
     for (i, c) in categories.iter().enumerate() {
         let y = TOP + 20.0 + row * i as f64;
@@ -328,7 +336,7 @@ pub fn bars_labelled(
                 s,
                 r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{:.1}" fill="{}"><title>{} — {}: {}</title></rect>"##,
                 row - 4.0,
-                COLORS[k % COLORS.len()],
+                color(k),
                 esc(c),
                 esc(n),
                 label(val)
@@ -355,17 +363,36 @@ pub fn bars_labelled(
     s
 }
 
+/// Row labels of `intervals` are cut to this many characters (the full text is in the
+/// point's tooltip and in the chart's CSV).
+const INTERVAL_LABEL_CHARS: usize = 52;
+
+/// A label cut to `max` characters, `…` marking the cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t = t.trim_end().to_string();
+        t.push('…');
+        t
+    }
+}
+
 /// A point and its interval per row (coefficients with their 95 % interval, recall by group),
-/// with a reference line at `reference`.
+/// with a reference line at `reference`; points at or above it are blue, below red, and
+/// `legend` says what each colour means (above, below).
 pub fn intervals(
     title: &str,
     x_label: &str,
     names: &[String],
     values: &[(f64, f64, f64)],
     reference: f64,
+    legend: [&str; 2],
 ) -> String {
     let row = 18.0;
     let h = TOP + 20.0 + row * names.len() as f64 + BOTTOM;
+    let shown: Vec<String> = names.iter().map(|n| cut(n, INTERVAL_LABEL_CHARS)).collect();
     let anchor = if reference.is_finite() {
         reference
     } else {
@@ -374,11 +401,18 @@ pub fn intervals(
     let lo = values.iter().map(|v| v.1).fold(anchor, f64::min);
     let hi = values.iter().map(|v| v.2).fold(anchor, f64::max);
     let pad = ((hi - lo) * 0.05).max(1e-6);
-    let left = label_margin(names, 120.0);
+    // About 6.2 px per character at 11 px.
+    let longest = shown.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let left = (14.0 + 6.2 * longest as f64).clamp(120.0, W * 0.55);
     let (x0, x1) = (lo - pad, hi + pad);
     let px = |x: f64| left + (x - x0) / (x1 - x0) * (W - left - RIGHT);
     let mut s = String::new();
     open(&mut s, h, title);
+    let entries: Vec<(&str, &str)> = [(legend[0], COLORS[0]), (legend[1], COLORS[1])]
+        .into_iter()
+        .filter(|(l, _)| !l.is_empty())
+        .collect();
+    legend_colored(&mut s, &entries, LEGEND_Y);
     let bottom = h - BOTTOM;
     for t in ticks(x0, x1, 6) {
         let x = px(t);
@@ -397,9 +431,9 @@ pub fn intervals(
             r##"<line x1="{r:.1}" x2="{r:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="#333"/>"##
         );
     }
-    for (i, (n, (v, l, u))) in names.iter().zip(values).enumerate() {
+    for (i, ((n, full), (v, l, u))) in shown.iter().zip(names).zip(values).enumerate() {
         let y = TOP + 16.0 + row * i as f64;
-        let c = if *v >= reference {
+        let c = if !reference.is_finite() || *v >= reference {
             COLORS[0]
         } else {
             COLORS[1]
@@ -413,7 +447,7 @@ pub fn intervals(
             px(*l),
             px(*u),
             px(*v),
-            esc(n),
+            esc(full),
             label(*v),
             label(*l),
             label(*u)
