@@ -56,6 +56,11 @@ pub fn euros(v: f64) -> String {
     format!("{}{UNIT_SPACE}€", number(v, 2))
 }
 
+/// An amount in whole euros: `589 €`.
+pub fn euros_whole(v: f64) -> String {
+    format!("{}{UNIT_SPACE}€", number(v, 0))
+}
+
 /// A share (0–1) as a percentage with one decimal: `53,6 %`.
 pub fn percent(share: f64) -> String {
     format!("{}{UNIT_SPACE}%", number(100.0 * share, 1))
@@ -103,6 +108,7 @@ mod tests {
         assert_eq!(number(999.0, 0), "999");
         assert_eq!(number(1_234_567.0, 0), "1\u{202f}234\u{202f}567");
         assert_eq!(count(1000), "1\u{202f}000");
+        assert_eq!(euros_whole(588.69), "589\u{a0}€");
         assert_eq!(signed(0.1003 * 100.0, 1), "+10,0");
         assert_eq!(signed(-0.5, 1), "-0,5");
         assert_eq!(tick(0.1), "0,1");

@@ -105,37 +105,6 @@ impl Dialect {
     }
 }
 
-/// A number in French: decimal comma, groups of three digits separated by a no-break space
-/// (`22 621,25`).
-pub fn fr_number(x: f64, decimals: usize) -> String {
-    let s = format!("{:.decimals$}", x.abs());
-    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(c);
-    }
-    let negative = x < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0');
-    let mut out = if negative {
-        "−".to_string()
-    } else {
-        String::new()
-    };
-    out.push_str(&grouped);
-    if !frac.is_empty() {
-        out.push(',');
-        out.push_str(frac);
-    }
-    out
-}
-
-/// An amount in euros in French (`22 621,25 €`, or `589 €` with no decimals).
-pub fn fr_euros(x: f64, decimals: usize) -> String {
-    format!("{}\u{a0}€", fr_number(x, decimals))
-}
-
 /// Text folded for matching what a person typed: trimmed, without a leading byte-order
 /// mark, lower case, without accents (precomposed or combining), inner spaces collapsed.
 pub fn fold(s: &str) -> String {
@@ -210,14 +179,6 @@ mod tests {
         assert_eq!(rfc, b"a,b\r\n3,\r\n");
     }
 
-    #[test]
-    fn french_numbers() {
-        assert_eq!(fr_euros(22621.25, 2), "22\u{a0}621,25\u{a0}€");
-        assert_eq!(fr_euros(588.69, 0), "589\u{a0}€");
-        assert_eq!(fr_number(1_234_567.0, 0), "1\u{a0}234\u{a0}567");
-        assert_eq!(fr_number(-0.001, 1), "0,0");
-        assert_eq!(fr_number(-12.5, 1), "−12,5");
-    }
 
     #[test]
     fn folding_ignores_case_accents_and_spaces() {

@@ -184,7 +184,7 @@ impl Stage for Lists {
             2,
             format!(
                 "Droit calculé : les personnes dont le droit calculé à partir des ressources connues atteint {} par mois (et qui ne perçoivent pas la prestation) sont listées quel que soit leur score (colonne « Droit calculé »).",
-                crate::io::excel::fr_euros(cfg.deterministic_min_amount, 0)
+                crate::domain::fr::euros_whole(cfg.deterministic_min_amount)
             ),
         );
         // Every caisse with someone considered: its listed people (in list order), the

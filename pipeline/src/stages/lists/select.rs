@@ -741,7 +741,7 @@ fn reason_topic(f: &features::FeatureDef) -> &'static str {
 fn amount_reason(scores: &[&ScoreRow]) -> String {
     let cents = |x: f64| (x * 100.0).round() / 100.0;
     let total: f64 = scores.iter().map(|s| cents(s.montant_estime)).sum();
-    let fr = |x: f64| crate::io::excel::fr_euros(x, 0);
+    let fr = |x: f64| crate::domain::fr::euros_whole(x);
     match scores {
         [one] => format!("droit {} estimé à {} par mois", one.prestation, fr(total)),
         several => format!(
