@@ -53,10 +53,12 @@ pub struct Run {
     pub files: Vec<CatalogFile>,
     /// Per caisse: people per channel or decision.
     pub counts: BTreeMap<String, Counts>,
-    /// The integrity check's lines (`match` / `MISMATCH` / `MISSING` per output).
+    /// The integrity check: outputs checked, and those that differ or are not listed.
     pub check: Verification,
     /// The reference map the run was made with (caisses' names, the outcome checks).
     pub reference: Reference,
+    /// The run's `[validation]` amount bounds (the outcome amounts' check).
+    pub amount_bounds: crate::config::AmountBounds,
     /// (size, modification time) of each file as last hashed and found to match.
     checked: Mutex<BTreeMap<String, (u64, Option<SystemTime>)>>,
 }
@@ -245,6 +247,7 @@ pub fn load_run(root: &Path) -> Result<Run> {
         files,
         counts,
         check,
+        amount_bounds: cfg.amount_bounds,
         reference: cfg.reference,
         checked: Mutex::new(BTreeMap::new()),
     })

@@ -1106,6 +1106,7 @@ fn store_outcomes(
         reference: &run.reference,
         month: run.month,
         listed: &listed,
+        amount_bounds: &run.amount_bounds,
     };
     let mut df = match upload::check(&table, &ctx) {
         Ok(df) => df,

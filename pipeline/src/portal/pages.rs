@@ -358,18 +358,25 @@ pub fn audit(session: &Session, run: &Run) -> String {
         body.push_str(&download_link(run, f));
     }
     body.push_str("</ul><h3>Contrôle des fichiers produits</h3><table><tr><th>Résultat</th><th>Fichier</th></tr>");
-    for l in &run.check.lines {
+    if run.check.problems.is_empty() {
+        body.push_str("<tr><td>conforme</td><td>tous les fichiers produits</td></tr>");
+    }
+    for (_, l) in &run.check.problems {
         let (what, rest) = l.split_once(' ').unwrap_or((l, ""));
         let what = match what {
-            "match" => "conforme",
             "MISMATCH" => "MODIFIÉ",
             "MISSING" => "ABSENT",
+            "EXTRA" => "EN TROP",
             other => other,
         };
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td></tr>",
             what,
-            esc(rest.trim().trim_start_matches("output").trim())
+            esc(rest
+                .trim()
+                .trim_start_matches("output")
+                .trim_start_matches("file")
+                .trim())
         ));
     }
     body.push_str("</table><p class=\"info\">Le rejeu complet (<code>recours verify</code>) se lance hors du portail.</p></section>");

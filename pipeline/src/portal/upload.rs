@@ -195,6 +195,8 @@ pub struct Context<'a> {
     pub month: Month,
     /// The people of the caisse's list.
     pub listed: &'a BTreeSet<String>,
+    /// The run's largest monthly amounts (the outcome amounts).
+    pub amount_bounds: &'a crate::config::AmountBounds,
 }
 
 const OUTCOMES: [&str; 4] = ["joint", "demande", "droit_ouvert", "montant_mensuel"];
@@ -301,6 +303,7 @@ pub fn check(table: &Table, ctx: &Context) -> std::result::Result<DataFrame, Rej
         run_month: ctx.month,
         decimal_comma: true,
         file: "fichier déposé",
+        amount_bounds: ctx.amount_bounds,
     };
     let mut issues = Vec::new();
     let typed = checker
