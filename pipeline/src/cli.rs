@@ -8,20 +8,29 @@ use crate::config::DEFAULT_CONFIG;
 use crate::domain::month::Month;
 use crate::generate::{Format, World};
 
+/// The exit codes, as `--help` lists them (README.md, "Exit codes", says what to do).
+pub const EXIT_CODES: &str = "Exit codes:
+  0   success
+  2   usage or configuration error
+  3   input data rejected (see quality.json and rejects/)
+  4   privacy stop: a NIR-like value in an extract; nothing was written downstream
+  5   a model could not be trained (too few labels, no convergence)
+  6   verify: an input, an output or the replay does not match the manifest
+  7   explain: no person with this id in the run
+  70  internal error (a bug, or the machine: disk full, permissions)";
+
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.
-///
-/// Exit codes: 0 success, 2 usage or configuration error, 3 input data rejected,
-/// 4 privacy stop (NIR-like value in an extract), 70 internal error.
 #[derive(Debug, Parser)]
-#[command(name = "recours", version)]
+#[command(name = "recours", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Run configuration (TOML); paths inside it are relative to its folder.
-    #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
+    /// Run configuration (TOML; paths inside it are relative to its folder), read by run,
+    /// validate and generate (its reference files). Default: config/sample.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 
-    /// Run folder, instead of the one the configuration names.
-    #[arg(long, global = true)]
+    /// Run folder of run and validate, instead of the one the configuration names.
+    #[arg(long)]
     pub output: Option<PathBuf>,
 
     /// Worker threads (default: every core).
@@ -30,6 +39,54 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The configuration file: `--config`, or the sample's.
+    pub fn config_file(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
+
+    /// `--config` and `--output` mean something to some commands only: given to another,
+    /// they are an error rather than silently ignored.
+    pub fn check_global_options(&self) -> Result<(), String> {
+        let (config, output) = match self.command {
+            Command::Run { .. } | Command::Validate => (true, true),
+            Command::Generate { .. } => (true, false),
+            _ => (false, false),
+        };
+        let name = self.command.name();
+        if self.config.is_some() && !config {
+            return Err(format!(
+                "--config does not apply to {name}: it reads the run folder's manifest"
+            ));
+        }
+        if self.output.is_some() && !output {
+            return Err(format!(
+                "--output applies to run and validate only{}",
+                if name == "generate" {
+                    "; generate writes into --out"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `recours run --help`: the stages in the order they run, and what each does.
+fn stages_help() -> String {
+    let mut s = String::from("Stages, in the order they run (names for --from and --to):\n");
+    for stage in crate::run::stages() {
+        let d = stage.declaration();
+        s.push_str(&format!("  {:<12} {}\n", d.name, d.describe));
+    }
+    s.push('\n');
+    s.push_str(EXIT_CODES);
+    s
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +130,7 @@ pub enum Command {
     /// runs again only when its fingerprint (recours' version, its configuration section,
     /// the content of its inputs, the stages it reads) changed or its outputs are missing;
     /// a run stopped at any point resumes with the next `recours run`.
+    #[command(after_help = stages_help())]
     Run {
         /// Rerun this stage and every later one, up to date or not.
         #[arg(long, value_name = "STAGE")]
@@ -96,14 +154,22 @@ pub enum Command {
         #[arg(long)]
         scratch: Option<PathBuf>,
     },
-    /// Explain one person's scores and list decisions from a run folder, in plain French.
+    /// Explain to one person, in French and on one page, what the run did with their data
+    /// (CRPA art. R311-3-1-2): the data used and their sources, the estimated amount with
+    /// its barème lines and months, the probability and its three main reasons, the list
+    /// decision, and how to claim or to object. Exit code 7 when the id is not in the run.
     Explain {
         /// The run folder.
         run_folder: PathBuf,
-        /// The person's pseudonymised id.
+        /// The person's pseudonymised id (as in the contact list; spaces around it and
+        /// capitals are ignored).
         #[arg(long)]
         person: String,
-        /// JSON instead of text.
+        /// The auditor's detail instead: every row of data used, every term of each score
+        /// (value, mean, standard deviation, coefficient, contribution), the list decisions.
+        #[arg(long, conflicts_with = "json")]
+        detail: bool,
+        /// Everything as JSON (stable keys, `schema_version`).
         #[arg(long)]
         json: bool,
     },
@@ -125,6 +191,8 @@ pub enum Command {
         /// Features (columns).
         #[arg(long, default_value_t = 30)]
         features: usize,
+        /// Seed of the synthetic design matrix and labels: the same seed gives the same
+        /// data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// L2 strength (scikit-learn's 1/C).
@@ -137,4 +205,19 @@ pub enum Command {
         #[arg(long, default_value = "target/bench-fit")]
         work_dir: PathBuf,
     },
+}
+
+impl Command {
+    /// The subcommand as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Generate { .. } => "generate",
+            Command::Validate => "validate",
+            Command::Run { .. } => "run",
+            Command::Verify { .. } => "verify",
+            Command::Explain { .. } => "explain",
+            Command::BenchScore { .. } => "bench-score",
+            Command::BenchFit { .. } => "bench-fit",
+        }
+    }
 }

@@ -20,6 +20,8 @@ pub mod exit {
     pub const MODEL: u8 = 5;
     /// `verify`: an input, an output or the replay does not match the manifest.
     pub const VERIFY_MISMATCH: u8 = 6;
+    /// `explain`: no person with this id among the persons the run kept.
+    pub const UNKNOWN_PERSON: u8 = 7;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }
@@ -61,6 +63,14 @@ pub enum RecoursError {
         source: polars::prelude::PolarsError,
     },
 
+    /// Read by whoever asked for an explanation: in French, without the id given (it could
+    /// be a NIR pasted by mistake).
+    #[error(
+        "personne inconnue : {given} ne désigne aucune des personnes retenues par l'exécution \
+         {run} (vérifiez l'identifiant, copié depuis la liste de contacts)"
+    )]
+    UnknownPerson { run: PathBuf, given: String },
+
     #[error("{0} file(s) do not match the manifest")]
     Mismatch(usize),
 
@@ -83,6 +93,7 @@ impl RecoursError {
             // learning data or its settings, not from a bug.
             RecoursError::Train(_) | RecoursError::Fit(_) => exit::MODEL,
             RecoursError::Mismatch(_) => exit::VERIFY_MISMATCH,
+            RecoursError::UnknownPerson { .. } => exit::UNKNOWN_PERSON,
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
                 exit::INTERNAL

@@ -73,6 +73,12 @@ fn tune_memory() {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    cli.check_global_options()
+        .map_err(|message| recours::error::RecoursError::Config {
+            file: "command line".into(),
+            message,
+        })?;
+    let config_file = cli.config_file();
     match cli.command {
         Command::Generate {
             world,
@@ -85,8 +91,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             csv_copies,
             shards,
         } => {
-            let raw = config::read_raw(&cli.config)?;
-            let (reference, baremes) = config::load_reference(&cli.config, &raw)?;
+            let raw = config::read_raw(&config_file)?;
+            let (reference, baremes) = config::load_reference(&config_file, &raw)?;
             let opts = GenerateOptions {
                 world,
                 people,
@@ -167,10 +173,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Explain {
             run_folder,
             person,
+            detail,
             json,
         } => {
             let e = recours::audit::explain::explain(&run_folder, &person)?;
-            if json {
+            if detail {
+                print!("{}", e.to_detail());
+            } else if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&e)
@@ -212,7 +221,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 
 /// The checked configuration, with the run folder overridden by `--output`.
 fn load(cli: &Cli) -> Result<RunConfig> {
-    let mut cfg = RunConfig::load(&cli.config)?;
+    let mut cfg = RunConfig::load(&cli.config_file())?;
     if let Some(out) = &cli.output {
         cfg.output = out.clone();
     }

@@ -5,5 +5,6 @@ pub mod bareme;
 pub mod codes;
 pub mod contract;
 pub mod entitlement;
+pub mod fr;
 pub mod month;
 pub mod reference;
