@@ -52,6 +52,12 @@ pub struct StageRecord {
     /// reads. A stage whose fingerprint and outputs are unchanged is not run again.
     #[serde(default)]
     pub fingerprint: String,
+    /// What the fingerprint covers besides the stages read, part by part (`recours` for
+    /// recours' version, a configuration section or key such as `lists.capacity`, an input
+    /// table such as `inputs.droits`, a reference file): BLAKE3 (16 hex) of each, so that
+    /// the next run's plan names what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fingerprint_parts: BTreeMap<String, String>,
     /// Volatile: kept from an earlier run in this folder rather than run again.
     #[serde(default)]
     pub reused: bool,
