@@ -1232,12 +1232,27 @@ impl Explanation {
         }
         for b in with_amount {
             let Some(a) = &b.montant else { continue };
+            if a.montant_calcule <= 0.0 && a.montant_estime <= 0.0 {
+                // Nothing to add up: one line (the lines are in --detail and --json).
+                wrap(
+                    &mut s,
+                    "   ",
+                    "   ",
+                    &format!(
+                        "{} : aucun droit, les ressources retenues sur {} dépassant le \
+                         montant du barème.",
+                        capitalised(benefit_name(&b.prestation)),
+                        months_words(&a.mois_reference)
+                    ),
+                );
+                continue;
+            }
             wrap(
                 &mut s,
                 "   ",
                 "   ",
                 &format!(
-                    "{}, à partir des ressources de {} (moyennes mensuelles){} :",
+                    "{}, à partir des ressources de {}{} :",
                     capitalised(benefit_name(&b.prestation)),
                     months_words(&a.mois_reference),
                     a.bareme
