@@ -106,6 +106,14 @@ fn explain_gives_the_data_the_terms_and_the_decision() {
         .to_string();
     let o = recours(&["explain", run.to_str().unwrap(), "--person", &person]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = recours(&[
+        "explain",
+        run.to_str().unwrap(),
+        "--person",
+        &person,
+        "--detail",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     for needle in [
         "Données utilisées et leur source",
@@ -205,5 +213,228 @@ fn explain_gives_the_data_the_terms_and_the_decision() {
         "--person",
         &"0".repeat(64),
     ]);
-    assert_eq!(code(&o), 2);
+    assert_eq!(code(&o), 7, "an unknown person has its own exit code");
+    assert!(stderr(&o).contains("personne inconnue"), "{}", stderr(&o));
+    // A NIR pasted by mistake is not repeated in the message.
+    let o = recours(&[
+        "explain",
+        run.to_str().unwrap(),
+        "--person",
+        "1 85 07 75 123 456",
+    ]);
+    assert_eq!(code(&o), 7);
+    assert!(!stderr(&o).contains("123 456"), "{}", stderr(&o));
+}
+
+/// The listed person at the top of a caisse's list, from `lists/decisions.parquet`.
+fn first_listed(run: &std::path::Path, caisse: &str) -> String {
+    let d = read_parquet(&run.join("lists/decisions.parquet"));
+    let ids = texts(&d, "pseudo_id");
+    let caisses = texts(&d, "caisse");
+    let decisions = texts(&d, "decision");
+    let ranks: Vec<Option<u32>> = d
+        .column("rang_liste")
+        .unwrap()
+        .cast(&polars::prelude::DataType::UInt32)
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .collect();
+    (0..d.height())
+        .find(|&i| caisses[i] == caisse && decisions[i] == "liste" && ranks[i] == Some(1))
+        .map(|i| ids[i].to_string())
+        .expect("a first listed person")
+}
+
+#[test]
+fn explain_answers_the_person_concerned_in_french_on_one_page() {
+    use recours::domain::fr;
+    let run = sample_run();
+    let person = first_listed(run, "CAF33");
+    // Pasted from a spreadsheet: capitals and spaces around it.
+    let pasted = format!("  {}\t", person.to_uppercase());
+    let o = recours(&["explain", run.to_str().unwrap(), "--person", &pasted]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // No-break spaces (French typography) read as spaces for the comparisons below.
+    let plain = |s: &str| s.replace(['\u{a0}', '\u{202f}'], " ");
+    let letter = plain(&String::from_utf8_lossy(&o.stdout));
+    assert!(letter.lines().count() <= 70, "one page:\n{letter}");
+    // The words, whatever the line breaks.
+    let flat = letter.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "R311-3-1-2",
+        "1. Ce que le traitement a retenu",
+        "2. Les données utilisées et leur source",
+        "Répertoire national commun de la protection sociale (RNCPS)",
+        "Base ressources mensuelles (BRM)",
+        "3. Le montant estimé",
+        "4. La probabilité et ce qui a le plus pesé",
+        "5. Ce que vous pouvez faire",
+        "La CAF de la Gironde prévoit de vous contacter",
+        "mes-droits-sociaux.gouv.fr",
+        "caf.fr",
+        "droit d'opposition",
+        "délégué à la protection des données de la CAF de la Gironde",
+        "Votre sexe figure au répertoire mais n'est pas utilisé",
+    ] {
+        assert!(flat.contains(needle), "missing «{needle}»:\n{letter}");
+    }
+    // Known answers from the run's own tables: each benefit's probability as a French
+    // percentage, its three reasons, its estimated amount in French euros.
+    let scores = read_parquet(&run.join("scores.parquet"));
+    let ids = texts(&scores, "pseudo_id");
+    let benefits = texts(&scores, "prestation");
+    let p = floats(&scores, "probabilite");
+    let amounts = floats(&scores, "montant_estime");
+    let mut seen = 0;
+    for i in (0..scores.height()).filter(|&i| ids[i] == person) {
+        seen += 1;
+        assert!(
+            flat.contains(&plain(&fr::percent(p[i]))),
+            "{}:\n{letter}",
+            benefits[i]
+        );
+        if amounts[i] > 0.0 {
+            assert!(
+                flat.contains(&plain(&format!(
+                    "droit estimé à {} par mois",
+                    fr::euros(amounts[i])
+                ))),
+                "{}:\n{letter}",
+                benefits[i]
+            );
+        }
+        for k in 1..=3 {
+            if let Some(r) = opt_texts(&scores, &format!("raison_{k}"))[i].clone() {
+                assert!(flat.contains(&format!("« {r} » (poids ")), "{r}:\n{letter}");
+            }
+        }
+    }
+    assert!(seen > 0);
+    // The sample's run month is 2025-09 and its RSA/PPA quarter M-4..M-2.
+    assert!(flat.contains("mai, juin et juillet 2025"), "{letter}");
+
+    // The barème lines add up to the amount computed, with the months they come from.
+    let o = recours(&[
+        "explain",
+        run.to_str().unwrap(),
+        "--person",
+        &person,
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["schema_version"], 1);
+    let ppa = e["prestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["prestation"] == "PPA")
+        .expect("the CAF33 first listed person is scored for PPA");
+    let m = &ppa["montant"];
+    let sum: f64 = m["lignes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["montant"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (sum - m["montant_calcule"].as_f64().unwrap()).abs() < 0.01,
+        "{m}"
+    );
+    assert_eq!(
+        m["mois_reference"],
+        serde_json::json!(["2025-05", "2025-06", "2025-07"])
+    );
+    assert_eq!(ppa["raisons"].as_array().unwrap().len(), 3);
+
+    // No formula, no raw column name, no decimal point, no other person's id.
+    for bad in [
+        " × ",
+        "écart-type",
+        "coefficient",
+        "constante",
+        "pseudo_id",
+        "montant_",
+    ] {
+        assert!(!letter.contains(bad), "«{bad}» in:\n{letter}");
+    }
+    assert!(!letter.contains('_'), "a raw name in:\n{letter}");
+    let b = letter.as_bytes();
+    assert!(
+        !(1..b.len() - 1)
+            .any(|i| b[i] == b'.' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit()),
+        "a decimal point in:\n{letter}"
+    );
+    let foyers = read_parquet(&repo().join("data-samples/foyers.parquet"));
+    let (fids, pids) = (texts(&foyers, "foyer_id"), texts(&foyers, "pseudo_id"));
+    let foyer = (0..foyers.height())
+        .find(|&i| pids[i] == person)
+        .map(|i| fids[i])
+        .unwrap();
+    let others: Vec<&str> = (0..foyers.height())
+        .filter(|&i| fids[i] == foyer && pids[i] != person)
+        .map(|i| pids[i])
+        .collect();
+    let detail = String::from_utf8_lossy(
+        &recours(&[
+            "explain",
+            run.to_str().unwrap(),
+            "--person",
+            &person,
+            "--detail",
+        ])
+        .stdout,
+    )
+    .to_string();
+    let json = String::from_utf8_lossy(&o.stdout).to_string();
+    for out in [&letter, &detail, &json] {
+        assert!(!out.contains(foyer), "the foyer's id is shown");
+        for other in &others {
+            assert!(!out.contains(other), "another member's id is shown");
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_exit_code_and_the_stages_and_only_the_options_a_command_uses() {
+    let o = recours(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout).to_string();
+    for code in ["0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "70 "] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(code)),
+            "exit code {code}missing:\n{help}"
+        );
+    }
+    let run = String::from_utf8_lossy(&recours(&["run", "--help"]).stdout).to_string();
+    for stage in [
+        "ingest",
+        "eligibility",
+        "features",
+        "train",
+        "score",
+        "lists",
+        "evaluate",
+        "report",
+    ] {
+        assert!(
+            run.lines().any(|l| l.trim_start().starts_with(stage)),
+            "{stage} missing:\n{run}"
+        );
+    }
+    for command in ["explain", "verify", "bench-score"] {
+        let h = String::from_utf8_lossy(&recours(&[command, "--help"]).stdout).to_string();
+        assert!(!h.contains("--config") && !h.contains("--output"), "{h}");
+    }
+    let generate = String::from_utf8_lossy(&recours(&["generate", "--help"]).stdout).to_string();
+    assert!(
+        generate.contains("--out ") && !generate.contains("--output"),
+        "{generate}"
+    );
+    let fit = String::from_utf8_lossy(&recours(&["bench-fit", "--help"]).stdout).to_string();
+    assert!(fit.contains("Seed of the synthetic design matrix"), "{fit}");
+    // Given to a command that does not use them, they are an error, not ignored.
+    let o = recours(&["--output", "/nowhere", "explain", "x", "--person", "y"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--output applies to run and validate only"));
 }

@@ -158,6 +158,52 @@ fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
         "{}",
         stderr(&o)
     );
+    // Run with everything kept: the end summary names the lists folder, how many caisses
+    // have someone to contact, and the report.
+    let o = args(&[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let d = read_parquet(&run.join("lists/decisions.parquet"));
+    let (caisses, decisions) = (texts(&d, "caisse"), texts(&d, "decision"));
+    let all: std::collections::BTreeSet<&str> = caisses.iter().copied().collect();
+    let listed: Vec<usize> = (0..d.height())
+        .filter(|&i| decisions[i] == "liste")
+        .collect();
+    let non_empty: std::collections::BTreeSet<&str> = listed.iter().map(|&i| caisses[i]).collect();
+    assert!(non_empty.len() < all.len(), "the sample has empty lists");
+    let expected = format!(
+        "  lists: {} people in {} non-empty lists out of {} caisses, in {}",
+        listed.len(),
+        non_empty.len(),
+        all.len(),
+        run.join("lists").display()
+    );
+    let err = stderr(&o);
+    assert!(
+        err.lines().any(|l| l == expected),
+        "«{expected}» not in:\n{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l == format!("  report: {}", run.join("report/index.html").display())),
+        "{err}"
+    );
+    // The run log has the events with their time, and is not among the manifest's outputs.
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("run finished"))
+        .unwrap();
+    assert!(
+        last.len() > 20 && last.as_bytes()[10] == b'T' && last.contains("  run "),
+        "{log}"
+    );
+    assert!(log.contains("lists: "), "{log}");
+    assert!(
+        !std::fs::read_to_string(run.join("manifest.json"))
+            .unwrap()
+            .contains("run.log")
+    );
     let o = args(&["--dry-run", "--from", "score"]);
     let p = plan(&stderr(&o));
     assert_eq!(
@@ -183,6 +229,17 @@ fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
     let p = plan(&stderr(&o));
     assert_eq!(p[0], ("ingest".to_string(), "keep".to_string()));
     assert!(p[1..].iter().all(|(_, a)| a == "run"), "{}", stderr(&o));
+    // The plan names what changed.
+    assert!(
+        stderr(&o).contains("eligibility  run   (reference file baremes changed)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("features     run   (reads eligibility, which changed)"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(hash_tree(&run), before, "--dry-run changes nothing");
 
     // Run up to eligibility: ingest's outputs untouched, eligibility rewritten, later

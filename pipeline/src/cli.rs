@@ -4,28 +4,38 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DEFAULT_CONFIG;
 use crate::domain::month::Month;
 use crate::generate::{Format, World};
 use crate::portal::DEFAULT_PORTAL_CONFIG;
 use crate::portal::accounts::Role;
 
+/// The exit codes, as `--help` lists them (README.md, "Exit codes", says what to do).
+pub const EXIT_CODES: &str = "Exit codes:
+  0   success
+  2   usage or configuration error
+  3   input data rejected (see quality.json and rejects/)
+  4   privacy stop: a NIR-like value in an extract; nothing was written downstream
+  5   a model could not be trained (too few labels, no convergence)
+  6   verify: the configuration, an input, an output or the replay does not match the
+      manifest, or a file was added; audit-log verify: the log's chain is broken
+  7   explain: no person with this id in the run
+  70  internal error (a bug, or the machine: disk full, permissions)
+  75  the run folder is in use by another run or validate (nothing was done)";
+
 /// recours — finds people entitled to PPA, RSA or ASPA who do not claim them, and hands
 /// each caisse a ranked contact list.
-///
-/// Exit codes: 0 success, 2 usage or configuration error (also a run folder that is not
-/// recours' or cannot be written), 3 input data rejected, 4 privacy stop (NIR-like value in
-/// an extract), 5 model not trained, 6 verify found a difference (also a broken audit log
-/// chain), 70 internal error, 75 run folder in use by another run or validate.
 #[derive(Debug, Parser)]
-#[command(name = "recours", version)]
+#[command(name = "recours", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Run configuration (TOML); paths inside it are relative to its folder
-    /// [default: config/sample.toml; for verify: the one the manifest recorded].
-    #[arg(long, global = true)]
+    /// Run configuration (TOML; paths inside it are relative to its folder), read by run,
+    /// validate, generate (its reference files) and verify (the configuration in its new
+    /// place; by default the one the manifest recorded). Default: config/sample.toml.
+    #[arg(long)]
     pub config: Option<PathBuf>,
 
-    /// Run folder, instead of the one the configuration names.
-    #[arg(long, global = true)]
+    /// Run folder of run and validate, instead of the one the configuration names.
+    #[arg(long)]
     pub output: Option<PathBuf>,
 
     /// Worker threads, 1 to 1024 (default: every core).
@@ -42,6 +52,54 @@ fn threads(s: &str) -> Result<usize, String> {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
         _ => Err(format!("'{s}' is not a number of threads from 1 to 1024")),
     }
+}
+
+impl Cli {
+    /// The configuration file: `--config`, or the sample's.
+    pub fn config_file(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
+
+    /// `--config` and `--output` mean something to some commands only: given to another,
+    /// they are an error rather than silently ignored.
+    pub fn check_global_options(&self) -> Result<(), String> {
+        let (config, output) = match self.command {
+            Command::Run { .. } | Command::Validate => (true, true),
+            Command::Generate { .. } | Command::Verify { .. } => (true, false),
+            _ => (false, false),
+        };
+        let name = self.command.name();
+        if self.config.is_some() && !config {
+            return Err(format!(
+                "--config does not apply to {name}"
+            ));
+        }
+        if self.output.is_some() && !output {
+            return Err(format!(
+                "--output applies to run and validate only{}",
+                if name == "generate" {
+                    "; generate writes into --out"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `recours run --help`: the stages in the order they run, and what each does.
+fn stages_help() -> String {
+    let mut s = String::from("Stages, in the order they run (names for --from and --to):\n");
+    for stage in crate::run::stages() {
+        let d = stage.declaration();
+        s.push_str(&format!("  {:<12} {}\n", d.name, d.describe));
+    }
+    s.push('\n');
+    s.push_str(EXIT_CODES);
+    s
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +143,7 @@ pub enum Command {
     /// runs again only when its fingerprint (recours' version, its configuration section,
     /// the content of its inputs, the stages it reads) changed or its outputs are missing;
     /// a run stopped at any point resumes with the next `recours run`.
+    #[command(after_help = stages_help())]
     Run {
         /// Rerun this stage and every later one, up to date or not.
         #[arg(long, value_name = "STAGE")]
@@ -116,14 +175,22 @@ pub enum Command {
         #[arg(long)]
         scratch: Option<PathBuf>,
     },
-    /// Explain one person's scores and list decisions from a run folder, in plain French.
+    /// Explain to one person, in French and on one page, what the run did with their data
+    /// (CRPA art. R311-3-1-2): the data used and their sources, the estimated amount with
+    /// its barème lines and months, the probability and its three main reasons, the list
+    /// decision, and how to claim or to object. Exit code 7 when the id is not in the run.
     Explain {
         /// The run folder.
         run_folder: PathBuf,
-        /// The person's pseudonymised id.
+        /// The person's pseudonymised id (as in the contact list; spaces around it and
+        /// capitals are ignored).
         #[arg(long)]
         person: String,
-        /// JSON instead of text.
+        /// The auditor's detail instead: every row of data used, every term of each score
+        /// (value, mean, standard deviation, coefficient, contribution), the list decisions.
+        #[arg(long, conflicts_with = "json")]
+        detail: bool,
+        /// Everything as JSON (stable keys, `schema_version`).
         #[arg(long)]
         json: bool,
     },
@@ -163,6 +230,8 @@ pub enum Command {
         /// Features (columns).
         #[arg(long, default_value_t = 30)]
         features: usize,
+        /// Seed of the synthetic design matrix and labels: the same seed gives the same
+        /// data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// L2 strength (scikit-learn's 1/C).
@@ -204,4 +273,22 @@ pub enum AuditLogCommand {
         /// The audit log (JSON lines).
         file: PathBuf,
     },
+}
+
+impl Command {
+    /// The subcommand as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Generate { .. } => "generate",
+            Command::Validate => "validate",
+            Command::Run { .. } => "run",
+            Command::Verify { .. } => "verify",
+            Command::Explain { .. } => "explain",
+            Command::Serve { .. } => "serve",
+            Command::User { .. } => "user",
+            Command::AuditLog { .. } => "audit-log",
+            Command::BenchScore { .. } => "bench-score",
+            Command::BenchFit { .. } => "bench-fit",
+        }
+    }
 }

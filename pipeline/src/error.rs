@@ -25,6 +25,8 @@ pub mod exit {
     /// Another `recours run` or `validate` holds the run folder's lock: nothing was done;
     /// try again when it has finished (sysexits' `EX_TEMPFAIL`).
     pub const BUSY: u8 = 75;
+    /// `explain`: no person with this id among the persons the run kept.
+    pub const UNKNOWN_PERSON: u8 = 7;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }
@@ -76,6 +78,14 @@ pub enum RecoursError {
         source: polars::prelude::PolarsError,
     },
 
+    /// Read by whoever asked for an explanation: in French, without the id given (it could
+    /// be a NIR pasted by mistake).
+    #[error(
+        "personne inconnue : {given} ne désigne aucune des personnes retenues par l'exécution \
+         {run} (vérifiez l'identifiant, copié depuis la liste de contacts)"
+    )]
+    UnknownPerson { run: PathBuf, given: String },
+
     #[error("{0} file(s) do not match the manifest")]
     Mismatch(usize),
 
@@ -111,6 +121,7 @@ impl RecoursError {
             RecoursError::Mismatch(_) | RecoursError::AuditLogBroken { .. } => {
                 exit::VERIFY_MISMATCH
             }
+            RecoursError::UnknownPerson { .. } => exit::UNKNOWN_PERSON,
             RecoursError::Privacy { .. } => exit::PRIVACY_STOP,
             RecoursError::Io { .. } | RecoursError::Polars { .. } | RecoursError::Internal(_) => {
                 exit::INTERNAL

@@ -73,6 +73,12 @@ fn tune_memory() {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    cli.check_global_options()
+        .map_err(|message| recours::error::RecoursError::Config {
+            file: "command line".into(),
+            message,
+        })?;
+    let config_file = cli.config_file();
     match cli.command {
         Command::Generate {
             world,
@@ -85,9 +91,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             csv_copies,
             shards,
         } => {
-            let file = config_file(&cli.config);
-            let raw = config::read_raw(&file)?;
-            let (reference, baremes) = config::load_reference(&file, &raw)?;
+            let raw = config::read_raw(&config_file)?;
+            let (reference, baremes) = config::load_reference(&config_file, &raw)?;
             let opts = GenerateOptions {
                 world,
                 people,
@@ -179,10 +184,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Explain {
             run_folder,
             person,
+            detail,
             json,
         } => {
             let e = recours::audit::explain::explain(&run_folder, &person)?;
-            if json {
+            if detail {
+                print!("{}", e.to_detail());
+            } else if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&e)
@@ -272,20 +280,14 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// `--config`, or the bundled sample's.
-fn config_file(config: &Option<std::path::PathBuf>) -> std::path::PathBuf {
-    config
-        .clone()
-        .unwrap_or_else(|| config::DEFAULT_CONFIG.into())
-}
-
 /// The checked configuration, with the run folder overridden by `--output`.
 fn load(cli: &Cli) -> Result<RunConfig> {
-    let mut cfg = RunConfig::load(&config_file(&cli.config))?;
+    let config_file = cli.config_file();
+    let mut cfg = RunConfig::load(&config_file)?;
     if let Some(out) = &cli.output {
-        if let Some(problem) = config::output_problem(&out.to_string_lossy(), out, &cli.config) {
+        if let Some(problem) = config::output_problem(&out.to_string_lossy(), out, &config_file) {
             return Err(recours::error::RecoursError::Config {
-                file: cli.config.clone(),
+                file: config_file.clone(),
                 message: format!("--output: {problem}"),
             });
         }

@@ -10,6 +10,7 @@ use crate::config::RunConfig;
 use crate::domain::contract::SCORED;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
+use crate::io::progress::{self, say};
 use crate::stages::eligibility::estimate as eligibility_rows;
 use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::FeatureTable;
@@ -350,6 +351,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         .map(manifest::Manifest::rows_kept_baseline)
         .unwrap_or_default();
     let mut fingerprints: BTreeMap<&str, String> = BTreeMap::new();
+    let mut all_parts: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let mut plan = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
         let d = stage.declaration();
@@ -359,6 +361,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             reference: &reference_hash,
             hasher: &mut hasher,
         })?;
+        let parts = fingerprint_parts(&own);
         let upstream: Vec<&String> = d.reads.iter().map(|u| &fingerprints[u.name]).collect();
         let fp = blake3::hash(
             &serde_json::to_vec(&serde_json::json!({
@@ -401,17 +404,24 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                                 .is_none_or(|s| s.fingerprint != fingerprints[u])
                         })
                         .collect();
-                    if changed.is_empty() {
-                        "its configuration section, its input files or recours' version changed"
-                            .into()
-                    } else {
-                        format!("reads {}, which changed", changed.join(" and "))
+                    let own_changes = changed_parts(&p.fingerprint_parts, &parts);
+                    match (changed.is_empty(), own_changes) {
+                        (_, Some(own)) if !own.is_empty() => own.join("; "),
+                        (false, _) => format!("reads {}, which changed", changed.join(" and ")),
+                        // Parts recorded and equal: what changed is not among them.
+                        (true, Some(_)) => "its fingerprint changed".into(),
+                        (true, None) => {
+                            "its configuration section, its input files or recours' version \
+                             changed (the previous run recorded no detail)"
+                                .into()
+                        }
                     }
                 }
                 Some(_) => "its outputs are missing or were changed".into(),
             })
         };
         fingerprints.insert(stage.name(), fp);
+        all_parts.insert(stage.name(), parts);
         plan.push(p);
     }
     // The run id printed in the lists' read-me, the report and the model cards: the run
@@ -422,7 +432,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         ctx.config.month,
         &fingerprints[lists::STAGE.name][..12]
     );
-    eprintln!("plan:");
+    let mut plan_lines = vec!["plan:".to_string()];
     for (stage, p) in stages.iter().zip(&plan) {
         let line = match p {
             Plan::Run(why) => format!("run   ({why})"),
@@ -432,12 +442,36 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             }
             Plan::NotRun { stale: false } => "skip  (after --to; up to date)".into(),
         };
-        eprintln!("  {:<12} {line}", stage.name());
+        plan_lines.push(format!("  {:<12} {line}", stage.name()));
+    }
+    for l in &plan_lines {
+        eprintln!("{l}");
     }
     if opts.dry_run {
         return Ok(());
     }
 
+    std::fs::create_dir_all(ctx.run.root()).map_err(RecoursError::io(format!(
+        "creating {}",
+        ctx.run.root().display()
+    )))?;
+    // The run log: appended to by every run in this folder.
+    let log = ctx.run.run_log();
+    progress::open_log(&log).map_err(RecoursError::io(format!("opening {}", log.display())))?;
+    progress::event(
+        "run",
+        &format!(
+            "recours {} — run month {} — run id {}",
+            recours_version(),
+            ctx.config.month,
+            ctx.run_id
+        ),
+    );
+    for l in &plan_lines {
+        progress::event("run", l);
+    }
+    // Closed whichever way the run ends.
+    let _log = progress::LogGuard;
     // Stage outputs being replaced are no longer recorded as done before they are removed:
     // a run stopped at any point leaves a manifest that claims only finished outputs.
     let partial = ctx.run.staging();
@@ -467,6 +501,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                     seconds: 0.0,
                     outputs: Vec::new(),
                     fingerprint: fingerprints[stage.name()].clone(),
+                    fingerprint_parts: all_parts[stage.name()].clone(),
                     reused: false,
                 },
             }
@@ -501,10 +536,13 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             continue;
         }
         done += 1;
-        eprintln!(
-            "[{done}/{total}] {}: {}",
+        say(
             stage.name(),
-            stage.declaration().describe
+            &format!(
+                "[{done}/{total}] {}: {}",
+                stage.name(),
+                stage.declaration().describe
+            ),
         );
         let t = Instant::now();
         ctx.out = ctx.run.staging_for(stage.name());
@@ -559,15 +597,20 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             seconds,
             outputs,
             fingerprint: fingerprints[stage.name()].clone(),
+            fingerprint_parts: all_parts[stage.name()].clone(),
             reused: false,
         };
         write_manifest(&ctx, &records)?;
         match outcome {
-            Ok(_) => eprintln!(
-                "[{done}/{total}] {} done in {seconds:.1} s: {summary}",
-                stage.name()
+            Ok(_) => say(
+                stage.name(),
+                &format!(
+                    "[{done}/{total}] {} done in {seconds:.1} s: {summary}",
+                    stage.name()
+                ),
             ),
             Err(e) => {
+                progress::event(stage.name(), &format!("failed after {seconds:.1} s: {e}"));
                 failure = Some(e);
                 break;
             }
@@ -578,12 +621,103 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     if let Some(e) = failure {
         return Err(e);
     }
-    eprintln!(
-        "run finished in {:.1} s; manifest in {}",
-        start.elapsed().as_secs_f64(),
-        ctx.run.manifest().display()
+    say(
+        "run",
+        &format!("run finished in {:.1} s", start.elapsed().as_secs_f64()),
     );
+    for line in end_summary(&ctx.run) {
+        say("run", &format!("  {line}"));
+    }
     Ok(())
+}
+
+/// What the operator looks at after a run: where the lists are and how many caisses have
+/// someone to contact, where the report is, the manifest.
+pub fn end_summary(run: &RunFolder) -> Vec<String> {
+    let mut lines = Vec::new();
+    if run.decisions().exists() {
+        match lists::decisions::Decisions::read(run) {
+            Ok(d) => {
+                let caisses: std::collections::BTreeSet<&str> = d.caisse.iter().copied().collect();
+                let non_empty: std::collections::BTreeSet<&str> =
+                    d.listed_ids.iter().map(|(i, _)| d.caisse[*i]).collect();
+                lines.push(format!(
+                    "lists: {} people in {} non-empty lists out of {} caisses, in {}",
+                    d.listed_ids.len(),
+                    non_empty.len(),
+                    caisses.len(),
+                    run.lists().display()
+                ));
+            }
+            Err(e) => lines.push(format!("lists: in {} ({e})", run.lists().display())),
+        }
+    }
+    let report = run.report().join("index.html");
+    if report.exists() {
+        lines.push(format!("report: {}", report.display()));
+    }
+    lines.push(format!("manifest: {}", run.manifest().display()));
+    lines
+}
+
+/// The parts of a stage's own inputs, each hashed (16 hex): the top-level keys of
+/// `own_inputs`, and one level further inside a key that holds an object (a configuration
+/// section's keys, the input tables), so that the plan can name the key that changed.
+fn fingerprint_parts(own: &serde_json::Value) -> BTreeMap<String, String> {
+    let hash = |v: &serde_json::Value| {
+        blake3::hash(&serde_json::to_vec(v).unwrap_or_default()).to_hex()[..16].to_string()
+    };
+    let mut parts = BTreeMap::from([("recours".to_string(), hash(&recours_version().into()))]);
+    if let serde_json::Value::Object(top) = own {
+        for (k, v) in top {
+            match v {
+                serde_json::Value::Object(inner) if !inner.is_empty() => {
+                    for (k2, v2) in inner {
+                        parts.insert(format!("{k}.{k2}"), hash(v2));
+                    }
+                }
+                _ => {
+                    parts.insert(k.clone(), hash(v));
+                }
+            }
+        }
+    } else if !own.is_null() {
+        parts.insert("inputs".into(), hash(own));
+    }
+    parts
+}
+
+/// What changed between the parts a previous run recorded and this run's, in words;
+/// `None` when the previous run recorded none.
+fn changed_parts(
+    before: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Option<Vec<String>> {
+    if before.is_empty() {
+        return None;
+    }
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+    Some(
+        keys.into_iter()
+            .filter(|k| before.get(*k) != now.get(*k))
+            .map(|k| describe_part(k))
+            .collect(),
+    )
+}
+
+fn describe_part(key: &str) -> String {
+    match key.split_once('.') {
+        _ if key == "recours" => "recours' version changed".into(),
+        _ if key == "month" => "the run month changed".into(),
+        Some(("inputs", table)) => {
+            format!("input table {table} changed (its files or their content)")
+        }
+        None if matches!(key, "departements" | "caisses" | "baremes") => {
+            format!("reference file {key} changed")
+        }
+        Some((section, k)) => format!("configuration [{section}] {k} changed"),
+        None => format!("configuration [{key}] changed"),
+    }
 }
 
 fn manifest_of(

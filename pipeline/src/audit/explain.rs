@@ -1,7 +1,12 @@
-//! `recours explain RUN_FOLDER --person ID`: for one person, the data used and their
-//! sources, each feature's value, coefficient and contribution, the score, the rank in the
-//! caisse's list and the list decision with its reason — what CRPA art. R311-3-1-2 asks a
-//! public body to tell a person about an algorithmic treatment concerning them.
+//! `recours explain RUN_FOLDER --person ID`: what CRPA art. R311-3-1-2 asks a public body
+//! to tell a person about an algorithmic treatment concerning them — the data used and
+//! their sources, the parameters and their weighting applied to the person's situation —
+//! "sous une forme intelligible".
+//!
+//! One [`Explanation`] gathered from the run folder, shown three ways: the one-page
+//! letter for the person concerned ([`Explanation::to_text`]: no formula, no column name,
+//! no other person's id), the auditor's detail ([`Explanation::to_detail`]: every term of
+//! the score) and JSON (stable keys, [`SCHEMA_VERSION`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,11 +15,23 @@ use polars::prelude::*;
 use recours_models::train::ModelArtefact;
 use serde::Serialize;
 
+use crate::domain::bareme::Bareme;
+use crate::domain::fr;
+use crate::domain::month::Month;
+use crate::domain::reference::Reference;
 use crate::error::{RecoursError, Result};
 use crate::stages::features::dictionary as features;
-use crate::stages::lists::select::Decision;
+use crate::stages::lists::select::{Decision, caisse_for};
 use crate::tables::manifest::Manifest;
 
+/// Version of the JSON written by `explain --json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Reasons an explanation gives per benefit.
+const MAIN_REASONS: usize = 3;
+
+/// Rows of one source, as the auditor's detail shows them: column → value. Ids (the
+/// person's, the foyer's, the members') are never among them.
 #[derive(Clone, Debug, Serialize)]
 pub struct DataItem {
     pub source: String,
@@ -33,6 +50,39 @@ pub struct Term {
     pub contribution: f64,
 }
 
+/// One line of the estimated amount: what it is and its monthly amount in euros (negative
+/// when it is deducted).
+#[derive(Clone, Debug, Serialize)]
+pub struct AmountLine {
+    pub libelle: String,
+    pub montant: f64,
+}
+
+/// How the monthly entitlement was estimated: the reference months, the barème lines
+/// applied to the person's unit, and the result.
+#[derive(Clone, Debug, Serialize)]
+pub struct AmountDetail {
+    /// The months whose resources the estimate averages (`YYYY-MM`).
+    pub mois_reference: Vec<String>,
+    /// The barème in force at the run month (its source as `baremes.toml` gives it).
+    pub bareme: Option<String>,
+    pub lignes: Vec<AmountLine>,
+    pub montant_calcule: f64,
+    /// The smallest amount paid (RSA, PPA); under it nothing is paid.
+    pub minimum_verse: Option<f64>,
+    pub montant_estime: f64,
+}
+
+/// One of the main reasons of a score: the dictionary's wording, its contribution to the
+/// linear predictor and that weight in words.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reason {
+    pub raison: String,
+    pub variable: String,
+    pub contribution: f64,
+    pub poids: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct BenefitExplanation {
     pub prestation: String,
@@ -41,11 +91,14 @@ pub struct BenefitExplanation {
     pub probabilite: f64,
     pub montant_estime: f64,
     pub candidat_deterministe: bool,
+    pub montant: Option<AmountDetail>,
+    pub raisons: Vec<Reason>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionExplanation {
     pub caisse: String,
+    pub caisse_libelle: String,
     pub prestations: String,
     pub decision: String,
     pub explication: String,
@@ -55,14 +108,57 @@ pub struct DecisionExplanation {
     pub raisons: String,
 }
 
+/// Where the person can claim a benefit: the caisse in charge of it for their département
+/// and régime, and its website.
+#[derive(Clone, Debug, Serialize)]
+pub struct Claim {
+    pub prestation: String,
+    pub caisse: Option<String>,
+    pub caisse_libelle: Option<String>,
+    pub site: String,
+}
+
+/// The person's situation in words, as the letter sums it up.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Situation {
+    pub naissance: Option<String>,
+    pub age: Option<i32>,
+    pub departement: Option<String>,
+    pub departement_nom: Option<String>,
+    pub regime: Option<String>,
+    pub role: Option<String>,
+    /// The other members of the foyer by role (no ids): role → count.
+    pub autres_membres: BTreeMap<String, usize>,
+    pub logement: Option<String>,
+    /// Rights held (RNCPS): benefit, caisse, first and last month.
+    pub droits: Vec<(String, String, String, Option<String>)>,
+    /// Monthly resources lines (BRM), the first and last month, the natures and sources.
+    pub ressources_lignes: usize,
+    pub ressources_de: Option<String>,
+    pub ressources_a: Option<String>,
+    pub ressources_natures: Vec<String>,
+    pub ressources_sources: Vec<String>,
+    /// Per caisse: the channels it knows (no value), online account used, objection.
+    pub contacts: Vec<(String, Vec<String>)>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
+    pub schema_version: u32,
     pub pseudo_id: String,
     pub run_id: String,
     pub mois: String,
+    pub situation: Situation,
     pub donnees: Vec<DataItem>,
     pub prestations: Vec<BenefitExplanation>,
     pub decisions: Vec<DecisionExplanation>,
+    pub demarches: Vec<Claim>,
+    /// Deterministic candidates: estimated at least this much a month, listed whatever
+    /// the score.
+    pub seuil_deterministe: f64,
+    /// Caisse code → its name (reference map), for the caisses the explanation names.
+    #[serde(skip)]
+    libelles: BTreeMap<String, String>,
 }
 
 fn rows_of(path: &Path, column: &str, value: &str) -> Result<DataFrame> {
@@ -100,14 +196,44 @@ fn person_row(path: &Path, person: &str) -> Result<u32> {
         .ok_or_else(|| RecoursError::Internal(format!("{person} is not in {}", path.display())))
 }
 
-fn cell(df: &DataFrame, c: &Column, i: usize) -> String {
-    let _ = df;
+fn cell(c: &Column, i: usize) -> String {
     match c.get(i) {
         Ok(AnyValue::Null) | Err(_) => String::new(),
-        Ok(AnyValue::String(s)) => s.to_string(),
-        Ok(v) => v.to_string(),
+        // Text (also categorical) as it is, without the quotes of `AnyValue`'s Display.
+        Ok(v) => v.str_value().into_owned(),
     }
 }
+
+fn text_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
+    df.column(column)
+        .ok()
+        .map(|c| cell(c, i))
+        .filter(|s| !s.is_empty())
+}
+
+fn f64_at(df: &DataFrame, column: &str, i: usize) -> Option<f64> {
+    df.column(column)
+        .ok()
+        .and_then(|c| c.cast(&DataType::Float64).ok())
+        .and_then(|c| c.f64().ok().and_then(|v| v.get(i)))
+}
+
+fn bool_at(df: &DataFrame, column: &str, i: usize) -> Option<bool> {
+    df.column(column)
+        .ok()
+        .and_then(|c| c.bool().ok().and_then(|v| v.get(i)))
+}
+
+fn u32_at(df: &DataFrame, column: &str, i: usize) -> Option<u32> {
+    df.column(column)
+        .ok()
+        .and_then(|c| c.cast(&DataType::UInt32).ok())
+        .and_then(|c| c.u32().ok().and_then(|v| v.get(i)))
+}
+
+/// Columns never shown: ids (of the person, the foyer, the other members) and the row
+/// number standing for the person in the monthly resources.
+const IDS: [&str; 3] = ["pseudo_id", "foyer_id", crate::tables::extracts::PERSON_ROW];
 
 fn items(df: &DataFrame, source: &str, skip: &[&str]) -> Vec<DataItem> {
     (0..df.height())
@@ -116,8 +242,8 @@ fn items(df: &DataFrame, source: &str, skip: &[&str]) -> Vec<DataItem> {
             values: df
                 .columns()
                 .iter()
-                .filter(|c| !skip.contains(&c.name().as_str()))
-                .map(|c| (c.name().to_string(), cell(df, c, i)))
+                .filter(|c| !skip.contains(&c.name().as_str()) && !IDS.contains(&c.name().as_str()))
+                .map(|c| (c.name().to_string(), cell(c, i)))
                 .collect(),
         })
         .collect()
@@ -134,45 +260,334 @@ const SOURCES: [&str; 7] = [
     "caisses — canaux de contact connus",
 ];
 
+/// An id as a person or an agent may paste it (from a spreadsheet: a trailing space,
+/// capitals) in the form the extracts carry it.
+pub fn normalise_id(id: &str) -> String {
+    id.trim().to_lowercase()
+}
+
+/// What an id given on the command line looks like, without repeating it (it could be a
+/// NIR pasted by mistake: no NIR-like value is ever written).
+fn describe_id(id: &str) -> String {
+    let hex = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit());
+    if hex && id.len() == 64 {
+        "un identifiant pseudonymisé de 64 caractères hexadécimaux".into()
+    } else if id.is_empty() {
+        "un identifiant vide".into()
+    } else {
+        format!(
+            "une valeur de {} caractère(s) qui n'a pas la forme d'un identifiant pseudonymisé \
+             (64 caractères hexadécimaux)",
+            id.chars().count()
+        )
+    }
+}
+
+/// How much a reason weighs, in words, from its contribution to the linear predictor (log
+/// odds): 1 moves a probability of 50 % to 73 %, 0.5 to 62 %, 0.2 to 55 %.
+pub fn weight_in_words(contribution: f64) -> &'static str {
+    if contribution >= 1.0 {
+        "poids très fort"
+    } else if contribution >= 0.5 {
+        "poids fort"
+    } else if contribution >= 0.2 {
+        "poids moyen"
+    } else {
+        "poids faible"
+    }
+}
+
+/// The reference map and the barème in force at the run month, from the config the run
+/// was made with; `None` when its folder is no longer where the manifest says (the
+/// explanation then names caisses by their codes and leaves the barème's source out).
+fn reference_of(m: &Manifest, month: Month) -> (Option<Reference>, Option<Bareme>) {
+    match crate::config::load_reference(Path::new(&m.config_file), &m.config) {
+        Ok((r, b)) => (Some(r), b.in_force(month).ok()),
+        Err(_) => (None, None),
+    }
+}
+
+/// The months of a reference quarter given as offsets from the run month.
+fn quarter(month: Month, q: [i32; 2]) -> Vec<String> {
+    month.window(q[0], q[1]).map(|m| m.to_string()).collect()
+}
+
+/// The barème lines of one row of `eligibility.parquet` (row `i`), as the estimate
+/// applies them (domain::entitlement: `rsa`, `ppa`, `aspa`).
+fn amount_detail(
+    e: &DataFrame,
+    i: usize,
+    benefit: &str,
+    months: Vec<String>,
+    bareme: Option<&Bareme>,
+) -> AmountDetail {
+    let f = |c: &str| f64_at(e, c, i).unwrap_or(0.0);
+    let size = u32_at(e, "taille_foyer", i).unwrap_or(1);
+    let people = if size > 1 { "personnes" } else { "personne" };
+    let foyer = if bool_at(e, "majoration_isolement", i).unwrap_or(false) {
+        format!("foyer de {size} {people}, majoré pour parent isolé")
+    } else {
+        format!("foyer de {size} {people}")
+    };
+    let (mf, part, bonus, res, fl, calc) = (
+        f("montant_forfaitaire"),
+        f("part_revenus_activite"),
+        f("bonifications"),
+        f("ressources"),
+        f("forfait_logement"),
+        f("montant_calcule"),
+    );
+    let line = |l: String, m: f64| AmountLine {
+        libelle: l,
+        montant: m,
+    };
+    let (lignes, minimum) = match benefit {
+        "PPA" => {
+            let revenus = f("revenus_activite");
+            let taux = bareme.map_or_else(
+                || if revenus > 0.0 { part / revenus } else { 0.0 },
+                |b| b.ppa.taux_revenus_activite,
+            );
+            (
+                vec![
+                    line(format!("Montant forfaitaire ({foyer})"), mf),
+                    line(
+                        format!(
+                            "Part des revenus d'activité du foyer retenue ({}{}% de {} par mois)",
+                            fr::number(100.0 * taux, 2),
+                            fr::UNIT_SPACE,
+                            fr::euros(revenus)
+                        ),
+                        part,
+                    ),
+                    line(
+                        "Bonifications individuelles des revenus d'activité".into(),
+                        bonus,
+                    ),
+                    line(
+                        format!(
+                            "Déduction : le plus élevé du montant forfaitaire ou des ressources \
+                             du foyer ({}) et du forfait logement ({})",
+                            fr::euros(res),
+                            fr::euros(fl)
+                        ),
+                        -(mf + part + bonus - calc),
+                    ),
+                ],
+                bareme.map(|b| b.foyer.minimum_verse_ppa),
+            )
+        }
+        "RSA" => (
+            vec![
+                line(format!("Montant forfaitaire ({foyer})"), mf),
+                line(
+                    format!(
+                        "Ressources du foyer, dont prestations comptées ({}) et ASPA due ({})",
+                        fr::euros(f("prestations_comptees")),
+                        fr::euros(f("aspa_comptee"))
+                    ),
+                    -res,
+                ),
+                line("Forfait logement".into(), -fl),
+            ],
+            bareme.map(|b| b.foyer.minimum_verse_rsa),
+        ),
+        _ => (
+            vec![
+                line(
+                    if bool_at(e, "couple", i).unwrap_or(false) {
+                        "Plafond de ressources (couple)".into()
+                    } else {
+                        "Plafond de ressources (personne seule)".into()
+                    },
+                    mf,
+                ),
+                line("Ressources prises en compte".into(), -res),
+            ],
+            None,
+        ),
+    };
+    AmountDetail {
+        mois_reference: months,
+        bareme: bareme.map(|b| {
+            let source = match benefit {
+                "PPA" => "prime d'activité",
+                "RSA" => "RSA",
+                _ => "ASPA",
+            };
+            format!(
+                "barème {source} en vigueur en {}",
+                month_words(&b.month.to_string())
+            )
+        }),
+        lignes,
+        montant_calcule: calc,
+        minimum_verse: minimum,
+        montant_estime: f("montant_estime"),
+    }
+}
+
+/// The situation in words, from the rows the explanation read.
+#[allow(clippy::too_many_arguments)]
+fn situation(
+    personne: &DataFrame,
+    foyer: &DataFrame,
+    members: &DataFrame,
+    logement: &DataFrame,
+    droits: &DataFrame,
+    resources: &DataFrame,
+    contacts: &DataFrame,
+    month: Month,
+    reference: Option<&Reference>,
+) -> Situation {
+    let mut s = Situation {
+        naissance: text_at(personne, "naissance", 0),
+        departement: text_at(personne, "departement", 0),
+        regime: text_at(personne, "regime", 0),
+        role: text_at(foyer, "role", 0),
+        logement: text_at(logement, "statut", 0),
+        ressources_lignes: resources.height(),
+        ..Situation::default()
+    };
+    s.age = s
+        .naissance
+        .as_deref()
+        .and_then(Month::parse)
+        .map(|n| n.age_at(month));
+    s.departement_nom = s.departement.as_deref().and_then(|d| {
+        reference.and_then(|r| {
+            r.departement_index(d)
+                .map(|k| r.departements[k].nom.clone())
+        })
+    });
+    let mut own_role_seen = false;
+    for i in 0..members.height() {
+        let role = text_at(members, "role", i).unwrap_or_default();
+        if !own_role_seen && Some(&role) == s.role.as_ref() {
+            own_role_seen = true;
+            continue;
+        }
+        *s.autres_membres.entry(role).or_default() += 1;
+    }
+    for i in 0..droits.height() {
+        s.droits.push((
+            text_at(droits, "prestation", i).unwrap_or_default(),
+            text_at(droits, "organisme", i).unwrap_or_default(),
+            text_at(droits, "debut", i).unwrap_or_default(),
+            text_at(droits, "fin", i),
+        ));
+    }
+    s.droits.sort();
+    let mut months: Vec<String> = (0..resources.height())
+        .filter_map(|i| text_at(resources, "mois", i))
+        .collect();
+    months.sort();
+    s.ressources_de = months.first().cloned();
+    s.ressources_a = months.last().cloned();
+    let distinct = |c: &str| {
+        let mut v: Vec<String> = (0..resources.height())
+            .filter_map(|i| text_at(resources, c, i))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    s.ressources_natures = distinct("nature");
+    s.ressources_sources = distinct("source");
+    for i in 0..contacts.height() {
+        let mut known = Vec::new();
+        for (c, word) in [
+            ("mobile", "téléphone mobile"),
+            ("email", "adresse e-mail"),
+            ("adresse", "adresse postale"),
+            (
+                "espace_en_ligne",
+                "espace en ligne utilisé dans les 12 derniers mois",
+            ),
+            ("opposition", "opposition au contact enregistrée"),
+        ] {
+            if bool_at(contacts, c, i) == Some(true) {
+                known.push(word.to_string());
+            }
+        }
+        if let Some(m) = text_at(contacts, "dernier_contact", i) {
+            known.push(format!("dernier contact en {}", month_words(&m)));
+        }
+        s.contacts
+            .push((text_at(contacts, "organisme", i).unwrap_or_default(), known));
+    }
+    s.contacts.sort();
+    s
+}
+
+/// The caisse in charge of claiming `benefit` and its website.
+fn claim(benefit: &str, s: &Situation, reference: Option<&Reference>) -> Claim {
+    let caisse = reference.and_then(|r| {
+        caisse_for(
+            r,
+            benefit,
+            s.departement.as_deref().unwrap_or_default(),
+            s.regime.as_deref().unwrap_or_default(),
+        )
+    });
+    let branche = caisse
+        .as_ref()
+        .and_then(|c| reference.and_then(|r| r.caisses.get(c)))
+        .map(|c| c.branche.as_str());
+    let site = match (branche, benefit) {
+        (Some("MSA"), _) => "msa.fr",
+        (Some("CAF"), _) => "caf.fr",
+        (_, "ASPA") => "lassuranceretraite.fr",
+        _ => "caf.fr",
+    };
+    Claim {
+        prestation: benefit.to_string(),
+        caisse_libelle: caisse
+            .as_ref()
+            .and_then(|c| reference.and_then(|r| r.caisses.get(c)))
+            .map(|c| c.libelle.clone()),
+        caisse,
+        site: site.to_string(),
+    }
+}
+
 pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     let m = Manifest::read(run)?;
+    let month = Month::parse(&m.config.month).ok_or_else(|| {
+        RecoursError::Internal(format!(
+            "{}: run month {} unreadable",
+            run.display(),
+            m.config.month
+        ))
+    })?;
+    let person = normalise_id(person);
+    let person = person.as_str();
+    let (reference, bareme) = reference_of(&m, month);
     let ingest = run.join("ingest");
     let mut donnees = Vec::new();
     let personne = rows_of(&ingest.join("personnes.parquet"), "pseudo_id", person)?;
     if personne.height() == 0 {
-        return Err(RecoursError::Config {
-            file: run.to_path_buf(),
-            message: format!("person {person} is not among the persons kept by this run"),
+        return Err(RecoursError::UnknownPerson {
+            run: run.to_path_buf(),
+            given: describe_id(person),
         });
     }
     // sexe is held for fairness audits only: it is not shown as data used for the score.
-    donnees.extend(items(&personne, "RNCPS — personnes (identité)", &["sexe"]));
+    donnees.extend(items(&personne, SOURCES[0], &["sexe"]));
     let foyer = rows_of(&ingest.join("foyers.parquet"), "pseudo_id", person)?;
-    donnees.extend(items(&foyer, "RNCPS — foyers (liens de vie)", &[]));
-    if let Some(f) = foyer
-        .column("foyer_id")
-        .ok()
-        .and_then(|c| c.str().ok())
-        .and_then(|c| c.get(0))
-    {
-        let members = rows_of(&ingest.join("foyers.parquet"), "foyer_id", f)?;
-        // The other members' roles, never their ids: an explanation is about one person.
-        donnees.extend(items(
-            &members,
-            "RNCPS — membres du foyer",
-            &["foyer_id", "pseudo_id"],
-        ));
-        donnees.extend(items(
-            &rows_of(&ingest.join("logements.parquet"), "foyer_id", f)?,
-            "logement du foyer",
-            &[],
-        ));
-    }
-    donnees.extend(items(
-        &rows_of(&ingest.join("droits.parquet"), "pseudo_id", person)?,
-        "RNCPS — droits",
-        &["pseudo_id"],
-    ));
+    donnees.extend(items(&foyer, SOURCES[1], &[]));
+    let (members, logement) = match text_at(&foyer, "foyer_id", 0) {
+        Some(f) => (
+            rows_of(&ingest.join("foyers.parquet"), "foyer_id", &f)?,
+            rows_of(&ingest.join("logements.parquet"), "foyer_id", &f)?,
+        ),
+        None => (DataFrame::empty(), DataFrame::empty()),
+    };
+    // The other members' roles, never their ids: an explanation is about one person.
+    donnees.extend(items(&members, SOURCES[2], &[]));
+    donnees.extend(items(&logement, SOURCES[3], &[]));
+    let droits = rows_of(&ingest.join("droits.parquet"), "pseudo_id", person)?;
+    donnees.extend(items(&droits, SOURCES[4], &[]));
     // The monthly resources name the person by its row in personnes.parquet (by its id in
     // a run folder ingested before that format).
     let ressources = ingest.join("ressources.parquet");
@@ -189,26 +604,28 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     } else {
         rows_of(&ressources, "pseudo_id", person)?
     };
-    donnees.extend(items(
+    donnees.extend(items(&resources, SOURCES[5], &[]));
+    let contacts = rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?;
+    donnees.extend(items(&contacts, SOURCES[6], &[]));
+    let situation = situation(
+        &personne,
+        &foyer,
+        &members,
+        &logement,
+        &droits,
         &resources,
-        "BRM — ressources mensuelles (DSN, PASRAU)",
-        &[crate::tables::extracts::PERSON_ROW, "pseudo_id"],
-    ));
-    donnees.extend(items(
-        &rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?,
-        "caisses — canaux de contact connus",
-        &["pseudo_id"],
-    ));
+        &contacts,
+        month,
+        reference.as_ref(),
+    );
 
     let feats = rows_of(&run.join("features.parquet"), "pseudo_id", person)?;
     let scores = rows_of(&run.join("scores.parquet"), "pseudo_id", person)?;
+    let eligibility = rows_of(&run.join("eligibility.parquet"), "pseudo_id", person)?;
+    let quarters = &m.config.eligibility;
     let mut prestations = Vec::new();
-    let prest_col = feats
-        .column("prestation")
-        .ok()
-        .and_then(|c| c.str().ok().cloned());
     for i in 0..feats.height() {
-        let Some(b) = prest_col.as_ref().and_then(|c| c.get(i)) else {
+        let Some(b) = text_at(&feats, "prestation", i) else {
             continue;
         };
         let path = run.join("models").join(format!("{b}.json"));
@@ -219,11 +636,7 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
             .map_err(|e| RecoursError::Internal(format!("{}: {e}", path.display())))?;
         let mut termes = Vec::new();
         for (f, c) in a.features.iter().zip(&a.coefficients) {
-            let valeur = feats
-                .column(&f.name)
-                .ok()
-                .and_then(|col| col.f64().ok().and_then(|v| v.get(i)))
-                .unwrap_or(f64::NAN);
+            let valeur = f64_at(&feats, &f.name, i).unwrap_or(f64::NAN);
             let z = (valeur - f.mean) / f.sd;
             termes.push(Term {
                 variable: f.name.clone(),
@@ -245,78 +658,731 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
                 .then(x.variable.cmp(&y.variable))
         });
         let z = a.intercept + termes.iter().map(|t| t.contribution).sum::<f64>();
-        let row = (0..scores.height()).find(|&k| {
-            scores
-                .column("prestation")
-                .ok()
-                .and_then(|c| c.str().ok().and_then(|s| s.get(k)))
-                == Some(b)
+        let row = (0..scores.height())
+            .find(|&k| text_at(&scores, "prestation", k).as_deref() == Some(b.as_str()));
+        let get = |name: &str| row.and_then(|k| f64_at(&scores, name, k));
+        // The three main reasons, each wording once (two features may share one).
+        let raisons = row.map_or_else(Vec::new, |k| {
+            let mut said = std::collections::BTreeSet::new();
+            (1..=crate::stages::score::scoring::TOP_REASONS)
+                .filter_map(|r| {
+                    let raison = text_at(&scores, &format!("raison_{r}"), k)?;
+                    let contribution = f64_at(&scores, &format!("contribution_{r}"), k)?;
+                    Some(Reason {
+                        raison,
+                        variable: text_at(&scores, &format!("variable_{r}"), k).unwrap_or_default(),
+                        contribution,
+                        poids: weight_in_words(contribution).to_string(),
+                    })
+                })
+                .filter(|r| said.insert(r.raison.clone()))
+                .take(MAIN_REASONS)
+                .collect()
         });
-        let get = |name: &str| {
-            row.and_then(|k| {
-                scores
-                    .column(name)
-                    .ok()
-                    .and_then(|c| c.f64().ok().and_then(|v| v.get(k)))
-            })
-        };
+        let months = quarter(
+            month,
+            if b == "ASPA" {
+                quarters.aspa_quarter
+            } else {
+                quarters.rsa_ppa_quarter
+            },
+        );
+        let montant = (0..eligibility.height())
+            .find(|&k| text_at(&eligibility, "prestation", k).as_deref() == Some(b.as_str()))
+            .map(|k| amount_detail(&eligibility, k, &b, months, bareme.as_ref()));
         prestations.push(BenefitExplanation {
-            prestation: b.to_string(),
             constante: a.intercept,
             termes,
             probabilite: get("probabilite")
                 .unwrap_or_else(|| recours_models::calibration::sigmoid(z)),
             montant_estime: get("montant_estime").unwrap_or(0.0),
             candidat_deterministe: row
-                .and_then(|k| {
-                    scores
-                        .column("candidat_deterministe")
-                        .ok()
-                        .and_then(|c| c.bool().ok().and_then(|v| v.get(k)))
-                })
+                .and_then(|k| bool_at(&scores, "candidat_deterministe", k))
                 .unwrap_or(false),
+            montant,
+            raisons,
+            prestation: b,
         });
     }
 
     let d = rows_of(&run.join("lists/decisions.parquet"), "pseudo_id", person)?;
-    let text = |c: &str, k: usize| {
-        d.column(c)
-            .ok()
-            .and_then(|c| c.str().ok().and_then(|s| s.get(k).map(str::to_string)))
-    };
-    let num = |c: &str, k: usize| {
-        d.column(c)
-            .ok()
-            .and_then(|c| c.u32().ok().and_then(|s| s.get(k)))
+    let libelle = |code: &str| {
+        reference
+            .as_ref()
+            .and_then(|r| r.caisses.get(code))
+            .map_or_else(|| code.to_string(), |c| c.libelle.clone())
     };
     let decisions = (0..d.height())
         .map(|k| {
-            let code = text("decision", k).unwrap_or_default();
-            let decision = Decision::from_code(&code);
+            let code = text_at(&d, "decision", k).unwrap_or_default();
+            let caisse = text_at(&d, "caisse", k).unwrap_or_default();
             DecisionExplanation {
-                caisse: text("caisse", k).unwrap_or_default(),
-                prestations: text("prestations", k).unwrap_or_default(),
-                explication: decision.map_or("", |x| x.explain()).to_string(),
+                caisse_libelle: libelle(&caisse),
+                caisse,
+                prestations: text_at(&d, "prestations", k).unwrap_or_default(),
+                explication: Decision::from_code(&code).map_or("", |x| x.explain()).to_string(),
                 decision: code,
-                rang_priorite: num("rang_priorite", k).unwrap_or(0),
-                rang_liste: num("rang_liste", k),
-                canal: text("canal", k),
-                raisons: text("raisons", k).unwrap_or_default(),
+                rang_priorite: u32_at(&d, "rang_priorite", k).unwrap_or(0),
+                rang_liste: u32_at(&d, "rang_liste", k),
+                canal: text_at(&d, "canal", k),
+                raisons: text_at(&d, "raisons", k).unwrap_or_default(),
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let demarches = prestations
+        .iter()
+        .map(|b| claim(&b.prestation, &situation, reference.as_ref()))
+        .collect::<Vec<_>>();
+    let mut libelles = BTreeMap::new();
+    let named = situation
+        .droits
+        .iter()
+        .map(|d| d.1.clone())
+        .chain(situation.contacts.iter().map(|c| c.0.clone()))
+        .chain(decisions.iter().map(|d| d.caisse.clone()));
+    for code in named {
+        libelles.insert(code.clone(), libelle(&code));
+    }
     Ok(Explanation {
+        schema_version: SCHEMA_VERSION,
         pseudo_id: person.to_string(),
         run_id: m.run_id.clone(),
         mois: m.config.month.clone(),
+        situation,
         donnees,
         prestations,
         decisions,
+        demarches,
+        seuil_deterministe: m.config.eligibility.deterministic_min_amount,
+        libelles,
     })
 }
 
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// `2025-05` → `mai 2025`.
+fn month_words(m: &str) -> String {
+    Month::parse(m).map_or_else(
+        || m.to_string(),
+        |m| format!("{} {}", MONTHS[m.month_of_year() as usize - 1], m.year()),
+    )
+}
+
+/// `["2025-05", "2025-06", "2025-07"]` → `mai, juin et juillet 2025`.
+fn months_words(months: &[String]) -> String {
+    let parsed: Vec<Month> = months.iter().filter_map(|m| Month::parse(m)).collect();
+    let one_year = parsed.windows(2).all(|w| w[0].year() == w[1].year());
+    let words: Vec<String> = parsed
+        .iter()
+        .map(|m| {
+            if one_year {
+                MONTHS[m.month_of_year() as usize - 1].to_string()
+            } else {
+                month_words(&m.to_string())
+            }
+        })
+        .collect();
+    let mut s = match words.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} et {last}", init.join(", ")),
+    };
+    if one_year && let Some(m) = parsed.first() {
+        s.push_str(&format!(" {}", m.year()));
+    }
+    s
+}
+
+fn benefit_name(code: &str) -> &str {
+    match code {
+        "PPA" => "prime d'activité",
+        "RSA" => "revenu de solidarité active (RSA)",
+        "ASPA" => "allocation de solidarité aux personnes âgées (ASPA)",
+        "AAH" => "allocation aux adultes handicapés",
+        "AL" => "aide au logement",
+        "AF" => "allocations familiales",
+        "ASF" => "allocation de soutien familial",
+        "CSS" => "complémentaire santé solidaire",
+        "ARE" => "allocation chômage",
+        "ASS" => "allocation de solidarité spécifique",
+        "RETRAITE" => "pension de retraite",
+        "INVALIDITE" => "pension d'invalidité",
+        other => other,
+    }
+}
+
+/// A caisse's name with its article: "la CAF de la Gironde", "France Travail".
+fn with_article(libelle: &str) -> String {
+    if libelle.starts_with("France ") {
+        libelle.to_string()
+    } else {
+        format!("la {libelle}")
+    }
+}
+
+/// "de la CAF de la Gironde", "de France Travail".
+fn of_caisse(libelle: &str) -> String {
+    format!("de {}", with_article(libelle))
+}
+
+/// The benefit with its article, as in "demander la prime d'activité".
+fn benefit_with_article(code: &str) -> String {
+    match code {
+        "PPA" => "la prime d'activité".into(),
+        "RSA" => "le revenu de solidarité active (RSA)".into(),
+        "ASPA" => "l'allocation de solidarité aux personnes âgées (ASPA)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+fn nature_name(code: &str) -> &str {
+    match code {
+        "salaire" => "salaires",
+        "chomage" => "allocations chômage",
+        "ij" => "indemnités journalières",
+        "retraite" => "pensions de retraite",
+        "invalidite" => "pensions d'invalidité",
+        "autre" => "autres revenus déclarés",
+        other => other,
+    }
+}
+
+fn channel_words(code: &str) -> &str {
+    match code {
+        "telephone" => "par téléphone",
+        "sms" => "par SMS",
+        "email" => "par e-mail",
+        "courrier" => "par courrier",
+        other => other,
+    }
+}
+
+/// Lines of at most `width` characters, each starting with `indent` (the first with
+/// `first`).
+fn wrap(out: &mut String, first: &str, indent: &str, text: &str) {
+    const WIDTH: usize = 92;
+    // French typography: a no-break space before ; : » and after «, so that a line never
+    // starts with one of them.
+    let nb = fr::UNIT_SPACE.to_string();
+    let text = text
+        .replace(" ;", &format!("{nb};"))
+        .replace(" :", &format!("{nb}:"))
+        .replace("« ", &format!("«{nb}"))
+        .replace(" »", &format!("{nb}»"));
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// An amount line: its label, then its amount aligned on the right.
+fn amount_line(out: &mut String, sign: &str, label: &str, amount: f64) {
+    const LABEL: usize = 74;
+    let mut first = true;
+    let mut rest = label.to_string();
+    loop {
+        let prefix = if first {
+            format!("   {sign} ")
+        } else {
+            "     ".into()
+        };
+        let room = LABEL - prefix.chars().count();
+        if rest.chars().count() <= room {
+            let pad = room - rest.chars().count();
+            out.push_str(&format!(
+                "{prefix}{rest}{}{:>16}\n",
+                " ".repeat(pad),
+                fr::euros(amount)
+            ));
+            return;
+        }
+        let cut: String = rest.chars().take(room).collect();
+        let at = cut.rfind(' ').unwrap_or(cut.len());
+        out.push_str(&format!("{prefix}{}\n", &rest[..at]));
+        rest = rest[at..].trim_start().to_string();
+        first = false;
+    }
+}
+
 impl Explanation {
+    fn caisse(&self, code: &str) -> String {
+        self.libelles
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_string())
+    }
+
+    /// The one-page letter for the person concerned, in French: what the treatment
+    /// concluded, the data used and their sources, the estimated amount with its barème
+    /// lines and months, the score as a percentage with its three main reasons and their
+    /// weight, and what the person can do.
     pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str("EXPLICATION D'UN TRAITEMENT ALGORITHMIQUE VOUS CONCERNANT\n");
+        s.push_str(
+            "(article R311-3-1-2 du code des relations entre le public et l'administration)\n\n",
+        );
+        wrap(
+            &mut s,
+            "",
+            "",
+            &format!(
+                "Situation examinée : {} — référence de votre dossier : {} — exécution {}.",
+                month_words(&self.mois),
+                self.pseudo_id,
+                self.run_id
+            ),
+        );
+        wrap(
+            &mut s,
+            "",
+            "",
+            "Ce traitement repère les personnes qui pourraient avoir droit à la prime \
+             d'activité, au RSA ou à l'ASPA sans les percevoir, afin que leur caisse leur \
+             propose de faire la demande. Il ne décide d'aucun droit : seule une demande, \
+             étudiée par la caisse, ouvre un droit.",
+        );
+
+        s.push_str("\n1. Ce que le traitement a retenu\n");
+        if self.prestations.is_empty() {
+            wrap(
+                &mut s,
+                "   ",
+                "   ",
+                "Aucune prestation : vous percevez déjà celles que le traitement examine, ou \
+                 vous n'en remplissez pas les conditions légales d'âge ou de ressources.",
+            );
+        }
+        for b in &self.prestations {
+            let amount = if b.montant_estime > 0.0 {
+                format!("droit estimé à {} par mois", fr::euros(b.montant_estime))
+            } else {
+                "aucun droit estimé à partir des ressources connues".into()
+            };
+            wrap(
+                &mut s,
+                "   - ",
+                "     ",
+                &format!(
+                    "{} : {amount} ; probabilité que vous y ayez droit sans l'avoir demandée : {}.",
+                    capitalised(benefit_name(&b.prestation)),
+                    fr::percent(b.probabilite)
+                ),
+            );
+        }
+        for d in &self.decisions {
+            let caisse = capitalised(&with_article(&self.caisse(&d.caisse)));
+            let what = match Decision::from_code(&d.decision) {
+                Some(Decision::Liste) => format!(
+                    "{caisse} prévoit de vous contacter{} ce mois-ci.",
+                    d.canal
+                        .as_deref()
+                        .map_or(String::new(), |c| format!(" {}", channel_words(c)))
+                ),
+                Some(Decision::GroupeTemoin) => format!(
+                    "{caisse} ne vous contactera pas ce mois-ci : vous avez été tiré(e) au sort \
+                     dans le groupe témoin, qui sert à mesurer l'effet des contacts."
+                ),
+                Some(Decision::Opposition) => format!(
+                    "{caisse} ne vous contactera pas : vous vous êtes opposé(e) à être contacté(e) \
+                     à partir de ce traitement."
+                ),
+                Some(Decision::ContactRecent) => format!(
+                    "{caisse} ne vous recontactera pas ce mois-ci : elle vous a déjà contacté(e) \
+                     récemment."
+                ),
+                Some(Decision::ScoreInsuffisant) => format!(
+                    "{caisse} ne vous contactera pas ce mois-ci : la probabilité est sous le \
+                     minimum retenu pour un contact."
+                ),
+                Some(Decision::AucunCanal) => format!(
+                    "{caisse} ne vous contactera pas ce mois-ci : elle ne connaît pas de moyen \
+                     de vous joindre."
+                ),
+                Some(Decision::CapaciteAtteinte) => format!(
+                    "{caisse} ne vous contactera pas ce mois-ci : elle a atteint le nombre de \
+                     contacts qu'elle peut faire."
+                ),
+                None => format!("{caisse} : {}.", d.decision),
+            };
+            wrap(&mut s, "   - ", "     ", &what);
+        }
+
+        s.push_str("\n2. Les données utilisées et leur source\n");
+        let si = &self.situation;
+        let mut identity = Vec::new();
+        if let (Some(n), Some(a)) = (&si.naissance, si.age) {
+            identity.push(format!(
+                "votre mois de naissance ({}, {a} ans)",
+                month_words(n)
+            ));
+        }
+        if let Some(d) = &si.departement {
+            identity.push(format!(
+                "votre département ({})",
+                si.departement_nom.clone().unwrap_or_else(|| d.clone())
+            ));
+        }
+        if let Some(r) = &si.regime {
+            identity.push(format!(
+                "votre régime ({})",
+                match r.as_str() {
+                    "general" => "général",
+                    "agricole" => "agricole",
+                    "independant" => "indépendant",
+                    other => other,
+                }
+            ));
+        }
+        let others: Vec<String> = si
+            .autres_membres
+            .iter()
+            .map(|(role, n)| {
+                let word = match (role.as_str(), *n > 1) {
+                    ("demandeur", _) => "le demandeur",
+                    ("conjoint", _) => "un conjoint",
+                    ("enfant", false) => "un enfant",
+                    ("enfant", true) => "enfants",
+                    ("autre_adulte", false) => "un autre adulte",
+                    ("autre_adulte", true) => "autres adultes",
+                    (other, _) => other,
+                };
+                if *n > 1 {
+                    format!("{n} {word}")
+                } else {
+                    word.to_string()
+                }
+            })
+            .collect();
+        identity.push(if others.is_empty() {
+            "la composition de votre foyer (vous seul(e))".into()
+        } else {
+            format!(
+                "la composition de votre foyer (vous et {})",
+                others.join(", ")
+            )
+        });
+        let rights: Vec<String> = si
+            .droits
+            .iter()
+            .map(|(b, org, debut, fin)| {
+                format!(
+                    "{} ({}, {}{})",
+                    benefit_name(b),
+                    self.caisse(org),
+                    if fin.is_some() { "de " } else { "depuis " },
+                    match fin {
+                        Some(f) => format!("{} à {}", month_words(debut), month_words(f)),
+                        None => month_words(debut),
+                    }
+                )
+            })
+            .collect();
+        identity.push(if rights.is_empty() {
+            "les droits ouverts à votre nom : aucun".into()
+        } else {
+            format!("les droits ouverts à votre nom : {}", rights.join(" ; "))
+        });
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            &format!(
+                "Répertoire national commun de la protection sociale (RNCPS) : {}.",
+                identity.join(", ")
+            ),
+        );
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            &format!(
+                "Logement du foyer (déclaré aux caisses) : {}.",
+                match si.logement.as_deref() {
+                    Some("locataire_prive") => "locataire dans le parc privé",
+                    Some("locataire_hlm") => "locataire d'un logement social (HLM)",
+                    Some("proprietaire") => "propriétaire",
+                    Some("heberge_gratuit") => "hébergé(e) gratuitement",
+                    Some("sans_domicile") => "sans domicile stable",
+                    Some(other) => other,
+                    None => "non connu",
+                }
+            ),
+        );
+        let brm = match (&si.ressources_de, &si.ressources_a) {
+            (Some(a), Some(b)) => format!(
+                "{} déclaration(s) de {} à {} ({}, déclarées par {})",
+                si.ressources_lignes,
+                month_words(a),
+                month_words(b),
+                si.ressources_natures
+                    .iter()
+                    .map(|n| nature_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                si.ressources_sources
+                    .iter()
+                    .map(|s| match s.as_str() {
+                        "DSN" => "les employeurs (DSN)",
+                        "PASRAU" =>
+                            "les organismes qui versent des revenus de remplacement (PASRAU)",
+                        other => other,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" et ")
+            ),
+            _ => "aucune déclaration à votre nom".into(),
+        };
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            &format!("Base ressources mensuelles (BRM) : {brm}."),
+        );
+        let contacts: Vec<String> = si
+            .contacts
+            .iter()
+            .map(|(org, known)| {
+                format!(
+                    "{} : {}",
+                    self.caisse(org),
+                    if known.is_empty() {
+                        "aucun".into()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })
+            .collect();
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            &format!(
+                "Caisses, moyens de vous joindre qu'elles connaissent (jamais leur valeur) : {}.",
+                if contacts.is_empty() {
+                    "aucun".into()
+                } else {
+                    contacts.join(" ; ")
+                }
+            ),
+        );
+        wrap(
+            &mut s,
+            "   ",
+            "   ",
+            "Votre sexe figure au répertoire mais n'est pas utilisé pour le calcul : il sert \
+             seulement à vérifier que le traitement ne défavorise aucun groupe.",
+        );
+
+        s.push_str("\n3. Le montant estimé\n");
+        let with_amount: Vec<&BenefitExplanation> = self
+            .prestations
+            .iter()
+            .filter(|b| b.montant.is_some())
+            .collect();
+        if with_amount.is_empty() {
+            wrap(&mut s, "   ", "   ", "Aucun montant n'a été estimé.");
+        }
+        for b in with_amount {
+            let Some(a) = &b.montant else { continue };
+            if a.montant_calcule <= 0.0 && a.montant_estime <= 0.0 {
+                // Nothing to add up: one line (the lines are in --detail and --json).
+                wrap(
+                    &mut s,
+                    "   ",
+                    "   ",
+                    &format!(
+                        "{} : aucun droit, les ressources retenues sur {} dépassant le \
+                         montant du barème.",
+                        capitalised(benefit_name(&b.prestation)),
+                        months_words(&a.mois_reference)
+                    ),
+                );
+                continue;
+            }
+            wrap(
+                &mut s,
+                "   ",
+                "   ",
+                &format!(
+                    "{}, à partir des ressources de {}{} :",
+                    capitalised(benefit_name(&b.prestation)),
+                    months_words(&a.mois_reference),
+                    a.bareme
+                        .as_ref()
+                        .map_or(String::new(), |x| format!(", {x}"))
+                ),
+            );
+            for (k, l) in a.lignes.iter().enumerate() {
+                let sign = if k == 0 {
+                    " "
+                } else if l.montant < 0.0 {
+                    "−"
+                } else {
+                    "+"
+                };
+                amount_line(&mut s, sign, &l.libelle, l.montant.abs());
+            }
+            amount_line(&mut s, "=", "Droit calculé par mois", a.montant_calcule);
+            if a.montant_estime == 0.0 && a.montant_calcule > 0.0 {
+                wrap(
+                    &mut s,
+                    "     ",
+                    "     ",
+                    &format!(
+                        "Ce montant est sous le minimum versé{} ou une condition légale n'est \
+                         pas remplie : le droit estimé est nul.",
+                        a.minimum_verse
+                            .map_or(String::new(), |m| format!(" ({})", fr::euros(m)))
+                    ),
+                );
+            } else if (a.montant_estime - a.montant_calcule).abs() >= 0.005 {
+                amount_line(&mut s, " ", "Droit estimé (plafonné)", a.montant_estime);
+            }
+        }
+        wrap(
+            &mut s,
+            "   ",
+            "   ",
+            "Ce sont des estimations : la BRM ne connaît pas tous les revenus (travail \
+             indépendant, pensions alimentaires, revenus du patrimoine).",
+        );
+
+        s.push_str("\n4. La probabilité et ce qui a le plus pesé\n");
+        wrap(
+            &mut s,
+            "   ",
+            "   ",
+            "La probabilité est calculée par un modèle statistique appris sur des situations \
+             connues : chaque élément de votre situation la fait monter ou descendre selon \
+             son poids ; aucun ne décide seul.",
+        );
+        for b in &self.prestations {
+            let reasons: Vec<String> = b
+                .raisons
+                .iter()
+                .map(|r| format!("« {} » ({})", r.raison, r.poids))
+                .collect();
+            wrap(
+                &mut s,
+                "   - ",
+                "     ",
+                &format!(
+                    "{} : {}. {}",
+                    capitalised(benefit_name(&b.prestation)),
+                    fr::percent(b.probabilite),
+                    if reasons.is_empty() {
+                        "Aucun élément ne l'a fait monter.".to_string()
+                    } else {
+                        format!("Ce qui l'a le plus fait monter : {}.", reasons.join(" ; "))
+                    }
+                ),
+            );
+            if b.candidat_deterministe {
+                wrap(
+                    &mut s,
+                    "     ",
+                    "     ",
+                    &format!(
+                        "Votre droit estimé atteint au moins {} par mois : la caisse vous \
+                         propose la démarche quelle que soit la probabilité.",
+                        fr::euros(self.seuil_deterministe)
+                    ),
+                );
+            }
+        }
+
+        s.push_str("\n5. Ce que vous pouvez faire\n");
+        for c in &self.demarches {
+            let caisse = c
+                .caisse_libelle
+                .clone()
+                .or_else(|| c.caisse.clone())
+                .map_or_else(|| "votre caisse".into(), |l| with_article(&l));
+            wrap(
+                &mut s,
+                "   - ",
+                "     ",
+                &format!(
+                    "Demander {} : auprès de {caisse}, sur {} ; vous pouvez d'abord \
+                     estimer vos droits sur mes-droits-sociaux.gouv.fr.",
+                    benefit_with_article(&c.prestation),
+                    c.site
+                ),
+            );
+        }
+        let caisses: Vec<String> = self
+            .decisions
+            .iter()
+            .map(|d| of_caisse(&self.caisse(&d.caisse)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            &format!(
+                "Vous opposer à ce traitement (droit d'opposition, article 21 du règlement \
+                 général sur la protection des données) : écrivez au délégué à la protection \
+                 des données {} ; vous ne serez plus retenu(e) pour un contact. En cas de \
+                 difficulté, vous pouvez saisir la CNIL (cnil.fr).",
+                if caisses.is_empty() {
+                    "de votre caisse".to_string()
+                } else {
+                    caisses.join(" ou ")
+                }
+            ),
+        );
+        wrap(
+            &mut s,
+            "   - ",
+            "     ",
+            "Obtenir le détail du calcul (chaque élément, sa valeur et son poids) : \
+             demandez-le à la même adresse.",
+        );
+        s
+    }
+
+    /// The auditor's detail: every row of data used by source, every term of each score
+    /// (value, mean, standard deviation, coefficient, contribution), the amount's lines and
+    /// the list decisions. No id but the person's own.
+    pub fn to_detail(&self) -> String {
+        let n = |v: f64, d: usize| fr::number(v, d);
+        let sg = |v: f64| fr::signed(v, 3);
         let mut s = format!(
             "Personne {}\nExécution {} (situation du mois {})\n\n1. Données utilisées et leur source\n",
             self.pseudo_id, self.run_id, self.mois
@@ -350,27 +1416,41 @@ impl Explanation {
         }
         for b in &self.prestations {
             s.push_str(&format!(
-                "  {} : probabilité de non-recours {:.1} %, droit mensuel estimé {:.2} €{}\n",
+                "  {} : probabilité de non-recours {}, droit mensuel estimé {}{}\n",
                 b.prestation,
-                100.0 * b.probabilite,
-                b.montant_estime,
+                fr::percent(b.probabilite),
+                fr::euros(b.montant_estime),
                 if b.candidat_deterministe {
                     " (au-dessus du seuil déterministe)"
                 } else {
                     ""
                 }
             ));
-            s.push_str(&format!("    constante du modèle : {:+.3}\n", b.constante));
+            if let Some(a) = &b.montant {
+                s.push_str(&format!(
+                    "    montant, mois de référence {} :\n",
+                    a.mois_reference.join(", ")
+                ));
+                for l in &a.lignes {
+                    s.push_str(&format!("      {} : {}\n", l.libelle, fr::euros(l.montant)));
+                }
+                s.push_str(&format!(
+                    "      droit calculé : {} ; droit estimé : {}\n",
+                    fr::euros(a.montant_calcule),
+                    fr::euros(a.montant_estime)
+                ));
+            }
+            s.push_str(&format!("    constante du modèle : {}\n", sg(b.constante)));
             s.push_str("    variable : (valeur − moyenne) / écart-type × coefficient = contribution au score\n");
             for t in &b.termes {
                 s.push_str(&format!(
-                    "    {} : ({:.2} − {:.2}) / {:.2} × {:+.3} = {:+.3} — {}\n",
+                    "    {} : ({} − {}) / {} × {} = {} — {}\n",
                     t.variable,
-                    t.valeur,
-                    t.moyenne,
-                    t.ecart_type,
-                    t.coefficient,
-                    t.contribution,
+                    n(t.valeur, 2),
+                    n(t.moyenne, 2),
+                    n(t.ecart_type, 2),
+                    sg(t.coefficient),
+                    sg(t.contribution),
                     t.signification
                 ));
             }
@@ -398,5 +1478,34 @@ impl Explanation {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_matched_trimmed_and_in_lower_case_and_never_echoed() {
+        assert_eq!(normalise_id("  ABCdef \t"), "abcdef");
+        let nir_like = "1850775123456";
+        assert!(!describe_id(nir_like).contains(nir_like));
+        assert!(describe_id(&"a".repeat(64)).contains("64 caractères"));
+    }
+
+    #[test]
+    fn months_and_weights_in_words() {
+        assert_eq!(
+            months_words(&["2025-05".into(), "2025-06".into(), "2025-07".into()]),
+            "mai, juin et juillet 2025"
+        );
+        assert_eq!(
+            months_words(&["2024-12".into(), "2025-01".into()]),
+            "décembre 2024 et janvier 2025"
+        );
+        assert_eq!(weight_in_words(1.2), "poids très fort");
+        assert_eq!(weight_in_words(0.6), "poids fort");
+        assert_eq!(weight_in_words(0.3), "poids moyen");
+        assert_eq!(weight_in_words(0.05), "poids faible");
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RunConfig, normalize};
 use crate::error::{RecoursError, Result};
+use crate::tables::run_folder::names;
 
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
 pub const MANIFEST: &str = "manifest.json";
@@ -58,6 +59,12 @@ pub struct StageRecord {
     /// reads. A stage whose fingerprint and outputs are unchanged is not run again.
     #[serde(default)]
     pub fingerprint: String,
+    /// What the fingerprint covers besides the stages read, part by part (`recours` for
+    /// recours' version, a configuration section or key such as `lists.capacity`, an input
+    /// table such as `inputs.droits`, a reference file): BLAKE3 (16 hex) of each, so that
+    /// the next run's plan names what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fingerprint_parts: BTreeMap<String, String>,
     /// Volatile: kept from an earlier run in this folder rather than run again.
     #[serde(default)]
     pub reused: bool,
@@ -235,7 +242,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
             let hidden = p
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden || p.file_name().is_some_and(|n| n == MANIFEST) {
+            // The manifest itself, and the run log (appended to by every run, not an output).
+            let log = d == dir && p.file_name().is_some_and(|n| n == names::RUN_LOG);
+            if hidden || log || p.file_name().is_some_and(|n| n == MANIFEST) {
                 continue;
             }
             if p.is_dir() {

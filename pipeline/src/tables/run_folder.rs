@@ -23,6 +23,8 @@ pub mod names {
     pub const REPORT: &str = "report";
     pub const NOTEBOOKS: &str = "notebooks-export";
     pub const MANIFEST: &str = "manifest.json";
+    /// What `recours run` did, with times: not a stage output, not in the manifest.
+    pub const RUN_LOG: &str = "run.log";
     pub const HASH_CACHE: &str = ".hash-cache.json";
     pub const STAGING: &str = ".partial";
     /// Marks the folder as made by recours and is the lock a run holds on it.
@@ -128,6 +130,10 @@ impl RunFolder {
 
     pub fn scores(&self) -> PathBuf {
         self.root.join(names::SCORES)
+    }
+
+    pub fn run_log(&self) -> PathBuf {
+        self.root.join(names::RUN_LOG)
     }
 
     pub fn lists(&self) -> PathBuf {

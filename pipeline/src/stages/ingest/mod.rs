@@ -859,11 +859,22 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     let mut problems = Vec::new();
     // Tables are loaded in parallel; their outcomes are looked at in contract order, a
     // privacy stop in any table first. The streamed table comes after the rules.
+    let progress = crate::io::progress::Progress::new(
+        "ingest",
+        "tables read and checked",
+        TABLES.iter().filter(|spec| spec.name != STREAMED).count() as u64,
+        "tables",
+    );
     let outcomes: Vec<(&'static TableSpec, Result<Option<Loaded>>)> = TABLES
         .par_iter()
         .filter(|spec| spec.name != STREAMED)
-        .map(|spec| (spec, load_table(cfg, spec)))
+        .map(|spec| {
+            let loaded = load_table(cfg, spec);
+            progress.inc(1);
+            (spec, loaded)
+        })
         .collect();
+    drop(progress);
     let (specs, outcomes): (Vec<&TableSpec>, Vec<_>) = outcomes.into_iter().unzip();
     let outcomes = privacy_first(outcomes)?;
     for (spec, outcome) in specs.into_iter().zip(outcomes) {
@@ -1141,6 +1152,8 @@ fn stream_table(
         Ok((t, rows))
     };
     let mut pending: Vec<DataFrame> = Vec::new();
+    let progress =
+        crate::io::progress::Progress::new("ingest", STREAMED, sources.len() as u64, "files");
     for group in sources.chunks(rayon::current_num_threads().max(1)) {
         let ((written, added), prepared) = rayon::join(
             || write_and_add(&mut writer, &mut histories, &pending),
@@ -1164,6 +1177,7 @@ fn stream_table(
             let mask = account.add(&t, rules)?;
             pending.push(with_person_rows(kept_rows(&t, &mask)?, &rows, &mask)?);
         }
+        progress.inc(group.len() as u64);
     }
     let (written, added) = write_and_add(&mut writer, &mut histories, &pending);
     written?;

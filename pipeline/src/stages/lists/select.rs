@@ -121,6 +121,12 @@ pub fn score_all(
     let start = std::time::Instant::now();
     let by_benefit = scoring::benefit_rows(t);
     time.probabilities += start.elapsed().as_secs_f64();
+    let progress = crate::io::progress::Progress::new(
+        "score",
+        "rows scored",
+        by_benefit.values().map(|r| r.len() as u64).sum(),
+        "rows",
+    );
     for (b, a) in models {
         // The artefact's features, resolved once in the dictionary (with their index).
         let defs: Vec<(usize, &'static features::FeatureDef)> = a
@@ -160,6 +166,7 @@ pub fn score_all(
                 person: t.person.as_ref().map(|p| p[row]),
             }
         }));
+        progress.inc(rows.len() as u64);
     }
     // (benefit, id) is unique: an unstable sort gives the one order.
     out.par_sort_unstable_by(|a, b| {
