@@ -72,9 +72,7 @@ impl Cli {
         };
         let name = self.command.name();
         if self.config.is_some() && !config {
-            return Err(format!(
-                "--config does not apply to {name}"
-            ));
+            return Err(format!("--config does not apply to {name}"));
         }
         if self.output.is_some() && !output {
             return Err(format!(

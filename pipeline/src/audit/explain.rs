@@ -720,7 +720,9 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
                 caisse_libelle: libelle(&caisse),
                 caisse,
                 prestations: text_at(&d, "prestations", k).unwrap_or_default(),
-                explication: Decision::from_code(&code).map_or("", |x| x.explain()).to_string(),
+                explication: Decision::from_code(&code)
+                    .map_or("", |x| x.explain())
+                    .to_string(),
                 decision: code,
                 rang_priorite: u32_at(&d, "rang_priorite", k).unwrap_or(0),
                 rang_liste: u32_at(&d, "rang_liste", k),
@@ -1028,8 +1030,12 @@ impl Explanation {
                      minimum retenu pour un contact."
                 ),
                 Some(Decision::AucunCanal) => format!(
-                    "{caisse} ne vous contactera pas ce mois-ci : elle ne connaît pas de moyen \
-                     de vous joindre."
+                    "{caisse} ne connaît pas de moyen de vous joindre : votre situation lui est \
+                     signalée à part, pour qu'elle cherche à vous joindre par un autre moyen."
+                ),
+                Some(Decision::DroitEstimeNul) => format!(
+                    "{caisse} ne vous contactera pas ce mois-ci : d'après les ressources connues, \
+                     le montant estimé de ce droit est nul."
                 ),
                 Some(Decision::CapaciteAtteinte) => format!(
                     "{caisse} ne vous contactera pas ce mois-ci : elle a atteint le nombre de \

@@ -283,8 +283,7 @@ pub fn verify(run_dir: &Path, opts: &VerifyOptions) -> Result<Verification> {
                 let found = hash(&mut fresh, &scratch.path.join(&o.path));
                 v.check("replay", "replay", &o.path, &o.blake3, found.as_deref());
             }
-            let recorded: BTreeSet<&str> =
-                m.outputs().iter().map(|o| o.path.as_str()).collect();
+            let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();
             for f in manifest::files_under(&scratch.path) {
                 let rel = manifest::relative(&f, &scratch.path);
                 if !recorded.contains(rel.as_str()) {

@@ -179,7 +179,6 @@ mod tests {
         assert_eq!(rfc, b"a,b\r\n3,\r\n");
     }
 
-
     #[test]
     fn folding_ignores_case_accents_and_spaces() {
         assert_eq!(
