@@ -56,6 +56,9 @@ pub struct EligibilityRow {
     /// the monthly activity income of that adult up to which the benefit stays due
     /// ([`activity_limit`]).
     pub revenu_non_salarie_limite: Option<f64>,
+    /// RSA/PPA of a couple: the benefit estimated for the demandeur alone with the children
+    /// (a separation the household links do not show yet).
+    pub montant_seul: Option<f64>,
     /// Where the person and the foyer are in the [`Households`] the row was estimated
     /// from (rows in `persons`, `foyers`), so that later stages find them without a map
     /// of ids; `None` for rows read back from `eligibility.parquet`.
@@ -146,6 +149,7 @@ fn unit_rows(
         ressources_revelees: None,
         montant_revise: None,
         revenu_non_salarie_limite: None,
+        montant_seul: None,
         at: Some((person as u32, foyer as u32)),
     };
     let carrier_role = u.carrier_role.code();
@@ -158,14 +162,25 @@ fn unit_rows(
     // The resources BRM misses are a non-salaried adult's activity income when there is
     // one, other income of the demandeur otherwise.
     let activity_of = unit.iter().position(|&p| non_salaried(p));
+    // A couple's estimates for the demandeur alone with the children.
+    let alone = (unit.len() == 2).then(|| {
+        let alone = Unit {
+            adults: vec![unit[0]],
+            children: u.children.clone(),
+            ..*u
+        };
+        entitlement::estimate(b, &h.unit_situation(&alone, cfg.quarters, &cfg.ppa_params))
+    });
     // Only for rows that are scored (the unit does not receive the benefit itself).
     let revised = |row: EligibilityRow, other: &str, this: fn(&Estimates) -> f64| {
         if receives(unit, row.prestation) {
             return row;
         }
         let limite = activity_of.map(|j| round2(activity_limit(b, &s, j, this)));
+        let seul = alone.as_ref().map(|a| round2(this(a)));
         let row = EligibilityRow {
             revenu_non_salarie_limite: limite,
+            montant_seul: seul,
             ..row
         };
         let paid: f64 = unit
@@ -201,7 +216,9 @@ fn unit_rows(
             atteint_minimum: r.atteint_minimum,
             montant_estime: round2(r.montant),
             recoit: receives(unit, "RSA"),
-            ..revised(base("RSA", u.carrier, carrier_role), "PPA", |e| e.rsa.montant)
+            ..revised(base("RSA", u.carrier, carrier_role), "PPA", |e| {
+                e.rsa.montant
+            })
         });
     }
     if e.ppa.revenus_activite > 0.0 || unseen_activity {
@@ -218,7 +235,9 @@ fn unit_rows(
             atteint_minimum: p.atteint_minimum,
             montant_estime: round2(p.montant),
             recoit: receives(unit, "PPA"),
-            ..revised(base("PPA", u.carrier, carrier_role), "RSA", |e| e.ppa.montant)
+            ..revised(base("PPA", u.carrier, carrier_role), "RSA", |e| {
+                e.ppa.montant
+            })
         });
     }
     for &p in unit.iter().filter(|&&p| h.persons[p].age >= 65) {
@@ -429,6 +448,7 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
         col!("ressources_revelees", |r| r.ressources_revelees),
         col!("montant_revise", |r| r.montant_revise),
         col!("revenu_non_salarie_limite", |r| r.revenu_non_salarie_limite),
+        col!("montant_seul", |r| r.montant_seul),
     ])
     .map_err(RecoursError::polars("eligibility.parquet"))
 }
@@ -488,10 +508,11 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
         fl.push(c?);
     }
     let x = |k: usize, i: usize| fl[k].get(i).unwrap_or(0.0);
-    let (revelees, revise, limite) = (
+    let (revelees, revise, limite, seul) = (
         f("ressources_revelees")?,
         f("montant_revise")?,
         f("revenu_non_salarie_limite")?,
+        f("montant_seul")?,
     );
     Ok((0..df.height())
         .map(|i| EligibilityRow {
@@ -522,6 +543,7 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
             ressources_revelees: revelees.get(i),
             montant_revise: revise.get(i),
             revenu_non_salarie_limite: limite.get(i),
+            montant_seul: seul.get(i),
             at: None,
         })
         .collect())
@@ -625,7 +647,10 @@ mod tests {
         let r = revise(&b, &brm, on_brm.ppa.montant, None, PPA, RSA).unwrap();
         assert_eq!(r.extra, 0.0);
         // Paid more than BRM's resources allow: no extra resource explains it.
-        assert_eq!(revise(&b, &brm, on_brm.ppa.montant + 50.0, None, PPA, RSA), None);
+        assert_eq!(
+            revise(&b, &brm, on_brm.ppa.montant + 50.0, None, PPA, RSA),
+            None
+        );
         // A self-employed person without wages paid the RSA computed with 300 € of
         // activity income: the PPA re-estimated with it is the PPA of 300 € earned.
         let truth = entitlement::estimate(&b, &single(300.0, 0.0));
@@ -642,7 +667,10 @@ mod tests {
             let limit = activity_limit(&b, &s, 0, this);
             assert!(limit > 0.0 && limit < 6000.0, "{limit}");
             assert!(this(&entitlement::estimate(&b, &single(limit - 1.0, 0.0))) > 0.0);
-            assert_eq!(this(&entitlement::estimate(&b, &single(limit + 1.0, 0.0))), 0.0);
+            assert_eq!(
+                this(&entitlement::estimate(&b, &single(limit + 1.0, 0.0))),
+                0.0
+            );
         }
         // The RSA stops well before the PPA.
         assert!(activity_limit(&b, &s, 0, RSA) < activity_limit(&b, &s, 0, PPA));

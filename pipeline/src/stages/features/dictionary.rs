@@ -144,6 +144,11 @@ impl FeatureInput<'_> {
             })
         })
     }
+    /// A couple whose rights show a separation: ASF (paid to a lone parent only) or housing
+    /// aid opened in the last 6 months.
+    fn separation_signal(&self) -> bool {
+        self.row.couple && (self.holds("ASF") || self.started_within("AL", 6))
+    }
     /// The unit receives the other household benefit (PPA for an RSA row, RSA for a PPA row).
     fn other_paid(&self) -> bool {
         match self.row.prestation {
@@ -1098,6 +1103,29 @@ pub const DICTIONARY: &[FeatureDef] = &[
         |c| c.row.revenu_non_salarie_limite.unwrap_or(0.0).ln_1p(),
     )
     .only(Benefits::RSA_PPA),
+    // A separation the household links do not show yet: the ASF goes to a lone parent only,
+    // housing aid is often opened on moving out.
+    yes(
+        "separation_droit_seul",
+        "couple dont les droits montrent une séparation possible (allocation de soutien familial, ou aide au logement ouverte dans les 6 derniers mois) et à qui le calcul pour le demandeur seul donne un droit",
+        "eligibility, foyers, droits (ASF, AL)",
+        "séparation possible, droit en vivant seul",
+        |c| flag(c.separation_signal() && c.row.montant_seul.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    def(
+        "log_montant_seul_separation",
+        "logarithme plus un euro du droit calculé pour le demandeur seul avec les enfants, pour un couple dont les droits montrent une séparation possible (0 sinon)",
+        "eligibility, foyers, droits (ASF, AL)",
+        "ln(1 + euros per month) if a separation signal, else 0",
+        "droit élevé en vivant seul après une séparation possible",
+        "",
+        |c| {
+            let seul = c.row.montant_seul.unwrap_or(0.0).max(0.0);
+            seul.ln_1p() * flag(c.separation_signal())
+        },
+    )
+    .only(Benefits::RSA_PPA),
     // Interactions with a published meaning.
     yes(
         "hors_ligne_60_plus",
@@ -1741,6 +1769,7 @@ mod tests {
             ressources_revelees: None,
             montant_revise: None,
             revenu_non_salarie_limite: None,
+            montant_seul: None,
             at: None,
         };
         let people = [person(30, "general"), person(80, "independant")];
