@@ -272,40 +272,58 @@ pub struct Revision {
 
 /// The unit's situation with `extra` monthly resources BRM does not show: activity income
 /// of adult `activity_of` (index in the unit), or else other income of the demandeur, in
-/// every month of the reference quarter.
-fn with_extra(s: &Situation, extra: f64, activity_of: Option<usize>) -> Situation {
-    let mut s = s.clone();
-    match activity_of {
-        Some(j) => {
-            let member = if j == 0 {
-                Some(&mut s.demandeur)
-            } else {
-                s.conjoint.as_mut()
-            };
-            if let Some(m) = member {
-                m.activite += extra;
-            }
-            for month in &mut s.ppa_months {
-                month.activite[j.min(1)] += extra;
-            }
-        }
-        None => {
-            s.demandeur.autres += extra;
-            for month in &mut s.ppa_months {
-                month.autres += extra;
-            }
+/// every month of the reference quarter. One copy of the situation is kept and only the
+/// changed amounts are rewritten from the original at each call (the bisections below
+/// estimate the unit some twenty times).
+struct WithExtra<'a> {
+    base: &'a Situation,
+    work: Situation,
+    activity_of: Option<usize>,
+}
+
+impl<'a> WithExtra<'a> {
+    fn new(base: &'a Situation, activity_of: Option<usize>) -> WithExtra<'a> {
+        WithExtra {
+            base,
+            work: base.clone(),
+            activity_of,
         }
     }
-    s
+
+    fn estimate(&mut self, b: &Bareme, extra: f64) -> Estimates {
+        let (base, work) = (self.base, &mut self.work);
+        match self.activity_of {
+            Some(j) => {
+                if j == 0 {
+                    work.demandeur.activite = base.demandeur.activite + extra;
+                } else if let (Some(w), Some(c)) = (work.conjoint.as_mut(), &base.conjoint) {
+                    w.activite = c.activite + extra;
+                }
+                for (w, m) in work.ppa_months.iter_mut().zip(&base.ppa_months) {
+                    w.activite[j.min(1)] = m.activite[j.min(1)] + extra;
+                }
+            }
+            None => {
+                work.demandeur.autres = base.demandeur.autres + extra;
+                for (w, m) in work.ppa_months.iter_mut().zip(&base.ppa_months) {
+                    w.autres = m.autres + extra;
+                }
+            }
+        }
+        entitlement::estimate(b, work)
+    }
 }
 
 /// What the amount `paid` of one household benefit (`other`, RSA or PPA) tells about the
 /// unit's resources: the caisse that pays it knows the quarterly resources declared, BRM
 /// may not (self-employment income, alimony, capital income). Finds the extra monthly
-/// resource (0 to 6 000 €, by bisection: both benefits fall as resources rise) under which
+/// resource (0 to 6 000 €, by bisection: the benefit falls as that resource rises) under which
 /// the barème gives the amount paid (within 1 €), and re-estimates `this` benefit with it.
 /// `None` when no extra resource explains the amount (it is above the estimate on BRM's
-/// resources, or below the estimate with 6 000 € more).
+/// resources, or below the estimate with 6 000 € more). The PPA first rises with activity
+/// income, then falls: for a PPA paid to a unit with a non-salaried adult and no wages the
+/// search (which starts at a cent of activity income, where the PPA is under its minimum)
+/// finds none unless BRM's amount is the one paid.
 pub fn revise(
     b: &Bareme,
     s: &Situation,
@@ -315,7 +333,8 @@ pub fn revise(
     this: fn(&Estimates) -> f64,
 ) -> Option<Revision> {
     const TOLERANCE: f64 = 1.0;
-    let at = |extra: f64| entitlement::estimate(b, &with_extra(s, extra, activity_of));
+    let mut with = WithExtra::new(s, activity_of);
+    let mut at = |extra: f64| with.estimate(b, extra);
     let on_brm = entitlement::estimate(b, s);
     if (other(&on_brm) - paid).abs() <= TOLERANCE {
         return Some(Revision {
@@ -338,7 +357,7 @@ pub fn revise(
 
 /// The point in `lo..hi` where `above` turns false (it is true at `lo`, false at `hi` and
 /// turns once), within 1 cent on 6 000 € (20 halvings).
-fn bisect(mut lo: f64, mut hi: f64, above: impl Fn(f64) -> bool) -> f64 {
+fn bisect(mut lo: f64, mut hi: f64, mut above: impl FnMut(f64) -> bool) -> f64 {
     for _ in 0..20 {
         let mid = 0.5 * (lo + hi);
         if above(mid) {
@@ -353,16 +372,22 @@ fn bisect(mut lo: f64, mut hi: f64, above: impl Fn(f64) -> bool) -> f64 {
 /// The monthly activity income of the unit's non-salaried adult `j` (whose income BRM
 /// cannot see) up to which `this` benefit stays due, between 0 (not due with any such
 /// income) and 6 000 €: how much self-employment or farm income the unit may have and
-/// still be entitled. Both benefits fall as activity income rises past a cent.
+/// still be entitled. The RSA falls as activity income rises; the PPA rises first (61 % of
+/// activity income while resources are under the montant forfaitaire) then falls, so it is
+/// due on one stretch of incomes and this is that stretch's end.
 pub fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) -> f64) -> f64 {
-    let due = |x: f64| this(&entitlement::estimate(b, &with_extra(s, x, Some(j)))) > 0.0;
-    let (lo, hi) = (0.01, 6000.0);
-    if !due(lo) {
-        0.0
-    } else if due(hi) {
+    let mut with = WithExtra::new(s, Some(j));
+    let mut due = |x: f64| this(&with.estimate(b, x)) > 0.0;
+    // Without any activity income the PPA is nil, and it then rises by 61 % of that income:
+    // under its minimum for the first 25 € or so. The search starts at 50 € then.
+    let hi = 6000.0;
+    let Some(lo) = [0.01, 50.0].into_iter().find(|&x| due(x)) else {
+        return 0.0;
+    };
+    if due(hi) {
         hi
     } else {
-        bisect(lo, hi, due)
+        bisect(lo, hi, &mut due)
     }
 }
 
