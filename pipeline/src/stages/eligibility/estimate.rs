@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::config::Quarters;
 use crate::domain::bareme::{Bareme, PpaMonthParams};
-use crate::domain::entitlement::{self, Estimates, Role, round2};
+use crate::domain::entitlement::{self, Estimates, Role, Situation, round2};
 use crate::error::{RecoursError, Result};
 use crate::io::frame::id_head;
 use crate::stages::eligibility::household::{Households, Unit};
@@ -46,6 +46,19 @@ pub struct EligibilityRow {
     pub recoit: bool,
     pub candidat_deterministe: bool,
     pub motif_deterministe: Option<String>,
+    /// RSA/PPA of a unit that receives the other of the two (PPA/RSA): the extra monthly
+    /// resources that explain the amount it is paid (0 when that amount is the one computed
+    /// from BRM), see [`revise`]; `None` otherwise or when no extra resource explains it.
+    pub ressources_revelees: Option<f64>,
+    /// The benefit's amount re-estimated with those resources.
+    pub montant_revise: Option<f64>,
+    /// RSA/PPA of a unit with a non-salaried adult (whose activity income BRM cannot see):
+    /// the monthly activity income of that adult up to which the benefit stays due
+    /// ([`activity_limit`]).
+    pub revenu_non_salarie_limite: Option<f64>,
+    /// RSA/PPA of a couple: the benefit estimated for the demandeur alone with the children
+    /// (a separation the household links do not show yet).
+    pub montant_seul: Option<f64>,
     /// Where the person and the foyer are in the [`Households`] the row was estimated
     /// from (rows in `persons`, `foyers`), so that later stages find them without a map
     /// of ids; `None` for rows read back from `eligibility.parquet`.
@@ -133,10 +146,64 @@ fn unit_rows(
         recoit: false,
         candidat_deterministe: false,
         motif_deterministe: None,
+        ressources_revelees: None,
+        montant_revise: None,
+        revenu_non_salarie_limite: None,
+        montant_seul: None,
         at: Some((person as u32, foyer as u32)),
     };
     let carrier_role = u.carrier_role.code();
     let oldest = unit.iter().map(|&p| h.persons[p].age).max().unwrap_or(0);
+    let non_salaried = |p: usize| {
+        let person = &h.persons[p];
+        person.age >= 18 && person.age < 65 && NON_SALARIED_REGIMES.contains(&person.regime)
+    };
+    let unseen_activity = unit.iter().any(|&p| non_salaried(p));
+    // The resources BRM misses are a non-salaried adult's activity income when there is
+    // one, other income of the demandeur otherwise.
+    let activity_of = unit.iter().position(|&p| non_salaried(p));
+    // A couple's estimates for the demandeur alone with the children.
+    let alone = (unit.len() == 2).then(|| {
+        let alone = Unit {
+            adults: vec![unit[0]],
+            children: u.children.clone(),
+            ..*u
+        };
+        entitlement::estimate(b, &h.unit_situation(&alone, cfg.quarters, &cfg.ppa_params))
+    });
+    // Only for rows that are scored (the unit does not receive the benefit itself).
+    let revised = |row: EligibilityRow, other: &str, this: fn(&Estimates) -> f64| {
+        if receives(unit, row.prestation) {
+            return row;
+        }
+        let limite = activity_of.map(|j| round2(activity_limit(b, &s, j, this)));
+        let seul = alone.as_ref().map(|a| round2(this(a)));
+        let row = EligibilityRow {
+            revenu_non_salarie_limite: limite,
+            montant_seul: seul,
+            ..row
+        };
+        let paid: f64 = unit
+            .iter()
+            .map(|&p| h.persons[p].right_amount(&[other], run, 0, 0))
+            .sum();
+        if paid <= 0.0 {
+            return row;
+        }
+        let other_of: fn(&Estimates) -> f64 = if other == "PPA" {
+            |e| e.ppa.montant
+        } else {
+            |e| e.rsa.montant
+        };
+        match revise(b, &s, paid, activity_of, other_of, this) {
+            Some(r) => EligibilityRow {
+                ressources_revelees: Some(round2(r.extra)),
+                montant_revise: Some(round2(r.amount)),
+                ..row
+            },
+            None => row,
+        }
+    };
     if oldest < 65 && e.rsa.age_ok {
         let r = &e.rsa;
         rows.push(EligibilityRow {
@@ -149,13 +216,11 @@ fn unit_rows(
             atteint_minimum: r.atteint_minimum,
             montant_estime: round2(r.montant),
             recoit: receives(unit, "RSA"),
-            ..base("RSA", u.carrier, carrier_role)
+            ..revised(base("RSA", u.carrier, carrier_role), "PPA", |e| {
+                e.rsa.montant
+            })
         });
     }
-    let unseen_activity = unit.iter().any(|&p| {
-        let person = &h.persons[p];
-        person.age >= 18 && person.age < 65 && NON_SALARIED_REGIMES.contains(&person.regime)
-    });
     if e.ppa.revenus_activite > 0.0 || unseen_activity {
         let p = &e.ppa;
         rows.push(EligibilityRow {
@@ -170,7 +235,9 @@ fn unit_rows(
             atteint_minimum: p.atteint_minimum,
             montant_estime: round2(p.montant),
             recoit: receives(unit, "PPA"),
-            ..base("PPA", u.carrier, carrier_role)
+            ..revised(base("PPA", u.carrier, carrier_role), "RSA", |e| {
+                e.ppa.montant
+            })
         });
     }
     for &p in unit.iter().filter(|&&p| h.persons[p].age >= 65) {
@@ -192,6 +259,135 @@ fn unit_rows(
             recoit: person.receives("ASPA", run),
             ..base("ASPA", p, role.code())
         });
+    }
+}
+
+/// Extra monthly resources revealed by a benefit the unit is paid, and the other benefit
+/// re-estimated with them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Revision {
+    pub extra: f64,
+    pub amount: f64,
+}
+
+/// The unit's situation with `extra` monthly resources BRM does not show: activity income
+/// of adult `activity_of` (index in the unit), or else other income of the demandeur, in
+/// every month of the reference quarter. One copy of the situation is kept and only the
+/// changed amounts are rewritten from the original at each call (the bisections below
+/// estimate the unit some twenty times).
+struct WithExtra<'a> {
+    base: &'a Situation,
+    work: Situation,
+    activity_of: Option<usize>,
+}
+
+impl<'a> WithExtra<'a> {
+    fn new(base: &'a Situation, activity_of: Option<usize>) -> WithExtra<'a> {
+        WithExtra {
+            base,
+            work: base.clone(),
+            activity_of,
+        }
+    }
+
+    fn estimate(&mut self, b: &Bareme, extra: f64) -> Estimates {
+        let (base, work) = (self.base, &mut self.work);
+        match self.activity_of {
+            Some(j) => {
+                if j == 0 {
+                    work.demandeur.activite = base.demandeur.activite + extra;
+                } else if let (Some(w), Some(c)) = (work.conjoint.as_mut(), &base.conjoint) {
+                    w.activite = c.activite + extra;
+                }
+                for (w, m) in work.ppa_months.iter_mut().zip(&base.ppa_months) {
+                    w.activite[j.min(1)] = m.activite[j.min(1)] + extra;
+                }
+            }
+            None => {
+                work.demandeur.autres = base.demandeur.autres + extra;
+                for (w, m) in work.ppa_months.iter_mut().zip(&base.ppa_months) {
+                    w.autres = m.autres + extra;
+                }
+            }
+        }
+        entitlement::estimate(b, work)
+    }
+}
+
+/// What the amount `paid` of one household benefit (`other`, RSA or PPA) tells about the
+/// unit's resources: the caisse that pays it knows the quarterly resources declared, BRM
+/// may not (self-employment income, alimony, capital income). Finds the extra monthly
+/// resource (0 to 6 000 €, by bisection: the benefit falls as that resource rises) under which
+/// the barème gives the amount paid (within 1 €), and re-estimates `this` benefit with it.
+/// `None` when no extra resource explains the amount (it is above the estimate on BRM's
+/// resources, or below the estimate with 6 000 € more). The PPA first rises with activity
+/// income, then falls: for a PPA paid to a unit with a non-salaried adult and no wages the
+/// search (which starts at a cent of activity income, where the PPA is under its minimum)
+/// finds none unless BRM's amount is the one paid.
+pub fn revise(
+    b: &Bareme,
+    s: &Situation,
+    paid: f64,
+    activity_of: Option<usize>,
+    other: fn(&Estimates) -> f64,
+    this: fn(&Estimates) -> f64,
+) -> Option<Revision> {
+    const TOLERANCE: f64 = 1.0;
+    let mut with = WithExtra::new(s, activity_of);
+    let mut at = |extra: f64| with.estimate(b, extra);
+    let on_brm = entitlement::estimate(b, s);
+    if (other(&on_brm) - paid).abs() <= TOLERANCE {
+        return Some(Revision {
+            extra: 0.0,
+            amount: this(&on_brm),
+        });
+    }
+    // Activity income starts at a cent: no activity income at all gives no PPA.
+    let (lo, hi) = (if activity_of.is_some() { 0.01 } else { 0.0 }, 6000.0);
+    if other(&at(lo)) < paid - TOLERANCE || other(&at(hi)) > paid + TOLERANCE {
+        return None;
+    }
+    let extra = bisect(lo, hi, |x| other(&at(x)) > paid);
+    let found = at(extra);
+    ((other(&found) - paid).abs() <= TOLERANCE).then(|| Revision {
+        extra,
+        amount: this(&found),
+    })
+}
+
+/// The point in `lo..hi` where `above` turns false (it is true at `lo`, false at `hi` and
+/// turns once), within 1 cent on 6 000 € (20 halvings).
+fn bisect(mut lo: f64, mut hi: f64, mut above: impl FnMut(f64) -> bool) -> f64 {
+    for _ in 0..20 {
+        let mid = 0.5 * (lo + hi);
+        if above(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+/// The monthly activity income of the unit's non-salaried adult `j` (whose income BRM
+/// cannot see) up to which `this` benefit stays due, between 0 (not due with any such
+/// income) and 6 000 €: how much self-employment or farm income the unit may have and
+/// still be entitled. The RSA falls as activity income rises; the PPA rises first (61 % of
+/// activity income while resources are under the montant forfaitaire) then falls, so it is
+/// due on one stretch of incomes and this is that stretch's end.
+pub fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) -> f64) -> f64 {
+    let mut with = WithExtra::new(s, Some(j));
+    let mut due = |x: f64| this(&with.estimate(b, x)) > 0.0;
+    // Without any activity income the PPA is nil, and it then rises by 61 % of that income:
+    // under its minimum for the first 25 € or so. The search starts at 50 € then.
+    let hi = 6000.0;
+    let Some(lo) = [0.01, 50.0].into_iter().find(|&x| due(x)) else {
+        return 0.0;
+    };
+    if due(hi) {
+        hi
+    } else {
+        bisect(lo, hi, &mut due)
     }
 }
 
@@ -274,6 +470,10 @@ pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
         col!("recoit", |r| r.recoit),
         col!("candidat_deterministe", |r| r.candidat_deterministe),
         col!("motif_deterministe", |r| r.motif_deterministe.as_deref()),
+        col!("ressources_revelees", |r| r.ressources_revelees),
+        col!("montant_revise", |r| r.montant_revise),
+        col!("revenu_non_salarie_limite", |r| r.revenu_non_salarie_limite),
+        col!("montant_seul", |r| r.montant_seul),
     ])
     .map_err(RecoursError::polars("eligibility.parquet"))
 }
@@ -333,6 +533,12 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
         fl.push(c?);
     }
     let x = |k: usize, i: usize| fl[k].get(i).unwrap_or(0.0);
+    let (revelees, revise, limite, seul) = (
+        f("ressources_revelees")?,
+        f("montant_revise")?,
+        f("revenu_non_salarie_limite")?,
+        f("montant_seul")?,
+    );
     Ok((0..df.height())
         .map(|i| EligibilityRow {
             pseudo_id: pseudo_id.get(i).unwrap_or_default().to_string(),
@@ -359,6 +565,10 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
             recoit: recoit.get(i).unwrap_or(false),
             candidat_deterministe: candidat.get(i).unwrap_or(false),
             motif_deterministe: motif.get(i).map(str::to_string),
+            ressources_revelees: revelees.get(i),
+            montant_revise: revise.get(i),
+            revenu_non_salarie_limite: limite.get(i),
+            montant_seul: seul.get(i),
             at: None,
         })
         .collect())
@@ -414,6 +624,83 @@ pub fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::bareme::Baremes;
+    use crate::domain::entitlement::{MemberResources, Statut};
+    use crate::domain::month::Month;
+
+    fn bareme() -> Bareme {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/baremes.toml");
+        Baremes::load(&path)
+            .unwrap()
+            .in_force(Month::parse("2025-09").unwrap())
+            .unwrap()
+    }
+
+    fn single(activite: f64, autres: f64) -> Situation {
+        Situation {
+            demandeur: MemberResources {
+                age: 40,
+                activite,
+                autres,
+                ressources_aspa: activite + autres,
+            },
+            conjoint: None,
+            enfants: vec![],
+            statut: Some(Statut::LocatairePrive),
+            aide_logement: 0.0,
+            prestations_comptees: 0.0,
+            ppa_months: vec![],
+        }
+    }
+
+    const RSA: fn(&Estimates) -> f64 = |e| e.rsa.montant;
+    const PPA: fn(&Estimates) -> f64 = |e| e.ppa.montant;
+
+    #[test]
+    fn the_amount_paid_reveals_the_resources_brm_misses() {
+        let b = bareme();
+        // BRM shows 1 000 € of wages; the caisse pays the PPA computed with 200 € more of
+        // other income: revise finds the 200 € and the RSA with them.
+        let brm = single(1000.0, 0.0);
+        let truth = entitlement::estimate(&b, &single(1000.0, 200.0));
+        let r = revise(&b, &brm, truth.ppa.montant, None, PPA, RSA).unwrap();
+        assert!((r.extra - 200.0).abs() < 0.05, "{r:?}");
+        assert_eq!(r.amount, truth.rsa.montant);
+        // Paid what BRM gives: nothing hidden.
+        let on_brm = entitlement::estimate(&b, &brm);
+        let r = revise(&b, &brm, on_brm.ppa.montant, None, PPA, RSA).unwrap();
+        assert_eq!(r.extra, 0.0);
+        // Paid more than BRM's resources allow: no extra resource explains it.
+        assert_eq!(
+            revise(&b, &brm, on_brm.ppa.montant + 50.0, None, PPA, RSA),
+            None
+        );
+        // A self-employed person without wages paid the RSA computed with 300 € of
+        // activity income: the PPA re-estimated with it is the PPA of 300 € earned.
+        let truth = entitlement::estimate(&b, &single(300.0, 0.0));
+        let r = revise(&b, &single(0.0, 0.0), truth.rsa.montant, Some(0), RSA, PPA).unwrap();
+        assert!((r.extra - 300.0).abs() < 0.05, "{r:?}");
+        assert!((r.amount - truth.ppa.montant).abs() < 0.05, "{r:?}");
+    }
+
+    #[test]
+    fn activity_limit_is_where_the_benefit_stops() {
+        let b = bareme();
+        let s = single(0.0, 0.0);
+        for this in [RSA, PPA] {
+            let limit = activity_limit(&b, &s, 0, this);
+            assert!(limit > 0.0 && limit < 6000.0, "{limit}");
+            assert!(this(&entitlement::estimate(&b, &single(limit - 1.0, 0.0))) > 0.0);
+            assert_eq!(
+                this(&entitlement::estimate(&b, &single(limit + 1.0, 0.0))),
+                0.0
+            );
+        }
+        // The RSA stops well before the PPA.
+        assert!(activity_limit(&b, &s, 0, RSA) < activity_limit(&b, &s, 0, PPA));
+    }
+
     #[test]
     fn rows_are_moved_into_the_order_given() {
         // Every permutation of five items, applied in place, gives what indexing gives.
@@ -422,7 +709,7 @@ mod tests {
         let mut count = 0;
         loop {
             let mut moved = items.to_vec();
-            super::permute(&mut moved, &order);
+            permute(&mut moved, &order);
             let expected: Vec<&str> = order.iter().map(|&i| items[i as usize]).collect();
             assert_eq!(moved, expected, "{order:?}");
             count += 1;

@@ -144,6 +144,19 @@ impl FeatureInput<'_> {
             })
         })
     }
+    /// A couple whose rights show a separation: ASF (paid to a lone parent only) or housing
+    /// aid opened in the last 6 months.
+    fn separation_signal(&self) -> bool {
+        self.row.couple && (self.holds("ASF") || self.started_within("AL", 6))
+    }
+    /// The unit receives the other household benefit (PPA for an RSA row, RSA for a PPA row).
+    fn other_paid(&self) -> bool {
+        match self.row.prestation {
+            "RSA" => self.holds("PPA"),
+            "PPA" => self.holds("RSA"),
+            _ => false,
+        }
+    }
     fn rights_held(&self) -> f64 {
         let mut held: Vec<&str> = self
             .unit
@@ -1034,6 +1047,85 @@ pub const DICTIONARY: &[FeatureDef] = &[
             )
         },
     ),
+    // What the RSA or the PPA the unit is paid tells about its resources: the paying caisse
+    // knows the quarterly resources declared, BRM may miss some (self-employment income,
+    // alimony, capital income); eligibility finds the extra resource that explains the amount
+    // paid and re-estimates the other benefit with it (eligibility::estimate::revise).
+    yes(
+        "autre_droit_confirme",
+        "le foyer perçoit le RSA ou la prime d'activité au montant calculé sur ses ressources connues : ses ressources connues sont complètes",
+        "eligibility, droits (RSA, PPA)",
+        "ressources connues confirmées par une prestation versée",
+        |c| flag(c.row.ressources_revelees == Some(0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "droit_revise_positif",
+        "droit positif une fois recalculé avec les ressources que révèle le RSA ou la prime d'activité versé au foyer",
+        "eligibility, droits (RSA, PPA)",
+        "droit confirmé par le montant d'une autre prestation versée",
+        |c| flag(c.row.montant_revise.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "droit_revise_nul",
+        "aucun droit une fois recalculé avec les ressources que révèle le RSA ou la prime d'activité versé au foyer",
+        "eligibility, droits (RSA, PPA)",
+        "ressources déclarées à la caisse au-dessus du seuil",
+        |c| flag(c.row.montant_revise.is_some_and(|m| m <= 0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "autre_droit_inexplique",
+        "le foyer perçoit le RSA ou la prime d'activité à un montant qu'aucune ressource supplémentaire n'explique",
+        "eligibility, droits (RSA, PPA)",
+        "montant d'une autre prestation versée différent du calcul",
+        |c| flag(c.other_paid() && c.row.montant_revise.is_none()),
+    )
+    .only(Benefits::RSA_PPA),
+    def(
+        "log_montant_revise",
+        "logarithme plus un euro du droit recalculé avec les ressources que révèle le RSA ou la prime d'activité versé au foyer (0 sans cette prestation)",
+        "eligibility, droits (RSA, PPA)",
+        "ln(1 + euros per month), 0 when not revised",
+        "droit recalculé élevé",
+        "droit recalculé faible",
+        |c| c.row.montant_revise.unwrap_or(0.0).max(0.0).ln_1p(),
+    )
+    .only(Benefits::RSA_PPA),
+    def(
+        "log_revenu_non_salarie_limite",
+        "logarithme plus un euro du revenu d'activité non salarié (invisible dans BRM) jusqu'auquel le droit reste ouvert, pour un foyer avec un adulte indépendant ou agricole (0 sinon)",
+        "eligibility, personnes.regime",
+        "ln(1 + euros per month), 0 without a non-salaried adult",
+        "droit ouvert même avec un revenu non salarié élevé",
+        "droit fermé dès un petit revenu non salarié",
+        |c| c.row.revenu_non_salarie_limite.unwrap_or(0.0).ln_1p(),
+    )
+    .only(Benefits::RSA_PPA),
+    // A separation the household links do not show yet: the ASF goes to a lone parent only,
+    // housing aid is often opened on moving out.
+    yes(
+        "separation_droit_seul",
+        "couple dont les droits montrent une séparation possible (allocation de soutien familial, ou aide au logement ouverte dans les 6 derniers mois) et à qui le calcul pour le demandeur seul donne un droit",
+        "eligibility, foyers, droits (ASF, AL)",
+        "séparation possible, droit en vivant seul",
+        |c| flag(c.separation_signal() && c.row.montant_seul.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    def(
+        "log_montant_seul_separation",
+        "logarithme plus un euro du droit calculé pour le demandeur seul avec les enfants, pour un couple dont les droits montrent une séparation possible (0 sinon)",
+        "eligibility, foyers, droits (ASF, AL)",
+        "ln(1 + euros per month) if a separation signal, else 0",
+        "droit élevé en vivant seul après une séparation possible",
+        "",
+        |c| {
+            let seul = c.row.montant_seul.unwrap_or(0.0).max(0.0);
+            seul.ln_1p() * flag(c.separation_signal())
+        },
+    )
+    .only(Benefits::RSA_PPA),
     // Interactions with a published meaning.
     yes(
         "hors_ligne_60_plus",
@@ -1696,6 +1788,10 @@ mod tests {
             recoit: false,
             candidat_deterministe: false,
             motif_deterministe: None,
+            ressources_revelees: None,
+            montant_revise: None,
+            revenu_non_salarie_limite: None,
+            montant_seul: None,
             at: None,
         };
         let people = [person(30, "general"), person(80, "independant")];
