@@ -637,14 +637,19 @@ fn filled_csv(csv_text: &str, n: usize, fill: impl Fn(usize) -> [&'static str; 5
     let header = lines[0].clone();
     let at: Vec<usize> = outcome
         .iter()
-        .map(|o| match header.iter().position(|h| h == o) {
-            Some(i) => i,
-            None => {
-                for l in lines.iter_mut() {
-                    l.push(String::new());
+        .map(|o| {
+            match header
+                .iter()
+                .position(|h| recours::stages::lists::exports::technical_name(h) == Some(o))
+            {
+                Some(i) => i,
+                None => {
+                    for l in lines.iter_mut() {
+                        l.push(String::new());
+                    }
+                    *lines[0].last_mut().unwrap() = o.to_string();
+                    lines[0].len() - 1
                 }
-                *lines[0].last_mut().unwrap() = o.to_string();
-                lines[0].len() - 1
             }
         })
         .collect();

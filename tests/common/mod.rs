@@ -154,10 +154,10 @@ pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            // Hidden files (hash cache, verify scratch) and the manifest (stage timings)
-            // are not outputs.
+            // Hidden files (hash cache, verify scratch), the manifest (stage timings) and
+            // the run log (times) are not outputs.
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == "manifest.json" {
+            if name.starts_with('.') || name == "manifest.json" || name == "run.log" {
                 continue;
             }
             if p.is_dir() {

@@ -157,24 +157,64 @@ fn audit_label(name: &str) -> Option<String> {
     }
 }
 
-/// Reads `lists/summary.csv` (`caisse,prestations,canal_ou_decision,personnes`) into
-/// people per caisse and channel or decision.
+/// Reads `lists/summary.csv` (the excel-fr file of the lists: `Caisse;Prestations;Décision;
+/// Canal;Personnes;…`, French headers) into people per caisse and channel code (listed
+/// people) or decision code (the others).
 fn read_counts(path: &Path) -> Result<BTreeMap<String, Counts>> {
+    use crate::stages::lists::exports::canal_from_text;
+    use crate::stages::lists::select::Decision;
     let text = std::fs::read_to_string(path)
         .map_err(RecoursError::io(format!("reading {}", path.display())))?;
+    let bad = |message: String| RecoursError::Input {
+        table: "lists/summary.csv".into(),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut rows = reader.records();
+    let header: Vec<String> = match rows.next() {
+        Some(h) => h
+            .map_err(|e| bad(e.to_string()))?
+            .iter()
+            .map(crate::io::excel::fold)
+            .collect(),
+        None => return Ok(BTreeMap::new()),
+    };
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| bad(format!("column {name:?} missing")))
+    };
+    let (caisse, decision, canal, people) = (
+        at("caisse")?,
+        at("decision")?,
+        at("canal")?,
+        at("personnes")?,
+    );
     let mut out: BTreeMap<String, Counts> = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if let [caisse, _, what, n] = f[..] {
-            let n: usize = n.trim().parse().map_err(|_| RecoursError::Input {
-                table: "lists/summary.csv".into(),
-                message: format!("people count {n:?} is not a number"),
-            })?;
-            *out.entry(caisse.into())
-                .or_default()
-                .entry(what.into())
-                .or_default() += n;
-        }
+    for row in rows {
+        let row = row.map_err(|e| bad(e.to_string()))?;
+        let cell = |i: usize| row.get(i).unwrap_or("").trim();
+        let n: usize = cell(people)
+            .parse()
+            .map_err(|_| bad(format!("people count {:?} is not a number", cell(people))))?;
+        let what = match canal_from_text(cell(canal)) {
+            Some(c) => c.code().to_string(),
+            None => {
+                let d = crate::io::excel::fold(cell(decision));
+                Decision::ALL
+                    .into_iter()
+                    .find(|x| crate::io::excel::fold(x.label()) == d)
+                    .map_or(d, |x| x.code().to_string())
+            }
+        };
+        *out.entry(cell(caisse).to_string())
+            .or_default()
+            .entry(what)
+            .or_default() += n;
     }
     Ok(out)
 }
