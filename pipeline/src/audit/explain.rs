@@ -760,26 +760,17 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     })
 }
 
-const MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
 /// `2025-05` → `mai 2025`.
 fn month_words(m: &str) -> String {
     Month::parse(m).map_or_else(
         || m.to_string(),
-        |m| format!("{} {}", MONTHS[m.month_of_year() as usize - 1], m.year()),
+        |m| {
+            format!(
+                "{} {}",
+                crate::domain::fr::MONTHS[m.month_of_year() as usize - 1],
+                m.year()
+            )
+        },
     )
 }
 
@@ -791,7 +782,7 @@ fn months_words(months: &[String]) -> String {
         .iter()
         .map(|m| {
             if one_year {
-                MONTHS[m.month_of_year() as usize - 1].to_string()
+                crate::domain::fr::MONTHS[m.month_of_year() as usize - 1].to_string()
             } else {
                 month_words(&m.to_string())
             }

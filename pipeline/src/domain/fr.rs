@@ -61,6 +61,27 @@ pub fn euros_whole(v: f64) -> String {
     format!("{}{UNIT_SPACE}€", number(v, 0))
 }
 
+/// The months' names, January first.
+pub const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// A month in words: `septembre 2025`.
+pub fn month(m: super::month::Month) -> String {
+    format!("{} {}", MONTHS[m.month_of_year() as usize - 1], m.year())
+}
+
 /// A share (0–1) as a percentage with one decimal: `53,6 %`.
 pub fn percent(share: f64) -> String {
     format!("{}{UNIT_SPACE}%", number(100.0 * share, 1))
@@ -109,6 +130,10 @@ mod tests {
         assert_eq!(number(1_234_567.0, 0), "1\u{202f}234\u{202f}567");
         assert_eq!(count(1000), "1\u{202f}000");
         assert_eq!(euros_whole(588.69), "589\u{a0}€");
+        assert_eq!(
+            month(crate::domain::month::Month::parse("2025-09").unwrap()),
+            "septembre 2025"
+        );
         assert_eq!(signed(0.1003 * 100.0, 1), "+10,0");
         assert_eq!(signed(-0.5, 1), "-0,5");
         assert_eq!(tick(0.1), "0,1");

@@ -114,3 +114,30 @@ mod tests {
         assert_eq!(born.age_at(Month::parse("2025-10").unwrap()), 65);
     }
 }
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian calendar;
+/// H. Hinnant's `civil_from_days`).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn days_since_1970_give_the_calendar_date() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_430), (2025, 12, 8));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -48,25 +48,6 @@ pub fn fr_size(bytes: u64) -> String {
     }
 }
 
-/// `septembre 2025`.
-pub fn fr_month(m: Month) -> String {
-    const NAMES: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    format!("{} {}", NAMES[m.month_of_year() as usize - 1], m.year())
-}
-
 /// The page around `body`, with the logged-in person and the logout form.
 pub fn layout(title: &str, session: Option<&Session>, body: &str) -> String {
     let who = match session {
@@ -192,7 +173,7 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
         let run = r.run;
         body.push_str(&format!(
             "<section><h2>Liste de {}</h2><p class=\"info\">Traitement {} du {}</p>",
-            fr_month(run.month),
+            crate::domain::fr::month(run.month),
             esc(&run.id),
             esc(&run.date)
         ));
@@ -222,7 +203,7 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
         if r.served {
             body.push_str(&format!(
                 "<p>Liste servie jusqu'à fin {} ; ensuite, travaillez la liste du mois suivant.</p><h3>Télécharger</h3><ul>",
-                fr_month(r.until)
+                crate::domain::fr::month(r.until)
             ));
             let mut files: Vec<&CatalogFile> =
                 run.files_of(&Access::Caisse(caisse.to_string())).collect();
@@ -264,7 +245,7 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
         } else {
             body.push_str(&format!(
                 "<p class=\"alerte\">Liste expirée depuis fin {} : elle n'est plus servie. Travaillez la liste la plus récente.</p>",
-                fr_month(r.until)
+                crate::domain::fr::month(r.until)
             ));
         }
         body.push_str("</section>");
@@ -278,7 +259,7 @@ pub fn national(session: &Session, runs: &[&Run]) -> String {
     for run in runs {
         body.push_str(&format!(
             "<section><h2>Traitement de {}</h2><p class=\"info\">{} du {}{}</p><ul>",
-            fr_month(run.month),
+            crate::domain::fr::month(run.month),
             esc(&run.id),
             esc(&run.date),
             if run.intact() {
@@ -321,7 +302,7 @@ pub fn auditor(session: &Session, runs: &[&Run]) -> String {
     for run in runs {
         body.push_str(&format!(
             "<tr><td>{}</td><td><a href=\"/runs/{}/audit\">{}</a></td><td>{}</td><td>{}</td></tr>",
-            fr_month(run.month),
+            crate::domain::fr::month(run.month),
             esc(&run.id),
             esc(&run.id),
             esc(&run.date),
@@ -341,7 +322,7 @@ pub fn audit(session: &Session, run: &Run) -> String {
     let mut body = format!(
         "<section><h2>Traitement {} ({})</h2><p>{}</p><ul>",
         esc(&run.id),
-        fr_month(run.month),
+        crate::domain::fr::month(run.month),
         if run.intact() {
             format!(
                 "Chaque fichier produit correspond à son empreinte BLAKE3 du manifeste ({} fichiers).",
@@ -394,6 +375,9 @@ mod tests {
         assert_eq!(fr_int(7), "7");
         assert_eq!(fr_size(1_234_567), "1,2 Mo");
         assert_eq!(fr_size(845_000), "845 ko");
-        assert_eq!(fr_month(Month::parse("2025-09").unwrap()), "septembre 2025");
+        assert_eq!(
+            crate::domain::fr::month(Month::parse("2025-09").unwrap()),
+            "septembre 2025"
+        );
     }
 }

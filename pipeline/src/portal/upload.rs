@@ -117,7 +117,7 @@ pub fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
             // A date typed in Excel: its serial number (days since 1899-12-30).
             Data::DateTime(d) => {
                 let (y, m, day) =
-                    crate::portal::auditlog::civil_from_days(d.as_f64().floor() as i64 - 25_569);
+                    crate::domain::month::civil_from_days(d.as_f64().floor() as i64 - 25_569);
                 format!("{y:04}-{m:02}-{day:02}")
             }
             Data::Error(_) => "#ERREUR".into(),

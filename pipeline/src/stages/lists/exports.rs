@@ -691,29 +691,6 @@ fn row(names: &[&str], rang: usize, e: &ListEntry, unreached: Option<&Unreached>
         .collect()
 }
 
-/// A month in words (`septembre 2025`).
-fn month_fr(m: crate::domain::month::Month) -> String {
-    const NAMES: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    format!(
-        "{} {}",
-        NAMES[(m.month_of_year() as usize - 1) % 12],
-        m.year()
-    )
-}
-
 /// What the read-me says about the run and the caisse's lists.
 pub struct ReadMe<'a> {
     pub caisse: &'a str,
@@ -743,7 +720,10 @@ impl ReadMe<'_> {
         let considered: usize = self.decisions.iter().map(|(_, n)| n).sum();
         let mut v = vec![
             format!("Listes de contacts : {name}"),
-            format!("Mois de la situation : {}", month_fr(self.month)),
+            format!(
+                "Mois de la situation : {}",
+                crate::domain::fr::month(self.month)
+            ),
             format!("Identifiant de l'exécution : {}", self.run_id),
             format!(
                 "Personnes à contacter (feuille « Contacts », fichier contacts.csv) : {listed}"
@@ -827,7 +807,12 @@ fn write_xlsx(path: &Path, contacts: &Table, unreached: &Table, readme: &ReadMe)
     );
     let formats = Formats::new();
     let name = crate::stages::lists::select::caisse_name(readme.caisse, readme.libelle);
-    let title = |what: &str| format!("{name} — {what} — {}", month_fr(readme.month));
+    let title = |what: &str| {
+        format!(
+            "{name} — {what} — {}",
+            crate::domain::fr::month(readme.month)
+        )
+    };
     {
         let ws = wb.add_worksheet();
         ws.set_name("Contacts").map_err(x)?;
