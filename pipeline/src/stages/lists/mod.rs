@@ -304,7 +304,20 @@ impl Stage for Lists {
             output::write_json(&out.campaign_feedback_json(), &fb)?;
             feedback::table(&fb)
                 .write_csv(&out.campaign_feedback_csv(), crate::io::excel::EXCEL_FR)?;
-            if let Some(e) = &fb.national.effet {
+            // The report's small-cell rule holds for the operator's line too: no effect
+            // from which an arm's count under `min_cell` could be read back.
+            let publishable = |o: &feedback::Outcomes| {
+                [o.droits_ouverts, o.personnes - o.droits_ouverts]
+                    .iter()
+                    .all(|&n| n == 0 || n >= cfg.min_cell)
+            };
+            let shown = publishable(&fb.national.contactes) && publishable(&fb.national.temoins);
+            if fb.national.effet.is_some() && !shown {
+                feedback_note = format!(
+                    "; past campaign: effect not shown (a group of fewer than {} people)",
+                    cfg.min_cell
+                );
+            } else if let Some(e) = &fb.national.effet {
                 feedback_note = format!(
                     "; past campaign: {:+.1} points of rights opened vs control (95 % CI {:.1} to {:.1})",
                     100.0 * e.difference,
