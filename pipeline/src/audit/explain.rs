@@ -1304,7 +1304,15 @@ impl Explanation {
                     if reasons.is_empty() {
                         "Aucun élément ne l'a fait monter.".to_string()
                     } else {
-                        format!("Ce qui l'a le plus fait monter : {}.", reasons.join(" ; "))
+                        format!(
+                            "{}e qui l'a le plus fait monter : {}.",
+                            if b.probabilite < 0.5 {
+                                "Elle reste faible ; c"
+                            } else {
+                                "C"
+                            },
+                            reasons.join(" ; ")
+                        )
                     }
                 ),
             );
