@@ -1,6 +1,7 @@
 //! The files of a run folder that more than one stage or command reads.
 
 pub mod extracts;
+pub mod households;
 pub mod manifest;
 pub mod ownership;
 pub mod quality;

@@ -12,7 +12,7 @@ use crate::domain::bareme::{Bareme, PpaMonthParams};
 use crate::domain::entitlement::{self, Estimates, Role, Situation, round2};
 use crate::error::{RecoursError, Result};
 use crate::io::frame::id_head;
-use crate::stages::eligibility::household::{Households, Unit};
+use crate::tables::households::{Households, Unit};
 
 /// One row of `eligibility.parquet`.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,14 +1,13 @@
 //! The `eligibility` stage: households assembled from the extracts, RSA/PPA/ASPA estimated.
 
 pub mod estimate;
-pub mod household;
 
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::stages::eligibility::household::Households;
 use crate::stages::ingest;
 use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage, section};
+use crate::tables::households::Households;
 use crate::tables::run_folder::names;
 use serde_json::json;
 

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::stages::eligibility::estimate::FoyerFacts;
-use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::FeatureTable;
+use crate::tables::households::Households;
 
 pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
 
@@ -117,7 +117,7 @@ pub const DIMENSIONS: [&str; 6] = [
 /// The groups a person belongs to, one per dimension (household type and housing status
 /// from the benefit's eligibility row, `inconnu` without one).
 fn groups_of(
-    p: &crate::stages::eligibility::household::Person,
+    p: &crate::tables::households::Person,
     e: Option<&FoyerFacts>,
     run: crate::domain::month::Month,
 ) -> [(&'static str, &'static str); 6] {

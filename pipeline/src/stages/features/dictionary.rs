@@ -18,8 +18,8 @@ use crate::domain::month::Month;
 use crate::error::{RecoursError, Result};
 use crate::stages::eligibility::estimate::EligibilityRow;
 use crate::stages::eligibility::estimate::NON_SALARIED_REGIMES;
-use crate::stages::eligibility::household::{HISTORY, Households, Person};
 use crate::tables::extracts::Extracts;
+use crate::tables::households::{HISTORY, Households, Person};
 
 /// Why a feature is protected: used for fairness audits, a model feature only when the
 /// configuration allows it explicitly (and the model card then says so).
@@ -79,7 +79,7 @@ pub struct FeatureInput<'a> {
     /// Ages of the unit's dependent children.
     pub children: Vec<i32>,
     pub statut: Option<Statut>,
-    /// The unit is a hosted adult's (see [`crate::stages::eligibility::household::is_hosted`]).
+    /// The unit is a hosted adult's (see [`crate::tables::households::is_hosted`]).
     pub hosted: bool,
     /// The unit's monthly wages, M-12..M-1.
     pub wages: [f64; HISTORY],

@@ -18,9 +18,9 @@ use crate::domain::contract::{Rule, TABLES, TableSpec};
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::io::trace::trace;
-use crate::stages::eligibility::household::ResourceHistories;
 use crate::stages::stage::{Declaration, Fingerprint, RunContext, Stage, section};
 use crate::tables::extracts::{Extracts, NO_ROW, PERSON_ROW, PERSON_ROWS, STREAMED};
+use crate::tables::households::ResourceHistories;
 use crate::tables::quality::{
     MissingMonth, QUALITY_SCHEMA_VERSION, QualityReport, RowDrop, TableQuality,
 };
@@ -1551,7 +1551,7 @@ impl Ingested {
                 let history = crate::domain::month::Month::parse(run).map_or(String::new(), |m| {
                     format!(
                         " ({} to {})",
-                        m.plus(-(crate::stages::eligibility::household::HISTORY as i32)),
+                        m.plus(-(crate::tables::households::HISTORY as i32)),
                         m.plus(-1)
                     )
                 });

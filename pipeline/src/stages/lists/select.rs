@@ -15,9 +15,9 @@ use crate::config::{ListRules, Priority};
 use crate::domain::codes::Canal;
 use crate::domain::reference::Reference;
 use crate::io::frame::id_head;
-use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::stages::score::scoring;
+use crate::tables::households::Households;
 
 /// Whether a feature only restates the entitlement estimate (computed from the
 /// `eligibility` rows alone: the amount, its bands, the margin under the threshold).

@@ -16,9 +16,9 @@ use crate::domain::contract::SCORED;
 use crate::domain::month::Month;
 use crate::error::{RecoursError, Result};
 use crate::stages::eligibility::estimate::{self as eligibility, EligibilityConfig};
-use crate::stages::eligibility::household::{Households, ResourceHistories};
 use crate::stages::features::dictionary::{self as features, FeatureTable};
 use crate::tables::extracts::Extracts;
+use crate::tables::households::{Households, ResourceHistories};
 
 /// How the learning table was used, per benefit.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -148,7 +148,7 @@ impl Labelled {
         }
         tables.insert("foyers", filter(&foyers, "foyers", &foyer_rows)?);
         let (resources, months) =
-            crate::stages::eligibility::household::resource_rows_of(resources, &renumber)?;
+            crate::tables::households::resource_rows_of(resources, &renumber)?;
         Ok(Labelled {
             resources,
             months,
@@ -162,7 +162,7 @@ impl Labelled {
     /// Whether the resources extract has every month of the history features read at
     /// `month` (the twelve months before it).
     fn covers(&self, month: Month) -> bool {
-        (1..=crate::stages::eligibility::household::HISTORY as i32)
+        (1..=crate::tables::households::HISTORY as i32)
             .all(|k| self.months.contains(&month.plus(-k)))
     }
 
