@@ -14,6 +14,7 @@ use rand_distr::{Distribution, StandardNormal};
 use recours_models::logistic::{self, SolverSettings};
 
 use crate::error::{RecoursError, Result};
+use crate::tables::run_folder::RunFolder;
 
 pub struct BenchFit {
     pub rows: usize,
@@ -184,13 +185,14 @@ pub fn run(b: &BenchFit) -> Result<()> {
 /// for the largest contributions (the reasons), and for everything `score_all` does (both,
 /// with ids, reasons and ordering). Best and median of `repeat` passes.
 pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) -> Result<()> {
-    let table = crate::stages::features::dictionary::FeatureTable::read(
-        &run_dir.join("features.parquet"),
+    let table = crate::tables::features::FeatureTable::read(
+        &RunFolder::new(run_dir).features(),
         month,
+        crate::stages::features::dictionary::feature_name,
     )?;
     let mut models = std::collections::BTreeMap::new();
     for &b in crate::domain::contract::SCORED {
-        let path = run_dir.join("models").join(format!("{b}.json"));
+        let path = RunFolder::new(run_dir).model(b);
         if path.exists() {
             models.insert(
                 b,
@@ -258,7 +260,7 @@ pub fn score(run_dir: &Path, month: crate::domain::month::Month, repeat: usize) 
     });
     report("with ids, reasons and ordering", &mut || {
         let t = Instant::now();
-        std::hint::black_box(crate::stages::lists::select::score_all(&models, &table));
+        std::hint::black_box(crate::stages::score::score_all(&models, &table));
         t.elapsed().as_secs_f64()
     });
     Ok(())

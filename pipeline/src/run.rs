@@ -11,12 +11,12 @@ use crate::domain::contract::SCORED;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::io::progress::{self, say};
-use crate::stages::eligibility::estimate as eligibility_rows;
-use crate::stages::features::dictionary::FeatureTable;
 use crate::stages::stage::{Fingerprint, InputRead, Need, RunContext, Stage};
 use crate::stages::train::training;
 use crate::stages::{eligibility, evaluate, features, ingest, lists, report, score, train};
+use crate::tables::eligibility as eligibility_rows;
 use crate::tables::extracts::Extracts;
+use crate::tables::features::FeatureTable;
 use crate::tables::households::Households;
 use crate::tables::manifest;
 use crate::tables::ownership;
@@ -81,7 +81,11 @@ impl RunContext {
                 self.eligibility = Some(eligibility_rows::read(&dir.eligibility())?);
             }
             Need::Features if self.features.is_none() => {
-                self.features = Some(FeatureTable::read(&dir.features(), self.config.month)?);
+                self.features = Some(FeatureTable::read(
+                    &dir.features(),
+                    self.config.month,
+                    crate::stages::features::dictionary::feature_name,
+                )?);
             }
             Need::Features if self.features.as_ref().is_some_and(|f| !f.has_values()) => {
                 if let Some(f) = self.features.as_mut() {
@@ -652,7 +656,7 @@ pub fn end_summary(run: &RunFolder) -> Vec<String> {
             Err(e) => lines.push(format!("lists: in {} ({e})", run.lists().display())),
         }
     }
-    let report = run.report().join("index.html");
+    let report = run.report_index();
     if report.exists() {
         lines.push(format!("report: {}", report.display()));
     }

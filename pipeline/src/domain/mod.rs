@@ -4,6 +4,7 @@
 pub mod bareme;
 pub mod codes;
 pub mod contract;
+pub mod disclosure;
 pub mod entitlement;
 pub mod fr;
 pub mod month;

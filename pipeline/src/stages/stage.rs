@@ -9,14 +9,14 @@ use recours_models::train::ModelArtefact;
 
 use crate::config::RunConfig;
 use crate::error::{RecoursError, Result};
-use crate::stages::eligibility::estimate::EligibilityRow;
-use crate::stages::features::dictionary::FeatureTable;
-use crate::stages::lists::select::ScoreRow;
+use crate::tables::eligibility::EligibilityRow;
 use crate::tables::extracts::Extracts;
+use crate::tables::features::FeatureTable;
 use crate::tables::households::{Households, ResourceHistories};
 use crate::tables::manifest::{self, FileRecord, Hasher};
 use crate::tables::quality::QualityReport;
 use crate::tables::run_folder::RunFolder;
+use crate::tables::scores::ScoreRow;
 
 /// A stage as the run plans it. The stages it reads are named by their declarations, so a
 /// renamed or removed stage is a compile error in every stage that reads it.

@@ -67,6 +67,14 @@ impl Extracts {
         self.released = true;
     }
 
+    /// Where the ingest stage kept `table`: `ingest/<table>.parquet` of the folder that holds
+    /// `ressources` (the run folder, or the ingest's staging folder laid out the same way);
+    /// how a table released from memory is read back.
+    pub fn kept_file(&self, table: &str) -> Option<PathBuf> {
+        let folder = self.ressources.as_ref()?.parent()?.parent()?;
+        Some(RunFolder::new(folder).ingested(table))
+    }
+
     /// Reads back the kept rows the ingest stage wrote in `RUN/ingest/` (a run resumed
     /// after ingest).
     pub fn load(run: &RunFolder) -> Result<Extracts> {

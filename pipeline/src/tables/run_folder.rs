@@ -173,6 +173,10 @@ impl RunFolder {
     pub fn report(&self) -> PathBuf {
         self.root.join(names::REPORT)
     }
+    /// `report/index.html`: the report's page.
+    pub fn report_index(&self) -> PathBuf {
+        self.report().join("index.html")
+    }
 
     pub fn notebooks(&self) -> PathBuf {
         self.root.join(names::NOTEBOOKS)

@@ -54,7 +54,7 @@ impl Stage for Eligibility {
         trace("eligibility: estimates", t0);
         let t0 = std::time::Instant::now();
         output::write_parquet_in_batches(&ctx.out.eligibility(), rows.len(), |r| {
-            estimate::to_frame(&rows[r])
+            crate::tables::eligibility::to_frame(&rows[r])
         })?;
         trace("eligibility: written", t0);
         let mut counts = std::collections::BTreeMap::new();

@@ -13,16 +13,13 @@ use rustc_hash::FxHashSet as HashSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::eligibility::estimate::FoyerFacts;
-use crate::stages::features::dictionary::FeatureTable;
+use crate::domain::disclosure::{HIDDEN, suppress_counts};
+use crate::stages::lists::feedback::Outcome;
+use crate::tables::eligibility::FoyerFacts;
+use crate::tables::features::FeatureTable;
 use crate::tables::households::Households;
 
 pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
-
-/// How a suppressed cell reads in every table that leaves the national team ("non
-/// diffusé"): fewer than `min_cell` people, or hidden so that such a cell cannot be
-/// recovered by subtraction.
-pub const HIDDEN: &str = crate::domain::fr::ND;
 
 /// A proportion with its Wilson 95 % interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,17 +75,6 @@ pub struct GroupRow {
     pub campagne_contactes: usize,
     pub campagne_droits_ouverts: usize,
     pub campagne_taux: Option<Rate>,
-}
-
-/// One row of the past campaign's outcomes (`retours`).
-pub struct Outcome {
-    pub pseudo_id: String,
-    pub prestation: String,
-    /// Contacted (any channel but `aucun`, the control group).
-    pub contacte: bool,
-    pub droit_ouvert: bool,
-    /// The person's row in the run's households, when the ingest of this run found it.
-    pub person: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -430,71 +416,6 @@ impl ByBenefitAndId {
     }
 }
 
-/// Small-cell suppression of one set of counts that add up to a published total (a row of a
-/// table, the groups of one dimension): counts from 1 to `min_cell - 1` are hidden
-/// (primary), and when exactly one is hidden the smallest other non-zero count is hidden
-/// too (complementary), so that no hidden count can be recovered by subtraction.
-pub fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> {
-    let small = |n: usize| n > 0 && n < min_cell;
-    let mut out: Vec<Option<usize>> = values.iter().map(|&v| (!small(v)).then_some(v)).collect();
-    if out.iter().filter(|v| v.is_none()).count() == 1 {
-        let other = values
-            .iter()
-            .enumerate()
-            .filter(|(i, v)| out[*i].is_some() && **v > 0)
-            .min_by_key(|(i, v)| (**v, *i))
-            .map(|(i, _)| i);
-        if let Some(i) = other {
-            out[i] = None;
-        }
-    }
-    out
-}
-
-/// Small-cell suppression of a table whose row sums and column sums are both published
-/// (cells of caisses × channels, with each caisse's total as the last column): primary
-/// suppression, then complementary suppression on rows and columns until no row or column
-/// has exactly one hidden cell.
-pub fn suppress_table(cells: &[Vec<usize>], min_cell: usize) -> Vec<Vec<Option<usize>>> {
-    let small = |n: usize| n > 0 && n < min_cell;
-    let mut out: Vec<Vec<Option<usize>>> = cells
-        .iter()
-        .map(|r| r.iter().map(|&v| (!small(v)).then_some(v)).collect())
-        .collect();
-    let width = cells.first().map_or(0, Vec::len);
-    // Hides the smallest shown non-zero cell among `at` when exactly one of them is hidden.
-    let fix = |out: &mut Vec<Vec<Option<usize>>>, at: &[(usize, usize)]| -> bool {
-        if at.iter().filter(|&&(r, c)| out[r][c].is_none()).count() != 1 {
-            return false;
-        }
-        let other = at
-            .iter()
-            .filter(|&&(r, c)| out[r][c].is_some_and(|v| v > 0))
-            .min_by_key(|&&(r, c)| (cells[r][c], r, c));
-        match other {
-            Some(&(r, c)) => {
-                out[r][c] = None;
-                true
-            }
-            None => false,
-        }
-    };
-    loop {
-        let mut changed = false;
-        for r in 0..cells.len() {
-            let at: Vec<(usize, usize)> = (0..width).map(|c| (r, c)).collect();
-            changed |= fix(&mut out, &at);
-        }
-        for c in 0..width {
-            let at: Vec<(usize, usize)> = (0..cells.len()).map(|r| (r, c)).collect();
-            changed |= fix(&mut out, &at);
-        }
-        if !changed {
-            return out;
-        }
-    }
-}
-
 /// The table with small cells suppressed, dimension by dimension: counts under `min_cell`
 /// (and one more per dimension when a single one would be hidden) become `None`, and so
 /// do the shares and rates computed from them, and the recall of "everyone else".
@@ -650,38 +571,6 @@ mod tests {
         assert!((r.ci95_low - 0.490_162).abs() < 1e-5, "{r:?}");
         assert!((r.ci95_high - 0.943_318).abs() < 1e-5, "{r:?}");
         assert!(wilson(0, 0).is_none());
-    }
-
-    #[test]
-    fn complementary_suppression_hides_a_second_cell_when_one_would_be_alone() {
-        assert_eq!(
-            suppress_counts(&[500, 7, 40, 0], 11),
-            [Some(500), None, None, Some(0)]
-        );
-        assert_eq!(
-            suppress_counts(&[500, 7, 3, 40], 11),
-            [Some(500), None, None, Some(40)]
-        );
-        assert_eq!(suppress_counts(&[500, 40], 11), [Some(500), Some(40)]);
-        assert_eq!(suppress_counts(&[0, 9], 11), [Some(0), None]);
-    }
-
-    #[test]
-    fn table_suppression_leaves_no_row_or_column_with_a_single_hidden_cell() {
-        // caisses × (sms, courrier, total)
-        let cells = vec![vec![30, 5, 35], vec![40, 20, 60], vec![50, 30, 80]];
-        let s = suppress_table(&cells, 11);
-        for r in &s {
-            assert_ne!(r.iter().filter(|v| v.is_none()).count(), 1, "{s:?}");
-        }
-        for c in 0..3 {
-            assert_ne!(s.iter().filter(|r| r[c].is_none()).count(), 1, "{s:?}");
-        }
-        assert_eq!(s[0][1], None);
-        assert_eq!(
-            (s[0][0], s[1][0], s[1][1], s[2][2]),
-            (None, None, None, Some(80))
-        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Stage for Evaluate {
         let households = RunContext::need(&ctx.households, "eligibility")?;
         let t0 = Instant::now();
         // Of the eligibility rows, only what the audit groups by (not every row whole).
-        let rows = crate::stages::eligibility::estimate::read_foyer_facts(&ctx.run.eligibility())?;
+        let rows = crate::tables::eligibility::read_foyer_facts(&ctx.run.eligibility())?;
         let listed = crate::stages::lists::decisions::listed(&ctx.run)?;
         // The only place `verite` is read.
         let truth = match &cfg.verite {

@@ -11,8 +11,8 @@ use recours_models::train::ModelArtefact;
 use serde::Serialize;
 
 use crate::error::{RecoursError, Result};
-use crate::stages::features::dictionary::FeatureTable;
 use crate::stages::score::scoring;
+use crate::tables::features::FeatureTable;
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct BenefitEvaluation {

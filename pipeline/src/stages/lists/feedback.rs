@@ -14,6 +14,17 @@ use crate::stages::lists::exports::{FEEDBACK, Table, Value};
 use crate::stages::lists::select::caisse_for;
 use crate::tables::extracts::Extracts;
 
+/// One row of the past campaign's outcomes (`retours`).
+pub struct Outcome {
+    pub pseudo_id: String,
+    pub prestation: String,
+    /// Contacted (any channel but `aucun`, the control group).
+    pub contacte: bool,
+    pub droit_ouvert: bool,
+    /// The person's row in the run's households, when the ingest of this run found it.
+    pub person: Option<u32>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcomes {
     pub personnes: usize,
@@ -98,7 +109,7 @@ pub struct Feedback {
 
 /// Persons' (département, regime), for routing outcomes to caisses.
 /// The past campaign's rows as the fairness audit counts them (empty without `retours`).
-pub fn outcomes(x: &Extracts) -> Result<Vec<crate::stages::evaluate::fairness::Outcome>> {
+pub fn outcomes(x: &Extracts) -> Result<Vec<Outcome>> {
     let Some(r) = x.table("retours") else {
         return Ok(Vec::new());
     };
@@ -108,7 +119,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<crate::stages::evaluate::fairness::O
     let ouvert = crate::io::frame::bool_col(r, "retours", "droit_ouvert")?;
     Ok((0..r.height())
         .filter_map(|i| {
-            Some(crate::stages::evaluate::fairness::Outcome {
+            Some(Outcome {
                 pseudo_id: ids.get(i)?.to_string(),
                 prestation: prest.get(i)?.to_string(),
                 contacte: canal.get(i)? != "aucun",

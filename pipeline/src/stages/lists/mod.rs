@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::domain::codes::Canal;
+use crate::domain::disclosure;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
 use crate::stages::eligibility;
@@ -307,9 +308,10 @@ impl Stage for Lists {
             // The report's small-cell rule holds for the operator's line too: no effect
             // from which an arm's count under `min_cell` could be read back.
             let publishable = |o: &feedback::Outcomes| {
-                [o.droits_ouverts, o.personnes - o.droits_ouverts]
-                    .iter()
-                    .all(|&n| n == 0 || n >= cfg.min_cell)
+                disclosure::publishable(
+                    &[o.droits_ouverts, o.personnes - o.droits_ouverts],
+                    cfg.min_cell,
+                )
             };
             let shown = publishable(&fb.national.contactes) && publishable(&fb.national.temoins);
             if fb.national.effet.is_some() && !shown {

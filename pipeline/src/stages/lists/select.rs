@@ -1,180 +1,27 @@
-//! The `score` and `lists` stages: every person of a benefit's scoring population scored
-//! with its reasons, then one prioritised, deduplicated contact list per caisse, within
-//! its monthly capacity per channel, with a channel the person can use, a random control
-//! group kept off the list, and a decision for everyone (auditors and `explain` read it).
+//! The `lists` stage's selection: from the scores, one prioritised, deduplicated contact
+//! list per caisse, within its monthly capacity per channel, with a channel the person can
+//! use, a random control group kept off the list, and a decision for everyone (auditors and
+//! `explain` read it).
 
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use recours_models::train::ModelArtefact;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ListRules, Priority};
 use crate::domain::codes::Canal;
 use crate::domain::reference::Reference;
 use crate::io::frame::id_head;
-use crate::stages::features::dictionary::{self as features, FeatureTable};
-use crate::stages::score::scoring;
+use crate::stages::features::dictionary as features;
 use crate::tables::households::Households;
+use crate::tables::scores::ScoreRow;
 
 /// Whether a feature only restates the entitlement estimate (computed from the
 /// `eligibility` rows alone: the amount, its bands, the margin under the threshold).
 fn restates_estimate(f: &features::FeatureDef) -> bool {
     f.sources == "eligibility"
-}
-
-/// One scored (person, benefit) with its reasons.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScoreRow {
-    pub pseudo_id: String,
-    pub prestation: &'static str,
-    pub probabilite: f64,
-    pub montant_estime: f64,
-    pub candidat_deterministe: bool,
-    /// The largest positive contributions, largest first: feature name, contribution, reason.
-    pub raisons: Reasons,
-    /// The person's row in the run's [`Households`] when known (from
-    /// [`FeatureTable::person`] of a feature table computed in this run); `None` when read
-    /// back from `scores.parquet` or scored from a feature table read back.
-    pub person: Option<u32>,
-}
-
-/// A score's largest positive contributions, largest first, held in place: the feature (its
-/// index in the dictionary), whether its "low value" phrase applies, the contribution. 16
-/// bytes each, no allocation per score (millions of rows at national scale).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Reasons {
-    len: u8,
-    items: [(u16, bool, f64); crate::stages::score::scoring::TOP_REASONS],
-}
-
-impl Reasons {
-    /// Appends a contribution of the dictionary's feature `index`; `low` when its "low
-    /// value" phrase applies (see [`reason`]). Beyond [`crate::stages::score::scoring::TOP_REASONS`], ignored.
-    pub fn push(&mut self, index: usize, contribution: f64, low: bool) {
-        let n = self.len as usize;
-        if n == self.items.len() {
-            return;
-        }
-        self.items[n] = (index as u16, low, contribution);
-        self.len += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Feature name, contribution and plain-French reason of the `k`-th largest.
-    pub fn get(&self, k: usize) -> Option<(&'static str, f64, &'static str)> {
-        (k < self.len()).then(|| {
-            let (i, low, c) = self.items[k];
-            let f = &features::DICTIONARY[i as usize];
-            (f.name, c, if low { f.reason_low } else { f.reason_high })
-        })
-    }
-
-    /// The dictionary's feature of the `k`-th largest, and whether its "low value" phrase
-    /// applies.
-    pub fn feature(&self, k: usize) -> Option<(&'static features::FeatureDef, bool)> {
-        (k < self.len()).then(|| {
-            let (i, low, _) = self.items[k];
-            (&features::DICTIONARY[i as usize], low)
-        })
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64, &'static str)> + '_ {
-        (0..self.len()).filter_map(|k| self.get(k))
-    }
-}
-
-/// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
-/// a high value when the standardised value is positive, for a low value otherwise.
-pub fn reason(f: &'static features::FeatureDef, standardised: f64) -> &'static str {
-    if standardised >= 0.0 || f.reason_low.is_empty() {
-        f.reason_high
-    } else {
-        f.reason_low
-    }
-}
-
-/// Seconds spent in the scoring passes themselves (before ids, reasons and sorting).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ScoringTime {
-    /// Grouping the rows by benefit and computing every probability.
-    pub probabilities: f64,
-    /// Finding each row's largest contributions.
-    pub contributions: f64,
-}
-
-/// Every score row, in (benefit, id) order, and the time of the scoring passes.
-pub fn score_all(
-    models: &BTreeMap<&'static str, ModelArtefact>,
-    t: &FeatureTable,
-) -> (Vec<ScoreRow>, ScoringTime) {
-    let mut out: Vec<ScoreRow> = Vec::with_capacity(t.len());
-    let mut time = ScoringTime::default();
-    let start = std::time::Instant::now();
-    let by_benefit = scoring::benefit_rows(t);
-    time.probabilities += start.elapsed().as_secs_f64();
-    let progress = crate::io::progress::Progress::new(
-        "score",
-        "rows scored",
-        by_benefit.values().map(|r| r.len() as u64).sum(),
-        "rows",
-    );
-    for (b, a) in models {
-        // The artefact's features, resolved once in the dictionary (with their index).
-        let defs: Vec<(usize, &'static features::FeatureDef)> = a
-            .features
-            .iter()
-            .map(|f| {
-                features::DICTIONARY
-                    .iter()
-                    .enumerate()
-                    .find(|(_, d)| d.name == f.name)
-                    .expect("an artefact's features passed the signature check")
-            })
-            .collect();
-        let rows = by_benefit.get(b).map(Vec::as_slice).unwrap_or_default();
-        let start = std::time::Instant::now();
-        let p = scoring::probabilities(a, t, rows);
-        time.probabilities += start.elapsed().as_secs_f64();
-        let start = std::time::Instant::now();
-        let top = scoring::top_contributions(a, t, rows);
-        time.contributions += start.elapsed().as_secs_f64();
-        out.par_extend(rows.par_iter().zip(&p).zip(&top).map(|((&row, &p), top)| {
-            let row = row as usize;
-            ScoreRow {
-                pseudo_id: t.pseudo_id[row].clone(),
-                prestation: b,
-                probabilite: p,
-                montant_estime: t.montant_estime[row],
-                candidat_deterministe: t.candidat_deterministe[row],
-                raisons: {
-                    let mut r = Reasons::default();
-                    for (j, c, z) in top.iter() {
-                        let (index, f) = defs[j];
-                        r.push(index, c, reason(f, z) != f.reason_high);
-                    }
-                    r
-                },
-                person: t.person.as_ref().map(|p| p[row]),
-            }
-        }));
-        progress.inc(rows.len() as u64);
-    }
-    // (benefit, id) is unique: an unstable sort gives the one order.
-    out.par_sort_unstable_by(|a, b| {
-        a.prestation
-            .cmp(b.prestation)
-            .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
-    });
-    (out, time)
 }
 
 /// What a caisse knows about reaching a person.
@@ -828,6 +675,7 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::scores::Reasons;
 
     fn rules() -> ListRules {
         ListRules {

@@ -18,6 +18,7 @@ use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
 use crate::config::RunConfig;
+use crate::domain::disclosure;
 use crate::domain::fr;
 use crate::error::{RecoursError, Result};
 use crate::io::output;
@@ -63,7 +64,7 @@ fn csv_of(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// A count as it may leave the national team (`None`: suppressed).
 fn shown(v: Option<usize>) -> String {
-    v.map_or(fairness::HIDDEN.to_string(), |v| v.to_string())
+    v.map_or(disclosure::HIDDEN.to_string(), |v| v.to_string())
 }
 
 fn f4(v: f64) -> String {
@@ -72,7 +73,7 @@ fn f4(v: f64) -> String {
 
 /// A count as it may leave the national team, French formatted.
 fn shown_fr(v: Option<usize>) -> String {
-    v.map_or(fairness::HIDDEN.to_string(), fr::count)
+    v.map_or(disclosure::HIDDEN.to_string(), fr::count)
 }
 
 /// A feature's label in charts: its French meaning from the dictionary.
@@ -253,7 +254,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
         .iter()
         .map(|c| (c.observed_rate * c.count as f64).round() as usize)
         .collect();
-    let shown_pos = fairness::suppress_counts(&positives, min);
+    let shown_pos = disclosure::suppress_counts(&positives, min);
     charts.push(Chart {
         id: format!("{b}-calibration"),
         title: format!("{b} — calibration par décile"),
@@ -295,7 +296,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
     // Score distribution over the scoring population.
     if let Some(s) = fig.scores.get(b) {
         let labels: Vec<String> = (0..20).map(|i| fr::number(i as f64 * 0.05, 2)).collect();
-        let bins = fairness::suppress_counts(&s.bins, fig.fairness.min_cell);
+        let bins = disclosure::suppress_counts(&s.bins, fig.fairness.min_cell);
         charts.push(Chart {
             id: format!("{b}-distribution-scores"),
             title: format!("{b} — distribution des scores"),
@@ -565,7 +566,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
     let cells: BTreeMap<&String, Vec<Option<usize>>> = fig
         .per_caisse
         .keys()
-        .zip(fairness::suppress_table(&matrix, min))
+        .zip(disclosure::suppress_table(&matrix, min))
         .collect();
     // Drawn: the 30 longest lists whose total is published, ranked by that total; a bar's
     // channels whose counts are hidden are one grey segment (their sum is the total less
@@ -679,16 +680,16 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         groups.push(("groupe témoin".into(), n, k));
         let min = fig.fairness.min_cell;
         let mut people =
-            fairness::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
+            disclosure::suppress_counts(&groups.iter().map(|g| g.1).collect::<Vec<_>>(), min);
         let mut opened =
-            fairness::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
+            disclosure::suppress_counts(&groups.iter().map(|g| g.2).collect::<Vec<_>>(), min);
         // All the people contacted, whatever the channel: published when it is not small
         // and does not give back a single hidden arm by difference.
         let (n, k) = outcome(&national["contactes"]);
         let one_hidden =
             |v: &[Option<usize>]| v[..arms].iter().filter(|x| x.is_none()).count() == 1;
-        let all_shown = fairness::suppress_counts(&[n], min)[0].is_some()
-            && fairness::suppress_counts(&[k], min)[0].is_some()
+        let all_shown = disclosure::suppress_counts(&[n], min)[0].is_some()
+            && disclosure::suppress_counts(&[k], min)[0].is_some()
             && !one_hidden(&people)
             && !one_hidden(&opened);
         groups.push(("ensemble des contactés".into(), n, k));
@@ -984,8 +985,8 @@ fn changes(fig: &Figures) -> Option<Changes> {
         .map(|c| now.get(*c).copied().unwrap_or(0))
         .collect();
     let (sb, sa) = (
-        fairness::suppress_counts(&before, min),
-        fairness::suppress_counts(&after, min),
+        disclosure::suppress_counts(&before, min),
+        disclosure::suppress_counts(&after, min),
     );
     for (i, c) in all.iter().enumerate() {
         match (sb[i], sa[i]) {
@@ -1044,7 +1045,7 @@ impl Stage for Report {
                 let lists: Vec<&FileRecord> = m
                     .outputs()
                     .into_iter()
-                    .filter(|o| o.path == "lists/decisions.parquet")
+                    .filter(|o| o.path == names::DECISIONS)
                     .collect();
                 Some(json!({ "run_id": m.run_id, "models": m.models, "lists": lists }))
             }
@@ -1136,7 +1137,7 @@ impl Stage for Report {
                 &rows,
             ));
             if let Some((n, amount)) = fig.listed_by_benefit.get(b)
-                && fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0].is_some()
+                && disclosure::suppress_counts(&[*n], fig.fairness.min_cell)[0].is_some()
             {
                 let _ = writeln!(
                     html,
@@ -1158,7 +1159,7 @@ impl Stage for Report {
         let min = fig.fairness.min_cell;
         let counts = |m: &BTreeMap<String, usize>| -> Vec<Vec<String>> {
             let shown_counts =
-                fairness::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
+                disclosure::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
             m.keys()
                 .zip(shown_counts)
                 .map(|(k, n)| vec![k.clone(), shown_fr(n)])
@@ -1204,7 +1205,7 @@ impl Stage for Report {
                 let _ = writeln!(
                     html,
                     "<p>Hors de la population à scorer (filtres légaux) : {} personnes en non-recours, qu'aucune liste ne peut atteindre.</p>",
-                    fairness::suppress_counts(&[*n], fig.fairness.min_cell)[0]
+                    disclosure::suppress_counts(&[*n], fig.fairness.min_cell)[0]
                         .map_or(format!("moins de {}", fig.fairness.min_cell), |n| n
                             .to_string())
                 );
@@ -1379,8 +1380,8 @@ fn metric_row(
         fr::or_nd(m.pr_auc, f4),
         f4(m.log_loss),
         f4(m.brier),
-        top3.map_or(fairness::HIDDEN.into(), |t| fr::percent(t.precision)),
-        top3.map_or(fairness::HIDDEN.into(), |t| fr::number(t.lift, 2)),
+        top3.map_or(disclosure::HIDDEN.into(), |t| fr::percent(t.precision)),
+        top3.map_or(disclosure::HIDDEN.into(), |t| fr::number(t.lift, 2)),
     ]
 }
 

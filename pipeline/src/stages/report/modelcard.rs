@@ -219,7 +219,7 @@ pub fn model_card(
     );
     // Rows of fewer than `min_cell` people are suppressed like every table that leaves
     // the national team.
-    let hidden = crate::stages::evaluate::fairness::HIDDEN.to_string();
+    let hidden = crate::domain::disclosure::HIDDEN.to_string();
     let small = |n: usize| n > 0 && n < ctx.min_cell;
     for k in &e.top {
         // The people in non-take-up among those contacted are a count too.
@@ -252,7 +252,7 @@ pub fn model_card(
         .iter()
         .map(|c| (c.observed_rate * c.count as f64).round() as usize)
         .collect();
-    let shown_pos = crate::stages::evaluate::fairness::suppress_counts(&positives, ctx.min_cell);
+    let shown_pos = crate::domain::disclosure::suppress_counts(&positives, ctx.min_cell);
     for (c, p) in e.calibration.iter().zip(&shown_pos) {
         if small(c.count) {
             let _ = writeln!(s, "| {} | {hidden} | {hidden} | {hidden} |", c.decile);
@@ -362,7 +362,7 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
         s,
         "| dimension | groupe | population à scorer | part | listés | part des listes | précision [IC 95 %] | rappel [IC 95 %] | campagne précédente : contactés | droits ouverts [IC 95 %] |\n|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let hidden = crate::stages::evaluate::fairness::HIDDEN.to_string();
+    let hidden = crate::domain::disclosure::HIDDEN.to_string();
     let n = |v: Option<usize>| v.map_or(hidden.clone(), fr::count);
     let p = |v: Option<f64>| v.map_or(hidden.clone(), pct);
     let rate = |x: &Option<Rate>| rate_fr(x.as_ref());

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::domain::disclosure;
 use crate::error::Result;
 use crate::io::output;
-use crate::stages::evaluate::fairness;
 use crate::stages::features::dictionary;
 use crate::stages::report::figures::{Chart, Figures};
 
@@ -145,13 +145,13 @@ pub fn write(dir: &Path, fig: &Figures, charts: &[&Chart]) -> Result<usize> {
         vec![stdout(&d)],
     );
     let channels: Vec<usize> = fig.channels.values().copied().collect();
-    let shown_channels = fairness::suppress_counts(&channels, fig.fairness.min_cell);
+    let shown_channels = disclosure::suppress_counts(&channels, fig.fairness.min_cell);
     let mut c = String::new();
     for ((canal, _), n) in fig.channels.iter().zip(&shown_channels) {
         let _ = writeln!(
             c,
             "{canal}: {}",
-            n.map_or(fairness::HIDDEN.to_string(), |n| n.to_string())
+            n.map_or(disclosure::HIDDEN.to_string(), |n| n.to_string())
         );
     }
     nb.code(
@@ -215,9 +215,9 @@ pub fn write(dir: &Path, fig: &Figures, charts: &[&Chart]) -> Result<usize> {
             outputs,
         );
         if let Some(sc) = fig.scores.get(b) {
-            let bins: Vec<String> = fairness::suppress_counts(&sc.bins, fig.fairness.min_cell)
+            let bins: Vec<String> = disclosure::suppress_counts(&sc.bins, fig.fairness.min_cell)
                 .iter()
-                .map(|n| n.map_or(fairness::HIDDEN.to_string(), |n| n.to_string()))
+                .map(|n| n.map_or(disclosure::HIDDEN.to_string(), |n| n.to_string()))
                 .collect();
             let mut outputs = vec![stdout(&format!(
                 "{} personnes scorées, probabilité moyenne {:.4}\npar classe de 0,05 : {}\n",

@@ -3,15 +3,20 @@
 
 pub mod scoring;
 
+use std::collections::BTreeMap;
+
 use polars::prelude::*;
+use rayon::prelude::*;
+use recours_models::train::ModelArtefact;
 
 use crate::error::{RecoursError, Result};
 use crate::io::output;
-use crate::stages::features;
-use crate::stages::lists::select::{self as lists, ScoreRow};
+use crate::stages::features::{self, dictionary};
 use crate::stages::stage::{Declaration, Fingerprint, Need, RunContext, Stage};
 use crate::stages::train;
+use crate::tables::features::FeatureTable;
 use crate::tables::run_folder::names;
+use crate::tables::scores::{Reasons, ScoreRow};
 
 /// The `score` stage.
 pub static STAGE: Declaration = Declaration {
@@ -36,7 +41,7 @@ impl Stage for Score {
     fn run(&self, ctx: &mut RunContext) -> Result<String> {
         let table = RunContext::need(&ctx.features, "features")?;
         let start = std::time::Instant::now();
-        let (scores, time) = lists::score_all(&ctx.models, table);
+        let (scores, time) = score_all(&ctx.models, table);
         let secs = start.elapsed().as_secs_f64();
         output::write_parquet_in_batches(&ctx.out.scores(), scores.len(), |r| {
             scores_frame(&scores[r])
@@ -53,6 +58,112 @@ impl Stage for Score {
         ctx.scores = Some(scores);
         Ok(summary)
     }
+}
+
+/// The wording of a score's reasons, from the feature dictionary.
+impl Reasons {
+    /// Feature name, contribution and plain-French reason of the `k`-th largest.
+    pub fn get(&self, k: usize) -> Option<(&'static str, f64, &'static str)> {
+        let (i, low, c) = self.item(k)?;
+        let f = &dictionary::DICTIONARY[i];
+        Some((f.name, c, if low { f.reason_low } else { f.reason_high }))
+    }
+
+    /// The dictionary's feature of the `k`-th largest, and whether its "low value" phrase
+    /// applies.
+    pub fn feature(&self, k: usize) -> Option<(&'static dictionary::FeatureDef, bool)> {
+        let (i, low, _) = self.item(k)?;
+        Some((&dictionary::DICTIONARY[i], low))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64, &'static str)> + '_ {
+        (0..self.len()).filter_map(|k| self.get(k))
+    }
+}
+
+/// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
+/// a high value when the standardised value is positive, for a low value otherwise.
+pub fn reason(f: &'static dictionary::FeatureDef, standardised: f64) -> &'static str {
+    if standardised >= 0.0 || f.reason_low.is_empty() {
+        f.reason_high
+    } else {
+        f.reason_low
+    }
+}
+
+/// Seconds spent in the scoring passes themselves (before ids, reasons and sorting).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScoringTime {
+    /// Grouping the rows by benefit and computing every probability.
+    pub probabilities: f64,
+    /// Finding each row's largest contributions.
+    pub contributions: f64,
+}
+
+/// Every score row, in (benefit, id) order, and the time of the scoring passes.
+pub fn score_all(
+    models: &BTreeMap<&'static str, ModelArtefact>,
+    t: &FeatureTable,
+) -> (Vec<ScoreRow>, ScoringTime) {
+    let mut out: Vec<ScoreRow> = Vec::with_capacity(t.len());
+    let mut time = ScoringTime::default();
+    let start = std::time::Instant::now();
+    let by_benefit = scoring::benefit_rows(t);
+    time.probabilities += start.elapsed().as_secs_f64();
+    let progress = crate::io::progress::Progress::new(
+        "score",
+        "rows scored",
+        by_benefit.values().map(|r| r.len() as u64).sum(),
+        "rows",
+    );
+    for (b, a) in models {
+        // The artefact's features, resolved once in the dictionary (with their index).
+        let defs: Vec<(usize, &'static dictionary::FeatureDef)> = a
+            .features
+            .iter()
+            .map(|f| {
+                dictionary::DICTIONARY
+                    .iter()
+                    .enumerate()
+                    .find(|(_, d)| d.name == f.name)
+                    .expect("an artefact's features passed the signature check")
+            })
+            .collect();
+        let rows = by_benefit.get(b).map(Vec::as_slice).unwrap_or_default();
+        let start = std::time::Instant::now();
+        let p = scoring::probabilities(a, t, rows);
+        time.probabilities += start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        let top = scoring::top_contributions(a, t, rows);
+        time.contributions += start.elapsed().as_secs_f64();
+        out.par_extend(rows.par_iter().zip(&p).zip(&top).map(|((&row, &p), top)| {
+            let row = row as usize;
+            ScoreRow {
+                pseudo_id: t.pseudo_id[row].clone(),
+                prestation: b,
+                probabilite: p,
+                montant_estime: t.montant_estime[row],
+                candidat_deterministe: t.candidat_deterministe[row],
+                raisons: {
+                    let mut r = Reasons::default();
+                    for (j, c, z) in top.iter() {
+                        let (index, f) = defs[j];
+                        r.push(index, c, reason(f, z) != f.reason_high);
+                    }
+                    r
+                },
+                person: t.person.as_ref().map(|p| p[row]),
+            }
+        }));
+        progress.inc(rows.len() as u64);
+    }
+    // (benefit, id) is unique: an unstable sort gives the one order.
+    out.par_sort_unstable_by(|a, b| {
+        a.prestation
+            .cmp(b.prestation)
+            .then_with(|| a.pseudo_id.cmp(&b.pseudo_id))
+    });
+    (out, time)
 }
 
 fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
@@ -91,7 +202,7 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
     ];
-    for k in 0..crate::stages::score::scoring::TOP_REASONS {
+    for k in 0..crate::tables::scores::TOP_REASONS {
         let get = |s: &ScoreRow| s.raisons.get(k);
         cols.push(crate::io::frame::column(
             &format!("variable_{}", k + 1),
@@ -129,7 +240,7 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
     let montant = f64_col(df, T, "montant_estime")?;
     let candidat = bool_col(df, T, "candidat_deterministe")?;
     let mut reasons = Vec::new();
-    for k in 1..=crate::stages::score::scoring::TOP_REASONS {
+    for k in 1..=crate::tables::scores::TOP_REASONS {
         reasons.push((
             str_col(df, T, &format!("variable_{k}"))?,
             f64_col(df, T, &format!("contribution_{k}"))?,
@@ -138,7 +249,7 @@ pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
     }
     let mut rows = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let mut raisons = crate::stages::lists::select::Reasons::default();
+        let mut raisons = Reasons::default();
         for (v, c, r) in &reasons {
             if let (Some(v), Some(c), Some(r)) = (v.get(i), c.get(i), r.get(i)) {
                 let (index, f) = crate::stages::features::dictionary::DICTIONARY

@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use recours_models::train::ModelArtefact;
 
-use crate::stages::features::dictionary::FeatureTable;
+use crate::tables::features::FeatureTable;
 
-/// Contributions kept per score: three are shown, the others stand in when a reason
-/// repeats what the entitlement estimate already says.
-pub const TOP_REASONS: usize = 6;
+pub use crate::tables::scores::TOP_REASONS;
 
 /// The largest positive contributions of a row, largest first, held in place (scoring
 /// allocates nothing per row).
