@@ -133,7 +133,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             run::validate(&cfg)?;
             eprintln!(
                 "all tables within tolerance; quality report in {}",
-                cfg.output.join("quality.json").display()
+                recours::tables::run_folder::RunFolder::new(&cfg.output)
+                    .quality()
+                    .display()
             );
             Ok(())
         }

@@ -23,6 +23,7 @@ use crate::error::{RecoursError, Result};
 use crate::stages::features::dictionary as features;
 use crate::stages::lists::select::{Decision, caisse_for};
 use crate::tables::manifest::Manifest;
+use crate::tables::run_folder::RunFolder;
 
 /// Version of the JSON written by `explain --json`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -563,9 +564,9 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     let person = normalise_id(person);
     let person = person.as_str();
     let (reference, bareme) = reference_of(&m, month);
-    let ingest = run.join("ingest");
+    let folder = RunFolder::new(run);
     let mut donnees = Vec::new();
-    let personne = rows_of(&ingest.join("personnes.parquet"), "pseudo_id", person)?;
+    let personne = rows_of(&folder.ingested("personnes"), "pseudo_id", person)?;
     if personne.height() == 0 {
         return Err(RecoursError::UnknownPerson {
             run: run.to_path_buf(),
@@ -574,23 +575,23 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
     }
     // sexe is held for fairness audits only: it is not shown as data used for the score.
     donnees.extend(items(&personne, SOURCES[0], &["sexe"]));
-    let foyer = rows_of(&ingest.join("foyers.parquet"), "pseudo_id", person)?;
+    let foyer = rows_of(&folder.ingested("foyers"), "pseudo_id", person)?;
     donnees.extend(items(&foyer, SOURCES[1], &[]));
     let (members, logement) = match text_at(&foyer, "foyer_id", 0) {
         Some(f) => (
-            rows_of(&ingest.join("foyers.parquet"), "foyer_id", &f)?,
-            rows_of(&ingest.join("logements.parquet"), "foyer_id", &f)?,
+            rows_of(&folder.ingested("foyers"), "foyer_id", &f)?,
+            rows_of(&folder.ingested("logements"), "foyer_id", &f)?,
         ),
         None => (DataFrame::empty(), DataFrame::empty()),
     };
     // The other members' roles, never their ids: an explanation is about one person.
     donnees.extend(items(&members, SOURCES[2], &[]));
     donnees.extend(items(&logement, SOURCES[3], &[]));
-    let droits = rows_of(&ingest.join("droits.parquet"), "pseudo_id", person)?;
+    let droits = rows_of(&folder.ingested("droits"), "pseudo_id", person)?;
     donnees.extend(items(&droits, SOURCES[4], &[]));
     // The monthly resources name the person by its row in personnes.parquet (by its id in
     // a run folder ingested before that format).
-    let ressources = ingest.join("ressources.parquet");
+    let ressources = folder.ingested("ressources");
     let by_row = std::fs::File::open(&ressources)
         .ok()
         .and_then(|f| ParquetReader::new(f).schema().ok())
@@ -599,13 +600,13 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         rows_where(
             &ressources,
             crate::tables::extracts::PERSON_ROW,
-            lit(person_row(&ingest.join("personnes.parquet"), person)?),
+            lit(person_row(&folder.ingested("personnes"), person)?),
         )?
     } else {
         rows_of(&ressources, "pseudo_id", person)?
     };
     donnees.extend(items(&resources, SOURCES[5], &[]));
-    let contacts = rows_of(&ingest.join("contacts.parquet"), "pseudo_id", person)?;
+    let contacts = rows_of(&folder.ingested("contacts"), "pseudo_id", person)?;
     donnees.extend(items(&contacts, SOURCES[6], &[]));
     let situation = situation(
         &personne,
@@ -619,16 +620,16 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         reference.as_ref(),
     );
 
-    let feats = rows_of(&run.join("features.parquet"), "pseudo_id", person)?;
-    let scores = rows_of(&run.join("scores.parquet"), "pseudo_id", person)?;
-    let eligibility = rows_of(&run.join("eligibility.parquet"), "pseudo_id", person)?;
+    let feats = rows_of(&folder.features(), "pseudo_id", person)?;
+    let scores = rows_of(&folder.scores(), "pseudo_id", person)?;
+    let eligibility = rows_of(&folder.eligibility(), "pseudo_id", person)?;
     let quarters = &m.config.eligibility;
     let mut prestations = Vec::new();
     for i in 0..feats.height() {
         let Some(b) = text_at(&feats, "prestation", i) else {
             continue;
         };
-        let path = run.join("models").join(format!("{b}.json"));
+        let path = folder.model(&b);
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
@@ -705,7 +706,7 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
         });
     }
 
-    let d = rows_of(&run.join("lists/decisions.parquet"), "pseudo_id", person)?;
+    let d = rows_of(&folder.decisions(), "pseudo_id", person)?;
     let libelle = |code: &str| {
         reference
             .as_ref()

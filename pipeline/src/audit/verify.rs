@@ -161,7 +161,7 @@ pub fn check_outputs(run_dir: &Path, m: &Manifest, v: &mut Verification) {
     let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();
     for o in m.outputs() {
         let found = fresh
-            .record(&run_dir.join(&o.path), String::new())
+            .record(&RunFolder::new(run_dir).path(&o.path), String::new())
             .ok()
             .map(|r| r.blake3);
         v.check("output", "output", &o.path, &o.blake3, found.as_deref());
@@ -280,7 +280,7 @@ pub fn verify(run_dir: &Path, opts: &VerifyOptions) -> Result<Verification> {
     match crate::run::run(replay_cfg, &replay) {
         Ok(()) => {
             for o in m.outputs() {
-                let found = hash(&mut fresh, &scratch.path.join(&o.path));
+                let found = hash(&mut fresh, &RunFolder::new(&scratch.path).path(&o.path));
                 v.check("replay", "replay", &o.path, &o.blake3, found.as_deref());
             }
             let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();

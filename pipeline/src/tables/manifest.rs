@@ -10,12 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RunConfig, normalize};
 use crate::error::{RecoursError, Result};
-use crate::tables::run_folder::names;
+use crate::tables::run_folder::{RunFolder, names};
 
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
-pub const MANIFEST: &str = "manifest.json";
-/// Hash cache (path and stamp → BLAKE3, see [`Hasher`]) kept in the run folder; not an output.
-pub const HASH_CACHE: &str = ".hash-cache.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -148,8 +145,8 @@ struct HashCache {
 }
 
 /// The blake3 hash of a file, read 16 MiB at a time and each block hashed in parallel: a
-/// memory map of the file counted its pages in the process's resident memory (a stage's
-/// outputs, hashed after it, added their size to the next stage's peak: 0.4 GB at 10 M).
+/// memory map of the file would count its pages in the process's resident memory, adding a
+/// stage's outputs, hashed after it, to the next stage's peak.
 fn hash_file(path: &Path) -> std::io::Result<String> {
     hash_file_by(path, 16 << 20)
 }
@@ -244,7 +241,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
             // The manifest itself, and the run log (appended to by every run, not an output).
             let log = d == dir && p.file_name().is_some_and(|n| n == names::RUN_LOG);
-            if hidden || log || p.file_name().is_some_and(|n| n == MANIFEST) {
+            if hidden || log || p.file_name().is_some_and(|n| n == names::MANIFEST) {
                 continue;
             }
             if p.is_dir() {
@@ -309,7 +306,7 @@ pub fn relative_to(path: &Path, base: &Path) -> String {
 
 impl Manifest {
     pub fn read(run_dir: &Path) -> Result<Manifest> {
-        let path = run_dir.join(MANIFEST);
+        let path = RunFolder::new(run_dir).manifest();
         let text = std::fs::read_to_string(&path).map_err(|e| RecoursError::Config {
             file: path.clone(),
             message: format!("cannot read the run manifest: {e}"),
