@@ -14,6 +14,7 @@ use crate::audit::verify::{Verification, check_outputs};
 use crate::domain::month::Month;
 use crate::domain::reference::Reference;
 use crate::error::{RecoursError, Result};
+use crate::stages::lists::exports;
 use crate::tables::manifest::{Hasher, Manifest};
 use crate::tables::run_folder::{RunFolder, names};
 
@@ -114,16 +115,13 @@ pub fn file_id(name: &str) -> String {
     blake3::hash(name.as_bytes()).to_hex()[..16].to_string()
 }
 
-/// What a file is, for the page, by its name in a caisse's folder.
+/// What a file is, for the page, by its name in a caisse's folder: the contacts in one of
+/// the export formats, or the read-me.
 fn caisse_label(file: &str) -> Option<&'static str> {
-    Some(match file {
-        "contacts.xlsx" => "Excel (XLSX)",
-        "contacts.csv" => "CSV pour Excel (séparateur « ; », virgule décimale)",
-        "contacts-rfc4180.csv" => "CSV standard (RFC 4180)",
-        "contacts.parquet" => "Parquet",
-        "LISEZ-MOI.txt" => "LISEZ-MOI",
-        _ => return None,
-    })
+    if file == exports::README_FILE {
+        return Some("LISEZ-MOI");
+    }
+    exports::format_of(file).map(|i| exports::FORMATS[i].label)
 }
 
 fn national_label(name: &str) -> Option<&'static str> {

@@ -861,6 +861,10 @@ fn may_download(
 }
 
 fn content_type(name: &str) -> &'static str {
+    use crate::stages::lists::exports::{FORMATS, format_of};
+    if let Some(i) = format_of(name) {
+        return FORMATS[i].mime;
+    }
     match name.rsplit('.').next() {
         Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         Some("csv") => "text/csv; charset=utf-8",

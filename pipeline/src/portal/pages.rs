@@ -5,6 +5,7 @@ use crate::domain::codes::Canal;
 use crate::domain::month::Month;
 use crate::portal::accounts::{Role, Session};
 use crate::portal::catalog::{Access, CatalogFile, Run};
+use crate::stages::lists::exports;
 use crate::stages::report::svg::esc;
 
 pub const STYLE: &str = "\
@@ -207,11 +208,10 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
             ));
             let mut files: Vec<&CatalogFile> =
                 run.files_of(&Access::Caisse(caisse.to_string())).collect();
-            // The workbook first, the read-me last.
+            // The export formats in their order, the read-me last.
             files.sort_by_key(|f| {
-                ["xlsx", "contacts.csv", "rfc4180.csv", "parquet", "txt"]
-                    .iter()
-                    .position(|end| f.name.ends_with(end))
+                let file = f.name.rsplit('/').next().unwrap_or_default();
+                exports::format_of(file).unwrap_or(exports::FORMATS.len())
             });
             for f in files {
                 body.push_str(&download_link(run, f));

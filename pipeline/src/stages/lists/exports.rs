@@ -847,6 +847,77 @@ fn write_xlsx(path: &Path, contacts: &Table, unreached: &Table, readme: &ReadMe)
 /// Writes one caisse's lists in every format — the people to contact (`entries`, in list
 /// order) and the people to reach by other means (`unreached`, in priority order) — and
 /// its read-me.
+/// One format of the files each caisse receives: `write` puts the contacts and the people
+/// to reach otherwise into the caisse's folder, in files named `<table><suffix>`
+/// (`contacts.xlsx`); the portal lists a caisse's `contacts` file of each format under
+/// `label`, in this order, and serves it as `mime`. **An export format for caisses is
+/// added here, as one entry.**
+pub struct ExportFormat {
+    pub suffix: &'static str,
+    /// What the portal's download page calls it (French).
+    pub label: &'static str,
+    pub mime: &'static str,
+    write: fn(dir: &Path, tables: &[(&Table, &str); 2], readme: &ReadMe) -> Result<()>,
+}
+
+/// The formats of a caisse's lists, in the order the portal offers them.
+pub const FORMATS: &[ExportFormat] = &[
+    ExportFormat {
+        suffix: ".xlsx",
+        label: "Excel (XLSX)",
+        mime: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        write: |dir, [(contacts, stem), (others, _)], readme| {
+            write_xlsx(&dir.join(format!("{stem}.xlsx")), contacts, others, readme)
+        },
+    },
+    ExportFormat {
+        suffix: ".csv",
+        label: "CSV pour Excel (séparateur « ; », virgule décimale)",
+        mime: "text/csv; charset=utf-8",
+        write: |dir, tables, _| {
+            for (table, stem) in tables {
+                table.write_csv(&dir.join(format!("{stem}.csv")), EXCEL_FR)?;
+            }
+            Ok(())
+        },
+    },
+    ExportFormat {
+        suffix: "-rfc4180.csv",
+        label: "CSV standard (RFC 4180)",
+        mime: "text/csv; charset=utf-8",
+        write: |dir, tables, _| {
+            for (table, stem) in tables {
+                table.write_csv(&dir.join(format!("{stem}-rfc4180.csv")), RFC4180)?;
+            }
+            Ok(())
+        },
+    },
+    ExportFormat {
+        suffix: ".parquet",
+        label: "Parquet",
+        mime: "application/vnd.apache.parquet",
+        write: |dir, tables, _| {
+            for (table, stem) in tables {
+                table.write_parquet(&dir.join(format!("{stem}.parquet")))?;
+            }
+            Ok(())
+        },
+    },
+];
+
+/// The stem of the contacts' files (`contacts.xlsx`, `contacts.csv`…).
+pub const CONTACTS_FILE: &str = "contacts";
+/// The read-me written beside the lists of each caisse.
+pub const README_FILE: &str = "LISEZ-MOI.txt";
+
+/// The format (its place in [`FORMATS`]) of a caisse's contacts file, by its name in the
+/// caisse's folder.
+pub fn format_of(file: &str) -> Option<usize> {
+    FORMATS
+        .iter()
+        .position(|f| file.strip_prefix(CONTACTS_FILE) == Some(f.suffix))
+}
+
 pub fn write_caisse(
     dir: &Path,
     entries: &[&ListEntry],
@@ -868,14 +939,12 @@ pub fn write_caisse(
             .map(|(i, u)| row(A_JOINDRE, i + 1, u.entry, Some(u)))
             .collect(),
     );
-    write_xlsx(&dir.join("contacts.xlsx"), &contacts, &others, readme)?;
-    for (table, stem) in [(&contacts, "contacts"), (&others, "a-joindre")] {
-        table.write_csv(&dir.join(format!("{stem}.csv")), EXCEL_FR)?;
-        table.write_csv(&dir.join(format!("{stem}-rfc4180.csv")), RFC4180)?;
-        table.write_parquet(&dir.join(format!("{stem}.parquet")))?;
+    let tables = [(&contacts, CONTACTS_FILE), (&others, "a-joindre")];
+    for format in FORMATS {
+        (format.write)(dir, &tables, readme)?;
     }
     let text = readme.lines().join("\r\n") + "\r\n";
-    output::write_atomic(&dir.join("LISEZ-MOI.txt"), |w| {
+    output::write_atomic(&dir.join(README_FILE), |w| {
         w.write_all(text.as_bytes())
             .map_err(RecoursError::io(format!("writing {}", dir.display())))
     })
@@ -884,6 +953,16 @@ pub fn write_caisse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_export_format_is_found_by_its_contacts_file() {
+        for (i, f) in FORMATS.iter().enumerate() {
+            let file = format!("{CONTACTS_FILE}{}", f.suffix);
+            assert_eq!(format_of(&file), Some(i), "{file}");
+        }
+        assert_eq!(format_of(README_FILE), None);
+        assert_eq!(format_of("a-joindre.csv"), None);
+    }
 
     #[test]
     fn every_export_column_is_in_the_one_table_and_headers_read_back() {
