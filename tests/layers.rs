@@ -26,6 +26,31 @@ fn layer_of(module: &[String]) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&first.as_str()))
 }
 
+/// Inside `stages`, the order the stages run in, by the second segment of a module's path:
+/// `stage` (what a stage is, what the stages share) first, then one folder per stage. A stage
+/// may import from itself or an earlier stage, never a later one (what two stages share is
+/// a type of `tables/` or `domain/`).
+const STAGES: &[&str] = &[
+    "stage",
+    "ingest",
+    "eligibility",
+    "features",
+    "train",
+    "score",
+    "lists",
+    "evaluate",
+    "report",
+];
+
+/// The place of a module of `stages` in [`STAGES`]; `None` outside `stages` and for
+/// `stages` itself.
+fn stage_of(module: &[String]) -> Option<usize> {
+    match module {
+        [first, second, ..] if first == "stages" => STAGES.iter().position(|s| s == second),
+        _ => None,
+    }
+}
+
 fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -189,6 +214,35 @@ fn every_module_is_in_a_layer() {
         unplaced.is_empty(),
         "modules in no layer (add them to LAYERS in tests/layers.rs and to ARCHITECTURE.md): {unplaced:?}"
     );
+    let unordered: Vec<String> = g
+        .edges
+        .keys()
+        .filter(|m| m.len() > 1 && m[0] == "stages" && stage_of(m).is_none())
+        .map(|m| m.join("::"))
+        .collect();
+    assert!(
+        unordered.is_empty(),
+        "stage modules in no place of the run order (add them to STAGES in tests/layers.rs and to ARCHITECTURE.md): {unordered:?}"
+    );
+}
+
+#[test]
+fn no_stage_imports_from_a_later_stage() {
+    let g = graph();
+    let mut later = Vec::new();
+    for (from, to) in &g.edges {
+        let Some(sf) = stage_of(from) else { continue };
+        for (t, written) in to {
+            if stage_of(t).is_some_and(|st| st > sf) {
+                later.push(format!("{} -> {written}", from.join("::")));
+            }
+        }
+    }
+    assert!(
+        later.is_empty(),
+        "imports from a stage that runs later:\n{}",
+        later.join("\n")
+    );
 }
 
 #[test]
@@ -243,6 +297,16 @@ fn no_import_cycle_between_files() {
         visit(m, &g, &mut Vec::new(), &mut done, &mut cycles);
     }
     assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn stages_are_placed_by_their_folder() {
+    let m = |s: &str| s.split("::").map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(stage_of(&m("stages::stage")), Some(0));
+    assert_eq!(stage_of(&m("stages::lists::select")), Some(6));
+    assert!(stage_of(&m("stages::report")) > stage_of(&m("stages::evaluate::fairness")));
+    assert_eq!(stage_of(&m("stages")), None);
+    assert_eq!(stage_of(&m("tables::scores")), None);
 }
 
 #[test]
