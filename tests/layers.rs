@@ -228,16 +228,7 @@ fn every_module_is_in_a_layer() {
 
 #[test]
 fn no_stage_imports_from_a_later_stage() {
-    let g = graph();
-    let mut later = Vec::new();
-    for (from, to) in &g.edges {
-        let Some(sf) = stage_of(from) else { continue };
-        for (t, written) in to {
-            if stage_of(t).is_some_and(|st| st > sf) {
-                later.push(format!("{} -> {written}", from.join("::")));
-            }
-        }
-    }
+    let later = imports_from_later(&graph(), stage_of);
     assert!(
         later.is_empty(),
         "imports from a stage that runs later:\n{}",
@@ -245,18 +236,24 @@ fn no_stage_imports_from_a_later_stage() {
     );
 }
 
-#[test]
-fn no_module_imports_from_a_later_layer() {
-    let g = graph();
-    let mut upward = Vec::new();
+/// The imports from a module placed later by `place` than the importing module ("from ->
+/// path as written"); modules `place` does not place are left out.
+fn imports_from_later(g: &Graph, place: fn(&[String]) -> Option<usize>) -> Vec<String> {
+    let mut later = Vec::new();
     for (from, to) in &g.edges {
-        let Some(lf) = layer_of(from) else { continue };
+        let Some(pf) = place(from) else { continue };
         for (t, written) in to {
-            if layer_of(t).is_some_and(|lt| lt > lf) {
-                upward.push(format!("{} -> {written}", from.join("::")));
+            if place(t).is_some_and(|pt| pt > pf) {
+                later.push(format!("{} -> {written}", from.join("::")));
             }
         }
     }
+    later
+}
+
+#[test]
+fn no_module_imports_from_a_later_layer() {
+    let upward = imports_from_later(&graph(), layer_of);
     assert!(
         upward.is_empty(),
         "imports from a later layer:\n{}",

@@ -69,7 +69,7 @@ const fn col(
 
 /// Every column of the files written for the caisses: technical name, French header,
 /// glossary. Headers are unique (also once folded: [`technical_name`] reads them back).
-pub const COLUMNS: &[ColumnDef] = &[
+pub(crate) const COLUMNS: &[ColumnDef] = &[
     col(
         "rang",
         "Rang",
@@ -336,7 +336,7 @@ pub const A_JOINDRE: &[&str] = &[
 ];
 
 /// The columns of `lists/summary.csv`.
-pub const SUMMARY: &[&str] = &[
+pub(crate) const SUMMARY: &[&str] = &[
     "caisse",
     "prestations",
     "decision",
@@ -346,7 +346,7 @@ pub const SUMMARY: &[&str] = &[
 ];
 
 /// The columns of `lists/campaign-feedback.csv`.
-pub const FEEDBACK: &[&str] = &[
+pub(crate) const FEEDBACK: &[&str] = &[
     "caisse",
     "canal",
     "personnes",
@@ -388,7 +388,7 @@ pub fn technical_name(header: &str) -> Option<&'static str> {
 
 /// A channel as a list writes it (`téléphone`, `SMS`, `e-mail`, `courrier`) or by its code,
 /// read back from a filled file whatever the case and accents.
-pub fn canal_from_text(text: &str) -> Option<crate::domain::codes::Canal> {
+pub(crate) fn canal_from_text(text: &str) -> Option<crate::domain::codes::Canal> {
     let t = excel::fold(text);
     crate::domain::codes::Canal::ALL
         .into_iter()
@@ -397,7 +397,7 @@ pub fn canal_from_text(text: &str) -> Option<crate::domain::codes::Canal> {
 
 /// An outcome cell (`joint`, `demande`, `droit_ouvert`) as a caisse fills it: oui / non
 /// (also o / n, vrai / faux, 1 / 0, true / false); `None` when empty or anything else.
-pub fn flag_from_text(text: &str) -> Option<bool> {
+pub(crate) fn flag_from_text(text: &str) -> Option<bool> {
     match excel::fold(text).as_str() {
         "oui" | "o" | "vrai" | "1" | "true" => Some(true),
         "non" | "n" | "faux" | "0" | "false" => Some(false),
@@ -415,7 +415,7 @@ pub enum Value {
 }
 
 /// A table written for the caisses: columns of [`COLUMNS`], rows of values.
-pub struct Table {
+pub(crate) struct Table {
     columns: Vec<&'static ColumnDef>,
     rows: Vec<Vec<Value>>,
 }
@@ -445,7 +445,7 @@ impl Table {
 
     /// The table as a CSV file: French headers in the French Excel dialect, technical names
     /// in RFC 4180 (for programs).
-    pub fn write_csv(&self, path: &Path, d: Dialect) -> Result<()> {
+    pub(crate) fn write_csv(&self, path: &Path, d: Dialect) -> Result<()> {
         let header: Vec<&str> = self
             .columns
             .iter()
@@ -847,72 +847,63 @@ fn write_xlsx(path: &Path, contacts: &Table, unreached: &Table, readme: &ReadMe)
 /// Writes one caisse's lists in every format — the people to contact (`entries`, in list
 /// order) and the people to reach by other means (`unreached`, in priority order) — and
 /// its read-me.
-/// One format of the files each caisse receives: `write` puts the contacts and the people
-/// to reach otherwise into the caisse's folder, in files named `<table><suffix>`
-/// (`contacts.xlsx`); the portal lists a caisse's `contacts` file of each format under
-/// `label`, in this order, and serves it as `mime`. **An export format for caisses is
-/// added here, as one entry.**
-pub struct ExportFormat {
+/// One format of the files each caisse receives, named `<table><suffix>` (`contacts.xlsx`);
+/// the portal lists a caisse's `contacts` file of each format under `label`, in this
+/// order, and serves it as `mime`. **An export format for caisses is added here, as one
+/// entry.**
+pub(crate) struct ExportFormat {
     pub suffix: &'static str,
     /// What the portal's download page calls it (French).
     pub label: &'static str,
     pub mime: &'static str,
-    write: fn(dir: &Path, tables: &[(&Table, &str); 2], readme: &ReadMe) -> Result<()>,
+    write: Writer,
+}
+
+/// How a format is written into a caisse's folder.
+enum Writer {
+    /// One workbook (`contacts<suffix>`): the contacts, the people to reach otherwise and
+    /// the read-me, one sheet each.
+    Workbook,
+    /// One file per table (`contacts<suffix>`, `a-joindre<suffix>`).
+    EachTable(fn(&Table, &Path) -> Result<()>),
 }
 
 /// The formats of a caisse's lists, in the order the portal offers them.
-pub const FORMATS: &[ExportFormat] = &[
+pub(crate) const FORMATS: &[ExportFormat] = &[
     ExportFormat {
         suffix: ".xlsx",
         label: "Excel (XLSX)",
         mime: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        write: |dir, [(contacts, stem), (others, _)], readme| {
-            write_xlsx(&dir.join(format!("{stem}.xlsx")), contacts, others, readme)
-        },
+        write: Writer::Workbook,
     },
     ExportFormat {
         suffix: ".csv",
         label: "CSV pour Excel (séparateur « ; », virgule décimale)",
         mime: "text/csv; charset=utf-8",
-        write: |dir, tables, _| {
-            for (table, stem) in tables {
-                table.write_csv(&dir.join(format!("{stem}.csv")), EXCEL_FR)?;
-            }
-            Ok(())
-        },
+        write: Writer::EachTable(|t, path| t.write_csv(path, EXCEL_FR)),
     },
     ExportFormat {
         suffix: "-rfc4180.csv",
         label: "CSV standard (RFC 4180)",
         mime: "text/csv; charset=utf-8",
-        write: |dir, tables, _| {
-            for (table, stem) in tables {
-                table.write_csv(&dir.join(format!("{stem}-rfc4180.csv")), RFC4180)?;
-            }
-            Ok(())
-        },
+        write: Writer::EachTable(|t, path| t.write_csv(path, RFC4180)),
     },
     ExportFormat {
         suffix: ".parquet",
         label: "Parquet",
         mime: "application/vnd.apache.parquet",
-        write: |dir, tables, _| {
-            for (table, stem) in tables {
-                table.write_parquet(&dir.join(format!("{stem}.parquet")))?;
-            }
-            Ok(())
-        },
+        write: Writer::EachTable(Table::write_parquet),
     },
 ];
 
 /// The stem of the contacts' files (`contacts.xlsx`, `contacts.csv`…).
-pub const CONTACTS_FILE: &str = "contacts";
+pub(crate) const CONTACTS_FILE: &str = "contacts";
 /// The read-me written beside the lists of each caisse.
-pub const README_FILE: &str = "LISEZ-MOI.txt";
+pub(crate) const README_FILE: &str = "LISEZ-MOI.txt";
 
 /// The format (its place in [`FORMATS`]) of a caisse's contacts file, by its name in the
 /// caisse's folder.
-pub fn format_of(file: &str) -> Option<usize> {
+pub(crate) fn format_of(file: &str) -> Option<usize> {
     FORMATS
         .iter()
         .position(|f| file.strip_prefix(CONTACTS_FILE) == Some(f.suffix))
@@ -939,9 +930,18 @@ pub fn write_caisse(
             .map(|(i, u)| row(A_JOINDRE, i + 1, u.entry, Some(u)))
             .collect(),
     );
-    let tables = [(&contacts, CONTACTS_FILE), (&others, "a-joindre")];
     for format in FORMATS {
-        (format.write)(dir, &tables, readme)?;
+        match format.write {
+            Writer::Workbook => {
+                let path = dir.join(format!("{CONTACTS_FILE}{}", format.suffix));
+                write_xlsx(&path, &contacts, &others, readme)?;
+            }
+            Writer::EachTable(write) => {
+                for (table, stem) in [(&contacts, CONTACTS_FILE), (&others, "a-joindre")] {
+                    write(table, &dir.join(format!("{stem}{}", format.suffix)))?;
+                }
+            }
+        }
     }
     let text = readme.lines().join("\r\n") + "\r\n";
     output::write_atomic(&dir.join(README_FILE), |w| {
