@@ -304,11 +304,11 @@ fn default_max_monthly_amount() -> f64 {
 /// The default of `[validation] max_monthly_amount`: far above any benefit, wage or rent of
 /// the population served, and far below what could overflow when a person's rows of a
 /// month are added up: a value beyond it is a unit or encoding error upstream.
-pub const DEFAULT_MAX_MONTHLY_AMOUNT: f64 = 100_000.0;
+pub(crate) const DEFAULT_MAX_MONTHLY_AMOUNT: f64 = 100_000.0;
 
 /// The largest `max_monthly_amount` a config may set: the features add up a person's and a
 /// unit's amounts over months, which stays far from overflowing at this bound.
-pub const MAX_MONTHLY_AMOUNT_LIMIT: f64 = 1e9;
+pub(crate) const MAX_MONTHLY_AMOUNT_LIMIT: f64 = 1e9;
 
 impl Default for RawValidation {
     fn default() -> Self {
@@ -341,7 +341,7 @@ impl AmountBounds {
     }
 
     /// Whether every nature has the default bound (no per-row lookup needed).
-    pub fn is_uniform(&self) -> bool {
+    pub(crate) fn is_uniform(&self) -> bool {
         self.by_nature.values().all(|b| *b == self.default)
     }
 }
@@ -459,7 +459,7 @@ pub fn read_raw(file: &Path) -> Result<RawConfig> {
 }
 
 /// Removes `.` and `a/..` pairs without touching the file system (for messages and outputs).
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -823,22 +823,22 @@ impl RunConfig {
         Ok(run_config)
     }
 
-    pub fn quarters(&self) -> Quarters {
+    pub(crate) fn quarters(&self) -> Quarters {
         self.quarters
     }
 
     /// The config file as written: for the manifest and the stages' fingerprints.
-    pub fn as_written(&self) -> &RawConfig {
+    pub(crate) fn as_written(&self) -> &RawConfig {
         &self.raw
     }
 
     /// A path recorded relative to the config file's folder (the manifest's inputs),
     /// resolved.
-    pub fn resolve(&self, path: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         normalize(&base_dir(&self.file).join(path))
     }
 
-    pub fn train_config(&self) -> recours_models::train::TrainConfig {
+    pub(crate) fn train_config(&self) -> recours_models::train::TrainConfig {
         let t = &self.raw.training;
         recours_models::train::TrainConfig {
             seed: t.seed,

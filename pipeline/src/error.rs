@@ -17,7 +17,7 @@ pub mod exit {
     pub const PRIVACY_STOP: u8 = 4;
     /// A model could not be trained: too few labels, no convergence, a singular
     /// information matrix.
-    pub const MODEL: u8 = 5;
+    pub(crate) const MODEL: u8 = 5;
     /// `verify`: an input, an output or the replay does not match the manifest, or the run
     /// folder holds a file its manifest does not list; `audit-log verify` (and `serve` at
     /// start): the audit log's chain is broken.
@@ -26,7 +26,7 @@ pub mod exit {
     /// try again when it has finished (sysexits' `EX_TEMPFAIL`).
     pub const BUSY: u8 = 75;
     /// `explain`: no person with this id among the persons the run kept.
-    pub const UNKNOWN_PERSON: u8 = 7;
+    pub(crate) const UNKNOWN_PERSON: u8 = 7;
     /// A bug or an environment failure (disk full, permission denied): not the data's fault.
     pub const INTERNAL: u8 = 70;
 }

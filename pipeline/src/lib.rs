@@ -12,7 +12,7 @@ pub mod domain;
 pub(crate) mod io;
 // 4. The checked configuration, owning every run parameter type.
 pub mod config;
-// 5. The run folder's layout and the files more than one stage reads.
+// 5. The run folder's layout, its files and the values more than one stage reads.
 pub mod tables;
 // 6. One folder per stage.
 pub mod stages;

@@ -55,7 +55,7 @@ impl RunContext {
 
     /// Makes `need` available, reading it back from the run folder when an earlier run
     /// produced it.
-    pub fn ensure(&mut self, need: Need) -> Result<()> {
+    pub(crate) fn ensure(&mut self, need: Need) -> Result<()> {
         let dir = self.run.clone();
         match need {
             Need::Extracts if self.extracts.is_none() => {
@@ -115,7 +115,7 @@ impl RunContext {
 
 /// The stages in the order they run. Adding a stage is adding its module (with its
 /// [`Declaration`](crate::stages::stage::Declaration)) and a line here.
-pub fn stages() -> [&'static dyn Stage; 8] {
+pub(crate) fn stages() -> [&'static dyn Stage; 8] {
     [
         &ingest::Ingest,
         &eligibility::Eligibility,
@@ -290,7 +290,7 @@ fn outputs_intact(
 
 /// Name of the environment variable that stops the process right after a stage has
 /// written its outputs and before they are moved into the run folder (tests of resuming).
-pub const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
+pub(crate) const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
 
 pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
     let from = check_stage_name(&opts.from, "--from")?;
@@ -637,7 +637,7 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
 
 /// What the operator looks at after a run: where the lists are and how many caisses have
 /// someone to contact, where the report is, the manifest.
-pub fn end_summary(run: &RunFolder) -> Vec<String> {
+pub(crate) fn end_summary(run: &RunFolder) -> Vec<String> {
     let mut lines = Vec::new();
     if run.decisions().exists() {
         match lists::decisions::Decisions::read(run) {

@@ -26,7 +26,7 @@ use crate::tables::manifest::Manifest;
 use crate::tables::run_folder::RunFolder;
 
 /// Version of the JSON written by `explain --json`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// Reasons an explanation gives per benefit.
 const MAIN_REASONS: usize = 3;
@@ -263,7 +263,7 @@ const SOURCES: [&str; 7] = [
 
 /// An id as a person or an agent may paste it (from a spreadsheet: a trailing space,
 /// capitals) in the form the extracts carry it.
-pub fn normalise_id(id: &str) -> String {
+pub(crate) fn normalise_id(id: &str) -> String {
     id.trim().to_lowercase()
 }
 
@@ -286,7 +286,7 @@ fn describe_id(id: &str) -> String {
 
 /// How much a reason weighs, in words, from its contribution to the linear predictor (log
 /// odds): 1 moves a probability of 50 % to 73 %, 0.5 to 62 %, 0.2 to 55 %.
-pub fn weight_in_words(contribution: f64) -> &'static str {
+pub(crate) fn weight_in_words(contribution: f64) -> &'static str {
     if contribution >= 1.0 {
         "poids très fort"
     } else if contribution >= 0.5 {

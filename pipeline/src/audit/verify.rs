@@ -156,7 +156,7 @@ fn inputs_moved(raw: &mut RawConfig, config_file: &Path, dir: &Path) {
 /// The outputs as they are in the run folder, each hashed afresh against the manifest, and
 /// any file there the manifest does not list (also what the portal checks before it serves
 /// a run).
-pub fn check_outputs(run_dir: &Path, m: &Manifest, v: &mut Verification) {
+pub(crate) fn check_outputs(run_dir: &Path, m: &Manifest, v: &mut Verification) {
     let mut fresh = Hasher::new(None);
     let recorded: BTreeSet<&str> = m.outputs().iter().map(|o| o.path.as_str()).collect();
     for o in m.outputs() {

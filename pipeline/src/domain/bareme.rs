@@ -161,7 +161,7 @@ impl Baremes {
     /// PPA parameters and hourly SMIC in force in `month`: the PPA of a run month averages
     /// the amounts computed for each month of its reference quarter, each with that month's
     /// parameters (art. R844-1 CSS; OpenFisca-France `ppa`).
-    pub fn ppa_in_force(&self, month: Month) -> Result<PpaMonthParams> {
+    pub(crate) fn ppa_in_force(&self, month: Month) -> Result<PpaMonthParams> {
         Ok(PpaMonthParams {
             month,
             ppa: pick(&self.ppa, "PPA", month)?.clone(),

@@ -24,14 +24,14 @@ pub enum Kind {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub struct ColumnSpec {
+pub(crate) struct ColumnSpec {
     pub name: &'static str,
     pub kind: Kind,
     pub nullable: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
-pub struct TableSpec {
+pub(crate) struct TableSpec {
     pub name: &'static str,
     pub required: bool,
     pub columns: &'static [ColumnSpec],
@@ -59,7 +59,7 @@ const fn opt(name: &'static str, kind: Kind) -> ColumnSpec {
 }
 const MONEY: Kind = Kind::Decimal { min: Some(0.0) };
 
-pub const PRESTATIONS: &[&str] = &[
+pub(crate) const PRESTATIONS: &[&str] = &[
     "PPA",
     "RSA",
     "ASPA",
@@ -73,10 +73,10 @@ pub const PRESTATIONS: &[&str] = &[
     "RETRAITE",
     "INVALIDITE",
 ];
-pub const SCORED: &[&str] = &["PPA", "RSA", "ASPA"];
+pub(crate) const SCORED: &[&str] = &["PPA", "RSA", "ASPA"];
 
 /// The natures of a `ressources` row.
-pub const NATURES: &[&str] = &[
+pub(crate) const NATURES: &[&str] = &[
     "salaire",
     "chomage",
     "ij",
@@ -86,12 +86,12 @@ pub const NATURES: &[&str] = &[
 ];
 
 /// The nature of the `logements` amount (the rent), for its bound.
-pub const LOYER: &str = "loyer";
+pub(crate) const LOYER: &str = "loyer";
 
 /// Where the nature of a table's amounts comes from, for their configured bound
 /// (`[validation] max_monthly_amount_by_nature`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AmountNature {
+pub(crate) enum AmountNature {
     /// The row's value in this column: `ressources.nature`, the `prestation` of `droits`
     /// and `retours`.
     Column(&'static str),
@@ -100,7 +100,7 @@ pub enum AmountNature {
 }
 
 /// The nature of the amounts of `table` (`None`: the table has no amount).
-pub fn amount_nature(table: &str) -> Option<AmountNature> {
+pub(crate) fn amount_nature(table: &str) -> Option<AmountNature> {
     match table {
         "ressources" => Some(AmountNature::Column("nature")),
         "droits" | "retours" => Some(AmountNature::Column("prestation")),
@@ -110,7 +110,7 @@ pub fn amount_nature(table: &str) -> Option<AmountNature> {
 }
 
 /// Whether `key` names a nature of amounts: a `ressources` nature, a prestation or `loyer`.
-pub fn is_amount_nature(key: &str) -> bool {
+pub(crate) fn is_amount_nature(key: &str) -> bool {
     key == LOYER || NATURES.contains(&key) || PRESTATIONS.contains(&key)
 }
 
@@ -237,7 +237,7 @@ pub fn table(name: &str) -> &'static TableSpec {
 
 /// Reason codes written in `rejects/<table>.parquet` and counted in `quality.json`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Rule {
+pub(crate) enum Rule {
     MissingValue,
     InvalidId,
     InvalidMonth,
@@ -268,7 +268,7 @@ pub enum Rule {
 impl Rule {
     /// Whether the rule may follow from another row's rejection (a person or a foyer row
     /// rejected for its own values): listed after the root causes.
-    pub fn may_be_a_consequence(self) -> bool {
+    pub(crate) fn may_be_a_consequence(self) -> bool {
         matches!(
             self,
             Rule::RejectedPerson

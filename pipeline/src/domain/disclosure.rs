@@ -5,13 +5,13 @@
 /// How a suppressed cell reads in every table that leaves the national team ("non
 /// diffusé"): fewer than `min_cell` people, or hidden so that such a cell cannot be
 /// recovered by subtraction.
-pub const HIDDEN: &str = crate::domain::fr::ND;
+pub(crate) const HIDDEN: &str = crate::domain::fr::ND;
 
 /// Small-cell suppression of one set of counts that add up to a published total (a row of a
 /// table, the groups of one dimension): counts from 1 to `min_cell - 1` are hidden
 /// (primary), and when exactly one is hidden the smallest other non-zero count is hidden
 /// too (complementary), so that no hidden count can be recovered by subtraction.
-pub fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> {
+pub(crate) fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> {
     let small = |n: usize| is_small(n, min_cell);
     let mut out: Vec<Option<usize>> = values.iter().map(|&v| (!small(v)).then_some(v)).collect();
     if out.iter().filter(|v| v.is_none()).count() == 1 {
@@ -32,7 +32,7 @@ pub fn suppress_counts(values: &[usize], min_cell: usize) -> Vec<Option<usize>> 
 /// (cells of caisses × channels, with each caisse's total as the last column): primary
 /// suppression, then complementary suppression on rows and columns until no row or column
 /// has exactly one hidden cell.
-pub fn suppress_table(cells: &[Vec<usize>], min_cell: usize) -> Vec<Vec<Option<usize>>> {
+pub(crate) fn suppress_table(cells: &[Vec<usize>], min_cell: usize) -> Vec<Vec<Option<usize>>> {
     let small = |n: usize| is_small(n, min_cell);
     let mut out: Vec<Vec<Option<usize>>> = cells
         .iter()

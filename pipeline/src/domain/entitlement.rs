@@ -17,7 +17,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub(crate) const ALL: [Role; 4] = [
         Role::Demandeur,
         Role::Conjoint,
         Role::Enfant,
@@ -47,7 +47,7 @@ pub enum Statut {
 }
 
 impl Statut {
-    pub const ALL: [Statut; 5] = [
+    pub(crate) const ALL: [Statut; 5] = [
         Statut::LocatairePrive,
         Statut::LocataireHlm,
         Statut::Proprietaire,
@@ -113,7 +113,7 @@ impl Situation {
     fn adults(&self) -> impl Iterator<Item = &MemberResources> {
         std::iter::once(&self.demandeur).chain(self.conjoint.iter())
     }
-    pub fn household_size(&self) -> usize {
+    pub(crate) fn household_size(&self) -> usize {
         1 + usize::from(self.conjoint.is_some()) + self.enfants.len()
     }
     fn activity_income(&self) -> f64 {
@@ -132,13 +132,13 @@ impl Situation {
 }
 
 /// Rounds an amount to the cent.
-pub fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
 /// Scale of the household relative to one person (art. R262-1 CASF): +50 % for the second
 /// person, +30 % for each further person, raised to +40 % for each child from the third.
-pub fn household_rate(b: &Bareme, adults: usize, children: usize) -> f64 {
+pub(crate) fn household_rate(b: &Bareme, adults: usize, children: usize) -> f64 {
     let f = &b.foyer;
     let persons = adults + children;
     let from_third_child = children.saturating_sub(2);
@@ -281,7 +281,7 @@ pub struct PpaEstimate {
 
 /// Individual bonus of one earner (art. D843-2 CSS): linear between the two thresholds in
 /// SMIC hours, then flat at its maximum.
-pub fn ppa_bonification(
+pub(crate) fn ppa_bonification(
     p: &crate::domain::bareme::PpaParams,
     smic_horaire_brut: f64,
     activite: f64,

@@ -7,12 +7,12 @@
 /// Groups thousands (U+202F).
 const THOUSANDS: char = '\u{202f}';
 /// Before a unit (U+00A0).
-pub const UNIT_SPACE: char = '\u{a0}';
+pub(crate) const UNIT_SPACE: char = '\u{a0}';
 /// What a table or a chart shows instead of a value it may not or cannot show; every
 /// people-facing text explains it once (see `ND_NOTE`).
-pub const ND: &str = "n.d.";
+pub(crate) const ND: &str = "n.d.";
 /// The one explanation of `ND`.
-pub const ND_NOTE: &str = "n.d. : non diffusé (moins de 11 personnes, ou valeur qui permettrait de retrouver un tel nombre par différence) ou non défini (aucune personne concernée, pas de vérité terrain)";
+pub(crate) const ND_NOTE: &str = "n.d. : non diffusé (moins de 11 personnes, ou valeur qui permettrait de retrouver un tel nombre par différence) ou non défini (aucune personne concernée, pas de vérité terrain)";
 
 /// `v` with `decimals` digits after the comma: `-1 956,20`.
 pub fn number(v: f64, decimals: usize) -> String {
@@ -57,12 +57,12 @@ pub fn euros(v: f64) -> String {
 }
 
 /// An amount in whole euros: `589 €`.
-pub fn euros_whole(v: f64) -> String {
+pub(crate) fn euros_whole(v: f64) -> String {
     format!("{}{UNIT_SPACE}€", number(v, 0))
 }
 
 /// The months' names, January first.
-pub const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "janvier",
     "février",
     "mars",
@@ -88,7 +88,7 @@ pub fn percent(share: f64) -> String {
 }
 
 /// A number with its sign: `+0,0123`, `-2`.
-pub fn signed(v: f64, decimals: usize) -> String {
+pub(crate) fn signed(v: f64, decimals: usize) -> String {
     let n = number(v, decimals);
     if n.starts_with('-') || !v.is_finite() {
         n
@@ -98,12 +98,12 @@ pub fn signed(v: f64, decimals: usize) -> String {
 }
 
 /// A value that may be missing: `ND` when it is.
-pub fn or_nd(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+pub(crate) fn or_nd(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| ND.to_string(), f)
 }
 
 /// A chart's tick: as few decimals as the value needs (at most 2), French formatted.
-pub fn tick(v: f64) -> String {
+pub(crate) fn tick(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if v.abs() >= 1000.0 || (v - v.round()).abs() < 1e-9 {

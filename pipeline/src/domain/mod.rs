@@ -3,8 +3,8 @@
 
 pub mod bareme;
 pub mod codes;
-pub mod contract;
-pub mod disclosure;
+pub(crate) mod contract;
+pub(crate) mod disclosure;
 pub mod entitlement;
 pub mod fr;
 pub mod month;

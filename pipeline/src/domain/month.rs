@@ -29,12 +29,12 @@ impl Month {
         Month::new(year, month)
     }
 
-    pub fn year(self) -> i32 {
+    pub(crate) fn year(self) -> i32 {
         self.0.div_euclid(12)
     }
 
     /// 1-based month of the year.
-    pub fn month_of_year(self) -> u32 {
+    pub(crate) fn month_of_year(self) -> u32 {
         (self.0.rem_euclid(12) + 1) as u32
     }
 
@@ -117,7 +117,7 @@ mod tests {
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian calendar;
 /// H. Hinnant's `civil_from_days`).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -79,7 +79,7 @@ const MAX_CAISSE_CODE: usize = 64;
 /// letter or a digit (`CAF33`, `CARSAT-AQUITAINE`). A code becomes a folder and file name
 /// (`lists/<code>/`) and a cell of the national files: nothing else may reach them (no
 /// `/`, `.`, `..`, nor a leading `=`, `+`, `-`, `@` a spreadsheet would read as a formula).
-pub fn is_caisse_code(code: &str) -> bool {
+pub(crate) fn is_caisse_code(code: &str) -> bool {
     let b = code.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_CAISSE_CODE
@@ -169,7 +169,7 @@ impl Reference {
             .ok()
     }
 
-    pub fn is_caisse(&self, code: &str) -> bool {
+    pub(crate) fn is_caisse(&self, code: &str) -> bool {
         self.caisses.contains_key(code)
     }
 }

@@ -20,8 +20,6 @@ use crate::io::output::{self, CsvDialect};
 use population::{HISTORY_MONTHS, Household, Regime, household_rng, round2, simulate_household};
 use truth::{HouseholdTruth, TARGET_ASPA, TARGET_PPA, TARGET_RSA};
 
-pub use population::Nature;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Parquet,

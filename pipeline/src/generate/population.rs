@@ -7,15 +7,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
-pub use crate::domain::entitlement::round2;
+pub(crate) use crate::domain::entitlement::round2;
 use crate::domain::entitlement::{Role, Statut};
 use crate::domain::month::Month;
 
 /// How many months of BRM resources precede the run month.
-pub const HISTORY_MONTHS: i32 = 15;
+pub(crate) const HISTORY_MONTHS: i32 = 15;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HouseholdKind {
+pub(crate) enum HouseholdKind {
     SingleWorkingAge,
     SingleOld,
     CoupleNoChild,
@@ -36,7 +36,7 @@ const KINDS: [(HouseholdKind, f64); 7] = [
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Regime {
+pub(crate) enum Regime {
     General,
     Agricole,
     Independant,
@@ -53,7 +53,7 @@ impl Regime {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Nature {
+pub(crate) enum Nature {
     Salaire,
     Chomage,
     Ij,
@@ -79,21 +79,21 @@ impl Nature {
             _ => "PASRAU",
         }
     }
-    pub fn is_activity(self) -> bool {
+    pub(crate) fn is_activity(self) -> bool {
         matches!(self, Nature::Salaire)
     }
 }
 
 /// One BRM row: (month offset from the run month, nature, amount).
 #[derive(Clone, Copy, Debug)]
-pub struct ResourceRow {
+pub(crate) struct ResourceRow {
     pub offset: i32,
     pub nature: Nature,
     pub amount: f64,
 }
 
 #[derive(Clone, Debug)]
-pub struct Member {
+pub(crate) struct Member {
     pub role: Role,
     pub age: i32,
     /// Month of birth, consistent with `age` at the run month.
@@ -113,12 +113,12 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn is_adult_unit_member(&self) -> bool {
+    pub(crate) fn is_adult_unit_member(&self) -> bool {
         matches!(self.role, Role::Demandeur | Role::Conjoint)
     }
 
     /// BRM amount of a nature-filtered month, summed over rows.
-    pub fn brm_in(&self, offset: i32, pred: impl Fn(Nature) -> bool) -> f64 {
+    pub(crate) fn brm_in(&self, offset: i32, pred: impl Fn(Nature) -> bool) -> f64 {
         self.brm
             .iter()
             .filter(|r| r.offset == offset && pred(r.nature))
@@ -126,7 +126,7 @@ impl Member {
             .sum()
     }
 
-    pub fn hidden_at(&self, offset: i32) -> f64 {
+    pub(crate) fn hidden_at(&self, offset: i32) -> f64 {
         let i = offset + HISTORY_MONTHS;
         if (0..HISTORY_MONTHS).contains(&i) {
             self.hidden[i as usize]
@@ -137,7 +137,7 @@ impl Member {
 }
 
 #[derive(Clone, Debug)]
-pub struct Household {
+pub(crate) struct Household {
     pub index: usize,
     pub kind: HouseholdKind,
     pub departement: usize,
@@ -156,19 +156,19 @@ impl Household {
     pub fn children(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.role == Role::Enfant)
     }
-    pub fn oldest_unit_age(&self) -> i32 {
+    pub(crate) fn oldest_unit_age(&self) -> i32 {
         self.unit().map(|m| m.age).max().unwrap_or(0)
     }
 }
 
-pub fn household_rng(seed: u64, stream: u64, index: usize) -> ChaCha8Rng {
+pub(crate) fn household_rng(seed: u64, stream: u64, index: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng.set_word_pos((index as u128) << 20);
     rng
 }
 
-pub fn pick_weighted(rng: &mut impl Rng, weights: &[f64]) -> usize {
+pub(crate) fn pick_weighted(rng: &mut impl Rng, weights: &[f64]) -> usize {
     let total: f64 = weights.iter().sum();
     let mut x = rng.r#gen::<f64>() * total;
     for (i, w) in weights.iter().enumerate() {
@@ -270,7 +270,7 @@ fn draw_activity(rng: &mut impl Rng, age: i32, kind: HouseholdKind) -> Activity 
 }
 
 /// Simulate one household.
-pub fn simulate_household(
+pub(crate) fn simulate_household(
     seed: u64,
     index: usize,
     run_month: Month,

@@ -15,9 +15,9 @@ use crate::domain::entitlement::{
 
 /// Published non-take-up rates (domain.md): RSA 34 % per quarter, PPA about 26–30 %,
 /// ASPA for single people 50 %.
-pub const TARGET_RSA: f64 = 0.34;
-pub const TARGET_PPA: f64 = 0.28;
-pub const TARGET_ASPA: f64 = 0.50;
+pub(crate) const TARGET_RSA: f64 = 0.34;
+pub(crate) const TARGET_PPA: f64 = 0.28;
+pub(crate) const TARGET_ASPA: f64 = 0.50;
 
 /// Amounts of family benefits and AAH used by the generator (2025 levels, euros/month).
 const AF_TWO_CHILDREN: f64 = 151.05;
@@ -26,7 +26,7 @@ const ASF_PER_CHILD: f64 = 199.19;
 const AAH_FULL: f64 = 1033.32;
 
 #[derive(Clone, Debug, Default)]
-pub struct OtherRights {
+pub(crate) struct OtherRights {
     /// Housing aid the household would get, and whether it claims it.
     pub al_theorique: f64,
     pub al: f64,
@@ -85,12 +85,12 @@ fn average(
 
 /// Reference quarters as month offsets: RSA/PPA (default −4..−2) and ASPA (−3..−1).
 #[derive(Clone, Copy, Debug)]
-pub struct Quarters {
+pub(crate) struct Quarters {
     pub rsa_ppa: (i32, i32),
     pub aspa: (i32, i32),
 }
 
-pub const DEFAULT_QUARTERS: Quarters = Quarters {
+pub(crate) const DEFAULT_QUARTERS: Quarters = Quarters {
     rsa_ppa: (-4, -2),
     aspa: (-3, -1),
 };
@@ -152,7 +152,7 @@ pub fn situation(
     }
 }
 
-pub fn other_rights(seed: u64, h: &Household) -> OtherRights {
+pub(crate) fn other_rights(seed: u64, h: &Household) -> OtherRights {
     let mut rng = household_rng(seed, 2, h.index);
     let size = h
         .members
@@ -225,7 +225,7 @@ pub fn other_rights(seed: u64, h: &Household) -> OtherRights {
 
 /// Everything the generator knows about a household's entitlements.
 #[derive(Clone, Debug)]
-pub struct HouseholdTruth {
+pub(crate) struct HouseholdTruth {
     pub rights: OtherRights,
     /// On true resources.
     pub truth: Estimates,
@@ -235,7 +235,7 @@ pub struct HouseholdTruth {
     pub wage_cv: f64,
 }
 
-pub fn household_truth(
+pub(crate) fn household_truth(
     seed: u64,
     b: &Bareme,
     ppa_params: &[PpaMonthParams],
@@ -268,7 +268,7 @@ pub fn household_truth(
 }
 
 /// Logit offsets of non-take-up, from domain.md's determinants.
-pub fn rsa_offset(h: &Household, t: &HouseholdTruth, rural: bool) -> f64 {
+pub(crate) fn rsa_offset(h: &Household, t: &HouseholdTruth, rural: bool) -> f64 {
     let couple = h.members.iter().any(|m| m.role == Role::Conjoint);
     let children = h.children().count() > 0;
     let demandeur = &h.members[0];
@@ -301,7 +301,7 @@ pub fn rsa_offset(h: &Household, t: &HouseholdTruth, rural: bool) -> f64 {
     x
 }
 
-pub fn ppa_offset(h: &Household, t: &HouseholdTruth) -> f64 {
+pub(crate) fn ppa_offset(h: &Household, t: &HouseholdTruth) -> f64 {
     let a = t.truth.ppa.montant;
     let mut x = if a < 100.0 {
         1.0
@@ -319,7 +319,7 @@ pub fn ppa_offset(h: &Household, t: &HouseholdTruth) -> f64 {
     x
 }
 
-pub fn aspa_offset(h: &Household, t: &HouseholdTruth) -> f64 {
+pub(crate) fn aspa_offset(h: &Household, t: &HouseholdTruth) -> f64 {
     let a = t.truth.aspa.montant;
     // 77 % under 100 € vs 22 % at 500–600 €.
     let mut x = if a < 100.0 {

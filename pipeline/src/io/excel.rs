@@ -8,7 +8,7 @@ use std::io::Write;
 /// Escapes a text cell that a spreadsheet would read as a formula (OWASP CSV injection):
 /// a leading `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe. Every
 /// text cell recours writes to a CSV or XLSX file goes through here.
-pub fn escape_cell(s: &str) -> Cow<'_, str> {
+pub(crate) fn escape_cell(s: &str) -> Cow<'_, str> {
     match s.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
@@ -17,7 +17,7 @@ pub fn escape_cell(s: &str) -> Cow<'_, str> {
 
 /// A CSV dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dialect {
+pub(crate) struct Dialect {
     pub sep: char,
     pub decimal_comma: bool,
     pub bom: bool,
@@ -25,14 +25,14 @@ pub struct Dialect {
 
 /// What Excel and LibreOffice in a French locale open with a double click: UTF-8 with a
 /// byte-order mark, `;` between fields, decimal comma, CRLF. Every CSV meant for a person.
-pub const EXCEL_FR: Dialect = Dialect {
+pub(crate) const EXCEL_FR: Dialect = Dialect {
     sep: ';',
     decimal_comma: true,
     bom: true,
 };
 
 /// RFC 4180 for programs: UTF-8 without a byte-order mark, `,`, decimal point, CRLF.
-pub const RFC4180: Dialect = Dialect {
+pub(crate) const RFC4180: Dialect = Dialect {
     sep: ',',
     decimal_comma: false,
     bom: false,
@@ -40,7 +40,7 @@ pub const RFC4180: Dialect = Dialect {
 
 /// One value of a CSV row.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Int(u64),
     /// A number with this many decimals.
@@ -107,7 +107,7 @@ impl Dialect {
 
 /// Text folded for matching what a person typed: trimmed, without a leading byte-order
 /// mark, lower case, without accents (precomposed or combining), inner spaces collapsed.
-pub fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.trim_start_matches('\u{feff}').trim().chars() {
         let c = match c {

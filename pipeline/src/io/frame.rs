@@ -6,25 +6,25 @@ use polars::prelude::*;
 
 use crate::error::{RecoursError, Result};
 
-pub fn str_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a StringChunked> {
+pub(crate) fn str_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a StringChunked> {
     df.column(col)
         .and_then(|c| c.str())
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
-pub fn f64_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a Float64Chunked> {
+pub(crate) fn f64_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a Float64Chunked> {
     df.column(col)
         .and_then(|c| c.f64())
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
-pub fn bool_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a BooleanChunked> {
+pub(crate) fn bool_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a BooleanChunked> {
     df.column(col)
         .and_then(|c| c.bool())
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
-pub fn u32_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a UInt32Chunked> {
+pub(crate) fn u32_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a UInt32Chunked> {
     df.column(col)
         .and_then(|c| c.u32())
         .map_err(RecoursError::polars(format!("{table}.{col}")))
@@ -54,7 +54,7 @@ pub fn id_head(id: &str) -> u64 {
 /// Values of one column as a polars column. Numbers are taken as they are: `Column::new`
 /// copies a `Vec` of numbers into a new buffer (a second allocation, page faults and copy
 /// per column: three quarters of writing `features.parquet` in perf).
-pub trait ColumnValues: Sized {
+pub(crate) trait ColumnValues: Sized {
     fn column(name: &str, values: Vec<Self>) -> Column;
 }
 
@@ -94,7 +94,7 @@ pub fn column<T: ColumnValues>(name: &str, values: Vec<T>) -> Column {
 }
 
 /// A row filter for [`DataFrame::filter`]: the rows where `keep` is true.
-pub fn mask(keep: &[bool]) -> BooleanChunked {
+pub(crate) fn mask(keep: &[bool]) -> BooleanChunked {
     BooleanChunked::from_slice("keep".into(), keep)
 }
 
@@ -111,7 +111,7 @@ pub fn read_parquet(path: &std::path::Path) -> Result<DataFrame> {
 /// a stage output: each distinct value is allocated once for the whole process. Each thread
 /// keeps the codes it has seen (no lock after the first sighting: this runs for millions of
 /// values).
-pub fn intern(value: &str) -> &'static str {
+pub(crate) fn intern(value: &str) -> &'static str {
     use std::cell::RefCell;
     use std::collections::BTreeSet;
     use std::sync::Mutex;
@@ -138,12 +138,12 @@ pub fn intern(value: &str) -> &'static str {
 }
 
 /// Rows per slice when a stage output (features, eligibility rows) is read back whole.
-pub const READ_SLICE_ROWS: usize = 1 << 20;
+pub(crate) const READ_SLICE_ROWS: usize = 1 << 20;
 
 /// The rows of a Parquet file read `slice` at a time (only `columns` when given): a stage
 /// reading back millions of rows never holds the whole file decoded next to what it builds
 /// from it.
-pub struct ParquetSlices {
+pub(crate) struct ParquetSlices {
     path: PathBuf,
     columns: Option<Vec<String>>,
     rows: usize,

@@ -5,5 +5,5 @@
 pub mod excel;
 pub mod frame;
 pub mod output;
-pub mod progress;
+pub(crate) mod progress;
 pub mod trace;

@@ -19,7 +19,7 @@ fn temp_name(path: &Path) -> PathBuf {
 }
 
 /// Write through `write` into a temporary file next to `path`, then rename it to `path`.
-pub fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<()> {
@@ -52,7 +52,7 @@ pub fn write_atomic(
 }
 
 /// A copy of the file at `source`, its bytes as they are (the kernel copies them).
-pub fn copy_file(source: &Path, path: &Path) -> Result<()> {
+pub(crate) fn copy_file(source: &Path, path: &Path) -> Result<()> {
     write_atomic(path, |w| {
         let mut from = File::open(source)
             .map_err(RecoursError::io(format!("opening {}", source.display())))?;
@@ -68,14 +68,14 @@ pub fn copy_file(source: &Path, path: &Path) -> Result<()> {
 
 /// A stage output: zstd at level 1, the fastest level (higher levels cost a noticeable share
 /// of a run; LZ4 costs about as much CPU here and writes 80 % more bytes).
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let fast = polars_utils::compression::ZstdLevel::try_new(1)
         .map_err(RecoursError::polars("zstd level"))?;
     write_parquet_with(path, df, ParquetCompression::Zstd(Some(fast)))
 }
 
 /// A file that is kept and shipped (the generated extracts): zstd, the smaller.
-pub fn write_parquet_compact(path: &Path, df: &mut DataFrame) -> Result<()> {
+pub(crate) fn write_parquet_compact(path: &Path, df: &mut DataFrame) -> Result<()> {
     write_parquet_with(path, df, ParquetCompression::Zstd(None))
 }
 
@@ -96,12 +96,12 @@ fn write_parquet_with(
 
 /// CSV writer settings. `decimal_comma` goes with `;` (the French spreadsheet dialect).
 #[derive(Clone, Copy, Debug)]
-pub struct CsvDialect {
+pub(crate) struct CsvDialect {
     pub separator: u8,
     pub decimal_comma: bool,
 }
 
-pub fn write_csv(path: &Path, df: &mut DataFrame, dialect: CsvDialect) -> Result<()> {
+pub(crate) fn write_csv(path: &Path, df: &mut DataFrame, dialect: CsvDialect) -> Result<()> {
     write_atomic(path, |w| {
         CsvWriter::new(w)
             .with_separator(dialect.separator)
@@ -111,7 +111,7 @@ pub fn write_csv(path: &Path, df: &mut DataFrame, dialect: CsvDialect) -> Result
     })
 }
 
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)
             .map_err(|e| RecoursError::Internal(format!("serialising {}: {e}", path.display())))?;
@@ -129,7 +129,7 @@ const ROW_GROUP: usize = 1 << 16;
 /// A table of `rows` rows written as Parquet in batches of rows, `frame(range)` giving each
 /// batch: the whole table is never converted to one DataFrame (at national scale that copy
 /// would be the peak of the stages writing millions of rows).
-pub fn write_parquet_in_batches(
+pub(crate) fn write_parquet_in_batches(
     path: &Path,
     rows: usize,
     frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync,
@@ -158,7 +158,7 @@ pub fn write_parquet_in_batches(
 /// Folders made for files about to be written (outermost first), removed again when the
 /// files are not kept: a run stopped by bad data leaves no empty folder behind.
 #[derive(Default)]
-pub struct MadeFolders(Vec<PathBuf>);
+pub(crate) struct MadeFolders(Vec<PathBuf>);
 
 impl MadeFolders {
     /// Makes `dir` and those of its parents that are missing.
@@ -202,7 +202,7 @@ impl MadeFolders {
 /// name until [`ParquetStream::finish`] syncs and renames it. Nothing is created before the
 /// first batch; dropped unfinished, the temporary file and the folders it created are
 /// removed (a run stopped by bad data leaves nothing behind).
-pub struct ParquetStream {
+pub(crate) struct ParquetStream {
     path: PathBuf,
     tmp: PathBuf,
     /// Folders created for the file.

@@ -25,7 +25,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(5);
 const CHECK_EVERY: u64 = 1024;
 
 /// Opens (appending) the run log at `path`; later [`event`]s go to it.
-pub fn open_log(path: &Path) -> std::io::Result<()> {
+pub(crate) fn open_log(path: &Path) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -35,7 +35,7 @@ pub fn open_log(path: &Path) -> std::io::Result<()> {
 }
 
 /// Closes the run log when dropped (the end of a run, whichever way it ends).
-pub struct LogGuard;
+pub(crate) struct LogGuard;
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
@@ -75,7 +75,7 @@ pub fn say(stage: &str, what: &str) {
 }
 
 /// Progress of one long step of a stage (the files of a table, the benefits scored).
-pub struct Progress {
+pub(crate) struct Progress {
     stage: &'static str,
     what: String,
     unit: &'static str,
@@ -113,7 +113,7 @@ impl Progress {
 
     /// `n` more items done (from any thread). Cheap enough to call per row: the display
     /// is looked at only when the count crosses a multiple of [`CHECK_EVERY`].
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         let before = self.done.fetch_add(n, Ordering::Relaxed);
         let done = before + n;
         if n < CHECK_EVERY && before / CHECK_EVERY == done / CHECK_EVERY && done < self.total {

@@ -8,7 +8,7 @@ pub fn trace(what: &str, since: std::time::Instant) {
 }
 
 /// Resident and peak memory of the process on stderr when `RECOURS_TRACE` is set (Linux).
-pub fn trace_memory(what: &str) {
+pub(crate) fn trace_memory(what: &str) {
     if std::env::var_os("RECOURS_TRACE").is_none() {
         return;
     }

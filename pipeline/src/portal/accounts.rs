@@ -127,7 +127,7 @@ impl Accounts {
 }
 
 /// The argon2id hash (PHC string, random salt) of a password.
-pub fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| RecoursError::Internal(e.to_string()))?;
@@ -148,7 +148,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash that no password matches in practice, checked when the name is unknown so that
 /// an unknown name takes as long as a wrong password.
-pub fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password("recours-decoy").unwrap_or_default())
 }
@@ -219,7 +219,7 @@ pub fn add_user(
 }
 
 /// A random token of 32 bytes, hex (sessions, CSRF).
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -227,7 +227,7 @@ pub fn random_token() -> String {
 
 /// Who is logged in on a session.
 #[derive(Clone, Debug)]
-pub struct Session {
+pub(crate) struct Session {
     pub user: String,
     pub role: Role,
     pub caisse: Option<String>,
@@ -238,7 +238,7 @@ pub struct Session {
 
 /// Sessions kept on the server, by a random token the cookie carries; each ends after a
 /// fixed lifetime or at logout.
-pub struct Sessions {
+pub(crate) struct Sessions {
     lifetime: Duration,
     map: Mutex<HashMap<String, Session>>,
 }
@@ -287,19 +287,19 @@ impl Sessions {
             .remove(token);
     }
 
-    pub fn lifetime(&self) -> Duration {
+    pub(crate) fn lifetime(&self) -> Duration {
         self.lifetime
     }
 }
 
 /// Failed logins allowed per account name and per client address within `WINDOW` before
 /// that name or address is refused for `WINDOW`.
-pub const MAX_FAILURES: u32 = 5;
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_FAILURES: u32 = 5;
+pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Login throttling: failures counted per key (`name:…`, `client:…`).
 #[derive(Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     map: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -324,7 +324,7 @@ impl Throttle {
         }
     }
 
-    pub fn succeeded(&self, keys: &[String]) {
+    pub(crate) fn succeeded(&self, keys: &[String]) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         for k in keys {
             map.remove(k);

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{RecoursError, Result};
 
 /// The `prev` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One event. Fields in a fixed order: the hash is over this serialisation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Position in the log, from 0.
     pub n: u64,
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
@@ -58,7 +58,7 @@ impl Entry {
 
 /// UTC date and time of `t`, `YYYY-MM-DDTHH:MM:SSZ` (civil date from the day count,
 /// proleptic Gregorian).
-pub fn utc_time(t: std::time::SystemTime) -> String {
+pub(crate) fn utc_time(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
@@ -171,7 +171,7 @@ impl AuditLog {
     }
 
     /// Appends `entry` (its `n`, `time`, `prev` and `hash` filled here) and syncs it to disk.
-    pub fn append(&self, mut entry: Entry) -> Result<()> {
+    pub(crate) fn append(&self, mut entry: Entry) -> Result<()> {
         let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         entry.n = tail.n;
         entry.time = utc_time(std::time::SystemTime::now());

@@ -43,7 +43,7 @@ pub struct CatalogFile {
 }
 
 /// People per channel (or decision) of one caisse, from `lists/summary.csv`.
-pub type Counts = BTreeMap<String, usize>;
+pub(crate) type Counts = BTreeMap<String, usize>;
 
 pub struct Run {
     pub id: String,
@@ -74,7 +74,7 @@ impl Run {
         self.files.iter().find(|f| f.id == id)
     }
 
-    pub fn files_of(&self, access: &Access) -> impl Iterator<Item = &CatalogFile> {
+    pub(crate) fn files_of(&self, access: &Access) -> impl Iterator<Item = &CatalogFile> {
         self.files.iter().filter(move |f| &f.access == access)
     }
 
@@ -91,7 +91,7 @@ impl Run {
 
     /// The file's path once it is known to hash as recorded: hashed again when its size or
     /// modification time changed since the last check.
-    pub fn checked_path(&self, f: &CatalogFile) -> Result<PathBuf> {
+    pub(crate) fn checked_path(&self, f: &CatalogFile) -> Result<PathBuf> {
         let path = self.path(f);
         let meta = std::fs::metadata(&path)
             .map_err(RecoursError::io(format!("reading {}", path.display())))?;
@@ -218,7 +218,7 @@ fn read_counts(path: &Path) -> Result<BTreeMap<String, Counts>> {
 }
 
 /// Loads one run folder: its manifest, its files and the integrity check of its outputs.
-pub fn load_run(root: &Path) -> Result<Run> {
+pub(crate) fn load_run(root: &Path) -> Result<Run> {
     let folder = RunFolder::new(root);
     let m = Manifest::read(root)?;
     let month = Month::parse(&m.config.month).ok_or_else(|| RecoursError::Config {
@@ -293,7 +293,7 @@ pub fn load_run(root: &Path) -> Result<Run> {
 
 /// Whether a run month's lists are still served in `current` month: a list is served in
 /// its own month and the `months - 1` that follow.
-pub fn list_served(run_month: Month, current: Month, months: u32) -> bool {
+pub(crate) fn list_served(run_month: Month, current: Month, months: u32) -> bool {
     let age = current.months_since(run_month);
     (0..months as i32).contains(&age)
 }

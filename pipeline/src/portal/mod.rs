@@ -11,8 +11,8 @@
 pub mod accounts;
 pub mod auditlog;
 pub mod catalog;
-pub mod pages;
-pub mod upload;
+pub(crate) mod pages;
+pub(crate) mod upload;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ impl Portal {
 }
 
 /// The router over a loaded portal (the tests serve it on a loopback port).
-pub fn router(portal: Portal) -> Router {
+pub(crate) fn router(portal: Portal) -> Router {
     let app: App = Arc::new(portal);
     Router::new()
         .route("/", get(root))

@@ -8,7 +8,7 @@ use crate::portal::catalog::{Access, CatalogFile, Run};
 use crate::stages::lists::exports;
 use crate::stages::report::svg::esc;
 
-pub const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 body{font-family:system-ui,sans-serif;margin:0;color:#1e1e1e;background:#f6f6f6}\
 header{background:#000091;color:#fff;padding:.8em 1.5em;display:flex;justify-content:space-between;align-items:center}\
 header a,header button{color:#fff}\
@@ -27,7 +27,7 @@ label{display:block;margin:.6em 0 .2em}\
 ";
 
 /// An integer with French digit grouping (narrow no-break space): `22 621`.
-pub fn fr_int(n: usize) -> String {
+pub(crate) fn fr_int(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -40,7 +40,7 @@ pub fn fr_int(n: usize) -> String {
 }
 
 /// A file size in French: `1,2 Mo`, `845 ko`.
-pub fn fr_size(bytes: u64) -> String {
+pub(crate) fn fr_size(bytes: u64) -> String {
     let b = bytes as f64;
     if b >= 1e6 {
         format!("{:.1} Mo", b / 1e6).replace('.', ",")
@@ -153,7 +153,7 @@ fn counts_table(run: &Run, caisse: &str) -> String {
 }
 
 /// What a caisse page says about one run.
-pub struct CaisseRun<'a> {
+pub(crate) struct CaisseRun<'a> {
     pub run: &'a Run,
     /// The list is still served (not expired) and the run is intact.
     pub served: bool,

@@ -34,18 +34,18 @@ pub fn technical_name(header: &str) -> Option<&'static str> {
 /// A table as uploaded: its header and its rows of text, with each row's line number in
 /// the file (1 = the header).
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub header: Vec<String>,
     pub rows: Vec<(usize, Vec<String>)>,
 }
 
 /// Errors in French, each naming its row and column; nothing is stored when there is one.
 #[derive(Debug)]
-pub struct Rejected(pub Vec<String>);
+pub(crate) struct Rejected(pub Vec<String>);
 
 /// Reads a CSV upload: `;` (the excel-fr export, decimal comma, BOM) or `,` (RFC 4180),
 /// told by the header line.
-pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
+pub(crate) fn read_csv(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
         Rejected(vec![
             "le fichier CSV n'est pas en UTF-8 (enregistrez-le en « CSV UTF-8 »)".into(),
@@ -74,7 +74,7 @@ pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
 }
 
 /// Reads an XLSX upload: the first sheet whose first row names `pseudo_id`.
-pub fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
+pub(crate) fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
     use calamine::{Data, Reader, Xlsx};
     let unreadable = |e: String| Rejected(vec![format!("classeur XLSX illisible ({e})")]);
     let mut book: Xlsx<_> =
@@ -129,7 +129,7 @@ pub fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
 }
 
 /// Reads an upload by its content: XLSX (a zip archive) or CSV.
-pub fn read_upload(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
+pub(crate) fn read_upload(bytes: &[u8]) -> std::result::Result<Table, Rejected> {
     if bytes.starts_with(b"PK\x03\x04") {
         read_xlsx(bytes)
     } else {
@@ -189,7 +189,7 @@ fn motif(rule: Rule) -> &'static str {
 }
 
 /// What is checked an upload against.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub reference: &'a Reference,
     /// The run month of the list: the default contact month.
     pub month: Month,
@@ -325,7 +325,7 @@ pub fn check(table: &Table, ctx: &Context) -> std::result::Result<DataFrame, Rej
 }
 
 /// Where a caisse's outcomes for a month are stored.
-pub fn stored_path(store: &Path, caisse: &str, month: Month) -> PathBuf {
+pub(crate) fn stored_path(store: &Path, caisse: &str, month: Month) -> PathBuf {
     store.join(caisse).join(format!("{month}.parquet"))
 }
 
@@ -337,7 +337,7 @@ pub fn store(store: &Path, caisse: &str, month: Month, df: &mut DataFrame) -> Re
 }
 
 /// The people of a caisse's list (`lists/<caisse>/contacts.parquet`).
-pub fn listed_people(contacts: &Path) -> Result<BTreeSet<String>> {
+pub(crate) fn listed_people(contacts: &Path) -> Result<BTreeSet<String>> {
     let df = crate::io::frame::read_parquet(contacts)?;
     let ids = crate::io::frame::str_col(&df, "contacts", "pseudo_id")?;
     Ok(ids.iter().flatten().map(str::to_string).collect())

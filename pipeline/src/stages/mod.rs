@@ -1,11 +1,11 @@
 //! One folder per stage, in the order they run.
 
-pub mod eligibility;
+pub(crate) mod eligibility;
 pub(crate) mod evaluate;
-pub mod features;
+pub(crate) mod features;
 pub(crate) mod ingest;
 pub mod lists;
 pub(crate) mod report;
-pub mod score;
-pub mod stage;
+pub(crate) mod score;
+pub(crate) mod stage;
 pub(crate) mod train;

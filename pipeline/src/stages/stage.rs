@@ -20,7 +20,7 @@ use crate::tables::scores::ScoreRow;
 
 /// A stage as the run plans it. The stages it reads are named by their declarations, so a
 /// renamed or removed stage is a compile error in every stage that reads it.
-pub struct Declaration {
+pub(crate) struct Declaration {
     pub name: &'static str,
     /// One line for the progress display.
     pub describe: &'static str,
@@ -33,7 +33,7 @@ pub struct Declaration {
     pub outputs: &'static [&'static str],
 }
 
-pub trait Stage: Sync {
+pub(crate) trait Stage: Sync {
     fn declaration(&self) -> &'static Declaration;
     fn name(&self) -> &'static str {
         self.declaration().name
@@ -50,7 +50,7 @@ pub trait Stage: Sync {
 /// What a stage reads in memory; when the stage that makes it was skipped (up to date), it
 /// is read back from that stage's outputs in the run folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Need {
+pub(crate) enum Need {
     Extracts,
     Households,
     Eligibility,
@@ -60,7 +60,7 @@ pub enum Need {
 }
 
 /// What the stages share during a run.
-pub struct RunContext {
+pub(crate) struct RunContext {
     pub config: RunConfig,
     /// The run folder: outputs of finished stages, read by later stages.
     pub run: RunFolder,
@@ -85,14 +85,14 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
+    pub(crate) fn need<'a, T>(v: &'a Option<T>, what: &str) -> Result<&'a T> {
         v.as_ref()
             .ok_or_else(|| RecoursError::Internal(format!("{what} is needed but was not produced")))
     }
 
     /// The tables read only to assemble the households are dropped from memory once they
     /// are (the train stage reads them back for a learning month other than the run's).
-    pub fn release_household_tables(&mut self) {
+    pub(crate) fn release_household_tables(&mut self) {
         self.histories = None;
         if let Some(x) = &mut self.extracts {
             x.release_household_tables();
@@ -102,7 +102,7 @@ impl RunContext {
 
 /// An input table as read before any stage: its files with their hashes, each file's path
 /// inside the input (partitions), and its schema hash.
-pub struct InputRead {
+pub(crate) struct InputRead {
     pub table: String,
     pub files: Vec<FileRecord>,
     pub parts: Vec<String>,
@@ -111,7 +111,7 @@ pub struct InputRead {
 
 /// What a stage's own inputs are read from: the config, the input tables as hashed before
 /// any stage, the reference files' hashes, and the hasher for the files a stage names.
-pub struct Fingerprint<'a> {
+pub(crate) struct Fingerprint<'a> {
     pub config: &'a RunConfig,
     pub inputs: &'a [InputRead],
     /// `departements`, `caisses`, `baremes` → BLAKE3.
@@ -122,7 +122,7 @@ pub struct Fingerprint<'a> {
 impl Fingerprint<'_> {
     /// A file's BLAKE3; a folder (a sharded table): BLAKE3 of its files' names and hashes.
     /// `shown` is the path as the config names it (the hash cache's key).
-    pub fn file_hash(&mut self, full: &std::path::Path, shown: &str) -> Result<String> {
+    pub(crate) fn file_hash(&mut self, full: &std::path::Path, shown: &str) -> Result<String> {
         if full.is_file() {
             return Ok(self.hasher.record(full, shown.into())?.blake3);
         }

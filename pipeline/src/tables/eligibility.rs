@@ -7,7 +7,7 @@ use crate::error::{RecoursError, Result};
 
 /// One row of `eligibility.parquet`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EligibilityRow {
+pub(crate) struct EligibilityRow {
     pub pseudo_id: String,
     pub foyer_id: String,
     pub prestation: &'static str,
@@ -56,7 +56,7 @@ pub struct EligibilityRow {
     pub at: Option<(u32, u32)>,
 }
 
-pub fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
+pub(crate) fn to_frame(rows: &[EligibilityRow]) -> Result<DataFrame> {
     macro_rules! col {
         ($name:literal, $f:expr) => {
             crate::io::frame::column($name, rows.iter().map($f).collect::<Vec<_>>())
@@ -108,7 +108,7 @@ pub fn read(path: &std::path::Path) -> Result<Vec<EligibilityRow>> {
     Ok(rows)
 }
 
-pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
+pub(crate) fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
     use crate::io::frame::{bool_col, f64_col, intern, str_col, u32_col};
     const T: &str = "eligibility.parquet";
     let s = |c: &str| str_col(df, T, c);
@@ -194,7 +194,7 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<EligibilityRow>> {
 /// What the fairness audit needs of a (person, benefit) eligibility row: its key and the
 /// foyer's type and housing.
 #[derive(Clone, Debug, PartialEq)]
-pub struct FoyerFacts {
+pub(crate) struct FoyerFacts {
     pub pseudo_id: String,
     pub prestation: &'static str,
     pub couple: bool,
@@ -204,7 +204,7 @@ pub struct FoyerFacts {
 
 /// Reads the [`FoyerFacts`] of every row of `eligibility.parquet` (five of its columns, a
 /// slice at a time), in the file's (benefit, id) order.
-pub fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
+pub(crate) fn read_foyer_facts(path: &std::path::Path) -> Result<Vec<FoyerFacts>> {
     use crate::io::frame::{bool_col, intern, str_col, u32_col};
     const T: &str = "eligibility.parquet";
     const COLUMNS: [&str; 5] = [

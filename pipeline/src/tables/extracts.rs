@@ -12,7 +12,7 @@ use crate::tables::run_folder::RunFolder;
 /// The validated extracts: for each table present, its kept rows with typed columns in
 /// contract order.
 #[derive(Clone, Debug, Default)]
-pub struct Extracts {
+pub(crate) struct Extracts {
     pub tables: BTreeMap<&'static str, DataFrame>,
     /// Persons whose contact row was rejected while it may carry an opposition: an
     /// objection must not be lost to a bad value elsewhere on its row.
@@ -33,13 +33,13 @@ pub struct Extracts {
 }
 
 /// The tables only household assembly reads.
-pub const HOUSEHOLD_TABLES: [&str; 5] =
+pub(crate) const HOUSEHOLD_TABLES: [&str; 5] =
     ["personnes", "foyers", "logements", "droits", "ressources"];
 
 /// The table checked and written one source file at a time (bounded memory): by far the
 /// largest, and the only one no rule needs whole (its only rule between tables is the
 /// reference to `personnes`).
-pub const STREAMED: &str = "ressources";
+pub(crate) const STREAMED: &str = "ressources";
 
 impl Extracts {
     pub fn table(&self, name: &str) -> Option<&DataFrame> {
@@ -49,7 +49,7 @@ impl Extracts {
     /// Each row's person in `table` as the ingest of this run walked to it (its row in
     /// `ingest/personnes.parquet`, [`NO_ROW`] when the row names none); `None` when not
     /// known (a table read back: look the ids up).
-    pub fn person_rows_of(&self, table: &str) -> Option<&[u32]> {
+    pub(crate) fn person_rows_of(&self, table: &str) -> Option<&[u32]> {
         let height = self.table(table)?.height();
         self.person_rows
             .get(table)
@@ -58,7 +58,7 @@ impl Extracts {
     }
 
     /// Drops the tables only household assembly reads (see [`HOUSEHOLD_TABLES`]).
-    pub fn release_household_tables(&mut self) {
+    pub(crate) fn release_household_tables(&mut self) {
         for t in HOUSEHOLD_TABLES {
             self.tables.remove(t);
         }
@@ -104,17 +104,17 @@ impl Extracts {
 }
 
 /// No kept row: a reference to no person.
-pub const NO_ROW: u32 = u32::MAX;
+pub(crate) const NO_ROW: u32 = u32::MAX;
 
 /// Row `i`'s person in rows given by [`Extracts::person_rows_of`] (`None` for [`NO_ROW`]).
-pub fn person_at(rows: &[u32], i: usize) -> Option<usize> {
+pub(crate) fn person_at(rows: &[u32], i: usize) -> Option<usize> {
     (rows[i] != NO_ROW).then_some(rows[i] as usize)
 }
 
 /// The tables whose kept rows keep their person's row in memory ([`Extracts::person_rows`]).
-pub const PERSON_ROWS: [&str; 3] = ["droits", "contacts", "retours"];
+pub(crate) const PERSON_ROWS: [&str; 3] = ["droits", "contacts", "retours"];
 
 /// Column of `ingest/ressources.parquet` naming the person by its row (0-based) in
 /// `ingest/personnes.parquet`, in place of `pseudo_id`: a 4-byte number instead of a
 /// 64-character id, written, read back and looked up ten times per person and month.
-pub const PERSON_ROW: &str = "personne";
+pub(crate) const PERSON_ROW: &str = "personne";

@@ -20,7 +20,7 @@ fn fill_values(df: &DataFrame, names: &[&str], values: &mut [f64]) -> Result<()>
 }
 
 /// The feature table: one row per (person, benefit), values in dictionary order of `names`.
-pub struct FeatureTable {
+pub(crate) struct FeatureTable {
     pub month: Month,
     pub names: Vec<&'static str>,
     pub pseudo_id: Vec<String>,
@@ -42,12 +42,9 @@ impl FeatureTable {
     pub fn len(&self) -> usize {
         self.pseudo_id.len()
     }
-    pub fn is_empty(&self) -> bool {
-        self.pseudo_id.is_empty()
-    }
 
     /// Rows `rows` as a DataFrame (`features.parquet` is written in batches of rows).
-    pub fn to_frame(&self, rows: std::ops::Range<usize>) -> Result<DataFrame> {
+    pub(crate) fn to_frame(&self, rows: std::ops::Range<usize>) -> Result<DataFrame> {
         let p = self.names.len();
         use crate::io::frame::column;
         let month = self.month.to_string();
@@ -119,19 +116,19 @@ impl FeatureTable {
     }
 
     /// Whether the values are in memory (see [`FeatureTable::release_values`]).
-    pub fn has_values(&self) -> bool {
+    pub(crate) fn has_values(&self) -> bool {
         self.values.len() == self.len() * self.names.len()
     }
 
     /// Drops the values (the bulk of the table), keeping the ids, benefits, amounts and
     /// rows' persons; [`FeatureTable::read_values`] reads them back.
-    pub fn release_values(&mut self) {
+    pub(crate) fn release_values(&mut self) {
         self.values = Vec::new();
     }
 
     /// Reads the values back from `features.parquet` (the file this table was written to),
     /// a slice of rows at a time.
-    pub fn read_values(&mut self, path: &std::path::Path) -> Result<()> {
+    pub(crate) fn read_values(&mut self, path: &std::path::Path) -> Result<()> {
         self.read_values_by(path, crate::io::frame::READ_SLICE_ROWS)
     }
 
@@ -168,7 +165,7 @@ impl FeatureTable {
 
     /// `feature_name`: the dictionary's name of a feature column, `None` for a column that
     /// is not a feature of the dictionary (an error).
-    pub fn from_frame(
+    pub(crate) fn from_frame(
         df: &DataFrame,
         month: Month,
         feature_name: fn(&str) -> Option<&'static str>,

@@ -17,17 +17,16 @@ use crate::tables::extracts::Extracts;
 use rayon::prelude::*;
 
 /// Months of resources kept per person, ending at M-1.
-pub const HISTORY: usize = 12;
+pub(crate) const HISTORY: usize = 12;
 
 /// Benefits counted as resources of the RSA/PPA household (art. R262-6 CASF): family
 /// benefits, AAH, the solidarity allowance. Housing aid enters through the forfait logement.
-pub const COUNTED_AS_RESOURCES: &[&str] = &["AF", "ASF", "AAH", "ASS"];
+pub(crate) const COUNTED_AS_RESOURCES: &[&str] = &["AF", "ASF", "AAH", "ASS"];
 
 #[derive(Clone, Debug)]
-pub struct Right {
+pub(crate) struct Right {
     /// Codes (benefit, caisse) are interned: one allocation per distinct value.
     pub prestation: &'static str,
-    pub organisme: &'static str,
     pub debut: Month,
     pub fin: Option<Month>,
     pub montant: Option<f64>,
@@ -42,7 +41,6 @@ impl Right {
 #[derive(Clone, Debug)]
 pub struct Person {
     pub pseudo_id: String,
-    pub naissance: Month,
     /// Codes are interned (`frame::intern`): one allocation per distinct value, not per
     /// person.
     pub sexe: &'static str,
@@ -96,7 +94,7 @@ impl Person {
     }
 
     /// Average monthly amount of the person's rights of a kind over months `from..=to`.
-    pub fn right_amount(&self, prestations: &[&str], run: Month, from: i32, to: i32) -> f64 {
+    pub(crate) fn right_amount(&self, prestations: &[&str], run: Month, from: i32, to: i32) -> f64 {
         let n = (to - from + 1) as f64;
         run.window(from, to)
             .map(|m| {
@@ -126,18 +124,11 @@ pub struct Foyer {
     /// Person indices and roles, demandeur first, then conjoint, children, other adults.
     pub members: Vec<(usize, Role)>,
     pub statut: Option<Statut>,
-    pub loyer: Option<f64>,
 }
 
 impl Foyer {
     pub fn demandeur(&self) -> usize {
         self.members[0].0
-    }
-    pub fn conjoint(&self) -> Option<usize> {
-        self.members
-            .iter()
-            .find(|m| m.1 == Role::Conjoint)
-            .map(|m| m.0)
     }
     /// Demandeur and conjoint.
     pub fn unit(&self) -> impl Iterator<Item = usize> + '_ {
@@ -156,7 +147,7 @@ impl Foyer {
 
 /// Age from which a child of the foyer is no longer a dependant: an `enfant` of 25 or more
 /// is an adult of their own for RSA and PPA (art. L262-2 and R262-3 CASF).
-pub const DEPENDANT_CHILD_MAX_AGE: i32 = 24;
+pub(crate) const DEPENDANT_CHILD_MAX_AGE: i32 = 24;
 
 /// Whether a foyer member is hosted: an `autre_adulte` (a relative, friend or lodger) or an
 /// `enfant` of 25 or more. Such a person is not part of the demandeur's RSA/PPA foyer but a
@@ -225,7 +216,7 @@ fn month(v: Option<&str>) -> Option<Month> {
 }
 
 /// One person's monthly amounts by nature code for M-12..M-1 (see [`Person::par_nature`]).
-pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
+pub(crate) type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
 
 /// The persons' monthly resources by nature for a run month, by person row (the rows of
 /// `ingest/personnes.parquet`): added up from the kept rows of `ressources` chunk by chunk,
@@ -234,7 +225,7 @@ pub type NatureHistory = Vec<(&'static str, [f64; HISTORY])>;
 /// `ingest/ressources.parquet` read back in slices, or from the rows of the labelled
 /// persons' foyers only (`training::Labelled`, persons renumbered, see [`resource_rows_of`]).
 #[derive(Clone, Debug)]
-pub struct ResourceHistories {
+pub(crate) struct ResourceHistories {
     run: Month,
     by_person: Vec<NatureHistory>,
     /// Per month of the history: [`SEEN_ROW`] when it has a row (any person), and the bit
@@ -244,7 +235,7 @@ pub struct ResourceHistories {
 
 /// The sources of `ressources` (the contract's codes), bit `1 << i` in
 /// `ResourceHistories::seen`.
-pub const SOURCES: [&str; 2] = ["DSN", "PASRAU"];
+pub(crate) const SOURCES: [&str; 2] = ["DSN", "PASRAU"];
 const SEEN_ROW: u8 = 0x80;
 
 impl ResourceHistories {
@@ -261,7 +252,7 @@ impl ResourceHistories {
     /// [`SOURCES`]), and each month without a row from a source other months have, with
     /// that source. A month missing from the extract, or a feed missing for a month, not a
     /// month without income: that would take every person of the population.
-    pub fn missing_months(&self) -> Vec<(Month, Vec<&'static str>)> {
+    pub(crate) fn missing_months(&self) -> Vec<(Month, Vec<&'static str>)> {
         let sources = self.seen.iter().fold(0, |a, s| a | s) & !SEEN_ROW;
         let named = |bits: u8| -> Vec<&'static str> {
             (0..SOURCES.len())
@@ -391,7 +382,7 @@ fn inconsistent_person_rows(persons: usize) -> RecoursError {
 /// [`crate::tables::extracts::NO_ROW`] when left out; and every month the file has rows for (any
 /// person). Read and filtered a slice at a time; rows stay in file order, so a person's
 /// amounts add up in the same order as from the whole file.
-pub fn resource_rows_of(
+pub(crate) fn resource_rows_of(
     path: &std::path::Path,
     renumber: &[u32],
 ) -> Result<(Vec<polars::prelude::DataFrame>, BTreeSet<Month>)> {
@@ -445,7 +436,7 @@ impl Households {
     }
 
     /// Frees the index of persons by id (rebuilt by the next [`Households::person`]).
-    pub fn release_index(&mut self) {
+    pub(crate) fn release_index(&mut self) {
         self.index = std::sync::OnceLock::new();
     }
 
@@ -487,7 +478,7 @@ impl Households {
     /// Households for the run month `run`; `resources` are the persons' histories when they
     /// are already added up for `run` and these persons (by the ingest stage in this run, or
     /// for the labelled persons' foyers), else `ingest/ressources.parquet` is read.
-    pub fn assemble(
+    pub(crate) fn assemble(
         x: &Extracts,
         run: Month,
         resources: Option<ResourceHistories>,
@@ -513,7 +504,6 @@ impl Households {
                     .ok_or_else(|| RecoursError::Internal("validated month".into()))?;
                 Ok(Person {
                     pseudo_id: ids.get(i).unwrap_or_default().to_string(),
-                    naissance: born,
                     sexe: intern(sexe.get(i).unwrap_or_default()),
                     departement: intern(dep.get(i).unwrap_or_default()),
                     regime: intern(regime.get(i).unwrap_or_default()),
@@ -563,7 +553,6 @@ impl Households {
 
         let droits = table("droits")?;
         let d_id = str_col(droits, "droits", "pseudo_id")?;
-        let d_org = str_col(droits, "droits", "organisme")?;
         let d_prest = str_col(droits, "droits", "prestation")?;
         let d_debut = str_col(droits, "droits", "debut")?;
         let d_fin = str_col(droits, "droits", "fin")?;
@@ -589,7 +578,6 @@ impl Households {
             persons[p].droits.reserve_exact(1);
             persons[p].droits.push(Right {
                 prestation: intern(d_prest.get(i).unwrap_or_default()),
-                organisme: intern(d_org.get(i).unwrap_or_default()),
                 debut,
                 fin: month(d_fin.get(i)),
                 montant: d_amount.get(i),
@@ -625,22 +613,16 @@ impl Households {
                 .cmp(&(b.0, b.1, b.2))
                 .then_with(|| persons[a.3].pseudo_id.cmp(&persons[b.3].pseudo_id))
         });
-        let mut housing: Vec<(u64, &str, Option<Statut>, Option<f64>)> = Vec::new();
+        let mut housing: Vec<(u64, &str, Option<Statut>)> = Vec::new();
         if let Some(l) = x.table("logements") {
             let l_id = str_col(l, "logements", "foyer_id")?;
             let l_statut = str_col(l, "logements", "statut")?;
-            let l_loyer = f64_col(l, "logements", "loyer_mensuel")?;
             housing = (0..l.height())
                 .into_par_iter()
                 .with_min_len(1 << 16)
                 .filter_map(|i| {
                     let f = l_id.get(i)?;
-                    Some((
-                        id_head(f),
-                        f,
-                        l_statut.get(i).and_then(Statut::from_code),
-                        l_loyer.get(i),
-                    ))
+                    Some((id_head(f), f, l_statut.get(i).and_then(Statut::from_code)))
                 })
                 .collect();
             // One housing row per foyer (validation rejects duplicates); a stable sort keeps
@@ -651,21 +633,20 @@ impl Households {
         let mut foyers: Vec<Foyer> = Vec::new();
         for group in members.chunk_by(|a, b| a.1 == b.1) {
             let f = group[0].1;
-            let mut found = (None, None);
-            while let Some(&(_, h, statut, loyer)) = housing.peek() {
+            let mut found = None;
+            while let Some(&(_, h, statut)) = housing.peek() {
                 if h > f {
                     break;
                 }
                 if h == f {
-                    found = (statut, loyer);
+                    found = statut;
                 }
                 housing.next();
             }
             foyers.push(Foyer {
                 foyer_id: f.to_string(),
                 members: group.iter().map(|&(_, _, role, p)| (p, role)).collect(),
-                statut: found.0,
-                loyer: found.1,
+                statut: found,
             });
         }
         crate::io::trace::trace("households: foyers", t0);
@@ -704,7 +685,7 @@ impl Households {
     }
 
     /// The unit `person` belongs to in foyer `f`.
-    pub fn unit_of(&self, f: &Foyer, person: usize) -> Unit {
+    pub(crate) fn unit_of(&self, f: &Foyer, person: usize) -> Unit {
         let mut units = self.units(f);
         let at = units
             .iter()
@@ -713,14 +694,9 @@ impl Households {
         units.swap_remove(at)
     }
 
-    /// The foyer's own unit's situation as BRM and RNCPS show it (see [`Households::unit_situation`]).
-    pub fn situation(&self, f: &Foyer, q: Quarters, ppa_params: &[PpaMonthParams]) -> Situation {
-        self.unit_situation(&self.units(f)[0], q, ppa_params)
-    }
-
     /// A unit's situation as BRM and RNCPS show it, over the reference quarters.
     /// `ppa_params` holds the PPA parameters of each month of the RSA/PPA quarter.
-    pub fn unit_situation(
+    pub(crate) fn unit_situation(
         &self,
         u: &Unit,
         q: Quarters,
@@ -785,7 +761,6 @@ mod tests {
     fn person(id: &str) -> Person {
         Person {
             pseudo_id: id.into(),
-            naissance: Month::parse("1980-01").unwrap(),
             sexe: "F",
             departement: "33",
             regime: "general",

@@ -12,7 +12,7 @@ use crate::config::{RawConfig, RunConfig, normalize};
 use crate::error::{RecoursError, Result};
 use crate::tables::run_folder::{RunFolder, names};
 
-pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+pub(crate) const MANIFEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -171,7 +171,7 @@ fn hash_file_by(path: &Path, block: usize) -> std::io::Result<String> {
 /// Hashes files, reusing an earlier hash only for a file whose whole [`Stamp`] (size,
 /// modification and change times, inode, device) is unchanged: a file edited in place,
 /// even with its size and modification time put back, is hashed again.
-pub struct Hasher {
+pub(crate) struct Hasher {
     cache: HashCache,
     path: Option<PathBuf>,
 }
@@ -189,7 +189,7 @@ impl Hasher {
         }
     }
 
-    pub fn record(&mut self, path: &Path, shown_as: String) -> Result<FileRecord> {
+    pub(crate) fn record(&mut self, path: &Path, shown_as: String) -> Result<FileRecord> {
         let meta = std::fs::metadata(path)
             .map_err(RecoursError::io(format!("reading {}", path.display())))?;
         let stamp = Stamp::of(&meta);
@@ -218,7 +218,7 @@ impl Hasher {
         })
     }
 
-    pub fn save(&self) {
+    pub(crate) fn save(&self) {
         if let Some(p) = &self.path {
             // The cache only saves time: failing to write it is not an error.
             let _ = crate::io::output::write_json(p, &self.cache);
@@ -256,7 +256,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A stage output: the file itself, or every file under the folder.
-pub fn files_at(path: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_at(path: &Path) -> Vec<PathBuf> {
     if path.is_file() {
         vec![path.to_path_buf()]
     } else {
@@ -266,7 +266,7 @@ pub fn files_at(path: &Path) -> Vec<PathBuf> {
 
 /// BLAKE3 of a model artefact as written in the run folder (the manifest records it; the
 /// lists' read-me shows its first 16 characters).
-pub fn model_digest(run: &crate::tables::run_folder::RunFolder, benefit: &str) -> Option<String> {
+pub(crate) fn model_digest(run: &crate::tables::run_folder::RunFolder, benefit: &str) -> Option<String> {
     let bytes = std::fs::read(run.model(benefit)).ok()?;
     Some(blake3::hash(&bytes).to_hex().to_string())
 }
@@ -282,7 +282,7 @@ pub fn relative(path: &Path, base: &Path) -> String {
 /// absolute and normalised without touching the file system): how the manifest names the
 /// inputs and reference files, relative to the configuration's folder, so that a run
 /// folder checked elsewhere finds them beside the configuration in its new place.
-pub fn relative_to(path: &Path, base: &Path) -> String {
+pub(crate) fn relative_to(path: &Path, base: &Path) -> String {
     let absolute = |p: &Path| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -335,7 +335,7 @@ impl Manifest {
     /// Rows kept per table by the last ingest that passed in this folder: the recorded
     /// baseline, or for a manifest written before it existed, its own counts when its
     /// ingest is done.
-    pub fn rows_kept_baseline(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn rows_kept_baseline(&self) -> BTreeMap<String, u64> {
         if !self.rows_kept_baseline.is_empty() {
             return self.rows_kept_baseline.clone();
         }
@@ -361,7 +361,7 @@ impl Manifest {
 }
 
 /// BLAKE3 of the config as checked (serialised), so that formatting does not matter.
-pub fn config_hash(raw: &RawConfig) -> String {
+pub(crate) fn config_hash(raw: &RawConfig) -> String {
     blake3::hash(&serde_json::to_vec(raw).unwrap_or_default())
         .to_hex()
         .to_string()

@@ -1,11 +1,14 @@
-//! The files of a run folder that more than one stage or command reads.
+//! What more than one stage or command reads: the run folder's layout, its files with
+//! their types (each written and read back here), and the values a stage hands the stages
+//! after it (the households). Below every stage, so that a stage imports only the stages
+//! that run before it.
 
-pub mod eligibility;
-pub mod extracts;
-pub mod features;
-pub mod households;
+pub(crate) mod eligibility;
+pub(crate) mod extracts;
+pub(crate) mod features;
+pub(crate) mod households;
 pub mod manifest;
-pub mod ownership;
-pub mod quality;
+pub(crate) mod ownership;
+pub(crate) mod quality;
 pub mod run_folder;
-pub mod scores;
+pub(crate) mod scores;

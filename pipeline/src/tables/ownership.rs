@@ -17,7 +17,7 @@ its outputs here, and locks this file while a run or a validation writes it.\n";
 
 /// A lock held on a run folder until it is dropped.
 #[derive(Debug)]
-pub struct RunLock {
+pub(crate) struct RunLock {
     _file: File,
     /// The folder did not exist before this claim.
     created: bool,
@@ -26,7 +26,7 @@ pub struct RunLock {
 impl RunLock {
     /// Removes the run folder when this claim created it and nothing but the mark is in
     /// it: a validation stopped (a privacy stop) in a new folder leaves nothing behind.
-    pub fn remove_if_unused(self, run: &RunFolder) {
+    pub(crate) fn remove_if_unused(self, run: &RunFolder) {
         if !self.created {
             return;
         }

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub const QUALITY_SCHEMA_VERSION: u32 = 3;
+pub(crate) const QUALITY_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize)]
-pub struct TableQuality {
+pub(crate) struct TableQuality {
     pub sources: Vec<String>,
     pub rows_in: u64,
     pub rows_kept: u64,
@@ -23,7 +23,7 @@ pub struct TableQuality {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct QualityReport {
+pub(crate) struct QualityReport {
     pub schema_version: u32,
     pub run_month: String,
     /// Whether every table stayed within its rejected-rows tolerance and the resources
@@ -56,7 +56,7 @@ pub struct QualityReport {
 /// A month of the resources' history with sources missing (see
 /// [`QualityReport::missing_resource_months`]).
 #[derive(Clone, Debug, Serialize)]
-pub struct MissingMonth {
+pub(crate) struct MissingMonth {
     pub mois: String,
     pub sources: Vec<&'static str>,
 }
@@ -64,7 +64,7 @@ pub struct MissingMonth {
 /// A required table's kept rows against the previous run's (see
 /// [`QualityReport::row_drops`]).
 #[derive(Clone, Debug, Serialize)]
-pub struct RowDrop {
+pub(crate) struct RowDrop {
     pub table: &'static str,
     pub previous_rows_kept: u64,
     pub rows_kept: u64,

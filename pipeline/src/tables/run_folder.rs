@@ -8,27 +8,27 @@ use std::path::{Path, PathBuf};
 /// Names of the run folder's files and folders, relative to it: what the stages'
 /// declarations list as outputs and the manifest records.
 pub mod names {
-    pub const QUALITY: &str = "quality.json";
-    pub const REJECTS: &str = "rejects";
-    pub const INGEST: &str = "ingest";
-    pub const ELIGIBILITY: &str = "eligibility.parquet";
-    pub const FEATURES: &str = "features.parquet";
-    pub const FEATURES_SELECTION: &str = "features-selection.json";
-    pub const MODELS: &str = "models";
-    pub const SCORES: &str = "scores.parquet";
-    pub const LISTS: &str = "lists";
-    pub const DECISIONS: &str = "lists/decisions.parquet";
-    pub const EVALUATION: &str = "evaluation.json";
-    pub const FAIRNESS: &str = "fairness.json";
-    pub const REPORT: &str = "report";
-    pub const NOTEBOOKS: &str = "notebooks-export";
-    pub const MANIFEST: &str = "manifest.json";
+    pub(crate) const QUALITY: &str = "quality.json";
+    pub(crate) const REJECTS: &str = "rejects";
+    pub(crate) const INGEST: &str = "ingest";
+    pub(crate) const ELIGIBILITY: &str = "eligibility.parquet";
+    pub(crate) const FEATURES: &str = "features.parquet";
+    pub(crate) const FEATURES_SELECTION: &str = "features-selection.json";
+    pub(crate) const MODELS: &str = "models";
+    pub(crate) const SCORES: &str = "scores.parquet";
+    pub(crate) const LISTS: &str = "lists";
+    pub(crate) const DECISIONS: &str = "lists/decisions.parquet";
+    pub(crate) const EVALUATION: &str = "evaluation.json";
+    pub(crate) const FAIRNESS: &str = "fairness.json";
+    pub(crate) const REPORT: &str = "report";
+    pub(crate) const NOTEBOOKS: &str = "notebooks-export";
+    pub(crate) const MANIFEST: &str = "manifest.json";
     /// What `recours run` did, with times: not a stage output, not in the manifest.
-    pub const RUN_LOG: &str = "run.log";
-    pub const HASH_CACHE: &str = ".hash-cache.json";
-    pub const STAGING: &str = ".partial";
+    pub(crate) const RUN_LOG: &str = "run.log";
+    pub(crate) const HASH_CACHE: &str = ".hash-cache.json";
+    pub(crate) const STAGING: &str = ".partial";
     /// Marks the folder as made by recours and is the lock a run holds on it.
-    pub const MARKER: &str = ".recours-run";
+    pub(crate) const MARKER: &str = ".recours-run";
 }
 
 /// A run folder, or a stage's staging folder laid out the same way.
@@ -53,12 +53,12 @@ impl RunFolder {
     }
 
     /// `RUN/.partial/`: where running stages write.
-    pub fn staging(&self) -> PathBuf {
+    pub(crate) fn staging(&self) -> PathBuf {
         self.root.join(names::STAGING)
     }
 
     /// `RUN/.partial/<stage>/`: where one stage writes until it has finished.
-    pub fn staging_for(&self, stage: &str) -> RunFolder {
+    pub(crate) fn staging_for(&self, stage: &str) -> RunFolder {
         RunFolder::new(self.staging().join(stage))
     }
 
@@ -67,11 +67,11 @@ impl RunFolder {
     }
 
     /// `RUN/.recours-run`: the run folder's mark and lock (`tables::ownership`).
-    pub fn marker(&self) -> PathBuf {
+    pub(crate) fn marker(&self) -> PathBuf {
         self.root.join(names::MARKER)
     }
 
-    pub fn hash_cache(&self) -> PathBuf {
+    pub(crate) fn hash_cache(&self) -> PathBuf {
         self.root.join(names::HASH_CACHE)
     }
 
@@ -84,7 +84,7 @@ impl RunFolder {
     }
 
     /// `rejects/<table>.parquet`.
-    pub fn rejects_of(&self, table: &str) -> PathBuf {
+    pub(crate) fn rejects_of(&self, table: &str) -> PathBuf {
         self.rejects().join(format!("{table}.parquet"))
     }
 
@@ -94,12 +94,12 @@ impl RunFolder {
     }
 
     /// Where the ingest stage keeps the objections of rejected contact rows.
-    pub fn rejected_oppositions(&self) -> PathBuf {
+    pub(crate) fn rejected_oppositions(&self) -> PathBuf {
         self.ingest().join("oppositions-lignes-rejetees.json")
     }
 
     /// `ingest/<table>.parquet`.
-    pub fn ingested(&self, table: &str) -> PathBuf {
+    pub(crate) fn ingested(&self, table: &str) -> PathBuf {
         self.ingest().join(format!("{table}.parquet"))
     }
 
@@ -111,7 +111,7 @@ impl RunFolder {
         self.root.join(names::FEATURES)
     }
 
-    pub fn features_selection(&self) -> PathBuf {
+    pub(crate) fn features_selection(&self) -> PathBuf {
         self.root.join(names::FEATURES_SELECTION)
     }
 
@@ -122,7 +122,7 @@ impl RunFolder {
             .join(format!("{benefit}.json"))
     }
 
-    pub fn learning_table_use(&self) -> PathBuf {
+    pub(crate) fn learning_table_use(&self) -> PathBuf {
         self.root
             .join(names::MODELS)
             .join("learning-table-use.json")
@@ -132,7 +132,7 @@ impl RunFolder {
         self.root.join(names::SCORES)
     }
 
-    pub fn run_log(&self) -> PathBuf {
+    pub(crate) fn run_log(&self) -> PathBuf {
         self.root.join(names::RUN_LOG)
     }
 
@@ -149,15 +149,15 @@ impl RunFolder {
         self.lists().join(caisse)
     }
 
-    pub fn lists_summary(&self) -> PathBuf {
+    pub(crate) fn lists_summary(&self) -> PathBuf {
         self.lists().join("summary.csv")
     }
 
-    pub fn campaign_feedback_json(&self) -> PathBuf {
+    pub(crate) fn campaign_feedback_json(&self) -> PathBuf {
         self.lists().join("campaign-feedback.json")
     }
 
-    pub fn campaign_feedback_csv(&self) -> PathBuf {
+    pub(crate) fn campaign_feedback_csv(&self) -> PathBuf {
         self.lists().join("campaign-feedback.csv")
     }
 
@@ -174,7 +174,7 @@ impl RunFolder {
         self.root.join(names::REPORT)
     }
     /// `report/index.html`: the report's page.
-    pub fn report_index(&self) -> PathBuf {
+    pub(crate) fn report_index(&self) -> PathBuf {
         self.report().join("index.html")
     }
 

@@ -5,11 +5,11 @@
 
 /// Contributions kept per score: three are shown, the others stand in when a reason
 /// repeats what the entitlement estimate already says.
-pub const TOP_REASONS: usize = 6;
+pub(crate) const TOP_REASONS: usize = 6;
 
 /// One scored (person, benefit) with its reasons.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScoreRow {
+pub(crate) struct ScoreRow {
     pub pseudo_id: String,
     pub prestation: &'static str,
     pub probabilite: f64,
@@ -27,7 +27,7 @@ pub struct ScoreRow {
 /// index in the dictionary), whether its "low value" phrase applies, the contribution. 16
 /// bytes each, no allocation per score (millions of rows at national scale).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Reasons {
+pub(crate) struct Reasons {
     len: u8,
     items: [(u16, bool, f64); TOP_REASONS],
 }
@@ -47,13 +47,10 @@ impl Reasons {
     pub fn len(&self) -> usize {
         self.len as usize
     }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 
     /// The `k`-th largest: the feature's index in the dictionary, whether its "low value"
     /// phrase applies, the contribution.
-    pub fn item(&self, k: usize) -> Option<(usize, bool, f64)> {
+    pub(crate) fn item(&self, k: usize) -> Option<(usize, bool, f64)> {
         (k < self.len()).then(|| {
             let (i, low, c) = self.items[k];
             (i as usize, low, c)

@@ -17,18 +17,18 @@ pub const PPA: usize = 0;
 pub const RSA: usize = 1;
 pub const ASPA: usize = 2;
 
-pub const STIGMA: [&str; 3] = ["bas", "moyen", "haut"];
-pub const RESOURCE: [&str; 4] = ["aucune", "petite", "moyenne", "grande"];
-pub const SITUATION: [&str; 3] = ["ordinaire", "separation", "absent"];
-pub const SEPARATED: u8 = 1;
+pub(crate) const STIGMA: [&str; 3] = ["bas", "moyen", "haut"];
+pub(crate) const RESOURCE: [&str; 4] = ["aucune", "petite", "moyenne", "grande"];
+pub(crate) const SITUATION: [&str; 3] = ["ordinaire", "separation", "absent"];
+pub(crate) const SEPARATED: u8 = 1;
 /// Living abroad most of the year or studying: not entitled.
-pub const AWAY: u8 = 2;
+pub(crate) const AWAY: u8 = 2;
 
 /// Number of hidden states per unit: stigma (3) × offline (2) × hidden resource (4) ×
 /// situation (3).
-pub const GRID: usize = 72;
+pub(crate) const GRID: usize = 72;
 /// Number of (hidden resource, situation) pairs: the entitlements depend on these only.
-pub const LAWS: usize = 12;
+pub(crate) const LAWS: usize = 12;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hidden {
@@ -39,7 +39,7 @@ pub struct Hidden {
 }
 
 impl Hidden {
-    pub fn from_index(i: usize) -> Hidden {
+    pub(crate) fn from_index(i: usize) -> Hidden {
         Hidden {
             stigma: (i / 24) as u8,
             offline: (i / 12) % 2 == 1,
@@ -59,7 +59,7 @@ impl Hidden {
 
 /// What the hidden resource is, decided by observables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HiddenKind {
+pub(crate) enum HiddenKind {
     /// Self-employment or farm income of an adult without DSN wages (activity income).
     SelfEmployment,
     /// Alimony received by a single parent.
@@ -85,7 +85,7 @@ impl HiddenKind {
     }
 }
 
-pub fn sigmoid(x: f64) -> f64 {
+pub(crate) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -102,7 +102,7 @@ fn b(x: bool) -> f64 {
 
 /// Everything the laws read about a unit: observables only.
 #[derive(Clone, Debug)]
-pub struct UnitObs {
+pub(crate) struct UnitObs {
     /// Age of the porteur and of the oldest adult.
     pub age: i32,
     pub oldest: i32,
@@ -139,7 +139,7 @@ pub struct UnitObs {
     pub scope: [bool; 3],
 }
 
-pub fn unit_obs(h: &Household, u: &Unit, rural: bool) -> UnitObs {
+pub(crate) fn unit_obs(h: &Household, u: &Unit, rural: bool) -> UnitObs {
     let p = |i: usize| &h.persons[i];
     let porteur = p(u.adults[0]);
     let couple = u.adults.len() == 2;
@@ -216,7 +216,7 @@ pub fn unit_obs(h: &Household, u: &Unit, rural: bool) -> UnitObs {
 }
 
 /// Prior of the hidden state given the observables, as four independent factors.
-pub struct Prior {
+pub(crate) struct Prior {
     pub stigma: [f64; 3],
     pub offline: f64,
     pub resource: [f64; 4],
@@ -273,7 +273,7 @@ impl Prior {
 
 /// What the files show that depends on the hidden state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Signals {
+pub(crate) struct Signals {
     /// Housing aid: 0 none, 1 held for a while, 2 opened in the last 4 months.
     pub al: u8,
     /// ASF: 0 none, 1 held for a while, 2 opened in the last 4 months.
@@ -287,7 +287,7 @@ pub struct Signals {
 
 const STIGMA_SIGNAL: [f64; 3] = [0.0, 0.7, 1.6];
 
-pub fn al_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
+pub(crate) fn al_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
     if o.al_theorique <= 0.0 {
         return [1.0, 0.0, 0.0];
     }
@@ -297,7 +297,7 @@ pub fn al_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
     [1.0 - p, p * (1.0 - recent), p * recent]
 }
 
-pub fn asf_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
+pub(crate) fn asf_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
     if o.asf_amount <= 0.0 || (o.couple && !o.separable) {
         return [1.0, 0.0, 0.0];
     }
@@ -317,11 +317,11 @@ pub fn asf_law(o: &UnitObs, h: Hidden) -> [f64; 3] {
 }
 
 /// Hidden resource of the unit for a state (monthly).
-pub fn hidden_amount(o: &UnitObs, h: Hidden) -> f64 {
+pub(crate) fn hidden_amount(o: &UnitObs, h: Hidden) -> f64 {
     o.kind.amounts()[h.resource as usize]
 }
 
-pub fn css_law(o: &UnitObs, h: Hidden) -> f64 {
+pub(crate) fn css_law(o: &UnitObs, h: Hidden) -> f64 {
     let sep = h.situation == SEPARATED;
     let income = o.income_visible + hidden_amount(o, h) - if sep { o.partner_income } else { 0.0 };
     let n = o.size - usize::from(sep);
@@ -332,22 +332,22 @@ pub fn css_law(o: &UnitObs, h: Hidden) -> f64 {
     }
 }
 
-pub fn online_law(h: Hidden) -> f64 {
+pub(crate) fn online_law(h: Hidden) -> f64 {
     if h.offline { 0.05 } else { 0.72 }
 }
 
 /// Whether the ended-spell signal is observed: working-age units receiving neither RSA
 /// nor PPA.
-pub fn ended_observed(o: &UnitObs, receiving: [bool; 3]) -> bool {
+pub(crate) fn ended_observed(o: &UnitObs, receiving: [bool; 3]) -> bool {
     o.oldest < 65 && !receiving[PPA] && !receiving[RSA]
 }
 
-pub fn ended_law(h: Hidden) -> f64 {
+pub(crate) fn ended_law(h: Hidden) -> f64 {
     0.03 + 0.07 * b(h.stigma == 0) + 0.06 * b(h.resource == 1 || h.resource == 2)
 }
 
 /// Likelihood of the observed signals under a hidden state.
-pub fn signals_likelihood(o: &UnitObs, h: Hidden, s: &Signals, ended_seen: bool) -> f64 {
+pub(crate) fn signals_likelihood(o: &UnitObs, h: Hidden, s: &Signals, ended_seen: bool) -> f64 {
     let bern = |p: f64, x: bool| if x { p } else { 1.0 - p };
     let mut l = al_law(o, h)[s.al as usize] * asf_law(o, h)[s.asf as usize];
     l *= bern(css_law(o, h), s.css) * bern(online_law(h), s.online);
@@ -361,7 +361,7 @@ pub fn signals_likelihood(o: &UnitObs, h: Hidden, s: &Signals, ended_seen: bool)
 /// situation) pair, given the observed signals (housing aid and ASF are counted as the law
 /// counts them): the project's formulas (`entitlement.rs`) on observed + hidden resources.
 #[allow(clippy::too_many_arguments)]
-pub fn entitlements(
+pub(crate) fn entitlements(
     bareme: &Bareme,
     ppa_params: &[PpaMonthParams],
     h: &Household,
@@ -454,7 +454,7 @@ pub fn entitlements(
 }
 
 /// Logit of claiming (before the benefit's intercept) for an entitled unit.
-pub fn claim_logit(benefit: usize, o: &UnitObs, h: Hidden, s: &Signals, amount: f64) -> f64 {
+pub(crate) fn claim_logit(benefit: usize, o: &UnitObs, h: Hidden, s: &Signals, amount: f64) -> f64 {
     // Steep fall of claiming for small amounts (the first reason given for PPA; ASPA 77 %
     // non-take-up under 100 € vs 22 % at 500-600 €).
     let (depth, scale) = [(2.6, 70.0), (2.2, 110.0), (3.8, 160.0)][benefit];

@@ -30,7 +30,7 @@ use population::Household;
 
 /// Published non-take-up rates (domain.md) the take-up intercepts are calibrated to, in the
 /// order PPA, RSA, ASPA. The past campaign then opens a few rights.
-pub const TARGETS: [f64; 3] = [0.28, 0.34, 0.50];
+pub(crate) const TARGETS: [f64; 3] = [0.28, 0.34, 0.50];
 
 const STREAM_HIDDEN: u64 = 110;
 const STREAM_CLAIM: u64 = 120;
@@ -162,7 +162,7 @@ fn calibrate(units: &[UnitState], b: usize, target: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
-pub fn generate_shard(
+pub(crate) fn generate_shard(
     opts: &GenerateOptions,
     reference: &Reference,
     baremes: &Baremes,

@@ -11,7 +11,7 @@ use super::behaviour::{GRID, Hidden, Prior, Signals, UnitObs, sigmoid, signals_l
 
 /// What the files show about one benefit of a unit.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Receipt {
+pub(crate) enum Receipt {
     /// Not receiving. `opening` is the probability that the past campaign would have
     /// opened the right of an entitled non-claimer (0 when the unit was not in it; the
     /// control group's and the contacted's rates otherwise).
@@ -23,10 +23,10 @@ pub enum Receipt {
 }
 
 /// Per (hidden resource, situation): the entitlement amounts of the three benefits.
-pub type Laws = [[f64; 3]; super::behaviour::LAWS];
+pub(crate) type Laws = [[f64; 3]; super::behaviour::LAWS];
 
 /// The unit's inputs to the oracle.
-pub struct OracleInput<'a> {
+pub(crate) struct OracleInput<'a> {
     pub obs: &'a UnitObs,
     pub laws: &'a Laws,
     pub signals: &'a Signals,
@@ -37,7 +37,7 @@ pub struct OracleInput<'a> {
 }
 
 /// Probability of claiming for an entitled unit, by benefit.
-pub fn p_claim(input: &OracleInput, benefit: usize, h: Hidden, amount: f64) -> f64 {
+pub(crate) fn p_claim(input: &OracleInput, benefit: usize, h: Hidden, amount: f64) -> f64 {
     sigmoid(
         input.base[benefit]
             + super::behaviour::claim_logit(benefit, input.obs, h, input.signals, amount),
@@ -50,7 +50,7 @@ fn same_amount(a: f64, b: f64) -> bool {
 
 /// Likelihood of every observable of the unit under `h` and, per benefit, the part of it
 /// where the unit is entitled and not claiming.
-pub fn likelihood(input: &OracleInput, prior: &Prior, h: Hidden) -> (f64, [f64; 3]) {
+pub(crate) fn likelihood(input: &OracleInput, prior: &Prior, h: Hidden) -> (f64, [f64; 3]) {
     let p0 = prior.p(h);
     if p0 == 0.0 {
         return (0.0, [0.0; 3]);

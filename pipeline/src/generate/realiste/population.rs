@@ -14,7 +14,7 @@ use crate::domain::entitlement::{Role, Statut};
 use crate::domain::month::Month;
 
 /// Streams of the random draws (one ChaCha stream per purpose, keyed by household index).
-pub const STREAM_POPULATION: u64 = 101;
+pub(crate) const STREAM_POPULATION: u64 = 101;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -45,7 +45,7 @@ const KINDS: [(Kind, f64); 9] = [
 ];
 
 #[derive(Clone, Debug)]
-pub struct Person {
+pub(crate) struct Person {
     pub role: Role,
     pub age: i32,
     pub naissance: Month,
@@ -65,13 +65,13 @@ pub struct Person {
     pub aah: bool,
 }
 
-pub const AAH_FULL: f64 = 1033.32;
-pub const AF_TWO_CHILDREN: f64 = 151.05;
-pub const AF_PER_EXTRA_CHILD: f64 = 193.52;
-pub const ASF_PER_CHILD: f64 = 199.19;
+pub(crate) const AAH_FULL: f64 = 1033.32;
+pub(crate) const AF_TWO_CHILDREN: f64 = 151.05;
+pub(crate) const AF_PER_EXTRA_CHILD: f64 = 193.52;
+pub(crate) const ASF_PER_CHILD: f64 = 199.19;
 
 impl Person {
-    pub fn brm_in(&self, offset: i32, pred: impl Fn(Nature) -> bool) -> f64 {
+    pub(crate) fn brm_in(&self, offset: i32, pred: impl Fn(Nature) -> bool) -> f64 {
         self.brm
             .iter()
             .filter(|r| r.offset == offset && pred(r.nature))
@@ -79,11 +79,11 @@ impl Person {
             .sum()
     }
     /// Average of the BRM amounts over `from..=to`.
-    pub fn brm_average(&self, from: i32, to: i32, pred: impl Fn(Nature) -> bool + Copy) -> f64 {
+    pub(crate) fn brm_average(&self, from: i32, to: i32, pred: impl Fn(Nature) -> bool + Copy) -> f64 {
         (from..=to).map(|k| self.brm_in(k, pred)).sum::<f64>() / (to - from + 1) as f64
     }
     /// ASS received in month `k`.
-    pub fn ass_in(&self, k: i32) -> f64 {
+    pub(crate) fn ass_in(&self, k: i32) -> f64 {
         match self.ass {
             Some((s, a)) if s <= k => a,
             _ => 0.0,
@@ -103,7 +103,7 @@ pub struct Unit {
 }
 
 #[derive(Clone, Debug)]
-pub struct Household {
+pub(crate) struct Household {
     pub index: usize,
     pub departement: usize,
     pub statut: Statut,
@@ -119,7 +119,7 @@ pub struct Household {
 
 impl Household {
     /// Builds the units from the roles (after the population cut).
-    pub fn make_units(&mut self) {
+    pub(crate) fn make_units(&mut self) {
         let mut main = Unit {
             adults: vec![],
             children: vec![],
@@ -174,7 +174,7 @@ fn draw_regime(rng: &mut impl Rng, old: bool) -> Regime {
     }
 }
 
-pub fn simulate_household(seed: u64, index: usize, run: Month, dep_weights: &[f64]) -> Household {
+pub(crate) fn simulate_household(seed: u64, index: usize, run: Month, dep_weights: &[f64]) -> Household {
     let mut rng = household_rng(seed, STREAM_POPULATION, index);
     let kind = KINDS[pick_weighted(&mut rng, &KINDS.map(|k| k.1))].0;
     let departement = pick_weighted(&mut rng, dep_weights);

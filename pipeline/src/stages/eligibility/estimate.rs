@@ -4,18 +4,16 @@
 //! receives the benefit, and the deterministic candidates (IGAS §250: "approches
 //! déterministes").
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::config::Quarters;
 use crate::domain::bareme::{Bareme, PpaMonthParams};
 use crate::domain::entitlement::{self, Estimates, Role, Situation, round2};
-use crate::error::{RecoursError, Result};
 use crate::io::frame::id_head;
 use crate::tables::eligibility::EligibilityRow;
 use crate::tables::households::{Households, Unit};
 
-pub struct EligibilityConfig {
+pub(crate) struct EligibilityConfig {
     pub quarters: Quarters,
     /// PPA parameters of each month of the RSA/PPA reference quarter.
     pub ppa_params: Vec<PpaMonthParams>,
@@ -30,7 +28,7 @@ pub struct EligibilityConfig {
 /// `independant` or `agricole`: the model, not a pre-filter, weighs them). ASPA: each adult
 /// of the unit aged 65+.
 /// `foyer` is `f`'s row in `h.foyers`.
-pub fn foyer_rows(
+pub(crate) fn foyer_rows(
     h: &Households,
     foyer: usize,
     b: &Bareme,
@@ -52,7 +50,7 @@ pub fn foyer_rows(
 }
 
 /// Régimes whose members' activity income BRM does not see (no DSN wages).
-pub const NON_SALARIED_REGIMES: &[&str] = &["independant", "agricole"];
+pub(crate) const NON_SALARIED_REGIMES: &[&str] = &["independant", "agricole"];
 
 fn unit_rows(
     h: &Households,
@@ -215,7 +213,7 @@ fn unit_rows(
 /// Extra monthly resources revealed by a benefit the unit is paid, and the other benefit
 /// re-estimated with them.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Revision {
+pub(crate) struct Revision {
     pub extra: f64,
     pub amount: f64,
 }
@@ -274,7 +272,7 @@ impl<'a> WithExtra<'a> {
 /// income, then falls: for a PPA paid to a unit with a non-salaried adult and no wages the
 /// search (which starts at a cent of activity income, where the PPA is under its minimum)
 /// finds none unless BRM's amount is the one paid.
-pub fn revise(
+pub(crate) fn revise(
     b: &Bareme,
     s: &Situation,
     paid: f64,
@@ -325,7 +323,7 @@ fn bisect(mut lo: f64, mut hi: f64, mut above: impl FnMut(f64) -> bool) -> f64 {
 /// still be entitled. The RSA falls as activity income rises; the PPA rises first (61 % of
 /// activity income while resources are under the montant forfaitaire) then falls, so it is
 /// due on one stretch of incomes and this is that stretch's end.
-pub fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) -> f64) -> f64 {
+pub(crate) fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) -> f64) -> f64 {
     let mut with = WithExtra::new(s, Some(j));
     let mut due = |x: f64| this(&with.estimate(b, x)) > 0.0;
     // Without any activity income the PPA is nil, and it then rises by 61 % of that income:
@@ -341,7 +339,7 @@ pub fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) 
     }
 }
 
-pub fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {
+pub(crate) fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {
     let mut rows: Vec<EligibilityRow> = h
         .foyers
         .par_iter()

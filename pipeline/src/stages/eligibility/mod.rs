@@ -20,7 +20,7 @@ pub static STAGE: Declaration = Declaration {
     outputs: &[names::ELIGIBILITY],
 };
 
-pub struct Eligibility;
+pub(crate) struct Eligibility;
 
 impl Stage for Eligibility {
     fn declaration(&self) -> &'static Declaration {

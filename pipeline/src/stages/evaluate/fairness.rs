@@ -19,7 +19,7 @@ use crate::tables::eligibility::FoyerFacts;
 use crate::tables::features::FeatureTable;
 use crate::tables::households::Households;
 
-pub const FAIRNESS_SCHEMA_VERSION: u32 = 1;
+pub(crate) const FAIRNESS_SCHEMA_VERSION: u32 = 1;
 
 /// A proportion with its Wilson 95 % interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ pub struct Rate {
     pub ci95_high: f64,
 }
 
-pub fn wilson(successes: usize, n: usize) -> Option<Rate> {
+pub(crate) fn wilson(successes: usize, n: usize) -> Option<Rate> {
     if n == 0 {
         return None;
     }
@@ -47,7 +47,7 @@ pub fn wilson(successes: usize, n: usize) -> Option<Rate> {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GroupRow {
+pub(crate) struct GroupRow {
     /// `sexe`, `tranche_age`, `type_foyer`, `aah`, `statut_logement`, `departement`.
     pub dimension: String,
     pub groupe: String,
@@ -78,7 +78,7 @@ pub struct GroupRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FairnessReport {
+pub(crate) struct FairnessReport {
     pub schema_version: u32,
     /// What precision and recall are measured against: `verite` (synthetic data), or none.
     pub reference: Option<String>,
@@ -91,7 +91,7 @@ pub struct FairnessReport {
     pub non_recours_hors_population: BTreeMap<String, usize>,
 }
 
-pub const DIMENSIONS: [&str; 6] = [
+pub(crate) const DIMENSIONS: [&str; 6] = [
     "sexe",
     "tranche_age",
     "type_foyer",
@@ -130,7 +130,7 @@ fn groups_of(
     ]
 }
 
-pub fn age_band(age: i32) -> &'static str {
+pub(crate) fn age_band(age: i32) -> &'static str {
     match age {
         ..25 => "moins de 25 ans",
         25..35 => "25 à 34 ans",
@@ -141,7 +141,7 @@ pub fn age_band(age: i32) -> &'static str {
     }
 }
 
-pub fn household_type(couple: bool, children: u32) -> &'static str {
+pub(crate) fn household_type(couple: bool, children: u32) -> &'static str {
     match (couple, children > 0) {
         (false, true) => "parent isolé",
         (false, false) => "seul sans enfant",
@@ -465,7 +465,7 @@ pub fn suppressed(rows: &[GroupRow], min_cell: usize) -> Vec<SuppressedRow> {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SuppressedRow {
+pub(crate) struct SuppressedRow {
     pub dimension: String,
     pub groupe: String,
     pub population: Option<usize>,
@@ -483,7 +483,7 @@ pub struct SuppressedRow {
 }
 
 /// The suppressed table as CSV (`,`, decimal point); suppressed cells read [`HIDDEN`].
-pub fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
+pub(crate) fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
     let hidden = HIDDEN.to_string();
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));

@@ -38,7 +38,7 @@ pub static STAGE: Declaration = Declaration {
     outputs: &[names::EVALUATION, names::FAIRNESS],
 };
 
-pub struct Evaluate;
+pub(crate) struct Evaluate;
 
 impl Stage for Evaluate {
     fn declaration(&self) -> &'static Declaration {

@@ -15,7 +15,7 @@ use crate::stages::score::scoring;
 use crate::tables::features::FeatureTable;
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct BenefitEvaluation {
+pub(crate) struct BenefitEvaluation {
     /// Share of the scoring population in non-take-up (eligible and not claiming).
     pub base_rate: f64,
     pub model: Evaluation,
@@ -27,7 +27,7 @@ pub struct BenefitEvaluation {
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct EvaluationReport {
+pub(crate) struct EvaluationReport {
     pub schema_version: u32,
     pub verite: String,
     pub benefits: BTreeMap<String, BenefitEvaluation>,
@@ -36,10 +36,10 @@ pub struct EvaluationReport {
 /// The ground truth: benefit → pseudo_id → in non-take-up (eligible and not claiming).
 /// [`read_verite`] keeps the people in non-take-up only (a tenth of `verite`'s rows): a
 /// person it does not name is not in non-take-up.
-pub type Truth = HashMap<String, HashMap<String, bool>>;
+pub(crate) type Truth = HashMap<String, HashMap<String, bool>>;
 
 /// Whether a person is in non-take-up of a benefit (false when the truth does not say).
-pub fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
+pub(crate) fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
     t.get(benefit)
         .and_then(|m| m.get(pseudo_id))
         .copied()
@@ -48,7 +48,7 @@ pub fn in_non_take_up(t: &Truth, pseudo_id: &str, benefit: &str) -> bool {
 
 /// Reads `verite`: one Parquet file, or a folder of them (a sharded population), in path
 /// order.
-pub fn read_verite(path: &Path) -> Result<Truth> {
+pub(crate) fn read_verite(path: &Path) -> Result<Truth> {
     use polars::prelude::*;
     let files: Vec<_> = if path.is_file() {
         vec![path.to_path_buf()]

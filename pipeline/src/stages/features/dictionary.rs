@@ -5,11 +5,8 @@
 //! the plain-French reason shown to a caisse when it pushes a score up, and the function
 //! that computes it. The dictionary is printed in the model card.
 
-use std::collections::BTreeSet;
-
 use rustc_hash::FxHashMap as HashMap;
 
-use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -26,7 +23,7 @@ use crate::tables::households::{HISTORY, Households, Person};
 /// configuration allows it explicitly (and the model card then says so).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Protected {
+pub(crate) enum Protected {
     No,
     Age,
     Disability,
@@ -34,14 +31,14 @@ pub enum Protected {
 
 /// The benefits whose model may use a feature (a set of [`crate::domain::contract::SCORED`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Benefits(u8);
+pub(crate) struct Benefits(u8);
 
 impl Benefits {
     pub const PPA: Benefits = Benefits(1);
     pub const RSA: Benefits = Benefits(2);
     pub const ASPA: Benefits = Benefits(4);
-    pub const ALL: Benefits = Benefits(7);
-    pub const RSA_PPA: Benefits = Benefits(3);
+    pub(crate) const ALL: Benefits = Benefits(7);
+    pub(crate) const RSA_PPA: Benefits = Benefits(3);
 
     pub fn applies(self, prestation: &str) -> bool {
         let bit = match prestation {
@@ -71,7 +68,7 @@ impl Serialize for Benefits {
 
 /// What a feature's compute function sees of one row: the eligibility estimate, the
 /// person, the members of their benefit unit, the unit's wages and contact signals.
-pub struct FeatureInput<'a> {
+pub(crate) struct FeatureInput<'a> {
     pub row: &'a EligibilityRow,
     pub run: Month,
     pub person: &'a Person,
@@ -211,7 +208,7 @@ fn within(x: f64, lo: f64, hi: f64) -> f64 {
 
 /// One feature: everything about it in one place.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct FeatureDef {
+pub(crate) struct FeatureDef {
     pub name: &'static str,
     pub meaning: &'static str,
     pub sources: &'static str,
@@ -318,7 +315,7 @@ const ELIG: &str = "eligibility";
 const SALAIRES: &str = "ressources (salaire)";
 
 /// The feature dictionary. `sexe` is never a feature and is not listed.
-pub const DICTIONARY: &[FeatureDef] = &[
+pub(crate) const DICTIONARY: &[FeatureDef] = &[
     def(
         "age",
         "âge de la personne en années révolues au mois de référence",
@@ -1294,13 +1291,13 @@ pub fn feature(name: &str) -> Option<&'static FeatureDef> {
 
 /// The dictionary's name of the feature `name` (how `features.parquet` is read back:
 /// [`FeatureTable::read`]).
-pub fn feature_name(name: &str) -> Option<&'static str> {
+pub(crate) fn feature_name(name: &str) -> Option<&'static str> {
     feature(name).map(|f| f.name)
 }
 
 /// The features a run uses: the dictionary minus excluded and not-allowed protected ones.
 #[derive(Clone, Debug, Serialize)]
-pub struct FeatureSelection {
+pub(crate) struct FeatureSelection {
     pub active: Vec<&'static str>,
     pub excluded: Vec<(&'static str, String)>,
     /// The whole dictionary: meaning, sources, transformation, protection, reasons.
@@ -1342,7 +1339,7 @@ pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelectio
 /// Contact signals by person row in `h.persons`: (online account used, digital channel
 /// (mobile or e-mail) known), from every contact row of the person, any caisse. Rows are
 /// matched to persons in parallel; a row naming no person of `h` is left out.
-pub fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>> {
+pub(crate) fn contact_signals(x: &Extracts, h: &Households) -> Result<Vec<(bool, bool)>> {
     let mut out = vec![(false, false); h.persons.len()];
     let Some(c) = x.table("contacts") else {
         return Ok(out);
@@ -1383,7 +1380,7 @@ fn mean(v: &[f64]) -> f64 {
 /// Every value is finite: the extracts' amounts are bounded at the ingest, so a value that
 /// is not is a data error, named by person, feature and the tables it is computed from
 /// (exit 3), before it can reach a model.
-pub fn compute(
+pub(crate) fn compute(
     h: &Households,
     rows: &[EligibilityRow],
     contacts: &[(bool, bool)],
@@ -1484,14 +1481,9 @@ fn not_finite(row: &EligibilityRow, f: &FeatureDef, value: f64, month: Month) ->
     }
 }
 
-/// Names of the dictionary, for checks.
-pub fn dictionary_names() -> BTreeSet<&'static str> {
-    DICTIONARY.iter().map(|f| f.name).collect()
-}
-
 /// The features of `names` that `prestation`'s model may use, in `names`' order, with their
 /// positions in `names`.
-pub fn for_benefit(names: &[&'static str], prestation: &str) -> Vec<(usize, &'static str)> {
+pub(crate) fn for_benefit(names: &[&'static str], prestation: &str) -> Vec<(usize, &'static str)> {
     names
         .iter()
         .enumerate()
@@ -1503,6 +1495,7 @@ pub fn for_benefit(names: &[&'static str], prestation: &str) -> Vec<(usize, &'st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// Every entry documents itself, has a unique name, and computes a finite value on a
     /// plain row; a group's levels are exclusive and exhaustive.
@@ -1521,7 +1514,6 @@ mod tests {
         }
         let person = |age: i32, regime: &'static str| Person {
             pseudo_id: format!("{age:064x}"),
-            naissance: Month::parse("1970-01").unwrap(),
             sexe: "F",
             departement: "33",
             regime,

@@ -828,7 +828,7 @@ fn reference_rules(
 }
 
 /// What the ingest stage produces in memory.
-pub struct Ingested {
+pub(crate) struct Ingested {
     pub extracts: Extracts,
     /// The persons' monthly histories added up as `ressources` was streamed (taken by the
     /// households of the same run).
@@ -1460,7 +1460,7 @@ impl Ingested {
     /// passed in the same run folder, by table; empty for a new folder): a fall by more
     /// than `max_share` of the previous rows is recorded in the quality report, which then
     /// does not pass.
-    pub fn check_row_drops(&mut self, previous: &BTreeMap<String, u64>, max_share: f64) {
+    pub(crate) fn check_row_drops(&mut self, previous: &BTreeMap<String, u64>, max_share: f64) {
         let q = &mut self.quality;
         for spec in TABLES.iter().filter(|s| s.required) {
             let (Some(&before), Some(now)) = (previous.get(spec.name), q.tables.get(spec.name))
@@ -1634,7 +1634,7 @@ impl Ingested {
 }
 
 /// The files of an input table, in the order they are read.
-pub fn source_files(input: &crate::config::InputSpec) -> Result<Vec<std::path::PathBuf>> {
+pub(crate) fn source_files(input: &crate::config::InputSpec) -> Result<Vec<std::path::PathBuf>> {
     Ok(read::list_sources(input)?
         .into_iter()
         .map(|s| s.path)
@@ -1644,7 +1644,7 @@ pub fn source_files(input: &crate::config::InputSpec) -> Result<Vec<std::path::P
 /// BLAKE3 of the column names and types of every file of an input table, as read (for
 /// parquet, the file schema; for CSV, the header line). An unreadable file hashes as such:
 /// the ingest stage reports it.
-pub fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf]) -> String {
+pub(crate) fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf]) -> String {
     let mut h = blake3::Hasher::new();
     for f in files {
         let described = match input.format {
@@ -1695,7 +1695,7 @@ pub static STAGE: Declaration = Declaration {
     outputs: &[names::QUALITY, names::REJECTS, names::INGEST],
 };
 
-pub struct Ingest;
+pub(crate) struct Ingest;
 
 impl Stage for Ingest {
     fn declaration(&self) -> &'static Declaration {

@@ -10,7 +10,7 @@ use crate::error::{RecoursError, Result};
 use crate::stages::ingest::validate::is_nir_like_name;
 
 #[derive(Clone, Debug)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub path: PathBuf,
     /// Hive partition values from the folder names, e.g. `("mois", "2025-01")`.
     pub partitions: Vec<(String, String)>,
@@ -21,7 +21,7 @@ pub struct SourceFile {
 /// folders `key=value`, files) is a privacy stop, found as the names are listed, before
 /// any is shown in a message or recorded anywhere (the manifest and its hash cache list
 /// the files by name).
-pub fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
+pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
     let private = |path: &Path| {
         let name = path.file_name().map(|n| n.to_string_lossy());
         match name {
@@ -110,7 +110,7 @@ fn first_line(message: &str) -> &str {
 
 /// What to check when a CSV file does not split into the contract's columns, in French and
 /// English (the people who edit the config may read either).
-pub fn separator_hint(input: &InputSpec) -> String {
+pub(crate) fn separator_hint(input: &InputSpec) -> String {
     let sep = input.separator as char;
     format!(
         "Vérifiez `separator` dans [inputs.{t}] de la configuration (lu avec '{sep}' ; \
@@ -126,7 +126,7 @@ fn path_ref(path: &Path) -> PlRefPath {
 
 /// Reads one source file whole (every column: the privacy scan looks at all of them), with
 /// the hive partition values added as text columns when the file does not carry them.
-pub fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
+pub(crate) fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
     let fail = |e: PolarsError| RecoursError::Input {
         table: input.table.into(),
         message: match input.format {

@@ -14,7 +14,7 @@ use crate::error::{RecoursError, Result};
 /// One problem found: the row (0-based; within its file until the table's files are stacked), the column
 /// (index in the contract; `None` for a rule on the whole row) and the rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Issue {
+pub(crate) struct Issue {
     pub row: u32,
     pub column: Option<u16>,
     pub rule: Rule,
@@ -168,7 +168,7 @@ fn is_nir_like_number(x: f64) -> bool {
 /// nulls and dates (numbers of days or time units, not written by a person) hold none.
 /// An error for a type the scan cannot read: such a column is refused rather than let
 /// through unscanned.
-pub fn count_nir_like(col: &Column) -> PolarsResult<usize> {
+pub(crate) fn count_nir_like(col: &Column) -> PolarsResult<usize> {
     count_series(col.as_materialized_series())
 }
 
@@ -221,7 +221,7 @@ fn count_binary(ca: &BinaryChunked) -> usize {
 
 /// Whether a name (a column, a file, a folder, a partition `key=value`) looks like it
 /// holds a NIR.
-pub fn is_nir_like_name(name: &str) -> bool {
+pub(crate) fn is_nir_like_name(name: &str) -> bool {
     is_nir_like(name)
 }
 
@@ -314,7 +314,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Context of the row checks of one file.
-pub struct RowCheck<'a> {
+pub(crate) struct RowCheck<'a> {
     pub table: &'a TableSpec,
     pub reference: &'a Reference,
     pub run_month: Month,

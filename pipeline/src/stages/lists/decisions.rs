@@ -20,7 +20,7 @@ pub fn listed(run: &RunFolder) -> Result<HashSet<(String, String)>> {
 
 /// `lists/decisions.parquet`, the columns the report uses: codes interned (a few hundred
 /// distinct values for millions of rows), ids of the listed rows only.
-pub struct Decisions {
+pub(crate) struct Decisions {
     pub caisse: Vec<&'static str>,
     pub prestations: Vec<&'static str>,
     pub decision: Vec<&'static str>,

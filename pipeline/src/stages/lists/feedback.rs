@@ -15,7 +15,7 @@ use crate::stages::lists::select::caisse_for;
 use crate::tables::extracts::Extracts;
 
 /// One row of the past campaign's outcomes (`retours`).
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub pseudo_id: String,
     pub prestation: String,
     /// Contacted (any channel but `aucun`, the control group).
@@ -26,7 +26,7 @@ pub struct Outcome {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Outcomes {
+pub(crate) struct Outcomes {
     pub personnes: usize,
     pub joints: usize,
     pub demandes: usize,
@@ -65,7 +65,7 @@ impl Outcomes {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Effect {
+pub(crate) struct Effect {
     /// Rate of rights opened among the contacted minus among the control group.
     #[serde(serialize_with = "six_decimals")]
     pub difference: f64,
@@ -75,7 +75,7 @@ pub struct Effect {
     pub ci95_high: f64,
 }
 
-pub fn effect(contacted: &Outcomes, control: &Outcomes) -> Option<Effect> {
+pub(crate) fn effect(contacted: &Outcomes, control: &Outcomes) -> Option<Effect> {
     if contacted.personnes == 0 || control.personnes == 0 {
         return None;
     }
@@ -91,7 +91,7 @@ pub fn effect(contacted: &Outcomes, control: &Outcomes) -> Option<Effect> {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct CaisseFeedback {
+pub(crate) struct CaisseFeedback {
     /// By channel (`aucun` is the control group).
     pub par_canal: BTreeMap<String, Outcomes>,
     pub contactes: Outcomes,
@@ -100,7 +100,7 @@ pub struct CaisseFeedback {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Feedback {
+pub(crate) struct Feedback {
     pub national: CaisseFeedback,
     pub par_caisse: BTreeMap<String, CaisseFeedback>,
     /// Rows whose person could not be routed to a caisse (unknown person).
@@ -134,7 +134,7 @@ pub fn outcomes(x: &Extracts) -> Result<Vec<Outcome>> {
 
 /// `persons(row, id)` gives the département and regime of the person named on row `row` of
 /// `retours`.
-pub fn summarise(
+pub(crate) fn summarise(
     x: &Extracts,
     reference: &Reference,
     persons: &dyn Fn(usize, &str) -> Option<(&'static str, &'static str)>,

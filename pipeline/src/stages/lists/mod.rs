@@ -121,7 +121,7 @@ struct CaisseLists<'e> {
 }
 
 /// The `lists` stage.
-pub static STAGE: Declaration = Declaration {
+pub(crate) static STAGE: Declaration = Declaration {
     name: "lists",
     describe: "prioritised contact lists per caisse, control group, exports, campaign feedback",
     reads: &[

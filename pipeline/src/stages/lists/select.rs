@@ -26,7 +26,7 @@ fn restates_estimate(f: &features::FeatureDef) -> bool {
 
 /// What a caisse knows about reaching a person.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reach {
+pub(crate) struct Reach {
     pub mobile: bool,
     pub email: bool,
     pub adresse: bool,
@@ -38,7 +38,7 @@ pub struct Reach {
 /// into one shard per thread ([`ContactBook::shard`]): the shards are built in parallel,
 /// each from its persons' rows in row order, and a person is looked up in its own shard.
 #[derive(Clone, Debug, Default)]
-pub struct ContactBook<'a> {
+pub(crate) struct ContactBook<'a> {
     shards: Vec<BookShard<'a>>,
 }
 
@@ -54,7 +54,7 @@ struct BookShard<'a> {
 }
 
 impl<'a> ContactBook<'a> {
-    pub fn from_extracts(
+    pub(crate) fn from_extracts(
         x: &'a crate::tables::extracts::Extracts,
     ) -> crate::error::Result<ContactBook<'a>> {
         let shards = rayon::current_num_threads().max(1);
@@ -147,7 +147,7 @@ impl<'a> ContactBook<'a> {
     }
 
     /// Every caisse with a contact row for the person and what it knows, in row order.
-    pub fn known_at(&self, pseudo_id: &str) -> &[(&'a str, Reach)] {
+    pub(crate) fn known_at(&self, pseudo_id: &str) -> &[(&'a str, Reach)] {
         self.of(pseudo_id)
             .reach
             .get(pseudo_id)
@@ -162,7 +162,7 @@ impl<'a> ContactBook<'a> {
     }
 
     /// The person's last proactive contact, any caisse.
-    pub fn last_contact(&self, pseudo_id: &str) -> Option<crate::domain::month::Month> {
+    pub(crate) fn last_contact(&self, pseudo_id: &str) -> Option<crate::domain::month::Month> {
         self.of(pseudo_id).dernier_contact.get(pseudo_id).copied()
     }
 }
@@ -182,7 +182,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub const ALL: [Decision; 8] = [
+    pub(crate) const ALL: [Decision; 8] = [
         Decision::Liste,
         Decision::GroupeTemoin,
         Decision::Opposition,
@@ -279,7 +279,7 @@ pub struct ListEntry {
 
 /// The caisse in charge of a benefit for a person: CAF or MSA for PPA/RSA; CARSAT, CNAV,
 /// CGSS or MSA for ASPA (agricultural regime → MSA).
-pub fn caisse_for(
+pub(crate) fn caisse_for(
     reference: &Reference,
     prestation: &str,
     departement: &str,
@@ -295,7 +295,7 @@ pub fn caisse_for(
 
 /// A uniform number in [0, 1) from the seed, the caisse and the person: the control-group
 /// draw, stable for a seed whatever the order of rows or threads.
-pub fn control_draw(seed: u64, caisse: &str, pseudo_id: &str) -> f64 {
+pub(crate) fn control_draw(seed: u64, caisse: &str, pseudo_id: &str) -> f64 {
     let mut h = blake3::Hasher::new();
     h.update(&seed.to_le_bytes());
     h.update(caisse.as_bytes());
@@ -308,7 +308,7 @@ pub fn control_draw(seed: u64, caisse: &str, pseudo_id: &str) -> f64 {
 
 /// Channels a person may be offered, in order of preference. No letter for a person without
 /// a home: an address on file is not where they live.
-pub fn allowed_channels(
+pub(crate) fn allowed_channels(
     reach: Reach,
     age: i32,
     sans_domicile: bool,
@@ -333,7 +333,7 @@ pub fn allowed_channels(
 
 /// The persons whose foyer has no home (`logements.statut = sans_domicile`), every member
 /// (a hosted adult of such a foyer too).
-pub fn homeless(h: &Households) -> rustc_hash::FxHashSet<u32> {
+pub(crate) fn homeless(h: &Households) -> rustc_hash::FxHashSet<u32> {
     h.foyers
         .iter()
         .filter(|f| f.statut == Some(crate::domain::entitlement::Statut::SansDomicile))
@@ -344,7 +344,7 @@ pub fn homeless(h: &Households) -> rustc_hash::FxHashSet<u32> {
 /// Why a person has no usable channel at `caisse`, and what the other caisses of the
 /// RNCPS know (which channels, never their values): what the "à joindre par un autre
 /// moyen" sheet shows.
-pub fn no_channel(
+pub(crate) fn no_channel(
     e: &ListEntry,
     book: &ContactBook,
     h: &Households,
@@ -413,7 +413,7 @@ pub fn no_channel(
 
 /// A caisse as people name it: its label, with its code when the label does not hold it
 /// (`CAF du Nord (CAF59)`, `CNAV (Île-de-France)`).
-pub fn caisse_name(code: &str, libelle: &str) -> String {
+pub(crate) fn caisse_name(code: &str, libelle: &str) -> String {
     if libelle.is_empty() {
         code.to_string()
     } else if libelle.contains(code) {
@@ -424,7 +424,7 @@ pub fn caisse_name(code: &str, libelle: &str) -> String {
 }
 
 /// Builds every caisse's entries, in caisse order then priority order.
-pub fn build(
+pub(crate) fn build(
     scores: &[ScoreRow],
     h: &Households,
     reference: &Reference,

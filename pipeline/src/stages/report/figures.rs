@@ -16,19 +16,19 @@ use crate::tables::run_folder::RunFolder;
 
 /// Scores per benefit: count, mean probability, histogram in 20 bins of 0.05.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ScoreSummary {
+pub(crate) struct ScoreSummary {
     pub rows: usize,
     pub mean: f64,
     pub bins: [usize; 20],
 }
 
-pub fn bin(p: f64) -> usize {
+pub(crate) fn bin(p: f64) -> usize {
     ((p * 20.0).floor() as i64).clamp(0, 19) as usize
 }
 
 /// Reads the two columns it needs of `scores.parquet`, a slice at a time (not the reasons'
 /// text of millions of rows).
-pub fn score_summaries(run: &RunFolder) -> Result<BTreeMap<String, ScoreSummary>> {
+pub(crate) fn score_summaries(run: &RunFolder) -> Result<BTreeMap<String, ScoreSummary>> {
     let slices = crate::io::frame::ParquetSlices::open(
         &run.scores(),
         Some(&["prestation", "probabilite"]),
@@ -59,7 +59,7 @@ pub fn score_summaries(run: &RunFolder) -> Result<BTreeMap<String, ScoreSummary>
 }
 
 /// A chart: its SVG and the CSV of its data, written as `report/<id>.svg` and `.csv`.
-pub struct Chart {
+pub(crate) struct Chart {
     pub id: String,
     pub title: String,
     pub svg: String,
@@ -89,7 +89,7 @@ pub struct Figures {
 }
 
 /// What the report compares with: the previous run named by `[report] previous`.
-pub struct Previous {
+pub(crate) struct Previous {
     pub run_id: String,
     pub models: BTreeMap<String, ModelArtefact>,
     pub per_caisse: BTreeMap<String, usize>,
@@ -149,7 +149,7 @@ fn flat_config(v: &Value, key: &str, out: &mut BTreeMap<String, String>) {
 
 /// What differs between two runs' manifests: configuration keys, reference files (by
 /// content) and input tables (by content and rows read).
-pub fn setting_changes(
+pub(crate) fn setting_changes(
     before: &crate::tables::manifest::Manifest,
     now: &crate::tables::manifest::Manifest,
 ) -> Vec<[String; 3]> {
@@ -271,7 +271,7 @@ fn listed_per_caisse(d: &Decisions) -> BTreeMap<String, BTreeMap<String, usize>>
 }
 
 impl Figures {
-    pub fn gather(ctx: &RunContext) -> Result<Figures> {
+    pub(crate) fn gather(ctx: &RunContext) -> Result<Figures> {
         let run = &ctx.run;
         let cfg = &ctx.config;
         let d = Decisions::read(run)?;

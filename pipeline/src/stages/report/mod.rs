@@ -5,7 +5,7 @@
 //! `[evaluation] min_cell` people.
 
 pub mod figures;
-pub mod modelcard;
+pub(crate) mod modelcard;
 pub mod notebooks;
 pub mod svg;
 
@@ -434,7 +434,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
 /// the positives and the negatives added are each 0 or at least `min_cell` (a step adds
 /// some), so that no step reveals a small count (the last step is merged into the one
 /// before when it is small).
-pub fn coarsen(
+pub(crate) fn coarsen(
     e: &recours_models::metrics::Evaluation,
     min_cell: usize,
 ) -> Vec<recours_models::metrics::CurvePoint> {
@@ -1386,7 +1386,7 @@ fn metric_row(
 }
 
 /// Splits one line of the CSV this module writes (quoted cells may hold commas).
-pub fn split_csv(line: &str) -> Vec<String> {
+pub(crate) fn split_csv(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -1417,7 +1417,7 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 /// Screen and print: on A4 each section starts a page, tables split between pages with
 /// their header row repeated, rows, charts and model cards' tables are not cut, wide tables
 /// wrap their cells and charts shrink to the page width.
-pub const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
+pub(crate) const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}\
 nav{background:#f3f5f8;padding:.6em;border-radius:4px}.note{font-size:.85em;color:#555}\
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\

@@ -19,7 +19,7 @@ fn pct(x: f64) -> String {
 }
 
 /// A rate with its 95 % interval, `n.d.` when not published or not defined.
-pub fn rate_fr(r: Option<&Rate>) -> String {
+pub(crate) fn rate_fr(r: Option<&Rate>) -> String {
     r.map_or(fr::ND.to_string(), |r| {
         format!(
             "{} [{}–{}]",
@@ -32,7 +32,7 @@ pub fn rate_fr(r: Option<&Rate>) -> String {
 
 /// What a flagged group's recall is measured as: its recall against everyone else's, or,
 /// where the audit's numbers may not be published, that they are not.
-pub fn flag_evidence(r: &SuppressedRow) -> String {
+pub(crate) fn flag_evidence(r: &SuppressedRow) -> String {
     match (&r.rappel, r.rappel_autres) {
         (Some(x), Some(o)) => format!(
             "rappel {} contre {} pour les autres groupes",
@@ -45,7 +45,7 @@ pub fn flag_evidence(r: &SuppressedRow) -> String {
 
 /// What the model card says of the fairness audit and the contact rules (the report stage
 /// has both).
-pub struct CardContext<'a> {
+pub(crate) struct CardContext<'a> {
     /// The benefit's audit, small cells already suppressed.
     pub fairness: &'a [SuppressedRow],
     /// What precision and recall were measured against, if anything.
@@ -56,7 +56,7 @@ pub struct CardContext<'a> {
     pub rules: &'a [String],
 }
 
-pub fn model_card(
+pub(crate) fn model_card(
     a: &ModelArtefact,
     selection: &FeatureSelection,
     run_id: &str,

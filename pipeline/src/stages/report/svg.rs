@@ -12,11 +12,11 @@ const TOP: f64 = 50.0;
 const BOTTOM: f64 = 52.0;
 /// Legends sit between the title and the plot.
 const LEGEND_Y: f64 = 38.0;
-pub const COLORS: [&str; 6] = [
+pub(crate) const COLORS: [&str; 6] = [
     "#1f5fa8", "#d1495b", "#2a9d8f", "#7b4ea3", "#e9a03b", "#6c757d",
 ];
 
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -24,7 +24,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// Round tick steps (1, 2, 5 × 10^k) for a range.
-pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+pub(crate) fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     if hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
@@ -274,7 +274,7 @@ pub fn columns(
 
 /// Horizontal bars, one row per category; several series are stacked. `row_labels`, when
 /// given, replaces the sum printed at the end of each row (e.g. a suppressed total).
-pub fn bars(
+pub(crate) fn bars(
     title: &str,
     x_label: &str,
     categories: &[String],
@@ -284,10 +284,10 @@ pub fn bars(
 }
 
 /// Grey: the part of a bar whose breakdown is not published (suppressed cells).
-pub const HIDDEN_COLOR: &str = "#b8b8b8";
+pub(crate) const HIDDEN_COLOR: &str = "#b8b8b8";
 
 /// `bars` with each series' colour given (`colors[k]` for series `k`, cycling).
-pub fn bars_labelled(
+pub(crate) fn bars_labelled(
     title: &str,
     x_label: &str,
     categories: &[String],

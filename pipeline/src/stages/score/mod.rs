@@ -27,7 +27,7 @@ pub static STAGE: Declaration = Declaration {
     outputs: &[names::SCORES],
 };
 
-pub struct Score;
+pub(crate) struct Score;
 
 impl Stage for Score {
     fn declaration(&self) -> &'static Declaration {
@@ -75,10 +75,6 @@ impl Reasons {
         let (i, low, _) = self.item(k)?;
         Some((&dictionary::DICTIONARY[i], low))
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64, &'static str)> + '_ {
-        (0..self.len()).filter_map(|k| self.get(k))
-    }
 }
 
 /// Plain-French reason for a feature that pushes the score up: the dictionary's phrase for
@@ -93,7 +89,7 @@ pub fn reason(f: &'static dictionary::FeatureDef, standardised: f64) -> &'static
 
 /// Seconds spent in the scoring passes themselves (before ids, reasons and sorting).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ScoringTime {
+pub(crate) struct ScoringTime {
     /// Grouping the rows by benefit and computing every probability.
     pub probabilities: f64,
     /// Finding each row's largest contributions.
@@ -101,7 +97,7 @@ pub struct ScoringTime {
 }
 
 /// Every score row, in (benefit, id) order, and the time of the scoring passes.
-pub fn score_all(
+pub(crate) fn score_all(
     models: &BTreeMap<&'static str, ModelArtefact>,
     t: &FeatureTable,
 ) -> (Vec<ScoreRow>, ScoringTime) {
@@ -231,7 +227,7 @@ fn scores_frame(scores: &[ScoreRow]) -> Result<DataFrame> {
 
 /// Reads back `scores.parquet` (a run resumed after the score stage): reasons are the
 /// feature dictionary's phrases.
-pub fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
+pub(crate) fn scores_from_frame(df: &DataFrame) -> Result<Vec<ScoreRow>> {
     use crate::io::frame::{bool_col, f64_col, intern, str_col};
     const T: &str = "scores.parquet";
     let pseudo_id = str_col(df, T, "pseudo_id")?;

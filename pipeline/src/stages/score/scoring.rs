@@ -8,12 +8,12 @@ use recours_models::train::ModelArtefact;
 
 use crate::tables::features::FeatureTable;
 
-pub use crate::tables::scores::TOP_REASONS;
+pub(crate) use crate::tables::scores::TOP_REASONS;
 
 /// The largest positive contributions of a row, largest first, held in place (scoring
 /// allocates nothing per row).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Top {
+pub(crate) struct Top {
     len: u8,
     /// Contribution, feature index (in the artefact), and whether the feature's standardised
     /// value is positive (it picks the phrase; for a positive contribution it is the sign of
@@ -111,7 +111,7 @@ impl TopK {
 
 /// The rows of each benefit in the table, in table order (one pass over the table, run
 /// by run: the table is grouped by benefit).
-pub fn benefit_rows(t: &FeatureTable) -> BTreeMap<&'static str, Vec<u32>> {
+pub(crate) fn benefit_rows(t: &FeatureTable) -> BTreeMap<&'static str, Vec<u32>> {
     let mut rows: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     let n = t.prestation.len();
     let mut start = 0;
@@ -185,7 +185,7 @@ pub fn probabilities(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> Vec<f
 /// The largest positive contributions of each of `rows`, in the order given, in parallel.
 /// They are offered largest standardised coefficient first, so the few that matter fill
 /// the top early and the rest are turned away by one comparison each.
-pub fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> Vec<Top> {
+pub(crate) fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> Vec<Top> {
     let terms = terms(a, t);
     let mut order: Vec<usize> = (0..terms.len()).collect();
     order.sort_by(|&x, &y| {
@@ -226,7 +226,7 @@ pub fn top_contributions(a: &ModelArtefact, t: &FeatureTable, rows: &[u32]) -> V
 }
 
 /// Column positions of an artefact's features in a feature table.
-pub fn feature_positions(a: &ModelArtefact, names: &[&'static str]) -> Vec<usize> {
+pub(crate) fn feature_positions(a: &ModelArtefact, names: &[&'static str]) -> Vec<usize> {
     a.features
         .iter()
         .map(|f| {

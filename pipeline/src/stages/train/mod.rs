@@ -27,7 +27,7 @@ pub static STAGE: Declaration = Declaration {
     outputs: &[names::MODELS],
 };
 
-pub struct Train;
+pub(crate) struct Train;
 
 impl Stage for Train {
     fn declaration(&self) -> &'static Declaration {

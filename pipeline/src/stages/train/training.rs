@@ -23,7 +23,7 @@ use crate::tables::households::{Households, ResourceHistories};
 
 /// How the learning table was used, per benefit.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct LearningUse {
+pub(crate) struct LearningUse {
     pub labels: usize,
     pub used: usize,
     /// Labels whose person is not in the scoring population at the reference month
@@ -202,14 +202,14 @@ fn features_at(
     features::compute(&h, &rows, &features::contact_signals(x, &h)?, names)
 }
 
-pub struct LearningSet {
+pub(crate) struct LearningSet {
     pub x: Vec<f64>,
     pub y: Vec<bool>,
     pub baseline: Vec<f64>,
 }
 
 /// Builds each benefit's learning set. `current` holds the run month's features.
-pub fn learning_sets(
+pub(crate) fn learning_sets(
     x: &Extracts,
     cfg: &RunConfig,
     current: &FeatureTable,
@@ -356,7 +356,7 @@ pub fn learning_sets(
 }
 
 /// Loads a reused artefact and checks its signature against the run's features.
-pub fn load_artefact(
+pub(crate) fn load_artefact(
     path: &std::path::Path,
     benefit: &str,
     names: &[&'static str],
@@ -378,7 +378,7 @@ pub fn load_artefact(
 
 /// An artefact fits a run when it is for that benefit, of this schema, and every feature it
 /// uses is one of the run's features.
-pub fn check_signature(
+pub(crate) fn check_signature(
     a: &ModelArtefact,
     benefit: &str,
     names: &[&'static str],
@@ -412,7 +412,7 @@ pub fn check_signature(
     Ok(())
 }
 
-pub fn train_benefit(
+pub(crate) fn train_benefit(
     benefit: &'static str,
     set: &LearningSet,
     names: &[&'static str],
