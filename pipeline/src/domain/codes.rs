@@ -13,7 +13,8 @@ pub enum Canal {
 }
 
 impl Canal {
-    pub(crate) const ALL: [Canal; 4] = [Canal::Telephone, Canal::Sms, Canal::Email, Canal::Courrier];
+    pub(crate) const ALL: [Canal; 4] =
+        [Canal::Telephone, Canal::Sms, Canal::Email, Canal::Courrier];
     pub fn code(self) -> &'static str {
         match self {
             Canal::Telephone => "telephone",

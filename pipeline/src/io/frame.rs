@@ -18,7 +18,11 @@ pub(crate) fn f64_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&
         .map_err(RecoursError::polars(format!("{table}.{col}")))
 }
 
-pub(crate) fn bool_col<'a>(df: &'a DataFrame, table: &str, col: &str) -> Result<&'a BooleanChunked> {
+pub(crate) fn bool_col<'a>(
+    df: &'a DataFrame,
+    table: &str,
+    col: &str,
+) -> Result<&'a BooleanChunked> {
     df.column(col)
         .and_then(|c| c.bool())
         .map_err(RecoursError::polars(format!("{table}.{col}")))

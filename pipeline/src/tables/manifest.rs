@@ -266,7 +266,10 @@ pub(crate) fn files_at(path: &Path) -> Vec<PathBuf> {
 
 /// BLAKE3 of a model artefact as written in the run folder (the manifest records it; the
 /// lists' read-me shows its first 16 characters).
-pub(crate) fn model_digest(run: &crate::tables::run_folder::RunFolder, benefit: &str) -> Option<String> {
+pub(crate) fn model_digest(
+    run: &crate::tables::run_folder::RunFolder,
+    benefit: &str,
+) -> Option<String> {
     let bytes = std::fs::read(run.model(benefit)).ok()?;
     Some(blake3::hash(&bytes).to_hex().to_string())
 }

@@ -79,7 +79,12 @@ impl Person {
             .sum()
     }
     /// Average of the BRM amounts over `from..=to`.
-    pub(crate) fn brm_average(&self, from: i32, to: i32, pred: impl Fn(Nature) -> bool + Copy) -> f64 {
+    pub(crate) fn brm_average(
+        &self,
+        from: i32,
+        to: i32,
+        pred: impl Fn(Nature) -> bool + Copy,
+    ) -> f64 {
         (from..=to).map(|k| self.brm_in(k, pred)).sum::<f64>() / (to - from + 1) as f64
     }
     /// ASS received in month `k`.
@@ -174,7 +179,12 @@ fn draw_regime(rng: &mut impl Rng, old: bool) -> Regime {
     }
 }
 
-pub(crate) fn simulate_household(seed: u64, index: usize, run: Month, dep_weights: &[f64]) -> Household {
+pub(crate) fn simulate_household(
+    seed: u64,
+    index: usize,
+    run: Month,
+    dep_weights: &[f64],
+) -> Household {
     let mut rng = household_rng(seed, STREAM_POPULATION, index);
     let kind = KINDS[pick_weighted(&mut rng, &KINDS.map(|k| k.1))].0;
     let departement = pick_weighted(&mut rng, dep_weights);

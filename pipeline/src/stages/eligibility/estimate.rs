@@ -323,7 +323,12 @@ fn bisect(mut lo: f64, mut hi: f64, mut above: impl FnMut(f64) -> bool) -> f64 {
 /// still be entitled. The RSA falls as activity income rises; the PPA rises first (61 % of
 /// activity income while resources are under the montant forfaitaire) then falls, so it is
 /// due on one stretch of incomes and this is that stretch's end.
-pub(crate) fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Estimates) -> f64) -> f64 {
+pub(crate) fn activity_limit(
+    b: &Bareme,
+    s: &Situation,
+    j: usize,
+    this: fn(&Estimates) -> f64,
+) -> f64 {
     let mut with = WithExtra::new(s, Some(j));
     let mut due = |x: f64| this(&with.estimate(b, x)) > 0.0;
     // Without any activity income the PPA is nil, and it then rises by 61 % of that income:
@@ -339,7 +344,11 @@ pub(crate) fn activity_limit(b: &Bareme, s: &Situation, j: usize, this: fn(&Esti
     }
 }
 
-pub(crate) fn estimate_all(h: &Households, b: &Bareme, cfg: &EligibilityConfig) -> Vec<EligibilityRow> {
+pub(crate) fn estimate_all(
+    h: &Households,
+    b: &Bareme,
+    cfg: &EligibilityConfig,
+) -> Vec<EligibilityRow> {
     let mut rows: Vec<EligibilityRow> = h
         .foyers
         .par_iter()

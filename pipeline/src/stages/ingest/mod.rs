@@ -1644,7 +1644,10 @@ pub(crate) fn source_files(input: &crate::config::InputSpec) -> Result<Vec<std::
 /// BLAKE3 of the column names and types of every file of an input table, as read (for
 /// parquet, the file schema; for CSV, the header line). An unreadable file hashes as such:
 /// the ingest stage reports it.
-pub(crate) fn schema_hash(input: &crate::config::InputSpec, files: &[std::path::PathBuf]) -> String {
+pub(crate) fn schema_hash(
+    input: &crate::config::InputSpec,
+    files: &[std::path::PathBuf],
+) -> String {
     let mut h = blake3::Hasher::new();
     for f in files {
         let described = match input.format {
