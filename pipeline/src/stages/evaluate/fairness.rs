@@ -13,6 +13,7 @@ use rustc_hash::FxHashSet as HashSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::io::excel::escape_cell;
 use crate::stages::eligibility::estimate::FoyerFacts;
 use crate::stages::eligibility::household::Households;
 use crate::stages::features::dictionary::FeatureTable;
@@ -577,8 +578,8 @@ pub fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
     for r in rows {
         s.push_str(&format!(
             "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            r.dimension,
-            r.groupe.replace('"', "\"\""),
+            escape_cell(&r.dimension),
+            escape_cell(&r.groupe).replace('"', "\"\""),
             n(r.population),
             f(r.part_population),
             n(r.listes),
