@@ -28,6 +28,8 @@ enum Change {
     Args(&'static [&'static str]),
     /// The code of the caisse `CAF33` replaced in a copy of the reference map.
     CaisseCode(&'static str),
+    /// A copy of one file of the reference map (`caisses.csv`, `departements.csv`), edited.
+    Reference(&'static str, fn(String) -> String),
     /// A copy of one of the sample's Parquet tables, edited.
     Parquet(&'static str, fn(&mut DataFrame)),
     /// A copy of one month of the sample's resources (a hive folder), edited.
@@ -248,6 +250,47 @@ fn cases() -> Vec<Case> {
             "run",
             USAGE,
             &["caisses.csv", "column code"],
+        ),
+        // A NIR in the reference map, the configuration or the run folder's path: each is
+        // copied into the lists, the manifest or the run log, so the run stops first.
+        case(
+            "nir_in_a_caisse_label",
+            vec![Reference("caisses.csv", |t| {
+                t.replace(
+                    "CAF de la Gironde",
+                    "CAF de la Gironde 1 85 05 78 006 084 36",
+                )
+            })],
+            "run",
+            PRIVACY_STOP,
+            &["caisses.csv", "column libelle"],
+        ),
+        case(
+            "nir_in_a_departement_name",
+            vec![Reference("departements.csv", |t| {
+                t.replace(",Gironde,", ",Gironde 185057800608436,")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["departements.csv", "column nom"],
+        ),
+        case(
+            "nir_in_a_configuration_value",
+            vec![Config(|c| {
+                set_key(c, "exclude", "[\"dossier 1.85.05.78.006.084.36\"]")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["configuration", "column features.exclude"],
+        ),
+        case(
+            "nir_in_the_run_folder_path",
+            vec![Config(|c| {
+                set_key(c, "output", "\"run-1-85-05-78-006-084-36\"")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["configuration", "column output"],
         ),
         // A formula where the data names a caisse: an unknown caisse, its row rejected.
         Case {
@@ -577,6 +620,12 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
                         &reference.join(file).display().to_string(),
                     );
                 }
+            }
+            Change::Reference(file, edit) => {
+                let from = repo().join("config").join(file);
+                let to = dir.join(file);
+                std::fs::write(&to, edit(std::fs::read_to_string(&from).unwrap())).unwrap();
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
             }
             Change::Parquet(table, edit) => {
                 let from = samples.join(format!("{table}.parquet"));

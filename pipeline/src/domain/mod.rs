@@ -7,4 +7,5 @@ pub mod contract;
 pub mod entitlement;
 pub mod fr;
 pub mod month;
+pub mod nir;
 pub mod reference;

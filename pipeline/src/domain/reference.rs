@@ -51,7 +51,34 @@ fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>> {
         });
     }
     let width = header.split(',').count();
+    let columns: Vec<&str> = header.split(',').collect();
     let mut rows = Vec::new();
+    // A NIR-like value anywhere in the file (a label, a code, a value split by commas)
+    // would be copied into the caisses' lists and the report: the run stops, naming the
+    // file and the first column that holds one, never the value.
+    let mut nir_lines = 0;
+    let mut nir_column = None;
+    for line in text.lines().skip(1) {
+        if crate::domain::nir::is_nir_like(line) {
+            nir_lines += 1;
+            let fields: Vec<&str> = line.split(',').collect();
+            let col = (0..columns.len())
+                .find(|&k| {
+                    fields
+                        .get(k)
+                        .is_some_and(|f| crate::domain::nir::is_nir_like(f))
+                })
+                .map_or("(spread over several columns)", |k| columns[k]);
+            nir_column.get_or_insert(col);
+        }
+    }
+    if let Some(column) = nir_column {
+        return Err(RecoursError::Privacy {
+            table: format!("reference file {}", path.display()),
+            column: column.to_string(),
+            count: nir_lines,
+        });
+    }
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
             continue;

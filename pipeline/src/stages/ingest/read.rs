@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 use crate::config::{InputFormat, InputSpec};
 use crate::error::{RecoursError, Result};
-use crate::stages::ingest::validate::is_nir_like_name;
+use crate::domain::nir::is_nir_like_name;
 
 #[derive(Clone, Debug)]
 pub struct SourceFile {
