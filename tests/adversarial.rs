@@ -34,6 +34,8 @@ enum Change {
     Parquet(&'static str, fn(&mut DataFrame)),
     /// A copy of one month of the sample's resources (a hive folder), edited.
     Ressources(fn(&mut DataFrame)),
+    /// A copy of the sample's resources folder, its files and folders changed.
+    RessourcesFolder(fn(&Path)),
     /// A copy of one of the sample's CSV tables (`;`, decimal comma), edited line by line.
     Csv(&'static str, fn(&mut Vec<Vec<String>>)),
 }
@@ -214,6 +216,47 @@ fn cases() -> Vec<Case> {
             "run",
             USAGE,
             &["--threads"],
+        ),
+        config_case(
+            "capacity_beyond_its_range",
+            |c| set_key(c, "sms", "9223372036854775807"),
+            &["[lists.capacity] sms", "10 000 000"],
+        ),
+        config_case(
+            "exclude_names_no_feature",
+            |c| set_key(c, "exclude", "[\"age_demandeur_typo\"]"),
+            &["[features] exclude", "'age_demandeur_typo'"],
+        ),
+        case(
+            "caisse_listed_twice",
+            vec![Reference("caisses.csv", |t| {
+                let second = t.lines().nth(2).unwrap().to_string();
+                format!("{}\n{second}\n", t.trim_end())
+            })],
+            "validate",
+            USAGE,
+            &["caisses.csv", "listed twice"],
+        ),
+        case(
+            "departement_listed_twice",
+            vec![Reference("departements.csv", |t| {
+                let second = t.lines().nth(2).unwrap().to_string();
+                format!("{}\n{second}\n", t.trim_end())
+            })],
+            "validate",
+            USAGE,
+            &["departements.csv", "listed twice"],
+        ),
+        // A symbolic link that loops inside a partitioned input: refused, not read forever.
+        case(
+            "input_folder_with_a_link_loop",
+            vec![RessourcesFolder(|dir| {
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(dir, dir.join("mois=2025-08/boucle")).unwrap();
+            })],
+            "validate",
+            DATA_REJECTED,
+            &["table ressources", "symbolic link"],
         ),
         // Caisse codes that would become paths or formulas: refused when the map is loaded.
         case(
@@ -545,8 +588,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
+            let e = e.unwrap();
+            let p = e.path();
+            // A symbolic link is listed, not followed (a case plants a loop).
+            if e.file_type().unwrap().is_dir() {
                 stack.push(p.clone());
             }
             out.push(p);
@@ -645,6 +690,13 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
                 edit(&mut df);
                 let mut f = std::fs::File::create(&file).unwrap();
                 ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
+            }
+            Change::RessourcesFolder(edit) => {
+                let from = samples.join("ressources");
+                let to = dir.join("ressources");
+                copy_dir(&from, &to);
+                edit(&to);
                 config = config.replace(&from.display().to_string(), &to.display().to_string());
             }
             Change::Csv(table, edit) => {

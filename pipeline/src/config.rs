@@ -810,12 +810,19 @@ impl RunConfig {
                 .iter()
                 .map(|(c, m)| (format!("[lists.capacity_by_caisse.{c}]"), m)),
         ) {
-            for k in caps.keys() {
+            for (k, n) in caps {
                 if canal(k).is_none() {
                     problems.push(format!(
                         "{where_}: unknown channel '{k}' (telephone, sms, email, courrier)"
                     ));
                 }
+                in_range(
+                    &mut problems,
+                    &format!("{where_} {k}"),
+                    n,
+                    *n <= MAX_CAPACITY,
+                    "a whole number from 0 to 10 000 000 a month",
+                );
             }
         }
         let output = normalize(&dir.join(&raw.output));
@@ -946,6 +953,10 @@ fn in_range(
         problems.push(format!("{key}: {value} is out of range, must be {range}"));
     }
 }
+
+/// The largest monthly capacity of one channel of one caisse: far beyond any caisse's
+/// population, and small enough that sums over every caisse and channel cannot overflow.
+const MAX_CAPACITY: usize = 10_000_000;
 
 /// Cross-validation folds at most (each fold is one more fit per alpha and benefit).
 const MAX_FOLDS: usize = 100;

@@ -224,6 +224,7 @@ fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<
 /// saying passed, an `ingest/` of other data): only the quality report and rejects of the
 /// data it rejected, or nothing.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
+    check_exclusions(cfg)?;
     let run = RunFolder::new(&cfg.output);
     let lock = ownership::claim(&run)?;
     let staged = run.staging_for("validate");
@@ -288,7 +289,29 @@ fn outputs_intact(
 /// written its outputs and before they are moved into the run folder (tests of resuming).
 pub const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
 
+/// `[features] exclude` names features of the dictionary (the configuration cannot see it:
+/// it sits below the stages), checked before anything is written.
+fn check_exclusions(cfg: &RunConfig) -> Result<()> {
+    let unknown = features::dictionary::unknown_exclusions(&cfg.features.exclude);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(RecoursError::Config {
+        file: cfg.file.clone(),
+        message: format!(
+            "[features] exclude: {}: not a feature nor a one-hot group of the dictionary \
+             (see features-selection.json or the model cards for the names)",
+            unknown
+                .iter()
+                .map(|u| format!("'{u}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
+    check_exclusions(&config)?;
     let from = check_stage_name(&opts.from, "--from")?;
     let to = check_stage_name(&opts.to, "--to")?;
     if let (Some(f), Some(t)) = (from, to)

@@ -141,6 +141,15 @@ impl Reference {
             });
         }
         deps.sort_by(|a, b| a.code.cmp(&b.code));
+        if let Some(w) = deps.windows(2).find(|w| w[0].code == w[1].code) {
+            return Err(RecoursError::Config {
+                file: departements.to_path_buf(),
+                message: format!(
+                    "column code: département {} is listed twice (one line per département)",
+                    w[0].code
+                ),
+            });
+        }
         let mut map = BTreeMap::new();
         let rows = read_csv(caisses, "code,branche,libelle,departements")?;
         let bad: Vec<String> = rows
@@ -161,7 +170,17 @@ impl Reference {
                 ),
             });
         }
-        for f in rows {
+        for (i, f) in rows.into_iter().enumerate() {
+            if map.contains_key(&f[0]) {
+                return Err(RecoursError::Config {
+                    file: caisses.to_path_buf(),
+                    message: format!(
+                        "line {}, column code: caisse {} is listed twice (one line per caisse)",
+                        i + 2,
+                        f[0]
+                    ),
+                });
+            }
             let departements = f[3].split_whitespace().map(str::to_string).collect();
             map.insert(
                 f[0].clone(),
