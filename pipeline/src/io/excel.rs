@@ -7,11 +7,11 @@ use std::io::Write;
 
 /// Escapes a text cell that a spreadsheet would read as a formula (OWASP CSV injection):
 /// a leading `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe, but for
-/// a plain negative number (`-0.1234`, `-12,5`, `-1e-3`), which a spreadsheet reads as the
-/// number it is. Every text cell recours writes to a CSV or XLSX file goes through here.
+/// a plain signed number (`-0.1234`, `-12,5`, `+2`, `-1e-3`), which a spreadsheet reads as
+/// the number it is. Every text cell recours writes to a CSV or XLSX file goes through here.
 pub fn escape_cell(s: &str) -> Cow<'_, str> {
     match s.chars().next() {
-        Some('-') if is_plain_number(&s[1..]) => Cow::Borrowed(s),
+        Some('-' | '+') if is_plain_number(&s[1..]) => Cow::Borrowed(s),
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
     }
@@ -167,11 +167,11 @@ mod tests {
     fn formula_like_text_is_escaped() {
         assert_eq!(escape_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         for s in [
-            "+1", "-2+3", "-A1", "-", "-1,", "-1e", "-1.2.3", "@SUM", "\tx", "\rx",
+            "+1+2", "+A1", "-2+3", "-A1", "-", "+", "-1,", "-1e", "-1.2.3", "@SUM", "\tx", "\rx",
         ] {
             assert!(escape_cell(s).starts_with('\''), "{s}");
         }
-        for s in ["-2", "-0.1234", "-12,5", "-1e-3", "-3E+2"] {
+        for s in ["-2", "+2", "-0.1234", "-12,5", "-1e-3", "-3E+2"] {
             assert_eq!(escape_cell(s), s, "a plain number");
         }
         assert_eq!(escape_cell("revenus faibles"), "revenus faibles");
