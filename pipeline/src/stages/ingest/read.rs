@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::config::{InputFormat, InputSpec};
-use crate::error::{RecoursError, Result};
 use crate::domain::nir::is_nir_like_name;
+use crate::error::{RecoursError, Result};
 
 #[derive(Clone, Debug)]
 pub struct SourceFile {
