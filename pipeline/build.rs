@@ -19,7 +19,10 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it is compiled: a build script compiled for a
+    // worktree that no longer exists (a target folder shared between worktrees) would
+    // otherwise hash that worktree's files.
+    let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"));
     let root = here.join("..");
     let mut all = Vec::new();
     for d in ["pipeline/src", "models/src"] {

@@ -28,10 +28,14 @@ enum Change {
     Args(&'static [&'static str]),
     /// The code of the caisse `CAF33` replaced in a copy of the reference map.
     CaisseCode(&'static str),
+    /// A copy of one file of the reference map (`caisses.csv`, `departements.csv`), edited.
+    Reference(&'static str, fn(String) -> String),
     /// A copy of one of the sample's Parquet tables, edited.
     Parquet(&'static str, fn(&mut DataFrame)),
     /// A copy of one month of the sample's resources (a hive folder), edited.
     Ressources(fn(&mut DataFrame)),
+    /// A copy of the sample's resources folder, its files and folders changed.
+    RessourcesFolder(fn(&Path)),
     /// A copy of one of the sample's CSV tables (`;`, decimal comma), edited line by line.
     Csv(&'static str, fn(&mut Vec<Vec<String>>)),
 }
@@ -213,6 +217,47 @@ fn cases() -> Vec<Case> {
             USAGE,
             &["--threads"],
         ),
+        config_case(
+            "capacity_beyond_its_range",
+            |c| set_key(c, "sms", "9223372036854775807"),
+            &["[lists.capacity] sms", "10 000 000"],
+        ),
+        config_case(
+            "exclude_names_no_feature",
+            |c| set_key(c, "exclude", "[\"age_demandeur_typo\"]"),
+            &["[features] exclude", "'age_demandeur_typo'"],
+        ),
+        case(
+            "caisse_listed_twice",
+            vec![Reference("caisses.csv", |t| {
+                let second = t.lines().nth(2).unwrap().to_string();
+                format!("{}\n{second}\n", t.trim_end())
+            })],
+            "validate",
+            USAGE,
+            &["caisses.csv", "listed twice"],
+        ),
+        case(
+            "departement_listed_twice",
+            vec![Reference("departements.csv", |t| {
+                let second = t.lines().nth(2).unwrap().to_string();
+                format!("{}\n{second}\n", t.trim_end())
+            })],
+            "validate",
+            USAGE,
+            &["departements.csv", "listed twice"],
+        ),
+        // A symbolic link that loops inside a partitioned input: refused, not read forever.
+        case(
+            "input_folder_with_a_link_loop",
+            vec![RessourcesFolder(|dir| {
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(dir, dir.join("mois=2025-08/boucle")).unwrap();
+            })],
+            "validate",
+            DATA_REJECTED,
+            &["table ressources", "symbolic link"],
+        ),
         // Caisse codes that would become paths or formulas: refused when the map is loaded.
         case(
             "caisse_code_parent_folders",
@@ -248,6 +293,47 @@ fn cases() -> Vec<Case> {
             "run",
             USAGE,
             &["caisses.csv", "column code"],
+        ),
+        // A NIR in the reference map, the configuration or the run folder's path: each is
+        // copied into the lists, the manifest or the run log, so the run stops first.
+        case(
+            "nir_in_a_caisse_label",
+            vec![Reference("caisses.csv", |t| {
+                t.replace(
+                    "CAF de la Gironde",
+                    "CAF de la Gironde 1 85 05 78 006 084 36",
+                )
+            })],
+            "run",
+            PRIVACY_STOP,
+            &["caisses.csv", "column libelle"],
+        ),
+        case(
+            "nir_in_a_departement_name",
+            vec![Reference("departements.csv", |t| {
+                t.replace(",Gironde,", ",Gironde 185057800608436,")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["departements.csv", "column nom"],
+        ),
+        case(
+            "nir_in_a_configuration_value",
+            vec![Config(|c| {
+                set_key(c, "exclude", "[\"dossier 1.85.05.78.006.084.36\"]")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["configuration", "column features.exclude"],
+        ),
+        case(
+            "nir_in_the_run_folder_path",
+            vec![Config(|c| {
+                set_key(c, "output", "\"run-1-85-05-78-006-084-36\"")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["configuration", "column output"],
         ),
         // A formula where the data names a caisse: an unknown caisse, its row rejected.
         Case {
@@ -502,8 +588,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
+            let e = e.unwrap();
+            let p = e.path();
+            // A symbolic link is listed, not followed (a case plants a loop).
+            if e.file_type().unwrap().is_dir() {
                 stack.push(p.clone());
             }
             out.push(p);
@@ -578,6 +666,12 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
                     );
                 }
             }
+            Change::Reference(file, edit) => {
+                let from = repo().join("config").join(file);
+                let to = dir.join(file);
+                std::fs::write(&to, edit(std::fs::read_to_string(&from).unwrap())).unwrap();
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
+            }
             Change::Parquet(table, edit) => {
                 let from = samples.join(format!("{table}.parquet"));
                 let mut df = read_parquet(&from);
@@ -596,6 +690,13 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
                 edit(&mut df);
                 let mut f = std::fs::File::create(&file).unwrap();
                 ParquetWriter::new(&mut f).finish(&mut df).unwrap();
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
+            }
+            Change::RessourcesFolder(edit) => {
+                let from = samples.join("ressources");
+                let to = dir.join("ressources");
+                copy_dir(&from, &to);
+                edit(&to);
                 config = config.replace(&from.display().to_string(), &to.display().to_string());
             }
             Change::Csv(table, edit) => {

@@ -356,3 +356,128 @@ fn verify_works_on_a_run_folder_moved_elsewhere_names_an_added_file_and_writes_n
     );
     assert!(!run.join(".verify").exists());
 }
+
+#[test]
+fn a_rerun_removes_only_the_files_its_manifest_lists() {
+    let dir = scratch("run_folder_user_files");
+    let run = dir.join("run");
+    copy_dir(sample_run(), &run);
+    // Files a caisse or an analyst put into the run folder, beside recours' outputs.
+    let theirs = [
+        ("lists/CAF33/notes.txt", "à rappeler lundi"),
+        ("lists/mes-notes.csv", "a;b"),
+        ("report/commentaire.md", "vu"),
+    ];
+    for (file, text) in theirs {
+        std::fs::write(run.join(file), text).unwrap();
+    }
+    // The lists, evaluation and report rerun with another minimum score.
+    let config = sample_config_absolute(None).replace("min_score = 0.2", "min_score = 0.25");
+    let o = with_output(&config, &dir, &["--output", run.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(planned(&stderr(&o), "lists"), "run", "{}", stderr(&o));
+    for (file, text) in theirs {
+        assert_eq!(
+            std::fs::read_to_string(run.join(file)).ok().as_deref(),
+            Some(text),
+            "{file} was removed or changed"
+        );
+    }
+    // Everything else under lists/ is this run's, as its manifest lists it.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let mut recorded: Vec<String> = manifest["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["outputs"].as_array().unwrap().iter())
+        .map(|o| o["path"].as_str().unwrap().to_string())
+        .filter(|p| p.starts_with("lists/"))
+        .collect();
+    recorded.extend(["lists/CAF33/notes.txt".into(), "lists/mes-notes.csv".into()]);
+    recorded.sort();
+    let mut present: Vec<String> = all_files(&run.join("lists"))
+        .into_iter()
+        .map(|(p, _)| format!("lists/{p}"))
+        .collect();
+    present.sort();
+    assert_eq!(
+        present, recorded,
+        "a file of the earlier lists was left behind"
+    );
+}
+
+/// `recours` as a user who may not write `dir`: the current user when it is not root
+/// (`dir` made read-only), `nobody` through `setpriv` otherwise (root writes anywhere).
+fn as_reader(dir: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    // Folders readable by all, writable by their owner only when root runs the test.
+    let set_modes = |folder_mode: u32| {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(folder_mode)).unwrap();
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else if root {
+                    std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644))
+                        .unwrap();
+                }
+            }
+        }
+    };
+    set_modes(if root { 0o755 } else { 0o555 });
+    let mut command = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_recours"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_recours"))
+    };
+    let o = command
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("recours runs");
+    // Writable again, for the next run of the tests to clear it.
+    set_modes(0o755);
+    o
+}
+
+#[test]
+fn a_read_only_run_folder_is_a_clear_error_and_verify_reads_it() {
+    let dir = scratch("run_folder_read_only");
+    let run = dir.join("run");
+    copy_dir(sample_run(), &run);
+    let before = all_files(&run);
+    let out = run.to_str().unwrap();
+    // Up to date, stale (another minimum score) or validated: refused before anything.
+    let stale = dir.join("stale.toml");
+    std::fs::write(
+        &stale,
+        sample_config_absolute(None).replace("min_score = 0.2", "min_score = 0.3"),
+    )
+    .unwrap();
+    for args in [
+        vec!["--output", out, "run"],
+        vec!["--config", stale.to_str().unwrap(), "--output", out, "run"],
+        vec!["--output", out, "validate"],
+    ] {
+        let o = as_reader(&dir, &args);
+        assert_eq!(code(&o), USAGE, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot be written"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = as_reader(&dir, &["verify", out]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(all_files(&run), before, "the read-only folder changed");
+}

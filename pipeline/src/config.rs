@@ -477,6 +477,49 @@ fn base_dir(file: &Path) -> PathBuf {
     file.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// The configuration is copied into the manifest and the fingerprints, and its file's path
+/// into the manifest: a NIR-like value in any key, value or path of it (a folder named
+/// after a person) stops the run before anything is written, naming the key, not the value.
+fn nir_check(file: &Path, raw: &RawConfig) -> Result<()> {
+    fn walk(v: &serde_json::Value, key: &str, found: &mut Vec<String>) {
+        let nir = crate::domain::nir::is_nir_like;
+        match v {
+            serde_json::Value::String(s) if nir(s) => found.push(key.to_string()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, key, found)),
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    let key = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    if nir(k) {
+                        found.push(key.clone());
+                    }
+                    walk(x, &key, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(v) = serde_json::to_value(raw) {
+        walk(&v, "", &mut found);
+    }
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    if crate::domain::nir::is_nir_like(&absolute.to_string_lossy()) {
+        found.push("(the configuration file's path)".into());
+    }
+    match found.first() {
+        None => Ok(()),
+        Some(key) => Err(RecoursError::Privacy {
+            table: format!("configuration {}", file.display()),
+            column: key.clone(),
+            count: found.len(),
+        }),
+    }
+}
+
 /// The reference map and barèmes only: what `generate` needs.
 pub fn load_reference(file: &Path, raw: &RawConfig) -> Result<(Reference, Baremes)> {
     let dir = base_dir(file);
@@ -493,6 +536,7 @@ impl RunConfig {
     }
 
     pub fn check(file: &Path, raw: RawConfig) -> Result<RunConfig> {
+        nir_check(file, &raw)?;
         let dir = base_dir(file);
         let month = Month::parse(&raw.month).ok_or_else(|| {
             err(
@@ -766,12 +810,19 @@ impl RunConfig {
                 .iter()
                 .map(|(c, m)| (format!("[lists.capacity_by_caisse.{c}]"), m)),
         ) {
-            for k in caps.keys() {
+            for (k, n) in caps {
                 if canal(k).is_none() {
                     problems.push(format!(
                         "{where_}: unknown channel '{k}' (telephone, sms, email, courrier)"
                     ));
                 }
+                in_range(
+                    &mut problems,
+                    &format!("{where_} {k}"),
+                    n,
+                    *n <= MAX_CAPACITY,
+                    "a whole number from 0 to 10 000 000 a month",
+                );
             }
         }
         let output = normalize(&dir.join(&raw.output));
@@ -903,6 +954,10 @@ fn in_range(
     }
 }
 
+/// The largest monthly capacity of one channel of one caisse: far beyond any caisse's
+/// population, and small enough that sums over every caisse and channel cannot overflow.
+const MAX_CAPACITY: usize = 10_000_000;
+
 /// Cross-validation folds at most (each fold is one more fit per alpha and benefit).
 const MAX_FOLDS: usize = 100;
 /// The strongest L2 penalty tried: beyond it every coefficient is zero to the solver's
@@ -940,6 +995,14 @@ pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Opt
              its own for the run",
             config_dir.display()
         ));
+    }
+    // The run folder's path is written into its log and the messages of every stage.
+    if crate::domain::nir::is_nir_like(&folder.to_string_lossy()) {
+        return Some(
+            "the run folder's path looks like it holds a NIR (13 or 15 digits starting with \
+             1, 2, 7 or 8); name the folder otherwise"
+                .into(),
+        );
     }
     None
 }

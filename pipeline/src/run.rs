@@ -201,21 +201,80 @@ fn check_stage_name(name: &Option<String>, flag: &str) -> Result<Option<usize>> 
         })
 }
 
-/// Moves the `outputs` found in `staged` into `run_dir`, replacing what is there.
+/// Moves the `outputs` found in `staged` into `run_dir`, replacing what is there: a file
+/// output replaces the file; a folder output is moved file by file into the folder in
+/// place, so that a file someone else put there (not one recours wrote under the same
+/// name) stays where it is.
 fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<()> {
     for o in outputs {
         let from = staged.path(o);
-        if from.exists() {
-            let dest = run.path(o);
+        let dest = run.path(o);
+        if from.is_dir() && dest.is_dir() {
+            for f in manifest::files_at(&from) {
+                let to = dest.join(manifest::relative(&f, &from));
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(RecoursError::io(format!("creating {}", parent.display())))?;
+                }
+                rename(&f, &to)?;
+            }
+        } else if from.exists() {
             remove_path(&dest)?;
-            std::fs::rename(&from, &dest).map_err(RecoursError::io(format!(
-                "moving {} to {}",
-                from.display(),
-                dest.display()
-            )))?;
+            rename(&from, &dest)?;
         }
     }
     Ok(())
+}
+
+fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(RecoursError::io(format!(
+        "moving {} to {}",
+        from.display(),
+        to.display()
+    )))
+}
+
+/// Removes a stage's declared output `name` from the run folder. With the manifest of an
+/// earlier run (`recorded`: every output file it lists, relative to the run folder), a
+/// folder output loses only the files listed there, and then the folders left empty: a
+/// file someone added (notes beside a caisse's list) is never removed. Without one (a
+/// folder only ever validated), the whole output goes.
+fn remove_output(
+    run: &RunFolder,
+    name: &str,
+    recorded: Option<&std::collections::BTreeSet<String>>,
+) -> Result<()> {
+    let path = run.path(name);
+    let Some(recorded) = recorded.filter(|_| path.is_dir()) else {
+        return remove_path(&path);
+    };
+    for f in manifest::files_at(&path) {
+        if recorded.contains(&manifest::relative(&f, run.root())) {
+            remove_path(&f)?;
+        }
+    }
+    remove_empty_folders(&path);
+    Ok(())
+}
+
+/// Removes `dir` and the folders under it that hold no file, deepest first.
+fn remove_empty_folders(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_folders(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Every output file an earlier run's manifest lists, relative to the run folder.
+fn recorded_outputs(m: &manifest::Manifest) -> std::collections::BTreeSet<String> {
+    m.stages
+        .iter()
+        .flat_map(|s| s.outputs.iter().map(|o| o.path.clone()))
+        .collect()
 }
 
 /// `recours validate`: the ingest stage's checks and outputs (quality report, rejects,
@@ -228,27 +287,31 @@ fn move_staged(staged: &RunFolder, run: &RunFolder, outputs: &[&str]) -> Result<
 /// saying passed, an `ingest/` of other data): only the quality report and rejects of the
 /// data it rejected, or nothing.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
+    check_exclusions(cfg)?;
     let run = RunFolder::new(&cfg.output);
     let lock = ownership::claim(&run)?;
     let staged = run.staging_for("validate");
     remove_path(staged.root())?;
-    let previous_rows_kept = manifest::Manifest::read(run.root())
-        .map(|m| m.rows_kept_baseline())
-        .unwrap_or_default();
+    let previous = manifest::Manifest::read(run.root()).ok();
+    let recorded = previous.as_ref().map(recorded_outputs);
+    let previous_rows_kept = previous.map(|m| m.rows_kept_baseline()).unwrap_or_default();
     let outcome = crate::stages::ingest::ingest(cfg, staged.root()).and_then(|mut ingested| {
         ingested.check_row_drops(&previous_rows_kept, cfg.max_row_drop_share);
         eprint!("{}", ingested.summary());
         ingested.write(run.root())
     });
-    let kept = match &outcome {
-        Ok(()) => move_staged(&staged, &run, ingest::STAGE.outputs),
-        Err(RecoursError::Rejected(_)) => remove_path(&run.ingest())
-            .and_then(|()| move_staged(&staged, &run, &[names::QUALITY, names::REJECTS])),
-        Err(_) => ingest::STAGE
-            .outputs
-            .iter()
-            .try_for_each(|o| remove_path(&run.path(o))),
+    // An earlier run's ingest outputs go whatever the outcome; this one's replace them when
+    // it passed, its quality report and rejects only when the data was rejected.
+    let moved: &[&str] = match &outcome {
+        Ok(()) => ingest::STAGE.outputs,
+        Err(RecoursError::Rejected(_)) => &[names::QUALITY, names::REJECTS],
+        Err(_) => &[],
     };
+    let kept = ingest::STAGE
+        .outputs
+        .iter()
+        .try_for_each(|o| remove_output(&run, o, recorded.as_ref()))
+        .and_then(|()| move_staged(&staged, &run, moved));
     remove_path(staged.root())?;
     let partial = run.staging();
     if partial.read_dir().is_ok_and(|mut d| d.next().is_none()) {
@@ -292,7 +355,29 @@ fn outputs_intact(
 /// written its outputs and before they are moved into the run folder (tests of resuming).
 pub(crate) const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
 
+/// `[features] exclude` names features of the dictionary (the configuration cannot see it:
+/// it sits below the stages), checked before anything is written.
+fn check_exclusions(cfg: &RunConfig) -> Result<()> {
+    let unknown = features::dictionary::unknown_exclusions(&cfg.features.exclude);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(RecoursError::Config {
+        file: cfg.file.clone(),
+        message: format!(
+            "[features] exclude: {}: not a feature nor a one-hot group of the dictionary \
+             (see features-selection.json or the model cards for the names)",
+            unknown
+                .iter()
+                .map(|u| format!("'{u}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
+    check_exclusions(&config)?;
     let from = check_stage_name(&opts.from, "--from")?;
     let to = check_stage_name(&opts.to, "--to")?;
     if let (Some(f), Some(t)) = (from, to)
@@ -523,10 +608,11 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         output::write_json(&ctx.run.manifest(), &m)
     };
     write_manifest(&ctx, &records)?;
+    let recorded = previous.as_ref().map(recorded_outputs);
     for (stage, p) in stages.iter().zip(&plan) {
         if !matches!(p, Plan::Keep | Plan::NotRun { stale: false }) {
             for o in stage.declaration().outputs {
-                remove_path(&ctx.run.path(o))?;
+                remove_output(&ctx.run, o, recorded.as_ref())?;
             }
         }
     }
@@ -576,15 +662,21 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
                 && matches!(outcome, Err(RecoursError::Rejected(_))));
         let mut outputs = Vec::new();
         if keep_outputs {
+            // What the stage wrote, not what else is in its folders once they are moved in.
+            let written: Vec<String> = stage
+                .declaration()
+                .outputs
+                .iter()
+                .flat_map(|o| manifest::files_at(&ctx.out.path(o)))
+                .map(|f| manifest::relative(&f, ctx.out.root()))
+                .collect();
             move_staged(&ctx.out, &ctx.run, stage.declaration().outputs)?;
             if outcome.is_ok() {
-                for prefix in stage.declaration().outputs {
-                    for f in manifest::files_at(&ctx.run.path(prefix)) {
-                        let rel = manifest::relative(&f, ctx.run.root());
-                        let mut record = hasher.record(&f, rel)?;
-                        record.rows = crate::io::frame::parquet_rows(&f);
-                        outputs.push(record);
-                    }
+                for rel in written {
+                    let f = ctx.run.root().join(&rel);
+                    let mut record = hasher.record(&f, rel)?;
+                    record.rows = crate::io::frame::parquet_rows(&f);
+                    outputs.push(record);
                 }
             }
         }

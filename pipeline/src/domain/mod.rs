@@ -8,4 +8,5 @@ pub(crate) mod disclosure;
 pub mod entitlement;
 pub mod fr;
 pub mod month;
+pub mod nir;
 pub mod reference;

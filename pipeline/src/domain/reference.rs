@@ -51,7 +51,34 @@ fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>> {
         });
     }
     let width = header.split(',').count();
+    let columns: Vec<&str> = header.split(',').collect();
     let mut rows = Vec::new();
+    // A NIR-like value anywhere in the file (a label, a code, a value split by commas)
+    // would be copied into the caisses' lists and the report: the run stops, naming the
+    // file and the first column that holds one, never the value.
+    let mut nir_lines = 0;
+    let mut nir_column = None;
+    for line in text.lines().skip(1) {
+        if crate::domain::nir::is_nir_like(line) {
+            nir_lines += 1;
+            let fields: Vec<&str> = line.split(',').collect();
+            let col = (0..columns.len())
+                .find(|&k| {
+                    fields
+                        .get(k)
+                        .is_some_and(|f| crate::domain::nir::is_nir_like(f))
+                })
+                .map_or("(spread over several columns)", |k| columns[k]);
+            nir_column.get_or_insert(col);
+        }
+    }
+    if let Some(column) = nir_column {
+        return Err(RecoursError::Privacy {
+            table: format!("reference file {}", path.display()),
+            column: column.to_string(),
+            count: nir_lines,
+        });
+    }
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -114,6 +141,15 @@ impl Reference {
             });
         }
         deps.sort_by(|a, b| a.code.cmp(&b.code));
+        if let Some(w) = deps.windows(2).find(|w| w[0].code == w[1].code) {
+            return Err(RecoursError::Config {
+                file: departements.to_path_buf(),
+                message: format!(
+                    "column code: département {} is listed twice (one line per département)",
+                    w[0].code
+                ),
+            });
+        }
         let mut map = BTreeMap::new();
         let rows = read_csv(caisses, "code,branche,libelle,departements")?;
         let bad: Vec<String> = rows
@@ -134,7 +170,17 @@ impl Reference {
                 ),
             });
         }
-        for f in rows {
+        for (i, f) in rows.into_iter().enumerate() {
+            if map.contains_key(&f[0]) {
+                return Err(RecoursError::Config {
+                    file: caisses.to_path_buf(),
+                    message: format!(
+                        "line {}, column code: caisse {} is listed twice (one line per caisse)",
+                        i + 2,
+                        f[0]
+                    ),
+                });
+            }
             let departements = f[3].split_whitespace().map(str::to_string).collect();
             map.insert(
                 f[0].clone(),

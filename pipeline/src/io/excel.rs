@@ -6,13 +6,30 @@ use std::borrow::Cow;
 use std::io::Write;
 
 /// Escapes a text cell that a spreadsheet would read as a formula (OWASP CSV injection):
-/// a leading `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe. Every
-/// text cell recours writes to a CSV or XLSX file goes through here.
+/// a leading `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe, but for
+/// a plain signed number (`-0.1234`, `-12,5`, `+2`, `-1e-3`), which a spreadsheet reads as
+/// the number it is. Every text cell recours writes to a CSV or XLSX file goes through here.
 pub(crate) fn escape_cell(s: &str) -> Cow<'_, str> {
     match s.chars().next() {
+        Some('-' | '+') if is_plain_number(&s[1..]) => Cow::Borrowed(s),
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
     }
+}
+
+/// Digits, at most one decimal point or comma between digits, and an optional exponent:
+/// nothing a spreadsheet could compute.
+fn is_plain_number(s: &str) -> bool {
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.find(['.', ',']) {
+        Some(i) => digits(&mantissa[..i]) && digits(&mantissa[i + 1..]),
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)))
 }
 
 /// A CSV dialect.
@@ -149,8 +166,13 @@ mod tests {
     #[test]
     fn formula_like_text_is_escaped() {
         assert_eq!(escape_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        for s in ["+1", "-2", "@SUM", "\tx", "\rx"] {
+        for s in [
+            "+1+2", "+A1", "-2+3", "-A1", "-", "+", "-1,", "-1e", "-1.2.3", "@SUM", "\tx", "\rx",
+        ] {
             assert!(escape_cell(s).starts_with('\''), "{s}");
+        }
+        for s in ["-2", "+2", "-0.1234", "-12,5", "-1e-3", "-3E+2"] {
+            assert_eq!(escape_cell(s), s, "a plain number");
         }
         assert_eq!(escape_cell("revenus faibles"), "revenus faibles");
         let text = |s: &str| Cell::Text(s.to_string());

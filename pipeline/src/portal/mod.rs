@@ -517,7 +517,7 @@ fn loggable(segment: &str) -> String {
         && segment
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !crate::stages::ingest::validate::is_nir_like_name(segment)
+        && !crate::domain::nir::is_nir_like_name(segment)
     {
         segment.to_string()
     } else {

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::disclosure::{HIDDEN, suppress_counts};
+use crate::io::excel::escape_cell;
 use crate::stages::lists::feedback::Outcome;
 use crate::tables::eligibility::FoyerFacts;
 use crate::tables::features::FeatureTable;
@@ -498,8 +499,8 @@ pub(crate) fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
     for r in rows {
         s.push_str(&format!(
             "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            r.dimension,
-            r.groupe.replace('"', "\"\""),
+            escape_cell(&r.dimension),
+            escape_cell(&r.groupe).replace('"', "\"\""),
             n(r.population),
             f(r.part_population),
             n(r.listes),

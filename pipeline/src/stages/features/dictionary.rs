@@ -1304,6 +1304,20 @@ pub(crate) struct FeatureSelection {
     pub dictionary: &'static [FeatureDef],
 }
 
+/// The names of `[features] exclude` that are neither a feature nor a one-hot group of the
+/// dictionary (a typo would leave the feature in the models without a word).
+pub fn unknown_exclusions(exclude: &[String]) -> Vec<&str> {
+    exclude
+        .iter()
+        .filter(|e| {
+            !DICTIONARY
+                .iter()
+                .any(|f| f.name == e.as_str() || f.group == Some(e.as_str()))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
 pub fn select(exclude: &[String], allow_protected: &[String]) -> FeatureSelection {
     let mut active = Vec::new();
     let mut excluded = Vec::new();

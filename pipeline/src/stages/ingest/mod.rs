@@ -272,7 +272,7 @@ fn privacy_scan(spec: &TableSpec, df: &DataFrame) -> Result<()> {
     let names = df
         .get_column_names()
         .iter()
-        .filter(|n| validate::is_nir_like_name(n))
+        .filter(|n| crate::domain::nir::is_nir_like_name(n))
         .count();
     if names > 0 {
         return Err(RecoursError::Privacy {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::config::{InputFormat, InputSpec};
+use crate::domain::nir::is_nir_like_name;
 use crate::error::{RecoursError, Result};
-use crate::stages::ingest::validate::is_nir_like_name;
 
 #[derive(Clone, Debug)]
 pub(crate) struct SourceFile {
@@ -47,7 +47,21 @@ pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
     };
     let mut files = Vec::new();
     let mut stack = vec![root.clone()];
+    // Folders by their real path: one reached twice through a symbolic link (a loop, or a
+    // second way to the same files) would read its rows twice, or without end.
+    let mut seen = std::collections::BTreeSet::new();
     while let Some(dir) = stack.pop() {
+        let real = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if !seen.insert(real) {
+            return Err(RecoursError::Input {
+                table: input.table.into(),
+                message: format!(
+                    "folder {} is reached twice through a symbolic link (a loop, or a second \
+                     way to files already read): each file must be listed once",
+                    dir.display()
+                ),
+            });
+        }
         let entries = std::fs::read_dir(&dir).map_err(|e| RecoursError::Input {
             table: input.table.into(),
             message: format!("cannot list {}: {e}", dir.display()),

@@ -21,6 +21,7 @@ use crate::config::RunConfig;
 use crate::domain::disclosure;
 use crate::domain::fr;
 use crate::error::{RecoursError, Result};
+use crate::io::excel::{Cell, RFC4180};
 use crate::io::output;
 use crate::stages::eligibility;
 use crate::stages::evaluate;
@@ -38,16 +39,12 @@ use crate::tables::manifest::{FileRecord, Manifest};
 use crate::tables::run_folder::names;
 use serde_json::json;
 
+/// One line of a report CSV (RFC 4180): every cell escaped and quoted by
+/// [`crate::io::excel`], as every CSV recours writes.
 fn csv_line(cells: &[String]) -> String {
     let mut s = cells
         .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
+        .map(|c| RFC4180.field(&Cell::Text(c.clone())))
         .collect::<Vec<_>>()
         .join(",");
     s.push_str("\r\n");
