@@ -19,7 +19,9 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: a target folder shared by
+    // several clones or worktrees keeps one compiled script for all of them.
+    let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = here.join("..");
     let mut all = Vec::new();
     for d in ["pipeline/src", "models/src"] {
