@@ -1084,19 +1084,9 @@ fn portal_speaks_https_with_its_certificate_and_refuses_plain_http() {
 /// so loudly and stops; `.ci/run` makes it mandatory (`RECOURS_REQUIRE_BROWSER=1`).
 #[test]
 fn portal_caisse_page_screenshot_and_print() {
-    use crate::common::{chromium, file_url, is_a4, pdf_pages, pdf_text, print_tool, run_tool};
+    use crate::common::{chromium, file_url, is_a4, pdf_pages, pdf_text, print_tools, run_tool};
     let test = "portal_caisse_page_screenshot_and_print";
-    let Some(browser) = print_tool(
-        test,
-        &["chromium", "chromium-browser", "google-chrome"],
-        "chromium",
-    ) else {
-        return;
-    };
-    let (Some(pdftotext), Some(pdfinfo)) = (
-        print_tool(test, &["pdftotext"], "poppler-utils"),
-        print_tool(test, &["pdfinfo"], "poppler-utils"),
-    ) else {
+    let Some(tools) = print_tools(test, true) else {
         return;
     };
     let s = start("portal_screenshot", None, "2025-09");
@@ -1118,7 +1108,7 @@ fn portal_caisse_page_screenshot_and_print() {
 
     let png = dir.join("caisse.png");
     run_tool(
-        chromium(&browser, &dir)
+        chromium(&tools.browser, &dir)
             .arg(format!("--screenshot={}", png.display()))
             .arg("--window-size=1280,900")
             .arg(file_url(&saved)),
@@ -1137,17 +1127,17 @@ fn portal_caisse_page_screenshot_and_print() {
 
     let pdf = dir.join("caisse.pdf");
     run_tool(
-        chromium(&browser, &dir)
+        chromium(&tools.browser, &dir)
             .arg(format!("--print-to-pdf={}", pdf.display()))
             .arg(file_url(&saved)),
         180,
     );
-    let pages = pdf_pages(&pdfinfo, &pdf);
+    let pages = pdf_pages(&tools.pdfinfo, &pdf);
     assert!(
         (1..=3).contains(&pages.len()) && pages.iter().all(|&p| is_a4(p, false)),
         "the caisse page prints on one to three A4 pages: {pages:?}"
     );
-    let text = crate::common::squeezed(&pdf_text(&pdftotext, &pdf).concat());
+    let text = crate::common::squeezed(&pdf_text(&tools.pdftotext, &pdf).concat());
     for words in ["Téléphone", "Excel", "LISEZ-MOI"] {
         assert!(text.contains(words), "{words} printed: {text}");
     }

@@ -62,30 +62,20 @@ fn pieces(text: &str) -> std::collections::HashSet<&str> {
 #[test]
 fn report_prints_on_a4_pages_with_every_table_whole() {
     let test = "report_prints_on_a4_pages_with_every_table_whole";
-    let Some(browser) = print_tool(
-        test,
-        &["chromium", "chromium-browser", "google-chrome"],
-        "chromium",
-    ) else {
-        return;
-    };
-    let (Some(pdftotext), Some(pdfinfo)) = (
-        print_tool(test, &["pdftotext"], "poppler-utils"),
-        print_tool(test, &["pdfinfo"], "poppler-utils"),
-    ) else {
+    let Some(tools) = print_tools(test, true) else {
         return;
     };
     let dir = scratch("print_report");
     let report = sample_run().join("report/index.html");
     let pdf = dir.join("rapport.pdf");
     run_tool(
-        chromium(&browser, &dir)
+        chromium(&tools.browser, &dir)
             .arg(format!("--print-to-pdf={}", pdf.display()))
             .arg(file_url(&report)),
         180,
     );
     let html = std::fs::read_to_string(&report).unwrap();
-    let pages = pdf_pages(&pdfinfo, &pdf);
+    let pages = pdf_pages(&tools.pdfinfo, &pdf);
     assert!(
         pages.iter().all(|&p| is_a4(p, false)),
         "every page A4 portrait (the print stylesheet's @page): {pages:?}"
@@ -101,7 +91,7 @@ fn report_prints_on_a4_pages_with_every_table_whole() {
     // A table cut at the right edge loses its last columns, and a table squeezed by words
     // broken anywhere prints "al ert e": every word of every header cell of every table is
     // a word of the printed text.
-    let words: std::collections::HashSet<String> = pdf_text(&pdftotext, &pdf)
+    let words: std::collections::HashSet<String> = pdf_text(&tools.pdftotext, &pdf)
         .concat()
         .split_whitespace()
         .map(str::to_string)
@@ -126,10 +116,7 @@ fn caisse_list_prints_landscape_on_a4_fit_to_width_with_its_header_on_every_page
     else {
         return;
     };
-    let (Some(pdftotext), Some(pdfinfo)) = (
-        print_tool(test, &["pdftotext"], "poppler-utils"),
-        print_tool(test, &["pdfinfo"], "poppler-utils"),
-    ) else {
+    let Some(tools) = print_tools(test, false) else {
         return;
     };
     // The caisse with the longest list (its Parquet twin counts the rows).
@@ -189,8 +176,8 @@ fn caisse_list_prints_landscape_on_a4_fit_to_width_with_its_header_on_every_page
         180,
     );
     let pdf = dir.join("contacts.pdf");
-    let pages = pdf_pages(&pdfinfo, &pdf);
-    let text = pdf_text(&pdftotext, &pdf);
+    let pages = pdf_pages(&tools.pdfinfo, &pdf);
+    let text = pdf_text(&tools.pdftotext, &pdf);
     assert_eq!(pages.len(), text.len());
     // The pages of the Contacts sheet: those that show one of its people.
     let contact_pages: Vec<usize> = (0..text.len())

@@ -317,6 +317,32 @@ pub fn print_tool(test: &str, names: &[&str], package: &str) -> Option<PathBuf> 
     found
 }
 
+/// The print tests' programs: a headless browser (none for a test that prints with
+/// LibreOffice, `browser` false) and poppler's `pdftotext` and `pdfinfo`; `None` when one is
+/// missing (see [`print_tool`]).
+pub struct PrintTools {
+    pub browser: PathBuf,
+    pub pdftotext: PathBuf,
+    pub pdfinfo: PathBuf,
+}
+
+pub fn print_tools(test: &str, browser: bool) -> Option<PrintTools> {
+    let browser = if browser {
+        print_tool(
+            test,
+            &["chromium", "chromium-browser", "google-chrome"],
+            "chromium",
+        )?
+    } else {
+        PathBuf::new()
+    };
+    Some(PrintTools {
+        browser,
+        pdftotext: print_tool(test, &["pdftotext"], "poppler-utils")?,
+        pdfinfo: print_tool(test, &["pdfinfo"], "poppler-utils")?,
+    })
+}
+
 /// Runs `cmd` to its end within `seconds`; panics with its output when it fails or hangs.
 /// Its output is read while it runs (a full pipe would block it).
 pub fn run_tool(cmd: &mut Command, seconds: u64) -> Output {
