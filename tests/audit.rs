@@ -432,7 +432,7 @@ fn explain_tells_a_hosted_adult_why_and_never_invites_claiming_a_nil_benefit() {
         .expect("the sample scores a hosted adult for RSA or PPA");
     let text = letter(hosted);
     for needle in [
-        "vous formez un foyer à vous seul(e)",
+        "un foyer à vous seul(e)",
         "Montant forfaitaire (vous seul(e))",
     ] {
         assert!(text.contains(needle), "«{needle}» missing:\n{text}");

@@ -379,10 +379,9 @@ fn amount_detail(
                     line(
                         format!(
                             "Déduction : le plus élevé du montant forfaitaire ou des ressources \
-                             du foyer ({}) et du forfait logement ({}, {})",
+                             du foyer ({}) et du forfait logement ({})",
                             fr::euros(res),
-                            fr::euros(fl),
-                            housing_basis(statut.as_deref(), fl)
+                            fr::euros(fl)
                         ),
                         -(mf + part + bonus - calc),
                     ),
@@ -445,11 +444,11 @@ fn amount_detail(
         montant_estime: f("montant_estime"),
         foyer_propre: hosted.then(|| {
             format!(
-                "Hébergé(e) par un autre foyer ({}), vous formez pour le RSA et la prime \
-                 d'activité un foyer à vous seul(e), {}.",
+                "Hébergé(e) {}, vous formez pour le RSA et la prime d'activité un foyer à \
+                 vous seul(e), {}.",
                 match text_at(e, "role_porteur", i).as_deref() {
-                    Some("enfant") => "enfant de 25 ans ou plus",
-                    _ => "autre adulte du foyer",
+                    Some("enfant") => "chez un parent à 25 ans ou plus",
+                    _ => "par un autre foyer",
                 },
                 if fl > 0.0 {
                     format!(
@@ -1039,8 +1038,7 @@ impl Explanation {
                 )
             } else {
                 format!(
-                    "aucun droit estimé d'après les ressources connues (probabilité \
-                     calculée : {})",
+                    "aucun droit estimé (probabilité calculée : {})",
                     fr::percent(b.probabilite)
                 )
             };
@@ -1469,8 +1467,7 @@ impl Explanation {
             &mut s,
             "   - ",
             "     ",
-            "Obtenir le détail du calcul (chaque élément, sa valeur et son poids) : \
-             demandez-le à la même adresse.",
+            "Obtenir le détail du calcul (chaque élément et son poids) : même adresse.",
         );
         s
     }
