@@ -396,6 +396,76 @@ fn explain_answers_the_person_concerned_in_french_on_one_page() {
     }
 }
 
+/// The letter of a hosted adult (a unit of their own within someone else's foyer) says why
+/// their RSA/PPA is estimated for one person and which forfait logement was deducted; the
+/// letter of a person whose benefit is estimated at 0 € never invites them to claim it.
+#[test]
+fn explain_tells_a_hosted_adult_why_and_never_invites_claiming_a_nil_benefit() {
+    let run = sample_run();
+    // The words of the letter, whatever the line breaks; the letter on one page.
+    let letter = |person: &str| {
+        let o = recours(&["explain", run.to_str().unwrap(), "--person", person]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout).replace(['\u{a0}', '\u{202f}'], " ");
+        assert!(text.lines().count() <= 70, "one page:\n{text}");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let scores = read_parquet(&run.join("scores.parquet"));
+    let (ids, benefits) = (texts(&scores, "pseudo_id"), texts(&scores, "prestation"));
+    let amounts = floats(&scores, "montant_estime");
+    let e = read_parquet(&run.join("eligibility.parquet"));
+    let (e_ids, e_benefits) = (texts(&e, "pseudo_id"), texts(&e, "prestation"));
+    let roles = texts(&e, "role_porteur");
+    let scored: std::collections::HashSet<(&str, &str)> = (0..scores.height())
+        .map(|i| (ids[i], benefits[i]))
+        .collect();
+    // A hosted adult with an amount (its barème lines are in the letter).
+    let e_amounts = floats(&e, "montant_estime");
+    let hosted = (0..e.height())
+        .find(|&i| {
+            matches!(roles[i], "autre_adulte" | "enfant")
+                && e_benefits[i] != "ASPA"
+                && e_amounts[i] > 0.0
+                && scored.contains(&(e_ids[i], e_benefits[i]))
+        })
+        .map(|i| e_ids[i])
+        .expect("the sample scores a hosted adult for RSA or PPA");
+    let text = letter(hosted);
+    for needle in [
+        "un foyer à vous seul(e)",
+        "Montant forfaitaire (vous seul(e))",
+    ] {
+        assert!(text.contains(needle), "«{needle}» missing:\n{text}");
+    }
+    assert!(
+        text.contains("forfait logement de") || text.contains("sans forfait logement"),
+        "the forfait logement applied:\n{text}"
+    );
+    assert!(!text.contains("foyer de 1 personne"), "{text}");
+
+    let nil = (0..scores.height())
+        .find(|&i| amounts[i] == 0.0)
+        .expect("the sample scores someone with a nil estimate");
+    let text = letter(ids[nil]);
+    let (article, short) = match benefits[nil] {
+        "PPA" => ("la prime d'activité", "la prime d'activité"),
+        "RSA" => ("le revenu de solidarité active (RSA)", "le RSA"),
+        _ => (
+            "l'allocation de solidarité aux personnes âgées (ASPA)",
+            "l'ASPA",
+        ),
+    };
+    assert!(
+        !text.contains(&format!("Demander {article}")),
+        "a nil benefit proposed to claim:\n{text}"
+    );
+    let at = text
+        .find("droit estimé nul, aucune démarche proposée")
+        .unwrap_or_else(|| panic!("no word on the nil benefit:\n{text}"));
+    let from = text[..at].rfind("Pour ").unwrap();
+    assert!(text[from..at].contains(short), "{text}");
+}
+
 #[test]
 fn help_lists_every_exit_code_and_the_stages_and_only_the_options_a_command_uses() {
     let o = recours(&["--help"]);

@@ -14,6 +14,7 @@ mod lists;
 mod models;
 mod oracle_openfisca;
 mod portal;
+mod print;
 mod realiste;
 mod report;
 mod resume;

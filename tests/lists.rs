@@ -620,3 +620,69 @@ fn bench_score_repeats_the_scoring_passes_of_a_finished_run() {
         assert!(rates.iter().all(|r| r.is_finite() && *r >= 0.0), "{line}");
     }
 }
+
+/// `lists/decisions.parquet` carries each benefit's amount as the lists do: a row's
+/// `montant_ppa`, `montant_rsa` and `montant_aspa` are set exactly for the benefits it
+/// names, in cents, and add up to its `montant_estime`; a listed person's amounts are the
+/// ones their caisse's list shows.
+#[test]
+fn decisions_carry_the_per_benefit_amounts_of_the_lists() {
+    let run = sample_run();
+    let d = read_parquet(&run.join("lists/decisions.parquet"));
+    let prestations = opt_texts(&d, "prestations");
+    let estimate = d.column("montant_estime").unwrap().f64().unwrap();
+    let columns = [
+        ("PPA", "montant_ppa"),
+        ("RSA", "montant_rsa"),
+        ("ASPA", "montant_aspa"),
+    ];
+    let amounts: Vec<Vec<Option<f64>>> = columns
+        .iter()
+        .map(|(_, c)| d.column(c).unwrap().f64().unwrap().iter().collect())
+        .collect();
+    let mut merged = 0;
+    for i in 0..d.height() {
+        let named: Vec<String> = prestations[i]
+            .as_deref()
+            .unwrap()
+            .split('+')
+            .map(str::to_string)
+            .collect();
+        merged += usize::from(named.len() > 1);
+        let mut sum = 0.0;
+        for (k, (b, c)) in columns.iter().enumerate() {
+            let v = amounts[k][i];
+            assert_eq!(v.is_some(), named.iter().any(|n| n == b), "row {i}: {c}");
+            if let Some(v) = v {
+                assert!(((v * 100.0).round() - v * 100.0).abs() < 1e-6, "cents");
+                sum += v;
+            }
+        }
+        assert!(
+            (sum - estimate.get(i).unwrap()).abs() <= 0.01 * named.len() as f64,
+            "row {i}: {sum} against {}",
+            estimate.get(i).unwrap()
+        );
+    }
+    assert!(merged > 0, "the sample has rows for two benefits");
+
+    // The list of the caisse with the longest list shows the same amounts.
+    let (caisse, _) = decisions_per_caisse(run);
+    let list = read_parquet(&run.join(format!("lists/{caisse}/contacts.parquet")));
+    let ids = opt_texts(&d, "pseudo_id");
+    let caisses = opt_texts(&d, "caisse");
+    let row_of: HashMap<String, usize> = (0..d.height())
+        .filter(|&i| caisses[i].as_deref() == Some(caisse.as_str()))
+        .map(|i| (ids[i].clone().unwrap(), i))
+        .collect();
+    for (j, id) in opt_texts(&list, "pseudo_id").into_iter().enumerate() {
+        let i = row_of[&id.unwrap()];
+        for (k, (_, c)) in columns.iter().enumerate() {
+            assert_eq!(
+                list.column(c).unwrap().f64().unwrap().get(j),
+                amounts[k][i],
+                "{caisse} row {j}: {c}"
+            );
+        }
+    }
+}

@@ -69,6 +69,11 @@ impl Server {
 /// A portal on its own port and folder, over `run` (the sample run unless given), with
 /// lists served for two months counted to `current_month`.
 fn start(name: &str, run: Option<&Path>, current_month: &str) -> Server {
+    start_with(name, run, current_month, "")
+}
+
+/// `start` with `extra` appended to the configuration (sections such as `[tls]`).
+fn start_with(name: &str, run: Option<&Path>, current_month: &str, extra: &str) -> Server {
     let dir = scratch(name);
     let run = run.unwrap_or_else(|| sample_run()).to_path_buf();
     let (a, b) = caisses(&run);
@@ -77,7 +82,7 @@ fn start(name: &str, run: Option<&Path>, current_month: &str) -> Server {
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\nruns = [{:?}]\naccounts = {:?}\naudit_log = \"journal.jsonl\"\n\
-             outcomes = \"retours\"\nlist_months = 2\ncurrent_month = \"{current_month}\"\n",
+             outcomes = \"retours\"\nlist_months = 2\ncurrent_month = \"{current_month}\"\n{extra}",
             run.display().to_string(),
             accounts().display().to_string(),
         ),
@@ -89,7 +94,14 @@ fn start(name: &str, run: Option<&Path>, current_month: &str) -> Server {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     Server {
-        base: format!("http://{addr}"),
+        base: format!(
+            "{}://{addr}",
+            if extra.contains("[tls]") {
+                "https"
+            } else {
+                "http"
+            }
+        ),
         dir,
         run,
         run_id: manifest["run_id"].as_str().unwrap().to_string(),
@@ -978,4 +990,155 @@ fn portal_user_add_writes_a_hash_only() {
     assert!(
         recours::portal::accounts::add_user(&path, "autre", Role::National, None, "court").is_err()
     );
+}
+
+/// The portal speaking HTTPS itself: a self-signed certificate made here and named in the
+/// `[tls]` section; a client that trusts that certificate only gets the login page over
+/// TLS 1.2+ with HSTS, a client that does not trust it gets no connection, and plain HTTP
+/// on the same port gets no page.
+#[test]
+fn portal_speaks_https_with_its_certificate_and_refuses_plain_http() {
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+
+    let dir = scratch("portal_tls_certificate");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let s = start_with(
+        "portal_tls",
+        None,
+        "2025-09",
+        &format!(
+            "[tls]\ncertificate = {:?}\nkey = {:?}\n",
+            dir.join("cert.pem").display().to_string(),
+            dir.join("key.pem").display().to_string()
+        ),
+    );
+    let addr = s.base.strip_prefix("https://").expect("an https address");
+    let client = |trusted: bool| {
+        let mut roots = rustls::RootCertStore::empty();
+        if trusted {
+            roots
+                .add(CertificateDer::from(made.cert.der().to_vec()))
+                .unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let sent = tls
+            .write_all(b"GET /connexion HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut out = Vec::new();
+        let read = sent.and_then(|()| tls.read_to_end(&mut out));
+        (read, String::from_utf8_lossy(&out).into_owned())
+    };
+
+    let (_, page) = client(true);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "HSTS when the portal terminates TLS: {page}"
+    );
+    assert!(page.contains("<form"), "the login page: {page}");
+
+    let (refused, page) = client(false);
+    assert!(
+        refused.is_err() && page.is_empty(),
+        "a certificate the client does not trust: no page ({page})"
+    );
+
+    let mut plain = std::net::TcpStream::connect(addr).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    plain
+        .write_all(b"GET /connexion HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = plain.read_to_end(&mut out);
+    assert!(
+        !out.starts_with(b"HTTP/"),
+        "plain HTTP on the TLS port gets no page: {}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// The caisse page as its agent sees it: the page served to the logged-in caisse account,
+/// saved with the portal's style sheet, screenshotted by a headless Chromium (a PNG of the
+/// window's size, with content) and printed to PDF on A4. Without a browser the test says
+/// so loudly and stops; `.ci/run` makes it mandatory (`RECOURS_REQUIRE_BROWSER=1`).
+#[test]
+fn portal_caisse_page_screenshot_and_print() {
+    use crate::common::{chromium, file_url, is_a4, pdf_pages, pdf_text, print_tools, run_tool};
+    let test = "portal_caisse_page_screenshot_and_print";
+    let Some(tools) = print_tools(test, true) else {
+        return;
+    };
+    let s = start("portal_screenshot", None, "2025-09");
+    let c = Client::login(&s, "caisse-a");
+    let page = c.get(&format!("/caisses/{}", s.a));
+    assert_eq!(page.status, 200);
+    let css = c.get("/style.css");
+    assert_eq!(css.status, 200);
+    let html = page.text();
+    assert!(html.contains("href=\"/style.css\""));
+    let dir = scratch("portal_screenshot_files");
+    std::fs::write(dir.join("style.css"), &css.body).unwrap();
+    let saved = dir.join("caisse.html");
+    std::fs::write(
+        &saved,
+        html.replace("href=\"/style.css\"", "href=\"style.css\""),
+    )
+    .unwrap();
+
+    let png = dir.join("caisse.png");
+    run_tool(
+        chromium(&tools.browser, &dir)
+            .arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1280,900")
+            .arg(file_url(&saved)),
+        180,
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!((be(16), be(20)), (1280, 900), "the window's size");
+    // A blank 1280 × 900 page compresses to a few kB; text, tables and buttons do not.
+    assert!(
+        bytes.len() > 15_000,
+        "{} bytes: an empty page?",
+        bytes.len()
+    );
+
+    let pdf = dir.join("caisse.pdf");
+    run_tool(
+        chromium(&tools.browser, &dir)
+            .arg(format!("--print-to-pdf={}", pdf.display()))
+            .arg(file_url(&saved)),
+        180,
+    );
+    let pages = pdf_pages(&tools.pdfinfo, &pdf);
+    assert!(
+        (1..=3).contains(&pages.len()) && pages.iter().all(|&p| is_a4(p, false)),
+        "the caisse page prints on one to three A4 pages: {pages:?}"
+    );
+    let text = crate::common::squeezed(&pdf_text(&tools.pdftotext, &pdf).concat());
+    for words in ["Téléphone", "Excel", "LISEZ-MOI"] {
+        assert!(text.contains(words), "{words} printed: {text}");
+    }
 }

@@ -283,3 +283,160 @@ pub fn sample_config_absolute(baremes: Option<&Path>) -> String {
             &format!("baremes = \"{}\"", baremes.display()),
         )
 }
+
+/// A program the print and screenshot tests need (a headless browser, `pdftotext`,
+/// LibreOffice's `soffice`), found on `PATH` under one of `names` (or at `$RECOURS_BROWSER`
+/// for the browser). Missing, it is said loudly on stderr and the test returns early; with
+/// `RECOURS_REQUIRE_BROWSER=1` (CI, `.ci/run`) a missing program fails the test instead.
+pub fn print_tool(test: &str, names: &[&str], package: &str) -> Option<PathBuf> {
+    let from_env = names
+        .contains(&"chromium")
+        .then(|| std::env::var_os("RECOURS_BROWSER"))
+        .flatten()
+        .map(PathBuf::from);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = from_env.or_else(|| {
+        names.iter().find_map(|n| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(n))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        let message = format!(
+            "{test}: none of {names:?} on this machine (Debian package `{package}`): the \
+             printed and screenshotted outputs are NOT checked"
+        );
+        if std::env::var("RECOURS_REQUIRE_BROWSER").is_ok_and(|v| !v.is_empty() && v != "0") {
+            panic!("{message}, and RECOURS_REQUIRE_BROWSER is set");
+        }
+        eprintln!(
+            "\n*** SKIPPED — {message}. Set RECOURS_REQUIRE_BROWSER=1 to fail instead. ***\n"
+        );
+    }
+    found
+}
+
+/// The print tests' programs: a headless browser (none for a test that prints with
+/// LibreOffice, `browser` false) and poppler's `pdftotext` and `pdfinfo`; `None` when one is
+/// missing (see [`print_tool`]).
+pub struct PrintTools {
+    pub browser: PathBuf,
+    pub pdftotext: PathBuf,
+    pub pdfinfo: PathBuf,
+}
+
+pub fn print_tools(test: &str, browser: bool) -> Option<PrintTools> {
+    let browser = if browser {
+        print_tool(
+            test,
+            &["chromium", "chromium-browser", "google-chrome"],
+            "chromium",
+        )?
+    } else {
+        PathBuf::new()
+    };
+    Some(PrintTools {
+        browser,
+        pdftotext: print_tool(test, &["pdftotext"], "poppler-utils")?,
+        pdfinfo: print_tool(test, &["pdfinfo"], "poppler-utils")?,
+    })
+}
+
+/// Runs `cmd` to its end within `seconds`; panics with its output when it fails or hangs.
+/// Its output is read while it runs (a full pipe would block it).
+pub fn run_tool(cmd: &mut Command, seconds: u64) -> Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(o) = rx.recv_timeout(std::time::Duration::from_secs(seconds)) else {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("{cmd:?} still running after {seconds} s");
+    };
+    let o = o.unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    o
+}
+
+/// A headless Chromium with a profile of its own under `dir` (tests run side by side);
+/// `--no-sandbox` because CI runs as root in a container.
+pub fn chromium(browser: &Path, dir: &Path) -> Command {
+    let mut c = Command::new(browser);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-pdf-header-footer",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", dir.join("profile").display()));
+    c
+}
+
+/// `file://` URL of a local file.
+pub fn file_url(path: &Path) -> String {
+    format!("file://{}", path.canonicalize().unwrap().display())
+}
+
+/// Each page's size in points (width, height), read by poppler's `pdfinfo`.
+pub fn pdf_pages(pdfinfo: &Path, pdf: &Path) -> Vec<(f64, f64)> {
+    let o = run_tool(
+        Command::new(pdfinfo)
+            .args(["-f", "1", "-l", "100000"])
+            .arg(pdf),
+        60,
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Page ") && l.contains(" size: "))
+        .map(|l| {
+            let dims: Vec<f64> = l
+                .split(" size: ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (dims[0], dims[1])
+        })
+        .collect()
+}
+
+/// The text of each page, read by poppler's `pdftotext` (pages end with a form feed).
+pub fn pdf_text(pdftotext: &Path, pdf: &Path) -> Vec<String> {
+    let o = run_tool(Command::new(pdftotext).arg(pdf).arg("-"), 60);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut pages: Vec<String> = text.split('\u{c}').map(str::to_string).collect();
+    if pages.last().is_some_and(|p| p.trim().is_empty()) {
+        pages.pop();
+    }
+    pages
+}
+
+/// Whether a page size is A4, portrait or landscape, within a point.
+pub fn is_a4(size: (f64, f64), landscape: bool) -> bool {
+    let (w, h) = if landscape {
+        (841.9, 595.3)
+    } else {
+        (595.3, 841.9)
+    };
+    (size.0 - w).abs() < 1.5 && (size.1 - h).abs() < 1.5
+}
+
+/// Text without any whitespace (to find words a narrow column wrapped).
+pub fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}

@@ -72,6 +72,9 @@ pub struct AmountDetail {
     /// The smallest amount paid (RSA, PPA); under it nothing is paid.
     pub minimum_verse: Option<f64>,
     pub montant_estime: f64,
+    /// For the RSA and PPA of a hosted adult (an `autre_adulte`, or an `enfant` of 25 or
+    /// more): why the unit is a foyer of one, and the housing it is estimated with.
+    pub foyer_propre: Option<String>,
 }
 
 /// One of the main reasons of a score: the dictionary's wording, its contribution to the
@@ -325,7 +328,16 @@ fn amount_detail(
     let f = |c: &str| f64_at(e, c, i).unwrap_or(0.0);
     let size = u32_at(e, "taille_foyer", i).unwrap_or(1);
     let people = if size > 1 { "personnes" } else { "personne" };
-    let foyer = if bool_at(e, "majoration_isolement", i).unwrap_or(false) {
+    let statut = text_at(e, "statut_logement", i);
+    // A hosted adult's RSA/PPA unit is a foyer of its own (household::is_hosted).
+    let hosted = benefit != "ASPA"
+        && matches!(
+            text_at(e, "role_porteur", i).as_deref(),
+            Some("autre_adulte" | "enfant")
+        );
+    let foyer = if hosted {
+        "vous seul(e)".to_string()
+    } else if bool_at(e, "majoration_isolement", i).unwrap_or(false) {
         format!("foyer de {size} {people}, majoré pour parent isolé")
     } else {
         format!("foyer de {size} {people}")
@@ -389,7 +401,13 @@ fn amount_detail(
                     ),
                     -res,
                 ),
-                line("Forfait logement".into(), -fl),
+                line(
+                    format!(
+                        "Forfait logement ({})",
+                        housing_basis(statut.as_deref(), fl)
+                    ),
+                    -fl,
+                ),
             ],
             bareme.map(|b| b.foyer.minimum_verse_rsa),
         ),
@@ -425,6 +443,36 @@ fn amount_detail(
         montant_calcule: calc,
         minimum_verse: minimum,
         montant_estime: f("montant_estime"),
+        foyer_propre: hosted.then(|| {
+            format!(
+                "Hébergé(e) {}, vous formez pour le RSA et la prime d'activité un foyer à \
+                 vous seul(e), {}.",
+                match text_at(e, "role_porteur", i).as_deref() {
+                    Some("enfant") => "chez un parent à 25 ans ou plus",
+                    _ => "par un autre foyer",
+                },
+                if fl > 0.0 {
+                    format!(
+                        "logé(e) gratuitement (forfait logement de {})",
+                        fr::euros(fl)
+                    )
+                } else {
+                    "sans forfait logement (foyer sans domicile stable)".to_string()
+                }
+            )
+        }),
+    }
+}
+
+/// What the forfait logement was applied for (art. R262-9 and R262-10 CASF): free
+/// housing, owning one's home, or a housing aid; none otherwise.
+fn housing_basis(statut: Option<&str>, forfait: f64) -> &'static str {
+    match (statut, forfait > 0.0) {
+        (Some("heberge_gratuit"), true) => "logé(e) gratuitement",
+        (Some("proprietaire"), true) => "propriétaire",
+        (_, true) => "aide au logement perçue",
+        (Some("sans_domicile"), false) => "aucun, sans domicile stable",
+        (_, false) => "aucun",
     }
 }
 
@@ -732,8 +780,10 @@ pub fn explain(run: &Path, person: &str) -> Result<Explanation> {
             }
         })
         .collect::<Vec<_>>();
+    // Only a benefit estimated above 0 € is one the person is invited to claim.
     let demarches = prestations
         .iter()
+        .filter(|b| b.montant_estime > 0.0)
         .map(|b| claim(&b.prestation, &situation, reference.as_ref()))
         .collect::<Vec<_>>();
     let mut libelles = BTreeMap::new();
@@ -980,20 +1030,24 @@ impl Explanation {
             );
         }
         for b in &self.prestations {
-            let amount = if b.montant_estime > 0.0 {
-                format!("droit estimé à {} par mois", fr::euros(b.montant_estime))
+            let what = if b.montant_estime > 0.0 {
+                format!(
+                    "droit estimé à {} par mois ; probabilité que vous y ayez droit sans \
+                     l'avoir demandée : {}",
+                    fr::euros(b.montant_estime),
+                    fr::percent(b.probabilite)
+                )
             } else {
-                "aucun droit estimé à partir des ressources connues".into()
+                format!(
+                    "aucun droit estimé (probabilité calculée : {})",
+                    fr::percent(b.probabilite)
+                )
             };
             wrap(
                 &mut s,
                 "   - ",
                 "     ",
-                &format!(
-                    "{} : {amount} ; probabilité que vous y ayez droit sans l'avoir demandée : {}.",
-                    capitalised(benefit_name(&b.prestation)),
-                    fr::percent(b.probabilite)
-                ),
+                &format!("{} : {what}.", capitalised(benefit_name(&b.prestation))),
             );
         }
         for d in &self.decisions {
@@ -1127,7 +1181,16 @@ impl Explanation {
             "   - ",
             "     ",
             &format!(
-                "Logement du foyer (déclaré aux caisses) : {}.",
+                "Logement du foyer{} (déclaré aux caisses) : {}.",
+                if self
+                    .prestations
+                    .iter()
+                    .any(|b| b.montant.as_ref().is_some_and(|m| m.foyer_propre.is_some()))
+                {
+                    " qui vous héberge"
+                } else {
+                    ""
+                },
                 match si.logement.as_deref() {
                     Some("locataire_prive") => "locataire dans le parc privé",
                     Some("locataire_hlm") => "locataire d'un logement social (HLM)",
@@ -1214,6 +1277,12 @@ impl Explanation {
         if with_amount.is_empty() {
             wrap(&mut s, "   ", "   ", "Aucun montant n'a été estimé.");
         }
+        if let Some(why) = with_amount
+            .iter()
+            .find_map(|b| b.montant.as_ref()?.foyer_propre.as_ref())
+        {
+            wrap(&mut s, "   ", "   ", why);
+        }
         for b in with_amount {
             let Some(a) = &b.montant else { continue };
             if a.montant_calcule <= 0.0 && a.montant_estime <= 0.0 {
@@ -1284,9 +1353,9 @@ impl Explanation {
             &mut s,
             "   ",
             "   ",
-            "La probabilité est calculée par un modèle statistique appris sur des situations \
-             connues : chaque élément de votre situation la fait monter ou descendre selon \
-             son poids ; aucun ne décide seul.",
+            "Un modèle statistique, appris sur des situations connues, calcule la \
+             probabilité : chaque élément la fait monter ou descendre selon son poids ; aucun \
+             ne décide seul.",
         );
         for b in &self.prestations {
             let reasons: Vec<String> = b
@@ -1332,6 +1401,28 @@ impl Explanation {
         }
 
         s.push_str("\n5. Ce que vous pouvez faire\n");
+        let nothing: Vec<&str> = self
+            .prestations
+            .iter()
+            .filter(|b| b.montant_estime <= 0.0)
+            .map(|b| match b.prestation.as_str() {
+                "PPA" => "la prime d'activité",
+                "RSA" => "le RSA",
+                _ => "l'ASPA",
+            })
+            .collect();
+        if !nothing.is_empty() {
+            wrap(
+                &mut s,
+                "   - ",
+                "     ",
+                &format!(
+                    "Pour {} : droit estimé nul, aucune démarche proposée (si vos ressources \
+                     ont baissé : mes-droits-sociaux.gouv.fr).",
+                    nothing.join(" et ")
+                ),
+            );
+        }
         for c in &self.demarches {
             let caisse = c
                 .caisse_libelle
@@ -1377,8 +1468,7 @@ impl Explanation {
             &mut s,
             "   - ",
             "     ",
-            "Obtenir le détail du calcul (chaque élément, sa valeur et son poids) : \
-             demandez-le à la même adresse.",
+            "Obtenir le détail du calcul (chaque élément et son poids) : même adresse.",
         );
         s
     }

@@ -269,31 +269,43 @@ pub fn serve(cfg: PortalConfig) -> Result<()> {
         let addr = listener
             .local_addr()
             .map_err(RecoursError::io("reading the bound address"))?;
-        let app = router(portal).into_make_service_with_connect_info::<SocketAddr>();
-        match tls {
-            Some(tls) => {
-                eprintln!("portal: listening on https://{addr}");
-                // `tap_io` gives the TLS listener axum's connection info (the client's
-                // address) without a type of our own.
-                use axum::serve::ListenerExt;
-                let listener = TlsListener::start(listener, tls).tap_io(|_| {});
-                axum::serve(listener, app)
-                    .await
-                    .map_err(RecoursError::io("serving"))
-            }
-            None => {
-                eprintln!("portal: listening on http://{addr}");
-                axum::serve(listener, app)
-                    .await
-                    .map_err(RecoursError::io("serving"))
-            }
-        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("portal: listening on {scheme}://{addr}");
+        listen_on(listener, portal, tls).await
     })
 }
 
-/// Starts the portal on `listener` in a thread of its own (the tests' in-process server);
-/// returns the address it listens on.
+/// Serves `portal` on `listener`, over TLS when a configuration is given.
+async fn listen_on(
+    listener: tokio::net::TcpListener,
+    portal: Portal,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> Result<()> {
+    let app = router(portal).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(tls) => {
+            // `tap_io` gives the TLS listener axum's connection info (the client's
+            // address) without a type of our own.
+            use axum::serve::ListenerExt;
+            let listener = TlsListener::start(listener, tls).tap_io(|_| {});
+            axum::serve(listener, app)
+                .await
+                .map_err(RecoursError::io("serving"))
+        }
+        None => axum::serve(listener, app)
+            .await
+            .map_err(RecoursError::io("serving")),
+    }
+}
+
+/// Starts the portal on `listener` in a thread of its own (the tests' in-process server),
+/// over TLS when the configuration has a `[tls]` section as `serve` does; returns the
+/// address it listens on.
 pub fn spawn(cfg: PortalConfig, listener: std::net::TcpListener) -> Result<SocketAddr> {
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls_config(cert, key)?),
+        None => None,
+    };
     let portal = Portal::load(cfg)?;
     let addr = listener
         .local_addr()
@@ -309,8 +321,7 @@ pub fn spawn(cfg: PortalConfig, listener: std::net::TcpListener) -> Result<Socke
             .expect("the portal's runtime starts");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("a bound listener");
-            let app = router(portal).into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(listener, app).await;
+            let _ = listen_on(listener, portal, tls).await;
         });
     });
     Ok(addr)

@@ -24,6 +24,10 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .ok{background:#efe;border-left:4px solid #080;padding:.5em 1em}\
 .info{color:#555}\
 label{display:block;margin:.6em 0 .2em}\
+@page{size:A4;margin:15mm}\
+@media print{body{background:#fff}header{background:none;color:#000;border-bottom:1px solid #000}\
+header a{color:#000}form,header form{display:none}main{max-width:none;margin:0;padding:0}\
+section{border:none;padding:0;break-inside:avoid}a{color:inherit;text-decoration:none}}\
 ";
 
 /// An integer with French digit grouping (narrow no-break space): `22 621`.
@@ -224,17 +228,29 @@ pub fn caisse(session: &Session, caisse: &str, label: &str, runs: &[CaisseRun]) 
                         esc(d)
                     )
                 });
+                // The outcome columns under the headers the downloaded file shows.
+                let header = |name: &str| {
+                    format!(
+                        "<em>{}</em>",
+                        esc(crate::stages::lists::exports::column(name).header)
+                    )
+                };
                 body.push_str(&format!(
                     "<h3>Déposer les retours</h3>\
-                     <p>Remplissez les colonnes <em>joint</em>, <em>demande</em>, <em>droit_ouvert</em> (oui ou non), \
-                     <em>montant_mensuel</em> et <em>date_contact</em> des personnes contactées dans le fichier XLSX ou CSV \
-                     téléchargé, puis déposez-le. Les lignes laissées vides ne sont pas lues. \
-                     Un fichier qui contient une erreur est refusé en entier.</p>{stored}\
+                     <p>Remplissez les colonnes {}, {}, {} (oui ou non), {} et {} des personnes \
+                     contactées dans le fichier XLSX ou CSV téléchargé, puis déposez-le. Les lignes \
+                     laissées vides ne sont pas lues. Un fichier qui contient une erreur est refusé \
+                     en entier.</p>{stored}\
                      <form method=\"post\" action=\"/caisses/{}/runs/{}/retours\" enctype=\"multipart/form-data\">\
                      <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                      <label for=\"fichier\">Fichier de retours (XLSX ou CSV)</label>\
                      <input id=\"fichier\" name=\"fichier\" type=\"file\" accept=\".xlsx,.csv\" required>\
                      <p><button type=\"submit\">Déposer</button></p></form>",
+                    header("joint"),
+                    header("demande"),
+                    header("droit_ouvert"),
+                    header("montant_mensuel"),
+                    header("date_contact"),
                     esc(caisse),
                     esc(&run.id),
                     esc(&session.csrf)

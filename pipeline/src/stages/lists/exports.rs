@@ -561,6 +561,27 @@ impl Table {
                 .map_err(x)?;
             }
         }
+        // Rows as tall as their wrapped text: a spreadsheet that does not size them on
+        // opening (LibreOffice printing the file) would print wrapped lines over the next row.
+        let header: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| Value::Text(c.header.to_string()))
+            .collect();
+        for (i, r) in std::iter::once(&header).chain(&self.rows).enumerate() {
+            let lines = self
+                .columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| match v {
+                    Value::Text(t) if i == 0 || c.kind == Kind::Text => wrapped_lines(t, c.width),
+                    _ => 1,
+                })
+                .max()
+                .unwrap_or(1);
+            ws.set_row_height(i as u32, LINE_HEIGHT * lines as f64)
+                .map_err(x)?;
+        }
         let last_col = (self.columns.len() - 1) as u16;
         ws.set_freeze_panes(1, 2).map_err(x)?;
         ws.autofilter(0, 0, last_row, last_col).map_err(x)?;
@@ -568,6 +589,34 @@ impl Table {
         print_setup(ws, title, true);
         Ok(())
     }
+}
+
+/// Height of one line of the default 11-point font, in points.
+const LINE_HEIGHT: f64 = 15.0;
+
+/// Lines `text` takes when wrapped at spaces in a column `width` characters wide (a word
+/// longer than the column is cut into as many lines as it needs). Column widths count the
+/// digit `0` of the default font, wider than most letters: the estimate errs tall.
+fn wrapped_lines(text: &str, width: f64) -> usize {
+    let room = (width.floor() as usize).max(1);
+    let mut lines = 0;
+    for paragraph in text.split('\n') {
+        let mut used = 0;
+        lines += 1;
+        for word in paragraph.split_whitespace() {
+            let n = word.chars().count();
+            if used > 0 && used + 1 + n <= room {
+                used += 1 + n;
+                continue;
+            }
+            if used > 0 {
+                lines += 1;
+            }
+            lines += (n.max(1) - 1) / room;
+            used = (n - 1) % room + 1;
+        }
+    }
+    lines.max(1)
 }
 
 fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> RecoursError {
@@ -639,14 +688,25 @@ struct Amounts {
     expected: f64,
 }
 
-fn amounts(e: &ListEntry) -> Amounts {
-    let cents = |x: f64| (x * 100.0).round() / 100.0;
-    let by_benefit = BENEFIT_AMOUNTS.map(|(b, _)| {
+/// An entry's estimated monthly amount per benefit, in cents, for the columns of
+/// [`BENEFIT_AMOUNTS`] (`None` for a benefit the entry is not listed for): the lists' and
+/// `lists/decisions.parquet`'s `montant_ppa`, `montant_rsa`, `montant_aspa`.
+pub fn benefit_amounts(e: &ListEntry) -> [Option<f64>; 3] {
+    BENEFIT_AMOUNTS.map(|(b, _)| {
         e.prestations
             .iter()
             .position(|p| *p == b)
             .map(|k| cents(e.montants[k]))
-    });
+    })
+}
+
+/// An amount rounded to the cent.
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn amounts(e: &ListEntry) -> Amounts {
+    let by_benefit = benefit_amounts(e);
     let total = cents(by_benefit.iter().flatten().sum());
     let percent = (e.probabilite * 1000.0).round() / 10.0;
     Amounts {
@@ -962,6 +1022,18 @@ mod tests {
         }
         assert_eq!(format_of(README_FILE), None);
         assert_eq!(format_of("a-joindre.csv"), None);
+    }
+
+    #[test]
+    fn wrapped_lines_count_words_at_spaces_and_cut_long_ones() {
+        assert_eq!(wrapped_lines("", 10.0), 1);
+        assert_eq!(wrapped_lines("Rang", 5.0), 1);
+        assert_eq!(wrapped_lines("droit PPA estimé à 758 € par mois", 10.0), 4);
+        assert_eq!(wrapped_lines("a b", 3.0), 1);
+        assert_eq!(wrapped_lines("a bc", 3.0), 2);
+        // A 64-character id in a 17-character column: four lines.
+        assert_eq!(wrapped_lines(&"0".repeat(64), 17.0), 4);
+        assert_eq!(wrapped_lines("un\ndeux", 10.0), 2);
     }
 
     #[test]

@@ -56,6 +56,27 @@ fn decisions_frame(entries: &[lists::ListEntry]) -> Result<DataFrame> {
             entries.iter().map(|e| e.montant_estime).collect::<Vec<_>>(),
         ),
         crate::io::frame::column(
+            "montant_ppa",
+            entries
+                .iter()
+                .map(|e| exports::benefit_amounts(e)[0])
+                .collect::<Vec<_>>(),
+        ),
+        crate::io::frame::column(
+            "montant_rsa",
+            entries
+                .iter()
+                .map(|e| exports::benefit_amounts(e)[1])
+                .collect::<Vec<_>>(),
+        ),
+        crate::io::frame::column(
+            "montant_aspa",
+            entries
+                .iter()
+                .map(|e| exports::benefit_amounts(e)[2])
+                .collect::<Vec<_>>(),
+        ),
+        crate::io::frame::column(
             "montant_attendu",
             entries
                 .iter()

@@ -1413,7 +1413,9 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 
 /// Screen and print: on A4 each section starts a page, tables split between pages with
 /// their header row repeated, rows, charts and model cards' tables are not cut, wide tables
-/// wrap their cells and charts shrink to the page width.
+/// wrap their cells (numbers at their spaces, words whole unless longer than the column: a
+/// word broken anywhere would let the table squeeze its text columns to a few letters) and
+/// charts shrink to the page width.
 pub(crate) const CSS: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}\
 nav{background:#f3f5f8;padding:.6em;border-radius:4px}.note{font-size:.85em;color:#555}\
@@ -1425,7 +1427,7 @@ th{background:#eef2f7}td.n,th.n{text-align:right;white-space:nowrap}\
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}nav{display:none}\
 h2{break-before:page;margin-top:0}h2,h3{break-after:avoid}\
 table{width:100%;font-size:7.5pt;page-break-inside:auto}thead{display:table-header-group}\
-tr,figure,svg{break-inside:avoid;page-break-inside:avoid}td,th{overflow-wrap:anywhere;padding:.15em .3em}td.n{overflow-wrap:normal}th.n{white-space:normal;overflow-wrap:normal}\
+tr,figure,svg{break-inside:avoid;page-break-inside:avoid}td,th{overflow-wrap:break-word;padding:.15em .3em}td.n,th.n{white-space:normal;overflow-wrap:normal}\
 svg{max-width:100%;height:auto}\
 .grid{display:flex;flex-wrap:wrap;gap:0 2%}.grid figure{width:49%}figure{margin:0 0 .6em 0}.card{border:none;padding:0;break-before:page}.card h2{break-before:auto;margin-top:1em}\
 a{color:inherit;text-decoration:none}}";
