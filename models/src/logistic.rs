@@ -88,43 +88,48 @@ pub fn cost_and_gradient(
         .par_chunks(BLOCK * p.max(1))
         .zip(y.par_chunks(BLOCK))
         .map(|(rows, ys)| {
-            let mut g = vec![0.0; p + 1];
-            let mut loss = 0.0;
-            let z = predictors(rows, p, w, b);
-            // Residuals, and the log-loss log(1 + e^z) − y z added in row order.
-            let r: Vec<f64> = z
-                .iter()
-                .zip(ys)
-                .map(|(&z, &yi)| {
-                    let (softplus, prob) = softplus_and_sigmoid(z);
-                    loss += softplus - yi * z;
-                    prob - yi
-                })
-                .collect();
-            // Two rows at a time: each element still adds its rows' terms in row order.
-            let width = p.max(1);
-            let mut pairs = rows.chunks_exact(2 * width);
-            let mut residuals = r.chunks_exact(2);
-            for (two, rr) in (&mut pairs).zip(&mut residuals) {
-                let (x0, x1) = two.split_at(width);
-                for ((gj, a), c) in g[..p].iter_mut().zip(&x0[..p]).zip(&x1[..p]) {
-                    *gj += rr[0] * a;
-                    *gj += rr[1] * c;
-                }
-                g[p] += rr[0];
-                g[p] += rr[1];
-            }
-            for (row, &ri) in pairs
-                .remainder()
-                .chunks_exact(width)
-                .zip(residuals.remainder())
-            {
-                for (gj, xj) in g[..p].iter_mut().zip(&row[..p]) {
-                    *gj += ri * xj;
-                }
-                g[p] += ri;
-            }
-            (loss, g)
+            vectorised(
+                #[inline(always)]
+                || {
+                    let mut g = vec![0.0; p + 1];
+                    let mut loss = 0.0;
+                    let z = predictors(rows, p, w, b);
+                    // Residuals, and the log-loss log(1 + e^z) − y z added in row order.
+                    let r: Vec<f64> = z
+                        .iter()
+                        .zip(ys)
+                        .map(|(&z, &yi)| {
+                            let (softplus, prob) = softplus_and_sigmoid(z);
+                            loss += softplus - yi * z;
+                            prob - yi
+                        })
+                        .collect();
+                    // Two rows at a time: each element still adds its rows' terms in row order.
+                    let width = p.max(1);
+                    let mut pairs = rows.chunks_exact(2 * width);
+                    let mut residuals = r.chunks_exact(2);
+                    for (two, rr) in (&mut pairs).zip(&mut residuals) {
+                        let (x0, x1) = two.split_at(width);
+                        for ((gj, a), c) in g[..p].iter_mut().zip(&x0[..p]).zip(&x1[..p]) {
+                            *gj += rr[0] * a;
+                            *gj += rr[1] * c;
+                        }
+                        g[p] += rr[0];
+                        g[p] += rr[1];
+                    }
+                    for (row, &ri) in pairs
+                        .remainder()
+                        .chunks_exact(width)
+                        .zip(residuals.remainder())
+                    {
+                        for (gj, xj) in g[..p].iter_mut().zip(&row[..p]) {
+                            *gj += ri * xj;
+                        }
+                        g[p] += ri;
+                    }
+                    (loss, g)
+                },
+            )
         })
         .collect();
     let mut loss = 0.0;
@@ -142,10 +147,31 @@ pub fn cost_and_gradient(
     (loss + penalty, grad)
 }
 
+/// Runs `kernel` compiled for AVX2 when the processor has it: wider vectors for the passes
+/// over rows. The same operations in the same order either way (vectors run independent
+/// sums side by side and never reorder one; Rust never fuses a multiply and an add), so
+/// the same bits.
+#[inline(always)]
+fn vectorised<R>(kernel: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(kernel: impl FnOnce() -> R) -> R {
+            kernel()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above.
+            return unsafe { avx2(kernel) };
+        }
+    }
+    kernel()
+}
+
 /// Each row's linear predictor `b + x·w` (rows of `p` values, row-major), the products
 /// added in column order from -0.0 as `Iterator::sum` adds them. Four rows advance side by
 /// side so that their additions do not wait on each other: the same bits as one row at a
 /// time.
+#[inline(always)]
 fn predictors(rows: &[f64], p: usize, w: &[f64], b: f64) -> Vec<f64> {
     let width = p.max(1);
     let mut z = vec![0.0; rows.len() / width];
@@ -178,6 +204,7 @@ fn predictors(rows: &[f64], p: usize, w: &[f64], b: f64) -> Vec<f64> {
 
 /// `log(1 + e^z)` computed stably, and the logistic function at `z`, from the one
 /// exponential both need: the same values as computing them apart.
+#[inline(always)]
 fn softplus_and_sigmoid(z: f64) -> (f64, f64) {
     if z > 0.0 {
         let e = (-z).exp();
@@ -498,45 +525,50 @@ fn weighted_gram(x: ArrayView2<f64>, params: &[f64], keep_weights: bool) -> (Vec
     let blocks: Vec<(Vec<f64>, Vec<f64>)> = xs
         .par_chunks(BLOCK * p.max(1))
         .map(|rows| {
-            let mut h = vec![0.0; k * k];
-            let weights: Vec<f64> = predictors(rows, p, w, b)
-                .into_iter()
-                .map(|z| {
-                    let pr = sigmoid(z);
-                    pr * (1.0 - pr)
-                })
-                .collect();
-            // Two rows at a time (half the loads and stores of `h`): each element still
-            // adds its rows' terms in row order.
-            let width = p.max(1);
-            let (mut xt0, mut xt1) = (vec![1.0; k], vec![1.0; k]);
-            let mut pairs = rows.chunks_exact(2 * width);
-            let mut wts = weights.chunks_exact(2);
-            for (two, wt) in (&mut pairs).zip(&mut wts) {
-                xt0[..p].copy_from_slice(&two[..p]);
-                xt1[..p].copy_from_slice(&two[width..width + p]);
-                for a in 0..k {
-                    let (wa0, wa1) = (wt[0] * xt0[a], wt[1] * xt1[a]);
-                    for ((hc, x0), x1) in h[a * k..a * k + a + 1]
-                        .iter_mut()
-                        .zip(&xt0[..=a])
-                        .zip(&xt1[..=a])
-                    {
-                        *hc += wa0 * x0;
-                        *hc += wa1 * x1;
+            vectorised(
+                #[inline(always)]
+                || {
+                    let mut h = vec![0.0; k * k];
+                    let weights: Vec<f64> = predictors(rows, p, w, b)
+                        .into_iter()
+                        .map(|z| {
+                            let pr = sigmoid(z);
+                            pr * (1.0 - pr)
+                        })
+                        .collect();
+                    // Two rows at a time (half the loads and stores of `h`): each element still
+                    // adds its rows' terms in row order.
+                    let width = p.max(1);
+                    let (mut xt0, mut xt1) = (vec![1.0; k], vec![1.0; k]);
+                    let mut pairs = rows.chunks_exact(2 * width);
+                    let mut wts = weights.chunks_exact(2);
+                    for (two, wt) in (&mut pairs).zip(&mut wts) {
+                        xt0[..p].copy_from_slice(&two[..p]);
+                        xt1[..p].copy_from_slice(&two[width..width + p]);
+                        for a in 0..k {
+                            let (wa0, wa1) = (wt[0] * xt0[a], wt[1] * xt1[a]);
+                            for ((hc, x0), x1) in h[a * k..a * k + a + 1]
+                                .iter_mut()
+                                .zip(&xt0[..=a])
+                                .zip(&xt1[..=a])
+                            {
+                                *hc += wa0 * x0;
+                                *hc += wa1 * x1;
+                            }
+                        }
                     }
-                }
-            }
-            for (row, &wt) in pairs.remainder().chunks_exact(width).zip(wts.remainder()) {
-                xt0[..p].copy_from_slice(&row[..p]);
-                for a in 0..k {
-                    let wa = wt * xt0[a];
-                    for (hc, xc) in h[a * k..a * k + a + 1].iter_mut().zip(&xt0[..=a]) {
-                        *hc += wa * xc;
+                    for (row, &wt) in pairs.remainder().chunks_exact(width).zip(wts.remainder()) {
+                        xt0[..p].copy_from_slice(&row[..p]);
+                        for a in 0..k {
+                            let wa = wt * xt0[a];
+                            for (hc, xc) in h[a * k..a * k + a + 1].iter_mut().zip(&xt0[..=a]) {
+                                *hc += wa * xc;
+                            }
+                        }
                     }
-                }
-            }
-            (h, if keep_weights { weights } else { Vec::new() })
+                    (h, if keep_weights { weights } else { Vec::new() })
+                },
+            )
         })
         .collect();
     let mut flat = vec![0.0; k * k];
@@ -605,17 +637,22 @@ impl Curvature {
             .par_chunks(BLOCK * q)
             .zip(self.weights.par_chunks(BLOCK))
             .map(|(rows, weights)| {
-                let mut border = vec![0.0; q + 1];
-                for (row, &wt) in rows.chunks_exact(q).zip(weights) {
-                    let xn = row[p];
-                    let wa = wt * xn;
-                    for (hc, xc) in border[..q].iter_mut().zip(row) {
-                        *hc += wa * xc;
-                    }
-                    // The intercept's row: its weight is `wt × 1`.
-                    border[q] += wt * xn;
-                }
-                border
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        let mut border = vec![0.0; q + 1];
+                        for (row, &wt) in rows.chunks_exact(q).zip(weights) {
+                            let xn = row[p];
+                            let wa = wt * xn;
+                            for (hc, xc) in border[..q].iter_mut().zip(row) {
+                                *hc += wa * xc;
+                            }
+                            // The intercept's row: its weight is `wt × 1`.
+                            border[q] += wt * xn;
+                        }
+                        border
+                    },
+                )
             })
             .collect();
         let mut border = vec![0.0; q + 1];
