@@ -433,7 +433,6 @@ fn mean_norm(g: &[f64], n: usize) -> f64 {
 /// refused (then it is retried with a fresh one). `first`, when given, is the Hessian at
 /// `params`, used instead of computing it. Returns the parameters, the objective, its
 /// gradient and the steps taken.
-#[allow(clippy::too_many_arguments)]
 fn newton(
     x: ArrayView2<f64>,
     y: &[f64],
