@@ -1114,6 +1114,14 @@ pub const DICTIONARY: &[FeatureDef] = &[
     )
     .only(Benefits::RSA_PPA),
     yes(
+        "droit_seul_sans_droit_couple",
+        "couple sans droit estimé sur les ressources du couple, à qui le calcul pour le demandeur seul avec les enfants donne un droit : seule une séparation ouvrirait le droit",
+        "eligibility, foyers",
+        "aucun droit en couple, un droit en vivant seul",
+        |c| flag(c.montant() <= 0.0 && c.row.montant_seul.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA),
+    yes(
         "separation_droit_seul",
         "couple dont les droits montrent une séparation possible (allocation de soutien familial, ou aide au logement ouverte dans les 6 derniers mois) et à qui le calcul pour le demandeur seul donne un droit",
         "eligibility, foyers, droits (ASF, AL)",
