@@ -1104,6 +1104,22 @@ pub(crate) const DICTIONARY: &[FeatureDef] = &[
     // A separation the household links do not show yet: the ASF goes to a lone parent only,
     // housing aid is often opened on moving out.
     yes(
+        "droit_seul_couple",
+        "couple à qui le calcul pour le demandeur seul avec les enfants donne un droit : ses propres ressources sont faibles, le droit s'ouvrirait à une séparation que les liens du foyer ne montrent pas encore",
+        "eligibility, foyers",
+        "droit ouvert pour le demandeur en vivant seul",
+        |c| flag(c.row.montant_seul.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA_PPA),
+    yes(
+        "droit_seul_sans_droit_couple",
+        "couple sans droit estimé sur les ressources du couple, à qui le calcul pour le demandeur seul avec les enfants donne un droit : seule une séparation ouvrirait le droit",
+        "eligibility, foyers",
+        "aucun droit en couple, un droit en vivant seul",
+        |c| flag(c.montant() <= 0.0 && c.row.montant_seul.is_some_and(|m| m > 0.0)),
+    )
+    .only(Benefits::RSA),
+    yes(
         "separation_droit_seul",
         "couple dont les droits montrent une séparation possible (allocation de soutien familial, ou aide au logement ouverte dans les 6 derniers mois) et à qui le calcul pour le demandeur seul donne un droit",
         "eligibility, foyers, droits (ASF, AL)",
