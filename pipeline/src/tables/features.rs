@@ -65,8 +65,15 @@ impl FeatureTable {
                 self.candidat_deterministe[rows.clone()].to_vec(),
             ),
         ];
-        for (j, name) in self.names.iter().enumerate() {
-            let v: Vec<f64> = rows.clone().map(|i| self.values[i * p + j]).collect();
+        // One pass over the rows, each value appended to its column (a pass per column
+        // would read a cache line of every row for each of the p columns).
+        let mut values: Vec<Vec<f64>> = (0..p).map(|_| Vec::with_capacity(rows.len())).collect();
+        for i in rows.clone() {
+            for (v, x) in values.iter_mut().zip(self.row(i)) {
+                v.push(*x);
+            }
+        }
+        for (name, v) in self.names.iter().zip(values) {
             cols.push(column(name, v));
         }
         DataFrame::new_infer_height(cols).map_err(RecoursError::polars("features.parquet"))
