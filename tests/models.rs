@@ -24,10 +24,10 @@ fn sample_models_beat_the_entitlement_estimate_alone() {
         let alone = a["metrics"]["test_auc_eligibility_only"].as_f64().unwrap();
         // The held-out part is small (RSA: 816 rows, 71 positives; the AUC's standard error
         // is about 0.02): on it the model must not fall behind the estimate alone by more
-        // than its noise. That it beats the estimate is asserted against verite on the whole
-        // scoring population below.
+        // than that standard error. That it beats the estimate is asserted against verite on
+        // the whole scoring population below.
         assert!(
-            test_auc > alone - 0.01,
+            test_auc > alone - 0.02,
             "{b}: held-out AUC {test_auc} vs entitlement alone {alone}"
         );
         assert!(a["convergence"]["converged"].as_bool().unwrap());
