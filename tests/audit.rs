@@ -477,16 +477,7 @@ fn help_lists_every_exit_code_and_the_stages_and_only_the_options_a_command_uses
         );
     }
     let run = String::from_utf8_lossy(&recours(&["run", "--help"]).stdout).to_string();
-    for stage in [
-        "ingest",
-        "eligibility",
-        "features",
-        "train",
-        "score",
-        "lists",
-        "evaluate",
-        "report",
-    ] {
+    for stage in STAGES {
         assert!(
             run.lines().any(|l| l.trim_start().starts_with(stage)),
             "{stage} missing:\n{run}"

@@ -30,23 +30,21 @@ fn layer_of(module: &[String]) -> Option<usize> {
 /// `stage` (what a stage is, what the stages share) first, then one folder per stage. A stage
 /// may import from itself or an earlier stage, never a later one (what two stages share is
 /// a type of `tables/` or `domain/`).
-const STAGES: &[&str] = &[
-    "stage",
-    "ingest",
-    "eligibility",
-    "features",
-    "train",
-    "score",
-    "lists",
-    "evaluate",
-    "report",
-];
+fn stage_rank(name: &str) -> Option<usize> {
+    if name == "stage" {
+        return Some(0);
+    }
+    crate::common::STAGES
+        .iter()
+        .position(|s| *s == name)
+        .map(|i| i + 1)
+}
 
-/// The place of a module of `stages` in [`STAGES`]; `None` outside `stages` and for
-/// `stages` itself.
+/// The place of a module of `stages` in the run order (`stage_rank`); `None` outside
+/// `stages` and for `stages` itself.
 fn stage_of(module: &[String]) -> Option<usize> {
     match module {
-        [first, second, ..] if first == "stages" => STAGES.iter().position(|s| s == second),
+        [first, second, ..] if first == "stages" => stage_rank(second),
         _ => None,
     }
 }
@@ -222,7 +220,7 @@ fn every_module_is_in_a_layer() {
         .collect();
     assert!(
         unordered.is_empty(),
-        "stage modules in no place of the run order (add them to STAGES in tests/layers.rs and to ARCHITECTURE.md): {unordered:?}"
+        "stage modules in no place of the run order (add them to STAGES in tests/common and to ARCHITECTURE.md): {unordered:?}"
     );
 }
 

@@ -6,6 +6,18 @@ use std::process::{Command, Output};
 
 pub const RUN_MONTH: &str = "2025-09";
 
+/// The pipeline's stages, in the order they run (`recours run --help`, the layer rule).
+pub const STAGES: [&str; 8] = [
+    "ingest",
+    "eligibility",
+    "features",
+    "train",
+    "score",
+    "lists",
+    "evaluate",
+    "report",
+];
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
