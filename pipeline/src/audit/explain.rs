@@ -1314,9 +1314,10 @@ impl Explanation {
                 ),
             );
             for (k, l) in a.lignes.iter().enumerate() {
+                // A deduction of 0 € is still a deduction: its amount is -0.0.
                 let sign = if k == 0 {
                     " "
-                } else if l.montant < 0.0 {
+                } else if l.montant.is_sign_negative() {
                     "−"
                 } else {
                     "+"
