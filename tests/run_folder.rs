@@ -407,14 +407,29 @@ fn a_rerun_removes_only_the_files_its_manifest_lists() {
     );
 }
 
-/// `recours` as a user who may not write `dir`: the current user when it is not root
-/// (`dir` made read-only), `nobody` through `setpriv` otherwise (root writes anywhere).
+/// A folder outside the target directory, whose parents may be closed to other users (CI
+/// builds under `/root/.cache`): a copy of the binary, the sample's configuration and data.
+/// The configuration's paths are relative, so they hold in the copy.
+fn reader_world(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recours-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    copy_dir(&repo().join("config"), &dir.join("config"));
+    copy_dir(&repo().join("data-samples"), &dir.join("data-samples"));
+    std::fs::copy(env!("CARGO_BIN_EXE_recours"), dir.join("recours")).unwrap();
+    dir
+}
+
+/// `recours` (the copy in `dir`, run from `dir`) as a user who may not write `dir`: the
+/// current user when it is not root (`dir` made read-only), `nobody` through `setpriv`
+/// otherwise (root writes anywhere).
 fn as_reader(dir: &Path, args: &[&str]) -> std::process::Output {
     use std::os::unix::fs::PermissionsExt;
     let root = std::process::Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let binary = dir.join("recours");
     // Folders readable by all, writable by their owner only when root runs the test.
     let set_modes = |folder_mode: u32| {
         let mut stack = vec![dir.to_path_buf()];
@@ -425,49 +440,61 @@ fn as_reader(dir: &Path, args: &[&str]) -> std::process::Output {
                 if e.file_type().unwrap().is_dir() {
                     stack.push(e.path());
                 } else if root {
-                    std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644))
+                    let mode = if e.path() == binary { 0o755 } else { 0o644 };
+                    std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode))
                         .unwrap();
                 }
             }
         }
     };
     set_modes(if root { 0o755 } else { 0o555 });
-    let mut command = if root {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_recours"));
-        c
-    } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_recours"))
+    let command = |args: &[&str]| {
+        let mut c = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&binary);
+            c
+        } else {
+            std::process::Command::new(&binary)
+        };
+        c.args(args)
+            .current_dir(dir)
+            .output()
+            .expect("recours runs")
     };
-    let o = command
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("recours runs");
+    // The test's premise: the other user reaches the folder (every parent of the temporary
+    // folder must let it through).
+    let reach = command(&["--version"]);
+    let o = command(args);
     // Writable again, for the next run of the tests to clear it.
     set_modes(0o755);
+    assert!(
+        reach.status.success(),
+        "{} cannot be reached by the reading user: {}",
+        dir.display(),
+        stderr(&reach)
+    );
     o
 }
 
 #[test]
 fn a_read_only_run_folder_is_a_clear_error_and_verify_reads_it() {
-    let dir = scratch("run_folder_read_only");
+    let dir = reader_world("read-only");
     let run = dir.join("run");
     copy_dir(sample_run(), &run);
     let before = all_files(&run);
-    let out = run.to_str().unwrap();
     // Up to date, stale (another minimum score) or validated: refused before anything.
-    let stale = dir.join("stale.toml");
     std::fs::write(
-        &stale,
-        sample_config_absolute(None).replace("min_score = 0.2", "min_score = 0.3"),
+        dir.join("config/stale.toml"),
+        std::fs::read_to_string(dir.join("config/sample.toml"))
+            .unwrap()
+            .replace("min_score = 0.2", "min_score = 0.3"),
     )
     .unwrap();
     for args in [
-        vec!["--output", out, "run"],
-        vec!["--config", stale.to_str().unwrap(), "--output", out, "run"],
-        vec!["--output", out, "validate"],
+        vec!["--output", "run", "run"],
+        vec!["--config", "config/stale.toml", "--output", "run", "run"],
+        vec!["--output", "run", "validate"],
     ] {
         let o = as_reader(&dir, &args);
         assert_eq!(code(&o), USAGE, "{args:?}: {}", stderr(&o));
@@ -477,7 +504,8 @@ fn a_read_only_run_folder_is_a_clear_error_and_verify_reads_it() {
             stderr(&o)
         );
     }
-    let o = as_reader(&dir, &["verify", out]);
+    let o = as_reader(&dir, &["verify", "run"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(all_files(&run), before, "the read-only folder changed");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
