@@ -70,6 +70,70 @@ fn auc(scores: &[f64], labels: &[bool]) -> f64 {
 fn realiste_oracle_is_calibrated_and_rates_follow_domain_md() {
     let dir = scratch("realiste_oracle");
     realiste(&dir, 40_000, 11);
+    oracle_is_calibrated_and_rates_follow_domain_md(&dir);
+}
+
+/// The variant's knobs (take-up laws' strength, hosted adults, self-employed, adults
+/// without contact rows, the survey) keep the posterior exact: it passes its self-check and
+/// the same calibration; the knobs show in the files.
+#[test]
+fn realiste_variante_oracle_is_calibrated_and_its_knobs_show() {
+    let dir = scratch("realiste_variante_oracle");
+    generate_with(
+        &dir,
+        40_000,
+        11,
+        "parquet",
+        &["--world", "realiste-variante"],
+    );
+    oracle_is_calibrated_and_rates_follow_domain_md(&dir);
+    let base = scratch("realiste_variante_base");
+    realiste(&base, 40_000, 11);
+    let ids = |dir: &std::path::Path, table: &str, column: &str, value: Option<&str>| {
+        let df = read_parquet(&dir.join(format!("{table}.parquet")));
+        let ids = texts(&df, "pseudo_id");
+        let col = texts(&df, column);
+        ids.iter()
+            .zip(&col)
+            .filter(|(_, c)| value.is_none_or(|v| **c == v))
+            .map(|(i, _)| i.to_string())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let share = |part: usize, whole: usize| part as f64 / whole as f64;
+    for (table, column, value, what) in [
+        ("foyers", "role", "autre_adulte", "hosted adults"),
+        ("personnes", "regime", "independant", "self-employed"),
+    ] {
+        let (b, v) = (
+            share(ids(&base, table, column, Some(value)).len(), 40_000),
+            share(ids(&dir, table, column, Some(value)).len(), 40_000),
+        );
+        assert!(v > 1.5 * b, "{what}: {v:.3} vs {b:.3}");
+    }
+    // Every adult of a benefit unit has contact rows in `realiste`; about one in ten has
+    // none in the variant.
+    let without_contacts = |dir: &std::path::Path| {
+        let adults = ids(dir, "verite", "prestation", None);
+        let known = ids(dir, "contacts", "pseudo_id", None);
+        share(adults.difference(&known).count(), adults.len())
+    };
+    assert_eq!(without_contacts(&base), 0.0);
+    let missing = without_contacts(&dir);
+    assert!(
+        (0.07..0.13).contains(&missing),
+        "{missing:.3} without contacts"
+    );
+    // A smaller survey: 8 500 people against a quarter of the population (a unit's last
+    // members may pass the target by one).
+    let labelled = |dir: &std::path::Path| ids(dir, "apprentissage", "prestation", None).len();
+    let (b, v) = (labelled(&base), labelled(&dir));
+    assert!(
+        (8_500..=8_501).contains(&v) && b >= 10_000,
+        "{v} vs {b} labelled"
+    );
+}
+
+fn oracle_is_calibrated_and_rates_follow_domain_md(dir: &std::path::Path) {
     let v = read_parquet(&dir.join("verite.parquet"));
     let (ids, prest) = (texts(&v, "pseudo_id"), texts(&v, "prestation"));
     let (elig, rec, porteur, champ) = (

@@ -104,8 +104,9 @@ fn stages_help() -> String {
 pub enum Command {
     /// Write a synthetic population with every table of the data contract, plus `verite`.
     Generate {
-        /// Which world: `simple` (the bundled sample's) or `realiste` (hidden states and
-        /// the exact posterior `verite.p_oracle`; see data-samples/README.md).
+        /// Which world: `simple` (the bundled sample's), `realiste` (hidden states and
+        /// the exact posterior `verite.p_oracle`) or `realiste-variante` (the same generator
+        /// with other knobs: a robustness check); see data-samples/README.md.
         #[arg(long, value_enum, default_value = "simple")]
         world: World,
         /// Number of people.

@@ -36,6 +36,11 @@ pub enum World {
     /// A harder world: hidden states on a finite grid, non-linear interacting take-up
     /// laws, signals of the hidden state, and the exact posterior `verite.p_oracle`.
     Realiste,
+    /// The `realiste` generator with other knobs (sharper take-up laws, more hosted adults
+    /// and self-employed, adults without contact rows, a smaller and noisier survey that
+    /// over-samples allocataires more): a check that models built on `realiste` hold on a
+    /// world they were not built from, never a world to tune them on.
+    RealisteVariante,
 }
 
 #[derive(Clone, Debug)]
@@ -166,7 +171,7 @@ fn generate_shard(
     baremes: &Baremes,
     part: Option<usize>,
 ) -> Result<GenerateSummary> {
-    if opts.world == World::Realiste {
+    if matches!(opts.world, World::Realiste | World::RealisteVariante) {
         return realiste::generate_shard(opts, reference, baremes, part);
     }
     if opts.people == 0 {

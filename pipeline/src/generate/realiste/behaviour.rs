@@ -346,11 +346,24 @@ pub(crate) fn ended_law(h: Hidden) -> f64 {
     0.03 + 0.07 * b(h.stigma == 0) + 0.06 * b(h.resource == 1 || h.resource == 2)
 }
 
-/// Likelihood of the observed signals under a hidden state.
-pub(crate) fn signals_likelihood(o: &UnitObs, h: Hidden, s: &Signals, ended_seen: bool) -> f64 {
+/// Likelihood of the observed signals under a hidden state (the ended spell and the online
+/// account only when they are observed).
+pub(crate) fn signals_likelihood(
+    o: &UnitObs,
+    h: Hidden,
+    s: &Signals,
+    ended_seen: bool,
+    online_seen: bool,
+) -> f64 {
     let bern = |p: f64, x: bool| if x { p } else { 1.0 - p };
     let mut l = al_law(o, h)[s.al as usize] * asf_law(o, h)[s.asf as usize];
-    l *= bern(css_law(o, h), s.css) * bern(online_law(h), s.online);
+    // One product, as when the online account is always seen (the same rounding).
+    let online = if online_seen {
+        bern(online_law(h), s.online)
+    } else {
+        1.0
+    };
+    l *= bern(css_law(o, h), s.css) * online;
     if ended_seen {
         l *= bern(ended_law(h), s.ended);
     }

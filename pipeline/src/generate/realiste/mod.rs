@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use super::population::{HISTORY_MONTHS, Regime, household_rng, pick_weighted, round2};
 use super::{
     BENEFITS, CAMPAIGN_OFFSET, Cols, ContactsBuilder, ContractRows, DroitsBuilder, GenerateOptions,
-    GenerateSummary, hex_id, write_tables,
+    GenerateSummary, World, hex_id, write_tables,
 };
 use crate::domain::bareme::Baremes;
 use crate::domain::reference::Reference;
@@ -27,6 +27,72 @@ use crate::error::{RecoursError, Result};
 use behaviour::{ASPA, Hidden, LAWS, PPA, Prior, RESOURCE, SITUATION, STIGMA, Signals, UnitObs};
 use oracle::{Laws, OracleInput, Receipt};
 use population::Household;
+
+/// What another generator of the same data contract would plausibly set differently: the
+/// `realiste-variante` world turns these away from `realiste`'s to check that models built
+/// on `realiste` hold on a world they were not built from (never to tune them on it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Knobs {
+    /// Multiplies every take-up determinant (the claim logit before the intercept, which is
+    /// still calibrated to the published rates): above 1, sharper take-up laws.
+    pub take_up_strength: f64,
+    /// Multiplies the share of households hosting an adult (hosted adults, adult children,
+    /// hosted parents of 65 or more).
+    pub hosted: f64,
+    /// Multiplies the share of farmers and self-employed (income BRM does not see).
+    pub self_employed: f64,
+    /// Share of adults without any row in `contacts` (the porteur's online-account signal
+    /// is then not observed, and the posterior does not condition on it).
+    pub contacts_missing: f64,
+    /// Share of the learning table's labels flipped.
+    pub label_noise: f64,
+    /// How much more likely an allocataire is to be in the survey than anyone else.
+    pub oversampling: f64,
+    /// People in the learning table (`--learning` overrides; a quarter of the population
+    /// when that is smaller).
+    pub survey: usize,
+}
+
+impl Knobs {
+    /// `--world realiste`.
+    pub(crate) const REALISTE: Knobs = Knobs {
+        take_up_strength: 1.0,
+        hosted: 1.0,
+        self_employed: 1.0,
+        contacts_missing: 0.0,
+        label_noise: 0.03,
+        oversampling: 5.0,
+        survey: 17_000,
+    };
+    /// `--world realiste-variante`: sharper take-up laws, twice the hosted households and
+    /// the self-employed, one adult in ten without contact rows, twice the label noise, a
+    /// survey half the size that over-samples allocataires twice as much.
+    pub(crate) const VARIANTE: Knobs = Knobs {
+        take_up_strength: 1.3,
+        hosted: 2.0,
+        self_employed: 2.0,
+        contacts_missing: 0.10,
+        label_noise: 0.06,
+        oversampling: 10.0,
+        survey: 8_500,
+    };
+
+    pub(crate) fn of(world: World) -> Knobs {
+        if world == World::RealisteVariante {
+            Knobs::VARIANTE
+        } else {
+            Knobs::REALISTE
+        }
+    }
+
+    /// Whether adult `person` of household `household` has no row in `contacts` (drawn on
+    /// its own stream, and only when the knob is set, so that `realiste` is unchanged).
+    pub(crate) fn contacts_missing(&self, seed: u64, household: usize, person: usize) -> bool {
+        self.contacts_missing > 0.0
+            && household_rng(seed, STREAM_CONTACTS_MISSING + person as u64, household)
+                .gen_bool(self.contacts_missing)
+    }
+}
 
 /// Published non-take-up rates (domain.md) the take-up intercepts are calibrated to, in the
 /// order PPA, RSA, ASPA. The past campaign then opens a few rights.
@@ -36,6 +102,8 @@ const STREAM_HIDDEN: u64 = 110;
 const STREAM_CLAIM: u64 = 120;
 const STREAM_CAMPAIGN: u64 = 130;
 const STREAM_TABLES: u64 = 170;
+/// Plus the person's index in the household (apart from `STREAM_TABLES + 30 + unit`).
+const STREAM_CONTACTS_MISSING: u64 = 300;
 
 /// Everything known about one benefit unit.
 struct UnitState {
@@ -79,6 +147,7 @@ fn draw_unit(
     rural: bool,
     bareme: &crate::domain::bareme::Bareme,
     ppa_params: &[crate::domain::bareme::PpaMonthParams],
+    knobs: &Knobs,
 ) -> UnitState {
     let u = &hh.units[j];
     let obs = behaviour::unit_obs(hh, u, rural);
@@ -111,7 +180,8 @@ fn draw_unit(
     let mut since = [0; 3];
     for b in 0..3 {
         let a = laws[truth.law()][b];
-        claim_logit[b] = behaviour::claim_logit(b, &obs, truth, &signals, a);
+        claim_logit[b] =
+            knobs.take_up_strength * behaviour::claim_logit(b, &obs, truth, &signals, a);
         claim_uniform[b] = claim_rng.r#gen::<f64>();
         since[b] = -claim_rng.gen_range(5..48);
     }
@@ -177,12 +247,13 @@ pub(crate) fn generate_shard(
     let clock = std::time::Instant::now();
     let run = opts.month;
     let seed = opts.seed;
+    let knobs = Knobs::of(opts.world);
     let bareme = baremes.in_force(run)?;
     let ppa_params = baremes.ppa_quarter(run, (-4, -2))?;
     let dep_weights = super::departement_weights(reference);
     let households = super::simulate_until(
         opts.people,
-        |i| population::simulate_household(seed, i, run, &dep_weights),
+        |i| population::simulate_household(seed, i, run, &dep_weights, &knobs),
         // The last household is cut so that the population is exact.
         |h: &mut Household, left| {
             if h.persons.len() > left {
@@ -199,8 +270,9 @@ pub(crate) fn generate_shard(
         .par_iter()
         .flat_map_iter(|hh| {
             let rural = reference.departements[hh.departement].population < rural_cut;
-            let (bareme, ppa_params) = (&bareme, &ppa_params);
-            (0..hh.units.len()).map(move |j| draw_unit(seed, hh, j, rural, bareme, ppa_params))
+            let (bareme, ppa_params, knobs) = (&bareme, &ppa_params, &knobs);
+            (0..hh.units.len())
+                .map(move |j| draw_unit(seed, hh, j, rural, bareme, ppa_params, knobs))
         })
         .collect();
     eprintln!(
@@ -285,13 +357,16 @@ pub(crate) fn generate_shard(
     units.par_iter_mut().try_for_each(|u| -> Result<()> {
         let receiving = [0, 1, 2].map(|b| u.receiving(b));
         u.ended_seen = behaviour::ended_observed(&u.obs, receiving);
+        let porteur = households[u.household].units[u.unit].adults[0];
         let input = OracleInput {
             obs: &u.obs,
             laws: &u.laws,
             signals: &u.signals,
             ended_seen: u.ended_seen,
+            online_seen: !knobs.contacts_missing(seed, u.household, porteur),
             receipts: u.receipts,
             base,
+            strength: knobs.take_up_strength,
         };
         u.p_oracle = oracle::posterior(&input, u.truth).map_err(|message| {
             RecoursError::Internal(format!(
@@ -322,6 +397,7 @@ pub(crate) fn generate_shard(
     }
     let mut frames = Tables {
         opts,
+        knobs,
         reference,
         households: &households,
         units: &units,
@@ -334,6 +410,7 @@ pub(crate) fn generate_shard(
 
 struct Tables<'a> {
     opts: &'a GenerateOptions,
+    knobs: Knobs,
     reference: &'a Reference,
     households: &'a [Household],
     units: &'a [UnitState],
@@ -573,7 +650,7 @@ impl Tables<'_> {
             let dep = &self.reference.departements[h.departement];
             let mut rng = household_rng(seed, STREAM_TABLES + 9, hi);
             for (pi, p) in h.persons.iter().enumerate() {
-                if p.age < 18 {
+                if p.age < 18 || self.knobs.contacts_missing(seed, hi, pi) {
                     continue;
                 }
                 // The unit this person is an adult of, and whether they carry it.
@@ -630,15 +707,19 @@ impl Tables<'_> {
             }
         }
 
-        // apprentissage: a survey like the CNAF's, allocataires over-sampled, 3 % label noise.
+        // apprentissage: a survey like the CNAF's, allocataires over-sampled, some label noise.
         let learning_target = self
             .opts
             .learning
-            .unwrap_or_else(|| 17_000.min(self.opts.people / 4));
+            .unwrap_or_else(|| self.knobs.survey.min(self.opts.people / 4));
         let mut keyed: Vec<(f64, usize)> = (0..self.units.len())
             .map(|k| {
                 let u = &self.units[k];
-                let w: f64 = if allocataire[k] { 5.0 } else { 1.0 };
+                let w: f64 = if allocataire[k] {
+                    self.knobs.oversampling
+                } else {
+                    1.0
+                };
                 let r: f64 = household_rng(seed, STREAM_TABLES + 20 + u.unit as u64, u.household)
                     .r#gen::<f64>()
                     .max(1e-300);
@@ -678,7 +759,11 @@ impl Tables<'_> {
                 };
                 let truth = u.amount(b) > 0.0;
                 for pi in carriers {
-                    let label = if rng.gen_bool(0.03) { !truth } else { truth };
+                    let label = if rng.gen_bool(self.knobs.label_noise) {
+                        !truth
+                    } else {
+                        truth
+                    };
                     a_id.push(ids[u.household][pi].clone());
                     a_prest.push(name.to_string());
                     a_mois.push(run.to_string());
@@ -862,9 +947,9 @@ mod tests {
         let ppa = baremes.ppa_quarter(run, (-4, -2)).unwrap();
         (0..n)
             .flat_map(|i| {
-                let hh = population::simulate_household(5, i, run, &[1.0, 1.0]);
+                let hh = population::simulate_household(5, i, run, &[1.0, 1.0], &Knobs::REALISTE);
                 (0..hh.units.len())
-                    .map(|j| draw_unit(5, &hh, j, false, &bareme, &ppa))
+                    .map(|j| draw_unit(5, &hh, j, false, &bareme, &ppa, &Knobs::REALISTE))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -876,8 +961,10 @@ mod tests {
             laws: &u.laws,
             signals: &u.signals,
             ended_seen: false,
+            online_seen: true,
             receipts,
             base: [1.0, 1.0, 1.0],
+            strength: 1.0,
         }
     }
 
@@ -917,7 +1004,7 @@ mod tests {
         let (mut num, mut den) = (0.0, 0.0);
         for i in 0..GRID {
             let h = Hidden::from_index(i);
-            let w = prior.p(h) * signals_likelihood(&u.obs, h, &u.signals, false);
+            let w = prior.p(h) * signals_likelihood(&u.obs, h, &u.signals, false, true);
             let mut l = w;
             let mut target = 0.0;
             for b in 0..3 {

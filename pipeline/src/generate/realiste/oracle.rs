@@ -31,16 +31,21 @@ pub(crate) struct OracleInput<'a> {
     pub laws: &'a Laws,
     pub signals: &'a Signals,
     pub ended_seen: bool,
+    /// The porteur has contact rows: their online-account signal is observed.
+    pub online_seen: bool,
     pub receipts: [Receipt; 3],
     /// Intercepts of the claim laws.
     pub base: [f64; 3],
+    /// The take-up laws' strength (`Knobs::take_up_strength`).
+    pub strength: f64,
 }
 
 /// Probability of claiming for an entitled unit, by benefit.
 pub(crate) fn p_claim(input: &OracleInput, benefit: usize, h: Hidden, amount: f64) -> f64 {
     sigmoid(
         input.base[benefit]
-            + super::behaviour::claim_logit(benefit, input.obs, h, input.signals, amount),
+            + input.strength
+                * super::behaviour::claim_logit(benefit, input.obs, h, input.signals, amount),
     )
 }
 
@@ -55,7 +60,14 @@ pub(crate) fn likelihood(input: &OracleInput, prior: &Prior, h: Hidden) -> (f64,
     if p0 == 0.0 {
         return (0.0, [0.0; 3]);
     }
-    let mut l = p0 * signals_likelihood(input.obs, h, input.signals, input.ended_seen);
+    let mut l = p0
+        * signals_likelihood(
+            input.obs,
+            h,
+            input.signals,
+            input.ended_seen,
+            input.online_seen,
+        );
     let amounts = input.laws[h.law()];
     let mut ratio = [0.0; 3];
     for b in 0..3 {

@@ -10,6 +10,7 @@ use rand_distr::{Distribution, LogNormal, Normal};
 use super::super::population::{
     HISTORY_MONTHS, Nature, Regime, ResourceRow, household_rng, pick_weighted, round2,
 };
+use super::Knobs;
 use crate::domain::entitlement::{Role, Statut};
 use crate::domain::month::Month;
 
@@ -166,11 +167,13 @@ fn working_age(rng: &mut impl Rng, lo: i32, hi: i32) -> i32 {
     if rng.gen_bool(0.5) { (a + b) / 2 } else { a }
 }
 
-fn draw_regime(rng: &mut impl Rng, old: bool) -> Regime {
+/// `self_employed` scales the weights of the farmers' and the self-employed's regimes (1
+/// in the `realiste` world).
+fn draw_regime(rng: &mut impl Rng, old: bool, self_employed: f64) -> Regime {
     let w: [f64; 3] = if old {
-        [0.89, 0.06, 0.05]
+        [0.89, 0.06 * self_employed, 0.05 * self_employed]
     } else {
-        [0.89, 0.04, 0.07]
+        [0.89, 0.04 * self_employed, 0.07 * self_employed]
     };
     match pick_weighted(rng, &w) {
         0 => Regime::General,
@@ -184,12 +187,20 @@ pub(crate) fn simulate_household(
     index: usize,
     run: Month,
     dep_weights: &[f64],
+    knobs: &Knobs,
 ) -> Household {
     let mut rng = household_rng(seed, STREAM_POPULATION, index);
-    let kind = KINDS[pick_weighted(&mut rng, &KINDS.map(|k| k.1))].0;
+    let weights = KINDS.map(|(k, w)| {
+        if matches!(k, Kind::HostedAdult | Kind::AdultChild | Kind::HostedElder) {
+            w * knobs.hosted
+        } else {
+            w
+        }
+    });
+    let kind = KINDS[pick_weighted(&mut rng, &weights)].0;
     let departement = pick_weighted(&mut rng, dep_weights);
     let old_household = matches!(kind, Kind::SingleOld | Kind::CoupleOld);
-    let regime = draw_regime(&mut rng, old_household);
+    let regime = draw_regime(&mut rng, old_household, knobs.self_employed);
 
     // (role, age, female, regime)
     let mut people: Vec<(Role, i32, bool, Regime)> = Vec::new();
@@ -258,7 +269,7 @@ pub(crate) fn simulate_household(
                 } else {
                     rng.gen_range(35..=64)
                 };
-                let r = draw_regime(&mut rng, false);
+                let r = draw_regime(&mut rng, false, knobs.self_employed);
                 people.push((Role::AutreAdulte, age, rng.gen_bool(0.45), r));
             }
         }
@@ -271,7 +282,7 @@ pub(crate) fn simulate_household(
                 people.push((Role::Conjoint, b, !f, regime));
             }
             let child = rng.gen_range(25..=(a - 20).clamp(25, 45));
-            let r = draw_regime(&mut rng, false);
+            let r = draw_regime(&mut rng, false, knobs.self_employed);
             people.push((Role::Enfant, child, rng.gen_bool(0.42), r));
         }
         Kind::HostedElder => {
@@ -283,7 +294,7 @@ pub(crate) fn simulate_household(
                 people.push((Role::Conjoint, b, !f, regime));
             }
             let elder = (a + rng.gen_range(22..=32)).clamp(65, 99);
-            let r = draw_regime(&mut rng, true);
+            let r = draw_regime(&mut rng, true, knobs.self_employed);
             people.push((Role::AutreAdulte, elder, rng.gen_bool(0.7), r));
         }
     }
