@@ -35,6 +35,8 @@ fn main() {
         "pipeline/build.rs",
         "models/Cargo.toml",
         "Cargo.lock",
+        // The cross-world summary the model cards embed (`include_str!`).
+        "bench/results/cross-world.json",
     ] {
         all.push(root.join(f));
         println!("cargo:rerun-if-changed=../{f}");
@@ -78,6 +80,7 @@ fn main() {
             "models",
             "Cargo.toml",
             "Cargo.lock",
+            "bench/results/cross-world.json",
         ])
         .is_some_and(|s| !s.is_empty());
         let suffix = if dirty { "-dirty" } else { "" };

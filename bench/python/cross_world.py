@@ -36,8 +36,9 @@ rows of `features.parquet` only; their number is reported, by role in the foyer
 Metrics per score: AUC (ties count one half) over the population, and over the people
 recours scores only (`auc_scored`); precision and lift (precision / prevalence)
 in the top 1, 3, 5 and 10 % of the population (sorted by score, ties broken by
-pseudo_id); calibration over the population: Brier score (unscored people at p = 0), and
-expected vs observed non-take-up by decile of the score; counts.
+pseudo_id); calibration over the population: Brier score (unscored people at p = 0),
+expected vs observed non-take-up by decile of the score, the expected calibration error over
+those deciles (`ece`) and the calibration slope (logistic recalibration on logit p); counts.
 
 Usage (Python with bench/python/requirements.txt):
 
@@ -53,7 +54,12 @@ Usage (Python with bench/python/requirements.txt):
         --out bench/results/cross-world/simple-200k.json
 
 Writes FILE.json (sorted keys, rounded to 6 decimals: identical from run to run) and
-prints a Markdown table on stdout. Single-threaded by default; 1.5-3 minutes on the bundled
+prints a Markdown table on stdout. With `--summary bench/results/cross-world.json --world
+realiste --seed 7`, also replaces this world's entry (by label) in the summary the model
+cards embed at build time: per benefit, AUC, precision and lift at 1/3/5/10 %, Brier, ECE
+and calibration slope of recours, gbm, logistic and oracle, with the world's generator,
+seed, size and run month, recours' commit (from the run's manifest) and the date measured.
+This script is the only writer of that file. Single-threaded by default; 1.5-3 minutes on the bundled
 sample and 3-5 on 200 000 people (most of it the GBM grid: 4 settings x 5 folds x 3 benefits).
 """
 from __future__ import annotations
@@ -310,7 +316,26 @@ def metrics(y: np.ndarray, s: np.ndarray, ids: np.ndarray, p: np.ndarray | None,
                             "expected": float(ps[a:b].mean()) if b > a else None,
                             "observed": float(ys[a:b].mean()) if b > a else None})
         out["calibration_deciles"] = deciles
+        # Expected calibration error over those deciles: the mean gap between predicted and
+        # observed rates, weighted by the deciles' sizes (0 = calibrated on this population).
+        out["ece"] = float(sum(d["n"] * abs(d["expected"] - d["observed"])
+                               for d in deciles if d["n"] > 0) / n) if n else None
+        out["calibration_slope"] = calibration_slope(y, p)
     return out
+
+
+def calibration_slope(y: np.ndarray, p: np.ndarray) -> float | None:
+    """Slope b of the logistic recalibration y ~ a + b * logit(p), unpenalised (1 =
+    calibrated spread; below 1 the probabilities are too extreme, above 1 too timid).
+    Probabilities of exactly 0 or 1 (unscored people, a certain posterior) are clipped to
+    1e-6 from the bounds so that their logit is finite."""
+    from sklearn.linear_model import LogisticRegression
+    if y.min() == y.max():
+        return None
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    z = np.log(q / (1 - q)).reshape(-1, 1)
+    m = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=10_000, tol=1e-10).fit(z, y)
+    return float(m.coef_[0, 0])
 
 
 def rounded(x):
@@ -515,6 +540,69 @@ def markdown(label: str, res: dict) -> str:
     return "\n".join(lines)
 
 
+# What the summary keeps of each score (the model cards show it).
+SUMMARY_SCORES = ("recours", "gbm", "logistic", "oracle")
+SUMMARY_DESCRIPTION = (
+    "Cross-world evaluation summary written by bench/python/cross_world.py --summary (its only "
+    "writer): per synthetic world and benefit, recours' model trained and tested on that "
+    "world against scikit-learn references on the same features and the exact posterior. "
+    "The model cards embed this file at build time.")
+
+
+def summary_entry(args, res: dict, people: int) -> dict:
+    """One world's entry of the summary file: what was measured, on what, at which commit."""
+    benefits = {}
+    for b, r in ordered(res["benefits"]):
+        if "scores" not in r:
+            continue
+        c = r["counts"]
+        scores = {}
+        for name in SUMMARY_SCORES:
+            m = r["scores"].get(name)
+            if m is None:
+                continue
+            scores[name] = {
+                "auc": m["auc"], "brier": m["brier"], "ece": m["ece"],
+                "calibration_slope": m["calibration_slope"],
+                "mean_probability": m["mean_probability"],
+                "top": {k: {"precision": v["precision"], "lift": v["lift"]}
+                        for k, v in m["top"].items()},
+            }
+        benefits[b] = {"population": c["population"], "positives": c["positives"],
+                       "prevalence": c["prevalence"], "scores": scores}
+    import datetime
+    return {
+        "label": args.label,
+        "world": args.world,
+        "seed": args.seed,
+        "people": people,
+        "run_month": res["run_month"],
+        "commit": res["recours_git_commit"],
+        "measured": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+        "benefits": benefits,
+    }
+
+
+def write_summary(path: Path, entry: dict) -> None:
+    """Replaces this world's entry (same label) in the summary file, keeps the others, worlds
+    in label order; written under a temporary name then renamed, under an exclusive lock
+    (`FILE.lock`) so that evaluations of two worlds finishing together keep both entries."""
+    import fcntl
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        worlds = []
+        if path.exists():
+            worlds = [w for w in json.loads(path.read_text())["worlds"]
+                      if w["label"] != entry["label"]]
+        worlds.append(entry)
+        worlds.sort(key=lambda w: w["label"])
+        text = json.dumps(rounded({"description": SUMMARY_DESCRIPTION, "worlds": worlds}),
+                          indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, type=Path,
@@ -526,7 +614,15 @@ def main() -> None:
     ap.add_argument("--benefits", default=",".join(BENEFITS))
     ap.add_argument("--no-feature-ceiling", action="store_true",
                     help="leave out gbm_truth (a GBM trained on verite's truth, cross-fitted)")
+    ap.add_argument("--summary", type=Path,
+                    help="also record this world in the cross-world summary the model cards "
+                         "embed (bench/results/cross-world.json): needs --world and --seed")
+    ap.add_argument("--world", help="how the world was generated, for the summary "
+                                    "(e.g. realiste, or the generator's options)")
+    ap.add_argument("--seed", type=int, help="the generator's seed, for the summary")
     args = ap.parse_args()
+    if args.summary is not None and (args.world is None or args.seed is None):
+        ap.error("--summary needs --world and --seed")
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr)
 
@@ -539,6 +635,7 @@ def main() -> None:
     foyers = read_table(args.data, "foyers", ["pseudo_id", "role"], required=False)
     roles = foyers.unique("pseudo_id", keep="first") if foyers is not None else None
     personnes = read_table(args.data, "personnes", ["pseudo_id", "regime"], required=False)
+    people = personnes.height if personnes is not None else None
     regimes = personnes.unique("pseudo_id", keep="first") if personnes is not None else None
     features = pl.read_parquet(args.run / "features.parquet")
     scores = pl.read_parquet(args.run / "scores.parquet", columns=["pseudo_id", "prestation",
@@ -575,6 +672,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     print(markdown(args.label, out))
+    if args.summary is not None:
+        write_summary(args.summary, summary_entry(args, out, people))
+        log(f"summary: {args.label} recorded in {args.summary}")
     log(f"done in {seconds:.1f} s → {args.out}")
 
 

@@ -82,6 +82,15 @@ pub fn month(m: super::month::Month) -> String {
     format!("{} {}", MONTHS[m.month_of_year() as usize - 1], m.year())
 }
 
+/// An ISO date (`2026-12-08`) in words: `8 décembre 2026`; `None` when it is not one.
+pub(crate) fn date(iso: &str) -> Option<String> {
+    let mut parts = iso.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let (y, m, d): (u32, usize, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let name = MONTHS.get(m.checked_sub(1)?)?;
+    (1..=31).contains(&d).then(|| format!("{d} {name} {y}"))
+}
+
 /// A share (0–1) as a percentage with one decimal: `53,6 %`.
 pub fn percent(share: f64) -> String {
     format!("{}{UNIT_SPACE}%", number(100.0 * share, 1))
@@ -134,6 +143,9 @@ mod tests {
             month(crate::domain::month::Month::parse("2025-09").unwrap()),
             "septembre 2025"
         );
+        assert_eq!(date("2026-12-08").as_deref(), Some("8 décembre 2026"));
+        assert_eq!(date("2026-13-08"), None);
+        assert_eq!(date("2026-12"), None);
         assert_eq!(signed(0.1003 * 100.0, 1), "+10,0");
         assert_eq!(signed(-0.5, 1), "-0,5");
         assert_eq!(tick(0.1), "0,1");

@@ -1299,6 +1299,7 @@ impl Stage for Report {
 
         html.push_str("<h2 id=\"fiches\">Fiches modèles</h2>\n");
         let mut cards = Vec::new();
+        let worlds = modelcard::cross_world()?;
         for (b, a) in &fig.models {
             let rows = fig.suppressed(b);
             let card = modelcard::model_card(
@@ -1312,6 +1313,7 @@ impl Stage for Report {
                     min_cell: fig.fairness.min_cell,
                     rules: &fig.rules,
                 },
+                &worlds,
             );
             let _ = writeln!(
                 html,

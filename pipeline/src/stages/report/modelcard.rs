@@ -1,18 +1,98 @@
 //! `models/model-card-<BENEFIT>.md`, in French: what an auditor reads first — intended use,
 //! learning data, the feature dictionary of the features used, the variables left out and
-//! why, the scorecard, held-out metrics, fairness findings, the contact rules, solver and
-//! known limits. Numbers are French formatted (`domain::fr`); a value not published or not
+//! why, the scorecard, held-out metrics, the quality the project measured on synthetic
+//! worlds (`bench/results/cross-world.json`, embedded), fairness findings, the contact
+//! rules, solver and known limits. Numbers are French formatted (`domain::fr`); a value not published or not
 //! defined reads `n.d.`, explained once at the end. Written by the report stage (`report/model-card-<BENEFIT>.md`, also shown in
 //! `report/index.html`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use recours_models::train::ModelArtefact;
+use serde::Deserialize;
 
 use crate::stages::evaluate::fairness::{Rate, SuppressedRow};
 use crate::stages::features::dictionary::{self as features, FeatureSelection, Protected};
 
 use crate::domain::fr;
+use crate::domain::month::Month;
+use crate::error::{RecoursError, Result};
+
+/// Where the cross-world summary lives in the repository, as the cards name it.
+pub(crate) const CROSS_WORLD_PATH: &str = "bench/results/cross-world.json";
+
+/// The cross-world evaluation summary, written by `bench/python/cross_world.py --summary`
+/// only and embedded at build time: its figures describe the models recours builds at a
+/// commit, measured by the project on synthetic worlds, not a run's data — so they travel
+/// with the binary (whose commit and source hash the manifest records; `build.rs` hashes
+/// this file too) instead of being a setting a run could point elsewhere.
+const CROSS_WORLD: &str = include_str!("../../../../bench/results/cross-world.json");
+
+/// The cross-world summary (`bench/results/cross-world.json`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CrossWorld {
+    pub worlds: Vec<WorldRecord>,
+}
+
+/// One synthetic world: how it was generated, when and at which commit it was measured.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorldRecord {
+    pub label: String,
+    /// The generator and its options (`realiste`, …).
+    pub world: String,
+    pub seed: u64,
+    pub people: usize,
+    pub run_month: String,
+    /// recours' commit the run was built from (`-dirty` when it had uncommitted changes).
+    pub commit: Option<String>,
+    /// ISO date of the measure.
+    pub measured: String,
+    pub benefits: BTreeMap<String, WorldBenefit>,
+}
+
+/// One benefit on one world: the evaluation population and each score's figures.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorldBenefit {
+    pub population: usize,
+    pub positives: usize,
+    pub prevalence: f64,
+    /// `recours`, `gbm`, `logistic`, `oracle`.
+    pub scores: BTreeMap<String, WorldScore>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorldScore {
+    pub auc: f64,
+    pub brier: f64,
+    /// Expected calibration error over the score's deciles.
+    pub ece: f64,
+    pub calibration_slope: Option<f64>,
+    /// Precision and lift in the top shares (`1%`, `3%`, `5%`, `10%`).
+    pub top: BTreeMap<String, TopShare>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TopShare {
+    pub precision: f64,
+    pub lift: Option<f64>,
+}
+
+/// The top shares the cards show, in order.
+const TOP_SHARES: [&str; 4] = ["1%", "3%", "5%", "10%"];
+
+/// The scores the cards show, with their French names.
+const CROSS_WORLD_SCORES: [(&str, &str); 3] = [
+    ("recours", "modèle recours (même forme que ce modèle)"),
+    ("gbm", "référence : gradient boosting"),
+    ("oracle", "plafond : probabilité exacte"),
+];
+
+/// The embedded summary, parsed (an unreadable one is a defect of the build: internal).
+pub(crate) fn cross_world() -> Result<CrossWorld> {
+    serde_json::from_str(CROSS_WORLD)
+        .map_err(|e| RecoursError::Internal(format!("{CROSS_WORLD_PATH} embedded: {e}")))
+}
 
 fn pct(x: f64) -> String {
     fr::percent(x)
@@ -61,6 +141,7 @@ pub(crate) fn model_card(
     selection: &FeatureSelection,
     run_id: &str,
     ctx: &CardContext,
+    worlds: &CrossWorld,
 ) -> String {
     let mut s = String::new();
     let b = &a.benefit;
@@ -137,11 +218,6 @@ pub(crate) fn model_card(
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "\nComparaison de ce modèle avec une référence par gradient boosting et avec la probabilité exacte sur \
-         d'autres mondes synthétiques : `BENCHMARKS.md`, « Model quality across worlds »."
-    );
     let _ = writeln!(s, "\n## Variables écartées\n");
     let _ = writeln!(
         s,
@@ -271,6 +347,7 @@ pub(crate) fn model_card(
             }
         );
     }
+    cross_world_section(&mut s, b, worlds);
     fairness_section(&mut s, ctx);
     let _ = writeln!(s, "## Règles de contact\n");
     for r in ctx.rules {
@@ -301,6 +378,93 @@ pub(crate) fn model_card(
     );
     let _ = writeln!(s, "---\n\n{}.", fr::ND_NOTE);
     s
+}
+
+/// What the project measured on synthetic worlds for benefit `b`: one table per world, the
+/// model of this form trained and tested there against the gradient-boosting reference and
+/// the exact posterior.
+pub(crate) fn cross_world_section(s: &mut String, b: &str, cw: &CrossWorld) {
+    let (the, _) = articles(b);
+    let _ = writeln!(s, "\n## Qualité mesurée sur des mondes synthétiques\n");
+    let _ = writeln!(
+        s,
+        "Ces chiffres ne viennent pas des données de cette exécution : le projet les a mesurés sur des mondes \
+         synthétiques (`recours generate`), où la vérité est connue, avec le code du commit indiqué. Sur chaque \
+         monde, un modèle de la même forme que celui-ci est entraîné sur la table d'apprentissage de ce monde, \
+         puis évalué sur les personnes du champ légal qui ne perçoivent pas {the}{b} (personnes de la table \
+         d'apprentissage et oppositions exclues). Référence : gradient boosting (scikit-learn \
+         `HistGradientBoostingClassifier`) sur les mêmes variables et les mêmes lignes étiquetées. Plafond : la \
+         probabilité exacte de non-recours sachant tout ce que les fichiers montrent, que le générateur calcule. \
+         Source : `{CROSS_WORLD_PATH}`, écrit par `bench/python/cross_world.py`.\n"
+    );
+    let mut shown = 0;
+    for w in &cw.worlds {
+        let Some(r) = w.benefits.get(b) else {
+            continue;
+        };
+        shown += 1;
+        let month = Month::parse(&w.run_month).map_or_else(|| w.run_month.clone(), fr::month);
+        let measured = fr::date(&w.measured).unwrap_or_else(|| w.measured.clone());
+        let commit = w.commit.as_deref().unwrap_or(fr::ND);
+        let _ = writeln!(
+            s,
+            "### Monde `{}` : générateur `{}`, graine {}, {} personnes, mois {month}\n\n\
+             Mesuré le {measured} au commit `{commit}`. Population évaluée : {} personnes, dont {} en \
+             non-recours ({}).\n",
+            w.label,
+            w.world,
+            w.seed,
+            fr::count(w.people),
+            fr::count(r.population),
+            fr::count(r.positives),
+            pct(r.prevalence)
+        );
+        let _ = writeln!(
+            s,
+            "| score | AUC | précision (lift) 1 % | 3 % | 5 % | 10 % | Brier | ECE | pente de calibration |\n\
+             |:---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (key, name) in CROSS_WORLD_SCORES {
+            let Some(m) = r.scores.get(key) else {
+                continue;
+            };
+            let tops: Vec<String> = TOP_SHARES
+                .iter()
+                .map(|t| {
+                    m.top.get(*t).map_or(fr::ND.to_string(), |x| {
+                        format!(
+                            "{} ({})",
+                            pct(x.precision),
+                            fr::or_nd(x.lift, |v| fr::number(v, 2))
+                        )
+                    })
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} |",
+                fr::number(m.auc, 3),
+                tops.join(" | "),
+                fr::number(m.brier, 4),
+                fr::number(m.ece, 3),
+                fr::or_nd(m.calibration_slope, |v| fr::number(v, 2))
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if shown == 0 {
+        let _ = writeln!(s, "Aucun monde mesuré pour {the}{b}.\n");
+    }
+    let _ = writeln!(
+        s,
+        "Précision : part de personnes en non-recours parmi les premiers 1, 3, 5 ou 10 % du classement ; lift : \
+         cette précision divisée par la part en non-recours de toute la population évaluée. ECE : écart moyen, \
+         pondéré par décile du score, entre la probabilité prédite et le taux observé. Pente de calibration : 1 \
+         quand l'étalement des probabilités est juste, moins de 1 quand elles sont trop extrêmes, plus de 1 \
+         quand elles sont trop resserrées. Les listes suivent le classement (AUC, précision) ; la calibration dit \
+         si une probabilité de 30 % correspond à 30 % de personnes en non-recours dans la population évaluée, \
+         que la table d'apprentissage, où les allocataires sont sur-représentés, ne reproduit pas.\n"
+    );
 }
 
 /// The benefit with its article: (`la `, `à la `) for PPA, (`le `, `au `) for RSA, (`l'`,
@@ -386,4 +550,73 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
         s,
         "\nPar département : `report/fairness-<PRESTATION>.csv`.\n"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded summary parses, and every world has the three benefits with the
+    /// scores the cards show (the file is only written by `bench/python/cross_world.py`).
+    #[test]
+    fn cross_world_summary_parses_and_has_every_benefit() {
+        let cw = cross_world().unwrap();
+        assert!(cw.worlds.len() >= 2, "{} worlds", cw.worlds.len());
+        for w in &cw.worlds {
+            assert!(
+                fr::date(&w.measured).is_some(),
+                "{}: {}",
+                w.label,
+                w.measured
+            );
+            assert!(Month::parse(&w.run_month).is_some(), "{}", w.label);
+            assert!(w.commit.is_some(), "{}: no commit", w.label);
+            for b in ["PPA", "RSA", "ASPA"] {
+                let r = &w.benefits[b];
+                assert!(r.positives > 0 && r.positives < r.population);
+                for (key, _) in CROSS_WORLD_SCORES {
+                    let m = &r.scores[key];
+                    assert!((0.5..=1.0).contains(&m.auc), "{} {b} {key}", w.label);
+                    for t in TOP_SHARES {
+                        assert!((0.0..=1.0).contains(&m.top[t].precision));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The section shows the file's figures in French: AUC to three decimals, precision as a
+    /// percentage with its lift, ECE and calibration slope, the world, its commit and date.
+    #[test]
+    fn cross_world_section_renders_the_figures_in_french() {
+        let text = r#"{"worlds": [{"label": "w1", "world": "realiste", "seed": 7,
+            "people": 200000, "run_month": "2026-09", "commit": "abc123", "measured": "2026-12-08",
+            "benefits": {"RSA": {"population": 49635, "positives": 3222, "prevalence": 0.064914,
+              "scores": {
+                "recours": {"auc": 0.98212, "brier": 0.02401, "ece": 0.0312, "calibration_slope": 0.874,
+                  "top": {"1%": {"precision": 0.998, "lift": 15.37}, "3%": {"precision": 0.92, "lift": 14.17},
+                          "5%": {"precision": 0.831, "lift": 12.8}, "10%": {"precision": 0.585, "lift": 9.01}}},
+                "oracle": {"auc": 0.995, "brier": 0.0137, "ece": 0.002, "calibration_slope": null,
+                  "top": {"1%": {"precision": 1.0, "lift": 15.4}, "3%": {"precision": 0.975, "lift": 15.02},
+                          "5%": {"precision": 0.923, "lift": 14.2}, "10%": {"precision": 0.634, "lift": 9.77}}}}}}}]}"#;
+        let cw: CrossWorld = serde_json::from_str(text).unwrap();
+        let mut s = String::new();
+        cross_world_section(&mut s, "RSA", &cw);
+        for expected in [
+            "### Monde `w1` : générateur `realiste`, graine 7, 200\u{202f}000 personnes, mois septembre 2026",
+            "Mesuré le 8 décembre 2026 au commit `abc123`",
+            "49\u{202f}635 personnes, dont 3\u{202f}222 en non-recours (6,5\u{a0}%)",
+            "| modèle recours (même forme que ce modèle) | 0,982 | 99,8\u{a0}% (15,37) | 92,0\u{a0}% (14,17) | 83,1\u{a0}% (12,80) | 58,5\u{a0}% (9,01) | 0,0240 | 0,031 | 0,87 |",
+            "| plafond : probabilité exacte | 0,995 | 100,0\u{a0}% (15,40) |",
+            "| 0,0137 | 0,002 | n.d. |",
+            "ne viennent pas des données de cette exécution",
+        ] {
+            assert!(s.contains(expected), "{expected}\nnot in:\n{s}");
+        }
+        // No gradient-boosting row when the file has none; no world for another benefit.
+        assert!(!s.contains("gradient boosting |"));
+        let mut other = String::new();
+        cross_world_section(&mut other, "PPA", &cw);
+        assert!(other.contains("Aucun monde mesuré pour la PPA."));
+    }
 }
