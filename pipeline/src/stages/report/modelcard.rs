@@ -395,7 +395,10 @@ pub(crate) fn cross_world_section(s: &mut String, b: &str, cw: &CrossWorld) {
          d'apprentissage et oppositions exclues). Référence : gradient boosting (scikit-learn \
          `HistGradientBoostingClassifier`) sur les mêmes variables et les mêmes lignes étiquetées. Plafond : la \
          probabilité exacte de non-recours sachant tout ce que les fichiers montrent, que le générateur calcule. \
-         Source : `{CROSS_WORLD_PATH}`, écrit par `bench/python/cross_world.py`.\n"
+         Le générateur `realiste` est celui sur lequel les modèles ont été construits ; `realiste-variante` est le \
+         même générateur réglé autrement (lois de recours plus marquées, plus d'adultes hébergés et \
+         d'indépendants, contacts manquants, enquête plus petite et plus bruitée), sur lequel ils ne l'ont pas \
+         été. Source : `{CROSS_WORLD_PATH}`, écrit par `bench/python/cross_world.py`.\n"
     );
     let mut shown = 0;
     for w in &cw.worlds {
