@@ -30,6 +30,12 @@ pub struct TrainConfig {
     /// Solver settings; `alpha` is replaced by the chosen one.
     pub solver: SolverSettings,
     pub allow_non_convergence: bool,
+    /// Fit the deployed model again on every label (training and test parts), with the
+    /// columns, interactions and L2 strength chosen on the training part; the held-out
+    /// metrics then measure the same procedure fitted on the training part alone.
+    /// Artefacts written before this setting existed read as `false`.
+    #[serde(default)]
+    pub refit_on_all_labels: bool,
 }
 
 /// The data of one benefit: row-major features, labels, and the eligibility estimate alone
@@ -91,6 +97,10 @@ pub struct TrainingData {
     pub digest: String,
     pub train_rows: usize,
     pub test_rows: usize,
+    /// Rows the deployed model's coefficients were fitted on: every row when the model
+    /// was fitted again on all labels, else the training part.
+    #[serde(default)]
+    pub fitted_rows: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -467,6 +477,48 @@ fn best_alpha(cv: &[CvResult], default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// A fitted model with its standardisation and the inverse of its penalised information.
+struct FinalFit {
+    s: Standardised,
+    fit: Fit,
+    cov: Array2<f64>,
+}
+
+/// The model on `rows` with the chosen columns and strength, through linfa's interface
+/// (checked parameters, a dataset with its feature names); convergence is checked.
+fn final_fit(
+    input: &TrainInput,
+    cfg: &TrainConfig,
+    settings: &SolverSettings,
+    cols: &[usize],
+    rows: &[usize],
+) -> Result<FinalFit, TrainError> {
+    let s = standardise(input, cols, rows, None);
+    let estimator_err = |e| TrainError::Estimator(e, input.benefit.to_string());
+    let targets: ndarray::Array1<bool> = rows.iter().map(|&r| input.y[r]).collect();
+    let dataset = linfa::DatasetBase::new(s.x.view(), targets.view())
+        .with_feature_names(cols.iter().map(|&j| input.names[j].clone()).collect());
+    let fit = LogisticParams::from(settings.clone())
+        .check()
+        .map_err(estimator_err)?
+        .fit(&dataset)
+        .map_err(estimator_err)?
+        .fit;
+    if !fit.converged && !cfg.allow_non_convergence {
+        return Err(TrainError::NotConverged {
+            benefit: input.benefit.into(),
+            gradient_norm: fit.gradient_norm,
+            iterations: fit.iterations,
+            tolerance: settings.convergence_tolerance,
+        });
+    }
+    let cov =
+        logistic::covariance(s.x.view(), &fit, settings.alpha).ok_or(TrainError::Singular {
+            benefit: input.benefit.into(),
+        })?;
+    Ok(FinalFit { s, fit, cov })
+}
+
 pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, TrainError> {
     let n = input.y.len();
     let p_all = input.names.len();
@@ -601,34 +653,31 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
         cv
     };
 
-    // Final fit on the whole training part.
+    // Final fit on the whole training part: the model the held-out part measures.
     let settings = SolverSettings {
         alpha,
         ..cfg.solver.clone()
     };
-    let s = standardise(input, &cols, &train_rows, None);
-    // Through linfa's interface: checked parameters, a dataset with its feature names.
-    let estimator_err = |e| TrainError::Estimator(e, input.benefit.to_string());
-    let targets: ndarray::Array1<bool> = train_rows.iter().map(|&r| input.y[r]).collect();
-    let dataset = linfa::DatasetBase::new(s.x.view(), targets.view())
-        .with_feature_names(cols.iter().map(|&j| input.names[j].clone()).collect());
-    let fit = LogisticParams::from(settings.clone())
-        .check()
-        .map_err(estimator_err)?
-        .fit(&dataset)
-        .map_err(estimator_err)?
-        .fit;
-    if !fit.converged && !cfg.allow_non_convergence {
-        return Err(TrainError::NotConverged {
-            benefit: input.benefit.into(),
-            gradient_norm: fit.gradient_norm,
-            iterations: fit.iterations,
-            tolerance: settings.convergence_tolerance,
-        });
-    }
-    let cov = logistic::covariance(s.x.view(), &fit, alpha).ok_or(TrainError::Singular {
-        benefit: input.benefit.into(),
-    })?;
+    let trained = final_fit(input, cfg, &settings, &cols, &train_rows)?;
+    let t = standardise(
+        input,
+        &cols,
+        &test_rows,
+        Some((&trained.s.mean, &trained.s.sd)),
+    );
+    let p_test = logistic::predict(t.x.view(), trained.fit.intercept, &trained.fit.coef);
+    let y_test: Vec<bool> = test_rows.iter().map(|&r| input.y[r]).collect();
+    let baseline: Vec<f64> = test_rows.iter().map(|&r| input.baseline[r]).collect();
+    let test = metrics::evaluate(&p_test, &y_test);
+
+    // The deployed model: the same procedure on every label when configured.
+    let (deployed, fitted_rows) = if cfg.refit_on_all_labels {
+        let all: Vec<usize> = (0..n).collect();
+        (final_fit(input, cfg, &settings, &cols, &all)?, all)
+    } else {
+        (trained, train_rows.clone())
+    };
+    let FinalFit { s, fit, cov } = deployed;
     let k = cols.len();
     let coefficients: Vec<Coefficient> = cols
         .iter()
@@ -651,14 +700,8 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
             }
         })
         .collect();
-
-    // Held-out evaluation, and the eligibility estimate alone for comparison.
-    let t = standardise(input, &cols, &test_rows, Some((&s.mean, &s.sd)));
-    let p_test = logistic::predict(t.x.view(), fit.intercept, &fit.coef);
-    let y_test: Vec<bool> = test_rows.iter().map(|&r| input.y[r]).collect();
-    let baseline: Vec<f64> = test_rows.iter().map(|&r| input.baseline[r]).collect();
-    let p_train = logistic::predict(s.x.view(), fit.intercept, &fit.coef);
-    let y_train_b: Vec<bool> = train_rows.iter().map(|&r| input.y[r]).collect();
+    let p_fitted = logistic::predict(s.x.view(), fit.intercept, &fit.coef);
+    let y_fitted: Vec<bool> = fitted_rows.iter().map(|&r| input.y[r]).collect();
 
     let mut hasher = blake3::Hasher::new();
     for name in input.names {
@@ -702,11 +745,12 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
             digest: hasher.finalize().to_hex().to_string(),
             train_rows: train_rows.len(),
             test_rows: test_rows.len(),
+            fitted_rows: fitted_rows.len(),
         },
         metrics: ModelMetrics {
-            test: metrics::evaluate(&p_test, &y_test),
+            test,
             test_auc_eligibility_only: metrics::auc(&baseline, &y_test),
-            train_auc: metrics::auc(&p_train, &y_train_b),
+            train_auc: metrics::auc(&p_fitted, &y_fitted),
         },
     })
 }
@@ -799,6 +843,7 @@ mod tests {
             alphas: vec![1.0],
             solver: SolverSettings::default(),
             allow_non_convergence: false,
+            refit_on_all_labels: false,
         };
         let a = train(&input, &cfg).unwrap();
         let retained: Vec<&str> = a.interactions.iter().map(|s| s.name.as_str()).collect();

@@ -156,6 +156,11 @@ pub struct RawTraining {
     pub newton_steps: u64,
     #[serde(default)]
     pub allow_non_convergence: bool,
+    /// Fit the deployed model again on every label once the columns, interactions and L2
+    /// strength are chosen on the training part (the held-out metrics measure the same
+    /// procedure fitted on the training part).
+    #[serde(default = "default_refit_on_all_labels")]
+    pub refit_on_all_labels: bool,
     /// Model artefacts to reuse instead of training, by benefit (paths relative to the config).
     #[serde(default)]
     pub reuse: BTreeMap<String, String>,
@@ -179,6 +184,9 @@ fn default_max_iterations() -> u64 {
 fn default_gradient_tolerance() -> f64 {
     1e-8
 }
+fn default_refit_on_all_labels() -> bool {
+    true
+}
 fn default_newton_steps() -> u64 {
     5
 }
@@ -198,6 +206,7 @@ impl Default for RawTraining {
             convergence_tolerance: default_convergence_tolerance(),
             newton_steps: default_newton_steps(),
             allow_non_convergence: false,
+            refit_on_all_labels: default_refit_on_all_labels(),
             reuse: BTreeMap::new(),
         }
     }
@@ -905,6 +914,7 @@ impl RunConfig {
                 ..recours_models::logistic::SolverSettings::default()
             },
             allow_non_convergence: t.allow_non_convergence,
+            refit_on_all_labels: t.refit_on_all_labels,
         }
     }
 

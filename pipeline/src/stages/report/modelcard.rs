@@ -166,13 +166,14 @@ pub(crate) fn model_card(
     let _ = writeln!(
         s,
         "{} lignes étiquetées de la table d'apprentissage (`apprentissage`), dont {} en non-recours ({}) ; \
-         partage stratifié à graine fixe : {} pour l'apprentissage, {} mises de côté pour le test. Empreinte \
+         partage stratifié à graine fixe : {} pour l'apprentissage, {} mises de côté pour le test. {} Empreinte \
          (BLAKE3 des variables et des étiquettes) : `{}`.\n",
         fr::count(t.rows),
         fr::count(t.positives),
         pct(t.label_rate),
         fr::count(t.train_rows),
         fr::count(t.test_rows),
+        fitted_on(t),
         t.digest
     );
     let _ = writeln!(s, "## Variables utilisées\n");
@@ -281,7 +282,7 @@ pub(crate) fn model_card(
     );
     let _ = writeln!(
         s,
-        "AUC {} (droit estimé seul : {}), PR-AUC {}, log-loss {}, Brier {} ; AUC sur l'apprentissage {}.\n",
+        "AUC {} (droit estimé seul : {}), PR-AUC {}, log-loss {}, Brier {} ; AUC sur les lignes d'estimation du modèle déployé {}.\n",
         f(e.auc),
         f(m.test_auc_eligibility_only),
         f(e.pr_auc),
@@ -553,6 +554,25 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
         s,
         "\nPar département : `report/fairness-<PRESTATION>.csv`.\n"
     );
+}
+
+/// Which rows the deployed coefficients come from, and what the test part then measures.
+fn fitted_on(t: &recours_models::train::TrainingData) -> String {
+    if t.fitted_rows == t.rows && t.test_rows > 0 {
+        format!(
+            "Les variables, les interactions et la force de régularisation sont choisies sur la partie \
+             apprentissage ; le modèle déployé (coefficients ci-dessous) est ensuite estimé de nouveau sur les {} \
+             lignes étiquetées. Les mesures sur l'échantillon de test décrivent la même procédure estimée sur la \
+             partie apprentissage seule : une estimation prudente du modèle déployé.",
+            fr::count(t.rows)
+        )
+    } else {
+        format!(
+            "Le modèle déployé est estimé sur les {} lignes de la partie apprentissage ; l'échantillon de test n'a \
+             servi qu'aux mesures.",
+            fr::count(t.train_rows)
+        )
+    }
 }
 
 #[cfg(test)]
