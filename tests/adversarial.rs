@@ -787,3 +787,57 @@ fn hostile_and_careless_inputs_give_their_exit_code_and_leak_nothing() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// One bad value causing many problems: 500 persons' birth months unreadable, so their
+/// foyers, resources, rights and contacts are rejected with them and every table is over
+/// its tolerance. The first problems listed, in the message and in `quality.json`, are the
+/// persons' own; the rows rejected because of them and the tolerances exceeded come after,
+/// `personnes` first.
+#[test]
+fn a_rejected_person_is_listed_before_the_rows_rejected_because_of_it() {
+    let dir = scratch("adversarial_cascade");
+    let (config, _) = prepare(
+        &dir,
+        &[Change::Parquet("personnes", |df| {
+            for row in df.height() - 500..df.height() {
+                set_text(df, "naissance", row, "vers 1980");
+            }
+        })],
+    );
+    let o = recours(&["--config", config.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    let err = stderr(&o);
+    let message: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .skip(1)
+        .collect();
+    assert_eq!(message.first(), Some(&"first problems:"), "{err}");
+    let problems: Vec<&str> = message[1..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim())
+        .collect();
+    let tolerances: Vec<&str> = message[1 + problems.len()..]
+        .iter()
+        .take_while(|l| l.contains("% allowed"))
+        .copied()
+        .collect();
+    assert!(
+        problems[0].starts_with("personnes:") && problems[0].contains("mois_invalide"),
+        "{err}"
+    );
+    let last_root = problems.iter().rposition(|p| p.starts_with("personnes:"));
+    let first_consequence = problems.iter().position(|p| p.contains("personne_rejetee"));
+    assert!(last_root < first_consequence, "{err}");
+    assert!(tolerances.len() >= 4, "{err}");
+    assert!(tolerances[0].starts_with("table personnes:"), "{err}");
+    let q = quality(&dir.join("run"));
+    let listed: Vec<&str> = q["first_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, problems, "quality.json lists other first problems");
+}
