@@ -406,6 +406,16 @@ fn cases() -> Vec<Case> {
             PRIVACY_STOP,
             &["table logements", "column commentaire"],
         ),
+        // Glued to a short word whose letters are hexadecimal: text, not a hash id.
+        case(
+            "nir_glued_to_a_short_word",
+            vec![Csv("contacts", |r| {
+                set_cell(r, 3, "organisme", "dossier de185057800608436")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["table contacts", "column organisme"],
+        ),
         // Amounts: two 1e308 resources of one person and month, a 1e300 campaign outcome.
         Case {
             check: Some(|run| {
