@@ -258,6 +258,18 @@ fn cases() -> Vec<Case> {
             DATA_REJECTED,
             &["table ressources", "symbolic link"],
         ),
+        // A month's file delivered twice: its rows would count twice (no row rule sees it,
+        // two rows of one person, month and nature being two employers).
+        case(
+            "resources_file_delivered_twice",
+            vec![RessourcesFolder(|dir| {
+                let month = dir.join("mois=2025-08");
+                std::fs::copy(month.join("part-0.parquet"), month.join("part-1.parquet")).unwrap();
+            })],
+            "validate",
+            DATA_REJECTED,
+            &["table ressources", "same bytes"],
+        ),
         // Caisse codes that would become paths or formulas: refused when the map is loaded.
         case(
             "caisse_code_parent_folders",

@@ -95,6 +95,7 @@ pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
             message: format!("folder {} holds no .{ext} file", root.display()),
         });
     }
+    each_file_once(input, &files)?;
     Ok(files
         .into_iter()
         .map(|path| {
@@ -102,6 +103,45 @@ pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
             SourceFile { path, partitions }
         })
         .collect())
+}
+
+/// Refuses two files of one table holding the same bytes: a file delivered twice (copied
+/// under a second name or into a second partition) whose rows would all count twice (a
+/// month's resources doubled), which no row check sees since two rows of one person,
+/// month and nature are allowed (two employers). Only files of equal size are read.
+fn each_file_once(input: &InputSpec, files: &[PathBuf]) -> Result<()> {
+    let problem = |message: String| RecoursError::Input {
+        table: input.table.into(),
+        message,
+    };
+    let mut by_size: std::collections::BTreeMap<u64, Vec<&PathBuf>> = Default::default();
+    for f in files {
+        let size = std::fs::metadata(f)
+            .map_err(|e| problem(format!("cannot read {}: {e}", f.display())))?
+            .len();
+        by_size.entry(size).or_default().push(f);
+    }
+    for same_size in by_size.values().filter(|v| v.len() > 1) {
+        let mut seen = std::collections::BTreeMap::new();
+        for f in same_size {
+            let hash = std::fs::File::open(f)
+                .and_then(|file| {
+                    blake3::Hasher::new()
+                        .update_reader(file)
+                        .map(|h| h.finalize())
+                })
+                .map_err(|e| problem(format!("cannot read {}: {e}", f.display())))?;
+            if let Some(first) = seen.insert(*hash.as_bytes(), f) {
+                return Err(problem(format!(
+                    "files {} and {} hold the same bytes: one file delivered twice, whose rows \
+                     would count twice; remove the copy",
+                    first.display(),
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn partitions_of(root: &Path, file: &Path) -> Vec<(String, String)> {
