@@ -202,6 +202,15 @@ fn cases() -> Vec<Case> {
             |c| set_key(c, "output", "\"..\""),
             &["output", "configuration's folder"],
         ),
+        // A run folder inside an input's folder: the next run would read its outputs.
+        config_case(
+            "output_inside_an_input_folder",
+            |c| {
+                let inside = repo().join("data-samples/ressources/run");
+                set_key(c, "output", &format!("\"{}\"", inside.display()))
+            },
+            &["output", "inside the input of table ressources"],
+        ),
         config_case(
             "verite_as_csv",
             |c| {

@@ -826,7 +826,7 @@ impl RunConfig {
             }
         }
         let output = normalize(&dir.join(&raw.output));
-        if let Some(p) = output_problem(&raw.output, &output, file) {
+        if let Some(p) = output_problem(&raw.output, &output, file, &inputs) {
             problems.push(format!("output: {p}"));
         }
         if !problems.is_empty() {
@@ -975,8 +975,14 @@ const OFFLINE_AGES: std::ops::RangeInclusive<i32> = 18..=130;
 /// Why a run folder cannot be used (`None` when it can): `written` is the setting as
 /// written (`output` or `--output`), `resolved` the folder it names. The run folder must be
 /// named, and must not be the configuration's folder or hold it (a run writes and replaces
-/// files in its folder).
-pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Option<String> {
+/// files in its folder), nor be inside an input's folder or hold an input (the next run
+/// would read its outputs as extracts, or remove an extract).
+pub fn output_problem(
+    written: &str,
+    resolved: &Path,
+    config_file: &Path,
+    inputs: &[InputSpec],
+) -> Option<String> {
     if written.trim().is_empty() {
         return Some("the run folder is empty; name a folder for the run".into());
     }
@@ -995,6 +1001,18 @@ pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Opt
              its own for the run",
             config_dir.display()
         ));
+    }
+    for input in inputs {
+        let extract = real(&input.path);
+        if folder.starts_with(&extract) || extract.starts_with(&folder) {
+            return Some(format!(
+                "'{written}' is inside the input of table {} or holds it ({}): a run would \
+                 read its own outputs as extracts, or remove an extract; name a folder of its \
+                 own for the run",
+                input.table,
+                extract.display()
+            ));
+        }
     }
     // The run folder's path is written into its log and the messages of every stage.
     if crate::domain::nir::is_nir_like(&folder.to_string_lossy()) {
@@ -1213,7 +1231,7 @@ mod tests {
             assert!(message.contains("output: "), "{output:?}: {message}");
         }
         let config_dir = file.parent().unwrap();
-        assert!(output_problem("runs", &config_dir.join("runs"), &file).is_none());
-        assert!(output_problem("x", config_dir, &file).is_some());
+        assert!(output_problem("runs", &config_dir.join("runs"), &file, &[]).is_none());
+        assert!(output_problem("x", config_dir, &file, &[]).is_some());
     }
 }
