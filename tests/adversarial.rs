@@ -256,6 +256,23 @@ fn cases() -> Vec<Case> {
             USAGE,
             &["departements.csv", "listed twice"],
         ),
+        // A barème value that is not a finite amount would reach every estimate.
+        case(
+            "bareme_amount_nan",
+            vec![Reference("baremes.toml", |t| {
+                t.replacen(
+                    "montant_forfaitaire = 646.52",
+                    "montant_forfaitaire = nan",
+                    1,
+                )
+            })],
+            "validate",
+            USAGE,
+            &[
+                "baremes.toml",
+                "[[rsa]] entry from 2025-04: montant_forfaitaire",
+            ],
+        ),
         // A symbolic link that loops inside a partitioned input: refused, not read forever.
         case(
             "input_folder_with_a_link_loop",
