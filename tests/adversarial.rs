@@ -232,6 +232,16 @@ fn cases() -> Vec<Case> {
             &["[lists.capacity] sms", "10 000 000"],
         ),
         config_case(
+            "min_cell_beyond_its_range",
+            |c| {
+                c.replace(
+                    "[evaluation]",
+                    "[evaluation]\nmin_cell = 18446744073709551615",
+                )
+            },
+            &["[evaluation] min_cell", "1 000 000"],
+        ),
+        config_case(
             "exclude_names_no_feature",
             |c| set_key(c, "exclude", "[\"age_demandeur_typo\"]"),
             &["[features] exclude", "'age_demandeur_typo'"],

@@ -746,6 +746,13 @@ impl RunConfig {
         }
         in_range(
             &mut problems,
+            "[evaluation] min_cell",
+            &raw.evaluation.min_cell,
+            raw.evaluation.min_cell <= MAX_MIN_CELL,
+            "at most 1 000 000 people (a larger one hides every count of the report)",
+        );
+        in_range(
+            &mut problems,
             "[evaluation] recall_margin",
             raw.evaluation.recall_margin,
             (0.0..1.0).contains(&raw.evaluation.recall_margin),
@@ -958,6 +965,8 @@ fn in_range(
 /// population, and small enough that sums over every caisse and channel cannot overflow.
 const MAX_CAPACITY: usize = 10_000_000;
 
+/// The largest small-cell threshold: beyond it every count of the report is hidden.
+const MAX_MIN_CELL: usize = 1_000_000;
 /// Cross-validation folds at most (each fold is one more fit per alpha and benefit).
 const MAX_FOLDS: usize = 100;
 /// The strongest L2 penalty tried: beyond it every coefficient is zero to the solver's
