@@ -313,6 +313,14 @@ fn a_run_killed_after_moving_outputs_before_the_manifest_lists_them_resumes_iden
             "files recours moved in that nothing lists after a stop at {point}"
         );
     }
+    // verify names the stopped run as such.
+    let o = recours(&["verify", run.to_str().unwrap()]);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("UNFINISHED stage lists (pending)"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // A file someone put beside the lists while the run was stopped stays.
     std::fs::write(run.join("lists/notes.txt"), "à voir").unwrap();
     let o = recours(&["--output", run.to_str().unwrap(), "run"]);
