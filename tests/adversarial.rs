@@ -38,6 +38,10 @@ enum Change {
     RessourcesFolder(fn(&Path)),
     /// A copy of one of the sample's CSV tables (`;`, decimal comma), edited line by line.
     Csv(&'static str, fn(&mut Vec<Vec<String>>)),
+    /// The config written in a folder of this name (the run folder still `dir/run`).
+    ConfigFolder(&'static str),
+    /// One of the sample's Parquet tables replaced by a file of `tests/fixtures`.
+    ParquetFixture(&'static str, &'static str),
 }
 
 struct Case {
@@ -283,6 +287,17 @@ fn cases() -> Vec<Case> {
                 "[[rsa]] entry from 2025-04: montant_forfaitaire",
             ],
         ),
+        // A reference map without any département: a configuration error, not every
+        // person rejected as from an unknown département.
+        case(
+            "departements_file_without_rows",
+            vec![Reference("departements.csv", |t| {
+                format!("{}\n", t.lines().next().unwrap())
+            })],
+            "validate",
+            USAGE,
+            &["departements.csv", "lists no département"],
+        ),
         // A symbolic link that loops inside a partitioned input: refused, not read forever.
         case(
             "input_folder_with_a_link_loop",
@@ -293,6 +308,19 @@ fn cases() -> Vec<Case> {
             "validate",
             DATA_REJECTED,
             &["table ressources", "symbolic link"],
+        ),
+        // A column of a type polars was not built for (it panics reading it): refused like
+        // any unreadable file, not a crash.
+        case(
+            "parquet_column_of_a_type_polars_cannot_read",
+            vec![ParquetFixture("droits", "droits-float16.parquet")],
+            "validate",
+            DATA_REJECTED,
+            &[
+                "table droits",
+                "droits-float16.parquet cannot be read",
+                "Float16",
+            ],
         ),
         // A month's file delivered twice: its rows would count twice (no row rule sees it,
         // two rows of one person, month and nature being two employers).
@@ -382,6 +410,16 @@ fn cases() -> Vec<Case> {
             "validate",
             PRIVACY_STOP,
             &["configuration", "column output"],
+        ),
+        case(
+            "nir_in_the_configuration_folder",
+            vec![ConfigFolder("dossier 1 85 05 78 006 084 36")],
+            "validate",
+            PRIVACY_STOP,
+            &[
+                "configuration (its path is not shown)",
+                "configuration file's path",
+            ],
         ),
         // A formula where the data names a caisse: an unknown caisse, its row rejected.
         Case {
@@ -705,9 +743,19 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
     let samples = repo().join("data-samples");
     let mut config = set_key(sample_config_absolute(None), "output", "\"run\"");
     let mut args = Vec::new();
+    let mut folder = None;
     for change in changes {
         match change {
+            Change::ConfigFolder(name) => {
+                folder = Some(*name);
+                config = set_key(config, "output", "\"../run\"");
+            }
             Change::Config(edit) => config = edit(config),
+            Change::ParquetFixture(table, fixture) => {
+                let from = samples.join(format!("{table}.parquet"));
+                let to = repo().join("tests/fixtures").join(fixture);
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
+            }
             Change::Args(a) => args.extend_from_slice(a),
             Change::CaisseCode(code) => {
                 let reference = dir.join("reference");
@@ -772,7 +820,10 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
             }
         }
     }
-    let file = dir.join("config.toml");
+    let file = folder
+        .map_or(dir.to_path_buf(), |f| dir.join(f))
+        .join("config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, config).unwrap();
     (file, args)
 }
@@ -807,6 +858,13 @@ fn hostile_and_careless_inputs_give_their_exit_code_and_leak_nothing() {
             if !err.contains(s) {
                 problems.push(format!("the message does not say '{s}'"));
             }
+        }
+        let bare: String = err
+            .chars()
+            .filter(|c| !(c.is_whitespace() || matches!(c, '.' | '-' | '\u{a0}')))
+            .collect();
+        if bare.contains(PLANTED_NIR) {
+            problems.push("the message shows the planted NIR".into());
         }
         let after = tree_outside(&top, &run);
         if after != before {

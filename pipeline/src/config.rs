@@ -507,13 +507,20 @@ fn nir_check(file: &Path, raw: &RawConfig) -> Result<()> {
         walk(&v, "", &mut found);
     }
     let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    if crate::domain::nir::is_nir_like(&absolute.to_string_lossy()) {
+    let path_is_private = crate::domain::nir::is_nir_like(&absolute.to_string_lossy());
+    if path_is_private {
         found.push("(the configuration file's path)".into());
     }
+    // The message shows the file's path only when it holds no NIR-like value itself.
+    let shown = if path_is_private {
+        "(its path is not shown)".to_string()
+    } else {
+        file.display().to_string()
+    };
     match found.first() {
         None => Ok(()),
         Some(key) => Err(RecoursError::Privacy {
-            table: format!("configuration {}", file.display()),
+            table: format!("configuration {shown}"),
             column: key.clone(),
             count: found.len(),
         }),

@@ -180,6 +180,33 @@ fn path_ref(path: &Path) -> PlRefPath {
 
 /// Reads one source file whole (every column: the privacy scan looks at all of them), with
 /// the hive partition values added as text columns when the file does not carry them.
+/// The file as polars reads it: Parquet as typed, CSV as text.
+fn read_frame(input: &InputSpec, source: &SourceFile) -> PolarsResult<DataFrame> {
+    let lf = match input.format {
+        InputFormat::Parquet => {
+            let args = ScanArgsParquet {
+                hive_options: HiveOptions {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                // The path is one listed file: `*`, `?` or `[` in its name are characters.
+                glob: false,
+                ..Default::default()
+            };
+            LazyFrame::scan_parquet(path_ref(&source.path), args)?
+        }
+        InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
+            .with_has_header(true)
+            .with_separator(input.separator)
+            .with_glob(false)
+            // Every CSV column is read as text: the contract checks parse each value, so a
+            // bad value is one rejected row, not a failed file.
+            .with_infer_schema_length(Some(0))
+            .finish()?,
+    };
+    lf.collect()
+}
+
 pub(crate) fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
     let fail = |e: PolarsError| RecoursError::Input {
         table: input.table.into(),
@@ -200,30 +227,27 @@ pub(crate) fn read_source(input: &InputSpec, source: &SourceFile) -> Result<Data
             ),
         },
     };
-    let lf = match input.format {
-        InputFormat::Parquet => {
-            let args = ScanArgsParquet {
-                hive_options: HiveOptions {
-                    enabled: Some(false),
-                    ..Default::default()
-                },
-                // The path is one listed file: `*`, `?` or `[` in its name are characters.
-                glob: false,
-                ..Default::default()
-            };
-            LazyFrame::scan_parquet(path_ref(&source.path), args).map_err(fail)?
+    // Polars panics on an Arrow type it was not built for (a `float16` column, …): such a
+    // file is refused like any unreadable one (exit 3), naming the type, not a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_frame(input, source)));
+    let mut df = match read {
+        Ok(read) => read.map_err(fail)?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a column type recours cannot read");
+            return Err(RecoursError::Input {
+                table: input.table.into(),
+                message: format!(
+                    "file {} cannot be read: {}",
+                    source.path.display(),
+                    first_line(why)
+                ),
+            });
         }
-        InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
-            .with_has_header(true)
-            .with_separator(input.separator)
-            .with_glob(false)
-            // Every CSV column is read as text: the contract checks parse each value, so a
-            // bad value is one rejected row, not a failed file.
-            .with_infer_schema_length(Some(0))
-            .finish()
-            .map_err(fail)?,
     };
-    let mut df = lf.collect().map_err(fail)?;
     // Categories (a Parquet dictionary column, pandas' `category`) are their text: scanned
     // and checked as such.
     let categorical: Vec<Column> = df
