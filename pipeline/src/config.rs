@@ -754,7 +754,7 @@ impl RunConfig {
         in_range(
             &mut problems,
             "[evaluation] min_cell",
-            &raw.evaluation.min_cell,
+            raw.evaluation.min_cell,
             raw.evaluation.min_cell <= MAX_MIN_CELL,
             "at most 1 000 000 people (a larger one hides every count of the report)",
         );
