@@ -38,6 +38,10 @@ enum Change {
     RessourcesFolder(fn(&Path)),
     /// A copy of one of the sample's CSV tables (`;`, decimal comma), edited line by line.
     Csv(&'static str, fn(&mut Vec<Vec<String>>)),
+    /// The config written in a folder of this name (the run folder still `dir/run`).
+    ConfigFolder(&'static str),
+    /// One of the sample's Parquet tables replaced by a file of `tests/fixtures`.
+    ParquetFixture(&'static str, &'static str),
 }
 
 struct Case {
@@ -202,6 +206,15 @@ fn cases() -> Vec<Case> {
             |c| set_key(c, "output", "\"..\""),
             &["output", "configuration's folder"],
         ),
+        // A run folder inside an input's folder: the next run would read its outputs.
+        config_case(
+            "output_inside_an_input_folder",
+            |c| {
+                let inside = repo().join("data-samples/ressources/run");
+                set_key(c, "output", &format!("\"{}\"", inside.display()))
+            },
+            &["output", "inside the input of table ressources"],
+        ),
         config_case(
             "verite_as_csv",
             |c| {
@@ -221,6 +234,16 @@ fn cases() -> Vec<Case> {
             "capacity_beyond_its_range",
             |c| set_key(c, "sms", "9223372036854775807"),
             &["[lists.capacity] sms", "10 000 000"],
+        ),
+        config_case(
+            "min_cell_beyond_its_range",
+            |c| {
+                c.replace(
+                    "[evaluation]",
+                    "[evaluation]\nmin_cell = 18446744073709551615",
+                )
+            },
+            &["[evaluation] min_cell", "1 000 000"],
         ),
         config_case(
             "exclude_names_no_feature",
@@ -247,6 +270,34 @@ fn cases() -> Vec<Case> {
             USAGE,
             &["departements.csv", "listed twice"],
         ),
+        // A barème value that is not a finite amount would reach every estimate.
+        case(
+            "bareme_amount_nan",
+            vec![Reference("baremes.toml", |t| {
+                t.replacen(
+                    "montant_forfaitaire = 646.52",
+                    "montant_forfaitaire = nan",
+                    1,
+                )
+            })],
+            "validate",
+            USAGE,
+            &[
+                "baremes.toml",
+                "[[rsa]] entry from 2025-04: montant_forfaitaire",
+            ],
+        ),
+        // A reference map without any département: a configuration error, not every
+        // person rejected as from an unknown département.
+        case(
+            "departements_file_without_rows",
+            vec![Reference("departements.csv", |t| {
+                format!("{}\n", t.lines().next().unwrap())
+            })],
+            "validate",
+            USAGE,
+            &["departements.csv", "lists no département"],
+        ),
         // A symbolic link that loops inside a partitioned input: refused, not read forever.
         case(
             "input_folder_with_a_link_loop",
@@ -257,6 +308,31 @@ fn cases() -> Vec<Case> {
             "validate",
             DATA_REJECTED,
             &["table ressources", "symbolic link"],
+        ),
+        // A column of a type polars was not built for (it panics reading it): refused like
+        // any unreadable file, not a crash.
+        case(
+            "parquet_column_of_a_type_polars_cannot_read",
+            vec![ParquetFixture("droits", "droits-float16.parquet")],
+            "validate",
+            DATA_REJECTED,
+            &[
+                "table droits",
+                "droits-float16.parquet cannot be read",
+                "Float16",
+            ],
+        ),
+        // A month's file delivered twice: its rows would count twice (no row rule sees it,
+        // two rows of one person, month and nature being two employers).
+        case(
+            "resources_file_delivered_twice",
+            vec![RessourcesFolder(|dir| {
+                let month = dir.join("mois=2025-08");
+                std::fs::copy(month.join("part-0.parquet"), month.join("part-1.parquet")).unwrap();
+            })],
+            "validate",
+            DATA_REJECTED,
+            &["table ressources", "same bytes"],
         ),
         // Caisse codes that would become paths or formulas: refused when the map is loaded.
         case(
@@ -335,6 +411,16 @@ fn cases() -> Vec<Case> {
             PRIVACY_STOP,
             &["configuration", "column output"],
         ),
+        case(
+            "nir_in_the_configuration_folder",
+            vec![ConfigFolder("dossier 1 85 05 78 006 084 36")],
+            "validate",
+            PRIVACY_STOP,
+            &[
+                "configuration (its path is not shown)",
+                "configuration file's path",
+            ],
+        ),
         // A formula where the data names a caisse: an unknown caisse, its row rejected.
         Case {
             check: Some(|run| {
@@ -405,6 +491,16 @@ fn cases() -> Vec<Case> {
             "run",
             PRIVACY_STOP,
             &["table logements", "column commentaire"],
+        ),
+        // Glued to a short word whose letters are hexadecimal: text, not a hash id.
+        case(
+            "nir_glued_to_a_short_word",
+            vec![Csv("contacts", |r| {
+                set_cell(r, 3, "organisme", "dossier de185057800608436")
+            })],
+            "validate",
+            PRIVACY_STOP,
+            &["table contacts", "column organisme"],
         ),
         // Amounts: two 1e308 resources of one person and month, a 1e300 campaign outcome.
         Case {
@@ -647,9 +743,19 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
     let samples = repo().join("data-samples");
     let mut config = set_key(sample_config_absolute(None), "output", "\"run\"");
     let mut args = Vec::new();
+    let mut folder = None;
     for change in changes {
         match change {
+            Change::ConfigFolder(name) => {
+                folder = Some(*name);
+                config = set_key(config, "output", "\"../run\"");
+            }
             Change::Config(edit) => config = edit(config),
+            Change::ParquetFixture(table, fixture) => {
+                let from = samples.join(format!("{table}.parquet"));
+                let to = repo().join("tests/fixtures").join(fixture);
+                config = config.replace(&from.display().to_string(), &to.display().to_string());
+            }
             Change::Args(a) => args.extend_from_slice(a),
             Change::CaisseCode(code) => {
                 let reference = dir.join("reference");
@@ -714,7 +820,10 @@ fn prepare(dir: &Path, changes: &[Change]) -> (PathBuf, Vec<&'static str>) {
             }
         }
     }
-    let file = dir.join("config.toml");
+    let file = folder
+        .map_or(dir.to_path_buf(), |f| dir.join(f))
+        .join("config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, config).unwrap();
     (file, args)
 }
@@ -749,6 +858,13 @@ fn hostile_and_careless_inputs_give_their_exit_code_and_leak_nothing() {
             if !err.contains(s) {
                 problems.push(format!("the message does not say '{s}'"));
             }
+        }
+        let bare: String = err
+            .chars()
+            .filter(|c| !(c.is_whitespace() || matches!(c, '.' | '-' | '\u{a0}')))
+            .collect();
+        if bare.contains(PLANTED_NIR) {
+            problems.push("the message shows the planted NIR".into());
         }
         let after = tree_outside(&top, &run);
         if after != before {
@@ -786,4 +902,58 @@ fn hostile_and_careless_inputs_give_their_exit_code_and_leak_nothing() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// One bad value causing many problems: 500 persons' birth months unreadable, so their
+/// foyers, resources, rights and contacts are rejected with them and every table is over
+/// its tolerance. The first problems listed, in the message and in `quality.json`, are the
+/// persons' own; the rows rejected because of them and the tolerances exceeded come after,
+/// `personnes` first.
+#[test]
+fn a_rejected_person_is_listed_before_the_rows_rejected_because_of_it() {
+    let dir = scratch("adversarial_cascade");
+    let (config, _) = prepare(
+        &dir,
+        &[Change::Parquet("personnes", |df| {
+            for row in df.height() - 500..df.height() {
+                set_text(df, "naissance", row, "vers 1980");
+            }
+        })],
+    );
+    let o = recours(&["--config", config.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), DATA_REJECTED, "{}", stderr(&o));
+    let err = stderr(&o);
+    let message: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("error:"))
+        .skip(1)
+        .collect();
+    assert_eq!(message.first(), Some(&"first problems:"), "{err}");
+    let problems: Vec<&str> = message[1..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim())
+        .collect();
+    let tolerances: Vec<&str> = message[1 + problems.len()..]
+        .iter()
+        .take_while(|l| l.contains("% allowed"))
+        .copied()
+        .collect();
+    assert!(
+        problems[0].starts_with("personnes:") && problems[0].contains("mois_invalide"),
+        "{err}"
+    );
+    let last_root = problems.iter().rposition(|p| p.starts_with("personnes:"));
+    let first_consequence = problems.iter().position(|p| p.contains("personne_rejetee"));
+    assert!(last_root < first_consequence, "{err}");
+    assert!(tolerances.len() >= 4, "{err}");
+    assert!(tolerances[0].starts_with("table personnes:"), "{err}");
+    let q = quality(&dir.join("run"));
+    let listed: Vec<&str> = q["first_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, problems, "quality.json lists other first problems");
 }

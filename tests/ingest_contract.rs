@@ -1004,7 +1004,7 @@ fn an_objection_is_kept_whatever_else_is_wrong_with_its_row() {
     let (run, o) = run_with_config(&dir, &config, &["run"]);
     assert_eq!(code(&o), OK, "{}", stderr(&o));
     let q = quality(&run);
-    assert_eq!(q["schema_version"], 3);
+    assert_eq!(q["schema_version"], 4);
     assert_eq!(q["unmatched_oppositions"], 2);
     assert!(q["tables"]["contacts"]["rows_rejected"].as_u64().unwrap() >= 3);
     let decisions = read_parquet(&run.join("lists/decisions.parquet"));

@@ -271,3 +271,77 @@ fn a_changed_bareme_reruns_eligibility_and_what_follows_and_nothing_upstream() {
     }
     assert_eq!(stage_status(&run, "report"), "not run");
 }
+
+/// Files of the run folder (hidden ones, the manifest and the run log aside) that neither
+/// the manifest nor recours' record of what it wrote (`.recours-written.json`) lists.
+fn unlisted_files(run: &Path) -> Vec<String> {
+    let m = manifest(run);
+    let mut listed: std::collections::BTreeSet<String> = m["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["outputs"].as_array().unwrap().iter())
+        .map(|o| o["path"].as_str().unwrap().to_string())
+        .collect();
+    if let Ok(text) = std::fs::read_to_string(run.join(".recours-written.json")) {
+        let written: Vec<String> = serde_json::from_str(&text).unwrap();
+        listed.extend(written);
+    }
+    visible_files(run)
+        .into_iter()
+        .filter(|f| !listed.contains(f))
+        .collect()
+}
+
+#[test]
+fn a_run_killed_after_moving_outputs_before_the_manifest_lists_them_resumes_identical() {
+    let run = scratch("resume_moved").join("run");
+    for stage in ["ingest", "lists"] {
+        let point = format!("{stage}:moved");
+        let o = run_with_failpoint(&run, &point);
+        assert!(!o.status.success(), "the failpoint {point} stops the run");
+        assert!(stderr(&o).contains(&point), "{}", stderr(&o));
+        // The stage's files are in place, its record not done: recours knows them all.
+        assert!(
+            run.join(if stage == "ingest" { "ingest" } else { "lists" })
+                .exists()
+        );
+        assert_ne!(stage_status(&run, stage), "done");
+        assert_eq!(
+            unlisted_files(&run),
+            Vec::<String>::new(),
+            "files recours moved in that nothing lists after a stop at {point}"
+        );
+    }
+    // verify names the stopped run as such.
+    let o = recours(&["verify", run.to_str().unwrap()]);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("UNFINISHED stage lists (pending)"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // A file someone put beside the lists while the run was stopped stays.
+    std::fs::write(run.join("lists/notes.txt"), "à voir").unwrap();
+    let o = recours(&["--output", run.to_str().unwrap(), "run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(run.join("lists/notes.txt")).unwrap(),
+        "à voir"
+    );
+    std::fs::remove_file(run.join("lists/notes.txt")).unwrap();
+    assert!(!run.join(".recours-written.json").exists());
+    assert_eq!(
+        hash_tree(&run),
+        hash_tree(sample_run()),
+        "a run resumed after a stop between the move and the manifest differs"
+    );
+    let o = recours(&["verify", run.to_str().unwrap()]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

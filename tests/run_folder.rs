@@ -407,6 +407,41 @@ fn a_rerun_removes_only_the_files_its_manifest_lists() {
     );
 }
 
+#[test]
+fn a_validated_folder_loses_only_the_files_validate_wrote() {
+    let dir = scratch("run_folder_validated");
+    let run = dir.join("run");
+    let o = recours(&["--output", run.to_str().unwrap(), "validate"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!run.join("manifest.json").exists());
+    let theirs = [
+        ("ingest/mes-notes.txt", "à revoir"),
+        ("rejects/a-corriger.csv", "a;b"),
+    ];
+    for (file, text) in theirs {
+        std::fs::write(run.join(file), text).unwrap();
+    }
+    let validated = all_files(&run.join("ingest"));
+    // A second validation, then a run: each replaces validate's files, and only those.
+    for args in [vec!["validate"], vec!["run", "--to", "ingest"]] {
+        let mut all = vec!["--output", run.to_str().unwrap()];
+        all.extend(args.iter().copied());
+        let o = recours(&all);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        for (file, text) in theirs {
+            assert_eq!(
+                std::fs::read_to_string(run.join(file)).ok().as_deref(),
+                Some(text),
+                "{args:?} removed {file}"
+            );
+        }
+        assert_eq!(all_files(&run.join("ingest")), validated, "{args:?}");
+    }
+    // The run's manifest lists the ingest's files; recours' record of what it wrote
+    // beyond the manifest is empty again.
+    assert!(!run.join(".recours-written.json").exists());
+}
+
 /// A folder outside the target directory, whose parents may be closed to other users (CI
 /// builds under `/root/.cache`): a copy of the binary, the sample's configuration and data.
 /// The configuration's paths are relative, so they hold in the copy.

@@ -516,13 +516,20 @@ fn nir_check(file: &Path, raw: &RawConfig) -> Result<()> {
         walk(&v, "", &mut found);
     }
     let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    if crate::domain::nir::is_nir_like(&absolute.to_string_lossy()) {
+    let path_is_private = crate::domain::nir::is_nir_like(&absolute.to_string_lossy());
+    if path_is_private {
         found.push("(the configuration file's path)".into());
     }
+    // The message shows the file's path only when it holds no NIR-like value itself.
+    let shown = if path_is_private {
+        "(its path is not shown)".to_string()
+    } else {
+        file.display().to_string()
+    };
     match found.first() {
         None => Ok(()),
         Some(key) => Err(RecoursError::Privacy {
-            table: format!("configuration {}", file.display()),
+            table: format!("configuration {shown}"),
             column: key.clone(),
             count: found.len(),
         }),
@@ -755,6 +762,13 @@ impl RunConfig {
         }
         in_range(
             &mut problems,
+            "[evaluation] min_cell",
+            raw.evaluation.min_cell,
+            raw.evaluation.min_cell <= MAX_MIN_CELL,
+            "at most 1 000 000 people (a larger one hides every count of the report)",
+        );
+        in_range(
+            &mut problems,
             "[evaluation] recall_margin",
             raw.evaluation.recall_margin,
             (0.0..1.0).contains(&raw.evaluation.recall_margin),
@@ -835,7 +849,7 @@ impl RunConfig {
             }
         }
         let output = normalize(&dir.join(&raw.output));
-        if let Some(p) = output_problem(&raw.output, &output, file) {
+        if let Some(p) = output_problem(&raw.output, &output, file, &inputs) {
             problems.push(format!("output: {p}"));
         }
         if !problems.is_empty() {
@@ -968,6 +982,8 @@ fn in_range(
 /// population, and small enough that sums over every caisse and channel cannot overflow.
 const MAX_CAPACITY: usize = 10_000_000;
 
+/// The largest small-cell threshold: beyond it every count of the report is hidden.
+const MAX_MIN_CELL: usize = 1_000_000;
 /// Cross-validation folds at most (each fold is one more fit per alpha and benefit).
 const MAX_FOLDS: usize = 100;
 /// The strongest L2 penalty tried: beyond it every coefficient is zero to the solver's
@@ -985,8 +1001,14 @@ const OFFLINE_AGES: std::ops::RangeInclusive<i32> = 18..=130;
 /// Why a run folder cannot be used (`None` when it can): `written` is the setting as
 /// written (`output` or `--output`), `resolved` the folder it names. The run folder must be
 /// named, and must not be the configuration's folder or hold it (a run writes and replaces
-/// files in its folder).
-pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Option<String> {
+/// files in its folder), nor be inside an input's folder or hold an input (the next run
+/// would read its outputs as extracts, or remove an extract).
+pub fn output_problem(
+    written: &str,
+    resolved: &Path,
+    config_file: &Path,
+    inputs: &[InputSpec],
+) -> Option<String> {
     if written.trim().is_empty() {
         return Some("the run folder is empty; name a folder for the run".into());
     }
@@ -1005,6 +1027,18 @@ pub fn output_problem(written: &str, resolved: &Path, config_file: &Path) -> Opt
              its own for the run",
             config_dir.display()
         ));
+    }
+    for input in inputs {
+        let extract = real(&input.path);
+        if folder.starts_with(&extract) || extract.starts_with(&folder) {
+            return Some(format!(
+                "'{written}' is inside the input of table {} or holds it ({}): a run would \
+                 read its own outputs as extracts, or remove an extract; name a folder of its \
+                 own for the run",
+                input.table,
+                extract.display()
+            ));
+        }
     }
     // The run folder's path is written into its log and the messages of every stage.
     if crate::domain::nir::is_nir_like(&folder.to_string_lossy()) {
@@ -1223,7 +1257,7 @@ mod tests {
             assert!(message.contains("output: "), "{output:?}: {message}");
         }
         let config_dir = file.parent().unwrap();
-        assert!(output_problem("runs", &config_dir.join("runs"), &file).is_none());
-        assert!(output_problem("x", config_dir, &file).is_some());
+        assert!(output_problem("runs", &config_dir.join("runs"), &file, &[]).is_none());
+        assert!(output_problem("x", config_dir, &file, &[]).is_some());
     }
 }

@@ -287,7 +287,9 @@ fn load(cli: &Cli) -> Result<RunConfig> {
     let config_file = cli.config_file();
     let mut cfg = RunConfig::load(&config_file)?;
     if let Some(out) = &cli.output {
-        if let Some(problem) = config::output_problem(&out.to_string_lossy(), out, &config_file) {
+        if let Some(problem) =
+            config::output_problem(&out.to_string_lossy(), out, &config_file, &cfg.inputs)
+        {
             return Err(recours::error::RecoursError::Config {
                 file: config_file.clone(),
                 message: format!("--output: {problem}"),

@@ -234,27 +234,35 @@ fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     )))
 }
 
-/// Removes a stage's declared output `name` from the run folder. With the manifest of an
-/// earlier run (`recorded`: every output file it lists, relative to the run folder), a
-/// folder output loses only the files listed there, and then the folders left empty: a
-/// file someone added (notes beside a caisse's list) is never removed. Without one (a
-/// folder only ever validated), the whole output goes.
+/// Removes a stage's declared output `name` from the run folder: only the files `removable`
+/// lists (relative to the run folder: what the previous manifest and recours' record of what
+/// it wrote, [`ownership::Written`], name), and then the folders left empty. A file someone
+/// added (notes beside a caisse's list, in `ingest/` or `rejects/`) is never removed.
 fn remove_output(
     run: &RunFolder,
     name: &str,
-    recorded: Option<&std::collections::BTreeSet<String>>,
+    removable: &std::collections::BTreeSet<String>,
 ) -> Result<()> {
     let path = run.path(name);
-    let Some(recorded) = recorded.filter(|_| path.is_dir()) else {
-        return remove_path(&path);
-    };
     for f in manifest::files_at(&path) {
-        if recorded.contains(&manifest::relative(&f, run.root())) {
+        if removable.contains(&manifest::relative(&f, run.root())) {
             remove_path(&f)?;
         }
     }
-    remove_empty_folders(&path);
+    if path.is_dir() {
+        remove_empty_folders(&path);
+    }
     Ok(())
+}
+
+/// The files of `outputs` in a staging folder, relative to it: what a stage wrote, and so
+/// what it will put into the run folder under the same names.
+fn staged_files(staged: &RunFolder, outputs: &[&str]) -> Vec<String> {
+    outputs
+        .iter()
+        .flat_map(|o| manifest::files_at(&staged.path(o)))
+        .map(|f| manifest::relative(&f, staged.root()))
+        .collect()
 }
 
 /// Removes `dir` and the folders under it that hold no file, deepest first.
@@ -293,7 +301,9 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
     let staged = run.staging_for("validate");
     remove_path(staged.root())?;
     let previous = manifest::Manifest::read(run.root()).ok();
-    let recorded = previous.as_ref().map(recorded_outputs);
+    let mut written = ownership::Written::read(&run);
+    let mut removable = previous.as_ref().map(recorded_outputs).unwrap_or_default();
+    removable.extend(written.files().iter().cloned());
     let previous_rows_kept = previous.map(|m| m.rows_kept_baseline()).unwrap_or_default();
     let outcome = crate::stages::ingest::ingest(cfg, staged.root()).and_then(|mut ingested| {
         ingested.check_row_drops(&previous_rows_kept, cfg.max_row_drop_share);
@@ -307,10 +317,13 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
         Err(RecoursError::Rejected(_)) => &[names::QUALITY, names::REJECTS],
         Err(_) => &[],
     };
+    // No manifest records what a validation moves in: recours' own record does, first.
     let kept = ingest::STAGE
         .outputs
         .iter()
-        .try_for_each(|o| remove_output(&run, o, recorded.as_ref()))
+        .try_for_each(|o| remove_output(&run, o, &removable))
+        .and_then(|()| written.prune(&run))
+        .and_then(|()| written.add(staged_files(&staged, moved)))
         .and_then(|()| move_staged(&staged, &run, moved));
     remove_path(staged.root())?;
     let partial = run.staging();
@@ -351,9 +364,19 @@ fn outputs_intact(
         })
 }
 
-/// Name of the environment variable that stops the process right after a stage has
-/// written its outputs and before they are moved into the run folder (tests of resuming).
+/// Name of the environment variable that stops the process at a point of a stage (tests of
+/// resuming): `<stage>` right after the stage has written its outputs and before they are
+/// moved into the run folder, `<stage>:moved` right after they are moved and before the
+/// manifest records them.
 pub(crate) const FAILPOINT_ENV: &str = "RECOURS_FAILPOINT";
+
+/// Stops the process when [`FAILPOINT_ENV`] names `at`.
+fn failpoint(set: Option<&str>, at: &str, when: &str) {
+    if set == Some(at) {
+        eprintln!("{FAILPOINT_ENV}={at}: stopping {when}");
+        std::process::abort();
+    }
+}
 
 /// `[features] exclude` names features of the dictionary (the configuration cannot see it:
 /// it sits below the stages), checked before anything is written.
@@ -607,20 +630,38 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
         );
         output::write_json(&ctx.run.manifest(), &m)
     };
+    // The outputs of the stages that run again are recorded as recours' before the
+    // manifest stops listing them, so a run killed while removing them leaves none that
+    // the next run does not know.
+    let mut written = ownership::Written::read(&ctx.run);
+    let replaced = |p: &Plan| !matches!(p, Plan::Keep | Plan::NotRun { stale: false });
+    written.add(
+        previous
+            .iter()
+            .flat_map(|m| &m.stages)
+            .filter(|s| {
+                stages
+                    .iter()
+                    .zip(&plan)
+                    .any(|(stage, p)| stage.name() == s.name && replaced(p))
+            })
+            .flat_map(|s| s.outputs.iter().map(|o| o.path.clone())),
+    )?;
     write_manifest(&ctx, &records)?;
-    let recorded = previous.as_ref().map(recorded_outputs);
+    let removable = written.files().clone();
     for (stage, p) in stages.iter().zip(&plan) {
-        if !matches!(p, Plan::Keep | Plan::NotRun { stale: false }) {
+        if replaced(p) {
             for o in stage.declaration().outputs {
-                remove_output(&ctx.run, o, recorded.as_ref())?;
+                remove_output(&ctx.run, o, &removable)?;
             }
         }
     }
+    written.prune(&ctx.run)?;
 
     let total = plan.iter().filter(|p| matches!(p, Plan::Run(_))).count();
     let mut done = 0;
     let mut failure = None;
-    let failpoint = std::env::var(FAILPOINT_ENV).ok();
+    let failpoint_at = std::env::var(FAILPOINT_ENV).ok();
     for (i, stage) in stages.iter().enumerate() {
         if !matches!(plan[i], Plan::Run(_)) {
             continue;
@@ -648,33 +689,33 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             outcome = stage.run(&mut ctx);
         }
         crate::io::trace::trace_memory(stage.name());
-        if failpoint.as_deref() == Some(stage.name()) {
-            eprintln!(
-                "{FAILPOINT_ENV}={}: stopping before its outputs are moved into place",
-                stage.name()
-            );
-            std::process::abort();
-        }
+        failpoint(
+            failpoint_at.as_deref(),
+            stage.name(),
+            "before its outputs are moved into place",
+        );
         // A stage's outputs reach their final names only when it has finished; the quality
         // report and rejects of an ingest stopped by bad data are kept for the user to read.
         let keep_outputs = outcome.is_ok()
             || (stage.name() == ingest::STAGE.name
                 && matches!(outcome, Err(RecoursError::Rejected(_))));
         let mut outputs = Vec::new();
+        // What the stage wrote, not what else is in its folders once they are moved in:
+        // recorded as recours' before it is moved, forgotten there once the manifest lists it.
+        let mut moved = Vec::new();
         if keep_outputs {
-            // What the stage wrote, not what else is in its folders once they are moved in.
-            let written: Vec<String> = stage
-                .declaration()
-                .outputs
-                .iter()
-                .flat_map(|o| manifest::files_at(&ctx.out.path(o)))
-                .map(|f| manifest::relative(&f, ctx.out.root()))
-                .collect();
+            moved = staged_files(&ctx.out, stage.declaration().outputs);
+            written.add(moved.iter().cloned())?;
             move_staged(&ctx.out, &ctx.run, stage.declaration().outputs)?;
+            failpoint(
+                failpoint_at.as_deref(),
+                &format!("{}:moved", stage.name()),
+                "after its outputs are moved into place, before the manifest lists them",
+            );
             if outcome.is_ok() {
-                for rel in written {
-                    let f = ctx.run.root().join(&rel);
-                    let mut record = hasher.record(&f, rel)?;
+                for rel in &moved {
+                    let f = ctx.run.root().join(rel);
+                    let mut record = hasher.record(&f, rel.clone())?;
                     record.rows = crate::io::frame::parquet_rows(&f);
                     outputs.push(record);
                 }
@@ -697,6 +738,9 @@ pub fn run(config: RunConfig, opts: &RunOptions) -> Result<()> {
             reused: false,
         };
         write_manifest(&ctx, &records)?;
+        if outcome.is_ok() {
+            written.forget(&moved)?;
+        }
         match outcome {
             Ok(_) => say(
                 stage.name(),

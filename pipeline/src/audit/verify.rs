@@ -5,8 +5,8 @@
 //! (found beside the configuration, or under `--inputs DIR`), no input file was added; the
 //! outputs in the folder hash as recorded and no file was added to the folder; a replay
 //! of the run from the manifest's configuration into a scratch folder outside the run
-//! folder (removed afterwards) gives the same hashes. Nothing is written into the run
-//! folder.
+//! folder (removed afterwards) gives the same hashes; every stage that started finished.
+//! Nothing is written into the run folder.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -179,6 +179,20 @@ pub fn verify(run_dir: &Path, opts: &VerifyOptions) -> Result<Verification> {
     let _lock = ownership::share(&run)?;
     let m = Manifest::read(run_dir)?;
     let mut v = Verification::default();
+    // A stage that started and did not finish: the folder holds a stopped run, whatever
+    // its files say.
+    for s in &m.stages {
+        *v.checked.entry("stage").or_default() += 1;
+        if matches!(s.status.as_str(), "pending" | "failed") {
+            v.problems.push((
+                "stage",
+                format!(
+                    "UNFINISHED stage {} ({}): the run stopped before it finished; run it again",
+                    s.name, s.status
+                ),
+            ));
+        }
+    }
     let mut fresh = Hasher::new(None);
     let hash = |h: &mut Hasher, p: &Path| h.record(p, String::new()).ok().map(|r| r.blake3);
 

@@ -126,6 +126,7 @@ impl Baremes {
             message: e.to_string(),
         })?;
         b.check(path)?;
+        check_numbers(&text, path)?;
         Ok(b)
     }
 
@@ -186,9 +187,102 @@ impl Baremes {
     }
 }
 
+/// Every number of the barème file is finite and not negative (amounts, rates, hours,
+/// ages), and a `taux_*` is a share within [0, 1]: a NaN, an infinity or a negative amount
+/// would reach every estimate and change the lists without an error. Every problem is
+/// named, by series, entry and key.
+fn check_numbers(text: &str, path: &Path) -> Result<()> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| RecoursError::Config {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut problems = Vec::new();
+    for (series, entries) in &doc {
+        for entry in entries.as_array().into_iter().flatten() {
+            let Some(entry) = entry.as_table() else {
+                continue;
+            };
+            let depuis = entry.get("depuis").and_then(|d| d.as_str()).unwrap_or("?");
+            for (key, value) in entry {
+                let x = match value {
+                    toml::Value::Float(x) => *x,
+                    toml::Value::Integer(i) => *i as f64,
+                    _ => continue,
+                };
+                let most = if key.starts_with("taux_") {
+                    1.0
+                } else {
+                    f64::MAX
+                };
+                if !(x.is_finite() && (0.0..=most).contains(&x)) {
+                    let range = if most == 1.0 {
+                        "a share within [0, 1]"
+                    } else {
+                        "a finite number, 0 or more"
+                    };
+                    problems.push(format!(
+                        "[[{series}]] entry from {depuis}: {key} = {x} must be {range}"
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(RecoursError::Config {
+        file: path.to_path_buf(),
+        message: problems.join("\n  "),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A NaN, an infinity, a negative amount or a rate above 1 is refused, naming series,
+    /// entry and key; the shipped file passes.
+    #[test]
+    fn every_number_of_the_bareme_file_is_in_range() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/baremes.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(check_numbers(&text, &file).is_ok());
+        for (from, to, named) in [
+            (
+                "montant_forfaitaire = 646.52",
+                "montant_forfaitaire = nan",
+                "[[rsa]] entry from 2025-04: montant_forfaitaire",
+            ),
+            (
+                "montant_forfaitaire = 646.52",
+                "montant_forfaitaire = -646.52",
+                "[[rsa]] entry from 2025-04",
+            ),
+            (
+                "plafond_seul = 1012.02",
+                "plafond_seul = inf",
+                "plafond_seul = inf",
+            ),
+            (
+                "taux_deuxieme_personne = 0.5",
+                "taux_deuxieme_personne = 50.0",
+                "taux_deuxieme_personne = 50 must be a share",
+            ),
+            (
+                "majoration_isolement_age_max_enfant = 3",
+                "majoration_isolement_age_max_enfant = -3",
+                "majoration_isolement_age_max_enfant",
+            ),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let bad = text.replacen(from, to, 1);
+            let message = match check_numbers(&bad, &file) {
+                Err(RecoursError::Config { message, .. }) => message,
+                other => panic!("{to}: {other:?}"),
+            };
+            assert!(message.contains(named), "{to}: {message}");
+        }
+    }
 
     fn shipped() -> Baremes {
         Baremes::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/baremes.toml"))

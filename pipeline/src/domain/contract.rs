@@ -265,17 +265,25 @@ pub(crate) enum Rule {
     PersonWithoutHousehold,
 }
 
+/// The rules that may follow from another row's rejection (a person or a foyer row
+/// rejected for its own values): listed after the root causes.
+const CONSEQUENCES: [Rule; 4] = [
+    Rule::RejectedPerson,
+    Rule::RejectedHousehold,
+    Rule::PersonWithoutHousehold,
+    Rule::HouseholdWithoutDemandeur,
+];
+
 impl Rule {
-    /// Whether the rule may follow from another row's rejection (a person or a foyer row
-    /// rejected for its own values): listed after the root causes.
+    /// Whether the rule may follow from another row's rejection ([`CONSEQUENCES`]).
     pub(crate) fn may_be_a_consequence(self) -> bool {
-        matches!(
-            self,
-            Rule::RejectedPerson
-                | Rule::RejectedHousehold
-                | Rule::PersonWithoutHousehold
-                | Rule::HouseholdWithoutDemandeur
-        )
+        CONSEQUENCES.contains(&self)
+    }
+
+    /// Whether a reason code (as counted in `quality.json`) is one of a rule that may
+    /// follow from another row's rejection.
+    pub(crate) fn code_may_be_a_consequence(code: &str) -> bool {
+        CONSEQUENCES.iter().any(|r| r.code() == code)
     }
 
     pub fn code(self) -> &'static str {

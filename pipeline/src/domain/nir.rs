@@ -28,6 +28,11 @@ fn is_hex_letter(c: char) -> bool {
     matches!(c, 'a'..='f' | 'A'..='F')
 }
 
+/// The fewest characters of a word (letters and digits between separators) all
+/// hexadecimal that is taken for a hash id (MD5 has 32, SHA-1 40, SHA-256 64): a shorter
+/// word glued to a number (`de185…`, `cafe185…`) is text, and the number is scanned.
+const HASH_ID_CHARS: usize = 32;
+
 /// A NIR as normalised (13 or 15 characters, separators removed): first digit 1, 2, 7 or 8,
 /// then digits, but `2A`/`2B` as the département of persons born in Corsica (positions 5
 /// and 6).
@@ -46,9 +51,10 @@ fn is_nir(chars: &[u8]) -> bool {
 ///
 /// The text is cut into runs of digits; a candidate is one run or several in a row with
 /// only separators between them (no letter), 13 or 15 characters in all, that is not glued
-/// to a hexadecimal letter on either side (a run of digits inside a pseudonymised id is
-/// not a number of its own: ids never match, lower or upper case). A number glued to
-/// another letter (`NIR185…`) is caught.
+/// to a hexadecimal letter on either side inside a word of [`HASH_ID_CHARS`] or more
+/// hexadecimal characters (a run of digits inside a hash id is not a number of its own:
+/// ids never match, lower or upper case). A number glued to another letter (`NIR185…`) or
+/// to a short word (`de185…`) is caught.
 ///
 /// Runs on every text value of every extract: values that cannot hold one (shorter than
 /// 13 bytes, fewer than 12 digits, a well-formed id) are answered without a scan.
@@ -69,7 +75,12 @@ pub fn is_nir_like(s: &str) -> bool {
         linked: bool,
         glued_left: bool,
         glued_right: bool,
+        /// The word (letters and digits between separators) the run is part of.
+        word: usize,
     }
+    // Each word's length and whether it is all hexadecimal, in order.
+    let mut words: Vec<(usize, bool)> = Vec::new();
+    let mut in_word = false;
     let mut chars: Vec<u8> = Vec::with_capacity(s.len());
     let mut runs: Vec<Run> = Vec::new();
     let mut open = false;
@@ -78,6 +89,17 @@ pub fn is_nir_like(s: &str) -> bool {
     for c in s.chars() {
         let kind = nir_char(c);
         let corsica = open && chars.last() == Some(&b'2') && matches!(c, 'A' | 'B' | 'a' | 'b');
+        if kind == NirChar::Separator {
+            in_word = false;
+        } else {
+            if !in_word {
+                words.push((0, true));
+                in_word = true;
+            }
+            let word = words.last_mut().expect("an open word");
+            word.0 += 1;
+            word.1 &= c.is_ascii_digit() || is_hex_letter(c);
+        }
         match kind {
             NirChar::Digit(d) => {
                 if !open {
@@ -87,6 +109,7 @@ pub fn is_nir_like(s: &str) -> bool {
                         linked: !letter_since_run,
                         glued_left: previous.is_some_and(is_hex_letter),
                         glued_right: false,
+                        word: words.len() - 1,
                     });
                     open = true;
                 }
@@ -115,8 +138,12 @@ pub fn is_nir_like(s: &str) -> bool {
     if open {
         runs.last_mut().expect("an open run").end = chars.len();
     }
+    let in_hash_id = |run: &Run| {
+        let (len, hex) = words[run.word];
+        hex && len >= HASH_ID_CHARS
+    };
     for (i, first) in runs.iter().enumerate() {
-        if first.glued_left {
+        if first.glued_left && in_hash_id(first) {
             continue;
         }
         for (j, last) in runs.iter().enumerate().skip(i) {
@@ -127,7 +154,7 @@ pub fn is_nir_like(s: &str) -> bool {
             if len > 15 {
                 break;
             }
-            if !last.glued_right && is_nir(&chars[first.start..last.end]) {
+            if !(last.glued_right && in_hash_id(last)) && is_nir(&chars[first.start..last.end]) {
                 return true;
             }
         }

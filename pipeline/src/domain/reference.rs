@@ -140,6 +140,12 @@ impl Reference {
                 msa: f[7].clone(),
             });
         }
+        if deps.is_empty() {
+            return Err(RecoursError::Config {
+                file: departements.to_path_buf(),
+                message: "lists no département: every person's département would be unknown".into(),
+            });
+        }
         deps.sort_by(|a, b| a.code.cmp(&b.code));
         if let Some(w) = deps.windows(2).find(|w| w[0].code == w[1].code) {
             return Err(RecoursError::Config {

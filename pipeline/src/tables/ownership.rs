@@ -4,10 +4,13 @@
 //! the folder, and a shared one while `verify` reads it. The lock goes with the process:
 //! a killed run leaves no lock behind.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
 
 use crate::error::{RecoursError, Result};
+use crate::io::output;
 use crate::tables::manifest::Manifest;
 use crate::tables::run_folder::{RunFolder, names};
 
@@ -134,6 +137,83 @@ pub fn share(run: &RunFolder) -> Result<Option<RunLock>> {
             folder: run.root().to_path_buf(),
         }),
         Err(TryLockError::Error(_)) => Ok(None),
+    }
+}
+
+/// The files recours put into a run folder that its manifest may not list, relative to
+/// the folder (`RUN/.recours-written.json`): a stage's files from just before they are moved
+/// into place until the manifest records them, an earlier run's outputs from just before
+/// the manifest stops listing them (their stage runs again) until they are removed, and
+/// what no manifest records (`validate`'s files, a rejected ingest's quality report and
+/// rejects). With the manifest it names everything a run or a validation may remove: a
+/// file that neither lists is someone else's and stays, and a run killed at any point
+/// leaves no file of its own that the next one does not know.
+#[derive(Debug)]
+pub(crate) struct Written {
+    path: PathBuf,
+    files: BTreeSet<String>,
+}
+
+impl Written {
+    /// The record of `run`; empty when there is none. One that cannot be read is taken as
+    /// empty too: recours then removes less, never more.
+    pub(crate) fn read(run: &RunFolder) -> Written {
+        let path = run.written();
+        let files = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Written { path, files }
+    }
+
+    pub(crate) fn files(&self) -> &BTreeSet<String> {
+        &self.files
+    }
+
+    /// Records `files` before they are moved into the run folder (or before the manifest
+    /// stops listing them).
+    pub(crate) fn add(&mut self, files: impl IntoIterator<Item = String>) -> Result<()> {
+        let before = self.files.len();
+        self.files.extend(files);
+        if self.files.len() == before {
+            return Ok(());
+        }
+        self.save()
+    }
+
+    /// Forgets `files` once the manifest lists them.
+    pub(crate) fn forget(&mut self, files: &[String]) -> Result<()> {
+        let before = self.files.len();
+        for f in files {
+            self.files.remove(f);
+        }
+        if self.files.len() == before {
+            return Ok(());
+        }
+        self.save()
+    }
+
+    /// Forgets the files no longer in `run` (removed).
+    pub(crate) fn prune(&mut self, run: &RunFolder) -> Result<()> {
+        let before = self.files.len();
+        self.files.retain(|f| run.path(f).is_file());
+        if self.files.len() == before {
+            return Ok(());
+        }
+        self.save()
+    }
+
+    fn save(&self) -> Result<()> {
+        if self.files.is_empty() {
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(RecoursError::io(format!(
+                    "removing {}",
+                    self.path.display()
+                ))(e)),
+                _ => Ok(()),
+            };
+        }
+        output::write_json(&self.path, &self.files)
     }
 }
 

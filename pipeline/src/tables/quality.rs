@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub(crate) const QUALITY_SCHEMA_VERSION: u32 = 3;
+pub(crate) const QUALITY_SCHEMA_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct TableQuality {
@@ -49,6 +49,11 @@ pub(crate) struct QualityReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub row_drops: Vec<RowDrop>,
     pub tables: BTreeMap<&'static str, TableQuality>,
+    /// The first problems found, where to look first: every table's root causes (a row
+    /// rejected for its own values), tables in contract order, then the problems that may
+    /// follow from them (a row rejected because its person or foyer was), a few per table.
+    /// Each names table, file, row, column and reason, never a value.
+    pub first_problems: Vec<String>,
     /// The reason codes and what they mean.
     pub rules: BTreeMap<&'static str, &'static str>,
 }

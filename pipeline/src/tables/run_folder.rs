@@ -29,6 +29,9 @@ pub mod names {
     pub(crate) const STAGING: &str = ".partial";
     /// Marks the folder as made by recours and is the lock a run holds on it.
     pub(crate) const MARKER: &str = ".recours-run";
+    /// The files recours moved (or is about to move) into the run folder that the manifest
+    /// may not list (`ownership::Written`).
+    pub(crate) const WRITTEN: &str = ".recours-written.json";
 }
 
 /// A run folder, or a stage's staging folder laid out the same way.
@@ -69,6 +72,11 @@ impl RunFolder {
     /// `RUN/.recours-run`: the run folder's mark and lock (`tables::ownership`).
     pub(crate) fn marker(&self) -> PathBuf {
         self.root.join(names::MARKER)
+    }
+
+    /// `RUN/.recours-written.json`: what recours put in the folder beyond the manifest.
+    pub(crate) fn written(&self) -> PathBuf {
+        self.root.join(names::WRITTEN)
     }
 
     pub(crate) fn hash_cache(&self) -> PathBuf {

@@ -835,7 +835,6 @@ pub(crate) struct Ingested {
     pub histories: Option<ResourceHistories>,
     pub quality: QualityReport,
     rejects: BTreeMap<&'static str, DataFrame>,
-    examples: Vec<String>,
     /// Where `ingest/` is written (the stage's staging folder).
     dir: PathBuf,
     /// The streamed table's kept rows, written during the ingest, moved into place by
@@ -921,6 +920,7 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
         unmatched_oppositions: 0,
         row_drops: Vec::new(),
         tables: BTreeMap::new(),
+        first_problems: Vec::new(),
         rules: BTreeMap::new(),
     };
     let mut extracts = Extracts::default();
@@ -1061,13 +1061,13 @@ pub fn ingest(cfg: &RunConfig, dir: &Path) -> Result<Ingested> {
     quality.passed = within(&quality)
         && quality.missing_resource_months.is_empty()
         && quality.empty_required_tables.is_empty();
+    quality.first_problems = first_problems(examples);
     trace("ingest: streamed table", t3);
     Ok(Ingested {
         extracts,
         histories: streamed_histories,
         quality,
         rejects,
-        examples: first_problems(examples),
         dir: dir.to_path_buf(),
         stream,
         copies,
@@ -1338,7 +1338,7 @@ impl Account {
                 self.examples.push(Example {
                     consequence,
                     text: format!(
-                        "  {name}: file {file}, row {line}, column {col}: {} ({})",
+                        "{name}: file {file}, row {line}, column {col}: {} ({})",
                         i.rule.code(),
                         i.rule.describe()
                     ),
@@ -1502,24 +1502,40 @@ impl Ingested {
             .collect::<Result<Vec<()>>>()?;
         output::write_json(&RunFolder::new(dir).quality(), &self.quality)?;
         if !self.quality.passed {
-            let mut over: Vec<String> = self
+            // Whole tables or months missing, then the first problems row by row (root
+            // causes first), then the tolerances exceeded: tables with rows rejected for
+            // their own values before those whose rejections may all follow from another
+            // table's, each in contract order.
+            let mut over: Vec<(bool, usize, String)> = self
                 .quality
                 .tables
                 .iter()
                 .filter(|(_, q)| q.rejected_share > q.max_rejected_share)
                 .map(|(n, q)| {
-                    format!(
+                    let consequences_only = q
+                        .issues_by_rule
+                        .keys()
+                        .all(|code| crate::domain::contract::Rule::code_may_be_a_consequence(code));
+                    let line = format!(
                         "table {n}: {} of {} rows rejected ({:.2} %), above the {:.2} % allowed",
                         q.rows_rejected,
                         q.rows_in,
                         100.0 * q.rejected_share,
                         100.0 * q.max_rejected_share
+                    );
+                    (
+                        consequences_only,
+                        TABLES.iter().position(|t| t.name == *n).unwrap_or(0),
+                        line,
                     )
                 })
                 .collect();
+            over.sort();
+            let over: Vec<String> = over.into_iter().map(|(_, _, line)| line).collect();
+            let mut missing_tables = Vec::new();
             for name in &self.quality.empty_required_tables {
                 let q = &self.quality.tables[name];
-                over.push(if q.rows_in == 0 {
+                missing_tables.push(if q.rows_in == 0 {
                     format!(
                         "table {name}: the extract holds no row; a required table cannot be \
                          empty (a delivery cut short?)"
@@ -1533,7 +1549,7 @@ impl Ingested {
                 });
             }
             for d in &self.quality.row_drops {
-                over.push(format!(
+                missing_tables.push(format!(
                     "table {}: {} rows kept, {} in the previous run of this folder: {:.1} % \
                      fewer, above the {:.1} % allowed ([validation] max_row_drop_share); a \
                      delivery cut short? If the drop is real, run once with a higher \
@@ -1559,7 +1575,7 @@ impl Ingested {
                     .iter()
                     .map(|m| format!("{} ({})", m.mois, m.sources.join(", ")))
                     .collect();
-                over.push(format!(
+                missing_tables.push(format!(
                     "table {STREAMED}, columns mois and source: no kept row for {}: the run \
                      month {run} needs each of the twelve months before it{history} from \
                      every source the extract has (the entitlements read their reference \
@@ -1568,18 +1584,19 @@ impl Ingested {
                     months.join(", ")
                 ));
             }
-            let examples = if self.examples.is_empty() {
-                String::new()
-            } else {
-                format!("\nfirst problems:\n{}", self.examples.join("\n"))
-            };
+            let mut message = missing_tables;
+            if !self.quality.first_problems.is_empty() {
+                message.push("first problems:".into());
+                message.extend(self.quality.first_problems.iter().map(|p| format!("  {p}")));
+            }
+            message.extend(over);
             // No table's rows are kept: the streamed table's file and the tables written
             // while it was read are removed (nothing under ingest/).
             self.stream.take();
             remove_ingest_folder(dir);
             return Err(RecoursError::Rejected(format!(
-                "{}{examples}\nsee {} and {}",
-                over.join("\n"),
+                "{}\nsee {} and {}",
+                message.join("\n"),
                 RunFolder::new(run_dir).quality().display(),
                 RunFolder::new(run_dir).rejects().display()
             )));
@@ -1622,11 +1639,10 @@ impl Ingested {
                 reasons.join(", ")
             ));
         }
-        if !self.examples.is_empty() {
+        if !self.quality.first_problems.is_empty() {
             s.push_str("first problems:\n");
-            for e in self.examples.iter().take(10) {
-                s.push_str(e);
-                s.push('\n');
+            for e in self.quality.first_problems.iter().take(10) {
+                s.push_str(&format!("  {e}\n"));
             }
         }
         s

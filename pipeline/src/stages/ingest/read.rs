@@ -95,6 +95,7 @@ pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
             message: format!("folder {} holds no .{ext} file", root.display()),
         });
     }
+    each_file_once(input, &files)?;
     Ok(files
         .into_iter()
         .map(|path| {
@@ -102,6 +103,45 @@ pub(crate) fn list_sources(input: &InputSpec) -> Result<Vec<SourceFile>> {
             SourceFile { path, partitions }
         })
         .collect())
+}
+
+/// Refuses two files of one table holding the same bytes: a file delivered twice (copied
+/// under a second name or into a second partition) whose rows would all count twice (a
+/// month's resources doubled), which no row check sees since two rows of one person,
+/// month and nature are allowed (two employers). Only files of equal size are read.
+fn each_file_once(input: &InputSpec, files: &[PathBuf]) -> Result<()> {
+    let problem = |message: String| RecoursError::Input {
+        table: input.table.into(),
+        message,
+    };
+    let mut by_size: std::collections::BTreeMap<u64, Vec<&PathBuf>> = Default::default();
+    for f in files {
+        let size = std::fs::metadata(f)
+            .map_err(|e| problem(format!("cannot read {}: {e}", f.display())))?
+            .len();
+        by_size.entry(size).or_default().push(f);
+    }
+    for same_size in by_size.values().filter(|v| v.len() > 1) {
+        let mut seen = std::collections::BTreeMap::new();
+        for f in same_size {
+            let hash = std::fs::File::open(f)
+                .and_then(|file| {
+                    blake3::Hasher::new()
+                        .update_reader(file)
+                        .map(|h| h.finalize())
+                })
+                .map_err(|e| problem(format!("cannot read {}: {e}", f.display())))?;
+            if let Some(first) = seen.insert(*hash.as_bytes(), f) {
+                return Err(problem(format!(
+                    "files {} and {} hold the same bytes: one file delivered twice, whose rows \
+                     would count twice; remove the copy",
+                    first.display(),
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn partitions_of(root: &Path, file: &Path) -> Vec<(String, String)> {
@@ -140,6 +180,33 @@ fn path_ref(path: &Path) -> PlRefPath {
 
 /// Reads one source file whole (every column: the privacy scan looks at all of them), with
 /// the hive partition values added as text columns when the file does not carry them.
+/// The file as polars reads it: Parquet as typed, CSV as text.
+fn read_frame(input: &InputSpec, source: &SourceFile) -> PolarsResult<DataFrame> {
+    let lf = match input.format {
+        InputFormat::Parquet => {
+            let args = ScanArgsParquet {
+                hive_options: HiveOptions {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                // The path is one listed file: `*`, `?` or `[` in its name are characters.
+                glob: false,
+                ..Default::default()
+            };
+            LazyFrame::scan_parquet(path_ref(&source.path), args)?
+        }
+        InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
+            .with_has_header(true)
+            .with_separator(input.separator)
+            .with_glob(false)
+            // Every CSV column is read as text: the contract checks parse each value, so a
+            // bad value is one rejected row, not a failed file.
+            .with_infer_schema_length(Some(0))
+            .finish()?,
+    };
+    lf.collect()
+}
+
 pub(crate) fn read_source(input: &InputSpec, source: &SourceFile) -> Result<DataFrame> {
     let fail = |e: PolarsError| RecoursError::Input {
         table: input.table.into(),
@@ -160,30 +227,27 @@ pub(crate) fn read_source(input: &InputSpec, source: &SourceFile) -> Result<Data
             ),
         },
     };
-    let lf = match input.format {
-        InputFormat::Parquet => {
-            let args = ScanArgsParquet {
-                hive_options: HiveOptions {
-                    enabled: Some(false),
-                    ..Default::default()
-                },
-                // The path is one listed file: `*`, `?` or `[` in its name are characters.
-                glob: false,
-                ..Default::default()
-            };
-            LazyFrame::scan_parquet(path_ref(&source.path), args).map_err(fail)?
+    // Polars panics on an Arrow type it was not built for (a `float16` column, …): such a
+    // file is refused like any unreadable one (exit 3), naming the type, not a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_frame(input, source)));
+    let mut df = match read {
+        Ok(read) => read.map_err(fail)?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a column type recours cannot read");
+            return Err(RecoursError::Input {
+                table: input.table.into(),
+                message: format!(
+                    "file {} cannot be read: {}",
+                    source.path.display(),
+                    first_line(why)
+                ),
+            });
         }
-        InputFormat::Csv => LazyCsvReader::new(path_ref(&source.path))
-            .with_has_header(true)
-            .with_separator(input.separator)
-            .with_glob(false)
-            // Every CSV column is read as text: the contract checks parse each value, so a
-            // bad value is one rejected row, not a failed file.
-            .with_infer_schema_length(Some(0))
-            .finish()
-            .map_err(fail)?,
     };
-    let mut df = lf.collect().map_err(fail)?;
     // Categories (a Parquet dictionary column, pandas' `category`) are their text: scanned
     // and checked as such.
     let categorical: Vec<Column> = df

@@ -500,6 +500,11 @@ mod tests {
             "\u{FF11}\u{FF18}\u{FF15}\u{FF10}\u{FF15}\u{FF17}\u{FF18}\u{FF10}\u{FF10}\u{FF16}\u{FF10}\u{FF18}\u{FF14}",
             "185052b006084",
             "departement=185057800608436",
+            // Glued to a short word of hexadecimal letters: text, not a hash id.
+            "dossier de185057800608436",
+            "cafe185057800608436",
+            "185057800608436abc",
+            "ref:ab1850578006084",
         ] {
             assert!(is_nir_like(v), "{v:?}");
         }
@@ -530,6 +535,13 @@ mod tests {
             format!("{}1850522a0060843{}", "c".repeat(20), "d".repeat(29)),
             "7".repeat(64),
         ];
+        // Shorter hash ids (MD5: 32 characters, SHA-1: 40) neither.
+        for id in [
+            format!("{}1850578006084{}", "ab".repeat(5), "cd".repeat(5)),
+            format!("{}185057800608436cdcdcdcdcdcdc", "ab".repeat(6)).to_uppercase(),
+        ] {
+            assert!(!is_nir_like(&id), "{id}");
+        }
         for id in &ids {
             assert_eq!(id.len(), 64);
             for v in [
