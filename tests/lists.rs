@@ -604,6 +604,7 @@ fn bench_score_repeats_the_scoring_passes_of_a_finished_run() {
         "every score row is scored again:\n{text}"
     );
     for pass in [
+        "reading the models' columns of the rows (floor)",
         "probabilities",
         "top contributions",
         "with ids, reasons and ordering",
@@ -616,7 +617,11 @@ fn bench_score_repeats_the_scoring_passes_of_a_finished_run() {
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
-        assert_eq!(rates.len(), 2, "best and median: {line}");
+        assert_eq!(
+            rates.len(),
+            3,
+            "best, median, and median per processor second: {line}"
+        );
         assert!(rates.iter().all(|r| r.is_finite() && *r >= 0.0), "{line}");
     }
 }

@@ -38,13 +38,13 @@ impl RunContext {
         // The models read back take the features' names; models in memory need nothing. A
         // small feature table is kept whole for the stages after (evaluate, report: reading
         // it back costs about 1 s of a 1 M run); a large one keeps its ids and rows'
-        // persons but not its values (2.5 GB at 10 M, at the lists stage's peak), read back
-        // when needed.
+        // persons but not its values (about 270 bytes a row in their narrow columns: 1.8 GB
+        // at 10 M, at the lists stage's peak), read back when needed.
         let models_to_read = needs.contains(&Need::Models) && self.models.is_empty();
         if !needs.contains(&Need::Features)
             && !models_to_read
             && let Some(f) = self.features.as_mut()
-            && f.values.len() * std::mem::size_of::<f64>() >= KEEP_FEATURES_BELOW
+            && f.value_bytes() >= KEEP_FEATURES_BELOW
         {
             f.release_values();
         }

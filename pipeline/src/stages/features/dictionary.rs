@@ -16,7 +16,7 @@ use crate::error::{RecoursError, Result};
 use crate::stages::eligibility::estimate::NON_SALARIED_REGIMES;
 use crate::tables::eligibility::EligibilityRow;
 use crate::tables::extracts::Extracts;
-use crate::tables::features::FeatureTable;
+use crate::tables::features::{ColumnsBuilder, FeatureTable};
 use crate::tables::households::{HISTORY, Households, Person};
 
 /// Why a feature is protected: used for fairness audits, a model feature only when the
@@ -1405,6 +1405,10 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// Rows computed together before they are stored column by column (16 MB of values at
+/// 128 features).
+const COMPUTE_BATCH: usize = 1 << 14;
+
 /// Features of every eligibility row whose person does not receive the benefit.
 ///
 /// Every value is finite: the extracts' amounts are bounded at the ingest, so a value that
@@ -1449,41 +1453,50 @@ pub(crate) fn compute(
         })
         .collect();
     let p = names.len();
-    let mut values = vec![0.0; selected.len() * p];
-    // Rows are independent: computed in parallel, each into its slice of the row-major table.
-    values
-        .par_chunks_mut(p.max(1))
-        .zip(selected.par_iter().zip(located.par_iter()))
-        .for_each(|(out, (r, &(person_row, foyer)))| {
-            let person_row = person_row as usize;
-            let (person, foyer) = (&h.persons[person_row], &h.foyers[foyer as usize]);
-            debug_assert!(
-                person.pseudo_id == r.pseudo_id && foyer.foyer_id == r.foyer_id,
-                "an eligibility row is located in the households it was estimated from"
-            );
-            let unit = h.unit_of(foyer, person_row);
-            let adults: Vec<&Person> = unit.adults.iter().map(|&p| &h.persons[p]).collect();
-            let unit_wages: Vec<[f64; HISTORY]> = adults.iter().map(|p| p.activite()).collect();
-            let (online, digital) = contacts[person_row];
-            let input = FeatureInput {
-                row: r,
-                run,
-                person,
-                children: unit.children.iter().map(|&c| h.persons[c].age).collect(),
-                statut: unit.statut,
-                hosted: unit.hosted,
-                wages: std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum()),
-                unit: adults,
-                online,
-                digital,
-            };
-            for (o, f) in out.iter_mut().zip(&defs) {
-                *o = (f.compute)(&input);
-            }
-        });
-    if let Some(at) = values.iter().position(|v| !v.is_finite()) {
-        let (row, f) = (selected[at / p], defs[at % p]);
-        return Err(not_finite(row, f, values[at], run));
+    // Computed a batch of rows at a time (rows in parallel, row-major), each batch then
+    // stored column by column: the whole table is never held as f64 values.
+    let mut columns = ColumnsBuilder::new(p, selected.len());
+    let mut values = vec![0.0; COMPUTE_BATCH.min(selected.len()) * p];
+    for (selected, located) in selected
+        .chunks(COMPUTE_BATCH)
+        .zip(located.chunks(COMPUTE_BATCH))
+    {
+        let values = &mut values[..selected.len() * p];
+        values
+            .par_chunks_mut(p.max(1))
+            .zip(selected.par_iter().zip(located.par_iter()))
+            .for_each(|(out, (r, &(person_row, foyer)))| {
+                let person_row = person_row as usize;
+                let (person, foyer) = (&h.persons[person_row], &h.foyers[foyer as usize]);
+                debug_assert!(
+                    person.pseudo_id == r.pseudo_id && foyer.foyer_id == r.foyer_id,
+                    "an eligibility row is located in the households it was estimated from"
+                );
+                let unit = h.unit_of(foyer, person_row);
+                let adults: Vec<&Person> = unit.adults.iter().map(|&p| &h.persons[p]).collect();
+                let unit_wages: Vec<[f64; HISTORY]> = adults.iter().map(|p| p.activite()).collect();
+                let (online, digital) = contacts[person_row];
+                let input = FeatureInput {
+                    row: r,
+                    run,
+                    person,
+                    children: unit.children.iter().map(|&c| h.persons[c].age).collect(),
+                    statut: unit.statut,
+                    hosted: unit.hosted,
+                    wages: std::array::from_fn(|k| unit_wages.iter().map(|w| w[k]).sum()),
+                    unit: adults,
+                    online,
+                    digital,
+                };
+                for (o, f) in out.iter_mut().zip(&defs) {
+                    *o = (f.compute)(&input);
+                }
+            });
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            let (row, f) = (selected[at / p], defs[at % p]);
+            return Err(not_finite(row, f, values[at], run));
+        }
+        columns.push_rows(values);
     }
     Ok(FeatureTable {
         month: run,
@@ -1492,7 +1505,7 @@ pub(crate) fn compute(
         prestation: selected.iter().map(|r| r.prestation).collect(),
         montant_estime: selected.iter().map(|r| r.montant_estime).collect(),
         candidat_deterministe: selected.iter().map(|r| r.candidat_deterministe).collect(),
-        values,
+        columns: columns.finish(),
         person: Some(located.into_iter().map(|(person, _)| person).collect()),
     })
 }

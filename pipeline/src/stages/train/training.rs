@@ -344,7 +344,7 @@ pub(crate) fn learning_sets(
         match found[&m].get(&(id, b)).filter(|r| **r != usize::MAX) {
             Some(&row) => {
                 let set = sets.get_mut(b).expect("scored benefit");
-                set.x.extend_from_slice(table.row(row));
+                set.x.extend(table.row(row));
                 set.y.push(label == 1);
                 set.baseline.push(table.montant_estime[row]);
                 u.used += 1;
@@ -507,7 +507,7 @@ mod tests {
             for (k, &i) in &expected {
                 let j = found[k];
                 let bits = |t: &FeatureTable, r: usize| -> Vec<u64> {
-                    t.row(r).iter().map(|v| v.to_bits()).collect()
+                    t.row(r).map(f64::to_bits).collect()
                 };
                 assert_eq!(bits(&part, j), bits(&whole, i), "{k:?}");
                 assert_eq!(part.montant_estime[j], whole.montant_estime[i], "{k:?}");
