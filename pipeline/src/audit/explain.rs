@@ -1191,15 +1191,7 @@ impl Explanation {
                 } else {
                     ""
                 },
-                match si.logement.as_deref() {
-                    Some("locataire_prive") => "locataire dans le parc privé",
-                    Some("locataire_hlm") => "locataire d'un logement social (HLM)",
-                    Some("proprietaire") => "propriétaire",
-                    Some("heberge_gratuit") => "hébergé(e) gratuitement",
-                    Some("sans_domicile") => "sans domicile stable",
-                    Some(other) => other,
-                    None => "non connu",
-                }
+                crate::domain::entitlement::Statut::label_of(si.logement.as_deref())
             ),
         );
         let brm = match (&si.ressources_de, &si.ressources_a) {

@@ -66,6 +66,27 @@ impl Statut {
     pub fn from_code(s: &str) -> Option<Statut> {
         Statut::ALL.into_iter().find(|r| r.code() == s)
     }
+    /// The status in words: the one French label of the report, the model cards, the
+    /// feature dictionary's housing levels and the letter of `explain`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Statut::LocatairePrive => "locataire du parc privé",
+            Statut::LocataireHlm => "locataire du parc social (HLM)",
+            Statut::Proprietaire => "propriétaire de son logement",
+            Statut::HebergeGratuit => "hébergé gratuitement",
+            Statut::SansDomicile => "sans domicile",
+        }
+    }
+    /// The label of a status code (`logements.statut`), [`Statut::UNKNOWN_LABEL`] without
+    /// one; a code recours does not know is shown as it is.
+    pub fn label_of<'a>(code: Option<&'a str>) -> &'a str {
+        match code {
+            Some(c) => Statut::from_code(c).map_or(c, |s| s.label()),
+            None => Statut::UNKNOWN_LABEL,
+        }
+    }
+    /// No housing row: the status is not known.
+    pub const UNKNOWN_LABEL: &'static str = "logement inconnu";
 }
 
 /// One member of the benefit unit (demandeur, conjoint, children), with resources already

@@ -18,6 +18,7 @@ use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
 use crate::config::RunConfig;
+use crate::domain::codes::Canal;
 use crate::domain::disclosure;
 use crate::domain::fr;
 use crate::error::{RecoursError, Result};
@@ -71,11 +72,6 @@ fn f4(v: f64) -> String {
 /// A count as it may leave the national team, French formatted.
 fn shown_fr(v: Option<usize>) -> String {
     v.map_or(disclosure::HIDDEN.to_string(), fr::count)
-}
-
-/// A feature's label in charts: its French meaning from the dictionary.
-fn feature_label(name: &str) -> String {
-    features::feature(name).map_or_else(|| name.to_string(), |d| d.meaning.to_string())
 }
 
 /// The charts of one benefit.
@@ -331,7 +327,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
             "log-odds par écart-type de la variable",
             &coefs
                 .iter()
-                .map(|c| feature_label(&c.name))
+                .map(|c| modelcard::meaning(&c.name).to_string())
                 .collect::<Vec<_>>(),
             &coefs
                 .iter()
@@ -355,7 +351,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                 .map(|c| {
                     vec![
                         c.name.clone(),
-                        feature_label(&c.name),
+                        modelcard::meaning(&c.name).to_string(),
                         f4(c.standardized),
                         f4(c.ci95_low),
                         f4(c.ci95_high),
@@ -403,10 +399,9 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}{} : {}",
+                            "{}{}",
                             if r.alerte { "⚠ " } else { "" },
-                            r.dimension,
-                            r.groupe
+                            fairness::group_words(&r.dimension, &r.groupe)
                         )
                     })
                     .collect::<Vec<_>>(),
@@ -582,7 +577,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         .enumerate()
         .map(|(k, ch)| {
             (
-                ch.clone(),
+                Canal::label_of(ch).to_string(),
                 top.iter()
                     .map(|c| cells[*c][k].unwrap_or(0) as f64)
                     .collect(),
@@ -668,7 +663,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
             for (canal, o) in m {
                 if canal != "aucun" {
                     let (n, k) = outcome(o);
-                    groups.push((canal.clone(), n, k));
+                    groups.push((Canal::label_of(canal).to_string(), n, k));
                 }
             }
         }
@@ -789,8 +784,8 @@ fn fairness_rows(rows: &[SuppressedRow]) -> Vec<Vec<String>> {
         .filter(|r| r.dimension != "departement")
         .map(|r| {
             vec![
-                r.dimension.clone(),
-                r.groupe.clone(),
+                fairness::dimension_label(&r.dimension).to_string(),
+                fairness::group_label(&r.dimension, &r.groupe).to_string(),
                 shown_fr(r.population),
                 share(r.part_population),
                 shown_fr(r.listes),
@@ -934,7 +929,10 @@ fn changes(fig: &Figures) -> Option<Changes> {
             let news: std::collections::BTreeSet<&str> =
                 a.coefficients.iter().map(|c| c.name.as_str()).collect();
             for c in &a.coefficients {
-                let label = format!("{b} : coefficient « {} »", feature_label(&c.name));
+                let label = format!(
+                    "{b} : coefficient « {} »",
+                    modelcard::meaning(&c.name).to_string()
+                );
                 match olds.get(c.name.as_str()).copied() {
                     Some(o) if !moved(o, c.standardized) => unchanged += 1,
                     Some(o) => rows.push([
@@ -952,7 +950,10 @@ fn changes(fig: &Figures) -> Option<Changes> {
                 .filter(|c| !news.contains(c.name.as_str()))
             {
                 rows.push([
-                    format!("{b} : coefficient « {} »", feature_label(&c.name)),
+                    format!(
+                        "{b} : coefficient « {} »",
+                        modelcard::meaning(&c.name).to_string()
+                    ),
                     f4(c.standardized),
                     "absent".into(),
                     fr::ND.into(),
@@ -1154,18 +1155,22 @@ impl Stage for Report {
 
         html.push_str("<h2 id=\"listes\">Listes de contact</h2>\n");
         let min = fig.fairness.min_cell;
-        let counts = |m: &BTreeMap<String, usize>| -> Vec<Vec<String>> {
+        // Rows keyed by code, shown in words.
+        let counts = |m: &BTreeMap<String, usize>, words: &dyn Fn(&str) -> String| {
             let shown_counts =
                 disclosure::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
             m.keys()
                 .zip(shown_counts)
-                .map(|(k, n)| vec![k.clone(), shown_fr(n)])
-                .collect()
+                .map(|(k, n)| vec![words(k), shown_fr(n)])
+                .collect::<Vec<_>>()
         };
-        let rows = counts(&fig.decisions);
+        let rows = counts(&fig.decisions, &|code| {
+            lists::select::Decision::from_code(code)
+                .map_or_else(|| code.to_string(), |d| d.label().to_string())
+        });
         html.push_str("<p>Décisions par personne et caisse :</p>");
         html.push_str(&table_html(&["décision", "personnes × caisse"], &rows));
-        let rows = counts(&fig.channels);
+        let rows = counts(&fig.channels, &|code| Canal::label_of(code).to_string());
         html.push_str(&table_html(&["canal", "personnes listées"], &rows));
         html.push_str("<p>Règles appliquées :</p><ul>");
         for r in &fig.rules {
@@ -1216,9 +1221,8 @@ impl Stage for Report {
                     for r in flagged {
                         let _ = write!(
                             html,
-                            "<li>⚠ {} = {} : {}.</li>",
-                            esc(&r.dimension),
-                            esc(&r.groupe),
+                            "<li>⚠ {} — {}.</li>",
+                            esc(&fairness::group_words(&r.dimension, &r.groupe)),
                             esc(&modelcard::flag_evidence(r))
                         );
                     }
