@@ -27,7 +27,7 @@ impl Canal {
         Canal::ALL.into_iter().find(|c| c.code() == code)
     }
     /// The words of a channel code (the code itself for one recours does not know).
-    pub fn label_of<'a>(code: &'a str) -> &'a str {
+    pub fn label_of(code: &str) -> &str {
         Canal::from_code(code).map_or(code, |c| c.label())
     }
     /// The channel in words, as a caisse agent reads it.

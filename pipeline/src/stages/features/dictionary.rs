@@ -1583,6 +1583,7 @@ mod tests {
             montant_revise: None,
             revenu_non_salarie_limite: None,
             montant_seul: None,
+            ppa_mois: Vec::new(),
             at: None,
         };
         let people = [person(30, "general"), person(80, "independant")];

@@ -929,10 +929,7 @@ fn changes(fig: &Figures) -> Option<Changes> {
             let news: std::collections::BTreeSet<&str> =
                 a.coefficients.iter().map(|c| c.name.as_str()).collect();
             for c in &a.coefficients {
-                let label = format!(
-                    "{b} : coefficient « {} »",
-                    modelcard::meaning(&c.name).to_string()
-                );
+                let label = format!("{b} : coefficient « {} »", modelcard::meaning(&c.name));
                 match olds.get(c.name.as_str()).copied() {
                     Some(o) if !moved(o, c.standardized) => unchanged += 1,
                     Some(o) => rows.push([
@@ -950,10 +947,7 @@ fn changes(fig: &Figures) -> Option<Changes> {
                 .filter(|c| !news.contains(c.name.as_str()))
             {
                 rows.push([
-                    format!(
-                        "{b} : coefficient « {} »",
-                        modelcard::meaning(&c.name).to_string()
-                    ),
+                    format!("{b} : coefficient « {} »", modelcard::meaning(&c.name)),
                     f4(c.standardized),
                     "absent".into(),
                     fr::ND.into(),
