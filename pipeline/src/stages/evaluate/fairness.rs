@@ -100,7 +100,7 @@ pub(crate) const DIMENSIONS: [(&str, &str); 6] = [
     ("sexe", "sexe"),
     ("tranche_age", "tranche d'âge"),
     ("type_foyer", "type de foyer"),
-    ("aah", "allocation aux adultes handicapés"),
+    ("aah", "AAH"),
     ("statut_logement", "logement"),
     ("departement", "département"),
 ];
