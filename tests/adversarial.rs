@@ -717,12 +717,7 @@ fn assert_no_nir_written(run: &Path) {
         let mut texts = vec![p.file_name().unwrap().to_string_lossy().into_owned()];
         if p.is_file() {
             if p.extension().is_some_and(|e| e == "parquet") {
-                let df = read_parquet(&p);
-                for c in df.columns() {
-                    texts.push(c.name().to_string());
-                    let c = c.cast(&DataType::String).unwrap();
-                    texts.extend(c.str().unwrap().iter().flatten().map(str::to_string));
-                }
+                texts.extend(parquet_texts(&p));
             } else {
                 texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned());
             }

@@ -466,6 +466,225 @@ fn explain_tells_a_hosted_adult_why_and_never_invites_claiming_a_nil_benefit() {
     assert!(text[from..at].contains(short), "{text}");
 }
 
+/// An amount as the letter writes it (`1 139,78 €`, no-break spaces) as a number.
+fn letter_amount(cell: &str) -> Option<f64> {
+    let digits = cell
+        .trim()
+        .strip_suffix('€')?
+        .trim_end_matches(['\u{a0}', '\u{202f}', ' '])
+        .replace(['\u{a0}', '\u{202f}', ' '], "")
+        .replace(',', ".");
+    digits.parse().ok()
+}
+
+/// The calculation rows of section 3 of a letter: (sign, label, amounts at the end of its
+/// last line), a row's label spread over its lines.
+fn calculation_rows(letter: &str) -> Vec<(char, String, Vec<f64>)> {
+    let section = &letter
+        [letter.find("3. Le montant estimé").unwrap()..letter.find("4. La probabilité").unwrap()];
+    let mut rows = Vec::new();
+    let mut open: Option<(char, String)> = None;
+    for line in section.lines().skip(1) {
+        let chars: Vec<char> = line.chars().collect();
+        if chars.len() < 5 || !line.starts_with("   ") || !" +−=".contains(chars[3]) {
+            open = None;
+            continue;
+        }
+        let (sign, text) = match &open {
+            Some((sign, label)) => (*sign, format!("{label} {}", line.trim())),
+            None => (chars[3], line[3 + chars[3].len_utf8()..].trim().to_string()),
+        };
+        // Cells are the trailing amounts, set apart from the label by two spaces or more.
+        let parts: Vec<&str> = text
+            .split("  ")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let cells: Vec<f64> = parts
+            .iter()
+            .rev()
+            .map_while(|p| letter_amount(p))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if cells.is_empty() {
+            open = Some((sign, text));
+            continue;
+        }
+        let label = parts[..parts.len() - cells.len()].join(" ");
+        rows.push((sign, label, cells));
+        open = None;
+    }
+    rows
+}
+
+/// Every amount of section 3 is recomputed from the lines above it: a benefit's lines add
+/// up to its "=" line; the PPA month by month (each month's deduction the larger of the
+/// montant forfaitaire and resources + forfait logement, its amount 0 when negative), then
+/// the average of the months. Returns the totals checked.
+fn check_calculation(letter: &str) -> usize {
+    let mut checked = 0;
+    let mut total: Option<Vec<f64>> = None;
+    let mut forfaitaire: Vec<f64> = Vec::new();
+    let mut months: Option<Vec<f64>> = None;
+    let (mut resources, mut forfait): (Option<Vec<f64>>, Option<Vec<f64>>) = (None, None);
+    for (sign, label, cells) in calculation_rows(letter) {
+        let context = format!("{sign} {label} {cells:?} in:\n{letter}");
+        let table = cells.len() > 1;
+        match sign {
+            ' ' if label.starts_with("Montant forfaitaire") || label.starts_with("Plafond") => {
+                forfaitaire = cells.clone();
+                total = Some(cells);
+            }
+            ' ' if label.starts_with("Ressources") => resources = Some(cells),
+            ' ' if label.starts_with("Forfait logement") => forfait = Some(cells),
+            '+' | '−' => {
+                if sign == '−' && table {
+                    // The forfait logement is a line of its own, or in the label when it is
+                    // the same every month.
+                    let fl = forfait.clone().unwrap_or_else(|| {
+                        let at = label.find("forfait logement de ").expect(&context) + 20;
+                        vec![letter_amount(&label[at..]).expect(&context); cells.len()]
+                    });
+                    let res = resources.as_ref().expect(&context);
+                    for k in 0..cells.len() {
+                        assert!(
+                            (cells[k] - forfaitaire[k].max(res[k] + fl[k])).abs() < 0.015,
+                            "the deduction is not the larger of the two: {context}"
+                        );
+                    }
+                }
+                let t = total.as_mut().expect(&context);
+                let s = if sign == '+' { 1.0 } else { -1.0 };
+                for (t, c) in t.iter_mut().zip(&cells) {
+                    *t += s * c;
+                }
+            }
+            '=' => {
+                match total.take() {
+                    Some(t) if t.len() == cells.len() => {
+                        for (t, c) in t.iter().zip(&cells) {
+                            // A month's amount is 0 when negative; its figures are each
+                            // rounded to the cent, so their sum may be a cent or two apart.
+                            let expected = if table { t.max(0.0) } else { *t };
+                            assert!((expected - c).abs() < 0.025, "{context}");
+                        }
+                        if table {
+                            months = Some(cells);
+                        }
+                    }
+                    None if !table => {
+                        let m = months.take().expect(&context);
+                        let mean = m.iter().sum::<f64>() / m.len() as f64;
+                        assert!((mean - cells[0]).abs() < 0.015, "{context}");
+                        (resources, forfait) = (None, None);
+                    }
+                    _ => panic!("a total without its lines: {context}"),
+                }
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    checked
+}
+
+/// The letter's amounts can be redone by hand from its lines, for a PPA single person with
+/// wages, a couple, a hosted adult, the RSA and the ASPA of a single person and of a couple;
+/// `--json` carries the PPA's months, whose amounts average to the amount computed.
+#[test]
+fn explain_letters_amounts_add_up_from_the_lines_above_them() {
+    let run = sample_run();
+    let scores = read_parquet(&run.join("scores.parquet"));
+    let scored: std::collections::HashSet<(&str, &str)> = texts(&scores, "pseudo_id")
+        .into_iter()
+        .zip(texts(&scores, "prestation"))
+        .collect();
+    let e = read_parquet(&run.join("eligibility.parquet"));
+    let (ids, benefits, roles) = (
+        texts(&e, "pseudo_id"),
+        texts(&e, "prestation"),
+        texts(&e, "role_porteur"),
+    );
+    let (couple, amount) = (bools(&e, "couple"), floats(&e, "montant_estime"));
+    let wages = floats(&e, "revenus_activite");
+    let find = |what: &str, keep: &dyn Fn(usize) -> bool| -> &str {
+        (0..e.height())
+            .find(|&i| amount[i] > 0.0 && scored.contains(&(ids[i], benefits[i])) && keep(i))
+            .map(|i| ids[i])
+            .unwrap_or_else(|| panic!("the sample has {what}"))
+    };
+    let people = [
+        find("a PPA single person with wages", &|i| {
+            benefits[i] == "PPA" && !couple[i] && roles[i] == "demandeur" && wages[i] > 0.0
+        }),
+        find("a PPA couple", &|i| benefits[i] == "PPA" && couple[i]),
+        find("a hosted adult's PPA", &|i| {
+            benefits[i] == "PPA" && roles[i] == "autre_adulte"
+        }),
+        find("an RSA single person", &|i| {
+            benefits[i] == "RSA" && !couple[i]
+        }),
+        find("an ASPA single person", &|i| {
+            benefits[i] == "ASPA" && !couple[i]
+        }),
+        find("an ASPA couple", &|i| benefits[i] == "ASPA" && couple[i]),
+    ];
+    for person in people {
+        let o = recours(&["explain", run.to_str().unwrap(), "--person", person]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let letter = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            check_calculation(&letter) > 0,
+            "nothing checked in:\n{letter}"
+        );
+        let o = recours(&[
+            "explain",
+            run.to_str().unwrap(),
+            "--person",
+            person,
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for b in json["prestations"].as_array().unwrap() {
+            let Some(m) = b["montant"].as_object() else {
+                continue;
+            };
+            let calc = m["montant_calcule"].as_f64().unwrap();
+            let sum: f64 = m["lignes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["montant"].as_f64().unwrap())
+                .sum();
+            assert!((sum - calc).abs() < 0.01, "{person}: {m:?}");
+            let months = m["ppa_mois"].as_array().unwrap();
+            if b["prestation"] == "PPA" {
+                assert_eq!(months.len(), 3, "{person}: {m:?}");
+                let mean = months
+                    .iter()
+                    .map(|x| x["montant"].as_f64().unwrap())
+                    .sum::<f64>()
+                    / 3.0;
+                assert!((mean - calc).abs() < 0.01, "{person}: {m:?}");
+            } else {
+                assert!(months.is_empty());
+            }
+        }
+    }
+    // The deduction line says what it is, not the wording of a single sum it is not.
+    let letter = String::from_utf8_lossy(
+        &recours(&["explain", run.to_str().unwrap(), "--person", people[0]]).stdout,
+    )
+    .replace(['\u{a0}', '\u{202f}'], " ");
+    assert!(
+        letter.contains("Droit du mois (0 € s'il est négatif)"),
+        "{letter}"
+    );
+    assert!(!letter.contains("le plus élevé du montant forfaitaire ou des ressources"));
+}
+
 #[test]
 fn help_lists_every_exit_code_and_the_stages_and_only_the_options_a_command_uses() {
     let o = recours(&["--help"]);

@@ -581,12 +581,7 @@ fn assert_no_nir_written(dir: &Path) {
                 continue;
             }
             if p.extension().is_some_and(|e| e == "parquet") {
-                let df = read_parquet(&p);
-                for c in df.columns() {
-                    texts.push(c.name().to_string());
-                    let c = c.cast(&polars::prelude::DataType::String).unwrap();
-                    texts.extend(c.str().unwrap().iter().flatten().map(str::to_string));
-                }
+                texts.extend(parquet_texts(&p));
             } else {
                 texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned());
             }

@@ -177,24 +177,20 @@ pub struct CurvePoint {
     pub precision: f64,
 }
 
-/// ROC, precision-recall and cumulative gain in one pass: the top `k/steps` of the ranking
-/// for k = 0..=steps (ties broken by row order, as in [`top_k`]).
-pub fn curve(scores: &[f64], labels: &[bool], steps: usize) -> Vec<CurvePoint> {
+/// ROC, precision-recall and cumulative gain in one pass, one point after each distinct
+/// score of the ranking (a group of tied scores is never split), at most `max_points` + 1
+/// points: with more distinct scores than that, the first point at or after each
+/// `k / max_points` of the ranking. Starts at (0, 0), ends with everyone contacted.
+pub fn curve(scores: &[f64], labels: &[bool], max_points: usize) -> Vec<CurvePoint> {
     let order = ranking(scores);
     let n = scores.len();
+    let steps = max_points.max(1);
     let positives = labels.iter().filter(|l| **l).count();
     let negatives = n - positives;
-    let mut out = Vec::with_capacity(steps + 1);
-    let (mut tp, mut taken) = (0usize, 0usize);
-    for k in 0..=steps {
-        let upto = (k * n).div_ceil(steps.max(1));
-        while taken < upto {
-            tp += usize::from(labels[order[taken]]);
-            taken += 1;
-        }
+    let point = |taken: usize, tp: usize| {
         let fp = taken - tp;
-        out.push(CurvePoint {
-            share: k as f64 / steps.max(1) as f64,
+        CurvePoint {
+            share: if n > 0 { taken as f64 / n as f64 } else { 0.0 },
             tpr: if positives > 0 {
                 tp as f64 / positives as f64
             } else {
@@ -210,10 +206,26 @@ pub fn curve(scores: &[f64], labels: &[bool], steps: usize) -> Vec<CurvePoint> {
             } else {
                 1.0
             },
-        });
+        }
+    };
+    let mut out = vec![point(0, 0)];
+    let (mut tp, mut taken) = (0usize, 0usize);
+    for k in 1..=steps {
+        let upto = (k * n).div_ceil(steps);
+        if upto <= taken {
+            continue;
+        }
+        while taken < upto || (taken < n && scores[order[taken]] == scores[order[taken - 1]]) {
+            tp += usize::from(labels[order[taken]]);
+            taken += 1;
+        }
+        out.push(point(taken, tp));
     }
     out
 }
+
+/// Points of the ranking curves [`evaluate`] keeps: every distinct score up to this many.
+pub const CURVE_POINTS: usize = 1000;
 
 /// Every metric the model card and the report show, on one set of scores.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -226,7 +238,8 @@ pub struct Evaluation {
     pub brier: f64,
     pub calibration: Vec<CalibrationBin>,
     pub top: Vec<TopK>,
-    /// ROC, precision-recall and gain curves at every percent of the ranking.
+    /// ROC, precision-recall and gain curves after each distinct score (at most
+    /// [`CURVE_POINTS`] of them).
     #[serde(default)]
     pub curve: Vec<CurvePoint>,
 }
@@ -243,7 +256,7 @@ pub fn evaluate(p: &[f64], labels: &[bool]) -> Evaluation {
         brier: brier(p, labels),
         calibration: calibration_deciles(p, labels),
         top: top_k(p, labels, &TOP_SHARES),
-        curve: curve(p, labels, 100),
+        curve: curve(p, labels, CURVE_POINTS),
     }
 }
 
@@ -283,6 +296,24 @@ mod more_tests {
             .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
             .sum();
         assert!((area - auc(&scores, &labels).unwrap()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn curve_keeps_ties_together_and_has_a_point_per_distinct_score() {
+        // Scores 9, 9, 8, 7, 7, 7, 1: four distinct scores, four points after the start.
+        let scores = [9.0, 7.0, 9.0, 1.0, 7.0, 8.0, 7.0];
+        let labels = [true, false, true, false, true, false, false];
+        let c = curve(&scores, &labels, 1000);
+        let shares: Vec<f64> = c.iter().map(|p| p.share * 7.0).collect();
+        assert_eq!(shares, [0.0, 2.0, 3.0, 6.0, 7.0]);
+        assert_eq!(c[1].precision, 1.0);
+        assert!((c[3].tpr - 1.0).abs() < 1e-12 && (c[3].fpr - 0.75).abs() < 1e-12);
+        // Fewer points asked than distinct scores: the first boundary at or after each step.
+        let scores: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        let labels: Vec<bool> = (0..1000).map(|i| i % 7 == 0).collect();
+        let c = curve(&scores, &labels, 100);
+        assert_eq!(c.len(), 101);
+        assert!((c[3].share - 0.03).abs() < 1e-12);
     }
 
     #[test]

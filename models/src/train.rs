@@ -293,7 +293,9 @@ fn choose_columns(input: &TrainInput, train: &[usize]) -> (Vec<usize>, Vec<Dropp
             keep.retain(|&c| c != reference);
             dropped.push(Dropped {
                 name: input.names[reference].clone(),
-                reason: format!("niveau de référence de {g}"),
+                reason: format!(
+                    "niveau de référence de son groupe (`{g}`) : les coefficients des autres niveaux se lisent par rapport à lui"
+                ),
             });
         }
     }

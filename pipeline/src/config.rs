@@ -118,10 +118,6 @@ impl Default for RawLists {
     }
 }
 
-fn canal(name: &str) -> Option<Canal> {
-    Canal::ALL.into_iter().find(|c| c.code() == name)
-}
-
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFeatures {
@@ -834,7 +830,7 @@ impl RunConfig {
                 .map(|(c, m)| (format!("[lists.capacity_by_caisse.{c}]"), m)),
         ) {
             for (k, n) in caps {
-                if canal(k).is_none() {
+                if Canal::from_code(k).is_none() {
                     problems.push(format!(
                         "{where_}: unknown channel '{k}' (telephone, sms, email, courrier)"
                     ));
@@ -941,7 +937,7 @@ impl RunConfig {
 fn list_rules(l: &RawLists) -> ListRules {
     let caps = |m: &BTreeMap<String, usize>| {
         m.iter()
-            .filter_map(|(k, v)| canal(k).map(|c| (c, *v)))
+            .filter_map(|(k, v)| Canal::from_code(k).map(|c| (c, *v)))
             .collect()
     };
     ListRules {

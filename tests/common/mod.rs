@@ -160,6 +160,28 @@ pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
     ParquetReader::new(f).finish().unwrap()
 }
 
+/// Every column name and value of a Parquet file as text (list columns value by value),
+/// for the checks that no NIR-like value was written.
+pub fn parquet_texts(path: &Path) -> Vec<String> {
+    use polars::prelude::*;
+    let mut texts = Vec::new();
+    for c in read_parquet(path).columns() {
+        texts.push(c.name().to_string());
+        let c = match c.dtype() {
+            DataType::List(_) => c
+                .explode(ExplodeOptions {
+                    empty_as_null: true,
+                    keep_nulls: true,
+                })
+                .unwrap(),
+            _ => c.clone(),
+        };
+        let c = c.cast(&DataType::String).unwrap();
+        texts.extend(c.str().unwrap().iter().flatten().map(str::to_string));
+    }
+    texts
+}
+
 pub fn hash_tree(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

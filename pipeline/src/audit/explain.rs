@@ -59,6 +59,23 @@ pub struct AmountLine {
     pub montant: f64,
 }
 
+/// One month of the PPA reference quarter, as the estimate computed it (each figure
+/// cent-rounded): the month's amount is montant forfaitaire + part + bonuses − the larger
+/// of the montant forfaitaire and resources + forfait logement, 0 when negative.
+#[derive(Clone, Debug, Serialize)]
+pub struct PpaMonthLine {
+    pub mois: String,
+    pub montant_forfaitaire: f64,
+    pub revenus_activite: f64,
+    pub part_revenus_activite: f64,
+    pub bonifications: f64,
+    pub ressources: f64,
+    pub forfait_logement: f64,
+    /// The larger of the montant forfaitaire and resources + forfait logement.
+    pub deduction: f64,
+    pub montant: f64,
+}
+
 /// How the monthly entitlement was estimated: the reference months, the barème lines
 /// applied to the person's unit, and the result.
 #[derive(Clone, Debug, Serialize)]
@@ -67,7 +84,10 @@ pub struct AmountDetail {
     pub mois_reference: Vec<String>,
     /// The barème in force at the run month (its source as `baremes.toml` gives it).
     pub bareme: Option<String>,
+    /// The lines that add up to `montant_calcule` (PPA: the quarter's averages).
     pub lignes: Vec<AmountLine>,
+    /// PPA: each month of the quarter, whose amounts `montant_calcule` averages.
+    pub ppa_mois: Vec<PpaMonthLine>,
     pub montant_calcule: f64,
     /// The smallest amount paid (RSA, PPA); under it nothing is paid.
     pub minimum_verse: Option<f64>,
@@ -354,6 +374,11 @@ fn amount_detail(
         libelle: l,
         montant: m,
     };
+    let ppa_mois = if benefit == "PPA" {
+        ppa_month_lines(e, i, &months)
+    } else {
+        Vec::new()
+    };
     let (lignes, minimum) = match benefit {
         "PPA" => {
             let revenus = f("revenus_activite");
@@ -361,41 +386,61 @@ fn amount_detail(
                 || if revenus > 0.0 { part / revenus } else { 0.0 },
                 |b| b.ppa.taux_revenus_activite,
             );
-            (
-                vec![
-                    line(format!("Montant forfaitaire ({foyer})"), mf),
-                    line(
-                        format!(
-                            "Part des revenus d'activité du foyer retenue ({}{}% de {} par mois)",
-                            fr::number(100.0 * taux, 2),
-                            fr::UNIT_SPACE,
-                            fr::euros(revenus)
-                        ),
-                        part,
+            let n = ppa_mois.len().max(1) as f64;
+            let mean = |v: fn(&PpaMonthLine) -> f64| ppa_mois.iter().map(v).sum::<f64>() / n;
+            // Without the months (a run folder written before they were kept), the
+            // deduction is what the averages leave.
+            let deduction = if ppa_mois.is_empty() {
+                mf + part + bonus - calc
+            } else {
+                mean(|m| m.deduction)
+            };
+            let mut lignes = vec![
+                line(
+                    format!("Montant forfaitaire ({foyer}), moyenne des mois"),
+                    mf,
+                ),
+                line(
+                    format!(
+                        "Part des revenus d'activité du foyer retenue ({}{}% de {} par mois en moyenne)",
+                        fr::number(100.0 * taux, 2),
+                        fr::UNIT_SPACE,
+                        fr::euros(revenus)
                     ),
-                    line(
-                        "Bonifications individuelles des revenus d'activité".into(),
-                        bonus,
+                    part,
+                ),
+                line(
+                    "Bonifications individuelles des revenus d'activité, moyenne des mois".into(),
+                    bonus,
+                ),
+                line(
+                    format!(
+                        "Déduction, moyenne des mois : le plus élevé du montant forfaitaire et \
+                         des ressources du mois (en moyenne {}) plus le forfait logement ({})",
+                        fr::euros(res),
+                        fr::euros(fl)
                     ),
-                    line(
-                        format!(
-                            "Déduction : le plus élevé du montant forfaitaire ou des ressources \
-                             du foyer ({}) et du forfait logement ({})",
-                            fr::euros(res),
-                            fr::euros(fl)
-                        ),
-                        -(mf + part + bonus - calc),
-                    ),
-                ],
-                bareme.map(|b| b.foyer.minimum_verse_ppa),
-            )
+                    -deduction,
+                ),
+            ];
+            // A month whose amount is negative counts 0 €: what that adds to the average.
+            let negative = calc - (mf + part + bonus - deduction);
+            if negative.abs() >= 0.005 {
+                lignes.push(line(
+                    "Mois au droit négatif, comptés 0 € : ce qu'ils ajoutent à la moyenne".into(),
+                    negative,
+                ));
+            }
+            (lignes, bareme.map(|b| b.foyer.minimum_verse_ppa))
         }
         "RSA" => (
             vec![
                 line(format!("Montant forfaitaire ({foyer})"), mf),
                 line(
                     format!(
-                        "Ressources du foyer, dont prestations comptées ({}) et ASPA due ({})",
+                        "Ressources du foyer, moyenne mensuelle de {}, dont prestations \
+                         comptées ({}) et ASPA due ({})",
+                        months_words(&months),
                         fr::euros(f("prestations_comptees")),
                         fr::euros(f("aspa_comptee"))
                     ),
@@ -411,35 +456,61 @@ fn amount_detail(
             ],
             bareme.map(|b| b.foyer.minimum_verse_rsa),
         ),
-        _ => (
-            vec![
+        _ => {
+            let couple = bool_at(e, "couple", i).unwrap_or(false);
+            let mut lignes = vec![
                 line(
-                    if bool_at(e, "couple", i).unwrap_or(false) {
+                    if couple {
                         "Plafond de ressources (couple)".into()
                     } else {
                         "Plafond de ressources (personne seule)".into()
                     },
                     mf,
                 ),
-                line("Ressources prises en compte".into(), -res),
-            ],
-            None,
-        ),
+                line(
+                    format!(
+                        "Ressources du foyer prises en compte, moyenne mensuelle de {}",
+                        months_words(&months)
+                    ),
+                    -res,
+                ),
+            ];
+            // What the couple's ASPA is beyond the person's own (domain::entitlement::aspa):
+            // shared when both are eligible, at most a single person's when one is.
+            let foyer_amount = (mf - res).max(0.0);
+            if couple && calc > 0.0 && foyer_amount - calc >= 0.005 {
+                let shared = (foyer_amount - 2.0 * calc).abs() < 0.015;
+                lignes.push(line(
+                    if shared {
+                        "Moitié de l'allocation du couple, versée à votre conjoint, éligible lui aussi"
+                            .into()
+                    } else {
+                        format!(
+                            "Au-delà du montant maximal pour une seule personne éligible ({})",
+                            fr::euros(calc)
+                        )
+                    },
+                    -(foyer_amount - calc),
+                ));
+            }
+            (lignes, None)
+        }
     };
+    // A negative result is no right: what brings it to 0 €, so that the lines add up.
+    let mut lignes = lignes;
+    let sum: f64 = lignes.iter().map(|l| l.montant).sum();
+    if calc == 0.0 && sum <= -0.005 {
+        lignes.push(line(
+            "Résultat négatif : aucun droit, compté 0 €".into(),
+            -sum,
+        ));
+    }
     AmountDetail {
-        mois_reference: months,
-        bareme: bareme.map(|b| {
-            let source = match benefit {
-                "PPA" => "prime d'activité",
-                "RSA" => "RSA",
-                _ => "ASPA",
-            };
-            format!(
-                "barème {source} en vigueur en {}",
-                month_words(&b.month.to_string())
-            )
-        }),
+        mois_reference: months.clone(),
+        bareme: bareme
+            .map(|b| format!("barème en vigueur en {}", month_words(&b.month.to_string()))),
         lignes,
+        ppa_mois,
         montant_calcule: calc,
         minimum_verse: minimum,
         montant_estime: f("montant_estime"),
@@ -462,6 +533,40 @@ fn amount_detail(
             )
         }),
     }
+}
+
+/// The months of a PPA row of `eligibility.parquet` (row `i`): its `ppa_mois_*` lists,
+/// one value per month of the quarter (none in a run folder written without them).
+fn ppa_month_lines(e: &DataFrame, i: usize, months: &[String]) -> Vec<PpaMonthLine> {
+    use crate::tables::eligibility::PPA_MONTH_COLUMNS;
+    let lists: Vec<Vec<f64>> = PPA_MONTH_COLUMNS
+        .iter()
+        .map(|name| {
+            e.column(name)
+                .ok()
+                .and_then(|c| c.list().ok())
+                .and_then(|c| c.get_as_series(i))
+                .and_then(|s| s.f64().ok().map(|v| v.iter().flatten().collect()))
+                .unwrap_or_default()
+        })
+        .collect();
+    let value = |k: usize, m: usize| lists[k].get(m).copied().unwrap_or(0.0);
+    months
+        .iter()
+        .enumerate()
+        .take(lists.iter().map(Vec::len).min().unwrap_or(0))
+        .map(|(m, mois)| PpaMonthLine {
+            mois: mois.clone(),
+            montant_forfaitaire: value(0, m),
+            revenus_activite: value(1, m),
+            part_revenus_activite: value(2, m),
+            bonifications: value(3, m),
+            ressources: value(4, m),
+            forfait_logement: value(5, m),
+            deduction: value(0, m).max(value(4, m) + value(5, m)),
+            montant: value(6, m),
+        })
+        .collect()
 }
 
 /// What the forfait logement was applied for (art. R262-9 and R262-10 CASF): free
@@ -883,6 +988,15 @@ fn of_caisse(libelle: &str) -> String {
 }
 
 /// The benefit with its article, as in "demander la prime d'activité".
+/// A benefit at the start of a line of section 3: RSA and ASPA by their acronyms, which
+/// section 1 spelled out.
+fn short_benefit_name(code: &str) -> &str {
+    match code {
+        "PPA" => "Prime d'activité",
+        other => other,
+    }
+}
+
 fn benefit_with_article(code: &str) -> String {
     match code {
         "PPA" => "la prime d'activité".into(),
@@ -953,23 +1067,34 @@ fn wrap(out: &mut String, first: &str, indent: &str, text: &str) {
 
 /// An amount line: its label, then its amount aligned on the right.
 fn amount_line(out: &mut String, sign: &str, label: &str, amount: f64) {
-    const LABEL: usize = 74;
+    cells_line(out, sign, label, &[fr::euros(amount)], 16);
+}
+
+/// A line of the letter's calculation: its sign, its label (wrapped) and its cells aligned
+/// on the right, the last cell ending where an amount line's amount ends. One cell is an
+/// amount line; several are the months of the PPA quarter.
+fn cells_line(out: &mut String, sign: &str, label: &str, cells: &[String], cell: usize) {
+    const END: usize = 90;
+    let label_end = END - cell * cells.len();
     let mut first = true;
     let mut rest = label.to_string();
     loop {
-        let prefix = if first {
-            format!("   {sign} ")
-        } else {
-            "     ".into()
+        // A line without a sign (a heading) starts where the section's text starts.
+        let prefix = match (first, sign) {
+            (true, "") => "   ".to_string(),
+            (true, _) => format!("   {sign} "),
+            _ => "     ".into(),
         };
-        let room = LABEL - prefix.chars().count();
+        let room = label_end - prefix.chars().count();
         if rest.chars().count() <= room {
             let pad = room - rest.chars().count();
-            out.push_str(&format!(
-                "{prefix}{rest}{}{:>16}\n",
-                " ".repeat(pad),
-                fr::euros(amount)
-            ));
+            out.push_str(&format!("{prefix}{rest}{}", " ".repeat(pad)));
+            for c in cells {
+                out.push_str(&format!("{c:>cell$}"));
+            }
+            let end = out.trim_end_matches(' ').len();
+            out.truncate(end);
+            out.push('\n');
             return;
         }
         let cut: String = rest.chars().take(room).collect();
@@ -978,6 +1103,133 @@ fn amount_line(out: &mut String, sign: &str, label: &str, amount: f64) {
         rest = rest[at..].trim_start().to_string();
         first = false;
     }
+}
+
+/// The PPA month by month, as the estimate computes it, then the average of the months:
+/// every figure of the page can be added up again. Lines the months do not need are left
+/// out to keep the letter on one page: the activity income when it is all the resources,
+/// the forfait logement as a line of its own when it is the same every month.
+fn ppa_months_text(out: &mut String, benefit: &str, a: &AmountDetail) {
+    let months = &a.ppa_mois;
+    let euros = |v: &dyn Fn(&PpaMonthLine) -> f64| -> Vec<String> {
+        months.iter().map(|m| fr::euros(v(m))).collect()
+    };
+    let names: Vec<String> = months.iter().map(|m| month_words(&m.mois)).collect();
+    // Every column as wide as its widest text (a month's name, an amount) and a space.
+    let width = names
+        .iter()
+        .cloned()
+        .chain(euros(&|m| m.ressources))
+        .chain(euros(&|m| m.deduction))
+        .map(|c| c.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(13);
+    let cells_line = |out: &mut String, sign: &str, label: &str, cells: &[String]| {
+        cells_line(out, sign, label, cells, width)
+    };
+    cells_line(
+        out,
+        "",
+        &format!("{}, barème de chaque mois :", capitalised(benefit)),
+        &names,
+    );
+    let only_activity = months
+        .iter()
+        .all(|m| (m.ressources - m.revenus_activite).abs() < 0.005);
+    if only_activity {
+        cells_line(
+            out,
+            " ",
+            "Ressources : revenus d'activité du foyer",
+            &euros(&|m| m.ressources),
+        );
+    } else {
+        cells_line(
+            out,
+            " ",
+            "Revenus d'activité du foyer",
+            &euros(&|m| m.revenus_activite),
+        );
+        cells_line(
+            out,
+            " ",
+            "Ressources du foyer, tous revenus",
+            &euros(&|m| m.ressources),
+        );
+    }
+    let one_forfait = months
+        .iter()
+        .all(|m| (m.forfait_logement - months[0].forfait_logement).abs() < 0.005);
+    if !one_forfait {
+        cells_line(
+            out,
+            " ",
+            "Forfait logement",
+            &euros(&|m| m.forfait_logement),
+        );
+    }
+    cells_line(
+        out,
+        " ",
+        a.lignes.first().map_or("Montant forfaitaire", |l| {
+            l.libelle
+                .strip_suffix(", moyenne des mois")
+                .unwrap_or(&l.libelle)
+        }),
+        &euros(&|m| m.montant_forfaitaire),
+    );
+    // The share of activity income as the barème gives it (one rate, or the month's).
+    let rates: Vec<String> = months
+        .iter()
+        .filter(|m| m.revenus_activite > 0.0)
+        .map(|m| fr::number(100.0 * m.part_revenus_activite / m.revenus_activite, 2))
+        .collect();
+    let share = match rates.first() {
+        Some(r) if rates.iter().all(|x| x == r) => {
+            format!("{r}{}% des revenus d'activité", fr::UNIT_SPACE)
+        }
+        _ => "Part retenue des revenus d'activité".into(),
+    };
+    cells_line(out, "+", &share, &euros(&|m| m.part_revenus_activite));
+    cells_line(
+        out,
+        "+",
+        "Bonifications individuelles",
+        &euros(&|m| m.bonifications),
+    );
+    let forfait = if one_forfait {
+        format!(
+            "forfait logement de {}",
+            fr::euros(months[0].forfait_logement)
+        )
+    } else {
+        "forfait logement".into()
+    };
+    cells_line(
+        out,
+        "−",
+        &format!(
+            "Le plus élevé{}: montant forfaitaire, ou ressources + {forfait}",
+            fr::UNIT_SPACE
+        ),
+        &euros(&|m| m.deduction),
+    );
+    cells_line(
+        out,
+        "=",
+        "Droit du mois (0 € s'il est négatif)",
+        &euros(&|m| m.montant),
+    );
+    amount_line(
+        out,
+        "=",
+        &format!(
+            "Droit par mois : moyenne des {} mois, calculée avant arrondi",
+            months.len()
+        ),
+        a.montant_calcule,
+    );
 }
 
 impl Explanation {
@@ -1191,15 +1443,7 @@ impl Explanation {
                 } else {
                     ""
                 },
-                match si.logement.as_deref() {
-                    Some("locataire_prive") => "locataire dans le parc privé",
-                    Some("locataire_hlm") => "locataire d'un logement social (HLM)",
-                    Some("proprietaire") => "propriétaire",
-                    Some("heberge_gratuit") => "hébergé(e) gratuitement",
-                    Some("sans_domicile") => "sans domicile stable",
-                    Some(other) => other,
-                    None => "non connu",
-                }
+                crate::domain::entitlement::Statut::label_of(si.logement.as_deref())
             ),
         );
         let brm = match (&si.ressources_de, &si.ressources_a) {
@@ -1292,39 +1536,41 @@ impl Explanation {
                     "   ",
                     "   ",
                     &format!(
-                        "{} : aucun droit, les ressources retenues sur {} dépassant le \
-                         montant du barème.",
-                        capitalised(benefit_name(&b.prestation)),
+                        "{} : aucun droit, les ressources de {} dépassant le barème.",
+                        short_benefit_name(&b.prestation),
                         months_words(&a.mois_reference)
                     ),
                 );
                 continue;
             }
-            wrap(
-                &mut s,
-                "   ",
-                "   ",
-                &format!(
-                    "{}, à partir des ressources de {}{} :",
-                    capitalised(benefit_name(&b.prestation)),
-                    months_words(&a.mois_reference),
-                    a.bareme
-                        .as_ref()
-                        .map_or(String::new(), |x| format!(", {x}"))
-                ),
-            );
-            for (k, l) in a.lignes.iter().enumerate() {
-                // A deduction of 0 € is still a deduction: its amount is -0.0.
-                let sign = if k == 0 {
-                    " "
-                } else if l.montant.is_sign_negative() {
-                    "−"
-                } else {
-                    "+"
-                };
-                amount_line(&mut s, sign, &l.libelle, l.montant.abs());
+            if !a.ppa_mois.is_empty() {
+                ppa_months_text(&mut s, benefit_name(&b.prestation), a);
+            } else {
+                wrap(
+                    &mut s,
+                    "   ",
+                    "   ",
+                    &format!(
+                        "{}{} :",
+                        short_benefit_name(&b.prestation),
+                        a.bareme
+                            .as_ref()
+                            .map_or(String::new(), |x| format!(", {x}"))
+                    ),
+                );
+                for (k, l) in a.lignes.iter().enumerate() {
+                    // A deduction of 0 € is still a deduction: its amount is -0.0.
+                    let sign = if k == 0 {
+                        " "
+                    } else if l.montant.is_sign_negative() {
+                        "−"
+                    } else {
+                        "+"
+                    };
+                    amount_line(&mut s, sign, &l.libelle, l.montant.abs());
+                }
+                amount_line(&mut s, "=", "Droit calculé par mois", a.montant_calcule);
             }
-            amount_line(&mut s, "=", "Droit calculé par mois", a.montant_calcule);
             if a.montant_estime == 0.0 && a.montant_calcule > 0.0 {
                 wrap(
                     &mut s,
@@ -1424,21 +1670,31 @@ impl Explanation {
                 ),
             );
         }
+        // The benefits claimed from one caisse, in one line.
+        let mut claims: Vec<(String, &str, Vec<String>)> = Vec::new();
         for c in &self.demarches {
             let caisse = c
                 .caisse_libelle
                 .clone()
                 .or_else(|| c.caisse.clone())
                 .map_or_else(|| "votre caisse".into(), |l| with_article(&l));
+            match claims
+                .iter_mut()
+                .find(|(k, site, _)| *k == caisse && *site == c.site)
+            {
+                Some((_, _, benefits)) => benefits.push(benefit_with_article(&c.prestation)),
+                None => claims.push((caisse, &c.site, vec![benefit_with_article(&c.prestation)])),
+            }
+        }
+        for (caisse, site, benefits) in claims {
             wrap(
                 &mut s,
                 "   - ",
                 "     ",
                 &format!(
-                    "Demander {} : auprès de {caisse}, sur {} ; vous pouvez d'abord \
+                    "Demander {} : auprès de {caisse}, sur {site} ; vous pouvez d'abord \
                      estimer vos droits sur mes-droits-sociaux.gouv.fr.",
-                    benefit_with_article(&c.prestation),
-                    c.site
+                    benefits.join(" et ")
                 ),
             );
         }
@@ -1530,6 +1786,22 @@ impl Explanation {
                 ));
                 for l in &a.lignes {
                     s.push_str(&format!("      {} : {}\n", l.libelle, fr::euros(l.montant)));
+                }
+                for m in &a.ppa_mois {
+                    s.push_str(&format!(
+                        "      {} : montant forfaitaire {}, revenus d'activité {} dont {} retenus, \
+                         bonifications {}, ressources {}, forfait logement {}, déduction {}, \
+                         droit du mois {}\n",
+                        month_words(&m.mois),
+                        fr::euros(m.montant_forfaitaire),
+                        fr::euros(m.revenus_activite),
+                        fr::euros(m.part_revenus_activite),
+                        fr::euros(m.bonifications),
+                        fr::euros(m.ressources),
+                        fr::euros(m.forfait_logement),
+                        fr::euros(m.deduction),
+                        fr::euros(m.montant)
+                    ));
                 }
                 s.push_str(&format!(
                     "      droit calculé : {} ; droit estimé : {}\n",

@@ -23,6 +23,13 @@ impl Canal {
             Canal::Courrier => "courrier",
         }
     }
+    pub fn from_code(code: &str) -> Option<Canal> {
+        Canal::ALL.into_iter().find(|c| c.code() == code)
+    }
+    /// The words of a channel code (the code itself for one recours does not know).
+    pub fn label_of(code: &str) -> &str {
+        Canal::from_code(code).map_or(code, |c| c.label())
+    }
     /// The channel in words, as a caisse agent reads it.
     pub fn label(self) -> &'static str {
         match self {

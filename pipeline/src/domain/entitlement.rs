@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::domain::bareme::{Bareme, PpaMonthParams};
+use crate::domain::month::Month;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +67,27 @@ impl Statut {
     pub fn from_code(s: &str) -> Option<Statut> {
         Statut::ALL.into_iter().find(|r| r.code() == s)
     }
+    /// The status in words: the one French label of the report, the model cards, the
+    /// feature dictionary's housing levels and the letter of `explain`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Statut::LocatairePrive => "locataire du parc privé",
+            Statut::LocataireHlm => "locataire du parc social (HLM)",
+            Statut::Proprietaire => "propriétaire de son logement",
+            Statut::HebergeGratuit => "hébergé gratuitement",
+            Statut::SansDomicile => "sans domicile",
+        }
+    }
+    /// The label of a status code (`logements.statut`), [`Statut::UNKNOWN_LABEL`] without
+    /// one; a code recours does not know is shown as it is.
+    pub fn label_of(code: Option<&str>) -> &str {
+        match code {
+            Some(c) => Statut::from_code(c).map_or(c, |s| s.label()),
+            None => Statut::UNKNOWN_LABEL,
+        }
+    }
+    /// No housing row: the status is not known.
+    pub const UNKNOWN_LABEL: &'static str = "logement inconnu";
 }
 
 /// One member of the benefit unit (demandeur, conjoint, children), with resources already
@@ -292,11 +314,33 @@ pub(crate) fn ppa_bonification(
     share * p.bonification_taux_max * p.montant_forfaitaire
 }
 
-/// Prime d'activité (art. L842-3 CSS): montant forfaitaire + share of activity income +
-/// bonuses − max(montant forfaitaire, resources + forfait logement), computed for each month
-/// of the reference quarter with that month's parameters (forfait logement included) and
-/// averaged. From age 18, with activity income.
-pub fn ppa(b: &Bareme, s: &Situation, aspa_due: f64) -> PpaEstimate {
+/// One month of the PPA reference quarter, as [`ppa`] computes it: every figure of the
+/// month's formula, so that the average can be shown and redone month by month.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PpaMonthFigures {
+    pub month: Month,
+    pub montant_forfaitaire: f64,
+    /// Activity income of the unit's adults in the month.
+    pub revenus_activite: f64,
+    pub part_revenus_activite: f64,
+    pub bonifications: f64,
+    /// Every resource of the month: activity and other income, counted benefits, ASPA due.
+    pub ressources: f64,
+    pub forfait_logement: f64,
+    /// The month's amount: montant forfaitaire + part + bonuses − the larger of the montant
+    /// forfaitaire and resources + forfait logement, 0 when negative.
+    pub montant: f64,
+}
+
+/// Calls `each` with every month of the PPA reference quarter (art. L842-3 CSS), each with
+/// that month's parameters (forfait logement included); the quarter's averages when the
+/// situation has no months.
+pub fn ppa_months(
+    b: &Bareme,
+    s: &Situation,
+    aspa_due: f64,
+    mut each: impl FnMut(PpaMonthFigures, bool),
+) {
     let averaged;
     let months: &[PpaMonth] = if s.ppa_months.is_empty() {
         averaged = [PpaMonth {
@@ -315,15 +359,9 @@ pub fn ppa(b: &Bareme, s: &Situation, aspa_due: f64) -> PpaEstimate {
     } else {
         &s.ppa_months
     };
-    let n = months.len() as f64;
-    let (mut mf_sum, mut part_sum, mut bonus_sum, mut res_sum, mut amount_sum) =
-        (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut fl_sum = 0.0;
-    let mut majoration = false;
     for m in months {
         let p = &m.params.ppa;
-        let (mf, maj) = montant_forfaitaire(b, s, p.montant_forfaitaire);
-        majoration = maj;
+        let (mf, majoration) = montant_forfaitaire(b, s, p.montant_forfaitaire);
         let activite: f64 = m.activite.iter().sum();
         let part = p.taux_revenus_activite * activite;
         let bonus: f64 = m
@@ -333,13 +371,42 @@ pub fn ppa(b: &Bareme, s: &Situation, aspa_due: f64) -> PpaEstimate {
             .sum();
         let ressources = activite + m.autres + s.prestations_comptees + aspa_due;
         let fl = forfait_logement(b, s, p.montant_forfaitaire);
-        fl_sum += fl;
-        mf_sum += mf;
-        part_sum += part;
-        bonus_sum += bonus;
-        res_sum += ressources;
-        amount_sum += (mf + part + bonus - mf.max(ressources + fl)).max(0.0);
+        each(
+            PpaMonthFigures {
+                month: m.params.month,
+                montant_forfaitaire: mf,
+                revenus_activite: activite,
+                part_revenus_activite: part,
+                bonifications: bonus,
+                ressources,
+                forfait_logement: fl,
+                montant: (mf + part + bonus - mf.max(ressources + fl)).max(0.0),
+            },
+            majoration,
+        );
     }
+}
+
+/// Prime d'activité (art. L842-3 CSS): montant forfaitaire + share of activity income +
+/// bonuses − max(montant forfaitaire, resources + forfait logement), computed for each month
+/// of the reference quarter with that month's parameters ([`ppa_months`]) and averaged.
+/// From age 18, with activity income.
+pub fn ppa(b: &Bareme, s: &Situation, aspa_due: f64) -> PpaEstimate {
+    let mut n = 0.0;
+    let (mut mf_sum, mut part_sum, mut bonus_sum, mut res_sum, mut amount_sum) =
+        (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut fl_sum = 0.0;
+    let mut majoration = false;
+    ppa_months(b, s, aspa_due, |m, maj| {
+        n += 1.0;
+        majoration = maj;
+        fl_sum += m.forfait_logement;
+        mf_sum += m.montant_forfaitaire;
+        part_sum += m.part_revenus_activite;
+        bonus_sum += m.bonifications;
+        res_sum += m.ressources;
+        amount_sum += m.montant;
+    });
     let calcule = amount_sum / n;
     let activite = s.activity_income();
     let eligible = activite > 0.0 && s.adults().any(|m| m.age >= 18);

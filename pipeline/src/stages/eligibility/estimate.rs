@@ -98,6 +98,7 @@ fn unit_rows(
         montant_revise: None,
         revenu_non_salarie_limite: None,
         montant_seul: None,
+        ppa_mois: Vec::new(),
         at: Some((person as u32, foyer as u32)),
     };
     let carrier_role = u.carrier_role.code();
@@ -183,6 +184,13 @@ fn unit_rows(
             atteint_minimum: p.atteint_minimum,
             montant_estime: round2(p.montant),
             recoit: receives(unit, "PPA"),
+            ppa_mois: {
+                let mut months = Vec::with_capacity(cfg.ppa_params.len());
+                entitlement::ppa_months(b, &s, e.aspa.montant, |m, _| {
+                    months.push(crate::tables::eligibility::ppa_month_values(&m));
+                });
+                months
+            },
             ..revised(base("PPA", u.carrier, carrier_role), "RSA", |e| {
                 e.ppa.montant
             })

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::disclosure::{HIDDEN, suppress_counts};
+use crate::domain::entitlement::Statut;
 use crate::io::excel::escape_cell;
 use crate::stages::lists::feedback::Outcome;
 use crate::tables::eligibility::FoyerFacts;
@@ -92,14 +93,51 @@ pub(crate) struct FairnessReport {
     pub non_recours_hors_population: BTreeMap<String, usize>,
 }
 
-pub(crate) const DIMENSIONS: [&str; 6] = [
-    "sexe",
-    "tranche_age",
-    "type_foyer",
-    "aah",
-    "statut_logement",
-    "departement",
+/// The audit's dimensions: the code `fairness.json` and the CSVs' `dimension` column carry,
+/// and the French label every table, chart and model card shows. The one catalog of the
+/// audit's words, with [`group_label`].
+pub(crate) const DIMENSIONS: [(&str, &str); 6] = [
+    ("sexe", "sexe"),
+    ("tranche_age", "tranche d'âge"),
+    ("type_foyer", "type de foyer"),
+    ("aah", "AAH"),
+    ("statut_logement", "logement"),
+    ("departement", "département"),
 ];
+
+/// A dimension's French label (the code itself for one the audit does not have).
+pub(crate) fn dimension_label(code: &str) -> &str {
+    DIMENSIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, label)| label)
+}
+
+/// A group's French label. Age bands, household types and AAH are written in words by
+/// [`groups_of`] already; sex and housing status are codes of the extracts (housing in the
+/// words of `Statut::label`, as the feature dictionary names its levels); a département is
+/// its number.
+pub(crate) fn group_label<'a>(dimension: &str, group: &'a str) -> &'a str {
+    match (dimension, group) {
+        ("sexe", "F") => "femmes",
+        ("sexe", "M") => "hommes",
+        ("statut_logement", UNKNOWN) => Statut::UNKNOWN_LABEL,
+        ("statut_logement", g) => Statut::label_of(Some(g)),
+        (_, g) => g,
+    }
+}
+
+/// A group as people read it: `logement : hébergé gratuitement`.
+pub(crate) fn group_words(dimension: &str, group: &str) -> String {
+    format!(
+        "{} : {}",
+        dimension_label(dimension),
+        group_label(dimension, group)
+    )
+}
+
+/// The group of people without the row a dimension is read from.
+const UNKNOWN: &str = "inconnu";
 
 /// The groups a person belongs to, one per dimension (household type and housing status
 /// from the benefit's eligibility row, `inconnu` without one).
@@ -113,7 +151,7 @@ fn groups_of(
         ("tranche_age", age_band(p.age)),
         (
             "type_foyer",
-            e.map_or("inconnu", |e| household_type(e.couple, e.nb_enfants)),
+            e.map_or(UNKNOWN, |e| household_type(e.couple, e.nb_enfants)),
         ),
         (
             "aah",
@@ -125,7 +163,7 @@ fn groups_of(
         ),
         (
             "statut_logement",
-            e.and_then(|e| e.statut_logement).unwrap_or("inconnu"),
+            e.and_then(|e| e.statut_logement).unwrap_or(UNKNOWN),
         ),
         ("departement", p.departement),
     ]
@@ -300,7 +338,7 @@ pub fn audit(
         }
         let share = |x: usize, of: usize| if of > 0 { x as f64 / of as f64 } else { 0.0 };
         let mut rows = Vec::new();
-        for d in DIMENSIONS {
+        for (d, _) in DIMENSIONS {
             for (g, c) in counts.get(d).into_iter().flatten() {
                 let others_pos = totals[2] - c[2];
                 let others_tp = totals[3] - c[3];
@@ -484,6 +522,7 @@ pub(crate) struct SuppressedRow {
 }
 
 /// The suppressed table as CSV (`,`, decimal point); suppressed cells read [`HIDDEN`].
+/// Dimension and group are there as codes, for programs, and in words.
 pub(crate) fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
     let hidden = HIDDEN.to_string();
     let n = |v: Option<usize>| v.map_or(hidden.clone(), |v| v.to_string());
@@ -493,14 +532,17 @@ pub(crate) fn to_csv(benefit: &str, rows: &[SuppressedRow]) -> String {
             format!("{:.4},{:.4},{:.4}", r.value, r.ci95_low, r.ci95_high)
         })
     };
+    let quoted = |text: &str| format!("\"{}\"", escape_cell(text).replace('"', "\"\""));
     let mut s = String::from(
-        "prestation,dimension,groupe,population,part_population,listes,part_liste,non_recours,precision,precision_ic95_bas,precision_ic95_haut,rappel,rappel_ic95_bas,rappel_ic95_haut,rappel_autres,alerte,campagne_contactes,campagne_taux_droits_ouverts,campagne_ic95_bas,campagne_ic95_haut\r\n",
+        "prestation,dimension,groupe,dimension_libelle,groupe_libelle,population,part_population,listes,part_liste,non_recours,precision,precision_ic95_bas,precision_ic95_haut,rappel,rappel_ic95_bas,rappel_ic95_haut,rappel_autres,alerte,campagne_contactes,campagne_taux_droits_ouverts,campagne_ic95_bas,campagne_ic95_haut\r\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{benefit},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            escape_cell(&r.dimension),
-            escape_cell(&r.groupe).replace('"', "\"\""),
+            "{benefit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            quoted(&r.dimension),
+            quoted(&r.groupe),
+            quoted(dimension_label(&r.dimension)),
+            quoted(group_label(&r.dimension, &r.groupe)),
             n(r.population),
             f(r.part_population),
             n(r.listes),

@@ -204,10 +204,7 @@ pub fn table(fb: &Feedback) -> Table {
             let canal = if canal == "aucun" {
                 "aucun (groupe témoin)".to_string()
             } else {
-                Canal::ALL
-                    .iter()
-                    .find(|c| c.code() == canal)
-                    .map_or_else(|| canal.clone(), |c| c.label().to_string())
+                Canal::label_of(canal).to_string()
             };
             rows.push(vec![
                 Value::Text(name.to_string()),

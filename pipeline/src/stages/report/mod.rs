@@ -18,6 +18,7 @@ use recours_models::train::ModelArtefact;
 use serde_json::Value;
 
 use crate::config::RunConfig;
+use crate::domain::codes::Canal;
 use crate::domain::disclosure;
 use crate::domain::fr;
 use crate::error::{RecoursError, Result};
@@ -71,11 +72,6 @@ fn f4(v: f64) -> String {
 /// A count as it may leave the national team, French formatted.
 fn shown_fr(v: Option<usize>) -> String {
     v.map_or(disclosure::HIDDEN.to_string(), fr::count)
-}
-
-/// A feature's label in charts: its French meaning from the dictionary.
-fn feature_label(name: &str) -> String {
-    features::feature(name).map_or_else(|| name.to_string(), |d| d.meaning.to_string())
 }
 
 /// The charts of one benefit.
@@ -331,7 +327,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
             "log-odds par écart-type de la variable",
             &coefs
                 .iter()
-                .map(|c| feature_label(&c.name))
+                .map(|c| modelcard::meaning(&c.name).to_string())
                 .collect::<Vec<_>>(),
             &coefs
                 .iter()
@@ -355,7 +351,7 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                 .map(|c| {
                     vec![
                         c.name.clone(),
-                        feature_label(&c.name),
+                        modelcard::meaning(&c.name).to_string(),
                         f4(c.standardized),
                         f4(c.ci95_low),
                         f4(c.ci95_high),
@@ -403,10 +399,9 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}{} : {}",
+                            "{}{}",
                             if r.alerte { "⚠ " } else { "" },
-                            r.dimension,
-                            r.groupe
+                            fairness::group_words(&r.dimension, &r.groupe)
                         )
                     })
                     .collect::<Vec<_>>(),
@@ -429,50 +424,61 @@ fn benefit_charts(b: &str, a: &ModelArtefact, fig: &Figures) -> Vec<Chart> {
 
 /// The curve points that may leave the national team: from one kept point to the next,
 /// the positives and the negatives added are each 0 or at least `min_cell` (a step adds
-/// some), so that no step reveals a small count (the last step is merged into the one
-/// before when it is small).
+/// some), so that no step reveals a small count. Of the curve's points (one per distinct
+/// score, `metrics::curve`), the most that can be kept so: a longest chain of publishable
+/// steps from the first point to the last (the last is kept in any case: it is the whole
+/// set), the earliest such chain when several are as long.
 pub(crate) fn coarsen(
     e: &recours_models::metrics::Evaluation,
     min_cell: usize,
 ) -> Vec<recours_models::metrics::CurvePoint> {
     let pos = e.positives as f64;
     let neg = (e.rows - e.positives) as f64;
-    let counts = |p: &recours_models::metrics::CurvePoint| {
-        (
-            (p.tpr * pos).round() as usize,
-            (p.fpr * neg).round() as usize,
-        )
-    };
+    let counts: Vec<(usize, usize)> = e
+        .curve
+        .iter()
+        .map(|p| {
+            (
+                (p.tpr * pos).round() as usize,
+                (p.fpr * neg).round() as usize,
+            )
+        })
+        .collect();
+    let n = counts.len();
+    if n < 2 {
+        return e.curve.clone();
+    }
     let publishable = |n: usize| n == 0 || n >= min_cell;
-    let mut kept: Vec<recours_models::metrics::CurvePoint> = Vec::new();
-    let mut last = (0usize, 0usize);
-    for p in &e.curve {
-        let (tp, fp) = counts(p);
-        if kept.is_empty() {
-            kept.push(p.clone());
-            last = (tp, fp);
-        } else if publishable(tp.saturating_sub(last.0))
-            && publishable(fp.saturating_sub(last.1))
-            && (tp, fp) != last
-        {
-            kept.push(p.clone());
-            last = (tp, fp);
-        }
-    }
-    if let (Some(end), Some(back)) = (e.curve.last(), kept.last())
-        && back != end
-    {
-        let (tp, fp) = counts(end);
-        while kept.len() > 1 {
-            let (ktp, kfp) = counts(&kept[kept.len() - 1]);
-            if publishable(tp - ktp) && publishable(fp - kfp) {
-                break;
+    let step = |i: usize, j: usize| {
+        let (tp, fp) = (
+            counts[j].0.saturating_sub(counts[i].0),
+            counts[j].1.saturating_sub(counts[i].1),
+        );
+        publishable(tp) && publishable(fp) && (tp, fp) != (0, 0)
+    };
+    // longest[j]: points on the longest chain from the first point to j (0: none).
+    let mut longest = vec![0usize; n];
+    let mut before = vec![0usize; n];
+    longest[0] = 1;
+    for j in 1..n {
+        for i in 0..j {
+            if longest[i] > 0 && longest[i] + 1 > longest[j] && step(i, j) {
+                longest[j] = longest[i] + 1;
+                before[j] = i;
             }
-            kept.pop();
         }
-        kept.push(end.clone());
     }
-    kept
+    if longest[n - 1] == 0 {
+        // No chain reaches the whole set: the first point, then the whole set.
+        before[n - 1] = 0;
+    }
+    let mut kept = vec![n - 1];
+    while let Some(&j) = kept.last()
+        && j > 0
+    {
+        kept.push(before[j]);
+    }
+    kept.iter().rev().map(|&k| e.curve[k].clone()).collect()
 }
 
 fn diagonal_series() -> Series {
@@ -582,7 +588,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
         .enumerate()
         .map(|(k, ch)| {
             (
-                ch.clone(),
+                Canal::label_of(ch).to_string(),
                 top.iter()
                     .map(|c| cells[*c][k].unwrap_or(0) as f64)
                     .collect(),
@@ -668,7 +674,7 @@ fn run_charts(fig: &Figures) -> Vec<Chart> {
             for (canal, o) in m {
                 if canal != "aucun" {
                     let (n, k) = outcome(o);
-                    groups.push((canal.clone(), n, k));
+                    groups.push((Canal::label_of(canal).to_string(), n, k));
                 }
             }
         }
@@ -789,8 +795,8 @@ fn fairness_rows(rows: &[SuppressedRow]) -> Vec<Vec<String>> {
         .filter(|r| r.dimension != "departement")
         .map(|r| {
             vec![
-                r.dimension.clone(),
-                r.groupe.clone(),
+                fairness::dimension_label(&r.dimension).to_string(),
+                fairness::group_label(&r.dimension, &r.groupe).to_string(),
                 shown_fr(r.population),
                 share(r.part_population),
                 shown_fr(r.listes),
@@ -934,7 +940,7 @@ fn changes(fig: &Figures) -> Option<Changes> {
             let news: std::collections::BTreeSet<&str> =
                 a.coefficients.iter().map(|c| c.name.as_str()).collect();
             for c in &a.coefficients {
-                let label = format!("{b} : coefficient « {} »", feature_label(&c.name));
+                let label = format!("{b} : coefficient « {} »", modelcard::meaning(&c.name));
                 match olds.get(c.name.as_str()).copied() {
                     Some(o) if !moved(o, c.standardized) => unchanged += 1,
                     Some(o) => rows.push([
@@ -952,7 +958,7 @@ fn changes(fig: &Figures) -> Option<Changes> {
                 .filter(|c| !news.contains(c.name.as_str()))
             {
                 rows.push([
-                    format!("{b} : coefficient « {} »", feature_label(&c.name)),
+                    format!("{b} : coefficient « {} »", modelcard::meaning(&c.name)),
                     f4(c.standardized),
                     "absent".into(),
                     fr::ND.into(),
@@ -1154,18 +1160,22 @@ impl Stage for Report {
 
         html.push_str("<h2 id=\"listes\">Listes de contact</h2>\n");
         let min = fig.fairness.min_cell;
-        let counts = |m: &BTreeMap<String, usize>| -> Vec<Vec<String>> {
+        // Rows keyed by code, shown in words.
+        let counts = |m: &BTreeMap<String, usize>, words: &dyn Fn(&str) -> String| {
             let shown_counts =
                 disclosure::suppress_counts(&m.values().copied().collect::<Vec<_>>(), min);
             m.keys()
                 .zip(shown_counts)
-                .map(|(k, n)| vec![k.clone(), shown_fr(n)])
-                .collect()
+                .map(|(k, n)| vec![words(k), shown_fr(n)])
+                .collect::<Vec<_>>()
         };
-        let rows = counts(&fig.decisions);
+        let rows = counts(&fig.decisions, &|code| {
+            lists::select::Decision::from_code(code)
+                .map_or_else(|| code.to_string(), |d| d.label().to_string())
+        });
         html.push_str("<p>Décisions par personne et caisse :</p>");
         html.push_str(&table_html(&["décision", "personnes × caisse"], &rows));
-        let rows = counts(&fig.channels);
+        let rows = counts(&fig.channels, &|code| Canal::label_of(code).to_string());
         html.push_str(&table_html(&["canal", "personnes listées"], &rows));
         html.push_str("<p>Règles appliquées :</p><ul>");
         for r in &fig.rules {
@@ -1216,9 +1226,8 @@ impl Stage for Report {
                     for r in flagged {
                         let _ = write!(
                             html,
-                            "<li>⚠ {} = {} : {}.</li>",
-                            esc(&r.dimension),
-                            esc(&r.groupe),
+                            "<li>⚠ {} — {}.</li>",
+                            esc(&fairness::group_words(&r.dimension, &r.groupe)),
                             esc(&modelcard::flag_evidence(r))
                         );
                     }
@@ -1447,6 +1456,45 @@ mod tests {
             String::new(),
         ];
         assert_eq!(split_csv(csv_line(&cells).trim_end()), cells);
+    }
+
+    #[test]
+    fn curves_keep_the_longest_chain_of_publishable_steps() {
+        // 44 positives ranked first, then a negative, 10 positives, 200 negatives. Taking
+        // the earliest publishable step each time keeps (11, 0) … (44, 0), then no step
+        // can hold the last 10 positives: the tail is one step (6 points). The longest
+        // chain stops at (33, 0), takes the 21 next positives with 11 negatives, then
+        // the tail 11 negatives at a time.
+        let labels: Vec<bool> = (0..44)
+            .map(|_| true)
+            .chain([false])
+            .chain((0..10).map(|_| true))
+            .chain((0..200).map(|_| false))
+            .collect();
+        let scores: Vec<f64> = (0..labels.len()).rev().map(|i| i as f64).collect();
+        let e = recours_models::metrics::evaluate(
+            &scores
+                .iter()
+                .map(|s| s / labels.len() as f64)
+                .collect::<Vec<_>>(),
+            &labels,
+        );
+        let kept = coarsen(&e, 11);
+        let (pos, neg) = (54.0, 201.0);
+        let counts: Vec<(i64, i64)> = kept
+            .iter()
+            .map(|p| ((p.tpr * pos).round() as i64, (p.fpr * neg).round() as i64))
+            .collect();
+        assert_eq!(counts.first(), Some(&(0, 0)));
+        assert_eq!(counts.last(), Some(&(54, 201)));
+        for w in counts.windows(2) {
+            let (tp, fp) = (w[1].0 - w[0].0, w[1].1 - w[0].1);
+            assert!(tp == 0 || tp >= 11, "{counts:?}");
+            assert!(fp == 0 || fp >= 11, "{counts:?}");
+            assert!(tp + fp > 0, "{counts:?}");
+        }
+        assert!(kept.len() > 20, "{counts:?}");
+        assert_eq!(&counts[..5], &[(0, 0), (11, 0), (22, 0), (33, 0), (54, 11)]);
     }
 
     #[test]

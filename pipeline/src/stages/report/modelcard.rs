@@ -12,7 +12,7 @@ use std::fmt::Write;
 use recours_models::train::ModelArtefact;
 use serde::Deserialize;
 
-use crate::stages::evaluate::fairness::{Rate, SuppressedRow};
+use crate::stages::evaluate::fairness::{self, Rate, SuppressedRow};
 use crate::stages::features::dictionary::{self as features, FeatureSelection, Protected};
 
 use crate::domain::fr;
@@ -179,7 +179,7 @@ pub(crate) fn model_card(
     let _ = writeln!(s, "## Variables utilisées\n");
     let _ = writeln!(
         s,
-        "| variable | signification | source | transformation | attribut protégé |\n|:---|:---|:---|:---|:---|"
+        "| variable | source | transformation | attribut protégé | nom technique (glossaire) |\n|:---|:---|:---|:---|:---|"
     );
     for f in &a.features {
         if let Some(d) = features::feature(&f.name) {
@@ -190,8 +190,8 @@ pub(crate) fn model_card(
             };
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {} | {} | {p} |",
-                d.name, d.meaning, d.sources, d.transform
+                "| {} | {} | {} | {p} | `{}` |",
+                d.meaning, d.sources, d.transform, d.name
             );
         }
     }
@@ -205,17 +205,17 @@ pub(crate) fn model_card(
         let _ = writeln!(
             s,
             "Les candidats entrent un par un tant que la log-loss moyenne de validation croisée baisse d'au moins {}.\n\n\
-             | interaction | signification | log-loss avant | après |\n|:---|:---|---:|---:|",
+             | interaction | log-loss avant | après | nom technique (glossaire) |\n|:---|---:|---:|:---|",
             fr::number(recours_models::train::MIN_GAIN, 4)
         );
         for i in &a.interactions {
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {} | {} |",
-                i.name,
-                features::feature(&i.name).map_or("", |d| d.meaning),
+                "| {} | {} | {} | `{}` |",
+                meaning(&i.name),
                 fr::number(i.mean_log_loss_before, 5),
-                fr::number(i.mean_log_loss_after, 5)
+                fr::number(i.mean_log_loss_after, 5),
+                i.name
             );
         }
     }
@@ -225,13 +225,15 @@ pub(crate) fn model_card(
         "- `sexe` : jamais une variable du modèle (seulement pour l'audit d'équité)."
     );
     for (name, why) in &selection.excluded {
-        let _ = writeln!(s, "- `{name}` : {why}.");
+        let _ = writeln!(s, "- {} — `{name}` : {why}.", meaning(name));
     }
     for d in &a.dropped {
         let _ = writeln!(
             s,
-            "- `{}` : {} (écartée à l'apprentissage).",
-            d.name, d.reason
+            "- {} — `{}` : {} (écartée à l'apprentissage).",
+            meaning(&d.name),
+            d.name,
+            d.reason
         );
     }
     let _ = writeln!(s, "\n## Grille de score\n");
@@ -253,22 +255,22 @@ pub(crate) fn model_card(
     );
     let _ = writeln!(
         s,
-        "| variable | signification | coef. (par écart-type) | erreur type | z | intervalle à 95 % | odds ratio par écart-type | coef. par unité |\n|:---|:---|---:|---:|---:|---:|---:|---:|"
+        "| variable | coef. (par écart-type) | erreur type | z | intervalle à 95 % | odds ratio par écart-type | coef. par unité | nom technique (glossaire) |\n|:---|---:|---:|---:|---:|---:|---:|:---|"
     );
     let coefs = a.coefficients_by_weight();
     for c in coefs {
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} | {} | [{} ; {}] | {} | {} |",
-            c.name,
-            features::feature(&c.name).map_or("", |d| d.meaning),
+            "| {} | {} | {} | {} | [{} ; {}] | {} | {} | `{}` |",
+            meaning(&c.name),
             fr::signed(c.standardized, 4),
             f4(c.std_error),
             fr::signed(c.z, 2),
             fr::signed(c.ci95_low, 4),
             fr::signed(c.ci95_high, 4),
             fr::number(c.odds_ratio_per_sd, 3),
-            fr::signed(c.original, 6)
+            fr::signed(c.original, 6),
+            c.name
         );
     }
     let m = &a.metrics;
@@ -471,6 +473,11 @@ pub(crate) fn cross_world_section(s: &mut String, b: &str, cw: &CrossWorld) {
     );
 }
 
+/// A feature's French meaning from the dictionary (its technical name when it has none).
+pub(crate) fn meaning(name: &str) -> &str {
+    features::feature(name).map_or(name, |d| d.meaning)
+}
+
 /// The benefit with its article: (`la `, `à la `) for PPA, (`le `, `au `) for RSA, (`l'`,
 /// `à l'`) for ASPA.
 fn articles(b: &str) -> (&'static str, &'static str) {
@@ -517,9 +524,8 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
             for r in &flagged {
                 let _ = writeln!(
                     s,
-                    "- **Signalé** : {} = {} : {}.",
-                    r.dimension,
-                    r.groupe,
+                    "- **Signalé** : {} — {}.",
+                    fairness::group_words(&r.dimension, &r.groupe),
                     flag_evidence(r)
                 );
             }
@@ -538,8 +544,8 @@ fn fairness_section(s: &mut String, ctx: &CardContext) {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.dimension,
-            r.groupe,
+            fairness::dimension_label(&r.dimension),
+            fairness::group_label(&r.dimension, &r.groupe),
             n(r.population),
             p(r.part_population),
             n(r.listes),
