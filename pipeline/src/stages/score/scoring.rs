@@ -524,6 +524,7 @@ mod tests {
                 alphas: vec![1.0],
                 solver: Default::default(),
                 allow_non_convergence: false,
+                refit_on_all_labels: true,
             },
         )
         .unwrap();
