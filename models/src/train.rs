@@ -479,11 +479,10 @@ fn best_alpha(cv: &[CvResult], default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-/// A fitted model with its standardisation and the inverse of its penalised information.
+/// A fitted model with its standardisation.
 struct FinalFit {
     s: Standardised,
     fit: Fit,
-    cov: Array2<f64>,
 }
 
 /// The model on `rows` with the chosen columns and strength, through linfa's interface
@@ -514,11 +513,7 @@ fn final_fit(
             tolerance: settings.convergence_tolerance,
         });
     }
-    let cov =
-        logistic::covariance(s.x.view(), &fit, settings.alpha).ok_or(TrainError::Singular {
-            benefit: input.benefit.into(),
-        })?;
-    Ok(FinalFit { s, fit, cov })
+    Ok(FinalFit { s, fit })
 }
 
 pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, TrainError> {
@@ -679,7 +674,12 @@ pub fn train(input: &TrainInput, cfg: &TrainConfig) -> Result<ModelArtefact, Tra
     } else {
         (trained, train_rows.clone())
     };
-    let FinalFit { s, fit, cov } = deployed;
+    let FinalFit { s, fit } = deployed;
+    // Standard errors of the deployed model only: the held-out fit needs none when it is
+    // fitted again.
+    let cov = logistic::covariance(s.x.view(), &fit, alpha).ok_or(TrainError::Singular {
+        benefit: input.benefit.into(),
+    })?;
     let k = cols.len();
     let coefficients: Vec<Coefficient> = cols
         .iter()
